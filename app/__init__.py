@@ -1,0 +1,3 @@
+"""Rollback Desk: an incident-ops console for AI features."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,46 @@
+"""Settings declared once as data, and the data directory every command works in."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DATA_DIR_ENV = "ROLLBACK_DESK_DATA"
+DEFAULT_DATA_DIR = Path("data")
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: object
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("data_dir", "data", "Folder holding all state: database, flag file, audit trail."),
+    Setting("database_file", "rollback.duckdb", "DuckDB file with requests, quarantine, changes."),
+    Setting("ledger_file", "ledger.sqlite", "SQLite file with audit trail, incidents, flag history."),
+    Setting("lock_timeout_s", 60.0, "How long a command waits for another process's DuckDB write."),
+    Setting("flag_timeout_s", 5.0, "Timeout of one call to a flag backend."),
+)
+
+
+def setting(name: str) -> object:
+    for s in SETTINGS:
+        if s.name == name:
+            return s.default
+    raise KeyError(name)
+
+
+def resolve_data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The data directory: the explicit argument, else $ROLLBACK_DESK_DATA, else ./data."""
+    if explicit:
+        path = Path(explicit)
+    elif os.environ.get(DATA_DIR_ENV):
+        path = Path(os.environ[DATA_DIR_ENV])
+    else:
+        path = DEFAULT_DATA_DIR
+    path = path.expanduser().resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path

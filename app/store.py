@@ -1,0 +1,179 @@
+"""The one owner of the DuckDB file: connections, schema migrations, shared queries.
+
+DuckDB lets one process at a time open a file for writing. The app, the CLI and `watch`
+all run at once on the same data directory, so every process opens short-lived
+connections and retries while another process holds the lock (see docs/architecture.md).
+Small transactional state (audit trail, incidents, flag history) lives in SQLite instead
+(`app/ledger.py`), so that a rollback never waits behind a long ingest.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from app.config import setting
+from app.schema import FIELDS
+
+SCHEMA_VERSION = 1
+
+_REQUEST_COLUMNS = ",\n    ".join(
+    f"{f.name} {f.sql_type}{' NOT NULL' if f.required else ''}" for f in FIELDS
+)
+
+MIGRATIONS: tuple[str, ...] = (
+    f"""
+    CREATE TABLE IF NOT EXISTS requests (
+    {_REQUEST_COLUMNS},
+    extra JSON,
+    file_id INTEGER,
+    source_row BIGINT
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS files (
+        file_id INTEGER PRIMARY KEY,
+        path VARCHAR NOT NULL UNIQUE,
+        format VARCHAR,
+        size BIGINT,
+        mtime DOUBLE,
+        fingerprint VARCHAR,
+        mapping VARCHAR,
+        loaded BIGINT,
+        quarantined BIGINT,
+        duplicates BIGINT,
+        loaded_at TIMESTAMP
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS quarantine (
+        file_id INTEGER,
+        path VARCHAR,
+        source_row BIGINT,
+        reason VARCHAR,
+        raw VARCHAR,
+        quarantined_at TIMESTAMP
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS changes (
+        change_id VARCHAR PRIMARY KEY,
+        timestamp TIMESTAMP NOT NULL,
+        feature VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        key VARCHAR,
+        from_value VARCHAR,
+        to_value VARCHAR,
+        author VARCHAR,
+        description VARCHAR,
+        source VARCHAR NOT NULL,
+        silent_update BOOLEAN DEFAULT false
+    )""",
+    "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
+)
+
+
+class StoreBusy(RuntimeError):
+    """Another process held the database longer than the lock timeout."""
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "lock" in text and ("conflict" in text or "could not set" in text)
+
+
+class Store:
+    """The project's DuckDB file in one data directory."""
+
+    def __init__(self, data_dir: Path, lock_timeout_s: float | None = None) -> None:
+        self.data_dir = Path(data_dir)
+        self.path = self.data_dir / str(setting("database_file"))
+        self.lock_timeout_s = float(
+            lock_timeout_s if lock_timeout_s is not None else setting("lock_timeout_s")
+        )
+        self._migrated = False
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short-lived read-write connection; waits while another process holds the file."""
+        deadline = time.monotonic() + self.lock_timeout_s
+        delay = 0.02
+        while True:
+            try:
+                con = duckdb.connect(str(self.path))
+                break
+            except duckdb.Error as exc:
+                if not _is_lock_error(exc) or time.monotonic() > deadline:
+                    if _is_lock_error(exc):
+                        raise StoreBusy(
+                            f"{self.path} is held by another process for more than "
+                            f"{self.lock_timeout_s:.0f} s"
+                        ) from exc
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            if not self._migrated:
+                self._migrate(con)
+            yield con
+        finally:
+            con.close()
+
+    def _migrate(self, con: duckdb.DuckDBPyConnection) -> None:
+        for ddl in MIGRATIONS:
+            con.execute(ddl)
+        con.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+        )
+        self._migrated = True
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pl.DataFrame:
+        """Run one parameterised SELECT and return the rows as a polars frame."""
+        with self.connect() as con:
+            return con.execute(sql, params or []).pl()
+
+    def rows(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple]:
+        with self.connect() as con:
+            return con.execute(sql, params or []).fetchall()
+
+    def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
+        rows = self.rows(sql, params)
+        return rows[0][0] if rows else None
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> None:
+        with self.connect() as con:
+            con.execute(sql, params or [])
+
+    # Shared read queries ------------------------------------------------------------
+
+    def features(self) -> list[str]:
+        return [r[0] for r in self.rows("SELECT DISTINCT feature FROM requests ORDER BY 1")]
+
+    def request_count(self) -> int:
+        return int(self.scalar("SELECT count(*) FROM requests") or 0)
+
+    def time_bounds(self, feature: str | None = None) -> tuple[Any, Any]:
+        """(min, max) request timestamp, for one feature or all; (None, None) when empty."""
+        if feature is None:
+            row = self.rows("SELECT min(timestamp), max(timestamp) FROM requests")[0]
+        else:
+            row = self.rows(
+                "SELECT min(timestamp), max(timestamp) FROM requests WHERE feature = ?",
+                [feature],
+            )[0]
+        return row[0], row[1]
+
+    def extra_columns(self, feature: str | None = None, sample: int = 20000) -> list[str]:
+        """Names of extra (non-canonical) columns seen in a sample of stored requests."""
+        where = "WHERE extra IS NOT NULL" + (" AND feature = ?" if feature else "")
+        params = [feature] if feature else []
+        rows = self.rows(
+            f"""SELECT DISTINCT unnest(json_keys(extra)) FROM
+                (SELECT extra FROM requests {where} LIMIT {int(sample)}) ORDER BY 1""",
+            params,
+        )
+        return [r[0] for r in rows]
