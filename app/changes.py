@@ -3,9 +3,17 @@ and the console's own actions. Every event has a stable id and a source."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import yaml
+
+from app.schema import CHANGE_KINDS
+from app.store import Store
 
 
 @dataclass(frozen=True)
@@ -47,3 +55,209 @@ def stable_change_id(event: ChangeEvent) -> str:
     ]
     digest = hashlib.sha1("\x1f".join(parts).encode()).hexdigest()[:12]
     return f"{event.source[:3]}-{digest}"
+
+
+# Declared changes ---------------------------------------------------------------------
+
+DECLARED_COLUMNS = ("timestamp", "feature", "kind", "key", "from", "to", "author", "description")
+
+
+class ChangeFileError(ValueError):
+    """A declared-changes file that cannot be read at all."""
+
+
+def parse_time(value: object) -> datetime | None:
+    """ISO 8601 with Z or an offset (converted to UTC), naive (taken as UTC), or epoch s/ms."""
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = value / 1000 if abs(value) >= 1e11 else value
+        return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
+    elif isinstance(value, str) and value.strip():
+        text = value.strip()
+        try:
+            return parse_time(float(text))
+        except ValueError:
+            pass
+        try:
+            dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            return None
+    else:
+        return None
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(UTC).replace(tzinfo=None)
+    return dt
+
+
+def load_declared(path: str | Path) -> tuple[list[ChangeEvent], list[str]]:
+    """Declared changes from YAML (`changes:` list) or CSV; bad entries are reported, not fatal."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ChangeFileError(f"{path}: cannot read ({exc.strerror})") from exc
+    entries: list[tuple[str, dict]] = []
+    if path.suffix.lower() == ".csv":
+        reader = csv.DictReader(io.StringIO(text))
+        missing = [c for c in ("timestamp", "feature", "kind") if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ChangeFileError(f"{path}: CSV header lacks column(s) {', '.join(missing)}; "
+                                  f"expected {', '.join(DECLARED_COLUMNS)}")
+        for row in reader:
+            entries.append((f"{path} line {reader.line_num}", row))
+    else:
+        try:
+            doc = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark else ""
+            raise ChangeFileError(f"{path}:{where} not valid YAML") from exc
+        if not isinstance(doc, dict) or not isinstance(doc.get("changes"), list):
+            raise ChangeFileError(f"{path}: expected a top-level 'changes:' list")
+        for i, item in enumerate(doc["changes"]):
+            entries.append((f"{path} changes[{i}]", item if isinstance(item, dict) else {}))
+    events: list[ChangeEvent] = []
+    errors: list[str] = []
+    for where, row in entries:
+        event, problem = _declared_event(row)
+        if problem:
+            errors.append(f"{where}: {problem}")
+        else:
+            events.append(event)
+    return events, errors
+
+
+def _declared_event(row: dict) -> tuple[ChangeEvent | None, str | None]:
+    def text(key: str) -> str | None:
+        v = row.get(key)
+        return None if v is None or str(v).strip() == "" else str(v).strip()
+
+    if not row:
+        return None, "expected a mapping with timestamp, feature, kind"
+    ts = parse_time(row.get("timestamp"))
+    if ts is None:
+        return None, f"timestamp {row.get('timestamp')!r} is not a time (ISO 8601 or epoch)"
+    feature = text("feature")
+    if not feature:
+        return None, "feature is missing"
+    kind = (text("kind") or "").lower()
+    if kind not in CHANGE_KINDS:
+        return None, f"kind {row.get('kind')!r} is not one of {', '.join(CHANGE_KINDS)}"
+    return ChangeEvent(timestamp=ts, feature=feature, kind=kind, key=text("key"),
+                       from_value=text("from"), to_value=text("to"), author=text("author"),
+                       description=text("description"), source="declared"), None
+
+
+def save_events(store: Store, events: list[ChangeEvent]) -> int:
+    """Insert events; an event already stored (same id) is left as it is. Returns new count."""
+    if not events:
+        return 0
+    with store.connect() as con:
+        before = con.execute("SELECT count(*) FROM changes").fetchone()[0]
+        con.executemany(
+            "INSERT OR IGNORE INTO changes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [[e.change_id, e.timestamp, e.feature, e.kind, e.key, e.from_value, e.to_value,
+              e.author, e.description, e.source, e.silent_update] for e in events],
+        )
+        return con.execute("SELECT count(*) FROM changes").fetchone()[0] - before
+
+
+# Inferred changes ----------------------------------------------------------------------
+
+INFERRED_DIMENSIONS = ("model", "response_model", "prompt_version")
+MIN_REQUESTS_FOR_CHANGE = 3
+INITIAL_WINDOW = timedelta(hours=1)
+
+
+def infer_changes(store: Store, feature: str) -> list[ChangeEvent]:
+    """First appearance of a new model, response_model or prompt_version value.
+
+    Values present within the first hour of a feature's data are its initial state. A new
+    response_model under a model alias that was already in use is a silent provider update.
+    """
+    firsts: dict[str, list[tuple[str, datetime]]] = {}
+    with store.connect() as con:
+        t0 = con.execute("SELECT min(timestamp) FROM requests WHERE feature = ?",
+                         [feature]).fetchone()[0]
+        if t0 is None:
+            return []
+        for dim in INFERRED_DIMENSIONS:
+            rows = con.execute(
+                f"""SELECT {dim}, min(timestamp) FROM requests
+                    WHERE feature = ? AND {dim} IS NOT NULL
+                    GROUP BY 1 HAVING count(*) >= ? ORDER BY 2""",
+                [feature, MIN_REQUESTS_FOR_CHANGE],
+            ).fetchall()
+            firsts[dim] = [(r[0], r[1]) for r in rows]
+        model_first = dict(firsts["model"])
+        events: list[ChangeEvent] = []
+        for dim in INFERRED_DIMENSIONS:
+            for value, seen in firsts[dim]:
+                if seen <= t0 + INITIAL_WINDOW:
+                    continue
+                events.append(_inferred_event(con, feature, dim, value, seen, model_first))
+    return [e for e in events if e is not None]
+
+
+def _inferred_event(con, feature: str, dim: str, value: str, seen: datetime,
+                    model_first: dict[str, datetime]) -> ChangeEvent | None:
+    def previous(where_sql: str, params: list) -> str | None:
+        row = con.execute(
+            f"""SELECT {dim} FROM requests WHERE feature = ? AND {dim} IS NOT NULL
+                AND {dim} <> ? AND timestamp < ? AND timestamp >= ? {where_sql}
+                GROUP BY 1 ORDER BY count(*) DESC LIMIT 1""",
+            [feature, value, seen, seen - timedelta(days=1), *params],
+        ).fetchone()
+        return row[0] if row else None
+
+    if dim != "response_model":
+        kind = "model" if dim == "model" else "prompt"
+        return ChangeEvent(timestamp=seen, feature=feature, kind=kind, key=dim,
+                           from_value=previous("", []), to_value=value, author=None,
+                           description=f"first request with {dim} = {value}", source="inferred")
+    row = con.execute(
+        """SELECT model FROM requests WHERE feature = ? AND response_model = ? AND model IS NOT NULL
+           GROUP BY 1 ORDER BY count(*) DESC LIMIT 1""",
+        [feature, value],
+    ).fetchone()
+    alias = row[0] if row else None
+    if alias is not None and alias in model_first and model_first[alias] >= seen - INITIAL_WINDOW:
+        return None  # the app switched models; the model event tells that story
+    if alias is None:
+        return ChangeEvent(timestamp=seen, feature=feature, kind="model", key="response_model",
+                           from_value=previous("", []), to_value=value, author=None,
+                           description=f"first response from {value}", source="inferred")
+    before = previous("AND model = ?", [alias])
+    return ChangeEvent(
+        timestamp=seen, feature=feature, kind="model", key=alias, from_value=before,
+        to_value=value, author=None, source="inferred", silent_update=True,
+        description=(f"silent provider model update: requests for {alias} now answered by "
+                     f"{value}" + (f" (was {before})" if before else "")),
+    )
+
+
+def refresh_inferred(store: Store, features: list[str]) -> None:
+    """Recompute inferred events for features whose requests changed."""
+    for feature in features:
+        events = infer_changes(store, feature)
+        with store.connect() as con:
+            con.execute("DELETE FROM changes WHERE source = 'inferred' AND feature = ?", [feature])
+        save_events(store, events)
+
+
+def list_changes(store: Store, feature: str | None = None, since: datetime | None = None,
+                 until: datetime | None = None) -> list[ChangeEvent]:
+    """Stored change events (declared and inferred), oldest first."""
+    rows = store.rows(
+        """SELECT change_id, timestamp, feature, kind, key, from_value, to_value, author,
+                  description, source, silent_update
+           FROM changes
+           WHERE (? IS NULL OR feature = ?) AND (? IS NULL OR timestamp >= ?)
+             AND (? IS NULL OR timestamp <= ?)
+           ORDER BY timestamp, change_id""",
+        [feature, feature, since, since, until, until],
+    )
+    return [ChangeEvent(change_id=r[0], timestamp=r[1], feature=r[2], kind=r[3], key=r[4],
+                        from_value=r[5], to_value=r[6], author=r[7], description=r[8],
+                        source=r[9], silent_update=bool(r[10])) for r in rows]

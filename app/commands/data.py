@@ -1,0 +1,128 @@
+"""`ingest`, `demo` and `changes`: getting logs and change events into the data directory."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from app import changes
+from app.config import resolve_data_dir
+from app.ingest import IngestResult, ingest_paths
+from app.mapping import MappingError, load_mapping
+from app.store import Store
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("ingest", parents=[common], help="load request logs (JSONL, CSV, Parquet)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files, directories or globs")
+    p.add_argument("--changes", metavar="FILE", help="declared changes (YAML or CSV)")
+    p.add_argument("--mapping", metavar="FILE", help="mapping YAML for differently named columns")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=cmd_ingest)
+
+    p = sub.add_parser("demo", parents=[common], help="generate and load the demo week")
+    p.add_argument("--if-empty", action="store_true", help="do nothing when data is loaded")
+    p.add_argument("--scale", type=float, default=1.0, help="traffic multiplier")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_demo)
+
+    p = sub.add_parser("changes", parents=[common], help="list or load change events")
+    p.add_argument("--load", metavar="FILE", help="declared changes (YAML or CSV) to load")
+    p.add_argument("--feature")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_changes)
+
+
+class _Bar:
+    """A one-line progress bar on stderr, only when stderr is a terminal."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, done: int, total: int, path: str) -> None:
+        if not self.tty or total == 0:
+            return
+        width = 30
+        filled = int(width * done / total)
+        name = path[-40:] if path else "done"
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {name:<40}")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def _print_result(result: IngestResult, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result.as_dict()))
+        return
+    for f in result.files:
+        if f.error:
+            print(f"error: {f.error}", file=sys.stderr)
+        elif f.skipped:
+            print(f"{f.path}: unchanged since last load")
+        else:
+            print(f"{f.path}: {f.loaded} loaded, {f.quarantined} quarantined, "
+                  f"{f.duplicates} duplicates")
+    print(f"total: {result.loaded} loaded, {result.quarantined} quarantined, "
+          f"{result.duplicates} duplicates")
+
+
+def _load_changes(store: Store, path: str, quiet: bool) -> int:
+    try:
+        events, errors = changes.load_declared(path)
+    except changes.ChangeFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for e in errors:
+        print(f"error: {e}", file=sys.stderr)
+    added = changes.save_events(store, events)
+    if not quiet:
+        print(f"{path}: {added} new change events ({len(events) - added} already known)")
+    return 1 if errors else 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    store = Store(resolve_data_dir(args.data_dir))
+    mapping = None
+    if args.mapping:
+        try:
+            mapping = load_mapping(args.mapping)
+        except MappingError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    result = ingest_paths(store, args.paths, mapping=mapping,
+                          progress=None if args.json else _Bar())
+    code = 0 if result.ok else 1
+    if args.changes:
+        code = max(code, _load_changes(store, args.changes, quiet=args.json))
+    _print_result(result, args.json)
+    return code
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from app.demo_setup import load_demo
+
+    data_dir = resolve_data_dir(args.data_dir)
+    store = Store(data_dir)
+    if args.if_empty and store.request_count() > 0:
+        if not args.json:
+            print(f"{data_dir}: data already loaded; demo not regenerated")
+        return 0
+    result = load_demo(data_dir, scale=args.scale, progress=None if args.json else _Bar())
+    _print_result(result, args.json)
+    return 0 if result.ok else 1
+
+
+def cmd_changes(args: argparse.Namespace) -> int:
+    store = Store(resolve_data_dir(args.data_dir))
+    if args.load:
+        return _load_changes(store, args.load, quiet=args.json)
+    events = changes.list_changes(store, feature=args.feature)
+    if args.json:
+        print(json.dumps({"changes": [e.as_dict() for e in events]}))
+    else:
+        for e in events:
+            print(f"{e.timestamp:%Y-%m-%d %H:%M}Z {e.feature:<22} {e.kind:<7} {e.key or '':<22} "
+                  f"{e.from_value or ''} -> {e.to_value or ''} [{e.source}]")
+    return 0
