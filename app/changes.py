@@ -261,3 +261,16 @@ def list_changes(store: Store, feature: str | None = None, since: datetime | Non
     return [ChangeEvent(change_id=r[0], timestamp=r[1], feature=r[2], kind=r[3], key=r[4],
                         from_value=r[5], to_value=r[6], author=r[7], description=r[8],
                         source=r[9], silent_update=bool(r[10])) for r in rows]
+
+
+def timeline_changes(store: Store, feature: str | None = None, since: datetime | None = None,
+                     until: datetime | None = None) -> list[ChangeEvent]:
+    """Every change event for the timeline: declared, inferred, and the flag systems' and the
+    console's own (from the audit trail and cached backend histories)."""
+    events = list_changes(store, feature, since, until)
+    try:
+        from app import audit
+    except ImportError:  # flag support not installed in this build
+        return events
+    events += audit.change_events(store.data_dir, feature=feature, since=since, until=until)
+    return sorted(events, key=lambda e: (e.timestamp, e.change_id))

@@ -134,7 +134,7 @@ class Store:
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pl.DataFrame:
         """Run one parameterised SELECT and return the rows as a polars frame."""
         with self.connect() as con:
-            return con.execute(sql, params or []).pl()
+            return con.sql(sql, params=list(params) if params else None).pl()
 
     def rows(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple]:
         with self.connect() as con:
