@@ -1,0 +1,105 @@
+"""Files loaded, row counts, quarantined rows; load a file by upload or by path."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from app import changes
+from app.ingest import ingest_paths
+from app.mapping import MappingError, load_mapping
+from app.ui import common
+
+st.title("💾 Data")
+store = common.store()
+
+files = store.query("""SELECT path, format, loaded, quarantined, duplicates, size,
+                              loaded_at FROM files ORDER BY loaded_at DESC""")
+c1, c2, c3 = st.columns(3)
+c1.metric("Requests stored", f"{store.request_count():,}")
+c2.metric("Files loaded", f"{files.height:,}")
+c3.metric("Rows quarantined", f"{int(store.scalar('SELECT count(*) FROM quarantine') or 0):,}")
+
+st.subheader("Load logs")
+tab_upload, tab_path = st.tabs(["Upload", "Path on this machine"])
+with tab_upload:
+    uploads = st.file_uploader("JSONL, CSV or Parquet (optionally .gz)", accept_multiple_files=True,
+                               key="uploads")
+    mapping_upload = st.file_uploader("Mapping file (YAML, optional)", type=["yaml", "yml"],
+                                      key="mapping_upload")
+with tab_path:
+    path_text = st.text_input("Files, folders or globs (one per line)", key="paths")
+    mapping_path = st.text_input("Mapping file path (optional)", key="mapping_path")
+
+if st.button("Load", type="primary", key="load"):
+    paths: list[str] = []
+    mapping = None
+    inbox = common.data_dir() / "uploads"
+    try:
+        if mapping_upload is not None:
+            inbox.mkdir(exist_ok=True)
+            target = inbox / Path(mapping_upload.name).name
+            target.write_bytes(mapping_upload.getvalue())
+            mapping = load_mapping(target)
+        elif mapping_path.strip():
+            mapping = load_mapping(mapping_path.strip())
+    except MappingError as exc:
+        st.error(str(exc))
+        st.stop()
+    for up in uploads or []:
+        inbox.mkdir(exist_ok=True)
+        target = inbox / Path(up.name).name
+        target.write_bytes(up.getvalue())
+        paths.append(str(target))
+    paths += [p.strip() for p in path_text.splitlines() if p.strip()]
+    if not paths:
+        st.warning("Choose a file to upload or type a path first.")
+    else:
+        bar = st.progress(0.0, text="Loading…")
+
+        def progress(done: int, total: int, path: str) -> None:
+            bar.progress(done / max(total, 1), text=f"{done}/{total} {Path(path).name}")
+
+        result = ingest_paths(store, paths, mapping=mapping, progress=progress)
+        for f in result.files:
+            if f.error:
+                st.error(f.error)
+            elif f.skipped:
+                st.info(f"{f.path}: unchanged since the last load")
+            else:
+                st.success(f"{f.path}: {f.loaded:,} loaded, {f.quarantined:,} quarantined, "
+                           f"{f.duplicates:,} duplicates")
+        st.cache_data.clear()
+
+st.subheader("Declared changes")
+changes_upload = st.file_uploader("Changes file (YAML `changes:` list or CSV)",
+                                  type=["yaml", "yml", "csv"], key="changes_upload")
+if changes_upload is not None and st.button("Load changes", key="load_changes"):
+    inbox = common.data_dir() / "uploads"
+    inbox.mkdir(exist_ok=True)
+    target = inbox / Path(changes_upload.name).name
+    target.write_bytes(changes_upload.getvalue())
+    try:
+        events, errors = changes.load_declared(target)
+    except changes.ChangeFileError as exc:
+        st.error(str(exc))
+    else:
+        added = changes.save_events(store, events)
+        st.success(f"{added} new change events ({len(events) - added} already known)")
+        for e in errors:
+            st.error(e)
+        st.cache_data.clear()
+
+st.subheader("Files")
+if files.is_empty():
+    st.caption("No files loaded yet.")
+else:
+    st.dataframe(files, hide_index=True, width="stretch")
+
+st.subheader("Quarantine")
+q = store.query("""SELECT path, reason, raw FROM quarantine
+                   ORDER BY quarantined_at DESC, path, source_row LIMIT 1000""")
+if q.is_empty():
+    st.caption("No quarantined rows.")
+else:
+    st.caption("The most recent 1,000 quarantined rows, with the reason each was set aside.")
+    st.dataframe(q, hide_index=True, width="stretch")

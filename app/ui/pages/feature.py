@@ -1,0 +1,67 @@
+"""One feature: metrics over time with every change laid over them; the flag actions."""
+
+import streamlit as st
+
+from app import metrics
+from app.charts import Onset, timeline_figure
+from app.schema import SPLIT_DIMENSIONS
+from app.ui import common
+
+st.title("📈 Feature timeline")
+features = common.features()
+if not features:
+    common.empty_state()
+    st.stop()
+
+c1, c2, c3, c4 = st.columns([2, 2, 1.3, 1.7])
+with c1:
+    feature = common.selected_feature(features)
+with c2:
+    since, until = common.pick_range("feature", feature)
+with c3:
+    auto = metrics.choose_bucket(since, until)
+    bucket = st.selectbox("Bucket", ["auto", *metrics.BUCKET_NAMES], key="bucket",
+                          help=f"auto = {auto} for this range")
+    bucket = auto if bucket == "auto" else bucket
+with c4:
+    extras = common.store().extra_columns(feature)
+    split = st.selectbox("Split by", ["(none)", *SPLIT_DIMENSIONS, *extras], key="split")
+    split = None if split == "(none)" else split
+
+df = common.cached_timeline(str(common.data_dir()), common.data_version(), feature, since,
+                            until, bucket, split)
+events = common.timeline_changes(feature, since, until)
+onsets: list[Onset] = []
+try:
+    from app.ui.detection_overlay import onsets_for
+except ImportError:
+    onsets_for = None
+if onsets_for is not None:
+    onsets = onsets_for(feature, since, until)
+
+if df.is_empty():
+    st.info("No requests for this feature in the time range.")
+else:
+    st.plotly_chart(timeline_figure(df, events, onsets, title=feature), width="stretch",
+                    key="timeline")
+    st.caption(f"{df['requests'].sum():,} requests, bucket {bucket}. Vertical lines are "
+               "changes (model purple, prompt orange, flag blue, config grey; dotted = silent "
+               "provider update); dashed red lines are detected onsets.")
+
+st.subheader("Changes in this window")
+if events:
+    st.dataframe(
+        [{"time (UTC)": f"{e.timestamp:%Y-%m-%d %H:%M}", "kind": e.kind, "key": e.key,
+          "from": e.from_value, "to": e.to_value, "author": e.author, "source": e.source,
+          "silent update": "yes" if e.silent_update else "", "description": e.description}
+         for e in events], hide_index=True, width="stretch")
+else:
+    st.caption("No change events in this window.")
+
+try:
+    from app.ui.components.flag_actions import render_flag_actions
+except ImportError:
+    render_flag_actions = None
+if render_flag_actions is not None:
+    st.subheader("Flag actions")
+    render_flag_actions(common.data_dir(), feature)

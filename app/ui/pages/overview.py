@@ -1,0 +1,60 @@
+"""Every feature at a glance, against the previous period of equal length."""
+
+import polars as pl
+import streamlit as st
+
+from app.ui import common
+
+st.title("📊 Overview")
+if not common.features():
+    common.empty_state()
+    st.stop()
+
+window = common.pick_range("overview")
+since, until = window
+df = common.cached_overview(str(common.data_dir()), common.data_version(), since, until)
+st.caption(f"{since:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M} UTC, compared with the "
+           "previous period of equal length. Arrows mark changes for the worse in red.")
+if df.is_empty():
+    st.info("No requests in this time range.")
+    st.stop()
+
+# For each metric: which direction is bad, and how to show it.
+COLUMNS = (
+    ("requests", "Volume", "{:,.0f}", None),
+    ("error_rate", "Error rate", "{:.2%}", 1),
+    ("quality_mean", "Quality", "{:.3f}", -1),
+    ("latency_p95_ms", "p95 latency", "{:,.0f} ms", 1),
+    ("cost_per_request_usd", "Cost/request", "${:.4f}", 1),
+    ("negative_feedback_rate", "Neg. feedback", "{:.1%}", 1),
+)
+
+
+def cell(value, change, fmt, bad_direction) -> str:
+    if value is None:
+        return "–"
+    text = fmt.format(value)
+    if change is None or change != change:
+        return text
+    worse = bad_direction is not None and change * bad_direction > 0.05
+    mark = "🔺" if change > 0 else "🔻"
+    flag = " ⚠️" if worse else ""
+    return f"{text}  {mark}{change:+.1%}{flag}"
+
+
+rows = []
+for r in df.iter_rows(named=True):
+    row = {"Feature": r["feature"]}
+    for col, label, fmt, bad in COLUMNS:
+        row[label] = cell(r[col], r.get(f"{col}_change"), fmt, bad)
+    at = r.get("last_change_at")
+    row["Last change"] = f"{r['last_change']} ({at:%m-%d %H:%M})" if at else "–"
+    rows.append(row)
+st.dataframe(pl.DataFrame(rows), hide_index=True, width="stretch")
+
+st.subheader("Open a feature")
+cols = st.columns(min(len(df), 5))
+for i, feature in enumerate(df["feature"].to_list()):
+    if cols[i % len(cols)].button(f"📈 {feature}", key=f"open_{feature}"):
+        st.session_state["feature"] = feature
+        st.switch_page("pages/feature.py")
