@@ -258,9 +258,25 @@ def list_changes(store: Store, feature: str | None = None, since: datetime | Non
            ORDER BY timestamp, change_id""",
         [feature, feature, since, since, until, until],
     )
-    return [ChangeEvent(change_id=r[0], timestamp=r[1], feature=r[2], kind=r[3], key=r[4],
-                        from_value=r[5], to_value=r[6], author=r[7], description=r[8],
-                        source=r[9], silent_update=bool(r[10])) for r in rows]
+    events = [ChangeEvent(change_id=r[0], timestamp=r[1], feature=r[2], kind=r[3], key=r[4],
+                          from_value=r[5], to_value=r[6], author=r[7], description=r[8],
+                          source=r[9], silent_update=bool(r[10])) for r in rows]
+    return _without_confirmed(events)
+
+
+CONFIRM_WINDOW = timedelta(hours=1)
+
+
+def _without_confirmed(events: list[ChangeEvent]) -> list[ChangeEvent]:
+    """Drop an inferred event that a declared one already tells (same feature, kind and new
+    value within an hour): one change, one marker."""
+    declared = [e for e in events if e.source == "declared"]
+
+    def confirmed(e: ChangeEvent) -> bool:
+        return any(d.feature == e.feature and d.kind == e.kind and d.to_value == e.to_value
+                   and abs(d.timestamp - e.timestamp) <= CONFIRM_WINDOW for d in declared)
+
+    return [e for e in events if e.source != "inferred" or not confirmed(e)]
 
 
 def timeline_changes(store: Store, feature: str | None = None, since: datetime | None = None,

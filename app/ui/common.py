@@ -67,13 +67,15 @@ def features() -> list[str]:
     return cached_features(str(data_dir()), data_version())
 
 
-def pick_range(key: str, feature: str | None = None) -> tuple[datetime, datetime] | None:
+def pick_range(key: str, feature: str | None = None,
+               default: str = "Last 7 days") -> tuple[datetime, datetime] | None:
     """A time range relative to the newest data (logs are often historical), or custom dates."""
     lo, hi = cached_bounds(str(data_dir()), data_version(), feature)
     if lo is None:
         return None
     end = hi + timedelta(microseconds=1)
-    choice = st.selectbox("Time range", [*RANGES, "Custom"], index=2, key=f"{key}_range",
+    options = [*RANGES, "Custom"]
+    choice = st.selectbox("Time range", options, index=options.index(default), key=f"{key}_range",
                           help="Measured back from the newest request in the data, not the clock.")
     if choice == "Custom":
         picked = st.date_input("Dates (UTC)", value=(lo.date(), hi.date()), key=f"{key}_dates",

@@ -10,7 +10,7 @@ if not common.features():
     common.empty_state()
     st.stop()
 
-window = common.pick_range("overview")
+window = common.pick_range("overview", default="Last 24 hours")
 since, until = window
 df = common.cached_overview(str(common.data_dir()), common.data_version(), since, until)
 st.caption(f"{since:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M} UTC, compared with the "
