@@ -19,6 +19,7 @@ from app.config import setting
 class Ledger:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.data_dir / str(setting("ledger_file"))
         self._ready: set[str] = set()
 

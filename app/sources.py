@@ -144,7 +144,7 @@ def reader_sql(con, source: SourceFile, readable: Path) -> tuple[str, list[tuple
     columns = []
     exprs = []
     for name, typ, *_ in cols:
-        if name in FIELD_NAMES or typ == "JSON":
+        if name in FIELD_NAMES or typ in ("JSON", "VARCHAR"):
             columns.append((name, "VARCHAR"))
             exprs.append(f"json_extract_string(__j, {literal('$.' + ident(name))}) AS {ident(name)}")
         else:

@@ -90,6 +90,7 @@ class Store:
 
     def __init__(self, data_dir: Path, lock_timeout_s: float | None = None) -> None:
         self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.data_dir / str(setting("database_file"))
         self.lock_timeout_s = float(
             lock_timeout_s if lock_timeout_s is not None else setting("lock_timeout_s")

@@ -1,0 +1,51 @@
+"""Fixtures every suite shares: the demo data directory and the rule for real components."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require(available: bool, what: str) -> None:
+    """Skip when a real component is missing, except under CI=true, where that is a failure."""
+    if available:
+        return
+    if in_ci():
+        pytest.fail(f"{what} is missing, and CI=true requires it")
+    pytest.skip(f"{what} is missing")
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo week loaded once per test session; copy it before changing it."""
+    from app.demo_setup import load_demo
+
+    folder = tmp_path_factory.mktemp("demo-template")
+    result = load_demo(folder)
+    assert result.ok and result.loaded > 100_000
+    return folder
+
+
+@pytest.fixture
+def demo_dir(demo_template: Path, tmp_path: Path) -> Path:
+    """A private copy of the demo data directory."""
+    target = tmp_path / "data"
+    shutil.copytree(demo_template, target)
+    return target
+
+
+@pytest.fixture
+def empty_dir(tmp_path: Path) -> Path:
+    target = tmp_path / "empty"
+    target.mkdir()
+    return target

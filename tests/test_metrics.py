@@ -1,0 +1,122 @@
+"""Metric queries agree with a direct computation on the same rows."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from app import metrics
+from app.ingest import ingest_paths
+from app.store import Store
+from app.synth import Effect, FeatureSpec, Scenario, Switch, generate
+
+START = datetime(2026, 3, 2)
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory) -> tuple[Store, pl.DataFrame]:
+    folder = tmp_path_factory.mktemp("metrics")
+    scenario = Scenario(
+        start=START, days=3, seed=11,
+        features=[FeatureSpec("f", 150, {"variant": [("control", 0.8), ("canary", 0.2)],
+                                          "region": [("eu", 0.5), ("us", 0.5)]},
+                              feedback_rate=0.3)],
+        switches=[Switch(START + timedelta(days=1), "f", {"prompt_version": "p2"})],
+        effects=[Effect("f", START + timedelta(days=1), {"variant": "canary"},
+                        error_rate_add=0.2, quality_delta=-0.2)],
+    )
+    df = generate(scenario)
+    path = folder / "logs.parquet"
+    df.write_parquet(path)
+    store = Store(folder / "data")
+    assert ingest_paths(store, [str(path)]).loaded == df.height
+    return store, df
+
+
+def test_hourly_buckets_match_direct_computation(loaded):
+    store, df = loaded
+    since, until = START, START + timedelta(days=3)
+    got = metrics.timeline(store, "f", since, until, bucket="1 hour")
+    want = (df.with_columns(bucket=pl.col("timestamp").dt.truncate("1h"))
+              .group_by("bucket")
+              .agg(requests=pl.len(),
+                   error_rate=pl.col("error").is_not_null().mean(),
+                   quality_mean=pl.col("quality_score").mean(),
+                   quality_n=pl.col("quality_score").count(),
+                   latency_p95_ms=pl.col("latency_ms").quantile(0.95, interpolation="linear"),
+                   cost=pl.col("cost_usd").mean(),
+                   neg=(pl.col("feedback").filter(pl.col("feedback").is_not_null()) == -1).mean())
+              .sort("bucket"))
+    assert got.height == want.height == 72
+    joined = got.join(want, on="bucket")
+    for a, b in [("requests", "requests"), ("error_rate", "error_rate"),
+                 ("quality_mean", "quality_mean"), ("quality_n", "quality_n"),
+                 ("latency_p95_ms", "latency_p95_ms"), ("cost_per_request_usd", "cost"),
+                 ("negative_feedback_rate", "neg")]:
+        np.testing.assert_allclose(joined[a].to_numpy().astype(float),
+                                   joined[b].to_numpy().astype(float), rtol=1e-9, err_msg=a)
+
+
+def test_confidence_band_is_normal_approximation(loaded):
+    store, df = loaded
+    got = metrics.timeline(store, "f", START, START + timedelta(hours=1), bucket="1 hour")
+    scores = df.filter(pl.col("timestamp") < START + timedelta(hours=1))["quality_score"]
+    scores = scores.drop_nulls().to_numpy()
+    half = 1.96 * scores.std(ddof=1) / math.sqrt(scores.size)
+    assert got["quality_lo"][0] == pytest.approx(scores.mean() - half)
+    assert got["quality_hi"][0] == pytest.approx(scores.mean() + half)
+
+
+def test_split_by_variant_separates_the_canary(loaded):
+    store, df = loaded
+    got = metrics.timeline(store, "f", START + timedelta(days=1), START + timedelta(days=3),
+                           bucket="1 day", split="variant")
+    assert set(got["series"]) == {"canary", "control"}
+    canary = got.filter(pl.col("series") == "canary")["error_rate"].mean()
+    control = got.filter(pl.col("series") == "control")["error_rate"].mean()
+    assert canary > control + 0.1
+
+
+def test_overview_compares_with_previous_period(loaded):
+    store, df = loaded
+    since, until = START + timedelta(days=2), START + timedelta(days=3)
+    row = metrics.overview(store, since, until).row(0, named=True)
+    cur = df.filter((pl.col("timestamp") >= since) & (pl.col("timestamp") < until))
+    prev = df.filter((pl.col("timestamp") >= since - timedelta(days=1))
+                     & (pl.col("timestamp") < since))
+    assert row["requests"] == cur.height
+    assert row["requests_prev"] == prev.height
+    e_cur, e_prev = cur["error"].is_not_null().mean(), prev["error"].is_not_null().mean()
+    assert row["error_rate_change"] == pytest.approx((e_cur - e_prev) / e_prev)
+
+
+def test_split_by_an_extra_column(tmp_path: Path):
+    path = tmp_path / "x.jsonl"
+    path.write_text("\n".join(
+        f'{{"timestamp": "2026-01-01T00:0{i}:00Z", "feature": "f", "tenant": "{t}", '
+        f'"latency_ms": {100 * (i + 1)}}}' for i, t in enumerate(["a", "a", "b"])))
+    store = Store(tmp_path / "d")
+    ingest_paths(store, [str(path)])
+    got = metrics.timeline(store, "f", datetime(2026, 1, 1), datetime(2026, 1, 2),
+                           bucket="1 day", split="tenant")
+    assert dict(zip(got["series"], got["requests"], strict=True)) == {"a": 2, "b": 1}
+
+
+@pytest.mark.parametrize("model,floating", [
+    ("gpt-4o", True), ("gpt-4o-2024-08-06", False), ("claude-sonnet-4-5-20250929", False),
+    ("gpt-3.5-turbo-0613", False), ("claude-3-5-sonnet-latest", True), ("llama3:70b", True),
+])
+def test_floating_alias_detection(model: str, floating: bool):
+    assert metrics.is_floating_alias(model) is floating
+
+
+def test_bucket_follows_range():
+    t = datetime(2026, 1, 1)
+    assert metrics.choose_bucket(t, t + timedelta(hours=6)) == "5 minutes"
+    assert metrics.choose_bucket(t, t + timedelta(days=7)) == "1 hour"
+    assert metrics.choose_bucket(t, t + timedelta(days=90)) == "12 hours"

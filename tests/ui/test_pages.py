@@ -1,0 +1,101 @@
+"""Every page runs, through the router, on the demo data and on an empty data directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+ROUTER = str(Path(__file__).resolve().parents[2] / "app" / "ui" / "streamlit_app.py")
+PAGES_DIR = Path(ROUTER).parent / "pages"
+PAGES = sorted(f"pages/{p.name}" for p in PAGES_DIR.glob("*.py"))
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches():
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+
+
+def run_page(data_dir: Path, page: str, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("ROLLBACK_DESK_DATA", str(data_dir))
+    at = AppTest.from_file(ROUTER, default_timeout=60)
+    at.run()
+    at.switch_page(page)
+    at.run()
+    return at
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_runs_on_demo_data(page: str, demo_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    at = run_page(demo_dir, page, monkeypatch)
+    assert not at.exception, [e.value for e in at.exception]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_runs_on_empty_data_dir(page: str, empty_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    at = run_page(empty_dir, page, monkeypatch)
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_feature_timeline_draws_every_change_as_a_marker(demo_dir: Path, monkeypatch):
+    monkeypatch.setenv("ROLLBACK_DESK_DATA", str(demo_dir))
+    at = AppTest.from_file(ROUTER, default_timeout=60)
+    at.session_state["feature"] = "support-reply"
+    at.run()
+    at.switch_page("pages/feature.py")
+    at.run()
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    shapes = spec["layout"]["shapes"]
+    hover = " ".join(" ".join(t.get("hovertext") or []) for t in spec["data"])
+    # The prompt change v7 -> v8 and the retrieval-index change are drawn across all panels.
+    assert any(s["x0"].startswith("2026-11-20T14:00") for s in shapes)
+    assert any(s["x0"].startswith("2026-11-18T16:00") for s in shapes)
+    assert all(s["yref"] == "paper" and s["y0"] == 0 and s["y1"] == 1 for s in shapes
+               if s.get("line", {}).get("dash") != "dash")
+    assert "v7 → v8" in hover and "maria" in hover and "declared" in hover
+    panels = [a["text"] for a in spec["layout"]["annotations"]]
+    for title in ("Quality score", "Error rate", "p95 latency", "Cost per request", "Requests",
+                  "Negative feedback rate"):
+        assert any(p.startswith(title) for p in panels)
+
+
+def test_feature_timeline_splits_by_variant(demo_dir: Path, monkeypatch):
+    monkeypatch.setenv("ROLLBACK_DESK_DATA", str(demo_dir))
+    at = AppTest.from_file(ROUTER, default_timeout=60)
+    at.session_state["feature"] = "doc-summarizer"
+    at.run()
+    at.switch_page("pages/feature.py")
+    at.run()
+    at.selectbox(key="split").select("variant")
+    at.run()
+    assert not at.exception
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    names = {t.get("name") for t in spec["data"]}
+    assert {"canary", "control"} <= names
+
+
+def test_search_answers_silent_update_is_marked(demo_dir: Path, monkeypatch):
+    monkeypatch.setenv("ROLLBACK_DESK_DATA", str(demo_dir))
+    at = AppTest.from_file(ROUTER, default_timeout=60)
+    at.session_state["feature"] = "search-answers"
+    at.run()
+    at.switch_page("pages/feature.py")
+    at.run()
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    hover = " ".join(" ".join(t.get("hovertext") or []) for t in spec["data"])
+    assert "silent provider update" in hover and "gpt-4o-2024-11-20" in hover
+    dotted = [s for s in spec["layout"]["shapes"] if s.get("line", {}).get("dash") == "dot"]
+    assert dotted and dotted[0]["x0"].startswith("2026-11-19T03:00")
+
+
+def test_registry_warns_about_floating_alias(demo_dir: Path, monkeypatch):
+    at = run_page(demo_dir, "pages/registry.py", monkeypatch)
+    warnings = " ".join(w.value for w in at.warning)
+    assert "gpt-4o is a floating alias" in warnings
+    assert "provider answers with gpt-4o-2024-11-20" in warnings
+    assert "support-reply" not in warnings  # pinned, dated model: nothing to warn about
