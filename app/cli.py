@@ -10,6 +10,7 @@ from collections.abc import Sequence
 # Each module registers its own subcommands; order is the order of `--help`.
 COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.data",
+    "app.commands.flags",
 )
 
 

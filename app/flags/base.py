@@ -202,13 +202,17 @@ class FlagBackend(Protocol):
 
     def read(self, flag: str) -> FlagState: ...
 
-    def set_enabled(self, flag: str, environment: str, enabled: bool) -> None: ...
+    def set_enabled(
+        self, flag: str, environment: str, enabled: bool, *, comment: str = ""
+    ) -> None: ...
 
-    def set_rollout(self, flag: str, environment: str, percentage: float, variant: str) -> None:
+    def set_rollout(
+        self, flag: str, environment: str, percentage: float, variant: str, *, comment: str = ""
+    ) -> None:
         """Serve `variant` to `percentage` % and the other variant(s) to the rest."""
         ...
 
-    def set_variant(self, flag: str, environment: str, variant: str) -> None:
+    def set_variant(self, flag: str, environment: str, variant: str, *, comment: str = "") -> None:
         """Serve `variant` to everyone in the environment."""
         ...
 
