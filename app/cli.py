@@ -11,6 +11,7 @@ from collections.abc import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.data",
     "app.commands.flags",
+    "app.commands.incidents",
 )
 
 

@@ -1,0 +1,174 @@
+"""Playbooks: the shipped ones are valid and cover the five incident kinds; broken files are
+refused with errors naming the file, the line, the key and what was expected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.actions import Action
+from app.notify import load_templates
+from app.playbooks import (
+    ACTIONS,
+    PHASES,
+    PLACEHOLDERS,
+    PlaybookError,
+    fill,
+    load_playbook,
+    load_playbooks,
+    suggest,
+)
+
+GOOD = """\
+id: tiny
+title: A tiny playbook
+applies_when:
+  metrics: [error_rate]
+steps:
+  - id: look
+    phase: detect
+    title: Look at {feature}
+    instructions: Errors of **{feature}** since {onset}.
+  - id: roll-back
+    phase: rollback
+    title: Canary to 0%
+    instructions: Roll back.
+    actions:
+      - action: rollout
+        params: {percentage: 0}
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "pb.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def errors_of(path: Path) -> list[str]:
+    with pytest.raises(PlaybookError) as caught:
+        load_playbook(path)
+    return caught.value.errors
+
+
+def test_every_shipped_playbook_is_valid_and_the_five_kinds_are_there():
+    playbooks, errors = load_playbooks()
+    assert errors == []
+    ids = {p.id for p in playbooks}
+    assert {"prompt-regression", "model-regression", "canary-failure", "runaway-agent",
+            "provider-outage"} <= ids
+    for pb in playbooks:
+        assert [s.phase for s in pb.steps][0] == "detect"
+        assert {"triage", "rollback", "communicate", "postmortem"} <= {s.phase for s in pb.steps}
+
+
+def test_playbook_actions_are_exactly_the_console_flag_actions():
+    assert set(ACTIONS) == {str(a) for a in Action}
+
+
+def test_runaway_agent_offers_kill_switch_and_dry_run_and_rate_limit():
+    pb = {p.id: p for p in load_playbooks()[0]}["runaway-agent"]
+    actions = {a.action for s in pb.steps for a in s.actions}
+    assert {"kill", "pause", "resume-agent"} <= actions
+    assert any("rate limit" in s.title.lower() for s in pb.steps)
+
+
+def test_provider_outage_has_no_change_to_roll_back():
+    pb = {p.id: p for p in load_playbooks()[0]}["provider-outage"]
+    assert pb.applies_when.change_kinds == ("none",)
+
+
+def test_message_templates_use_only_known_placeholders():
+    import re
+
+    templates = load_templates()
+    assert {"internal-update", "customer-update", "resolution-notice"} <= set(templates)
+    for t in templates.values():
+        for name in re.findall(r"\{([a-z_][a-z0-9_.]*)\}", t.text):
+            assert name in PLACEHOLDERS, (t.id, name)
+
+
+def test_a_good_file_loads_with_its_steps_and_action_parameters(tmp_path):
+    pb = load_playbook(write(tmp_path, GOOD))
+    assert pb.id == "tiny" and [s.id for s in pb.steps] == ["look", "roll-back"]
+    assert pb.steps[1].actions[0].params == {"percentage": 0}
+    assert pb.steps[1].actions[0].label() == "rollout(percentage=0)"
+
+
+def test_invalid_yaml_names_the_file_and_line(tmp_path):
+    path = write(tmp_path, "id: x\ntitle: [unclosed\nsteps: []\n")
+    [error] = errors_of(path)
+    assert str(path) in error and "line 3" in error and "not valid YAML" in error
+
+
+@pytest.mark.parametrize("broken, expected", [
+    (GOOD.replace("phase: rollback", "phase: rollbak"),
+     "line 11: steps[1].phase: expected one of " + ", ".join(PHASES) + ", got 'rollbak'"),
+    (GOOD.replace("action: rollout", "action: reboot"),
+     "line 15: steps[1].actions[0].action: expected one of kill, resume, rollout"),
+    (GOOD.replace("{percentage: 0}", "{percentage: 150}"),
+     "line 16: steps[1].actions[0].params.percentage: expected a percentage from 0 to 100, got 150"),
+    (GOOD.replace("{percentage: 0}", "{percent: 0}"),
+     "steps[1].actions[0].params.percent: expected percentage for rollout"),
+    (GOOD.replace("since {onset}", "since {onsett}"),
+     "line 9: steps[0].instructions: expected placeholders among"),
+    (GOOD.replace("metrics: [error_rate]", "metrics: [errors]"),
+     "line 4: applies_when.metrics[0]: expected one of error_rate"),
+    (GOOD.replace("id: roll-back", "id: look"),
+     "line 10: steps[1].id: expected a step id unique in the playbook, got 'look'"),
+    (GOOD.replace("title: A tiny playbook\n", ""), "line 1: title: expected a non-empty string"),
+    (GOOD.replace("    title: Canary to 0%\n", "    title: Canary to 0%\n    colour: red\n"),
+     "line 13: steps[1].colour: expected a key among actions, checks, id, instructions, phase, title"),
+    ("id: tiny\ntitle: T\nsteps: []\n", "line 3: steps: expected a non-empty list of steps, got []"),
+    ("- just\n- a list\n", "line 1: (top level): expected a mapping with id, title"),
+])
+def test_a_broken_file_is_refused_with_file_line_key_and_expectation(tmp_path, broken, expected):
+    path = write(tmp_path, broken)
+    errors = errors_of(path)
+    assert any(str(path) in e and expected in e for e in errors), errors
+
+
+def test_every_problem_of_a_file_is_reported_at_once(tmp_path):
+    broken = GOOD.replace("phase: rollback", "phase: later").replace("action: rollout", "action: x")
+    assert len(errors_of(write(tmp_path, broken))) == 2
+
+
+def test_query_checks_must_be_read_only(tmp_path):
+    text = GOOD.replace("    instructions: Roll back.\n", """    instructions: Roll back.
+    checks:
+      - kind: query
+        title: Wipe
+        sql: DELETE FROM requests
+""")
+    [error] = errors_of(write(tmp_path, text))
+    assert "steps[1].checks[0].sql: expected one read-only SELECT" in error
+
+
+def test_a_folder_reports_broken_files_and_duplicate_ids_but_keeps_the_good_ones(tmp_path):
+    write(tmp_path, GOOD, "a.yaml")
+    write(tmp_path, GOOD, "b.yaml")
+    write(tmp_path, "id: [", "c.yaml")
+    playbooks, errors = load_playbooks(tmp_path)
+    assert [p.id for p in playbooks] == ["tiny"]
+    assert any("b.yaml" in e and "unique id" in e for e in errors)
+    assert any("c.yaml" in e and "not valid YAML" in e for e in errors)
+
+
+def test_placeholders_are_filled_and_unknown_facts_are_marked():
+    text = "Roll back {feature} ({impact.requests} requests); suspect {suspect_change}."
+    filled = fill(text, {"feature": "doc-summarizer", "impact.requests": "1,041"})
+    assert filled == "Roll back doc-summarizer (1,041 requests); suspect (unknown)."
+
+
+def test_suggestions_put_the_matching_playbook_first():
+    playbooks = load_playbooks()[0]
+
+    def best(**wanted: str) -> str:
+        return suggest(playbooks, **wanted)[0].id
+
+    assert best(metric="error_rate", change_kind="flag", scope="partial") == "canary-failure"
+    assert best(metric="quality_mean", change_kind="prompt") == "prompt-regression"
+    assert best(metric="quality_mean", change_kind="silent_update") == "model-regression"
+    assert best(metric="error_rate", change_kind="none", scope="total") == "provider-outage"
+    assert best(metric="error_rate", scope="single_user") == "runaway-agent"
