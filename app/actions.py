@@ -223,8 +223,9 @@ def _apply(p: Plan, backend: FlagBackend, base: dict[str, Any], started: float) 
         if exc.code in NOT_APPLIED:
             return ActionResult(outcome=Outcome.FAILED, after=p.before, message=exc.message,
                                 error_code=str(exc.code), latency_ms=_ms(started), **common)
+    timed_out = call_error is not None and call_error.code is ErrorCode.TIMEOUT
     try:
-        seen = _read_back(backend, p, wait=call_error is None)
+        seen = _read_back(backend, p, wait=call_error is None or timed_out)
     except FlagError as exc:
         text = (f"{call_error.message}; " if call_error else "change sent, ") + (
             f"but could not read it back ({exc.message}): check {p.flag.key} before retrying")
@@ -235,6 +236,11 @@ def _apply(p: Plan, backend: FlagBackend, base: dict[str, Any], started: float) 
         return ActionResult(outcome=Outcome.VERIFIED, after=seen, latency_ms=_ms(started),
                             message=f"{p.flag.key} now {_show(seen, role)} {where}, read back "
                                     f"from {backend.describe()}{note}", **common)
+    if timed_out:
+        return ActionResult(outcome=Outcome.UNVERIFIED, after=seen, error_code=str(ErrorCode.TIMEOUT),
+                            message=f"{call_error.message} and the change is not visible: it may "
+                                    f"still land, check {p.flag.key} before retrying",
+                            latency_ms=_ms(started), **common)
     if call_error:
         return ActionResult(outcome=Outcome.FAILED, after=seen, message=call_error.message,
                             error_code=str(call_error.code), latency_ms=_ms(started), **common)

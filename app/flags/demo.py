@@ -106,7 +106,7 @@ DEMO_HISTORY = (
      "tone tweak in the system prompt"),
     ("2026-11-20T14:00:00", "support-reply-prompt", "variant", "v7", "v8",
      "support-reply prompt v8"),
-    ("2026-11-21T09:00:00", "doc-summarizer-canary", "rollout", "0", "10",
+    ("2026-11-21T09:00:00", "doc-summarizer-canary", "rollout", "0%", "10%",
      "canary claude-sonnet-4-5-20250929 at 10%"),
 )
 

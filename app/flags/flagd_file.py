@@ -255,4 +255,4 @@ class FlagdFileBackend:
 
 
 def _text(value: float | None) -> str | None:
-    return None if value is None else f"{value:g}"
+    return None if value is None else f"{value:g}%"

@@ -15,3 +15,23 @@ def flag_dir(tmp_path: Path) -> Path:
     data_dir = tmp_path / "data"
     write_demo_flags(data_dir)
     return data_dir
+
+
+@pytest.fixture(scope="session")
+def unleash(tmp_path_factory: pytest.TempPathFactory):
+    """A real unleash-server 7.5.1 on a throwaway PostgreSQL 15 cluster, for the session."""
+    import sys
+
+    from flag_components import ROOT, need
+
+    sys.path.insert(0, str(ROOT / "tests" / "integration"))
+    import unleash_fixture
+
+    missing = unleash_fixture.missing_components()
+    need(not missing, ", ".join(missing))
+    pg, server = unleash_fixture.start_stack(tmp_path_factory.mktemp("unleash"))
+    try:
+        yield server
+    finally:
+        server.stop()
+        pg.stop()
