@@ -283,10 +283,8 @@ def timeline_changes(store: Store, feature: str | None = None, since: datetime |
                      until: datetime | None = None) -> list[ChangeEvent]:
     """Every change event for the timeline: declared, inferred, and the flag systems' and the
     console's own (from the audit trail and cached backend histories)."""
+    from app import audit  # audit reads the ledger; imported here to keep changes.py light
+
     events = list_changes(store, feature, since, until)
-    try:
-        from app import audit
-    except ImportError:  # flag support not installed in this build
-        return events
     events += audit.change_events(store.data_dir, feature=feature, since=since, until=until)
     return sorted(events, key=lambda e: (e.timestamp, e.change_id))

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
+from app import rollups
 from app.schema import SPLIT_DIMENSIONS
 from app.store import Store
 
@@ -45,6 +46,7 @@ BUCKETS: tuple[tuple[str, timedelta], ...] = (
     ("1 day", timedelta(days=1)),
 )
 BUCKET_NAMES = tuple(b[0] for b in BUCKETS)
+BUCKET_WIDTH = dict(BUCKETS)
 MAX_SERIES = 8
 
 
@@ -71,23 +73,43 @@ def timeline(store: Store, feature: str, since: datetime, until: datetime,
              bucket: str | None = None, split: str | None = None) -> pl.DataFrame:
     """One row per (bucket, series): every metric, with the quality confidence band.
 
+    Without a split and with buckets of five minutes or more, the numbers come from the
+    rollups kept at ingest (the range is widened to five-minute boundaries).
+
     With a split, the MAX_SERIES largest values keep their name and the rest become 'other'."""
     bucket = bucket or choose_bucket(since, until)
     if bucket not in BUCKET_NAMES:
         raise ValueError(f"bucket {bucket!r} is not one of {', '.join(BUCKET_NAMES)}")
-    params: list = []
-    series = _split_expr(split, params)
-    sql = f"""
-        WITH base AS (
-            SELECT *, {series} AS series_raw FROM requests
-            WHERE feature = ? AND timestamp >= ? AND timestamp < ?),
-        top AS (SELECT series_raw FROM base GROUP BY 1 ORDER BY count(*) DESC LIMIT {MAX_SERIES})
-        SELECT time_bucket(INTERVAL '{bucket}', timestamp) AS bucket,
-               CASE WHEN series_raw IN (SELECT series_raw FROM top) THEN series_raw
-                    ELSE 'other' END AS series,
-               {_SELECT}
-        FROM base GROUP BY ALL ORDER BY bucket, series"""
-    df = store.query(sql, params + [feature, since, until])
+    if split is None and BUCKET_WIDTH[bucket] >= timedelta(minutes=rollups.ROLLUP_MINUTES):
+        hourly = BUCKET_WIDTH[bucket] >= timedelta(hours=1)
+        step = timedelta(hours=1) if hourly else timedelta(minutes=rollups.ROLLUP_MINUTES)
+        lo = datetime.min + ((since - datetime.min) // step) * step
+        hi = datetime.min + -((datetime.min - until) // step) * step
+        df = store.query(rollups.timeline_sql(bucket, hourly), [feature, lo, hi] * 2)
+    elif split is None:
+        sql = f"""
+            SELECT time_bucket(INTERVAL '{bucket}', timestamp) AS bucket, 'all' AS series,
+                   {_SELECT}
+            FROM requests WHERE feature = ? AND timestamp >= ? AND timestamp < ?
+            GROUP BY 1 ORDER BY 1"""
+        df = store.query(sql, [feature, since, until])
+    else:
+        params: list = []
+        series = _split_expr(split, params)
+        window = [feature, since, until]
+        with store.session():
+            top = [r[0] for r in store.rows(
+                f"""SELECT {series} FROM requests
+                    WHERE feature = ? AND timestamp >= ? AND timestamp < ?
+                    GROUP BY 1 ORDER BY count(*) DESC LIMIT {MAX_SERIES}""", params + window)]
+            sql = f"""
+                SELECT time_bucket(INTERVAL '{bucket}', timestamp) AS bucket,
+                       CASE WHEN list_contains(?, {series}) THEN {series} ELSE 'other' END
+                           AS series,
+                       {_SELECT}
+                FROM requests WHERE feature = ? AND timestamp >= ? AND timestamp < ?
+                GROUP BY ALL ORDER BY bucket, series"""
+            df = store.query(sql, [top] + params + params + window)
     if df.is_empty():
         return df
     half = 1.96 * pl.col("quality_sd") / pl.col("quality_n").cast(pl.Float64).sqrt()

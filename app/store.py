@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from app import rollups
 from app.config import setting
 from app.schema import FIELDS
 
@@ -96,10 +97,33 @@ class Store:
             lock_timeout_s if lock_timeout_s is not None else setting("lock_timeout_s")
         )
         self._migrated = False
+        self._held: duckdb.DuckDBPyConnection | None = None
+
+    @contextmanager
+    def session(self) -> Iterator[Store]:
+        """Run several queries on one connection (one open of the file instead of many)."""
+        if self._held is not None:
+            yield self
+            return
+        with self._open() as con:
+            self._held = con
+            try:
+                yield self
+            finally:
+                self._held = None
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A short-lived read-write connection; waits while another process holds the file."""
+        """A short-lived connection, or the session's if one is open."""
+        if self._held is not None:
+            yield self._held
+            return
+        with self._open() as con:
+            yield con
+
+    @contextmanager
+    def _open(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection; waits while another process holds the file."""
         deadline = time.monotonic() + self.lock_timeout_s
         delay = 0.02
         while True:
@@ -127,6 +151,7 @@ class Store:
     def _migrate(self, con: duckdb.DuckDBPyConnection) -> None:
         for ddl in MIGRATIONS:
             con.execute(ddl)
+        rollups.migrate(con)
         con.execute(
             "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
         )
@@ -135,7 +160,12 @@ class Store:
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pl.DataFrame:
         """Run one parameterised SELECT and return the rows as a polars frame."""
         with self.connect() as con:
-            return con.sql(sql, params=list(params) if params else None).pl()
+            cur = con.execute(sql, params or [])
+            columns = [d[0] for d in cur.description]
+            rows = cur.fetchall()
+        if not rows:
+            return pl.DataFrame(schema=columns)
+        return pl.DataFrame(rows, schema=columns, orient="row", infer_schema_length=None)
 
     def rows(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple]:
         with self.connect() as con:
@@ -158,14 +188,10 @@ class Store:
         return int(self.scalar("SELECT count(*) FROM requests") or 0)
 
     def time_bounds(self, feature: str | None = None) -> tuple[Any, Any]:
-        """(min, max) request timestamp, for one feature or all; (None, None) when empty."""
-        if feature is None:
-            row = self.rows("SELECT min(timestamp), max(timestamp) FROM requests")[0]
-        else:
-            row = self.rows(
-                "SELECT min(timestamp), max(timestamp) FROM requests WHERE feature = ?",
-                [feature],
-            )[0]
+        """(min, max) request timestamp, for one feature or all; (None, None) when empty.
+        Read from the rollups, which keep each bucket's first and last timestamp."""
+        row = self.rows("SELECT min(first_ts), max(last_ts) FROM rollup_5m "
+                        "WHERE ? IS NULL OR feature = ?", [feature, feature])[0]
         return row[0], row[1]
 
     def extra_columns(self, feature: str | None = None, sample: int = 20000) -> list[str]:

@@ -72,6 +72,10 @@ def main() -> None:
 
     def page_queries() -> None:
         # Exactly what the feature page asks for on a first render.
+        with store.session():
+            _page_queries()
+
+    def _page_queries() -> None:
         store.time_bounds(feature)
         store.extra_columns(feature)
         metrics.timeline(store, feature, since, until)

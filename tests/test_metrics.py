@@ -56,10 +56,38 @@ def test_hourly_buckets_match_direct_computation(loaded):
     joined = got.join(want, on="bucket")
     for a, b in [("requests", "requests"), ("error_rate", "error_rate"),
                  ("quality_mean", "quality_mean"), ("quality_n", "quality_n"),
-                 ("latency_p95_ms", "latency_p95_ms"), ("cost_per_request_usd", "cost"),
-                 ("negative_feedback_rate", "neg")]:
+                 ("cost_per_request_usd", "cost"), ("negative_feedback_rate", "neg")]:
         np.testing.assert_allclose(joined[a].to_numpy().astype(float),
                                    joined[b].to_numpy().astype(float), rtol=1e-9, err_msg=a)
+    # p95 comes from the rollups' 1%-wide latency histogram.
+    np.testing.assert_allclose(joined["latency_p95_ms"].to_numpy(),
+                               joined["latency_p95_ms_right"].to_numpy(), rtol=0.011)
+
+
+def test_raw_path_is_exact_for_p95(loaded):
+    store, df = loaded
+    since, until = START, START + timedelta(hours=2)
+    got = metrics.timeline(store, "f", since, until, bucket="1 minute")
+    want = (df.filter(pl.col("timestamp") < until)
+              .group_by(pl.col("timestamp").dt.truncate("1m").alias("bucket"))
+              .agg(p95=pl.col("latency_ms").quantile(0.95, interpolation="linear")))
+    joined = got.join(want, on="bucket")
+    assert joined.height == got.height > 60
+    np.testing.assert_allclose(joined["latency_p95_ms"].to_numpy(), joined["p95"].to_numpy())
+
+
+def test_rollups_follow_a_reload(tmp_path: Path):
+    df = generate(Scenario(start=START, days=1, seed=3,
+                           features=[FeatureSpec("g", 100, {"variant": [("a", 1.0)]})]))
+    path = tmp_path / "g.parquet"
+    half = df.head(df.height // 2)
+    half.write_parquet(path)
+    store = Store(tmp_path / "d")
+    ingest_paths(store, [str(path)])
+    df.write_parquet(path)  # the file grew
+    ingest_paths(store, [str(path)])
+    got = metrics.timeline(store, "g", START, START + timedelta(days=1), bucket="1 hour")
+    assert got["requests"].sum() == df.height == store.request_count()
 
 
 def test_confidence_band_is_normal_approximation(loaded):
