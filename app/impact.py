@@ -223,7 +223,7 @@ def triage(store: Store, feature: str, onset: datetime, end: datetime,
                  for sl in rows
                  if sl.requests == top.requests and abs(sl.excess_share - top.excess_share) < 1e-9)
     kind = "single_user" if top.dimension == "user_id" else "partial"
-    return Scope(kind, metric, top.dimension, top.value, same, (), slices, z)
+    return Scope(kind, metric, top.dimension, top.value, same_requests_as=same, slices=slices, z=z)
 
 
 def measure(store: Store, feature: str, onset: datetime, until: datetime,

@@ -1,0 +1,51 @@
+"""Triage on the demo week: each story's degradation lands in the right scope."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from app.impact import measure, triage
+from app.store import Store
+
+END = datetime(2026, 11, 23)
+
+
+@pytest.fixture(scope="module")
+def store(demo_template: Path) -> Store:
+    return Store(demo_template)
+
+
+def test_the_canary_failure_is_partial_and_carried_by_the_canary_variant(store):
+    scope = triage(store, "doc-summarizer", datetime(2026, 11, 21, 9), END)
+    assert (scope.kind, scope.metric) == ("partial", "error_rate")
+    assert (scope.dimension, scope.value) == ("variant", "canary")
+    assert "model = claude-sonnet-4-5-20250929" in scope.same_requests_as
+    canary = scope.slices["variant"][0]
+    assert canary.value == "canary" and 0.05 < canary.request_share < 0.15 and canary.excess_share > 0.9
+    assert canary.current > 0.08 and canary.baseline < 0.03  # the canary has no own baseline: the feature's
+
+
+def test_one_noisy_client_is_a_single_user_scope(store):
+    im = measure(store, "ticket-triage-agent", datetime(2026, 11, 22), END)
+    assert (im.scope.kind, im.scope.value) == ("single_user", "u-04242")
+    assert im.users == 1 and im.extra_errors > 50
+
+
+def test_a_prompt_that_replaced_the_old_one_everywhere_is_total_and_names_the_new_version(store):
+    scope = triage(store, "support-reply", datetime(2026, 11, 20, 14), END)
+    assert (scope.kind, scope.metric) == ("total", "quality_mean")
+    assert scope.carried_by == ("prompt_version = v8",)
+    assert scope.describe() == "total: the whole feature (now served by prompt_version = v8)"
+
+
+def test_a_silent_provider_update_is_carried_by_the_new_response_model(store):
+    im = measure(store, "search-answers", datetime(2026, 11, 19, 3), END)
+    assert im.scope.kind == "total" and "response_model = gpt-4o-2024-11-20" in im.scope.carried_by
+    assert -0.09 < im.quality_delta < -0.05
+
+
+def test_a_clean_feature_shows_no_degradation(store):
+    assert triage(store, "code-assistant", datetime(2026, 11, 18, 11), END).kind == "none"
