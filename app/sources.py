@@ -1,25 +1,32 @@
 """Log files on disk: which format each is, and the DuckDB SQL that reads it.
 
-Every reader yields a relation with `__row` (line number for JSONL, row number for CSV and
-Parquet), `__bad` (why the line could not be read at all, else NULL) and the source
-columns. Canonical-named columns are read as text so that ingest can validate their types
-itself and quarantine a row rather than fail a file.
+Every reader yields a relation with `__row` (line number for JSONL, data row number for CSV
+and Parquet, counting from 1), `__bad` (why the line could not be read at all, else NULL),
+`__raw` (the line or row as text, for the quarantine) and the source columns. Columns named
+in `text` are read as text, so that ingest can check their values itself and quarantine a
+row rather than fail a file; the other columns keep the type DuckDB detects.
 """
 
 from __future__ import annotations
 
 import glob
 import gzip
+import json
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.schema import FIELD_NAMES
-
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv",
-           ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+           ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+MAX_LINE_BYTES = 64 << 20
+# JSONL is read one line per value; a delimiter no JSON text contains keeps each line whole.
+_NO_DELIMITER = "\x01\x02\x03\x04"
+_JSON_SCALARS = ("VARCHAR", "BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",
+                 "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DATE",
+                 "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIME", "UUID", "JSON")
 
 
 class UnreadableFile(ValueError):
@@ -31,6 +38,11 @@ class SourceFile:
     path: Path
     format: str  # jsonl | csv | parquet
     gzipped: bool
+
+    @property
+    def unit(self) -> str:
+        """What a position in this file counts: JSONL lines, CSV and Parquet rows."""
+        return "line" if self.format == "jsonl" else "row"
 
 
 def detect(path: Path) -> SourceFile:
@@ -74,6 +86,8 @@ def expand(paths: list[str]) -> tuple[list[Path], list[str]]:
 
 
 def _loadable(path: Path) -> bool:
+    if path.name.startswith("."):
+        return False
     try:
         detect(path)
         return True
@@ -110,69 +124,164 @@ class Staging:
             os.unlink(self._tmp)
 
 
-def reader_sql(con, source: SourceFile, readable: Path) -> tuple[str, list[tuple[str, str]]]:
-    """SQL for the source relation and its (column, type) list, without __row/__bad."""
-    path = literal(str(readable))
+@dataclass(frozen=True)
+class Layout:
+    """What DuckDB detects in a file: its columns and types (and for CSV the header and the
+    date formats its sniffer recognised)."""
+
+    columns: list[tuple[str, str]]
+    header: bool = True
+    date_format: str | None = None
+    timestamp_format: str | None = None
+
+
+SAMPLE_ROWS = 20480
+_JSON_TYPES = {"VARCHAR": "VARCHAR", "UBIGINT": "BIGINT", "BIGINT": "BIGINT", "DOUBLE": "DOUBLE",
+               "BOOLEAN": "BOOLEAN", "NULL": "VARCHAR"}
+
+
+def _csv_options(readable: Path) -> str:
+    return (f"{literal(str(readable))}, sample_size = {SAMPLE_ROWS}, "
+            f"max_line_size = {MAX_LINE_BYTES}, store_rejects = true")
+
+
+def _lines(path: str) -> str:
+    """A JSONL file as one text value per line, blank lines included (they keep numbers)."""
+    return (f"read_csv({path}, columns = {{'line': 'VARCHAR'}}, delim = {literal(_NO_DELIMITER)}, "
+            "quote = '', escape = '', header = false, auto_detect = false, strict_mode = false, "
+            f"max_line_size = {MAX_LINE_BYTES})")
+
+
+def inspect(con, source: SourceFile, readable: Path) -> Layout:
+    """The file's columns and the types DuckDB detects for them."""
+    if readable.stat().st_size == 0:
+        return Layout(columns=[])
     if source.format == "parquet":
-        cols = con.execute(f"DESCRIBE SELECT * FROM read_parquet({path})").fetchall()
-        columns = [(c[0], c[1]) for c in cols]
-        select = ", ".join(ident(c) for c, _ in columns)
-        sql = (f"SELECT file_row_number + 1 AS __row, NULL::VARCHAR AS __bad, {select} "
-               f"FROM read_parquet({path}, file_row_number = true)")
-        return sql, columns
+        rows = con.execute(
+            f"DESCRIBE SELECT * FROM read_parquet({literal(str(readable))})").fetchall()
+        return Layout(columns=[(r[0], r[1]) for r in rows])
     if source.format == "csv":
-        header = con.execute(
-            f"DESCRIBE SELECT * FROM read_csv({path}, all_varchar = true)"
-        ).fetchall()
-        text_cols = {c[0]: "VARCHAR" for c in header if c[0] in FIELD_NAMES}
-        types = "{" + ", ".join(f"{literal(k)}: 'VARCHAR'" for k in text_cols) + "}"
-        opts = f"store_rejects = true, types = {types}" if text_cols else "store_rejects = true"
-        cols = con.execute(f"DESCRIBE SELECT * FROM read_csv({path}, {opts})").fetchall()
-        columns = [(c[0], c[1]) for c in cols]
-        select = ", ".join(ident(c) for c, _ in columns)
-        sql = (f"SELECT row_number() OVER () AS __row, NULL::VARCHAR AS __bad, {select} "
-               f"FROM read_csv({path}, {opts})")
-        return sql, columns
-    # JSONL: read lines as text so a broken line is quarantined with its number.
-    try:
-        cols = con.execute(
-            f"DESCRIBE SELECT * FROM read_json({path}, format = 'newline_delimited', "
-            "ignore_errors = true, sample_size = 20000, maximum_object_size = 67108864)"
-        ).fetchall()
-    except Exception:  # a file whose sample has no parseable object: every line is bad
-        cols = []
-    columns = []
-    exprs = []
-    for name, typ, *_ in cols:
-        if name in FIELD_NAMES or typ in ("JSON", "VARCHAR"):
-            columns.append((name, "VARCHAR"))
-            exprs.append(f"json_extract_string(__j, {literal('$.' + ident(name))}) AS {ident(name)}")
-        else:
-            columns.append((name, typ))
-            exprs.append(
-                f"TRY_CAST(json_extract(__j, {literal('$.' + ident(name))}) AS {typ}) AS {ident(name)}"
-            )
-    lines = (f"read_csv({path}, columns = {{'line': 'VARCHAR'}}, delim = '\x01', quote = '', "
-             "escape = '', header = false, auto_detect = false, max_line_size = 67108864)")
+        header, date_format, ts_format, cols = con.execute(
+            f"""SELECT HasHeader, DateFormat, TimestampFormat, Columns
+                FROM sniff_csv({_csv_options(readable)})""").fetchone()
+        return Layout(columns=[(c["name"], c["type"]) for c in cols], header=bool(header),
+                      date_format=date_format, timestamp_format=ts_format)
+    # The keys of the JSON objects among the first lines, in order of first appearance;
+    # broken lines and non-objects in the sample are passed over.
+    structure = con.execute(
+        f"""SELECT json_group_structure(j) FROM (
+              SELECT TRY(json(line)) AS j FROM (SELECT line FROM {_lines(literal(str(readable)))}
+                                                LIMIT {SAMPLE_ROWS}))
+            WHERE json_type(j) = 'OBJECT'""").fetchone()[0]
+    shape = json.loads(structure) if structure else {}
+    if not isinstance(shape, dict):
+        return Layout(columns=[])
+    return Layout(columns=[(k, _JSON_TYPES.get(v, "JSON") if isinstance(v, str) else "JSON")
+                           for k, v in shape.items()])
+
+
+def reader_sql(source: SourceFile, readable: Path, layout: Layout, text: set[str]) -> str:
+    """SQL for the relation `__row, __bad, __raw, <columns>`; columns in `text` as VARCHAR."""
+    path = literal(str(readable))
+    columns = layout.columns
+    if source.format == "parquet":
+        select = ", ".join(
+            f"CAST({ident(c)} AS VARCHAR) AS {ident(c)}" if c in text else ident(c)
+            for c, _ in columns)
+        return (f"SELECT file_row_number + 1 AS __row, NULL::VARCHAR AS __bad, "
+                f"{_raw_struct(columns)} AS __raw, {select} "
+                f"FROM read_parquet({path}, file_row_number = true)")
+    if source.format == "csv":
+        # Every value is read as text, so a value never makes DuckDB reject its row; the
+        # detected types are applied afterwards, and the text stays at hand as __t_<name>.
+        select = []
+        for c, typ in columns:
+            select.append(f"{_csv_typed(c, typ, layout)} AS {ident(c)}"
+                          if c not in text and typ != "VARCHAR" else ident(c))
+            if c not in text and typ != "VARCHAR":
+                select.append(f"{ident(c)} AS {ident('__t_' + c)}")
+        opts = (f"{_csv_options(readable)}, header = {str(layout.header).lower()}, "
+                "all_varchar = true")
+        return (f"SELECT row_number() OVER () AS __row, NULL::VARCHAR AS __bad, "
+                f"{_raw_struct(columns)} AS __raw, {', '.join(select)} FROM read_csv({opts})")
+    return _jsonl_sql(path, columns, text)
+
+
+def _csv_typed(name: str, typ: str, layout: Layout) -> str:
+    col = ident(name)
+    if typ.startswith("TIMESTAMP") and layout.timestamp_format:
+        return f"try_strptime({col}, {literal(layout.timestamp_format)})"
+    if typ == "DATE" and layout.date_format:
+        return f"CAST(try_strptime({col}, {literal(layout.date_format)}) AS DATE)"
+    return f"TRY_CAST({col} AS {typ})"
+
+
+def _raw_struct(columns: list[tuple[str, str]]) -> str:
+    if not columns:
+        return "NULL::VARCHAR"
+    pairs = ", ".join(f"{literal(c)}, {ident(c)}" for c, _ in columns)
+    return f"CAST(json_object({pairs}) AS VARCHAR)"
+
+
+def _jsonl_sql(path: str, columns: list[tuple[str, str]], text: set[str]) -> str:
+    """JSONL read as lines, so a broken line is quarantined with its number; each line is
+    parsed once into a struct of the wanted columns."""
+    structure: dict[str, str] = {}
+    exprs: list[str] = []
+    for name, typ in columns:
+        if name in text:
+            structure[name] = "VARCHAR"
+            exprs.append(f"__s.{ident(name)} AS {ident(name)}")
+        elif typ in _JSON_SCALARS or typ.endswith("[]") and typ[:-2] in _JSON_SCALARS:
+            structure[name] = typ
+            exprs.append(f"__s.{ident(name)} AS {ident(name)}")
+        else:  # nested: read as JSON, then cast to the detected type
+            structure[name] = "JSON"
+            exprs.append(f"TRY_CAST(__s.{ident(name)} AS {typ}) AS {ident(name)}")
+    shape = literal(json.dumps(structure or {"__none": "VARCHAR"}))
+    lines = _lines(path)
     extracted = (", " + ", ".join(exprs)) if exprs else ""
-    sql = f"""
-        SELECT __row, CASE WHEN __j IS NULL THEN 'broken JSON'
-                           WHEN json_type(__j) <> 'OBJECT' THEN 'not a JSON object' END AS __bad
-               {extracted}
-        FROM (SELECT __row, TRY(json(line)) AS __j
+    return f"""
+        SELECT __row,
+               CASE WHEN __s IS NULL AND json_valid(__line) THEN 'not a JSON object'
+                    WHEN __s IS NULL THEN 'broken JSON'
+                    WHEN NOT starts_with(ltrim(__line), '{{') THEN 'not a JSON object' END
+                 AS __bad,
+               __line AS __raw {extracted}
+        FROM (SELECT __row, line AS __line, TRY(json_transform(line, {shape})) AS __s
               FROM (SELECT row_number() OVER () AS __row, line FROM {lines})
               WHERE line IS NOT NULL AND trim(line) <> '')"""
-    return sql, columns
 
 
-def csv_rejects(con) -> list[tuple[int, str, str]]:
-    """(line, reason, raw line) for the CSV rows DuckDB could not parse in the last read."""
-    try:
-        rows = con.execute(
-            """SELECT line, string_agg(DISTINCT error_type || ': ' || error_message, '; '),
-                      any_value(csv_line)
-               FROM reject_errors GROUP BY line ORDER BY line"""
-        ).fetchall()
-    except Exception:
+def _has_rejects_table(con) -> bool:
+    return bool(con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'reject_errors'").fetchone()[0])
+
+
+def last_scan_id(con) -> int:
+    """The id of the last CSV scan that stored rejects in this connection (0: none yet)."""
+    if not _has_rejects_table(con):
+        return 0
+    return int(con.execute("SELECT coalesce(max(scan_id), 0) FROM reject_errors").fetchone()[0])
+
+
+def csv_rejects(con, after_scan: int) -> list[tuple[int, str, str]]:
+    """(data row, reason, raw line) for the CSV rows DuckDB could not parse in the scans
+    since `after_scan`."""
+    if not _has_rejects_table(con):
         return []
+    rows = con.execute(
+        """SELECT line - 1, string_agg(DISTINCT error_message, '; '), any_value(csv_line)
+           FROM reject_errors WHERE scan_id > ? GROUP BY line ORDER BY line""",
+        [after_scan],
+    ).fetchall()
     return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+
+def row_count(con, source: SourceFile, readable: Path, rd_src: str) -> int:
+    """How many rows or non-blank lines the file holds (Parquet: from its metadata)."""
+    if source.format == "parquet":
+        sql = f"SELECT count(*) FROM read_parquet({literal(str(readable))})"
+    else:
+        sql = f"SELECT count(*) FROM {rd_src}"
+    return int(con.execute(sql).fetchone()[0])

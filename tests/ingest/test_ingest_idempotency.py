@@ -1,0 +1,123 @@
+"""Loading is idempotent and incremental: the same file twice adds nothing, a grown file
+adds what is new, a request_id is stored once, and a load killed half-way leaves the
+database as it was."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import polars as pl
+from logfiles import Desk, request, write_jsonl
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_loading_the_same_file_twice_adds_nothing(desk: Desk, tmp_path: Path):
+    path = write_jsonl(tmp_path / "a.jsonl", [request(i) for i in range(5)] + ["{bad"])
+    first = desk.ingest(path)[1]
+    second = desk.ingest(path)[1]
+    assert (first["loaded"], first["quarantined"]) == (5, 1)
+    assert (second["loaded"], second["quarantined"], second["duplicates"]) == (0, 0, 0)
+    assert desk.count() == 5 and desk.count("quarantine") == 1
+
+
+def test_a_grown_file_adds_only_its_new_rows(desk: Desk, tmp_path: Path):
+    path = write_jsonl(tmp_path / "a.jsonl", [request(i) for i in range(5)] + ["{bad"])
+    desk.ingest(path)
+    with open(path, "a") as fh:  # the log grows: two more requests, one more broken line
+        fh.write('{"timestamp": "2026-03-02T11:00:00Z", "feature": "support-reply", "request_id": "r-5"}\n')
+        fh.write("{also bad\n")
+        fh.write('{"timestamp": "2026-03-02T11:00:01Z", "feature": "support-reply", "request_id": "r-6"}\n')
+
+    desk.ingest(path)
+
+    assert sorted(r[0] for r in desk.rows("SELECT request_id FROM requests")) == [
+        f"r-{i}" for i in range(7)]
+    assert [r[1] for r in desk.quarantine()] == [6, 8]
+    assert desk.scalar("SELECT loaded FROM files") == 7
+
+
+def test_a_rewritten_file_replaces_its_rows(desk: Desk, tmp_path: Path):
+    path = write_jsonl(tmp_path / "a.jsonl", [request(i) for i in range(5)])
+    desk.ingest(path)
+    write_jsonl(path, [request(i, model="gpt-4.1") for i in range(3)])
+    desk.ingest(path)
+    assert desk.rows("SELECT model, count(*) FROM requests GROUP BY 1") == [("gpt-4.1", 3)]
+
+
+def test_a_request_id_logged_twice_in_one_file_is_stored_once(desk: Desk, tmp_path: Path):
+    path = write_jsonl(tmp_path / "a.jsonl", [
+        request(0, model="first"), request(1), request(0, model="second"), request(0, model="third")])
+    code, out = desk.ingest(path)
+    assert (out["loaded"], out["duplicates"]) == (2, 2)
+    assert desk.rows("SELECT model FROM requests WHERE request_id = 'r-0'") == [("first",)]
+
+
+def test_a_request_id_logged_in_two_files_is_stored_once(desk: Desk, tmp_path: Path):
+    a = write_jsonl(tmp_path / "a.jsonl", [request(0), request(1)])
+    b = write_jsonl(tmp_path / "b.jsonl", [request(1, model="again"), request(2)])
+    code, out = desk.ingest(a, b)
+    assert [(f["loaded"], f["duplicates"]) for f in out["files"]] == [(2, 0), (1, 1)]
+    assert desk.count() == 3
+    assert desk.rows("SELECT model FROM requests WHERE request_id = 'r-1'") == [("gpt-4o",)]
+    # Loading b again (touched, unchanged content) still stores r-1 once.
+    os.utime(b, None)
+    desk.ingest(b)
+    assert desk.count() == 3
+
+
+def test_rows_without_request_id_are_all_kept(desk: Desk, tmp_path: Path):
+    path = write_jsonl(tmp_path / "a.jsonl", [request(0, request_id=None)] * 3)
+    assert desk.ingest(path)[1]["loaded"] == 3
+
+
+def _big_parquet(path: Path, rows: int) -> Path:
+    pl.DataFrame({
+        "timestamp": pl.datetime_range(pl.datetime(2026, 3, 1), pl.datetime(2026, 4, 8),
+                                       interval="1s", eager=True).head(rows),
+        "feature": pl.Series(["chat", "search"] * (rows // 2)),
+        "request_id": pl.Series([f"big-{i}" for i in range(rows)]),
+        "latency_ms": pl.Series(range(rows), dtype=pl.Float64),
+    }).write_parquet(path)
+    return path
+
+
+def _snapshot(data_dir: Path) -> tuple:
+    con = duckdb.connect(str(data_dir / "rollback.duckdb"), read_only=True)
+    try:
+        return tuple(con.execute(f"SELECT count(*), hash(list(t ORDER BY t)) FROM {t} t").fetchone()
+                     for t in ("requests", "quarantine", "files"))
+    finally:
+        con.close()
+
+
+def test_a_load_killed_half_way_leaves_the_database_as_it_was(desk: Desk, tmp_path: Path):
+    small = write_jsonl(tmp_path / "small.jsonl", [request(i) for i in range(10)] + ["{bad"])
+    desk.ingest(small)
+    before = _snapshot(desk.data_dir)
+    big = _big_parquet(tmp_path / "big.parquet", 2_000_000)
+    db = desk.data_dir / "rollback.duckdb"
+    size_before = db.stat().st_size
+    cmd = [sys.executable, "-m", "app", "ingest", str(big), "--data-dir", str(desk.data_dir), "--json"]
+
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Kill it once it has started writing the new rows into the database file.
+    deadline = time.monotonic() + 60
+    while db.stat().st_size < size_before + (8 << 20) and proc.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    assert proc.poll() is None, "the load finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    assert _snapshot(desk.data_dir) == before
+    code, out = desk.ingest(big)
+    assert code == 0 and out["loaded"] == 2_000_000
+    assert desk.count() == 2_000_010
+    assert desk.ingest(big)[1]["loaded"] == 0
