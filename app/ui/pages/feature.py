@@ -17,7 +17,11 @@ c1, c2, c3, c4 = st.columns([2, 2, 1.3, 1.7])
 with c1:
     feature = common.selected_feature(features)
 with c2:
-    since, until = common.pick_range("feature", feature)
+    window = common.pick_range("feature", feature)
+if window is None:
+    st.info(f"No requests stored for {feature}.")
+    st.stop()
+since, until = window
 with c3:
     auto = metrics.choose_bucket(since, until)
     bucket = st.selectbox("Bucket", ["auto", *metrics.BUCKET_NAMES], key="bucket",
