@@ -124,7 +124,7 @@ def _plan(
 ) -> Plan:
     env = state.environment(ref.environment)
     change = _change_for(action, ref, state, env, value)
-    before = _env_dict(env)
+    before = _env_dict(env, ref)
     after = {**before, **change.as_dict()}
     return Plan(action, feature, ref, backend.name, backend.describe(), change, before, after)
 
@@ -264,10 +264,10 @@ def _call(backend: FlagBackend, p: Plan, comment: str) -> None:
 def _read_back(backend: FlagBackend, p: Plan, *, wait: bool) -> dict[str, Any]:
     deadline = time.monotonic() + (READBACK_S if wait else 0)
     while True:
-        seen = _env_dict(backend.read(p.flag.key).environment(p.flag.environment))
+        seen = _env_dict(backend.read(p.flag.key).environment(p.flag.environment), p.flag)
         if _matches(seen, p.change):
             time.sleep(READBACK_SETTLE_S)
-            return _env_dict(backend.read(p.flag.key).environment(p.flag.environment))
+            return _env_dict(backend.read(p.flag.key).environment(p.flag.environment), p.flag)
         if time.monotonic() >= deadline:
             return seen
         time.sleep(READBACK_INTERVAL_S)
@@ -283,10 +283,14 @@ def _matches(state: dict[str, Any], change: Change) -> bool:
     return change.variant is None or state.get("variant") == change.variant
 
 
-def _env_dict(env: EnvironmentState) -> dict[str, Any]:
+def _env_dict(env: EnvironmentState, ref: FlagRef | None = None) -> dict[str, Any]:
+    """enabled / rollout_percentage / variant; the percentage is the canary's share when
+    the flag's configuration names the canary variant."""
     d = asdict(env)
-    d.pop("name")
-    d.pop("has_strategy")
+    for internal in ("name", "has_strategy", "split"):
+        d.pop(internal)
+    if ref is not None and ref.canary_variant and env.split is not None:
+        d["rollout_percentage"] = env.split.get(ref.canary_variant, 0)
     return d
 
 
@@ -346,7 +350,7 @@ def feature_status(config: FlagConfig, name: str) -> dict[str, Any]:
                                "enabled": None, "rollout_percentage": None, "variant": None}
         try:
             env = backend.read(ref.key).environment(ref.environment)
-            row.update(_env_dict(env))
+            row.update(_env_dict(env, ref))
         except FlagError as exc:
             row["error"] = exc.message
         flags.append(row)

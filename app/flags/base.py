@@ -113,6 +113,7 @@ class EnvironmentState:
     rollout_percentage: float | None = None  # share served the canary/on variant, 0-100
     variant: str | None = None  # the variant served to everyone, None when split or n/a
     has_strategy: bool = True  # False: turning it on would let the backend choose for us
+    split: dict[str, float] | None = None  # variant -> % when traffic is split by a rollout
 
 
 @dataclass(frozen=True)

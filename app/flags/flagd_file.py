@@ -71,6 +71,8 @@ class FlagdFileBackend:
             enabled=flag.get("state") == "ENABLED",
             rollout_percentage=percentage,
             variant=None if has_targeting else flag.get("defaultVariant"),
+            split=None if split is None else {
+                name: flagd_format.served_percentage(flag, name) or 0 for name in split},
         )
         return FlagState(
             key=key,
