@@ -107,12 +107,16 @@ def checked_sql(con, plan: FieldPlan, source: SourceFile) -> str:
 
 
 def _extra_value(name: str, typ: str, source_format: str) -> str:
-    """An extra column's value in `extra`: JSONL and Parquet values as they are; CSV text
-    in the type DuckDB detected for the column when it fits, else as text."""
+    """An extra column's value in `extra`: JSONL and Parquet values as they are; CSV numbers
+    as numbers where they fit the detected type, everything else as written (so `yes`
+    stays `yes` although DuckDB would read the column as BOOLEAN)."""
     col = ident(name)
-    if source_format == "csv" and typ != "VARCHAR":
-        return f"coalesce(to_json({col}), to_json({ident('__t_' + name)}))"
-    return col
+    if source_format != "csv" or typ == "VARCHAR":
+        return col
+    text = ident("__t_" + name)
+    if typ in _NUMERIC or typ.startswith("DECIMAL"):
+        return f"coalesce(to_json({col}), to_json({text}))"
+    return text
 
 
 def _raw_types(con, plan: FieldPlan, source: SourceFile, raw_exprs: list[str]) -> dict[str, str]:
