@@ -145,6 +145,14 @@ def _change_for(
     return Change(variant=variant)
 
 
+def plan_variants(data_dir: Path, feature: str, action: Action | str) -> list[str]:
+    """The variants an action can serve (for pickers)."""
+    config = load_config(data_dir)
+    feature_flags = config.feature(feature)
+    ref = feature_flags.flag(ROLE_OF[Action(action)])
+    return list(backend_for_feature(config, feature_flags).read(ref.key).variants)
+
+
 def previous_variant(ref: FlagRef, state: FlagState, env: EnvironmentState) -> str:
     """The version before the one served. An alias missing from the version list follows
     the newest version, so its previous is the one before the newest."""

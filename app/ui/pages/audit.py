@@ -1,0 +1,61 @@
+"""The audit trail: every press of a flag action, its intent and its outcome."""
+
+import streamlit as st
+
+from app import audit
+from app.flags.base import FlagError
+from app.flags.config import load_config
+from app.ui import common
+
+st.title("📜 Audit trail")
+data_dir = common.data_dir()
+try:
+    features = sorted(load_config(data_dir).features)
+except FlagError as exc:
+    st.error(f"Flag configuration: {exc.message}")
+    features = []
+
+c1, c2, c3 = st.columns(3)
+feature = c1.selectbox("Feature", ["(all)", *features], key="audit_feature")
+outcome = c2.selectbox("Outcome", ["(all)", "verified", "unverified", "failed",
+                                   "no outcome recorded"], key="audit_outcome")
+incident = c3.text_input("Incident", key="audit_incident").strip()
+
+rows = audit.entries(
+    data_dir,
+    feature=None if feature == "(all)" else feature,
+    outcome={"(all)": None, "no outcome recorded": "none"}.get(outcome, outcome),
+    incident_id=incident or None,
+)
+if rows:
+    st.dataframe(
+        [{"requested (UTC)": f"{e.requested_at:%Y-%m-%d %H:%M:%S}", "operator": e.operator,
+          "feature": e.feature, "action": e.action, "backend": e.backend, "flag": e.flag,
+          "environment": e.environment,
+          "before": audit.summary(e.before, e.role), "after": audit.summary(e.after, e.role),
+          "outcome": e.outcome or "no outcome recorded", "latency (ms)": e.latency_ms,
+          "changed": {True: "yes", False: "no", None: "?"}[e.changed], "reason": e.reason,
+          "incident": e.incident_id, "message": e.message, "action id": e.action_id}
+         for e in rows],
+        hide_index=True, width="stretch", key="audit_table",
+    )
+    st.caption("One row per press. \"No outcome recorded\" means the process stopped between "
+               "calling the flag backend and recording the result: check the flag's state.")
+else:
+    st.info("No flag actions recorded yet (with these filters).")
+
+st.subheader("Changes from the flag backends' own histories")
+if st.button("🔄 Refresh from backends", key="audit_sync"):
+    for name, status in audit.sync_history(data_dir, min_interval_s=10).items():
+        st.caption(f"{name}: {status}")
+history = [e for e in audit.change_events(data_dir, None if feature == "(all)" else feature)
+           if e.source == "flag-audit"]
+if history:
+    st.dataframe(
+        [{"time (UTC)": f"{e.timestamp:%Y-%m-%d %H:%M}", "feature": e.feature, "flag": e.key,
+          "from": e.from_value, "to": e.to_value, "author": e.author,
+          "description": e.description} for e in history],
+        hide_index=True, width="stretch", key="history_table",
+    )
+else:
+    st.caption("No cached backend history: refresh to fetch it.")
