@@ -12,6 +12,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.data",
     "app.commands.flags",
     "app.commands.incidents",
+    "app.commands.analysis",
 )
 
 

@@ -1,0 +1,173 @@
+"""The statistical tests, on aggregates (counts, sums, histograms), never on raw rows.
+
+- Proportions (error rate, negative-feedback rate): Cochran-Mantel-Haenszel over strata.
+- Skewed or bounded measures (quality score, latency, cost): a stratified Mann-Whitney
+  (Wilcoxon rank-sum summed over strata) computed exactly from binned counts, ties included.
+- Multiple testing: Bonferroni over the windows scanned, Holm over features x metrics.
+- Sequential: the normal-mixture SPRT (mSPRT), whose p-value stays valid at every look.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as sst
+
+
+@dataclass(frozen=True)
+class TestResult:
+    z: float  # positive = the window is larger than the baseline
+    p_greater: float  # one-sided p for "window larger"
+    p_less: float  # one-sided p for "window smaller"
+
+
+def _result(num: float, var: float) -> TestResult:
+    if var <= 0:
+        return TestResult(0.0, 1.0, 1.0)
+    z = num / math.sqrt(var)
+    return TestResult(z, float(sst.norm.sf(z)), float(sst.norm.cdf(z)))
+
+
+def stratified_proportions(x_base: np.ndarray, n_base: np.ndarray, x_win: np.ndarray,
+                           n_win: np.ndarray) -> TestResult:
+    """Cochran-Mantel-Haenszel: events in the window against the same strata's baseline."""
+    x_base, n_base, x_win, n_win = (np.asarray(a, dtype=float) for a in (x_base, n_base, x_win, n_win))
+    n = n_base + n_win
+    m = x_base + x_win
+    ok = (n_base > 0) & (n_win > 0) & (n > 1)
+    if not ok.any():
+        return TestResult(0.0, 1.0, 1.0)
+    n, m, nb, nw, xw = n[ok], m[ok], n_base[ok], n_win[ok], x_win[ok]
+    expected = nw * m / n
+    var = nb * nw * m * (n - m) / (n * n * (n - 1))
+    # continuity correction toward zero keeps small counts honest
+    diff = float((xw - expected).sum())
+    diff = math.copysign(max(abs(diff) - 0.5, 0.0), diff)
+    return _result(diff, float(var.sum()))
+
+
+def stratified_rank_test(base: np.ndarray, win: np.ndarray) -> TestResult:
+    """Mann-Whitney summed over strata, from histograms `base[s, b]` and `win[s, b]` whose bins
+    are ordered by value. Ties (same bin) count one half, and the variance is tie-corrected."""
+    base = np.asarray(base, dtype=float)
+    win = np.asarray(win, dtype=float)
+    n1 = base.sum(axis=1)
+    n2 = win.sum(axis=1)
+    ok = (n1 > 0) & (n2 > 0)
+    if not ok.any():
+        return TestResult(0.0, 1.0, 1.0)
+    base, win, n1, n2 = base[ok], win[ok], n1[ok], n2[ok]
+    below = np.cumsum(base, axis=1) - base  # baseline values strictly below each bin
+    u = (win * (below + 0.5 * base)).sum(axis=1)  # pairs where the window value is larger
+    n = n1 + n2
+    t = base + win
+    ties = (t**3 - t).sum(axis=1)
+    var = n1 * n2 / 12.0 * ((n + 1) - ties / (n * (n - 1)))
+    return _result(float((u - n1 * n2 / 2.0).sum()), float(var.sum()))
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values, in the input order."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [1.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def histogram_quantile(counts: np.ndarray, edges: np.ndarray, q: float) -> float | None:
+    """Quantile of a histogram whose bin i spans [edges[i], edges[i+1]), linear inside a bin."""
+    counts = np.asarray(counts, dtype=float)
+    total = counts.sum()
+    if total <= 0:
+        return None
+    cum = np.cumsum(counts)
+    target = q * total
+    i = int(np.searchsorted(cum, target))
+    i = min(i, counts.size - 1)
+    before = cum[i] - counts[i]
+    frac = (target - before) / counts[i] if counts[i] > 0 else 0.5
+    return float(edges[i] + frac * (edges[i + 1] - edges[i]))
+
+
+# Confidence intervals ------------------------------------------------------------------
+
+Z95 = 1.959963984540054
+
+
+def wilson_interval(x: float, n: float, z: float = Z95) -> tuple[float, float]:
+    if n <= 0:
+        return (0.0, 1.0)
+    p = x / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def mean_interval(mean: float, sd: float, n: float, z: float = Z95) -> tuple[float, float]:
+    if n <= 1 or not math.isfinite(sd):
+        return (float("nan"), float("nan"))
+    half = z * sd / math.sqrt(n)
+    return (mean - half, mean + half)
+
+
+def difference_interval(mean_a: float, var_a: float, n_a: float, mean_b: float, var_b: float,
+                        n_b: float, z: float = Z95) -> tuple[float, float]:
+    """Normal (Welch) interval for mean_a - mean_b; var_* are per-observation variances."""
+    if n_a <= 1 or n_b <= 1:
+        return (float("nan"), float("nan"))
+    se = math.sqrt(var_a / n_a + var_b / n_b)
+    d = mean_a - mean_b
+    return (d - z * se, d + z * se)
+
+
+def quantile_rank_levels(n: float, q: float = 0.95, z: float = Z95) -> tuple[float, float]:
+    """Distribution-free interval for a quantile: the quantile levels of the order statistics
+    that bracket it with ~95% confidence (binomial normal approximation)."""
+    if n <= 0:
+        return (0.0, 1.0)
+    half = z * math.sqrt(q * (1 - q) / n)
+    return (max(0.0, q - half), min(1.0, q + half))
+
+
+# Sequential test -----------------------------------------------------------------------
+
+def msprt_lambda(delta: float, var_delta: float, tau2: float) -> float:
+    """Mixture likelihood ratio for an estimate `delta` ~ N(theta, var_delta) of H0 theta = 0
+    against the mixture theta ~ N(0, tau2). Rejecting when it reaches 1/alpha keeps the
+    type I error below alpha however often it is looked at (Ville's inequality)."""
+    if var_delta <= 0 or tau2 <= 0:
+        return 1.0
+    ratio = var_delta / (var_delta + tau2)
+    exponent = delta * delta * tau2 / (2 * var_delta * (var_delta + tau2))
+    return math.sqrt(ratio) * math.exp(min(exponent, 700.0))
+
+
+def always_valid_p(delta: float, var_delta: float, tau2: float, previous: float = 1.0) -> float:
+    """The always-valid p-value after one more look: the running minimum of 1 / Lambda."""
+    return min(previous, 1.0 / max(msprt_lambda(delta, var_delta, tau2), 1e-300), 1.0)
+
+
+# Sample size -----------------------------------------------------------------------------
+
+def sample_size_proportion(p: float, delta: float, alpha: float = 0.05,
+                           power: float = 0.8) -> int:
+    """Canary requests needed to detect a rise from p to p + delta against a large control."""
+    p2 = min(max(p + delta, 1e-6), 1 - 1e-6)
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    za = sst.norm.isf(alpha / 2)
+    zb = sst.norm.isf(1 - power)
+    n = (za * math.sqrt(p * (1 - p)) + zb * math.sqrt(p2 * (1 - p2))) ** 2 / (delta * delta)
+    return int(math.ceil(n))
+
+
+def sample_size_mean(sd: float, delta: float, alpha: float = 0.05, power: float = 0.8) -> int:
+    za = sst.norm.isf(alpha / 2)
+    zb = sst.norm.isf(1 - power)
+    return int(math.ceil(((za + zb) * sd / delta) ** 2))
