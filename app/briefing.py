@@ -13,7 +13,8 @@ from typing import Any
 from app import audit, changes, impact
 from app.flags.base import FlagError
 from app.incident_timeline import Entry, assemble, first_verified_rollback, format_duration
-from app.incidents import Incident, iso, now_utc
+from app.incidents import Incident, IncidentLog, iso, now_utc
+from app.playbooks import Playbook
 from app.store import Store
 
 SUSPECT_LOOKBACK = timedelta(hours=48)
@@ -78,6 +79,57 @@ def brief(data_dir: Path, incident: Incident, now: datetime | None = None) -> Br
                                   incident.metric)
     suspect = find_suspect(store, incident, measured) if store is not None else None
     return Briefing(incident, now, measured, suspect, timeline)
+
+
+def link_actions_to_steps(data_dir: Path, incident: Incident, playbook: Playbook) -> Incident:
+    """Attribute the incident's flag actions (from the audit trail: the app's buttons and
+    `flags ... --incident` alike) to the playbook steps offering them, each to the first such
+    step without a verified action yet. A verified action marks its step done."""
+    recorded = {a.get("action_id") for p in incident.steps.values() for a in p.actions}
+    log = IncidentLog(Path(data_dir))
+    for entry in audit.actions_for_incident(Path(data_dir), incident.id):
+        if entry.action_id in recorded or entry.outcome is None:
+            continue
+        offering = [s for s in playbook.steps if entry.action in {a.action for a in s.actions}]
+        if not offering:
+            continue
+        step = next((s for s in offering if not incident.step(s.id).verified), offering[0])
+        incident = log.record_step_action(incident.id, step.id, {
+            "action_id": entry.action_id, "action": entry.action, "flag": entry.flag,
+            "outcome": entry.outcome, "message": entry.message, "before": entry.before,
+            "after": entry.after}, actor=entry.operator)
+    return incident
+
+
+@dataclass(frozen=True)
+class OpeningHints:
+    """What the logs say about a degradation before an incident exists, to suggest a playbook."""
+
+    onset: datetime | None
+    metric: str | None
+    change_kind: str | None  # model | prompt | flag | config | silent_update | none
+    scope: str | None
+
+
+def opening_hints(store: Store, feature: str, onset: datetime | None = None,
+                  metric: str | None = None) -> OpeningHints:
+    """Onset (given, else the feature's latest change), the degraded metric, the kind of the
+    change nearest the onset, and the scope since the onset."""
+    events = changes.list_changes(store, feature)
+    if onset is None and events:
+        onset = events[-1].timestamp.replace(second=0, microsecond=0)
+    if onset is None:
+        return OpeningHints(None, metric, None, None)
+    near = [e for e in events if onset - SUSPECT_LOOKBACK <= e.timestamp <= onset + timedelta(hours=1)]
+    kind = "none"
+    if near:
+        nearest = min(near, key=lambda e: abs((onset - e.timestamp).total_seconds()))
+        kind = "silent_update" if nearest.silent_update else nearest.kind
+    last = store.time_bounds(feature)[1]
+    if last is None or last <= onset:
+        return OpeningHints(onset, metric, kind, None)
+    scope = impact.triage(store, feature, onset, last + timedelta(seconds=1), metric)
+    return OpeningHints(onset, metric or scope.metric, kind, scope.kind)
 
 
 def find_suspect(store: Store, incident: Incident, measured: impact.Impact | None) -> Suspect | None:

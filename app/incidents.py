@@ -360,6 +360,8 @@ def _fold(incident_id: str, events: list[Event]) -> Incident:
             progress.reason = d.get("reason")
         elif e.kind == "step_action":
             progress = inc.steps.setdefault(d["step_id"], StepProgress())
+            if any(a.get("action_id") == d.get("action_id") for a in progress.actions):
+                continue  # two sessions linked the same action
             progress.actions.append(d)
             if d.get("outcome") == "verified":
                 progress.state, progress.at, progress.actor = "done", e.at, e.actor
