@@ -6,6 +6,7 @@ from app import metrics
 from app.charts import Onset, timeline_figure
 from app.schema import SPLIT_DIMENSIONS
 from app.ui import common
+from app.ui.components.flag_actions import render_flag_actions
 
 st.title("📈 Feature timeline")
 features = common.features()
@@ -62,10 +63,5 @@ if events:
 else:
     st.caption("No change events in this window.")
 
-try:
-    from app.ui.components.flag_actions import render_flag_actions
-except ImportError:
-    render_flag_actions = None
-if render_flag_actions is not None:
-    st.subheader("Flag actions")
-    render_flag_actions(common.data_dir(), feature)
+st.subheader("Flag actions")
+render_flag_actions(common.data_dir(), feature)
