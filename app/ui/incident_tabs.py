@@ -92,17 +92,24 @@ def playbook_tab(data_dir: Path, log: IncidentLog, incident: Incident, playbook:
     current = next((s.id for s, state in zip(playbook.steps, states, strict=True)
                     if state == "pending"), None)
     known = facts(b, _rollout_flag(data_dir, incident.feature))
+    # One flag-actions panel per page (its dialog is shared): in the chosen action step, else
+    # the first action step still pending, else the last one that ran an action.
+    choice_key = f"action_step_{incident.id}"
+    with_actions = [s for s in playbook.steps if s.actions]
+    ran = [s.id for s in with_actions if incident.step(s.id).actions]
+    action_step = st.session_state.get(choice_key) or next(
+        (s.id for s in with_actions if incident.step(s.id).state == "pending"), ran[-1] if ran else None)
     for number, step in enumerate(playbook.steps, 1):
         progress = incident.step(step.id)
         label = (f"{STATE_ICONS[progress.state]} {number}. {PHASE_ICONS[step.phase]} {step.phase}: "
                  f"{fill(step.title, known)}")
-        with st.expander(label, expanded=step.id == current):
-            _step(data_dir, log, incident, step, known, b)
+        with st.expander(label, expanded=step.id in (current, st.session_state.get(choice_key))):
+            _step(data_dir, log, incident, step, known, b, panel=step.id == action_step)
     _notes(log, incident)
 
 
 def _step(data_dir: Path, log: IncidentLog, incident: Incident, step: Step, known: dict[str, Any],
-          b: Briefing) -> None:
+          b: Briefing, panel: bool) -> None:
     st.markdown(fill(step.instructions, known))
     for check in step.checks:
         _check(check, incident, known, b)
@@ -117,9 +124,18 @@ def _step(data_dir: Path, log: IncidentLog, incident: Incident, step: Step, know
         if render_flag_actions is None:
             st.info("The flag-actions panel is not available in this build; use "
                     f"`rollback-desk flags ... --incident {incident.id}`.", icon="ℹ️")
-        elif incident.feature:
-            render_flag_actions(data_dir, incident.feature, incident_id=incident.id,
-                                allowed=[a.action for a in step.actions])
+        elif incident.feature and panel:
+            result = render_flag_actions(data_dir, incident.feature, incident_id=incident.id,
+                                         allowed={a.action for a in step.actions})
+            if result is not None:
+                st.session_state[f"action_step_{incident.id}"] = step.id  # keep the outcome in view
+                write(lambda: log.record_step_action(incident.id, step.id, {
+                    "action_id": result.action_id, "action": result.action, "flag": result.flag,
+                    "outcome": str(result.outcome), "message": result.message, "before": result.before,
+                    "after": result.after}, actor=result.operator))
+        elif incident.feature and st.button("🎛️ Show the flag actions here", key=f"panel_{step.id}"):
+            st.session_state[f"action_step_{incident.id}"] = step.id
+            st.rerun()
     if progress.state != "pending":
         who = f" by {progress.actor}" if progress.actor else ""
         why = f" ({progress.reason})" if progress.reason else ""

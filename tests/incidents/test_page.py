@@ -3,6 +3,7 @@ walk the playbook, notes, corrections, post-mortem sections from two sessions.""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 
@@ -141,3 +142,31 @@ def test_the_status_moves_from_the_page(flag_demo_dir, canary_incident, monkeypa
     at.run()
     assert IncidentLog(flag_demo_dir).get(canary_incident.id).status == "identified"
     assert any(m.label == "Status" and m.value == "identified" for m in at.metric)
+
+
+def test_the_rollback_step_runs_its_action_through_the_confirmation_and_is_done_when_verified(
+        flag_demo_dir, canary_incident, monkeypatch):
+    before = json.loads((flag_demo_dir / "flags.json").read_text())
+    at = page(flag_demo_dir, monkeypatch)
+    scope = f"flags-doc-summarizer-{canary_incident.id}"
+    # only the step's own action is offered
+    assert [b.label for b in at.button if b.key and b.key.startswith(scope)] == ["📉 Canary to 0%"]
+    [b for b in at.button if b.key == f"{scope}-rollout"][0].click()
+    at.run()
+    assert at.get("dialog")
+    [operator] = [t for t in at.text_input if t.key == f"{scope}-operator"]
+    operator.set_value("ana")
+    [reason] = [t for t in at.text_input if t.key == f"{scope}-reason"]
+    reason.set_value("canary errors 11%")
+    at.run()
+    [b for b in at.button if b.key == f"{scope}-confirm"][0].click()
+    at.run()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    incident = IncidentLog(flag_demo_dir).get(canary_incident.id)
+    progress = incident.step("rollback-canary")
+    assert progress.state == "done" and progress.verified and progress.actor == "ana"
+    after = json.loads((flag_demo_dir / "flags.json").read_text())
+    assert after["flags"]["doc-summarizer-canary"] != before["flags"]["doc-summarizer-canary"]
+    assert any("rollout verified" in s.value for s in at.success)
+    assert any(m.value.startswith("✅ rollout doc-summarizer-canary: **verified**") for m in at.markdown)
