@@ -101,7 +101,7 @@ def print_analysis(result: AnalysisResult) -> None:
 
 
 def cmd_rollout(args: argparse.Namespace) -> int:
-    from app import guardrails
+    from app import rollout
 
     data_dir = resolve_data_dir(args.data_dir)
     thresholds = _thresholds(data_dir)
@@ -109,13 +109,13 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         return 2
     store = Store(data_dir)
     if args.action == "status":
-        status = guardrails.ladder_status(store, args.feature, thresholds)
+        status = rollout.ladder_status(store, args.feature, thresholds)
         if args.json:
             print(json.dumps(status.as_dict()))
         else:
             print(status.summary())
         return 0
-    outcome = guardrails.advance(store, args.feature, thresholds)
+    outcome = rollout.advance(store, args.feature, thresholds)
     if args.json:
         print(json.dumps(outcome.as_dict()))
     else:
@@ -124,20 +124,20 @@ def cmd_rollout(args: argparse.Namespace) -> int:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    from app import guardrails
+    from app import watch
 
     data_dir = resolve_data_dir(args.data_dir)
     thresholds = _thresholds(data_dir)
     if thresholds is None:
         return 2
 
-    def report(look: guardrails.WatchLook) -> None:
+    def report(look: watch.WatchLook) -> None:
         if args.json:
             print(json.dumps(look.as_dict()), flush=True)
         else:
             for line in look.lines():
                 print(line, flush=True)
 
-    guardrails.watch(data_dir, args.folder, interval_s=args.interval, apply=args.apply,
+    watch.watch(data_dir, args.folder, interval_s=args.interval, apply=args.apply,
                      once=args.once, thresholds=thresholds, on_look=report)
     return 0

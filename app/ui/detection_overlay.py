@@ -1,0 +1,39 @@
+"""Cached analysis for the pages: findings, and their onsets as timeline markers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import streamlit as st
+
+from app.analysis import analyze
+from app.charts import Onset
+from app.findings import AnalysisResult, format_value
+from app.store import Store
+from app.thresholds import load_thresholds
+from app.ui import common
+
+
+@st.cache_data(show_spinner="Analysing…", max_entries=32)
+def cached_analysis(dd: str, version: str, feature: str | None, since: datetime | None,
+                    until: datetime | None) -> AnalysisResult:
+    data_dir = Path(dd)
+    return analyze(Store(data_dir), feature=feature, since=since, until=until,
+                   thresholds=load_thresholds(data_dir))
+
+
+def analysis(feature: str | None = None, since: datetime | None = None,
+             until: datetime | None = None) -> AnalysisResult:
+    return cached_analysis(str(common.data_dir()), common.data_version(), feature, since, until)
+
+
+def onsets_for(feature: str, since: datetime, until: datetime) -> list[Onset]:
+    """Onsets of the feature's findings within [since, until), for the timeline."""
+    try:
+        result = analysis(feature, since, until)
+    except Exception:  # noqa: BLE001 - a marker overlay must never break the timeline page
+        return []
+    return [Onset(f.onset, f"{f.metric}: {format_value(f.metric, f.baseline)} → "
+                           f"{format_value(f.metric, f.current)}")
+            for f in result.findings]

@@ -1,0 +1,97 @@
+"""Detect: degradations across features, with their evidence, scope and suspects."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from app.findings import Finding, format_value, iso_z
+from app.thresholds import ThresholdsError, thresholds_path
+from app.ui import common
+from app.ui.detection_overlay import analysis
+
+INCIDENTS_PAGE = Path(__file__).parent / "incidents.py"
+SCOPE_LABEL = {"total": "🌐 whole feature", "partial": "🧩 partial", "single_user": "👤 single user"}
+
+st.title("🚨 Detect")
+features = common.features()
+if not features:
+    common.empty_state()
+    st.stop()
+
+c1, c2 = st.columns([2, 2])
+with c1:
+    choice = st.selectbox("Feature", ["All features", *features], key="detect_feature")
+feature = None if choice == "All features" else choice
+with c2:
+    window = common.pick_range("detect", feature)
+if window is None:
+    st.info("No requests in this range.")
+    st.stop()
+since, until = window
+
+try:
+    result = analysis(feature, since, until)
+except ThresholdsError as exc:
+    st.error(f"Thresholds file problem: {exc}", icon="⚠️")
+    st.stop()
+
+m1, m2, m3 = st.columns(3)
+m1.metric("Findings", len(result.findings))
+m2.metric("Features affected", len({f.feature for f in result.findings}))
+m3.metric("Inconclusive", len(result.inconclusive))
+st.caption(f"Window {iso_z(result.since)} to {iso_z(result.until)}, compared hour of day by "
+           f"hour of day with up to a week before it. Thresholds: "
+           f"`{thresholds_path(common.data_dir())}` (defaults when absent).")
+
+
+def open_incident(f: Finding) -> None:
+    st.session_state["incident_prefill"] = {
+        "feature": f.feature, "metric": f.metric, "onset": iso_z(f.onset),
+        "title": f"{f.feature}: {f.metric} {format_value(f.metric, f.baseline)} → "
+                 f"{format_value(f.metric, f.current)}",
+        "suspect_change_ids": [s.change.change_id for s in f.suspects],
+        "finding": f.as_dict(),
+    }
+
+
+def show_finding(i: int, f: Finding) -> None:
+    with st.container(border=True):
+        st.subheader(f"🔴 {f.feature}: {f.metric}")
+        a, b, c, d = st.columns(4)
+        a.metric("Before", format_value(f.metric, f.baseline))
+        b.metric("Since onset", format_value(f.metric, f.current))
+        c.metric("Onset (UTC)", f"{f.onset:%m-%d %H:%M}")
+        d.metric("Scope", SCOPE_LABEL.get(f.scope.kind, f.scope.kind))
+        st.caption(f"{f.shape} change · p = {f.p_value:.2g} (adjusted) · {f.n_current:,} "
+                   f"observations since the onset, {f.n_baseline:,} before")
+        if f.scope.slices:
+            st.markdown("**Where it sits**")
+            st.dataframe([{"dimension": s.dimension, "value": s.value,
+                           "share of requests": f"{100 * s.share:.1f}%",
+                           "before": format_value(f.metric, s.baseline),
+                           "since onset": format_value(f.metric, s.current)}
+                          for s in f.scope.slices], hide_index=True, width="stretch")
+        st.markdown("**What changed** (best explanation first)")
+        if f.suspects:
+            st.dataframe([{"score": round(s.score, 2), "kind": s.change.kind, "key": s.change.key,
+                           "change": f"{s.change.from_value or '?'} → {s.change.to_value or '?'}",
+                           "when (UTC)": f"{s.change.timestamp:%Y-%m-%d %H:%M}",
+                           "source": s.change.source, "evidence": s.evidence}
+                          for s in f.suspects], hide_index=True, width="stretch")
+        else:
+            st.caption("No recorded change explains it.")
+        if st.button("🧯 Open incident", key=f"open_incident_{i}"):
+            open_incident(f)
+            if INCIDENTS_PAGE.exists():
+                st.switch_page("pages/incidents.py")
+            st.success("Incident details prepared; open the Incidents page to file it.")
+
+
+if not result.findings:
+    st.success("No degradations in this window.", icon="✅")
+for i, finding in enumerate(result.findings):
+    show_finding(i, finding)
+
+if result.inconclusive:
+    with st.expander(f"⏳ Inconclusive ({len(result.inconclusive)}): too few samples to judge"):
+        st.dataframe([i.as_dict() for i in result.inconclusive], hide_index=True, width="stretch")
