@@ -103,7 +103,7 @@ def playbook_tab(data_dir: Path, log: IncidentLog, incident: Incident, playbook:
         progress = incident.step(step.id)
         label = (f"{STATE_ICONS[progress.state]} {number}. {PHASE_ICONS[step.phase]} {step.phase}: "
                  f"{fill(step.title, known)}")
-        with st.expander(label, expanded=step.id in (current, st.session_state.get(choice_key))):
+        with st.expander(label, expanded=step.id in (current, action_step)):
             _step(data_dir, log, incident, step, known, b, panel=step.id == action_step)
     _notes(log, incident)
 
@@ -324,7 +324,7 @@ def postmortem_tab(data_dir: Path, log: IncidentLog, incident: Incident, b: Brie
     _action_items(log, incident)
     markdown = postmortem.render(b)
     st.download_button("⬇️ Download post-mortem (markdown)", markdown, mime="text/markdown",
-                       file_name=f"postmortem-{incident.id}.md", type="primary")
+                       file_name=f"postmortem-{incident.id}.md", type="primary", on_click="ignore")
     with st.expander("Preview"):
         st.markdown(markdown)
 
