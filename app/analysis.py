@@ -54,6 +54,12 @@ def analyze(store: Store, feature: str | None = None, since: datetime | None = N
     """Findings (degradations only, most severe first, each with scope and ranked suspects)
     and the feature-metrics too thin to judge."""
     t = thresholds or load_thresholds(store.data_dir)
+    with store.session():  # one connection for every query of the analysis
+        return _analyze(store, feature, since, until, t, extra_changes)
+
+
+def _analyze(store: Store, feature: str | None, since: datetime | None, until: datetime | None,
+             t: Thresholds, extra_changes: list[ChangeEvent] | None) -> AnalysisResult:
     window = default_window(store, feature, since, until)
     if window is None:
         return AnalysisResult((), (), since, until)

@@ -24,6 +24,7 @@ import polars as pl
 from app.changes import ChangeEvent
 from app.detect import Detection, measure
 from app.findings import Scope, Slice, Suspect, format_value
+from app.hourly import frame_query
 from app.schema import SPLIT_DIMENSIONS
 from app.store import Store
 from app.thresholds import METRIC_DIRECTION, Thresholds
@@ -60,8 +61,8 @@ def slice_table(store: Store, det: Detection, onset: datetime, range_start: date
     dims = ", ".join(SPLIT_DIMENSIONS)
     sets = ", ".join(["(period)"] + [f"(period, {d})" for d in SPLIT_DIMENSIONS])
     p95 = ", quantile_cont(latency_ms, 0.95) AS p95" if det.metric == "latency_p95_ms" else ""
-    df = store.query(
-        f"""SELECT period, {dims}, GROUPING({dims}) AS g, count(*) AS requests,
+    df = frame_query(
+        store, f"""SELECT period, {dims}, GROUPING({dims}) AS g, count(*) AS requests,
                    count(x) AS n, sum(x) AS s, sum(x * x) AS ss, min(timestamp) AS first_seen{p95}
             FROM (SELECT timestamp, latency_ms, {dims}, {expr} AS x,
                          CASE WHEN timestamp < ? THEN 'base' WHEN timestamp < ? THEN 'cur'

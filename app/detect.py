@@ -86,22 +86,39 @@ def _stratum_matrix(strata: np.ndarray) -> np.ndarray:
     return (strata[:, None] == np.arange(24)[None, :]).astype(float)
 
 
-Window = tuple[int, int, str, int, np.ndarray]  # start, end, shape, shape length, regressor
+@dataclass(frozen=True)
+class Windows:
+    """Every window the scan examines: start, end, shape and shape length per row, and the
+    regressor of each (rows of `g`)."""
+
+    start: np.ndarray
+    end: np.ndarray
+    shape: np.ndarray
+    length: np.ndarray
+    g: np.ndarray  # [K, H]
+
+    def subset(self, keep: np.ndarray) -> Windows:
+        return Windows(self.start[keep], self.end[keep], self.shape[keep], self.length[keep],
+                       self.g[keep])
 
 
-def candidate_windows(hours: int, first: int, min_hours: int) -> list[Window]:
-    """Every window the scan examines."""
-    t = np.arange(hours)
-    out: list[Window] = []
-    for tau in range(first, hours - min_hours + 1):
-        out.append((tau, hours, "step", 0, (t >= tau).astype(float)))
-        for r in RAMP_HOURS:
-            out.append((tau, hours, "ramp", r, np.clip((t - tau + 0.5) / r, 0.0, 1.0) * (t >= tau)))
-        for length in TRANSIENT_HOURS:
-            if tau + length < hours:
-                out.append((tau, tau + length, "transient", length,
-                            ((t >= tau) & (t < tau + length)).astype(float)))
-    return out
+def candidate_windows(hours: int, first: int, min_hours: int) -> Windows:
+    t = np.arange(hours)[None, :]
+    taus = np.arange(first, max(hours - min_hours + 1, first))[:, None]
+    parts = [(taus[:, 0], np.full(taus.shape[0], hours), "step", 0, (t >= taus).astype(float))]
+    for r in RAMP_HOURS:
+        parts.append((taus[:, 0], np.full(taus.shape[0], hours), "ramp", r,
+                      np.clip((t - taus + 0.5) / r, 0.0, 1.0) * (t >= taus)))
+    for length in TRANSIENT_HOURS:
+        ok = taus[:, 0] + length < hours
+        tt = taus[ok]
+        parts.append((tt[:, 0], tt[:, 0] + length, "transient", length,
+                      ((t >= tt) & (t < tt + length)).astype(float)))
+    return Windows(
+        start=np.concatenate([p[0] for p in parts]), end=np.concatenate([p[1] for p in parts]),
+        shape=np.concatenate([np.full(p[0].size, p[2]) for p in parts]),
+        length=np.concatenate([np.full(p[0].size, p[3]) for p in parts]),
+        g=np.concatenate([p[4].reshape(-1, hours) for p in parts]))
 
 
 @dataclass(frozen=True)
@@ -121,11 +138,11 @@ def scan(y: np.ndarray, w: np.ndarray, strata: np.ndarray, first: int, direction
     Windows with fewer than `min_weight` observations inside or before them are not tried."""
     windows = candidate_windows(len(y), first, min_hours)
     cum = np.concatenate([[0.0], np.cumsum(w)])
-    windows = [c for c in windows
-               if cum[c[1]] - cum[c[0]] >= min_weight and cum[c[0]] >= min_weight]
-    if not windows or w.sum() <= 0:
+    windows = windows.subset((cum[windows.end] - cum[windows.start] >= min_weight)
+                             & (cum[windows.start] >= min_weight))
+    if windows.start.size == 0 or w.sum() <= 0:
         return None
-    g = np.stack([c[4] for c in windows])  # [K, H]
+    g = windows.g
     s = _stratum_matrix(strata)
     ws = w @ s
     ws_safe = np.where(ws > 0, ws, 1.0)
@@ -137,14 +154,14 @@ def scan(y: np.ndarray, w: np.ndarray, strata: np.ndarray, first: int, direction
     best = int(np.argmax(gain))
     if gain[best] <= 0:
         return None
-    start, end, shape, length, _ = windows[best]
+    shape, length = windows.shape[best], windows.length[best]
     # Residual variance per unit weight, for the band of starts within chi2(1, 95%) of the best.
     dof = max(int((w > 0).sum()) - 25, 1)
     sigma2 = max(float((w * y_dm * y_dm).sum()) - float(gain[best]), 0.0) / dof
-    same = [i for i, c in enumerate(windows) if c[2] == shape and c[3] == length
-            and gain[i] >= gain[best] - 3.84 * sigma2]
-    starts = [windows[i][0] for i in same] or [start]
-    return ScanResult(start, end, shape, min(starts), max(starts), len(windows))
+    same = (windows.shape == shape) & (windows.length == length) & (gain >= gain[best] - 3.84 * sigma2)
+    starts = windows.start[same] if same.any() else windows.start[best:best + 1]
+    return ScanResult(int(windows.start[best]), int(windows.end[best]), str(shape), int(starts.min()),
+                      int(starts.max()), int(windows.start.size))
 
 
 # The window's test ---------------------------------------------------------------------
