@@ -99,3 +99,22 @@ def test_registry_warns_about_floating_alias(demo_dir: Path, monkeypatch):
     assert "gpt-4o is a floating alias" in warnings
     assert "provider answers with gpt-4o-2024-11-20" in warnings
     assert "support-reply" not in warnings  # pinned, dated model: nothing to warn about
+
+
+def test_feature_timeline_marks_the_detected_onset_and_opens_an_incident(demo_dir: Path,
+                                                                         monkeypatch):
+    monkeypatch.setenv("ROLLBACK_DESK_DATA", str(demo_dir))
+    at = AppTest.from_file(ROUTER, default_timeout=90)
+    at.session_state["feature"] = "support-reply"
+    at.run()
+    at.switch_page("pages/feature.py")
+    at.run()
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    onsets = [s for s in spec["layout"]["shapes"] if s.get("line", {}).get("dash") == "dash"]
+    assert any(s["x0"].startswith("2026-11-20T14:00") for s in onsets)
+    assert any("prompt prompt_version" in w.value and "v8" in w.value for w in at.warning)
+    at.button(key="open_incident").click()
+    at.run()
+    assert not at.exception
+    prefill = at.session_state["incident_prefill"]
+    assert prefill["feature"] == "support-reply" and prefill["onset"].startswith("2026-11-20T14")

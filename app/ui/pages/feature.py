@@ -3,6 +3,7 @@
 import streamlit as st
 
 from app import metrics
+from app.changes import parse_time
 from app.charts import Onset, timeline_figure
 from app.schema import SPLIT_DIMENSIONS
 from app.ui import common
@@ -36,13 +37,8 @@ with c4:
 df = common.cached_timeline(str(common.data_dir()), common.data_version(), feature, since,
                             until, bucket, split)
 events = common.timeline_changes(feature, since, until)
-onsets: list[Onset] = []
-try:
-    from app.ui.detection_overlay import onsets_for
-except ImportError:
-    onsets_for = None
-if onsets_for is not None:
-    onsets = onsets_for(feature, since, until)
+found = common.findings(feature, since, until)
+onsets = [Onset(parse_time(f["onset"]), f"onset: {f['metric']}") for f in found]
 
 if df.is_empty():
     st.info("No requests for this feature in the time range.")
@@ -52,6 +48,19 @@ else:
     st.caption(f"{df['requests'].sum():,} requests, bucket {bucket}. Vertical lines are "
                "changes (model purple, prompt orange, flag blue, config grey; dotted = silent "
                "provider update); dashed red lines are detected onsets.")
+
+st.subheader("Detected degradations")
+if not found:
+    st.caption("No degradation detected in this window.")
+for f in found:
+    top = f["suspects"][0] if f["suspects"] else None
+    suspect = (f"most likely cause: **{top['kind']} {top['key']}** {top['from'] or '?'} → "
+               f"{top['to'] or '?'} (score {top['score']:.2f}, {top['source']})" if top
+               else "no suspect change")
+    st.warning(f"**{f['metric']}** {f['baseline']:.4g} → {f['current']:.4g} since "
+               f"{f['onset']} · scope {f['scope']['kind']} · {suspect}", icon="🚨")
+if st.button("🧯 Open incident", key="open_incident", type="primary" if found else "secondary"):
+    common.open_incident_from(found[0] if found else None, feature)
 
 st.subheader("Changes in this window")
 if events:
