@@ -17,23 +17,26 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
+
 from app import changes, rollups
 from app.mapping import Mapping, MappingError
-from app.schema import FIELD_NAMES
+from app.schema import FIELD_NAMES, FIELDS
 from app.sources import (
+    Layout,
     SourceFile,
     Staging,
     UnreadableFile,
+    blank_lines,
     csv_rejects,
     detect,
     expand,
     inspect,
     last_scan_id,
     reader_sql,
-    row_count,
 )
 from app.store import Store
-from app.validation import checked_sql, define_macros, plan_fields
+from app.validation import FieldPlan, checked_sql, define_macros, plan_fields
 
 Progress = Callable[[int, int, str], None]
 
@@ -172,11 +175,30 @@ def _rollback(con) -> None:
 
 def _load(con, source: SourceFile, readable: Path, mapping: Mapping | None, fr: FileResult,
           prev, fp: str, mapping_key: str) -> set[str]:
+    con.execute("SET enable_progress_bar = false")  # stdout belongs to the CLI's output
     layout = inspect(con, source, readable)
     plan = plan_fields(layout.columns, mapping, source)
     define_macros(con)
+    # JSONL is first read by DuckDB's JSON reader (fast, parallel); a file with a line that
+    # reader refuses (broken JSON, not an object, a value of another type) is read again
+    # line by line, which quarantines such lines with their numbers.
+    fast = source.format == "jsonl" and not source.gzipped and bool(layout.columns)
+    try:
+        return _load_with(con, source, readable, layout, plan, fr, prev, fp, mapping_key, fast)
+    except duckdb.Error:
+        if not fast:
+            raise
+        _rollback(con)
+        return _load_with(con, source, readable, layout, plan, fr, prev, fp, mapping_key, False)
+
+
+def _load_with(con, source: SourceFile, readable: Path, layout: Layout, plan: FieldPlan,
+               fr: FileResult, prev, fp: str, mapping_key: str, fast: bool) -> set[str]:
+    # The fast JSON read takes canonical numbers as numbers: a value that is not one makes
+    # it fail, and the line-by-line read then quarantines that line.
+    fast_types = plan.numeric_columns if fast else None
     con.execute(f"CREATE OR REPLACE TEMP VIEW rd_src AS "
-                f"{reader_sql(source, readable, layout, plan.text_columns)}")
+                f"{reader_sql(source, readable, layout, plan.text_columns, fast_types)}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW rd_checked AS {checked_sql(con, plan, source)}")
     # Parquet rows carry their own numbers, so their order does not matter; JSONL and CSV
     # rows are numbered as they stream, which needs the file's order.
@@ -194,23 +216,15 @@ def _load(con, source: SourceFile, readable: Path, mapping: Mapping | None, fr: 
     else:
         file_id = con.execute("SELECT coalesce(max(file_id), 0) + 1 FROM files").fetchone()[0]
     scan_before = last_scan_id(con) if source.format == "csv" else 0
-    cols = ", ".join(FIELD_NAMES)
-    good = con.execute(
-        f"""INSERT INTO requests ({cols}, extra, file_id, source_row)
-            SELECT {cols}, extra, ?, __row FROM rd_checked WHERE __reason IS NULL""",
-        [file_id],
-    ).fetchone()[0]
     now = datetime.now(UTC).replace(tzinfo=None)
+    quarantined = _insert_parked(con, file_id, str(fr.path), now)
     rejects = csv_rejects(con, scan_before) if source.format == "csv" else []
-    quarantined = 0
-    if row_count(con, source, readable, "rd_src") > good:
-        quarantined = con.execute(
-            """INSERT INTO quarantine
-               SELECT ?, ?, __row, __reason, __raw, ? FROM rd_checked WHERE __reason IS NOT NULL""",
-            [file_id, str(fr.path), now],
-        ).fetchone()[0]
+    skipped = [r[0] for r in rejects]
+    if fast and quarantined:  # the JSON reader counts objects; blank lines count as lines
+        skipped = blank_lines(con, readable)
+    if skipped:
+        _shift_rows(con, file_id, skipped)
     if rejects:
-        _shift_csv_rows(con, file_id, [r[0] for r in rejects])
         con.executemany("INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?)",
                         [[file_id, str(fr.path), row, reason, raw, now]
                          for row, reason, raw in rejects])
@@ -218,6 +232,7 @@ def _load(con, source: SourceFile, readable: Path, mapping: Mapping | None, fr: 
     if quarantined:
         con.execute("UPDATE quarantine SET reason = ? || ' ' || source_row || ': ' || reason "
                     "WHERE file_id = ?", [source.unit, file_id])
+    good = con.execute("SELECT count(*) FROM requests WHERE file_id = ?", [file_id]).fetchone()[0]
     duplicates = _drop_duplicates(con, file_id)
     fr.loaded, fr.quarantined, fr.duplicates = int(good) - duplicates, int(quarantined), duplicates
     con.execute("DELETE FROM files WHERE file_id = ?", [file_id])
@@ -234,15 +249,56 @@ def _load(con, source: SourceFile, readable: Path, mapping: Mapping | None, fr: 
     return features
 
 
+def _insert_parked(con, file_id: int, path: str, now: datetime) -> int:
+    """Read the file once: good rows into requests; bad rows parked there too (negative
+    position, reason in `extra`), then moved to the quarantine with their raw text. Nobody
+    sees the parked rows: they come and go inside the file's transaction. Returns how many
+    rows were quarantined."""
+    good = "__reason IS NULL"
+    values = []
+    for f in FIELDS:
+        if f.name == "timestamp":
+            values.append(f"CASE WHEN {good} THEN timestamp ELSE TIMESTAMP '1970-01-01' END")
+        elif f.name == "feature":
+            values.append(f"CASE WHEN {good} THEN feature ELSE '' END")
+        else:
+            values.append(f"CASE WHEN {good} THEN {f.name} END")
+    cols = ", ".join(FIELD_NAMES)
+    con.execute(
+        f"""INSERT INTO requests ({cols}, extra, file_id, source_row)
+            SELECT {', '.join(values)}, CASE WHEN {good} THEN extra ELSE to_json(__reason) END,
+                   ?, CASE WHEN {good} THEN __row ELSE -__row END
+            FROM rd_checked""",
+        [file_id],
+    )
+    moved = con.execute(
+        """INSERT INTO quarantine
+           SELECT file_id, ?, -source_row, extra->>'$', NULL, ?
+           FROM requests WHERE file_id = ? AND source_row < 0""",
+        [path, now, file_id],
+    ).fetchone()[0]
+    if moved:
+        con.execute("DELETE FROM requests WHERE file_id = ? AND source_row < 0", [file_id])
+        # The raw text is built for the quarantined rows only (it is dear on every row).
+        con.execute(
+            """UPDATE quarantine SET raw = s.__raw
+               FROM (SELECT __row, __raw FROM rd_src
+                     WHERE __row IN (SELECT source_row FROM quarantine WHERE file_id = $1)) s
+               WHERE quarantine.file_id = $1 AND quarantine.source_row = s.__row""",
+            [file_id],
+        )
+    return int(moved)
+
+
 def _ranges(con, file_id: int) -> list[tuple]:
     """(feature, first, last) timestamps of one file's stored rows."""
     return con.execute("""SELECT feature, min(timestamp), max(timestamp) FROM requests
                           WHERE file_id = ? GROUP BY 1""", [file_id]).fetchall()
 
 
-def _shift_csv_rows(con, file_id: int, rejected: list[int]) -> None:
-    """CSV rows DuckDB could not parse are skipped while the others are numbered; renumber
-    the others so that every position is the row's place in the file."""
+def _shift_rows(con, file_id: int, rejected: list[int]) -> None:
+    """Rows a reader skipped (CSV rows DuckDB could not parse, blank JSONL lines) are not
+    numbered; renumber the others so that every position is the row's place in the file."""
     rejected = sorted(set(rejected))
     # The k-th readable row (k from 1) sits after every rejected row q_i (i from 0) with
     # q_i - i <= k.

@@ -18,6 +18,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
+
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv",
            ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -166,8 +168,17 @@ def inspect(con, source: SourceFile, readable: Path) -> Layout:
                 FROM sniff_csv({_csv_options(readable)})""").fetchone()
         return Layout(columns=[(c["name"], c["type"]) for c in cols], header=bool(header),
                       date_format=date_format, timestamp_format=ts_format)
-    # The keys of the JSON objects among the first lines, in order of first appearance;
-    # broken lines and non-objects in the sample are passed over.
+    try:
+        rows = con.execute(
+            f"""DESCRIBE SELECT * FROM read_json({literal(str(readable))},
+                  format = 'newline_delimited', ignore_errors = true,
+                  sample_size = {SAMPLE_ROWS}, maximum_object_size = {MAX_LINE_BYTES})""").fetchall()
+    except duckdb.Error:
+        rows = []
+    if rows and [(r[0], r[1]) for r in rows] != [("json", "JSON")]:
+        return Layout(columns=[(r[0], "VARCHAR" if r[1] == "NULL" else r[1]) for r in rows])
+    # A sample with lines that are not objects: the keys of the objects among the first
+    # lines, in order of first appearance; broken lines and non-objects are passed over.
     structure = con.execute(
         f"""SELECT json_group_structure(j) FROM (
               SELECT TRY(json(line)) AS j FROM (SELECT line FROM {_lines(literal(str(readable)))}
@@ -180,8 +191,14 @@ def inspect(con, source: SourceFile, readable: Path) -> Layout:
                            for k, v in shape.items()])
 
 
-def reader_sql(source: SourceFile, readable: Path, layout: Layout, text: set[str]) -> str:
-    """SQL for the relation `__row, __bad, __raw, <columns>`; columns in `text` as VARCHAR."""
+def reader_sql(source: SourceFile, readable: Path, layout: Layout, text: set[str],
+               fast_types: dict[str, str] | None = None) -> str:
+    """SQL for the relation `__row, __bad, __raw, <columns>`; columns in `text` as VARCHAR.
+
+    `fast_types` (JSONL only) reads with DuckDB's JSON reader, the columns it names in the
+    given types: that reader fails on a line it cannot read or a value that is not of its
+    column's type (so the file must then be read line by line), and numbers objects rather
+    than lines (see `blank_lines`)."""
     path = literal(str(readable))
     columns = layout.columns
     if source.format == "parquet":
@@ -204,6 +221,14 @@ def reader_sql(source: SourceFile, readable: Path, layout: Layout, text: set[str
                 "all_varchar = true")
         return (f"SELECT row_number() OVER () AS __row, NULL::VARCHAR AS __bad, "
                 f"{_raw_struct(columns)} AS __raw, {', '.join(select)} FROM read_csv({opts})")
+    if fast_types is not None:
+        types = ", ".join(
+            f"{literal(c)}: {literal(fast_types.get(c) or ('VARCHAR' if c in text else t))}"
+            for c, t in columns)
+        return (f"SELECT row_number() OVER () AS __row, NULL::VARCHAR AS __bad, "
+                f"{_raw_struct(columns)} AS __raw, {', '.join(ident(c) for c, _ in columns)} "
+                f"FROM read_json({path}, format = 'newline_delimited', columns = {{{types}}}, "
+                f"maximum_object_size = {MAX_LINE_BYTES})")
     return _jsonl_sql(path, columns, text)
 
 
@@ -250,7 +275,7 @@ def _jsonl_sql(path: str, columns: list[tuple[str, str]], text: set[str]) -> str
                __line AS __raw {extracted}
         FROM (SELECT __row, line AS __line, TRY(json_transform(line, {shape})) AS __s
               FROM (SELECT row_number() OVER () AS __row, line FROM {lines})
-              WHERE line IS NOT NULL AND trim(line) <> '')"""
+              WHERE line IS NOT NULL AND trim(line, ' \t\r') <> '')"""
 
 
 def _has_rejects_table(con) -> bool:
@@ -278,10 +303,10 @@ def csv_rejects(con, after_scan: int) -> list[tuple[int, str, str]]:
     return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
 
 
-def row_count(con, source: SourceFile, readable: Path, rd_src: str) -> int:
-    """How many rows or non-blank lines the file holds (Parquet: from its metadata)."""
-    if source.format == "parquet":
-        sql = f"SELECT count(*) FROM read_parquet({literal(str(readable))})"
-    else:
-        sql = f"SELECT count(*) FROM {rd_src}"
-    return int(con.execute(sql).fetchone()[0])
+def blank_lines(con, readable: Path) -> list[int]:
+    """Numbers of the blank lines of a JSONL file."""
+    rows = con.execute(
+        f"""SELECT __row FROM (SELECT row_number() OVER () AS __row, line
+                               FROM {_lines(literal(str(readable)))})
+            WHERE line IS NULL OR trim(line, ' \t\r') = ''""").fetchall()
+    return [r[0] for r in rows]

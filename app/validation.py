@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from app.mapping import Mapping, MappingError
-from app.schema import FIELD_NAMES, FIELDS
+from app.schema import FIELD_BY_NAME, FIELD_NAMES, FIELDS
 from app.sources import SourceFile, ident, literal
 
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
@@ -36,6 +36,7 @@ class FieldPlan:
     plain: set[str]  # fields taken straight from a same-named or mapped column
     extras: list[str]  # source columns kept in `extra`
     text_columns: set[str] = field(default_factory=set)  # read as text, checked here
+    numeric_columns: dict[str, str] = field(default_factory=dict)  # column -> canonical type
     mapping: Mapping | None = None
 
     def sql(self, name: str) -> str:
@@ -72,8 +73,10 @@ def plan_fields(columns: list[tuple[str, str]], mapping: Mapping | None,
     # Canonical values from text files are read as text and typed here, so that a bad
     # value quarantines its row with a reason instead of failing the file.
     text = {sources[n] for n in plain} if source.format != "parquet" else set()
+    numeric = {sources[n]: ("DOUBLE" if FIELD_BY_NAME[n].kind == "double" else "BIGINT")
+               for n in plain if FIELD_BY_NAME[n].kind in ("double", "integer")}
     return FieldPlan(columns=columns, sources=sources, plain=plain, extras=extras,
-                     text_columns=text, mapping=mapping)
+                     text_columns=text, numeric_columns=numeric, mapping=mapping)
 
 
 def checked_sql(con, plan: FieldPlan, source: SourceFile) -> str:

@@ -147,3 +147,14 @@ def test_the_text_output_prints_errors_on_one_line(desk: Desk, tmp_path: Path, c
     err = capsys.readouterr().err
     assert code == 1
     assert [ln for ln in err.splitlines() if ln.startswith("error:")] == [err.strip()]
+
+
+def test_line_numbers_count_blank_lines_when_every_line_parses(desk: Desk, tmp_path: Path):
+    path = write_jsonl(tmp_path / "a.jsonl", [request(0), "", request(1, latency_ms=-1), "  ",
+                                              request(2, feature=None), request(3)])
+    code, out = desk.ingest(path)
+    assert (out["loaded"], out["quarantined"]) == (2, 2)
+    got = [(row, reason) for _, row, reason in desk.quarantine()]
+    assert [row for row, _ in got] == [3, 5]
+    assert got[0][1].startswith("line 3: negative latency_ms -1") and got[1][1] == "line 5: missing feature"
+    assert '"latency_ms":-1' in desk.scalar("SELECT raw FROM quarantine WHERE source_row = 3")
