@@ -2,7 +2,7 @@
 
 For each feature and metric the hourly series is scanned for the window that best explains
 a degradation: a step (lasting to the end), a ramp (gradual drift reaching its full size
-after 12 or 48 hours) or a transient (2, 6 or 24 hours). The scan is a weighted least-squares
+after 6 to 72 hours) or a transient (1 to 24 hours). The scan is a weighted least-squares
 fit with hour-of-day effects, so a daily cycle (busy afternoons, nightly quality dips) is
 absorbed by the seasonal terms rather than taken for a change. The chosen window is then
 tested against every earlier hour *of the same hours of day* (stratified tests, app/stats.py),
@@ -26,7 +26,7 @@ from app.store import Store
 from app.thresholds import METRIC_DIRECTION, METRIC_NAMES, Thresholds
 
 RAMP_HOURS = (6, 12, 24, 36, 48, 72)
-TRANSIENT_HOURS = (2, 6, 24)
+TRANSIENT_HOURS = (1, 2, 3, 4, 6, 12, 24)
 MIN_BASELINE_HOURS = 6
 PROPORTIONS = {"error_rate": ("errors", "n"), "negative_feedback_rate": ("neg_n", "fb_n")}
 SAMPLE_NOUN = {"quality_score": "scored requests", "negative_feedback_rate": "requests with feedback"}
@@ -158,7 +158,11 @@ def scan(y: np.ndarray, w: np.ndarray, strata: np.ndarray, first: int, direction
     # Residual variance per unit weight, for the band of starts within chi2(1, 95%) of the best.
     dof = max(int((w > 0).sum()) - 25, 1)
     sigma2 = max(float((w * y_dm * y_dm).sum()) - float(gain[best]), 0.0) / dof
-    same = (windows.shape == shape) & (windows.length == length) & (gain >= gain[best] - 3.84 * sigma2)
+    # A ramp's start trades off against its length, so its band spans every ramp length.
+    alike = windows.shape == shape
+    if shape != "ramp":
+        alike &= windows.length == length
+    same = alike & (gain >= gain[best] - 3.84 * sigma2)
     starts = windows.start[same] if same.any() else windows.start[best:best + 1]
     return ScanResult(int(windows.start[best]), int(windows.end[best]), str(shape), int(starts.min()),
                       int(starts.max()), int(windows.start.size))
@@ -324,8 +328,11 @@ def refine_onset(store: Store, det: Detection, base_mean: float, base_var: float
     hourly = Onset(det.onset, det.onset_lo, det.onset_hi)
     if det.shape == "ramp":
         return hourly
+    search_end = det.onset_hi + timedelta(hours=1)
+    if det.shape == "transient":  # the whole episode, so its start stands out against it
+        search_end = max(search_end, det.end)
     coarse = _change_point(store, det, base_mean, base_var, where, 15,
-                           det.onset_lo - timedelta(hours=1), det.onset_hi + timedelta(hours=1))
+                           det.onset_lo - timedelta(hours=1), search_end)
     if coarse is None:
         return hourly
     fine = _change_point(store, det, base_mean, base_var, where, 5,
