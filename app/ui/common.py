@@ -103,32 +103,3 @@ def selected_feature(options: list[str]) -> str:
     st.query_params["feature"] = feature
     return feature
 
-
-@st.cache_data(show_spinner="Looking for degradations…", max_entries=32)
-def cached_findings(dd: str, version: str, feature: str | None, since: datetime | None,
-                    until: datetime | None) -> list[dict]:
-    """The detector's findings (as the JSON contract's dicts) for a feature and window."""
-    from app.analysis import analyze
-
-    return [f.as_dict() for f in analyze(Store(Path(dd)), feature, since, until).findings]
-
-
-def findings(feature: str | None = None, since: datetime | None = None,
-             until: datetime | None = None) -> list[dict]:
-    return cached_findings(str(data_dir()), data_version(), feature, since, until)
-
-
-def open_incident_from(finding: dict | None, feature: str) -> None:
-    """Pre-fill the incident form from a finding (or just the feature) and go there."""
-    if finding:
-        st.session_state["incident_prefill"] = {
-            "feature": finding["feature"], "metric": finding["metric"],
-            "onset": finding["onset"],
-            "title": f"{finding['feature']}: {finding['metric']} degraded",
-            "suspect_change_ids": [s["change_id"] for s in finding["suspects"]],
-            "finding": finding,
-        }
-    else:
-        st.session_state.pop("incident_prefill", None)
-    st.session_state["feature"] = feature
-    st.switch_page("pages/incidents.py")

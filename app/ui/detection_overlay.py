@@ -9,7 +9,7 @@ import streamlit as st
 
 from app.analysis import analyze
 from app.charts import Onset
-from app.findings import AnalysisResult, format_value
+from app.findings import AnalysisResult, Finding, format_value, iso_z
 from app.store import Store
 from app.thresholds import load_thresholds
 from app.ui import common
@@ -37,3 +37,19 @@ def onsets_for(feature: str, since: datetime, until: datetime) -> list[Onset]:
     return [Onset(f.onset, f"{f.metric}: {format_value(f.metric, f.baseline)} → "
                            f"{format_value(f.metric, f.current)}")
             for f in result.findings]
+
+
+def open_incident(f: Finding | None, feature: str) -> None:
+    """Pre-fill the incident form from a finding (or just the feature) and go there."""
+    if f is None:
+        st.session_state.pop("incident_prefill", None)
+    else:
+        st.session_state["incident_prefill"] = {
+            "feature": f.feature, "metric": f.metric, "onset": iso_z(f.onset),
+            "title": f"{f.feature}: {f.metric} {format_value(f.metric, f.baseline)} → "
+                     f"{format_value(f.metric, f.current)}",
+            "suspect_change_ids": [s.change.change_id for s in f.suspects],
+            "finding": f.as_dict(),
+        }
+    st.session_state["feature"] = feature
+    st.switch_page("pages/incidents.py")

@@ -1,15 +1,13 @@
 """Detect: degradations across features, with their evidence, scope and suspects."""
 
-from pathlib import Path
 
 import streamlit as st
 
 from app.findings import Finding, format_value, iso_z
 from app.thresholds import ThresholdsError, thresholds_path
 from app.ui import common
-from app.ui.detection_overlay import analysis
+from app.ui.detection_overlay import analysis, open_incident
 
-INCIDENTS_PAGE = Path(__file__).parent / "incidents.py"
 SCOPE_LABEL = {"total": "🌐 whole feature", "partial": "🧩 partial", "single_user": "👤 single user"}
 
 st.title("🚨 Detect")
@@ -44,16 +42,6 @@ st.caption(f"Window {iso_z(result.since)} to {iso_z(result.until)}, compared hou
            f"`{thresholds_path(common.data_dir())}` (defaults when absent).")
 
 
-def open_incident(f: Finding) -> None:
-    st.session_state["incident_prefill"] = {
-        "feature": f.feature, "metric": f.metric, "onset": iso_z(f.onset),
-        "title": f"{f.feature}: {f.metric} {format_value(f.metric, f.baseline)} → "
-                 f"{format_value(f.metric, f.current)}",
-        "suspect_change_ids": [s.change.change_id for s in f.suspects],
-        "finding": f.as_dict(),
-    }
-
-
 def show_finding(i: int, f: Finding) -> None:
     with st.container(border=True):
         st.subheader(f"🔴 {f.feature}: {f.metric}")
@@ -81,10 +69,7 @@ def show_finding(i: int, f: Finding) -> None:
         else:
             st.caption("No recorded change explains it.")
         if st.button("🧯 Open incident", key=f"open_incident_{i}"):
-            open_incident(f)
-            if INCIDENTS_PAGE.exists():
-                st.switch_page("pages/incidents.py")
-            st.success("Incident details prepared; open the Incidents page to file it.")
+            open_incident(f, f.feature)
 
 
 if not result.findings:

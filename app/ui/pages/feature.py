@@ -3,11 +3,12 @@
 import streamlit as st
 
 from app import metrics
-from app.changes import parse_time
-from app.charts import Onset, timeline_figure
+from app.charts import timeline_figure
+from app.findings import format_value, iso_z
 from app.schema import SPLIT_DIMENSIONS
 from app.ui import common
 from app.ui.components.flag_actions import render_flag_actions
+from app.ui.detection_overlay import analysis, onsets_for, open_incident
 
 st.title("📈 Feature timeline")
 features = common.features()
@@ -37,8 +38,8 @@ with c4:
 df = common.cached_timeline(str(common.data_dir()), common.data_version(), feature, since,
                             until, bucket, split)
 events = common.timeline_changes(feature, since, until)
-found = common.findings(feature, since, until)
-onsets = [Onset(parse_time(f["onset"]), f"onset: {f['metric']}") for f in found]
+found = analysis(feature, since, until).findings
+onsets = onsets_for(feature, since, until)
 
 if df.is_empty():
     st.info("No requests for this feature in the time range.")
@@ -53,14 +54,15 @@ st.subheader("Detected degradations")
 if not found:
     st.caption("No degradation detected in this window.")
 for f in found:
-    top = f["suspects"][0] if f["suspects"] else None
-    suspect = (f"most likely cause: **{top['kind']} {top['key']}** {top['from'] or '?'} → "
-               f"{top['to'] or '?'} (score {top['score']:.2f}, {top['source']})" if top
-               else "no suspect change")
-    st.warning(f"**{f['metric']}** {f['baseline']:.4g} → {f['current']:.4g} since "
-               f"{f['onset']} · scope {f['scope']['kind']} · {suspect}", icon="🚨")
+    top = f.suspects[0] if f.suspects else None
+    suspect = (f"most likely cause: **{top.change.kind} {top.change.key}** "
+               f"{top.change.from_value or '?'} → {top.change.to_value or '?'} "
+               f"(score {top.score:.2f}, {top.change.source})" if top else "no suspect change")
+    st.warning(f"**{f.metric}** {format_value(f.metric, f.baseline)} → "
+               f"{format_value(f.metric, f.current)} since {iso_z(f.onset)} · scope "
+               f"{f.scope.kind} · {suspect}", icon="🚨")
 if st.button("🧯 Open incident", key="open_incident", type="primary" if found else "secondary"):
-    common.open_incident_from(found[0] if found else None, feature)
+    open_incident(found[0] if found else None, feature)
 
 st.subheader("Changes in this window")
 if events:
