@@ -52,4 +52,4 @@ def open_incident(f: Finding | None, feature: str) -> None:
             "finding": f.as_dict(),
         }
     st.session_state["feature"] = feature
-    st.switch_page("pages/incidents.py")
+    st.switch_page("views/incidents.py")

@@ -14,33 +14,32 @@ if str(ROOT) not in sys.path:
 
 from app.ui import common  # noqa: E402
 
-HERE = Path(__file__).parent
-
 st.set_page_config(page_title="Rollback Desk", page_icon="🧯", layout="wide")
 
 SECTIONS: dict[str, list[tuple[str, str, str]]] = {
     "Monitor": [
-        ("pages/overview.py", "Overview", "📊"),
-        ("pages/feature.py", "Feature timeline", "📈"),
-        ("pages/detect.py", "Detect", "🚨"),
+        ("views/overview.py", "Overview", "📊"),
+        ("views/feature.py", "Feature timeline", "📈"),
+        ("views/detect.py", "Detect", "🚨"),
     ],
     "Respond": [
-        ("pages/incidents.py", "Incidents", "🧯"),
-        ("pages/audit.py", "Audit trail", "📜"),
+        ("views/incidents.py", "Incidents", "🧯"),
+        ("views/audit.py", "Audit trail", "📜"),
     ],
     "Review": [
-        ("pages/registry.py", "Registry", "🗂️"),
-        ("pages/rollout.py", "Rollouts", "🚦"),
-        ("pages/data.py", "Data", "💾"),
+        ("views/registry.py", "Registry", "🗂️"),
+        ("views/rollout.py", "Rollouts", "🚦"),
+        ("views/data.py", "Data", "💾"),
     ],
 }
 
-pages = {
-    section: [st.Page(path, title=title, icon=icon, default=(path == "pages/overview.py"))
-              for path, title, icon in entries if (HERE / path).exists()]
+# The page files live in views/, not pages/: Streamlit treats a pages/ folder beside the
+# entry script as old-style pages and would serve them without this router.
+nav = st.navigation({
+    section: [st.Page(path, title=title, icon=icon, default=(path == "views/overview.py"))
+              for path, title, icon in entries]
     for section, entries in SECTIONS.items()
-}
-nav = st.navigation({k: v for k, v in pages.items() if v})
+})
 with st.sidebar:
     st.caption(f"Data directory: `{common.data_dir()}`")
 nav.run()

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from app import actions, audit
 
 PANEL = str(Path(__file__).with_name("panel_app.py"))
-AUDIT_PAGE = str(ROOT / "app" / "ui" / "pages" / "audit.py")
+AUDIT_PAGE = str(ROOT / "app" / "ui" / "views" / "audit.py")
 
 
 @pytest.fixture(autouse=True)

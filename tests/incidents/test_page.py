@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 from app.incidents import IncidentLog
 
 ROUTER = str(Path(__file__).resolve().parents[2] / "app" / "ui" / "streamlit_app.py")
-PAGE = "pages/incidents.py"
+PAGE = "views/incidents.py"
 
 
 @pytest.fixture(autouse=True)

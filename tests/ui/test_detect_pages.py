@@ -31,7 +31,7 @@ def open_page(data_dir: Path, page: str, monkeypatch: pytest.MonkeyPatch, **stat
 
 
 def test_detect_lists_the_findings_with_suspects_and_prefills_an_incident(demo_dir, monkeypatch):
-    at = open_page(demo_dir, "pages/detect.py", monkeypatch)
+    at = open_page(demo_dir, "views/detect.py", monkeypatch)
     assert at.metric[0].value == str(len(at.button))  # one "open incident" button per finding
     headers = " ".join(h.value for h in at.subheader)
     for feature in ("support-reply", "doc-summarizer", "search-answers", "ticket-triage-agent"):
@@ -47,7 +47,7 @@ def test_detect_lists_the_findings_with_suspects_and_prefills_an_incident(demo_d
 
 
 def test_rollouts_shows_the_canary_against_control_with_its_tripped_guardrail(demo_dir, monkeypatch):
-    at = open_page(demo_dir, "pages/rollout.py", monkeypatch, feature="doc-summarizer")
+    at = open_page(demo_dir, "views/rollout.py", monkeypatch, feature="doc-summarizer")
     assert "rollback" in at.subheader[0].value
     frames = [df.value for df in at.dataframe]
     variants = set(frames[0]["variant"])
@@ -58,6 +58,6 @@ def test_rollouts_shows_the_canary_against_control_with_its_tripped_guardrail(de
     assert "requests a day" in at.info[0].value
 
 
-@pytest.mark.parametrize("page", ["pages/detect.py", "pages/rollout.py"])
+@pytest.mark.parametrize("page", ["views/detect.py", "views/rollout.py"])
 def test_pages_run_on_an_empty_data_dir(page, empty_dir, monkeypatch):
     open_page(empty_dir, page, monkeypatch)

@@ -10,8 +10,8 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 ROUTER = str(Path(__file__).resolve().parents[2] / "app" / "ui" / "streamlit_app.py")
-PAGES_DIR = Path(ROUTER).parent / "pages"
-PAGES = sorted(f"pages/{p.name}" for p in PAGES_DIR.glob("*.py"))
+PAGES_DIR = Path(ROUTER).parent / "views"
+PAGES = sorted(f"views/{p.name}" for p in PAGES_DIR.glob("*.py"))
 
 
 @pytest.fixture(autouse=True)
@@ -47,7 +47,7 @@ def test_feature_timeline_draws_every_change_as_a_marker(demo_dir: Path, monkeyp
     at = AppTest.from_file(ROUTER, default_timeout=60)
     at.session_state["feature"] = "support-reply"
     at.run()
-    at.switch_page("pages/feature.py")
+    at.switch_page("views/feature.py")
     at.run()
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     shapes = spec["layout"]["shapes"]
@@ -69,7 +69,7 @@ def test_feature_timeline_splits_by_variant(demo_dir: Path, monkeypatch):
     at = AppTest.from_file(ROUTER, default_timeout=60)
     at.session_state["feature"] = "doc-summarizer"
     at.run()
-    at.switch_page("pages/feature.py")
+    at.switch_page("views/feature.py")
     at.run()
     at.selectbox(key="split").select("variant")
     at.run()
@@ -84,7 +84,7 @@ def test_search_answers_silent_update_is_marked(demo_dir: Path, monkeypatch):
     at = AppTest.from_file(ROUTER, default_timeout=60)
     at.session_state["feature"] = "search-answers"
     at.run()
-    at.switch_page("pages/feature.py")
+    at.switch_page("views/feature.py")
     at.run()
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     hover = " ".join(" ".join(t.get("hovertext") or []) for t in spec["data"])
@@ -94,7 +94,7 @@ def test_search_answers_silent_update_is_marked(demo_dir: Path, monkeypatch):
 
 
 def test_registry_warns_about_floating_alias(demo_dir: Path, monkeypatch):
-    at = run_page(demo_dir, "pages/registry.py", monkeypatch)
+    at = run_page(demo_dir, "views/registry.py", monkeypatch)
     warnings = " ".join(w.value for w in at.warning)
     assert "gpt-4o is a floating alias" in warnings
     assert "provider answers with gpt-4o-2024-11-20" in warnings
@@ -107,7 +107,7 @@ def test_feature_timeline_marks_the_detected_onset_and_opens_an_incident(demo_di
     at = AppTest.from_file(ROUTER, default_timeout=90)
     at.session_state["feature"] = "support-reply"
     at.run()
-    at.switch_page("pages/feature.py")
+    at.switch_page("views/feature.py")
     at.run()
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     onsets = [s for s in spec["layout"]["shapes"] if s.get("line", {}).get("dash") == "dash"]

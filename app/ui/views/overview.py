@@ -57,4 +57,4 @@ cols = st.columns(min(len(df), 5))
 for i, feature in enumerate(df["feature"].to_list()):
     if cols[i % len(cols)].button(f"📈 {feature}", key=f"open_{feature}"):
         st.session_state["feature"] = feature
-        st.switch_page("pages/feature.py")
+        st.switch_page("views/feature.py")
