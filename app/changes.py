@@ -170,28 +170,50 @@ MIN_REQUESTS_FOR_CHANGE = 3
 INITIAL_WINDOW = timedelta(hours=1)
 
 
-def infer_changes(store: Store, feature: str) -> list[ChangeEvent]:
+def first_appearances(store: Store, features: list[str]) -> dict[str, dict]:
+    """Per feature: its first timestamp, and each model / response_model / prompt_version
+    value with the time it first appeared (values seen at least MIN_REQUESTS_FOR_CHANGE
+    times), in one pass over the requests."""
+    rows = store.rows(
+        """SELECT feature, model, response_model, prompt_version,
+                  GROUPING(model, response_model, prompt_version) AS g,
+                  min(timestamp), count(*)
+           FROM requests WHERE list_contains(?, feature)
+           GROUP BY GROUPING SETS ((feature), (feature, model), (feature, response_model),
+                                   (feature, prompt_version))""",
+        [features],
+    )
+    out: dict[str, dict] = {f: {"t0": None, **{d: [] for d in INFERRED_DIMENSIONS}}
+                            for f in features}
+    # GROUPING() sets a bit for every column left out: 0b011 = only model kept, and so on.
+    kept = {0b011: ("model", 1), 0b101: ("response_model", 2), 0b110: ("prompt_version", 3)}
+    for r in rows:
+        entry = out[r[0]]
+        if r[4] == 0b111:
+            entry["t0"] = r[5]
+        elif r[4] in kept:
+            dim, col = kept[r[4]]
+            if r[col] is not None and r[6] >= MIN_REQUESTS_FOR_CHANGE:
+                entry[dim].append((r[col], r[5]))
+    for entry in out.values():
+        for dim in INFERRED_DIMENSIONS:
+            entry[dim].sort(key=lambda v: v[1])
+    return out
+
+
+def infer_changes(store: Store, feature: str, firsts: dict | None = None) -> list[ChangeEvent]:
     """First appearance of a new model, response_model or prompt_version value.
 
     Values present within the first hour of a feature's data are its initial state. A new
     response_model under a model alias that was already in use is a silent provider update.
     """
-    firsts: dict[str, list[tuple[str, datetime]]] = {}
+    firsts = firsts or first_appearances(store, [feature])[feature]
+    t0 = firsts["t0"]
+    if t0 is None:
+        return []
+    model_first = dict(firsts["model"])
+    events: list[ChangeEvent | None] = []
     with store.connect() as con:
-        t0 = con.execute("SELECT min(timestamp) FROM requests WHERE feature = ?",
-                         [feature]).fetchone()[0]
-        if t0 is None:
-            return []
-        for dim in INFERRED_DIMENSIONS:
-            rows = con.execute(
-                f"""SELECT {dim}, min(timestamp) FROM requests
-                    WHERE feature = ? AND {dim} IS NOT NULL
-                    GROUP BY 1 HAVING count(*) >= ? ORDER BY 2""",
-                [feature, MIN_REQUESTS_FOR_CHANGE],
-            ).fetchall()
-            firsts[dim] = [(r[0], r[1]) for r in rows]
-        model_first = dict(firsts["model"])
-        events: list[ChangeEvent] = []
         for dim in INFERRED_DIMENSIONS:
             for value, seen in firsts[dim]:
                 if seen <= t0 + INITIAL_WINDOW:
@@ -239,11 +261,15 @@ def _inferred_event(con, feature: str, dim: str, value: str, seen: datetime,
 
 def refresh_inferred(store: Store, features: list[str]) -> None:
     """Recompute inferred events for features whose requests changed."""
-    for feature in features:
-        events = infer_changes(store, feature)
-        with store.connect() as con:
-            con.execute("DELETE FROM changes WHERE source = 'inferred' AND feature = ?", [feature])
-        save_events(store, events)
+    with store.session():
+        firsts = first_appearances(store, features)
+        events = [e for f in features for e in infer_changes(store, f, firsts[f])]
+        with store.connect() as con:  # the session's connection: one transaction
+            con.execute("BEGIN TRANSACTION")
+            con.execute("DELETE FROM changes WHERE source = 'inferred' AND list_contains(?, feature)",
+                        [features])
+            save_events(store, events)
+            con.execute("COMMIT")
 
 
 def list_changes(store: Store, feature: str | None = None, since: datetime | None = None,

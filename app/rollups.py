@@ -50,40 +50,52 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
 def refresh(con: duckdb.DuckDBPyConnection, ranges: list[tuple[str, datetime, datetime]]) -> None:
     """Recompute the rollups of each (feature, first, last) range from the stored requests.
 
-    Runs inside the caller's transaction, so rollups and requests change together."""
+    Runs inside the caller's transaction, so rollups and requests change together. All
+    features are done in one pass over the requests; hourly histograms are summed from the
+    five-minute ones."""
+    merged: dict[str, tuple[datetime, datetime]] = {}
     for feature, lo, hi in ranges:
-        _refresh_one(con, feature, lo, hi)
-
-
-def _refresh_one(con: duckdb.DuckDBPyConnection, feature: str, lo: datetime, hi: datetime) -> None:
+        if lo is None or hi is None:
+            continue
+        old = merged.get(feature)
+        merged[feature] = (min(lo, old[0]), max(hi, old[1])) if old else (lo, hi)
+    if not merged:
+        return
+    con.execute("CREATE OR REPLACE TEMP TABLE rd_ranges (feature VARCHAR, lo TIMESTAMP, "
+                "hi TIMESTAMP)")
+    con.executemany("INSERT INTO rd_ranges VALUES (?, ?, ?)",
+                    [[f, lo, hi] for f, (lo, hi) in merged.items()])
     for table, grain in (("rollup_5m", "5 minutes"), ("latency_hist_5m", "5 minutes"),
                          ("latency_hist_1h", "1 hour")):
         con.execute(
-            f"""DELETE FROM {table} WHERE feature = ?
-                AND bucket >= time_bucket(INTERVAL '{grain}', ?::TIMESTAMP)
-                AND bucket <= time_bucket(INTERVAL '{grain}', ?::TIMESTAMP)""",
-            [feature, lo, hi])
-    for grain, hist in (("5 minutes", "latency_hist_5m"), ("1 hour", "latency_hist_1h")):
-        window = [feature, lo, hi]
-        source = f"""FROM requests WHERE feature = ?
-                    AND timestamp >= time_bucket(INTERVAL '{grain}', ?::TIMESTAMP)
-                    AND timestamp < time_bucket(INTERVAL '{grain}', ?::TIMESTAMP)
-                                    + INTERVAL '{grain}'"""
-        if grain == "5 minutes":
-            con.execute(
-            f"""INSERT INTO rollup_5m
-                SELECT feature, time_bucket(INTERVAL '5 minutes', timestamp), count(*),
-                       count(error), count(quality_score), sum(quality_score),
-                       sum(quality_score * quality_score), count(cost_usd), sum(cost_usd),
-                       count(feedback), count(*) FILTER (WHERE feedback = -1),
-                       min(timestamp), max(timestamp)
-                {source} GROUP BY 1, 2""", window)
-        con.execute(
-            f"""INSERT INTO {hist}
-                SELECT feature, time_bucket(INTERVAL '{grain}', timestamp),
-                       CAST(floor(ln(greatest(latency_ms, 0.01)) / ln({BIN_BASE})) AS INTEGER),
-                       count(*)
-                {source} AND latency_ms IS NOT NULL GROUP BY 1, 2, 3""", window)
+            f"""DELETE FROM {table} t USING rd_ranges g WHERE t.feature = g.feature
+                AND t.bucket >= time_bucket(INTERVAL '{grain}', g.lo)
+                AND t.bucket <= time_bucket(INTERVAL '{grain}', g.hi)""")
+    source = """FROM requests q JOIN rd_ranges g ON q.feature = g.feature
+                AND q.timestamp >= time_bucket(INTERVAL '5 minutes', g.lo)
+                AND q.timestamp < time_bucket(INTERVAL '5 minutes', g.hi) + INTERVAL '5 minutes'"""
+    con.execute(
+        f"""INSERT INTO rollup_5m
+            SELECT q.feature, time_bucket(INTERVAL '5 minutes', timestamp), count(*),
+                   count(error), count(quality_score), sum(quality_score),
+                   sum(quality_score * quality_score), count(cost_usd), sum(cost_usd),
+                   count(feedback), count(*) FILTER (WHERE feedback = -1),
+                   min(timestamp), max(timestamp)
+            {source} GROUP BY 1, 2""")
+    con.execute(
+        f"""INSERT INTO latency_hist_5m
+            SELECT q.feature, time_bucket(INTERVAL '5 minutes', timestamp),
+                   CAST(floor(ln(greatest(latency_ms, 0.01)) / ln({BIN_BASE})) AS INTEGER),
+                   count(*)
+            {source} AND latency_ms IS NOT NULL GROUP BY 1, 2, 3""")
+    con.execute(
+        """INSERT INTO latency_hist_1h
+           SELECT h.feature, time_bucket(INTERVAL '1 hour', h.bucket), h.bin, sum(h.n)
+           FROM latency_hist_5m h JOIN rd_ranges g ON h.feature = g.feature
+            AND h.bucket >= time_bucket(INTERVAL '1 hour', g.lo)
+            AND h.bucket < time_bucket(INTERVAL '1 hour', g.hi) + INTERVAL '1 hour'
+           GROUP BY 1, 2, 3""")
+    con.execute("DROP TABLE rd_ranges")
 
 
 def rebuild(con: duckdb.DuckDBPyConnection) -> None:
