@@ -82,14 +82,19 @@ def timeline_figure(df: pl.DataFrame, events: Sequence[ChangeEvent],
                 marker={"symbol": "triangle-down", "size": 11, "color": KIND_COLOURS.get(kind)},
                 name=f"{kind} change", hovertext=[change_hover(e) for e in group],
                 hoverinfo="text", showlegend=True), row=1, col=1)
+    by_time: dict[datetime, list[str]] = {}
     for o in onsets:
-        fig.add_shape(type="line", x0=o.timestamp, x1=o.timestamp, xref="x", yref="paper",
+        by_time.setdefault(o.timestamp, []).append(o.label)
+    for i, (when, labels) in enumerate(sorted(by_time.items())):
+        fig.add_shape(type="line", x0=when, x1=when, xref="x", yref="paper",
                       y0=0, y1=1, line={"color": "#c0392b", "width": 2, "dash": "dash"})
-        fig.add_annotation(x=o.timestamp, y=1.0, xref="x", yref="paper", text=o.label,
-                           showarrow=False, font={"color": "#c0392b", "size": 11},
-                           yanchor="bottom")
-    fig.update_layout(height=1150, margin={"l": 60, "r": 20, "t": 60, "b": 30},
-                      title=title or None, hovermode="closest",
-                      legend={"orientation": "h", "y": 1.04, "x": 0})
+        fig.add_annotation(x=when, y=1.0 + 0.012 * (i % 2), xref="x", yref="paper",
+                           text="onset: " + "<br>".join(labels), showarrow=False,
+                           font={"color": "#c0392b", "size": 11}, yanchor="bottom",
+                           xanchor="left", bgcolor="rgba(255,255,255,0.8)")
+    fig.update_layout(height=1150, margin={"l": 60, "r": 20, "t": 70, "b": 30},
+                      title={"text": title, "x": 1, "xanchor": "right"} if title else None,
+                      hovermode="closest",
+                      legend={"orientation": "h", "y": 1.035, "x": 0, "yanchor": "bottom"})
     fig.update_yaxes(rangemode="tozero", row=2, col=1)
     return fig
