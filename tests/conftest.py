@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
+sys.path.insert(0, str(ROOT / "tests"))  # the helper modules beside this file
 
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def require(available: bool, what: str) -> None:
-    """Skip when a real component is missing, except under CI=true, where that is a failure."""
-    if available:
-        return
-    if in_ci():
-        pytest.fail(f"{what} is missing, and CI=true requires it")
-    pytest.skip(f"{what} is missing")
+from components import in_ci, require  # noqa: E402,F401  (re-exported for the suites)
 
 
 @pytest.fixture(scope="session")

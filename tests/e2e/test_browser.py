@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from components import require
 
 from app.flags.flagd_file import FlagdFileBackend
 
@@ -27,11 +28,7 @@ pytestmark = pytest.mark.e2e
 
 def require_chromium() -> None:
     """Skip without Chromium, except under CI=true, where a missing browser is a failure."""
-    if Path(CHROMIUM).exists():
-        return
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"Chromium is missing at {CHROMIUM}, and CI=true requires it")
-    pytest.skip(f"Chromium is missing at {CHROMIUM}")
+    require(Path(CHROMIUM).exists(), f"Chromium at {CHROMIUM}")
 
 
 def free_port() -> int:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
-import pytest
+from components import require as need  # noqa: F401  (the flag suites' name for it)
 from jsonschema import Draft7Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
@@ -15,17 +14,6 @@ ROOT = Path(__file__).resolve().parents[2]
 FLAGD_SCHEMA_DIR = ROOT.parent / "shared" / "schemas" / "flagd"
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def need(available: bool, what: str) -> None:
-    """Skip when a real component is missing; under CI=true that is a failure instead."""
-    if available:
-        return
-    if in_ci():
-        pytest.fail(f"{what} is missing, and CI=true requires it")
-    pytest.skip(f"{what} is missing")
 
 
 def flagd_validator() -> Draft7Validator:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 
 import pytest
+from components import require
 from logfiles import Desk
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,10 +18,7 @@ MAPPINGS = ROOT / "tests" / "fixtures" / "mappings"
 
 @pytest.fixture(scope="module")
 def datasets() -> Path:
-    if not DATASETS.is_dir():
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"{DATASETS} is missing, and CI=true requires it")
-        pytest.skip(f"{DATASETS} is missing")
+    require(DATASETS.is_dir(), f"the shared datasets ({DATASETS})")
     return DATASETS
 
 
