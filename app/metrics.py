@@ -135,14 +135,17 @@ def overview(store: Store, since: datetime, until: datetime) -> pl.DataFrame:
     df = store.query(sql, [since, prev_since, until])
     if df.is_empty():
         return df
-    cur = df.filter(pl.col("period") == "cur").select("feature", *OVERVIEW_METRICS)
+    kept = (*OVERVIEW_METRICS, "quality_sd", "quality_n", "feedback_n")
+    cur = df.filter(pl.col("period") == "cur").select("feature", *kept)
     prev = df.filter(pl.col("period") == "prev").select(
-        "feature", *[pl.col(m).alias(f"{m}_prev") for m in OVERVIEW_METRICS])
+        "feature", *[pl.col(m).alias(f"{m}_prev") for m in kept])
     out = cur.join(prev, on="feature", how="left")
     out = out.with_columns(*[
         ((pl.col(m) - pl.col(f"{m}_prev")) / pl.col(f"{m}_prev").abs()).alias(f"{m}_change")
         for m in OVERVIEW_METRICS
     ])
+    out = out.with_columns(*[_worse(m).fill_null(False).alias(f"{m}_worse")
+                             for m in OVERVIEW_METRICS if m != "requests"])
     last = store.query(
         """SELECT feature, arg_max(kind || ' ' || coalesce(key, '') || ': ' ||
                   coalesce(from_value, '?') || ' -> ' || coalesce(to_value, '?'), timestamp)
@@ -154,6 +157,37 @@ def overview(store: Store, since: datetime, until: datetime) -> pl.DataFrame:
         out = out.with_columns(last_change=pl.lit(None, pl.Utf8),
                                last_change_at=pl.lit(None, pl.Datetime("us")))
     return out.sort("feature")
+
+
+# A change "for the worse" on the overview is one in the bad direction that is both large
+# (OVERVIEW_MIN_RELATIVE) and unlikely to be noise: |z| > OVERVIEW_Z for the rates (two
+# proportions) and the quality mean (two means). Percentiles and costs have no variance
+# here, so they need the larger OVERVIEW_MIN_RELATIVE_UNTESTED. Detect does the real tests.
+OVERVIEW_Z = 3.0
+OVERVIEW_MIN_RELATIVE = 0.05
+OVERVIEW_MIN_RELATIVE_UNTESTED = 0.10
+
+
+def _two_proportions_z(p1: pl.Expr, n1: pl.Expr, p0: pl.Expr, n0: pl.Expr) -> pl.Expr:
+    pooled = (p1 * n1 + p0 * n0) / (n1 + n0)
+    se = (pooled * (1 - pooled) * (1 / n1 + 1 / n0)).sqrt()
+    return (p1 - p0) / se
+
+
+def _worse(metric: str) -> pl.Expr:
+    c, p = pl.col(metric), pl.col(f"{metric}_prev")
+    change = pl.col(f"{metric}_change")
+    if metric == "error_rate":
+        z = _two_proportions_z(c, pl.col("requests"), p, pl.col("requests_prev"))
+        return (change > OVERVIEW_MIN_RELATIVE) & (z > OVERVIEW_Z)
+    if metric == "negative_feedback_rate":
+        z = _two_proportions_z(c, pl.col("feedback_n"), p, pl.col("feedback_n_prev"))
+        return (change > OVERVIEW_MIN_RELATIVE) & (z > OVERVIEW_Z)
+    if metric == "quality_mean":
+        se = (pl.col("quality_sd") ** 2 / pl.col("quality_n")
+              + pl.col("quality_sd_prev") ** 2 / pl.col("quality_n_prev")).sqrt()
+        return (change < -OVERVIEW_MIN_RELATIVE / 5) & ((p - c) / se > OVERVIEW_Z)
+    return change > OVERVIEW_MIN_RELATIVE_UNTESTED
 
 
 # Registry ------------------------------------------------------------------------------

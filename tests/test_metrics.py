@@ -148,3 +148,22 @@ def test_bucket_follows_range():
     assert metrics.choose_bucket(t, t + timedelta(hours=6)) == "5 minutes"
     assert metrics.choose_bucket(t, t + timedelta(days=7)) == "1 hour"
     assert metrics.choose_bucket(t, t + timedelta(days=90)) == "12 hours"
+
+
+def test_overview_flags_only_real_changes_for_the_worse(tmp_path: Path):
+    day = timedelta(days=1)
+    spec = FeatureSpec("hurt", 300, {"variant": [("a", 1.0)]}, feedback_rate=0.3)
+    calm = FeatureSpec("calm", 300, {"variant": [("a", 1.0)]}, feedback_rate=0.3)
+    df = generate(Scenario(start=START, days=2, seed=5, features=[spec, calm],
+                           effects=[Effect("hurt", START + day, error_rate_add=0.05,
+                                           quality_delta=-0.1)]))
+    path = tmp_path / "x.parquet"
+    df.write_parquet(path)
+    store = Store(tmp_path / "d")
+    ingest_paths(store, [str(path)])
+    rows = {r["feature"]: r for r in
+            metrics.overview(store, START + day, START + 2 * day).iter_rows(named=True)}
+    assert rows["hurt"]["error_rate_worse"] and rows["hurt"]["quality_mean_worse"]
+    assert rows["hurt"]["negative_feedback_rate_worse"]  # lower quality, more thumbs-down
+    calm_flags = [k for k, v in rows["calm"].items() if k.endswith("_worse") and v]
+    assert calm_flags == []

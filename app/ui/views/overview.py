@@ -14,39 +14,36 @@ window = common.pick_range("overview", default="Last 24 hours")
 since, until = window
 df = common.cached_overview(str(common.data_dir()), common.data_version(), since, until)
 st.caption(f"{since:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M} UTC, compared with the "
-           "previous period of equal length. Arrows mark changes for the worse in red.")
+           "previous period of equal length. ⚠️ marks a change for the worse that is larger "
+           "than noise (docs/metrics.md); the Detect page runs the full tests.")
 if df.is_empty():
     st.info("No requests in this time range.")
     st.stop()
 
-# For each metric: which direction is bad, and how to show it.
 COLUMNS = (
-    ("requests", "Volume", "{:,.0f}", None),
-    ("error_rate", "Error rate", "{:.2%}", 1),
-    ("quality_mean", "Quality", "{:.3f}", -1),
-    ("latency_p95_ms", "p95 latency", "{:,.0f} ms", 1),
-    ("cost_per_request_usd", "Cost/request", "${:.4f}", 1),
-    ("negative_feedback_rate", "Neg. feedback", "{:.1%}", 1),
+    ("requests", "Volume", "{:,.0f}"),
+    ("error_rate", "Error rate", "{:.2%}"),
+    ("quality_mean", "Quality", "{:.3f}"),
+    ("latency_p95_ms", "p95 latency", "{:,.0f} ms"),
+    ("cost_per_request_usd", "Cost/request", "${:.4f}"),
+    ("negative_feedback_rate", "Neg. feedback", "{:.1%}"),
 )
 
 
-def cell(value, change, fmt, bad_direction) -> str:
+def cell(value, change, fmt, worse) -> str:
     if value is None:
         return "–"
     text = fmt.format(value)
     if change is None or change != change:
         return text
-    worse = bad_direction is not None and change * bad_direction > 0.05
-    mark = "🔺" if change > 0 else "🔻"
-    flag = " ⚠️" if worse else ""
-    return f"{text}  {mark}{change:+.1%}{flag}"
+    return f"{text}  {'↑' if change > 0 else '↓'}{change:+.1%}{' ⚠️' if worse else ''}"
 
 
 rows = []
 for r in df.iter_rows(named=True):
     row = {"Feature": r["feature"]}
-    for col, label, fmt, bad in COLUMNS:
-        row[label] = cell(r[col], r.get(f"{col}_change"), fmt, bad)
+    for col, label, fmt in COLUMNS:
+        row[label] = cell(r[col], r.get(f"{col}_change"), fmt, r.get(f"{col}_worse"))
     at = r.get("last_change_at")
     row["Last change"] = f"{r['last_change']} ({at:%m-%d %H:%M})" if at else "–"
     rows.append(row)
