@@ -127,9 +127,6 @@ class Incident:
     def step(self, step_id: str) -> StepProgress:
         return self.steps.get(step_id, StepProgress())
 
-    def status_changes(self) -> list[Event]:
-        return [e for e in self.events if e.kind in ("opened", "status")]
-
     def first_time_in(self, status: str) -> datetime | None:
         for e in self.events:
             if e.kind == "status" and e.data["to"] == status:

@@ -9,6 +9,7 @@ own tables through `ensure_tables`; every write is one short transaction.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,9 +29,8 @@ class Ledger:
         """A connection in autocommit-per-`with` mode: `with con:` is one transaction."""
         con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         try:
-            con.execute("PRAGMA journal_mode=WAL")
+            _ensure_wal(con)
             con.execute("PRAGMA synchronous=FULL")
-            con.execute("PRAGMA busy_timeout=30000")
             con.row_factory = sqlite3.Row
             yield con
         finally:
@@ -44,3 +44,18 @@ class Ledger:
             for statement in ddl:
                 con.execute(statement)
         self._ready.add(owner)
+
+
+def _ensure_wal(con: sqlite3.Connection, attempts: int = 200) -> None:
+    """Switch a new ledger to WAL (a setting kept in the file). Two processes creating the
+    ledger at once can both try; SQLite answers the loser "locked" without waiting, so retry."""
+    for _ in range(attempts):
+        if con.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+            return
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            time.sleep(0.05)
+    raise sqlite3.OperationalError("could not switch the ledger to WAL mode")

@@ -117,16 +117,6 @@ def mean_interval(mean: float, sd: float, n: float, z: float = Z95) -> tuple[flo
     return (mean - half, mean + half)
 
 
-def difference_interval(mean_a: float, var_a: float, n_a: float, mean_b: float, var_b: float,
-                        n_b: float, z: float = Z95) -> tuple[float, float]:
-    """Normal (Welch) interval for mean_a - mean_b; var_* are per-observation variances."""
-    if n_a <= 1 or n_b <= 1:
-        return (float("nan"), float("nan"))
-    se = math.sqrt(var_a / n_a + var_b / n_b)
-    d = mean_a - mean_b
-    return (d - z * se, d + z * se)
-
-
 def quantile_rank_levels(n: float, q: float = 0.95, z: float = Z95) -> tuple[float, float]:
     """Distribution-free interval for a quantile: the quantile levels of the order statistics
     that bracket it with ~95% confidence (binomial normal approximation)."""
@@ -165,9 +155,3 @@ def sample_size_proportion(p: float, delta: float, alpha: float = 0.05,
     zb = sst.norm.isf(1 - power)
     n = (za * math.sqrt(p * (1 - p)) + zb * math.sqrt(p2 * (1 - p2))) ** 2 / (delta * delta)
     return int(math.ceil(n))
-
-
-def sample_size_mean(sd: float, delta: float, alpha: float = 0.05, power: float = 0.8) -> int:
-    za = sst.norm.isf(alpha / 2)
-    zb = sst.norm.isf(1 - power)
-    return int(math.ceil(((za + zb) * sd / delta) ** 2))
