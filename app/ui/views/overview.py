@@ -36,7 +36,7 @@ def cell(value, change, fmt, worse) -> str:
     text = fmt.format(value)
     if change is None or change != change:
         return text
-    return f"{text}  {'↑' if change > 0 else '↓'}{change:+.1%}{' ⚠️' if worse else ''}"
+    return f"{text}  {'↑' if change > 0 else '↓'}{abs(change):.1%}{' ⚠️' if worse else ''}"
 
 
 rows = []
