@@ -59,10 +59,12 @@ class LadderStatus:
     samples: int = 0
     samples_needed: int = 0
     comparison: VariantComparison | None = None
+    serving_percent: float | None = None  # what the flag (or the traffic) serves now
 
     def as_dict(self) -> dict[str, Any]:
         return {"feature": self.feature, "verdict": self.verdict, "reason": self.reason,
                 "step": self.step, "step_percent": self.step_percent,
+                "serving_percent": self.serving_percent,
                 "next_percent": self.next_percent,
                 "started_at": self.started_at.strftime("%Y-%m-%dT%H:%M:%SZ") if self.started_at else None,
                 "hours_at_step": round(self.hours_at_step, 2), "hours_needed": self.hours_needed,
@@ -72,7 +74,9 @@ class LadderStatus:
     def summary(self) -> str:
         if self.step is None:
             return f"{self.feature}: {self.verdict}: {self.reason}"
-        lines = [f"{self.feature}: step {self.step + 1} at {self.step_percent:g}% since "
+        serving = (f" (serving {self.serving_percent:g}%)" if self.serving_percent is not None
+                   and abs(self.serving_percent - (self.step_percent or 0)) > 1e-6 else "")
+        lines = [f"{self.feature}: step {self.step + 1} at {self.step_percent:g}%{serving} since "
                  f"{self.started_at:%Y-%m-%d %H:%M} UTC",
                  f"  time at step {self.hours_at_step:.1f} h of {self.hours_needed:g} h; "
                  f"canary requests {self.samples:,} of {self.samples_needed:,}"]
@@ -120,8 +124,10 @@ def ladder_status(store: Store, feature: str, t: Thresholds) -> LadderStatus:
         row = con.execute("SELECT * FROM rollout_steps WHERE feature = ? AND canary = ?",
                           [feature, canary]).fetchone()
     ladder = t.ladder
+    percent: float | None = None
     if row is not None:
         step, started = int(row["step"]), datetime.fromisoformat(row["started_at"])
+        percent = _flag_percent(store.data_dir, feature)
     else:
         percent = _flag_percent(store.data_dir, feature)
         if percent is None:
@@ -143,7 +149,8 @@ def ladder_status(store: Store, feature: str, t: Thresholds) -> LadderStatus:
     nxt = ladder[step + 1].percent if step + 1 < len(ladder) else None
     base = dict(step=step, step_percent=here.percent, next_percent=nxt, started_at=started,
                 hours_at_step=hours, hours_needed=here.min_hours, samples=samples,
-                samples_needed=here.min_samples, comparison=comparison)
+                samples_needed=here.min_samples, comparison=comparison,
+                serving_percent=percent)
     tripped = comparison.tripped
     if tripped:
         names = ", ".join(f"{g.metric} (p = {g.p_value:.2g})" for g in tripped)

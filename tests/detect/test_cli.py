@@ -83,3 +83,13 @@ def test_a_bad_time_argument_is_refused(demo_template, capsys):
 def test_an_empty_data_dir_gives_an_empty_result(empty_dir, capsys):
     assert main(["analyze", "--data-dir", str(empty_dir), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"findings": [], "inconclusive": []}
+
+
+def test_rollout_status_says_the_canary_sits_between_ladder_steps(demo_dir, capsys):
+    # The demo canary serves 10%: past the 5% step, short of the 20% one, and failing.
+    assert main(["rollout", "status", "doc-summarizer", "--data-dir", str(demo_dir),
+                 "--json"]) in (0, 1)
+    status = json.loads(capsys.readouterr().out)
+    assert status["serving_percent"] == 10
+    assert status["step_percent"] == 5 and status["next_percent"] == 20
+    assert status["verdict"] == "rollback"

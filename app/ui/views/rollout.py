@@ -40,8 +40,11 @@ st.write(status.reason)
 
 cmp = status.comparison
 if cmp is not None and cmp.canary is not None:
+    serving = status.serving_percent
+    between = (f"; serving {serving:g}%, between steps" if serving is not None
+               and abs(serving - status.step_percent) > 1e-6 else "")
     st.markdown(f"**Ladder**: step {status.step + 1} of {len(thresholds.ladder)} "
-                f"({status.step_percent:g}%), next {status.next_percent or 100:g}%")
+                f"({status.step_percent:g}%{between}), next {status.next_percent or 100:g}%")
     a, b = st.columns(2)
     a.progress(min(status.hours_at_step / max(status.hours_needed, 1e-9), 1.0),
                text=f"time at step {status.hours_at_step:.1f} h of {status.hours_needed:g} h")
