@@ -173,12 +173,13 @@ INITIAL_WINDOW = timedelta(hours=1)
 def first_appearances(store: Store, features: list[str]) -> dict[str, dict]:
     """Per feature: its first timestamp, and each model / response_model / prompt_version
     value with the time it first appeared (values seen at least MIN_REQUESTS_FOR_CHANGE
-    times), in one pass over the requests."""
+    times). Read from the rollups, which keep each combination's first timestamp and count
+    per five minutes."""
     rows = store.rows(
         """SELECT feature, model, response_model, prompt_version,
                   GROUPING(model, response_model, prompt_version) AS g,
-                  min(timestamp), count(*)
-           FROM requests WHERE list_contains(?, feature)
+                  min(first_ts), sum(requests)
+           FROM rollup_5m WHERE list_contains(?, feature)
            GROUP BY GROUPING SETS ((feature), (feature, model), (feature, response_model),
                                    (feature, prompt_version))""",
         [features],

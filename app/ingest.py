@@ -173,54 +173,80 @@ def _rollback(con) -> None:
         pass  # no transaction was open
 
 
+class _NeedsNumbers(Exception):
+    """A read without line numbers found rows to quarantine, which need their numbers."""
+
+
 def _load(con, source: SourceFile, readable: Path, mapping: Mapping | None, fr: FileResult,
           prev, fp: str, mapping_key: str) -> set[str]:
     con.execute("SET enable_progress_bar = false")  # stdout belongs to the CLI's output
+    # Rows are appended in file order, so within a file the first occurrence of a
+    # request_id is the one with the lowest rowid.
+    con.execute("SET preserve_insertion_order = true")
     layout = inspect(con, source, readable)
     plan = plan_fields(layout.columns, mapping, source)
     define_macros(con)
-    # JSONL is first read by DuckDB's JSON reader (fast, parallel); a file with a line that
-    # reader refuses (broken JSON, not an object, a value of another type) is read again
-    # line by line, which quarantines such lines with their numbers.
+    # JSONL is first read by DuckDB's JSON reader (fast, parallel), without line numbers.
+    # Numbers are only needed for rows to quarantine: when there are some, the file is read
+    # again with numbers. A file with a line that reader refuses (broken JSON, not an
+    # object, a value of another type) is read line by line, which quarantines such lines
+    # with their numbers.
     fast = source.format == "jsonl" and not source.gzipped and bool(layout.columns)
+
+    def load(read: str) -> set[str]:
+        return _load_with(con, source, readable, layout, plan, fr, prev, fp, mapping_key, read)
+
+    if not fast:
+        return load(Read.PLAIN)
     try:
-        return _load_with(con, source, readable, layout, plan, fr, prev, fp, mapping_key, fast)
+        try:
+            return load(Read.UNNUMBERED)
+        except _NeedsNumbers:
+            _rollback(con)
+            return load(Read.NUMBERED)
     except duckdb.Error:
-        if not fast:
-            raise
         _rollback(con)
-        return _load_with(con, source, readable, layout, plan, fr, prev, fp, mapping_key, False)
+        return load(Read.LINES)
+
+
+class Read:
+    """How a file is read: as it is (CSV, Parquet, gzipped JSONL, line-numbered by the
+    reader), or JSONL by DuckDB's JSON reader without or with numbers, or line by line."""
+
+    PLAIN = "plain"
+    UNNUMBERED = "json"
+    NUMBERED = "json-numbered"
+    LINES = "lines"
 
 
 def _load_with(con, source: SourceFile, readable: Path, layout: Layout, plan: FieldPlan,
-               fr: FileResult, prev, fp: str, mapping_key: str, fast: bool) -> set[str]:
-    # The fast JSON read takes canonical numbers as numbers: a value that is not one makes
-    # it fail, and the line-by-line read then quarantines that line.
-    fast_types = plan.numeric_columns if fast else None
-    con.execute(f"CREATE OR REPLACE TEMP VIEW rd_src AS "
-                f"{reader_sql(source, readable, layout, plan.text_columns, fast_types)}")
+               fr: FileResult, prev, fp: str, mapping_key: str, read: str) -> set[str]:
+    # The JSON reader takes canonical numbers as numbers: a value that is not one makes it
+    # fail, and the line-by-line read then quarantines that line.
+    json_reader = read in (Read.UNNUMBERED, Read.NUMBERED)
+    fast_types = plan.json_types if json_reader else None
+    src = reader_sql(source, readable, layout, plan.text_columns, fast_types,
+                     numbered=read != Read.UNNUMBERED)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW rd_src AS {src}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW rd_checked AS {checked_sql(con, plan, source)}")
-    # Parquet rows carry their own numbers, so their order does not matter; JSONL and CSV
-    # rows are numbered as they stream, which needs the file's order.
-    con.execute(f"SET preserve_insertion_order = {'false' if source.format == 'parquet' else 'true'}")
 
     con.execute("BEGIN TRANSACTION")
     features: set[str] = set()
-    old_ranges: list[tuple] = []
     if prev:
         file_id = prev[0]
-        old_ranges = _ranges(con, file_id)
-        features = {r[0] for r in old_ranges}
+        features = _features(con, file_id)
         con.execute("DELETE FROM requests WHERE file_id = ?", [file_id])
         con.execute("DELETE FROM quarantine WHERE file_id = ?", [file_id])
+        rollups.drop_file(con, file_id)
     else:
         file_id = con.execute("SELECT coalesce(max(file_id), 0) + 1 FROM files").fetchone()[0]
     scan_before = last_scan_id(con) if source.format == "csv" else 0
     now = datetime.now(UTC).replace(tzinfo=None)
-    quarantined = _insert_parked(con, file_id, str(fr.path), now)
+    quarantined = _insert_parked(con, file_id, str(fr.path), now,
+                                 numbered=read != Read.UNNUMBERED)
     rejects = csv_rejects(con, scan_before) if source.format == "csv" else []
     skipped = [r[0] for r in rejects]
-    if fast and quarantined:  # the JSON reader counts objects; blank lines count as lines
+    if read == Read.NUMBERED and quarantined:  # the JSON reader counts objects, not lines
         skipped = blank_lines(con, readable)
     if skipped:
         _shift_rows(con, file_id, skipped)
@@ -242,18 +268,18 @@ def _load_with(con, source: SourceFile, readable: Path, layout: Layout, plan: Fi
          int(fp.split(":")[1]) / 1e9, fp, mapping_key, fr.loaded, fr.quarantined,
          fr.duplicates, now],
     )
-    new_ranges = _ranges(con, file_id)
-    features |= {r[0] for r in new_ranges}
-    rollups.refresh(con, old_ranges + new_ranges)
+    rollups.add_file(con, file_id)
+    features |= _features(con, file_id)
     con.execute("COMMIT")
     return features
 
 
-def _insert_parked(con, file_id: int, path: str, now: datetime) -> int:
-    """Read the file once: good rows into requests; bad rows parked there too (negative
-    position, reason in `extra`), then moved to the quarantine with their raw text. Nobody
-    sees the parked rows: they come and go inside the file's transaction. Returns how many
-    rows were quarantined."""
+def _insert_parked(con, file_id: int, path: str, now: datetime, numbered: bool) -> int:
+    """Read the file once: good rows into requests; bad rows parked there too (under the
+    negative file_id, their reason and position in `extra`), then moved to the quarantine
+    with their raw text. Nobody sees the parked rows: they come and go inside the file's
+    transaction. Returns how many rows were quarantined; raises _NeedsNumbers when rows
+    were read without numbers and some are bad."""
     good = "__reason IS NULL"
     values = []
     for f in FIELDS:
@@ -265,73 +291,88 @@ def _insert_parked(con, file_id: int, path: str, now: datetime) -> int:
             values.append(f"CASE WHEN {good} THEN {f.name} END")
     cols = ", ".join(FIELD_NAMES)
     con.execute(
-        f"""INSERT INTO requests ({cols}, extra, file_id, source_row)
-            SELECT {', '.join(values)}, CASE WHEN {good} THEN extra ELSE to_json(__reason) END,
-                   ?, CASE WHEN {good} THEN __row ELSE -__row END
+        f"""INSERT INTO requests ({cols}, extra, file_id)
+            SELECT {', '.join(values)},
+                   CASE WHEN {good} THEN extra
+                        ELSE json_object('reason', __reason, 'row', __row) END,
+                   CASE WHEN {good} THEN $1 ELSE -$1 END
             FROM rd_checked""",
         [file_id],
     )
-    moved = con.execute(
+    parked = con.execute("SELECT count(*) FROM requests WHERE file_id = ?",
+                         [-file_id]).fetchone()[0]
+    if not parked:
+        return 0
+    if not numbered:
+        raise _NeedsNumbers
+    con.execute(
         """INSERT INTO quarantine
-           SELECT file_id, ?, -source_row, extra->>'$', NULL, ?
-           FROM requests WHERE file_id = ? AND source_row < 0""",
-        [path, now, file_id],
-    ).fetchone()[0]
-    if moved:
-        con.execute("DELETE FROM requests WHERE file_id = ? AND source_row < 0", [file_id])
-        # The raw text is built for the quarantined rows only (it is dear on every row).
-        con.execute(
-            """UPDATE quarantine SET raw = s.__raw
-               FROM (SELECT __row, __raw FROM rd_src
-                     WHERE __row IN (SELECT source_row FROM quarantine WHERE file_id = $1)) s
-               WHERE quarantine.file_id = $1 AND quarantine.source_row = s.__row""",
-            [file_id],
-        )
-    return int(moved)
+           SELECT ?, ?, CAST(extra->>'row' AS BIGINT), extra->>'reason', NULL, ?
+           FROM requests WHERE file_id = ?""",
+        [file_id, path, now, -file_id],
+    )
+    con.execute("DELETE FROM requests WHERE file_id = ?", [-file_id])
+    # The raw text is built for the quarantined rows only (it is dear on every row).
+    con.execute(
+        """UPDATE quarantine SET raw = s.__raw
+           FROM (SELECT __row, __raw FROM rd_src
+                 WHERE __row IN (SELECT source_row FROM quarantine WHERE file_id = $1)) s
+           WHERE quarantine.file_id = $1 AND quarantine.source_row = s.__row""",
+        [file_id],
+    )
+    return int(parked)
 
 
-def _ranges(con, file_id: int) -> list[tuple]:
-    """(feature, first, last) timestamps of one file's stored rows."""
-    return con.execute("""SELECT feature, min(timestamp), max(timestamp) FROM requests
-                          WHERE file_id = ? GROUP BY 1""", [file_id]).fetchall()
+def _features(con, file_id: int) -> set[str]:
+    """The features of one file's stored rows (read from its rollups)."""
+    return {r[0] for r in con.execute(
+        "SELECT DISTINCT feature FROM rollup_5m WHERE file_id = ?", [file_id]).fetchall()}
 
 
 def _shift_rows(con, file_id: int, rejected: list[int]) -> None:
     """Rows a reader skipped (CSV rows DuckDB could not parse, blank JSONL lines) are not
-    numbered; renumber the others so that every position is the row's place in the file."""
+    numbered; renumber the quarantined ones so that every position is the row's place in
+    the file."""
     rejected = sorted(set(rejected))
     # The k-th readable row (k from 1) sits after every rejected row q_i (i from 0) with
     # q_i - i <= k.
     steps = [(q - i, i + 1) for i, q in enumerate(rejected)]
     con.execute("CREATE OR REPLACE TEMP TABLE rd_shift (t BIGINT, n BIGINT)")
     con.executemany("INSERT INTO rd_shift VALUES (?, ?)", steps)
-    for table in ("requests", "quarantine"):
-        con.execute(
-            f"""UPDATE {table} SET source_row = source_row + coalesce(
-                    (SELECT max(n) FROM rd_shift WHERE t <= {table}.source_row), 0)
-                WHERE file_id = ?""",
-            [file_id],
-        )
+    con.execute(
+        """UPDATE quarantine SET source_row = source_row + coalesce(
+               (SELECT max(n) FROM rd_shift WHERE t <= quarantine.source_row), 0)
+           WHERE file_id = ?""",
+        [file_id],
+    )
 
 
 def _drop_duplicates(con, file_id: int) -> int:
     """Delete this file's rows whose request_id is stored already (by another file, or by
-    an earlier row of this file); returns how many were deleted."""
-    return int(con.execute(
-        """DELETE FROM requests WHERE rowid IN (
-             WITH mine AS (
-               SELECT request_id FROM requests WHERE file_id = $1 AND request_id IS NOT NULL),
-             elsewhere AS (
-               SELECT DISTINCT request_id FROM requests
-               WHERE file_id <> $1 AND request_id IN (SELECT request_id FROM mine)),
-             twice AS (SELECT request_id FROM mine GROUP BY 1 HAVING count(*) > 1),
-             candidates AS (
-               SELECT rowid AS rid, request_id, source_row,
-                      min(source_row) OVER (PARTITION BY request_id) AS first_row
-               FROM requests
-               WHERE file_id = $1 AND request_id IN
-                     (SELECT request_id FROM twice UNION ALL SELECT request_id FROM elsewhere))
-             SELECT rid FROM candidates
-             WHERE source_row > first_row OR request_id IN (SELECT request_id FROM elsewhere))""",
-        [file_id],
-    ).fetchone()[0])
+    an earlier row of this file); returns how many were deleted.
+
+    Most files have no duplicates: one count settles that for the file itself, and the
+    other files are only searched when there are any."""
+    total, distinct = con.execute(
+        "SELECT count(request_id), count(DISTINCT request_id) FROM requests "
+        "WHERE file_id = ?", [file_id]).fetchone()
+    repeated, any_ids = total > distinct, distinct > 0
+    dropped = 0
+    if repeated:  # the first occurrence, in file order, stays
+        dropped += int(con.execute(
+            """DELETE FROM requests WHERE rowid IN (
+                 SELECT rid FROM (
+                   SELECT rowid AS rid, min(rowid) OVER (PARTITION BY request_id) AS first
+                   FROM requests
+                   WHERE file_id = $1 AND request_id IN (
+                     SELECT request_id FROM requests WHERE file_id = $1
+                     GROUP BY 1 HAVING count(*) > 1))
+                 WHERE rid > first)""",
+            [file_id]).fetchone()[0])
+    others = con.execute("SELECT count(*) FROM files WHERE file_id <> ?", [file_id]).fetchone()[0]
+    if any_ids and others:
+        dropped += int(con.execute(
+            """DELETE FROM requests WHERE file_id = $1 AND request_id IN (
+                 SELECT request_id FROM requests WHERE file_id <> $1)""",
+            [file_id]).fetchone()[0])
+    return dropped

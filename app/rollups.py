@@ -1,45 +1,48 @@
-"""Five-minute rollups per feature, kept at ingest, so the feature timeline over a week of
-millions of requests reads a few thousand rows instead of every request.
+"""Five-minute rollups kept at ingest, so the feature timeline over a week of millions of
+requests reads a few thousand rows instead of every request.
 
-Sums and counts merge exactly. The p95 latency comes from a log-spaced histogram (bins 1%
-wide), so a rolled-up p95 is within 1% of the exact one; splits and buckets under five
-minutes are computed from the raw requests (docs/metrics.md).
+Rollups are kept per loaded file: a file's rows are summed once, when it is loaded, and a
+file that is reloaded or replaced takes its rollups with it. Sums, counts, minima and
+maxima merge exactly across files. Each row is one (file, feature, five minutes, model,
+response_model, prompt_version), so the first appearance of a model or prompt version is
+read from the rollups too.
+
+The p95 latency of hourly and longer buckets comes from an hourly log-spaced histogram
+(bins 1% wide), so a rolled-up p95 is within 1% of the exact one; shorter buckets and
+splits read the raw requests (docs/metrics.md).
 """
 
 from __future__ import annotations
-
-from datetime import datetime
 
 import duckdb
 
 ROLLUP_MINUTES = 5
 BIN_BASE = 1.01  # histogram bin width: 1%
-VERSION = "2"  # bump when the tables below change: they are rebuilt from the requests
+VERSION = "3"  # bump when the tables below change: they are rebuilt from the requests
 
-TABLES = ("rollup_5m", "latency_hist_5m", "latency_hist_1h")
+TABLES = ("rollup_5m", "latency_hist_1h")
+_OLD_TABLES = ("latency_hist_5m",)
 DDL = (
     """CREATE TABLE IF NOT EXISTS rollup_5m (
-        feature VARCHAR, bucket TIMESTAMP, requests BIGINT, errors BIGINT,
+        file_id INTEGER, feature VARCHAR, bucket TIMESTAMP, model VARCHAR,
+        response_model VARCHAR, prompt_version VARCHAR, requests BIGINT, errors BIGINT,
         quality_n BIGINT, quality_sum DOUBLE, quality_sumsq DOUBLE,
         cost_n BIGINT, cost_sum DOUBLE, feedback_n BIGINT, feedback_neg BIGINT,
         first_ts TIMESTAMP, last_ts TIMESTAMP)""",
-    # Latency histograms at two grains: hourly ones keep week-long charts light.
-    """CREATE TABLE IF NOT EXISTS latency_hist_5m (
-        feature VARCHAR, bucket TIMESTAMP, bin INTEGER, n BIGINT)""",
     """CREATE TABLE IF NOT EXISTS latency_hist_1h (
-        feature VARCHAR, bucket TIMESTAMP, bin INTEGER, n BIGINT)""",
+        file_id INTEGER, feature VARCHAR, bucket TIMESTAMP, bin INTEGER, n BIGINT)""",
 )
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> None:
     """Create the rollup tables; rebuild them when they are missing or of another version."""
     have = {r[0] for r in con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE table_name IN (?, ?, ?)",
+        "SELECT table_name FROM duckdb_tables() WHERE table_name IN (?, ?)",
         list(TABLES)).fetchall()}
     row = con.execute("SELECT value FROM meta WHERE key = 'rollup_version'").fetchone()
     if have == set(TABLES) and row and row[0] == VERSION:
         return
-    for table in TABLES:
+    for table in TABLES + _OLD_TABLES:
         con.execute(f"DROP TABLE IF EXISTS {table}")
     for ddl in DDL:
         con.execute(ddl)
@@ -47,69 +50,72 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("INSERT OR REPLACE INTO meta VALUES ('rollup_version', ?)", [VERSION])
 
 
-def refresh(con: duckdb.DuckDBPyConnection, ranges: list[tuple[str, datetime, datetime]]) -> None:
-    """Recompute the rollups of each (feature, first, last) range from the stored requests.
+def drop_file(con: duckdb.DuckDBPyConnection, file_id: int) -> None:
+    """Forget one file's rollups (it is being reloaded, or replaced)."""
+    for table in TABLES:
+        con.execute(f"DELETE FROM {table} WHERE file_id = ?", [file_id])
 
-    Runs inside the caller's transaction, so rollups and requests change together. All
-    features are done in one pass over the requests; hourly histograms are summed from the
-    five-minute ones."""
-    merged: dict[str, tuple[datetime, datetime]] = {}
-    for feature, lo, hi in ranges:
-        if lo is None or hi is None:
-            continue
-        old = merged.get(feature)
-        merged[feature] = (min(lo, old[0]), max(hi, old[1])) if old else (lo, hi)
-    if not merged:
-        return
-    con.execute("CREATE OR REPLACE TEMP TABLE rd_ranges (feature VARCHAR, lo TIMESTAMP, "
-                "hi TIMESTAMP)")
-    con.executemany("INSERT INTO rd_ranges VALUES (?, ?, ?)",
-                    [[f, lo, hi] for f, (lo, hi) in merged.items()])
-    for table, grain in (("rollup_5m", "5 minutes"), ("latency_hist_5m", "5 minutes"),
-                         ("latency_hist_1h", "1 hour")):
-        con.execute(
-            f"""DELETE FROM {table} t USING rd_ranges g WHERE t.feature = g.feature
-                AND t.bucket >= time_bucket(INTERVAL '{grain}', g.lo)
-                AND t.bucket <= time_bucket(INTERVAL '{grain}', g.hi)""")
-    source = """FROM requests q JOIN rd_ranges g ON q.feature = g.feature
-                AND q.timestamp >= time_bucket(INTERVAL '5 minutes', g.lo)
-                AND q.timestamp < time_bucket(INTERVAL '5 minutes', g.hi) + INTERVAL '5 minutes'"""
+
+def add_file(con: duckdb.DuckDBPyConnection, file_id: int | None) -> None:
+    """Sum one file's stored requests into the rollups (every file's, for None). Runs
+    inside the caller's transaction, so rollups and requests change together."""
+    where = "file_id = $1" if file_id is not None else "$1 IS NULL"
     con.execute(
-        f"""INSERT INTO rollup_5m
-            SELECT q.feature, time_bucket(INTERVAL '5 minutes', timestamp), count(*),
-                   count(error), count(quality_score), sum(quality_score),
-                   sum(quality_score * quality_score), count(cost_usd), sum(cost_usd),
-                   count(feedback), count(*) FILTER (WHERE feedback = -1),
-                   min(timestamp), max(timestamp)
-            {source} GROUP BY 1, 2""")
+        """INSERT INTO rollup_5m
+           SELECT file_id, feature, time_bucket(INTERVAL '5 minutes', timestamp), model,
+                  response_model, prompt_version, count(*), count(error),
+                  count(quality_score), sum(quality_score), sum(quality_score * quality_score),
+                  count(cost_usd), sum(cost_usd), count(feedback),
+                  count(*) FILTER (WHERE feedback = -1), min(timestamp), max(timestamp)
+           FROM requests WHERE """ + where + " GROUP BY ALL", [file_id])
     con.execute(
-        f"""INSERT INTO latency_hist_5m
-            SELECT q.feature, time_bucket(INTERVAL '5 minutes', timestamp),
+        f"""INSERT INTO latency_hist_1h
+            SELECT file_id, feature, time_bucket(INTERVAL '1 hour', timestamp),
                    CAST(floor(ln(greatest(latency_ms, 0.01)) / ln({BIN_BASE})) AS INTEGER),
                    count(*)
-            {source} AND latency_ms IS NOT NULL GROUP BY 1, 2, 3""")
-    con.execute(
-        """INSERT INTO latency_hist_1h
-           SELECT h.feature, time_bucket(INTERVAL '1 hour', h.bucket), h.bin, sum(h.n)
-           FROM latency_hist_5m h JOIN rd_ranges g ON h.feature = g.feature
-            AND h.bucket >= time_bucket(INTERVAL '1 hour', g.lo)
-            AND h.bucket < time_bucket(INTERVAL '1 hour', g.hi) + INTERVAL '1 hour'
-           GROUP BY 1, 2, 3""")
-    con.execute("DROP TABLE rd_ranges")
+            FROM requests WHERE {where} AND latency_ms IS NOT NULL GROUP BY ALL""",
+        [file_id])
 
 
 def rebuild(con: duckdb.DuckDBPyConnection) -> None:
     """Recompute every rollup (after a schema change, or to repair)."""
     for table in TABLES:
         con.execute(f"DELETE FROM {table}")
-    ranges = con.execute(
-        "SELECT feature, min(timestamp), max(timestamp) FROM requests GROUP BY 1").fetchall()
-    refresh(con, [(r[0], r[1], r[2]) for r in ranges])
+    add_file(con, None)
 
 
 def timeline_sql(bucket: str, hourly: bool) -> str:
-    """The timeline's metrics from the rollups; parameters: feature, since, until (x2)."""
-    hist = "latency_hist_1h" if hourly else "latency_hist_5m"
+    """The timeline's metrics from the rollups; parameters: feature, since, until (x2).
+    Buckets of an hour or more take p95 from the hourly histograms; shorter ones compute it
+    from the requests of the range (one feature, a short range: few rows)."""
+    if hourly:
+        p95 = f"""
+        h AS (
+            SELECT time_bucket(INTERVAL '{bucket}', bucket) AS b, bin, sum(n) AS n
+            FROM latency_hist_1h WHERE feature = ? AND bucket >= ? AND bucket < ?
+            GROUP BY 1, 2),
+        cum AS (
+            SELECT b, bin, sum(n) OVER (PARTITION BY b ORDER BY bin) AS below,
+                   sum(n) OVER (PARTITION BY b) AS total FROM h),
+        ranks AS (
+            -- quantile_cont's rank 0.95 * (n - 1), interpolated between the bins holding
+            -- the order statistics on either side of it
+            SELECT b, 0.95 * (total - 1) - floor(0.95 * (total - 1)) AS frac,
+                   min(bin) FILTER (WHERE below > floor(0.95 * (total - 1))) AS bin_lo,
+                   min(bin) FILTER (WHERE below > floor(0.95 * (total - 1)) + 1) AS bin_hi
+            FROM cum GROUP BY b, total),
+        p95 AS (
+            SELECT b, pow({BIN_BASE}, bin_lo + 0.5) + frac * (
+                          pow({BIN_BASE}, coalesce(bin_hi, bin_lo) + 0.5)
+                          - pow({BIN_BASE}, bin_lo + 0.5)) AS latency_p95_ms
+            FROM ranks)"""
+    else:
+        p95 = f"""
+        p95 AS (
+            SELECT time_bucket(INTERVAL '{bucket}', timestamp) AS b,
+                   quantile_cont(latency_ms, 0.95) AS latency_p95_ms
+            FROM requests WHERE feature = ? AND timestamp >= ? AND timestamp < ?
+            GROUP BY 1)"""
     return f"""
         WITH r AS (
             SELECT time_bucket(INTERVAL '{bucket}', bucket) AS b, * FROM rollup_5m
@@ -124,25 +130,8 @@ def timeline_sql(bucket: str, hourly: bool) -> str:
                    sum(cost_sum) / nullif(sum(cost_n), 0) AS cost_per_request_usd,
                    sum(feedback_neg) / nullif(sum(feedback_n), 0) AS negative_feedback_rate,
                    sum(feedback_n) AS feedback_n
-            FROM r GROUP BY b),
-        h AS (
-            SELECT time_bucket(INTERVAL '{bucket}', bucket) AS b, bin, sum(n) AS n
-            FROM {hist} WHERE feature = ? AND bucket >= ? AND bucket < ?
-            GROUP BY 1, 2),
-        cum AS (
-            SELECT b, bin, sum(n) OVER (PARTITION BY b ORDER BY bin) AS below,
-                   sum(n) OVER (PARTITION BY b) AS total FROM h),
-        p95 AS (
-            -- quantile_cont's rank 0.95 * (n - 1), interpolated between the bins holding
-            -- the order statistics on either side of it
-            SELECT b, 0.95 * (total - 1) - floor(0.95 * (total - 1)) AS frac,
-                   min(bin) FILTER (WHERE below > floor(0.95 * (total - 1))) AS bin_lo,
-                   min(bin) FILTER (WHERE below > floor(0.95 * (total - 1)) + 1) AS bin_hi
-            FROM cum GROUP BY b, total)
+            FROM r GROUP BY b),{p95}
         SELECT agg.b AS bucket, 'all' AS series, requests, error_rate, quality_mean,
-               quality_sd, quality_n,
-               pow({BIN_BASE}, p95.bin_lo + 0.5) + p95.frac * (
-                   pow({BIN_BASE}, coalesce(p95.bin_hi, p95.bin_lo) + 0.5)
-                   - pow({BIN_BASE}, p95.bin_lo + 0.5)) AS latency_p95_ms,
-               cost_per_request_usd, negative_feedback_rate, feedback_n
+               quality_sd, quality_n, latency_p95_ms, cost_per_request_usd,
+               negative_feedback_rate, feedback_n
         FROM agg LEFT JOIN p95 USING (b) ORDER BY 1"""

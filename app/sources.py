@@ -24,6 +24,10 @@ FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv
            ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 MAX_LINE_BYTES = 64 << 20
+# The JSON reader's buffers follow its largest object: at 64 MiB it hands the insert
+# batches that leave part-filled row groups, which the next checkpoint rewrites (about half
+# a second per million rows). Lines longer than this are read line by line instead.
+JSON_READER_MAX_OBJECT = 16 << 20
 # JSONL is read one line per value; a delimiter no JSON text contains keeps each line whole.
 _NO_DELIMITER = "\x01\x02\x03\x04"
 _JSON_SCALARS = ("VARCHAR", "BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",
@@ -172,7 +176,7 @@ def inspect(con, source: SourceFile, readable: Path) -> Layout:
         rows = con.execute(
             f"""DESCRIBE SELECT * FROM read_json({literal(str(readable))},
                   format = 'newline_delimited', ignore_errors = true,
-                  sample_size = {SAMPLE_ROWS}, maximum_object_size = {MAX_LINE_BYTES})""").fetchall()
+                  sample_size = {SAMPLE_ROWS}, maximum_object_size = {JSON_READER_MAX_OBJECT})""").fetchall()
     except duckdb.Error:
         rows = []
     if rows and [(r[0], r[1]) for r in rows] != [("json", "JSON")]:
@@ -192,13 +196,14 @@ def inspect(con, source: SourceFile, readable: Path) -> Layout:
 
 
 def reader_sql(source: SourceFile, readable: Path, layout: Layout, text: set[str],
-               fast_types: dict[str, str] | None = None) -> str:
+               fast_types: dict[str, str] | None = None, numbered: bool = True) -> str:
     """SQL for the relation `__row, __bad, __raw, <columns>`; columns in `text` as VARCHAR.
 
     `fast_types` (JSONL only) reads with DuckDB's JSON reader, the columns it names in the
     given types: that reader fails on a line it cannot read or a value that is not of its
     column's type (so the file must then be read line by line), and numbers objects rather
-    than lines (see `blank_lines`)."""
+    than lines (see `blank_lines`). Numbering makes that reader keep the file's order on
+    one thread; `numbered=False` leaves `__row` NULL and reads in parallel."""
     path = literal(str(readable))
     columns = layout.columns
     if source.format == "parquet":
@@ -225,10 +230,11 @@ def reader_sql(source: SourceFile, readable: Path, layout: Layout, text: set[str
         types = ", ".join(
             f"{literal(c)}: {literal(fast_types.get(c) or ('VARCHAR' if c in text else t))}"
             for c, t in columns)
-        return (f"SELECT row_number() OVER () AS __row, NULL::VARCHAR AS __bad, "
+        row = "row_number() OVER ()" if numbered else "NULL::BIGINT"
+        return (f"SELECT {row} AS __row, NULL::VARCHAR AS __bad, "
                 f"{_raw_struct(columns)} AS __raw, {', '.join(ident(c) for c, _ in columns)} "
                 f"FROM read_json({path}, format = 'newline_delimited', columns = {{{types}}}, "
-                f"maximum_object_size = {MAX_LINE_BYTES})")
+                f"maximum_object_size = {JSON_READER_MAX_OBJECT})")
     return _jsonl_sql(path, columns, text)
 
 

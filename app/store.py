@@ -13,29 +13,38 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import polars as pl
 
 from app import rollups
 from app.config import setting
 from app.schema import FIELDS
 
-SCHEMA_VERSION = 1
+if TYPE_CHECKING:
+    import polars as pl
+
+SCHEMA_VERSION = 2
+
+# Storage choices for request columns whose shape is known: a request_id is unique per row,
+# so a dictionary cannot shrink it and zstd compresses it at a fraction of the cost; a
+# file's rows are stored together, so file_id is long runs of one value.
+_COMPRESSION = {"request_id": "zstd"}
 
 _REQUEST_COLUMNS = ",\n    ".join(
-    f"{f.name} {f.sql_type}{' NOT NULL' if f.required else ''}" for f in FIELDS
+    f"{f.name} {f.sql_type}{' NOT NULL' if f.required else ''}"
+    + (f" USING COMPRESSION '{_COMPRESSION[f.name]}'" if f.name in _COMPRESSION else "")
+    for f in FIELDS
 )
-
-MIGRATIONS: tuple[str, ...] = (
-    f"""
-    CREATE TABLE IF NOT EXISTS requests (
+_REQUESTS_DDL = f"""
+    CREATE TABLE IF NOT EXISTS {{name}} (
     {_REQUEST_COLUMNS},
     extra JSON,
-    file_id INTEGER,
-    source_row BIGINT
-    )""",
+    file_id INTEGER USING COMPRESSION 'rle'
+    )"""
+
+MIGRATIONS: tuple[str, ...] = (
+    _REQUESTS_DDL.format(name="requests"),
     """
     CREATE TABLE IF NOT EXISTS files (
         file_id INTEGER PRIMARY KEY,
@@ -75,6 +84,23 @@ MIGRATIONS: tuple[str, ...] = (
     )""",
     "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
 )
+
+
+def _upgrade_requests(con: duckdb.DuckDBPyConnection) -> None:
+    """Schema 1 kept every request's position in its file and compressed request_id by
+    dictionary; schema 2 drops the position and declares the compressions above. The rows
+    are copied into the new table in one transaction."""
+    columns = {r[0] for r in con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE table_name = 'requests'").fetchall()}
+    if "source_row" not in columns:
+        return
+    names = ", ".join([*(f.name for f in FIELDS), "extra", "file_id"])
+    con.execute("BEGIN TRANSACTION")
+    con.execute(_REQUESTS_DDL.format(name="requests_v2"))
+    con.execute(f"INSERT INTO requests_v2 SELECT {names} FROM requests ORDER BY file_id, source_row")
+    con.execute("DROP TABLE requests")
+    con.execute("ALTER TABLE requests_v2 RENAME TO requests")
+    con.execute("COMMIT")
 
 
 class StoreBusy(RuntimeError):
@@ -151,6 +177,7 @@ class Store:
     def _migrate(self, con: duckdb.DuckDBPyConnection) -> None:
         for ddl in MIGRATIONS:
             con.execute(ddl)
+        _upgrade_requests(con)
         rollups.migrate(con)
         con.execute(
             "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
@@ -159,6 +186,8 @@ class Store:
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pl.DataFrame:
         """Run one parameterised SELECT and return the rows as a polars frame."""
+        import polars as pl  # imported on first use: the CLI's ingest path never needs it
+
         with self.connect() as con:
             cur = con.execute(sql, params or [])
             columns = [d[0] for d in cur.description]

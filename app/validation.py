@@ -36,7 +36,10 @@ class FieldPlan:
     plain: set[str]  # fields taken straight from a same-named or mapped column
     extras: list[str]  # source columns kept in `extra`
     text_columns: set[str] = field(default_factory=set)  # read as text, checked here
-    numeric_columns: dict[str, str] = field(default_factory=dict)  # column -> canonical type
+    # Source column -> the type DuckDB's JSON reader reads it as: canonical numbers as
+    # numbers, and timestamps the reader detected as times (a value that does not fit
+    # makes that reader fail, and the file is then read line by line).
+    json_types: dict[str, str] = field(default_factory=dict)
     mapping: Mapping | None = None
 
     def sql(self, name: str) -> str:
@@ -73,10 +76,16 @@ def plan_fields(columns: list[tuple[str, str]], mapping: Mapping | None,
     # Canonical values from text files are read as text and typed here, so that a bad
     # value quarantines its row with a reason instead of failing the file.
     text = {sources[n] for n in plain} if source.format != "parquet" else set()
-    numeric = {sources[n]: ("DOUBLE" if FIELD_BY_NAME[n].kind == "double" else "BIGINT")
-               for n in plain if FIELD_BY_NAME[n].kind in ("double", "integer")}
+    json_types = {sources[n]: ("DOUBLE" if FIELD_BY_NAME[n].kind == "double" else "BIGINT")
+                  for n in plain if FIELD_BY_NAME[n].kind in ("double", "integer")}
+    if "timestamp" in plain:
+        detected = dict(columns)[sources["timestamp"]]
+        if detected.startswith("TIMESTAMP") or detected == "DATE":
+            json_types[sources["timestamp"]] = "TIMESTAMPTZ"  # naive times are taken as UTC
+        elif detected in _NUMERIC:
+            json_types[sources["timestamp"]] = "DOUBLE"  # epoch s, ms, us or ns
     return FieldPlan(columns=columns, sources=sources, plain=plain, extras=extras,
-                     text_columns=text, numeric_columns=numeric, mapping=mapping)
+                     text_columns=text, json_types=json_types, mapping=mapping)
 
 
 def checked_sql(con, plan: FieldPlan, source: SourceFile) -> str:
@@ -85,7 +94,7 @@ def checked_sql(con, plan: FieldPlan, source: SourceFile) -> str:
     raw_exprs = [f"{plan.sql(n)} AS {ident('r_' + n)}" for n in plan.sources]
     raw_types = _raw_types(con, plan, source, raw_exprs)
     typed: list[str] = []
-    checks: list[str] = []
+    checks: list[tuple[str, str]] = []
     for f in FIELDS:
         if f.name not in plan.sources:
             typed.append(f"NULL::{f.sql_type} AS {f.name}")
@@ -103,8 +112,11 @@ def checked_sql(con, plan: FieldPlan, source: SourceFile) -> str:
     level1 = (f"SELECT __row, __bad, __raw, {extra} AS extra"
               f"{''.join(', ' + e for e in raw_exprs)} FROM rd_src")
     level2 = f"SELECT *, {', '.join(typed)} FROM ({level1})"
-    reason = ("coalesce(__bad, nullif(concat_ws('; ', " + ", ".join(checks) + "), ''))"
-              if checks else "__bad")
+    # The reasons are only spelled out for the rows that fail a check.
+    failed = " OR ".join(f"({cond})" for cond, _ in checks)
+    spelled = ", ".join(f"CASE WHEN {cond} THEN {msg} END" for cond, msg in checks)
+    reason = (f"CASE WHEN __bad IS NOT NULL THEN __bad WHEN {failed} "
+              f"THEN concat_ws('; ', {spelled}) END" if checks else "__bad")
     return (f"SELECT __row, {', '.join(FIELD_NAMES)}, extra, __raw, {reason} AS __reason "
             f"FROM ({level2})")
 
@@ -145,8 +157,10 @@ def _raw_types(con, plan: FieldPlan, source: SourceFile, raw_exprs: list[str]) -
     return out
 
 
-def _typed(name: str, kind: str, sql_type: str, raw: str, rtype: str) -> tuple[str, list[str]]:
-    """The typed value of one canonical field, and the checks that quarantine a row."""
+def _typed(name: str, kind: str, sql_type: str, raw: str, rtype: str
+           ) -> tuple[str, list[tuple[str, str]]]:
+    """The typed value of one canonical field, and the checks that quarantine a row: each a
+    condition and the reason it gives."""
     shown = f"concat('''', CAST({raw} AS VARCHAR), '''')"
     numeric = rtype in _NUMERIC or rtype.startswith("DECIMAL")
     if kind == "timestamp":
@@ -158,16 +172,16 @@ def _typed(name: str, kind: str, sql_type: str, raw: str, rtype: str) -> tuple[s
             value = f"rd_epoch(CAST({raw} AS DOUBLE))"
         else:
             value = f"rd_parse_ts(CAST({raw} AS VARCHAR))"
-        check = (f"CASE WHEN {raw} IS NULL THEN 'missing timestamp' WHEN {name} IS NULL "
-                 f"THEN 'timestamp ' || {shown} || ' is not a time' END")
-        return value, [check]
+        return value, [(f"{raw} IS NULL", "'missing timestamp'"),
+                       (f"{raw} IS NOT NULL AND {name} IS NULL",
+                        f"'timestamp ' || {shown} || ' is not a time'")]
     if kind == "text":
         text = raw if rtype == "VARCHAR" else f"CAST({raw} AS VARCHAR)"
         if name in ("feature", "error"):
             value = f"nullif(trim({text}), '')"
         else:
             value = f"nullif({text}, '')"
-        checks = [f"CASE WHEN {name} IS NULL THEN 'missing feature' END"] if name == "feature" else []
+        checks = [(f"{name} IS NULL", "'missing feature'")] if name == "feature" else []
         return value, checks
     what = "a number" if kind == "double" else "an integer"
     sql_type = "BIGINT" if kind == "integer" else sql_type  # range checks follow
@@ -178,15 +192,15 @@ def _typed(name: str, kind: str, sql_type: str, raw: str, rtype: str) -> tuple[s
         text = raw if rtype == "VARCHAR" else f"CAST({raw} AS VARCHAR)"
         value = f"TRY_CAST(nullif(trim({text}), '') AS {sql_type})"
         bad_type = f"{name} IS NULL AND nullif(trim({text}), '') IS NOT NULL"
-    checks = [f"CASE WHEN {bad_type} THEN '{name} ' || {shown} || ' is not {what}' END"]
+    checks = [(bad_type, f"'{name} ' || {shown} || ' is not {what}'")]
     given = f"trim(CAST({raw} AS VARCHAR))"  # as written in the file
     if name == "quality_score":
-        checks.append(f"CASE WHEN NOT ({name} BETWEEN 0 AND 1) "
-                      f"THEN 'quality_score ' || {given} || ' outside [0, 1]' END")
+        checks.append((f"NOT ({name} BETWEEN 0 AND 1)",
+                       f"'quality_score ' || {given} || ' outside [0, 1]'"))
     elif name == "feedback":
-        checks.append(f"CASE WHEN {name} NOT IN (-1, 0, 1) "
-                      f"THEN 'feedback ' || {given} || ' is not -1, 0 or 1' END")
+        checks.append((f"{name} NOT IN (-1, 0, 1)",
+                       f"'feedback ' || {given} || ' is not -1, 0 or 1'"))
     else:
-        checks.append(f"CASE WHEN {name} < 0 THEN 'negative {name} ' || {given} END")
+        checks.append((f"{name} < 0", f"'negative {name} ' || {given}"))
     return value, checks
 

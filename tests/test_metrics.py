@@ -76,6 +76,22 @@ def test_raw_path_is_exact_for_p95(loaded):
     np.testing.assert_allclose(joined["latency_p95_ms"].to_numpy(), joined["p95"].to_numpy())
 
 
+def test_sub_hour_buckets_sum_the_rollups_and_take_p95_from_the_requests(loaded):
+    store, df = loaded
+    since, until = START + timedelta(hours=30), START + timedelta(hours=36)
+    got = metrics.timeline(store, "f", since, until, bucket="15 minutes")
+    want = (df.filter(pl.col("timestamp").is_between(since, until, closed="left"))
+              .group_by(pl.col("timestamp").dt.truncate("15m").alias("bucket"))
+              .agg(requests=pl.len(), errors=pl.col("error").count(),
+                   p95=pl.col("latency_ms").quantile(0.95, interpolation="linear")))
+    joined = got.join(want, on="bucket")
+    assert joined.height == got.height == 24
+    assert joined["requests"].to_list() == joined["requests_right"].to_list()
+    np.testing.assert_allclose(joined["error_rate"].to_numpy(),
+                               (joined["errors"] / joined["requests_right"]).to_numpy())
+    np.testing.assert_allclose(joined["latency_p95_ms"].to_numpy(), joined["p95"].to_numpy())
+
+
 def test_rollups_follow_a_reload(tmp_path: Path):
     df = generate(Scenario(start=START, days=1, seed=3,
                            features=[FeatureSpec("g", 100, {"variant": [("a", 1.0)]})]))

@@ -113,3 +113,35 @@ def test_console_script_is_installed():
     assert exe.exists()
     out = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "ingest" in out.stdout and "demo" in out.stdout
+
+
+def test_a_data_directory_of_schema_1_is_upgraded_in_place(tmp_path: Path):
+    # Schema 1 kept each request's position in its file; its rows must survive the upgrade
+    # and the rollups be rebuilt from them.
+    import duckdb
+
+    from app import metrics
+    from app.schema import FIELDS
+
+    con = duckdb.connect(str(tmp_path / "rollback.duckdb"))
+    cols = ", ".join(f"{f.name} {f.sql_type}" for f in FIELDS)
+    con.execute(f"CREATE TABLE requests ({cols}, extra JSON, file_id INTEGER, source_row BIGINT)")
+    con.execute("""INSERT INTO requests (timestamp, feature, request_id, model, latency_ms,
+                                         file_id, source_row)
+                   SELECT TIMESTAMP '2026-03-02 10:00:00' + to_minutes(i), 'chat', 'r-' || i,
+                          CASE WHEN i < 60 THEN 'm1' ELSE 'm2' END, 100 + i, 1, i + 1
+                   FROM range(120) t(i)""")
+    con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+    con.execute("INSERT INTO meta VALUES ('schema_version', '1'), ('rollup_version', '2')")
+    con.close()
+
+    store = Store(tmp_path)
+    assert store.request_count() == 120
+    assert "source_row" not in {r[0] for r in store.rows(
+        "SELECT column_name FROM duckdb_columns() WHERE table_name = 'requests'")}
+    assert store.scalar("SELECT value FROM meta WHERE key = 'schema_version'") == "2"
+    got = metrics.timeline(store, "chat", datetime(2026, 3, 2, 10), datetime(2026, 3, 2, 12),
+                           bucket="1 hour")
+    assert got["requests"].to_list() == [60, 60]
+    firsts = changes.first_appearances(store, ["chat"])["chat"]
+    assert [v for v, _ in firsts["model"]] == ["m1", "m2"]

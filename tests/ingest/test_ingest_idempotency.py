@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pytest
 from logfiles import Desk, request, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,3 +122,33 @@ def test_a_load_killed_half_way_leaves_the_database_as_it_was(desk: Desk, tmp_pa
     assert code == 0 and out["loaded"] == 2_000_000
     assert desk.count() == 2_000_010
     assert desk.ingest(big)[1]["loaded"] == 0
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+def test_the_first_occurrence_wins_in_a_file_read_in_parallel(desk: Desk, tmp_path: Path, fmt: str):
+    # Large enough for DuckDB to read and insert it in many batches on several threads.
+    rows = 400_000
+    frame = pl.DataFrame({
+        "timestamp": pl.datetime_range(pl.datetime(2026, 3, 1), pl.datetime(2026, 4, 8),
+                                       interval="1s", eager=True).head(rows),
+        "feature": pl.Series(["chat", "search"] * (rows // 2)),
+        "request_id": pl.Series([f"big-{i}" for i in range(rows)]),
+        "model": pl.Series(["m"] * rows),
+    }).with_columns(
+        # big-7 again near the end, and big-350000 again near the start: first one stays.
+        request_id=pl.when(pl.int_range(rows) == rows - 3).then(pl.lit("big-7"))
+                     .when(pl.int_range(rows) == 11).then(pl.lit("big-350000"))
+                     .otherwise(pl.col("request_id")),
+        model=pl.when(pl.int_range(rows) == rows - 3).then(pl.lit("late"))
+                .when(pl.int_range(rows) == 11).then(pl.lit("early"))
+                .otherwise(pl.col("model")),
+    )
+    path = tmp_path / f"big.{fmt}"
+    if fmt == "parquet":
+        frame.write_parquet(path, row_group_size=20_000)
+    else:
+        frame.with_columns(pl.col("timestamp").dt.strftime("%Y-%m-%dT%H:%M:%SZ")).write_ndjson(path)
+    code, out = desk.ingest(path)
+    assert (code, out["loaded"], out["duplicates"]) == (0, rows - 2, 2)
+    assert desk.rows("SELECT model FROM requests WHERE request_id IN ('big-7', 'big-350000') "
+                     "ORDER BY request_id") == [("early",), ("m",)]
