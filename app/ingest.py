@@ -173,60 +173,72 @@ def _rollback(con) -> None:
         pass  # no transaction was open
 
 
-class _NeedsNumbers(Exception):
-    """A read without line numbers found rows to quarantine, which need their numbers."""
+class _Reread(Exception):
+    """The file must be read again in another way (`read`), in a new transaction."""
+
+    def __init__(self, read: str) -> None:
+        super().__init__(read)
+        self.read = read
+
+
+class Read:
+    """How a file is read: as it is (CSV, Parquet, gzipped JSONL; numbered by the reader,
+    in file order), or JSONL by DuckDB's JSON reader (unordered and unnumbered, in file
+    order, or numbered), or JSONL line by line."""
+
+    PLAIN = "plain"
+    UNORDERED = "json"
+    ORDERED = "json-ordered"
+    NUMBERED = "json-numbered"
+    LINES = "lines"
+
+    @staticmethod
+    def numbered(read: str) -> bool:
+        return read not in (Read.UNORDERED, Read.ORDERED)
+
+    @staticmethod
+    def ordered(read: str) -> bool:
+        return read != Read.UNORDERED
 
 
 def _load(con, source: SourceFile, readable: Path, mapping: Mapping | None, fr: FileResult,
           prev, fp: str, mapping_key: str) -> set[str]:
     con.execute("SET enable_progress_bar = false")  # stdout belongs to the CLI's output
-    # Rows are appended in file order, so within a file the first occurrence of a
-    # request_id is the one with the lowest rowid.
-    con.execute("SET preserve_insertion_order = true")
     layout = inspect(con, source, readable)
     plan = plan_fields(layout.columns, mapping, source)
     define_macros(con)
-    # JSONL is first read by DuckDB's JSON reader (fast, parallel), without line numbers.
-    # Numbers are only needed for rows to quarantine: when there are some, the file is read
-    # again with numbers. A file with a line that reader refuses (broken JSON, not an
-    # object, a value of another type) is read line by line, which quarantines such lines
-    # with their numbers.
+    # JSONL is first read by DuckDB's JSON reader in parallel, neither numbered nor in file
+    # order. Numbers are only needed for rows to quarantine, and the order only to keep the
+    # first of a repeated request_id: a file that has either is read again (numbered, or in
+    # order). A file with a line that reader refuses (broken JSON, not an object, a value of
+    # another type) is read line by line, which quarantines such lines with their numbers.
     fast = source.format == "jsonl" and not source.gzipped and bool(layout.columns)
-
-    def load(read: str) -> set[str]:
-        return _load_with(con, source, readable, layout, plan, fr, prev, fp, mapping_key, read)
-
-    if not fast:
-        return load(Read.PLAIN)
-    try:
+    read = Read.UNORDERED if fast else Read.PLAIN
+    while True:
         try:
-            return load(Read.UNNUMBERED)
-        except _NeedsNumbers:
+            return _load_with(con, source, readable, layout, plan, fr, prev, fp, mapping_key,
+                              read)
+        except _Reread as again:
             _rollback(con)
-            return load(Read.NUMBERED)
-    except duckdb.Error:
-        _rollback(con)
-        return load(Read.LINES)
-
-
-class Read:
-    """How a file is read: as it is (CSV, Parquet, gzipped JSONL, line-numbered by the
-    reader), or JSONL by DuckDB's JSON reader without or with numbers, or line by line."""
-
-    PLAIN = "plain"
-    UNNUMBERED = "json"
-    NUMBERED = "json-numbered"
-    LINES = "lines"
+            read = again.read
+        except duckdb.Error:
+            if read in (Read.PLAIN, Read.LINES):
+                raise
+            _rollback(con)
+            read = Read.LINES
 
 
 def _load_with(con, source: SourceFile, readable: Path, layout: Layout, plan: FieldPlan,
                fr: FileResult, prev, fp: str, mapping_key: str, read: str) -> set[str]:
     # The JSON reader takes canonical numbers as numbers: a value that is not one makes it
     # fail, and the line-by-line read then quarantines that line.
-    json_reader = read in (Read.UNNUMBERED, Read.NUMBERED)
+    json_reader = read in (Read.UNORDERED, Read.ORDERED, Read.NUMBERED)
     fast_types = plan.json_types if json_reader else None
     src = reader_sql(source, readable, layout, plan.text_columns, fast_types,
-                     numbered=read != Read.UNNUMBERED)
+                     numbered=Read.numbered(read))
+    # In file order, the first occurrence of a request_id in a file is the one with the
+    # lowest rowid.
+    con.execute(f"SET preserve_insertion_order = {str(Read.ordered(read)).lower()}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW rd_src AS {src}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW rd_checked AS {checked_sql(con, plan, source)}")
 
@@ -242,8 +254,7 @@ def _load_with(con, source: SourceFile, readable: Path, layout: Layout, plan: Fi
         file_id = con.execute("SELECT coalesce(max(file_id), 0) + 1 FROM files").fetchone()[0]
     scan_before = last_scan_id(con) if source.format == "csv" else 0
     now = datetime.now(UTC).replace(tzinfo=None)
-    quarantined = _insert_parked(con, file_id, str(fr.path), now,
-                                 numbered=read != Read.UNNUMBERED)
+    quarantined = _insert_parked(con, file_id, str(fr.path), now, numbered=Read.numbered(read))
     rejects = csv_rejects(con, scan_before) if source.format == "csv" else []
     skipped = [r[0] for r in rejects]
     if read == Read.NUMBERED and quarantined:  # the JSON reader counts objects, not lines
@@ -259,7 +270,7 @@ def _load_with(con, source: SourceFile, readable: Path, layout: Layout, plan: Fi
         con.execute("UPDATE quarantine SET reason = ? || ' ' || source_row || ': ' || reason "
                     "WHERE file_id = ?", [source.unit, file_id])
     good = con.execute("SELECT count(*) FROM requests WHERE file_id = ?", [file_id]).fetchone()[0]
-    duplicates = _drop_duplicates(con, file_id)
+    duplicates = _drop_duplicates(con, file_id, ordered=Read.ordered(read))
     fr.loaded, fr.quarantined, fr.duplicates = int(good) - duplicates, int(quarantined), duplicates
     con.execute("DELETE FROM files WHERE file_id = ?", [file_id])
     con.execute(
@@ -278,7 +289,7 @@ def _insert_parked(con, file_id: int, path: str, now: datetime, numbered: bool) 
     """Read the file once: good rows into requests; bad rows parked there too (under the
     negative file_id, their reason and position in `extra`), then moved to the quarantine
     with their raw text. Nobody sees the parked rows: they come and go inside the file's
-    transaction. Returns how many rows were quarantined; raises _NeedsNumbers when rows
+    transaction. Returns how many rows were quarantined; asks for a numbered read when rows
     were read without numbers and some are bad."""
     good = "__reason IS NULL"
     values = []
@@ -304,7 +315,7 @@ def _insert_parked(con, file_id: int, path: str, now: datetime, numbered: bool) 
     if not parked:
         return 0
     if not numbered:
-        raise _NeedsNumbers
+        raise _Reread(Read.NUMBERED)
     con.execute(
         """INSERT INTO quarantine
            SELECT ?, ?, CAST(extra->>'row' AS BIGINT), extra->>'reason', NULL, ?
@@ -347,16 +358,19 @@ def _shift_rows(con, file_id: int, rejected: list[int]) -> None:
     )
 
 
-def _drop_duplicates(con, file_id: int) -> int:
+def _drop_duplicates(con, file_id: int, ordered: bool) -> int:
     """Delete this file's rows whose request_id is stored already (by another file, or by
     an earlier row of this file); returns how many were deleted.
 
     Most files have no duplicates: one count settles that for the file itself, and the
-    other files are only searched when there are any."""
+    other files are only searched when there are any. Rows inserted out of file order
+    cannot tell which occurrence came first: the file is then read again in order."""
     total, distinct = con.execute(
         "SELECT count(request_id), count(DISTINCT request_id) FROM requests "
         "WHERE file_id = ?", [file_id]).fetchone()
     repeated, any_ids = total > distinct, distinct > 0
+    if repeated and not ordered:
+        raise _Reread(Read.ORDERED)
     dropped = 0
     if repeated:  # the first occurrence, in file order, stays
         dropped += int(con.execute(

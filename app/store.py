@@ -89,18 +89,16 @@ MIGRATIONS: tuple[str, ...] = (
 def _upgrade_requests(con: duckdb.DuckDBPyConnection) -> None:
     """Schema 1 kept every request's position in its file and compressed request_id by
     dictionary; schema 2 drops the position and declares the compressions above. The rows
-    are copied into the new table in one transaction."""
+    are copied into the new table (inside the migration's transaction)."""
     columns = {r[0] for r in con.execute(
         "SELECT column_name FROM duckdb_columns() WHERE table_name = 'requests'").fetchall()}
     if "source_row" not in columns:
         return
     names = ", ".join([*(f.name for f in FIELDS), "extra", "file_id"])
-    con.execute("BEGIN TRANSACTION")
     con.execute(_REQUESTS_DDL.format(name="requests_v2"))
     con.execute(f"INSERT INTO requests_v2 SELECT {names} FROM requests ORDER BY file_id, source_row")
     con.execute("DROP TABLE requests")
     con.execute("ALTER TABLE requests_v2 RENAME TO requests")
-    con.execute("COMMIT")
 
 
 class StoreBusy(RuntimeError):
@@ -175,13 +173,19 @@ class Store:
             con.close()
 
     def _migrate(self, con: duckdb.DuckDBPyConnection) -> None:
-        for ddl in MIGRATIONS:
-            con.execute(ddl)
-        _upgrade_requests(con)
-        rollups.migrate(con)
-        con.execute(
-            "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
-        )
+        # One transaction: one commit (and one sync of the file) instead of one per table.
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for ddl in MIGRATIONS:
+                con.execute(ddl)
+            _upgrade_requests(con)
+            rollups.migrate(con)
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
+                        [str(SCHEMA_VERSION)])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
         self._migrated = True
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pl.DataFrame:

@@ -152,3 +152,13 @@ def test_the_first_occurrence_wins_in_a_file_read_in_parallel(desk: Desk, tmp_pa
     assert (code, out["loaded"], out["duplicates"]) == (0, rows - 2, 2)
     assert desk.rows("SELECT model FROM requests WHERE request_id IN ('big-7', 'big-350000') "
                      "ORDER BY request_id") == [("early",), ("m",)]
+
+
+def test_a_file_with_a_repeated_id_and_a_bad_line_keeps_the_first_and_numbers_the_bad_one(
+        desk: Desk, tmp_path: Path):
+    path = write_jsonl(tmp_path / "a.jsonl", [
+        request(0, model="first"), request(1, latency_ms=-5), request(0, model="second")])
+    code, out = desk.ingest(path)
+    assert (out["loaded"], out["quarantined"], out["duplicates"]) == (1, 1, 1)
+    assert desk.rows("SELECT model FROM requests") == [("first",)]
+    assert [row for _, row, _ in desk.quarantine()] == [2]
