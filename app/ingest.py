@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -38,7 +39,25 @@ from app.sources import (
 from app.store import Store
 from app.validation import FieldPlan, checked_sql, define_macros, plan_fields
 
-Progress = Callable[[int, int, str], None]
+
+@dataclass(frozen=True)
+class LoadProgress:
+    """Where a load is: files done of the total, the file being read, and how far DuckDB
+    has read it (0 to 1)."""
+
+    files_done: int
+    files_total: int
+    path: str = ""
+    within_file: float = 0.0
+
+    @property
+    def fraction(self) -> float:
+        if not self.files_total:
+            return 1.0
+        return min((self.files_done + self.within_file) / self.files_total, 1.0)
+
+
+Progress = Callable[[LoadProgress], None]
 
 
 @dataclass
@@ -96,13 +115,17 @@ def ingest_paths(
         result.files.append(FileResult(path=spec, error=f"{spec}: no such file or directory"))
     touched: set[str] = set()
     for i, path in enumerate(files):
+        on_read = None
         if progress:
-            progress(i, len(files), str(path))
-        fr, features = ingest_file(store, path, mapping)
+            progress(LoadProgress(i, len(files), str(path)))
+
+            def on_read(share: float, i: int = i, path: Path = path) -> None:
+                progress(LoadProgress(i, len(files), str(path), share))
+        fr, features = ingest_file(store, path, mapping, on_read=on_read)
         result.files.append(fr)
         touched |= features
     if progress:
-        progress(len(files), len(files), "")
+        progress(LoadProgress(len(files), len(files)))
     if touched:
         changes.refresh_inferred(store, sorted(touched))
     return result
@@ -121,9 +144,10 @@ def fingerprint(path: Path) -> str:
     return f"{stat.st_size}:{stat.st_mtime_ns}:{h.hexdigest()}"
 
 
-def ingest_file(store: Store, path: Path, mapping: Mapping | None = None
-                ) -> tuple[FileResult, set[str]]:
-    """Load one file; returns its result and the features whose requests changed."""
+def ingest_file(store: Store, path: Path, mapping: Mapping | None = None,
+                on_read: Callable[[float], None] | None = None) -> tuple[FileResult, set[str]]:
+    """Load one file; returns its result and the features whose requests changed.
+    `on_read` hears, from another thread, how far the file has been read (0 to 1)."""
     fr = FileResult(path=str(path))
     try:
         source = detect(path)
@@ -144,7 +168,8 @@ def ingest_file(store: Store, path: Path, mapping: Mapping | None = None
             return fr, set()
         try:
             with Staging(source) as readable:
-                return fr, _load(con, source, readable, mapping, fr, prev, fp, mapping_key)
+                job = _Job(source, readable, mapping, fr, prev, fp, mapping_key, on_read)
+                return fr, _load(con, job)
         except Exception as exc:
             _rollback(con)
             fr.loaded = fr.quarantined = fr.duplicates = 0
@@ -182,11 +207,18 @@ class _Reread(Exception):
 
 
 class Read:
-    """How a file is read: as it is (CSV, Parquet, gzipped JSONL; numbered by the reader,
-    in file order), or JSONL by DuckDB's JSON reader (unordered and unnumbered, in file
-    order, or numbered), or JSONL line by line."""
+    """How a file is read. Reading out of file order lets DuckDB insert in parallel and
+    pack full row groups; the order only matters to keep the first of a repeated
+    request_id, so a file with repeats is read again in order.
+
+    PLAIN: CSV, gzipped JSONL, or Parquet in order; numbered by the reader.
+    PARQUET: Parquet out of order (its rows carry their numbers).
+    UNORDERED / ORDERED / NUMBERED: JSONL by DuckDB's JSON reader, unnumbered out of order,
+    unnumbered in order, or numbered (in order).
+    LINES: JSONL line by line, for files the JSON reader refuses."""
 
     PLAIN = "plain"
+    PARQUET = "parquet"  # numbered by the reader, not in file order
     UNORDERED = "json"
     ORDERED = "json-ordered"
     NUMBERED = "json-numbered"
@@ -198,38 +230,91 @@ class Read:
 
     @staticmethod
     def ordered(read: str) -> bool:
-        return read != Read.UNORDERED
+        return read not in (Read.UNORDERED, Read.PARQUET)
+
+    @staticmethod
+    def in_order(read: str) -> str:
+        """The same read, keeping the file's order."""
+        return {Read.UNORDERED: Read.ORDERED, Read.PARQUET: Read.PLAIN}.get(read, read)
 
 
-def _load(con, source: SourceFile, readable: Path, mapping: Mapping | None, fr: FileResult,
-          prev, fp: str, mapping_key: str) -> set[str]:
-    con.execute("SET enable_progress_bar = false")  # stdout belongs to the CLI's output
-    layout = inspect(con, source, readable)
-    plan = plan_fields(layout.columns, mapping, source)
+@dataclass
+class _Job:
+    """One file's load: the file, how to map it, what is known of its previous load, and
+    where its result and progress go."""
+
+    source: SourceFile
+    readable: Path  # the file itself, or its decompressed copy
+    mapping: Mapping | None
+    result: FileResult
+    prev: tuple | None  # (file_id, fingerprint, mapping) of the previous load
+    fingerprint: str
+    mapping_key: str
+    on_read: Callable[[float], None] | None
+
+
+class _ReadProgress:
+    """Tells `report` how far DuckDB has read the file (0 to 1), from a thread that asks
+    the connection every POLL_S seconds while a statement runs on it."""
+
+    POLL_S = 0.2
+
+    def __init__(self, con, report: Callable[[float], None] | None) -> None:
+        self.con, self.report = con, report
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> _ReadProgress:
+        if self.report:
+            self._thread = threading.Thread(target=self._run, name="rd-read-progress",
+                                            daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.POLL_S):
+            percent = self.con.query_progress()  # -1 until DuckDB has an estimate
+            if percent >= 0 and not self._stop.is_set():
+                self.report(min(percent, 100.0) / 100)
+
+
+def _load(con, job: _Job) -> set[str]:
+    # DuckDB tracks a statement's progress only with its progress bar on (the store's
+    # connections never draw it).
+    con.execute("SET enable_progress_bar = true")
+    con.execute("SET progress_bar_time = 0")
+    source = job.source
+    layout = inspect(con, source, job.readable)
+    plan = plan_fields(layout.columns, job.mapping, source)
     define_macros(con)
     # JSONL is first read by DuckDB's JSON reader in parallel, neither numbered nor in file
-    # order. Numbers are only needed for rows to quarantine, and the order only to keep the
-    # first of a repeated request_id: a file that has either is read again (numbered, or in
-    # order). A file with a line that reader refuses (broken JSON, not an object, a value of
-    # another type) is read line by line, which quarantines such lines with their numbers.
+    # order, and Parquet out of order. Numbers are only needed for rows to quarantine, and
+    # the order only to keep the first of a repeated request_id: a file that has either is
+    # read again (numbered, or in order). A file with a line the JSON reader refuses (broken
+    # JSON, not an object, a value of another type) is read line by line, which quarantines
+    # such lines with their numbers.
     fast = source.format == "jsonl" and not source.gzipped and bool(layout.columns)
-    read = Read.UNORDERED if fast else Read.PLAIN
+    read = Read.UNORDERED if fast else Read.PARQUET if source.format == "parquet" else Read.PLAIN
     while True:
         try:
-            return _load_with(con, source, readable, layout, plan, fr, prev, fp, mapping_key,
-                              read)
+            return _load_with(con, job, layout, plan, read)
         except _Reread as again:
             _rollback(con)
             read = again.read
         except duckdb.Error:
-            if read in (Read.PLAIN, Read.LINES):
+            if read in (Read.PLAIN, Read.PARQUET, Read.LINES):
                 raise
             _rollback(con)
             read = Read.LINES
 
 
-def _load_with(con, source: SourceFile, readable: Path, layout: Layout, plan: FieldPlan,
-               fr: FileResult, prev, fp: str, mapping_key: str, read: str) -> set[str]:
+def _load_with(con, job: _Job, layout: Layout, plan: FieldPlan, read: str) -> set[str]:
+    source, readable, fr, prev, fp = job.source, job.readable, job.result, job.prev, job.fingerprint
     # The JSON reader takes canonical numbers as numbers: a value that is not one makes it
     # fail, and the line-by-line read then quarantines that line.
     json_reader = read in (Read.UNORDERED, Read.ORDERED, Read.NUMBERED)
@@ -254,7 +339,9 @@ def _load_with(con, source: SourceFile, readable: Path, layout: Layout, plan: Fi
         file_id = con.execute("SELECT coalesce(max(file_id), 0) + 1 FROM files").fetchone()[0]
     scan_before = last_scan_id(con) if source.format == "csv" else 0
     now = datetime.now(UTC).replace(tzinfo=None)
-    quarantined = _insert_parked(con, file_id, str(fr.path), now, numbered=Read.numbered(read))
+    with _ReadProgress(con, job.on_read):
+        quarantined = _insert_parked(con, file_id, str(fr.path), now,
+                                     numbered=Read.numbered(read))
     rejects = csv_rejects(con, scan_before) if source.format == "csv" else []
     skipped = [r[0] for r in rejects]
     if read == Read.NUMBERED and quarantined:  # the JSON reader counts objects, not lines
@@ -270,13 +357,13 @@ def _load_with(con, source: SourceFile, readable: Path, layout: Layout, plan: Fi
         con.execute("UPDATE quarantine SET reason = ? || ' ' || source_row || ': ' || reason "
                     "WHERE file_id = ?", [source.unit, file_id])
     good = con.execute("SELECT count(*) FROM requests WHERE file_id = ?", [file_id]).fetchone()[0]
-    duplicates = _drop_duplicates(con, file_id, ordered=Read.ordered(read))
+    duplicates = _drop_duplicates(con, file_id, read)
     fr.loaded, fr.quarantined, fr.duplicates = int(good) - duplicates, int(quarantined), duplicates
     con.execute("DELETE FROM files WHERE file_id = ?", [file_id])
     con.execute(
         "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [file_id, str(fr.path), source.format, int(fp.split(":")[0]),
-         int(fp.split(":")[1]) / 1e9, fp, mapping_key, fr.loaded, fr.quarantined,
+         int(fp.split(":")[1]) / 1e9, fp, job.mapping_key, fr.loaded, fr.quarantined,
          fr.duplicates, now],
     )
     rollups.add_file(con, file_id)
@@ -358,7 +445,7 @@ def _shift_rows(con, file_id: int, rejected: list[int]) -> None:
     )
 
 
-def _drop_duplicates(con, file_id: int, ordered: bool) -> int:
+def _drop_duplicates(con, file_id: int, read: str) -> int:
     """Delete this file's rows whose request_id is stored already (by another file, or by
     an earlier row of this file); returns how many were deleted.
 
@@ -369,8 +456,8 @@ def _drop_duplicates(con, file_id: int, ordered: bool) -> int:
         "SELECT count(request_id), count(DISTINCT request_id) FROM requests "
         "WHERE file_id = ?", [file_id]).fetchone()
     repeated, any_ids = total > distinct, distinct > 0
-    if repeated and not ordered:
-        raise _Reread(Read.ORDERED)
+    if repeated and not Read.ordered(read):
+        raise _Reread(Read.in_order(read))
     dropped = 0
     if repeated:  # the first occurrence, in file order, stays
         dropped += int(con.execute(

@@ -166,6 +166,9 @@ class Store:
                 delay = min(delay * 2, 0.5)
         try:
             con.execute("SET TimeZone = 'UTC'")
+            # DuckDB draws a progress bar on stdout for long statements; stdout belongs to
+            # the CLI's output (ingest reports progress itself).
+            con.execute("SET enable_progress_bar_print = false")
             if not self._migrated:
                 self._migrate(con)
             yield con

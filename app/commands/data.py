@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from app import changes
 from app.config import resolve_data_dir
-from app.ingest import IngestResult, ingest_paths
+from app.ingest import IngestResult, LoadProgress, ingest_paths
 from app.mapping import MappingError, load_mapping
 from app.store import Store
 
@@ -35,19 +36,23 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 class _Bar:
-    """A one-line progress bar on stderr, only when stderr is a terminal."""
+    """A one-line progress bar on stderr, only when stderr is a terminal; it moves within a
+    file as DuckDB reads it."""
 
     def __init__(self) -> None:
         self.tty = sys.stderr.isatty()
 
-    def __call__(self, done: int, total: int, path: str) -> None:
-        if not self.tty or total == 0:
+    def __call__(self, p: LoadProgress) -> None:
+        if not self.tty or p.files_total == 0:
             return
         width = 30
-        filled = int(width * done / total)
-        name = path[-40:] if path else "done"
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {name:<40}")
-        if done == total:
+        filled = int(width * p.fraction)
+        done = p.files_done == p.files_total
+        name = Path(p.path).name[-40:] if p.path else "done"
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] file "
+                         f"{min(p.files_done + 1, p.files_total)}/{p.files_total} "
+                         f"{1.0 if done else p.within_file:4.0%} {name:<40}")
+        if done:
             sys.stderr.write("\n")
         sys.stderr.flush()
 

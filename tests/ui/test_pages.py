@@ -118,3 +118,25 @@ def test_feature_timeline_marks_the_detected_onset_and_opens_an_incident(demo_di
     assert not at.exception
     prefill = at.session_state["incident_prefill"]
     assert prefill["feature"] == "support-reply" and prefill["onset"].startswith("2026-11-20T14")
+
+
+def test_data_page_loads_a_file_by_path_with_a_progress_bar(empty_dir: Path, tmp_path: Path,
+                                                           monkeypatch):
+    import polars as pl
+
+    rows = 1_500_000
+    logs = tmp_path / "logs.parquet"
+    pl.DataFrame({
+        "timestamp": pl.datetime_range(pl.datetime(2026, 3, 1), pl.datetime(2026, 4, 1),
+                                       interval="1s", eager=True).head(rows),
+        "feature": pl.Series(["chat"] * rows),
+        "latency_ms": pl.Series(range(rows), dtype=pl.Float64),
+    }).write_parquet(logs, row_group_size=50_000)
+    at = run_page(empty_dir, "views/data.py", monkeypatch)
+    at.text_input(key="paths").set_value(str(logs))
+    at.button(key="load").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(f"{rows:,} loaded" in s.value for s in at.success)
+    bars = at.get("progress")
+    assert bars and bars[-1].proto.value == 100 and "done" in bars[-1].proto.text

@@ -1,11 +1,13 @@
 """Files loaded, row counts, quarantined rows; load a file by upload or by path."""
 
+import threading
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
 from app import changes
-from app.ingest import ingest_paths
+from app.ingest import LoadProgress, ingest_paths
 from app.mapping import MappingError, load_mapping
 from app.ui import common
 
@@ -55,9 +57,15 @@ if st.button("Load", type="primary", key="load"):
         st.warning("Choose a file to upload or type a path first.")
     else:
         bar = st.progress(0.0, text="Loading…")
+        page = get_script_run_ctx()
 
-        def progress(done: int, total: int, path: str) -> None:
-            bar.progress(done / max(total, 1), text=f"{done}/{total} {Path(path).name}")
+        def progress(p: LoadProgress) -> None:
+            # Within a file, progress is reported from the thread that watches DuckDB read.
+            if get_script_run_ctx(suppress_warning=True) is None:
+                add_script_run_ctx(threading.current_thread(), page)
+            what = f"{Path(p.path).name} {p.within_file:.0%}" if p.path else "done"
+            bar.progress(p.fraction, text=f"file {min(p.files_done + 1, p.files_total)} of "
+                                          f"{p.files_total}: {what}")
 
         result = ingest_paths(store, paths, mapping=mapping, progress=progress)
         for f in result.files:

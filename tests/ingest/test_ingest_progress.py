@@ -1,0 +1,35 @@
+"""Progress is reported within a large file as DuckDB reads it, not only between files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from app.ingest import LoadProgress, ingest_paths
+from app.store import Store
+
+
+def test_progress_moves_within_one_large_file(tmp_path: Path):
+    rows = 2_500_000
+    path = tmp_path / "big.parquet"
+    pl.DataFrame({
+        "timestamp": pl.datetime_range(pl.datetime(2026, 3, 1), pl.datetime(2026, 4, 1),
+                                       interval="1s", eager=True).head(rows),
+        "feature": pl.Series(["chat", "search"] * (rows // 2)),
+        "request_id": pl.Series([f"r-{i}" for i in range(rows)]),
+        "latency_ms": pl.Series(range(rows), dtype=pl.Float64),
+    }).write_parquet(path, row_group_size=50_000)
+    small = tmp_path / "small.jsonl"
+    small.write_text('{"timestamp": "2026-03-01T00:00:00Z", "feature": "chat"}\n')
+    seen: list[LoadProgress] = []
+
+    result = ingest_paths(Store(tmp_path / "data"), [str(path), str(small)], progress=seen.append)
+
+    assert result.loaded == rows + 1
+    within = [p.within_file for p in seen if p.path == str(path.resolve())]
+    assert any(0 < share < 1 for share in within), within  # moved while the file was read
+    assert within == sorted(within)
+    fractions = [p.fraction for p in seen]
+    assert fractions[0] == 0 and fractions[-1] == 1.0
+    assert all(0 <= f <= 1 for f in fractions) and fractions == sorted(fractions)
