@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 
 from app.cli import main
@@ -24,6 +25,17 @@ def write_text(path: Path, text: str) -> Path:
     data = text.encode()
     path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
     return path
+
+
+def big_frame(rows: int) -> pl.DataFrame:
+    """`rows` requests one second apart, two features, ids big-0, big-1, ..."""
+    return pl.DataFrame({
+        "timestamp": pl.datetime_range(pl.datetime(2026, 3, 1), pl.datetime(2026, 4, 8),
+                                       interval="1s", eager=True).head(rows),
+        "feature": pl.Series(["chat", "search"] * (rows // 2)),
+        "request_id": pl.Series([f"big-{i}" for i in range(rows)]),
+        "latency_ms": pl.Series(range(rows), dtype=pl.Float64),
+    })
 
 
 def request(i: int, **fields) -> dict:

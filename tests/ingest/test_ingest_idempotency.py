@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
-from logfiles import Desk, request, write_jsonl
+from logfiles import Desk, big_frame, request, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,13 +79,7 @@ def test_rows_without_request_id_are_all_kept(desk: Desk, tmp_path: Path):
 
 
 def _big_parquet(path: Path, rows: int) -> Path:
-    pl.DataFrame({
-        "timestamp": pl.datetime_range(pl.datetime(2026, 3, 1), pl.datetime(2026, 4, 8),
-                                       interval="1s", eager=True).head(rows),
-        "feature": pl.Series(["chat", "search"] * (rows // 2)),
-        "request_id": pl.Series([f"big-{i}" for i in range(rows)]),
-        "latency_ms": pl.Series(range(rows), dtype=pl.Float64),
-    }).write_parquet(path)
+    big_frame(rows).write_parquet(path)
     return path
 
 
@@ -128,13 +122,7 @@ def test_a_load_killed_half_way_leaves_the_database_as_it_was(desk: Desk, tmp_pa
 def test_the_first_occurrence_wins_in_a_file_read_in_parallel(desk: Desk, tmp_path: Path, fmt: str):
     # Large enough for DuckDB to read and insert it in many batches on several threads.
     rows = 400_000
-    frame = pl.DataFrame({
-        "timestamp": pl.datetime_range(pl.datetime(2026, 3, 1), pl.datetime(2026, 4, 8),
-                                       interval="1s", eager=True).head(rows),
-        "feature": pl.Series(["chat", "search"] * (rows // 2)),
-        "request_id": pl.Series([f"big-{i}" for i in range(rows)]),
-        "model": pl.Series(["m"] * rows),
-    }).with_columns(
+    frame = big_frame(rows).with_columns(model=pl.lit("m")).with_columns(
         # big-7 again near the end, and big-350000 again near the start: first one stays.
         request_id=pl.when(pl.int_range(rows) == rows - 3).then(pl.lit("big-7"))
                      .when(pl.int_range(rows) == 11).then(pl.lit("big-350000"))

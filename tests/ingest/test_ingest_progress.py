@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import polars as pl
+from logfiles import big_frame
 
 from app.ingest import LoadProgress, ingest_paths
 from app.store import Store
@@ -13,13 +13,7 @@ from app.store import Store
 def test_progress_moves_within_one_large_file(tmp_path: Path):
     rows = 2_500_000
     path = tmp_path / "big.parquet"
-    pl.DataFrame({
-        "timestamp": pl.datetime_range(pl.datetime(2026, 3, 1), pl.datetime(2026, 4, 1),
-                                       interval="1s", eager=True).head(rows),
-        "feature": pl.Series(["chat", "search"] * (rows // 2)),
-        "request_id": pl.Series([f"r-{i}" for i in range(rows)]),
-        "latency_ms": pl.Series(range(rows), dtype=pl.Float64),
-    }).write_parquet(path, row_group_size=50_000)
+    big_frame(rows).write_parquet(path, row_group_size=50_000)
     small = tmp_path / "small.jsonl"
     small.write_text('{"timestamp": "2026-03-01T00:00:00Z", "feature": "chat"}\n')
     seen: list[LoadProgress] = []
