@@ -68,15 +68,23 @@ if st.button("Load", type="primary", key="load"):
                                           f"{p.files_total}: {what}")
 
         result = ingest_paths(store, paths, mapping=mapping, progress=progress)
+        outcome = []
         for f in result.files:
             if f.error:
-                st.error(f.error)
+                outcome.append(("error", f.error))
             elif f.skipped:
-                st.info(f"{f.path}: unchanged since the last load")
+                outcome.append(("info", f"{f.path}: unchanged since the last load"))
             else:
-                st.success(f"{f.path}: {f.loaded:,} loaded, {f.quarantined:,} quarantined, "
-                           f"{f.duplicates:,} duplicates")
+                outcome.append(("success", f"{f.path}: {f.loaded:,} loaded, "
+                                           f"{f.quarantined:,} quarantined, "
+                                           f"{f.duplicates:,} duplicates"))
+        # Run the page again so the counts and the file list above include this load.
+        st.session_state["load_outcome"] = outcome
         st.cache_data.clear()
+        st.rerun()
+
+for kind, text in st.session_state.pop("load_outcome", []):
+    getattr(st, kind)(text)
 
 st.subheader("Declared changes")
 changes_upload = st.file_uploader("Changes file (YAML `changes:` list or CSV)",
