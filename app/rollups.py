@@ -8,7 +8,8 @@ response_model, prompt_version), so the first appearance of a model or prompt ve
 read from the rollups too.
 
 The p95 latency of hourly and longer buckets comes from an hourly log-spaced histogram
-(bins 1% wide), so a rolled-up p95 is within 1% of the exact one; shorter buckets and
+(bins 1% wide, values taken as spread evenly within a bin), so a rolled-up p95 is within 1%
+of the exact one; shorter buckets and
 splits read the raw requests (docs/metrics.md).
 """
 
@@ -95,20 +96,22 @@ def timeline_sql(bucket: str, hourly: bool) -> str:
             FROM latency_hist_1h WHERE feature = ? AND bucket >= ? AND bucket < ?
             GROUP BY 1, 2),
         cum AS (
-            SELECT b, bin, sum(n) OVER (PARTITION BY b ORDER BY bin) AS below,
+            SELECT b, bin, n, sum(n) OVER (PARTITION BY b ORDER BY bin) AS below,
                    sum(n) OVER (PARTITION BY b) AS total FROM h),
         ranks AS (
-            -- quantile_cont's rank 0.95 * (n - 1), interpolated between the bins holding
-            -- the order statistics on either side of it
-            SELECT b, 0.95 * (total - 1) - floor(0.95 * (total - 1)) AS frac,
-                   min(bin) FILTER (WHERE below > floor(0.95 * (total - 1))) AS bin_lo,
-                   min(bin) FILTER (WHERE below > floor(0.95 * (total - 1)) + 1) AS bin_hi
-            FROM cum GROUP BY b, total),
+            -- quantile_cont's rank 0.95 * (n - 1): the order statistics on either side
+            SELECT DISTINCT b, total, 0.95 * (total - 1) AS r FROM cum),
+        stats AS (
+            -- each order statistic, spread evenly over the bin that holds it
+            SELECT c.b, k.i, pow({BIN_BASE}, c.bin + (k.k - (c.below - c.n) + 0.5) / c.n) AS v
+            FROM ranks q
+            CROSS JOIN LATERAL (VALUES (0, floor(q.r)), (1, least(floor(q.r) + 1, q.total - 1)))
+                 k(i, k)
+            JOIN cum c ON c.b = q.b AND c.below - c.n <= k.k AND k.k < c.below),
         p95 AS (
-            SELECT b, pow({BIN_BASE}, bin_lo + 0.5) + frac * (
-                          pow({BIN_BASE}, coalesce(bin_hi, bin_lo) + 0.5)
-                          - pow({BIN_BASE}, bin_lo + 0.5)) AS latency_p95_ms
-            FROM ranks)"""
+            SELECT q.b, lo.v + (q.r - floor(q.r)) * (hi.v - lo.v) AS latency_p95_ms
+            FROM ranks q JOIN stats lo ON lo.b = q.b AND lo.i = 0
+                         JOIN stats hi ON hi.b = q.b AND hi.i = 1)"""
     else:
         p95 = f"""
         p95 AS (
