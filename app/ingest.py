@@ -277,10 +277,12 @@ class _ReadProgress:
             self._thread.join()
 
     def _run(self) -> None:
+        last = 0.0
         while not self._stop.wait(self.POLL_S):
-            percent = self.con.query_progress()  # -1 until DuckDB has an estimate
-            if percent >= 0 and not self._stop.is_set():
-                self.report(min(percent, 100.0) / 100)
+            share = min(self.con.query_progress(), 100.0) / 100  # < 0: no estimate yet
+            if share > last and not self._stop.is_set():
+                last = share
+                self.report(share)
 
 
 def _load(con, job: _Job) -> set[str]:
@@ -339,9 +341,8 @@ def _load_with(con, job: _Job, layout: Layout, plan: FieldPlan, read: str) -> se
         file_id = con.execute("SELECT coalesce(max(file_id), 0) + 1 FROM files").fetchone()[0]
     scan_before = last_scan_id(con) if source.format == "csv" else 0
     now = datetime.now(UTC).replace(tzinfo=None)
-    with _ReadProgress(con, job.on_read):
-        quarantined = _insert_parked(con, file_id, str(fr.path), now,
-                                     numbered=Read.numbered(read))
+    quarantined = _insert_parked(con, file_id, str(fr.path), now, Read.numbered(read),
+                                 job.on_read)
     rejects = csv_rejects(con, scan_before) if source.format == "csv" else []
     skipped = [r[0] for r in rejects]
     if read == Read.NUMBERED and quarantined:  # the JSON reader counts objects, not lines
@@ -372,7 +373,8 @@ def _load_with(con, job: _Job, layout: Layout, plan: FieldPlan, read: str) -> se
     return features
 
 
-def _insert_parked(con, file_id: int, path: str, now: datetime, numbered: bool) -> int:
+def _insert_parked(con, file_id: int, path: str, now: datetime, numbered: bool,
+                   on_read: Callable[[float], None] | None = None) -> int:
     """Read the file once: good rows into requests; bad rows parked there too (under the
     negative file_id, their reason and position in `extra`), then moved to the quarantine
     with their raw text. Nobody sees the parked rows: they come and go inside the file's
@@ -388,15 +390,16 @@ def _insert_parked(con, file_id: int, path: str, now: datetime, numbered: bool) 
         else:
             values.append(f"CASE WHEN {good} THEN {f.name} END")
     cols = ", ".join(FIELD_NAMES)
-    con.execute(
-        f"""INSERT INTO requests ({cols}, extra, file_id)
-            SELECT {', '.join(values)},
-                   CASE WHEN {good} THEN extra
-                        ELSE json_object('reason', __reason, 'row', __row) END,
-                   CASE WHEN {good} THEN $1 ELSE -$1 END
-            FROM rd_checked""",
-        [file_id],
-    )
+    with _ReadProgress(con, on_read):
+        con.execute(
+            f"""INSERT INTO requests ({cols}, extra, file_id)
+                SELECT {', '.join(values)},
+                       CASE WHEN {good} THEN extra
+                            ELSE json_object('reason', __reason, 'row', __row) END,
+                       CASE WHEN {good} THEN $1 ELSE -$1 END
+                FROM rd_checked""",
+            [file_id],
+        )
     parked = con.execute("SELECT count(*) FROM requests WHERE file_id = ?",
                          [-file_id]).fetchone()[0]
     if not parked:
