@@ -9,9 +9,7 @@ occurrence wins, later ones count as duplicates.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -21,6 +19,7 @@ from pathlib import Path
 import duckdb
 
 from app import changes, rollups
+from app.appends import TailCopy, appended_from, complete_end, fingerprint, lines_before
 from app.mapping import Mapping, MappingError
 from app.schema import FIELD_NAMES, FIELDS
 from app.sources import (
@@ -68,6 +67,7 @@ class FileResult:
     duplicates: int = 0
     error: str | None = None
     skipped: bool = False  # unchanged since the last load
+    appended: bool = False  # only the lines added since the last load were read
 
 
 @dataclass
@@ -93,7 +93,8 @@ class IngestResult:
     def as_dict(self) -> dict:
         return {
             "files": [
-                {k: v for k, v in asdict(f).items() if k != "skipped"} for f in self.files
+                {k: v for k, v in asdict(f).items() if k not in ("skipped", "appended")}
+                for f in self.files
             ],
             "loaded": self.loaded,
             "quarantined": self.quarantined,
@@ -131,19 +132,6 @@ def ingest_paths(
     return result
 
 
-def fingerprint(path: Path) -> str:
-    """Size, modification time and a hash of the first and last 64 KiB: a file whose
-    fingerprint is unchanged is not read again."""
-    stat = path.stat()
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        h.update(fh.read(1 << 16))
-        if stat.st_size > 1 << 17:
-            fh.seek(-(1 << 16), os.SEEK_END)
-        h.update(fh.read(1 << 16))
-    return f"{stat.st_size}:{stat.st_mtime_ns}:{h.hexdigest()}"
-
-
 def ingest_file(store: Store, path: Path, mapping: Mapping | None = None,
                 on_read: Callable[[float], None] | None = None) -> tuple[FileResult, set[str]]:
     """Load one file; returns its result and the features whose requests changed.
@@ -167,6 +155,10 @@ def ingest_file(store: Store, path: Path, mapping: Mapping | None = None,
             fr.skipped = True
             return fr, set()
         try:
+            start = appended_from(path, source, prev[1]) if prev and prev[2] == mapping_key else None
+            if start is not None:
+                return fr, _load_appended(con, path, source, mapping, fr, prev, start,
+                                          mapping_key, on_read)
             with Staging(source) as readable:
                 job = _Job(source, readable, mapping, fr, prev, fp, mapping_key, on_read)
                 return fr, _load(con, job)
@@ -251,6 +243,32 @@ class _Job:
     fingerprint: str
     mapping_key: str
     on_read: Callable[[float], None] | None
+    append: _Append | None = None
+
+
+@dataclass(frozen=True)
+class _Append:
+    """A load of the lines a file gained: they join the file's rows (`file_id`); `start` is
+    where they begin in the file at `path`."""
+
+    file_id: int
+    start: int
+    path: Path
+
+
+def _load_appended(con, path: Path, source: SourceFile, mapping: Mapping | None,
+                   fr: FileResult, prev: tuple, start: int, mapping_key: str,
+                   on_read: Callable[[float], None] | None) -> set[str]:
+    """Read only the complete lines after `start` (a last line still being written waits
+    for the next load)."""
+    fr.appended = True
+    end = complete_end(path)
+    if end <= start:
+        return set()
+    with TailCopy(path, start, end) as tail:
+        job = _Job(source, tail, mapping, fr, prev, fingerprint(path, end), mapping_key,
+                   on_read, _Append(prev[0], start, path))
+        return _load(con, job)
 
 
 class _ReadProgress:
@@ -331,7 +349,9 @@ def _load_with(con, job: _Job, layout: Layout, plan: FieldPlan, read: str) -> se
 
     con.execute("BEGIN TRANSACTION")
     features: set[str] = set()
-    if prev:
+    if job.append:  # the new lines load under an id of their own, then join the file's
+        file_id = con.execute("SELECT coalesce(max(file_id), 0) + 1 FROM files").fetchone()[0]
+    elif prev:
         file_id = prev[0]
         features = _features(con, file_id)
         con.execute("DELETE FROM requests WHERE file_id = ?", [file_id])
@@ -354,12 +374,17 @@ def _load_with(con, job: _Job, layout: Layout, plan: FieldPlan, read: str) -> se
                         [[file_id, str(fr.path), row, reason, raw, now]
                          for row, reason, raw in rejects])
         quarantined += len(rejects)
+    if quarantined and job.append:  # positions count from the start of the whole file
+        con.execute("UPDATE quarantine SET source_row = source_row + ? WHERE file_id = ?",
+                    [lines_before(job.append.path, job.append.start), file_id])
     if quarantined:
         con.execute("UPDATE quarantine SET reason = ? || ' ' || source_row || ': ' || reason "
                     "WHERE file_id = ?", [source.unit, file_id])
     good = con.execute("SELECT count(*) FROM requests WHERE file_id = ?", [file_id]).fetchone()[0]
     duplicates = _drop_duplicates(con, file_id, read)
     fr.loaded, fr.quarantined, fr.duplicates = int(good) - duplicates, int(quarantined), duplicates
+    if job.append:
+        return _join_file(con, job, file_id, now)
     con.execute("DELETE FROM files WHERE file_id = ?", [file_id])
     con.execute(
         "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -369,6 +394,24 @@ def _load_with(con, job: _Job, layout: Layout, plan: FieldPlan, read: str) -> se
     )
     rollups.add_file(con, file_id)
     features |= _features(con, file_id)
+    con.execute("COMMIT")
+    return features
+
+
+def _join_file(con, job: _Job, new_id: int, now: datetime) -> set[str]:
+    """Give the rows, quarantined rows and rollups of a file's new lines to the file, and
+    add their counts to its record; commits."""
+    fr, file_id, fp = job.result, job.append.file_id, job.fingerprint
+    rollups.add_file(con, new_id)
+    features = _features(con, new_id)
+    for table in ("requests", "quarantine", *rollups.TABLES):
+        con.execute(f"UPDATE {table} SET file_id = ? WHERE file_id = ?", [file_id, new_id])
+    con.execute(
+        """UPDATE files SET size = ?, mtime = ?, fingerprint = ?, loaded = loaded + ?,
+                  quarantined = quarantined + ?, duplicates = duplicates + ?, loaded_at = ?
+           WHERE file_id = ?""",
+        [int(fp.split(":")[0]), int(fp.split(":")[1]) / 1e9, fp, fr.loaded, fr.quarantined,
+         fr.duplicates, now, file_id])
     con.execute("COMMIT")
     return features
 

@@ -67,8 +67,9 @@ def _print_result(result: IngestResult, as_json: bool) -> None:
         elif f.skipped:
             print(f"{f.path}: unchanged since last load")
         else:
+            new = " from the lines added since the last load" if f.appended else ""
             print(f"{f.path}: {f.loaded} loaded, {f.quarantined} quarantined, "
-                  f"{f.duplicates} duplicates")
+                  f"{f.duplicates} duplicates{new}")
     print(f"total: {result.loaded} loaded, {result.quarantined} quarantined, "
           f"{result.duplicates} duplicates")
 

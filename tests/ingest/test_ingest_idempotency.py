@@ -4,6 +4,7 @@ database as it was."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -36,12 +37,52 @@ def test_a_grown_file_adds_only_its_new_rows(desk: Desk, tmp_path: Path):
         fh.write("{also bad\n")
         fh.write('{"timestamp": "2026-03-02T11:00:01Z", "feature": "support-reply", "request_id": "r-6"}\n')
 
-    desk.ingest(path)
+    out = desk.ingest(path)[1]
 
+    # Only the new lines were read; positions count from the start of the file.
+    assert (out["loaded"], out["quarantined"]) == (2, 1)
     assert sorted(r[0] for r in desk.rows("SELECT request_id FROM requests")) == [
         f"r-{i}" for i in range(7)]
     assert [r[1] for r in desk.quarantine()] == [6, 8]
-    assert desk.scalar("SELECT loaded FROM files") == 7
+    assert desk.rows("SELECT loaded, quarantined FROM files") == [(7, 2)]
+
+
+def test_a_line_still_being_written_waits_for_the_next_load(desk: Desk, tmp_path: Path):
+    path = write_jsonl(tmp_path / "a.jsonl", [request(0), "", request(1)])
+    desk.ingest(path)
+    line = json.dumps(request(2))
+    with open(path, "a") as fh:
+        fh.write(line[:20])  # the writer is half-way through a line
+    assert desk.ingest(path)[1]["loaded"] == 0 and desk.count("quarantine") == 0
+    with open(path, "a") as fh:
+        fh.write(line[20:] + "\n" + json.dumps(request(0, model="again")) + "\n" + "{bad\n")
+    out = desk.ingest(path)[1]
+    assert (out["loaded"], out["quarantined"], out["duplicates"]) == (1, 1, 1)
+    assert desk.rows("SELECT model FROM requests WHERE request_id = 'r-0'") == [("gpt-4o",)]
+    assert [r[1] for r in desk.quarantine()] == [6]  # line 6, blank line 2 counted
+    assert desk.ingest(path)[1]["loaded"] == 0
+
+
+def test_appended_lines_reach_the_rollups(tmp_path: Path):
+    from datetime import datetime
+
+    from app import changes, metrics
+    from app.ingest import ingest_paths
+    from app.store import Store
+
+    path = write_jsonl(tmp_path / "a.jsonl", [request(i) for i in range(30)])
+    store = Store(tmp_path / "data")
+    ingest_paths(store, [str(path)])
+    with open(path, "a") as fh:
+        fh.write("\n".join(json.dumps(request(i, model="gpt-5",
+                                               timestamp=f"2026-03-02T12:00:{i:02d}Z"))
+                            for i in range(30, 50)) + "\n")
+    assert ingest_paths(store, [str(path)]).files[0].appended
+    got = metrics.timeline(store, "support-reply", datetime(2026, 3, 2, 10),
+                           datetime(2026, 3, 2, 13), bucket="1 hour")
+    assert got["requests"].sum() == 50
+    assert store.scalar("SELECT count(DISTINCT file_id) FROM rollup_5m") == 1
+    assert [e.to_value for e in changes.list_changes(store) if e.key == "model"] == ["gpt-5"]
 
 
 def test_a_rewritten_file_replaces_its_rows(desk: Desk, tmp_path: Path):

@@ -75,9 +75,10 @@ if st.button("Load", type="primary", key="load"):
             elif f.skipped:
                 outcome.append(("info", f"{f.path}: unchanged since the last load"))
             else:
+                new = " (lines added since the last load)" if f.appended else ""
                 outcome.append(("success", f"{f.path}: {f.loaded:,} loaded, "
                                            f"{f.quarantined:,} quarantined, "
-                                           f"{f.duplicates:,} duplicates"))
+                                           f"{f.duplicates:,} duplicates{new}"))
         # Run the page again so the counts and the file list above include this load.
         st.session_state["load_outcome"] = outcome
         st.cache_data.clear()
