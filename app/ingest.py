@@ -362,7 +362,7 @@ def _load_with(con, job: _Job, layout: Layout, plan: FieldPlan, read: str) -> se
     scan_before = last_scan_id(con) if source.format == "csv" else 0
     now = datetime.now(UTC).replace(tzinfo=None)
     quarantined = _insert_parked(con, file_id, str(fr.path), now, Read.numbered(read),
-                                 job.on_read)
+                                 job.on_read, raw_in_row=read == Read.LINES)
     rejects = csv_rejects(con, scan_before) if source.format == "csv" else []
     skipped = [r[0] for r in rejects]
     if read == Read.NUMBERED and quarantined:  # the JSON reader counts objects, not lines
@@ -417,12 +417,16 @@ def _join_file(con, job: _Job, new_id: int, now: datetime) -> set[str]:
 
 
 def _insert_parked(con, file_id: int, path: str, now: datetime, numbered: bool,
-                   on_read: Callable[[float], None] | None = None) -> int:
+                   on_read: Callable[[float], None] | None = None,
+                   raw_in_row: bool = False) -> int:
     """Read the file once: good rows into requests; bad rows parked there too (under the
     negative file_id, their reason and position in `extra`), then moved to the quarantine
-    with their raw text. Nobody sees the parked rows: they come and go inside the file's
-    transaction. Returns how many rows were quarantined; asks for a numbered read when rows
-    were read without numbers and some are bad."""
+    with their raw text. Where the raw text is at hand anyway (`raw_in_row`: the line, when
+    reading line by line) it is parked with the row; otherwise it is built afterwards for
+    the bad rows only, as building it is dear on every row. Nobody sees the parked rows:
+    they come and go inside the file's transaction. Returns how many rows were
+    quarantined; asks for a numbered read when rows were read without numbers and some
+    are bad."""
     good = "__reason IS NULL"
     values = []
     for f in FIELDS:
@@ -433,12 +437,13 @@ def _insert_parked(con, file_id: int, path: str, now: datetime, numbered: bool,
         else:
             values.append(f"CASE WHEN {good} THEN {f.name} END")
     cols = ", ".join(FIELD_NAMES)
+    raw = ", 'raw', __raw" if raw_in_row else ""
     with _ReadProgress(con, on_read):
         con.execute(
             f"""INSERT INTO requests ({cols}, extra, file_id)
                 SELECT {', '.join(values)},
                        CASE WHEN {good} THEN extra
-                            ELSE json_object('reason', __reason, 'row', __row) END,
+                            ELSE json_object('reason', __reason, 'row', __row{raw}) END,
                        CASE WHEN {good} THEN $1 ELSE -$1 END
                 FROM rd_checked""",
             [file_id],
@@ -451,19 +456,19 @@ def _insert_parked(con, file_id: int, path: str, now: datetime, numbered: bool,
         raise _Reread(Read.NUMBERED)
     con.execute(
         """INSERT INTO quarantine
-           SELECT ?, ?, CAST(extra->>'row' AS BIGINT), extra->>'reason', NULL, ?
+           SELECT ?, ?, CAST(extra->>'row' AS BIGINT), extra->>'reason', extra->>'raw', ?
            FROM requests WHERE file_id = ?""",
         [file_id, path, now, -file_id],
     )
     con.execute("DELETE FROM requests WHERE file_id = ?", [-file_id])
-    # The raw text is built for the quarantined rows only (it is dear on every row).
-    con.execute(
-        """UPDATE quarantine SET raw = s.__raw
-           FROM (SELECT __row, __raw FROM rd_src
-                 WHERE __row IN (SELECT source_row FROM quarantine WHERE file_id = $1)) s
-           WHERE quarantine.file_id = $1 AND quarantine.source_row = s.__row""",
-        [file_id],
-    )
+    if not raw_in_row:  # read the bad rows' raw text again, those rows only
+        con.execute(
+            """UPDATE quarantine SET raw = s.__raw
+               FROM (SELECT __row, __raw FROM rd_src
+                     WHERE __row IN (SELECT source_row FROM quarantine WHERE file_id = $1)) s
+               WHERE quarantine.file_id = $1 AND quarantine.source_row = s.__row""",
+            [file_id],
+        )
     return int(parked)
 
 

@@ -45,9 +45,10 @@ def test_every_bad_jsonl_line_is_quarantined_with_its_line_number_and_reason(des
 
 
 def test_the_quarantine_keeps_the_raw_line(desk: Desk, tmp_path: Path):
-    path = write_jsonl(tmp_path / "a.jsonl", [request(0), "{oops"])
+    negative = '{"timestamp": "2026-03-02T10:00:00Z",  "feature": "chat", "latency_ms": -1}'
+    path = write_jsonl(tmp_path / "a.jsonl", [request(0), "{oops", negative])
     desk.ingest(path)
-    assert desk.rows("SELECT raw FROM quarantine") == [("{oops",)]
+    assert desk.rows("SELECT raw FROM quarantine ORDER BY source_row") == [("{oops",), (negative,)]
 
 
 def test_blank_lines_are_skipped_and_do_not_shift_line_numbers(desk: Desk, tmp_path: Path):
