@@ -33,6 +33,7 @@ from app.sources import (
     expand,
     inspect,
     last_scan_id,
+    lines_sql,
     reader_sql,
 )
 from app.store import Store
@@ -361,14 +362,18 @@ def _load_with(con, job: _Job, layout: Layout, plan: FieldPlan, read: str) -> se
         file_id = con.execute("SELECT coalesce(max(file_id), 0) + 1 FROM files").fetchone()[0]
     scan_before = last_scan_id(con) if source.format == "csv" else 0
     now = datetime.now(UTC).replace(tzinfo=None)
+    # The JSON reader rebuilds a row from its values; the quarantine keeps the line as written.
+    raw = "row" if read == Read.LINES else "later" if json_reader else "source"
     quarantined = _insert_parked(con, file_id, str(fr.path), now, Read.numbered(read),
-                                 job.on_read, raw_in_row=read == Read.LINES)
+                                 job.on_read, raw=raw)
     rejects = csv_rejects(con, scan_before) if source.format == "csv" else []
     skipped = [r[0] for r in rejects]
     if read == Read.NUMBERED and quarantined:  # the JSON reader counts objects, not lines
         skipped = blank_lines(con, readable)
     if skipped:
         _shift_rows(con, file_id, skipped)
+    if quarantined and raw == "later":
+        _raw_lines(con, file_id, readable)
     if rejects:
         con.executemany("INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?)",
                         [[file_id, str(fr.path), row, reason, raw, now]
@@ -417,13 +422,13 @@ def _join_file(con, job: _Job, new_id: int, now: datetime) -> set[str]:
 
 
 def _insert_parked(con, file_id: int, path: str, now: datetime, numbered: bool,
-                   on_read: Callable[[float], None] | None = None,
-                   raw_in_row: bool = False) -> int:
+                   on_read: Callable[[float], None] | None = None, raw: str = "source") -> int:
     """Read the file once: good rows into requests; bad rows parked there too (under the
     negative file_id, their reason and position in `extra`), then moved to the quarantine
-    with their raw text. Where the raw text is at hand anyway (`raw_in_row`: the line, when
-    reading line by line) it is parked with the row; otherwise it is built afterwards for
-    the bad rows only, as building it is dear on every row. Nobody sees the parked rows:
+    with their raw text. `raw` says where that text comes from: "row" where it is at hand
+    anyway (the line, when reading line by line) and is parked with the row; "source" to
+    build it afterwards from the reader for the bad rows only (it is dear on every row);
+    "later" when the caller fills it in. Nobody sees the parked rows:
     they come and go inside the file's transaction. Returns how many rows were
     quarantined; asks for a numbered read when rows were read without numbers and some
     are bad."""
@@ -437,13 +442,13 @@ def _insert_parked(con, file_id: int, path: str, now: datetime, numbered: bool,
         else:
             values.append(f"CASE WHEN {good} THEN {f.name} END")
     cols = ", ".join(FIELD_NAMES)
-    raw = ", 'raw', __raw" if raw_in_row else ""
+    raw_sql = ", 'raw', __raw" if raw == "row" else ""
     with _ReadProgress(con, on_read):
         con.execute(
             f"""INSERT INTO requests ({cols}, extra, file_id)
                 SELECT {', '.join(values)},
                        CASE WHEN {good} THEN extra
-                            ELSE json_object('reason', __reason, 'row', __row{raw}) END,
+                            ELSE json_object('reason', __reason, 'row', __row{raw_sql}) END,
                        CASE WHEN {good} THEN $1 ELSE -$1 END
                 FROM rd_checked""",
             [file_id],
@@ -461,7 +466,7 @@ def _insert_parked(con, file_id: int, path: str, now: datetime, numbered: bool,
         [file_id, path, now, -file_id],
     )
     con.execute("DELETE FROM requests WHERE file_id = ?", [-file_id])
-    if not raw_in_row:  # read the bad rows' raw text again, those rows only
+    if raw == "source":  # read the bad rows' raw text again, those rows only
         con.execute(
             """UPDATE quarantine SET raw = s.__raw
                FROM (SELECT __row, __raw FROM rd_src
@@ -476,6 +481,19 @@ def _features(con, file_id: int) -> set[str]:
     """The features of one file's stored rows (read from its rollups)."""
     return {r[0] for r in con.execute(
         "SELECT DISTINCT feature FROM rollup_5m WHERE file_id = ?", [file_id]).fetchall()}
+
+
+def _raw_lines(con, file_id: int, readable: Path) -> None:
+    """Fill in the raw text of a JSONL file's quarantined rows from its lines."""
+    con.execute(
+        f"""UPDATE quarantine SET raw = l.line
+            FROM (SELECT __row, line FROM (SELECT row_number() OVER () AS __row, line
+                                           FROM {lines_sql(readable)})
+                  WHERE __row IN (SELECT source_row FROM quarantine
+                                  WHERE file_id = $1 AND raw IS NULL)) l
+            WHERE quarantine.file_id = $1 AND quarantine.raw IS NULL
+              AND quarantine.source_row = l.__row""",
+        [file_id])
 
 
 def _shift_rows(con, file_id: int, rejected: list[int]) -> None:

@@ -309,6 +309,11 @@ def csv_rejects(con, after_scan: int) -> list[tuple[int, str, str]]:
     return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
 
 
+def lines_sql(readable: Path) -> str:
+    """A JSONL file as a relation of its lines (column `line`), blank ones included."""
+    return _lines(literal(str(readable)))
+
+
 def blank_lines(con, readable: Path) -> list[int]:
     """Numbers of the blank lines of a JSONL file."""
     rows = con.execute(
