@@ -363,21 +363,21 @@ def _load_with(con, job: _Job, layout: Layout, plan: FieldPlan, read: str) -> se
     scan_before = last_scan_id(con) if source.format == "csv" else 0
     now = datetime.now(UTC).replace(tzinfo=None)
     # The JSON reader rebuilds a row from its values; the quarantine keeps the line as written.
-    raw = "row" if read == Read.LINES else "later" if json_reader else "source"
+    raw_from = "row" if read == Read.LINES else "later" if json_reader else "source"
     quarantined = _insert_parked(con, file_id, str(fr.path), now, Read.numbered(read),
-                                 job.on_read, raw=raw)
+                                 job.on_read, raw=raw_from)
     rejects = csv_rejects(con, scan_before) if source.format == "csv" else []
     skipped = [r[0] for r in rejects]
     if read == Read.NUMBERED and quarantined:  # the JSON reader counts objects, not lines
         skipped = blank_lines(con, readable)
     if skipped:
         _shift_rows(con, file_id, skipped)
-    if quarantined and raw == "later":
+    if quarantined and raw_from == "later":
         _raw_lines(con, file_id, readable)
     if rejects:
         con.executemany("INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?)",
-                        [[file_id, str(fr.path), row, reason, raw, now]
-                         for row, reason, raw in rejects])
+                        [[file_id, str(fr.path), row, reason, text, now]
+                         for row, reason, text in rejects])
         quarantined += len(rejects)
     if quarantined and job.append:  # positions count from the start of the whole file
         con.execute("UPDATE quarantine SET source_row = source_row + ? WHERE file_id = ?",
