@@ -17,6 +17,8 @@ import polars as pl
 import pytest
 from logfiles import Desk, big_frame, request, write_jsonl
 
+from app import ingest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -159,8 +161,18 @@ def test_a_load_killed_half_way_leaves_the_database_as_it_was(desk: Desk, tmp_pa
     assert desk.ingest(big)[1]["loaded"] == 0
 
 
+@pytest.fixture(params=["ids", "fingerprints"])
+def repeats_counted_by(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test with a file's repeats found by counting its ids in DuckDB, and again by
+    counting their fingerprints in Polars (as a file of millions of rows is)."""
+    if request.param == "fingerprints":
+        monkeypatch.setattr(ingest, "FINGERPRINT_FROM_ROWS", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
-def test_the_first_occurrence_wins_in_a_file_read_in_parallel(desk: Desk, tmp_path: Path, fmt: str):
+def test_the_first_occurrence_wins_in_a_file_read_in_parallel(desk: Desk, tmp_path: Path, fmt: str,
+                                                              repeats_counted_by: str):
     # Large enough for DuckDB to read and insert it in many batches on several threads.
     rows = 400_000
     frame = big_frame(rows).with_columns(model=pl.lit("m")).with_columns(
@@ -191,3 +203,30 @@ def test_a_file_with_a_repeated_id_and_a_bad_line_keeps_the_first_and_numbers_th
     assert (out["loaded"], out["quarantined"], out["duplicates"]) == (1, 1, 1)
     assert desk.rows("SELECT model FROM requests") == [("first",)]
     assert [row for _, row, _ in desk.quarantine()] == [2]
+
+
+def test_ids_that_share_a_fingerprint_are_compared_in_full(desk: Desk, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch):
+    # A fingerprint that every id of one length shares: each file below has a shared one.
+    monkeypatch.setattr(ingest, "FINGERPRINT_FROM_ROWS", 0)
+    monkeypatch.setattr(ingest, "FINGERPRINT", "hash(length(request_id))")
+    distinct = write_jsonl(tmp_path / "a.jsonl", [request(i) for i in range(10, 20)])
+    repeated = write_jsonl(tmp_path / "b.jsonl", [request(i) for i in range(30, 40)] + [request(31)])
+    assert desk.ingest(distinct)[1]["duplicates"] == 0
+    out = desk.ingest(repeated)[1]
+    assert (out["loaded"], out["duplicates"]) == (10, 1)
+    assert desk.count() == 20
+
+
+def test_the_fingerprint_tells_apart_patterned_ids_that_duckdbs_string_hash_does_not():
+    # Ids like the demo's: feature, seed, counter. DuckDB's hash() alone gives a fifth of
+    # these 2M ids a value another id has too; the fingerprint must give none.
+    con = duckdb.connect()
+    con.execute("""CREATE TABLE ids AS
+        SELECT 'ticket-triage-agent-' || (1000 + i // 200000) || '-'
+               || lpad((i % 200000)::VARCHAR, 8, '0') AS request_id
+        FROM range(2000000) t(i)""")
+    ids, fingerprints = con.execute(
+        f"SELECT count(DISTINCT request_id), count(DISTINCT {ingest.FINGERPRINT}) FROM ids"
+    ).fetchone()
+    assert fingerprints == ids == 2_000_000
