@@ -225,11 +225,14 @@ def infer_changes(store: Store, feature: str, firsts: dict | None = None) -> lis
 
 def _inferred_event(con, feature: str, dim: str, value: str, seen: datetime,
                     model_first: dict[str, datetime]) -> ChangeEvent | None:
+    # Both lookups read the five-minute rollups, which count requests per model,
+    # response_model and prompt_version.
     def previous(where_sql: str, params: list) -> str | None:
+        """The value most requests had in the day before `seen`."""
         row = con.execute(
-            f"""SELECT {dim} FROM requests WHERE feature = ? AND {dim} IS NOT NULL
-                AND {dim} <> ? AND timestamp < ? AND timestamp >= ? {where_sql}
-                GROUP BY 1 ORDER BY count(*) DESC LIMIT 1""",
+            f"""SELECT {dim} FROM rollup_5m WHERE feature = ? AND {dim} IS NOT NULL
+                AND {dim} <> ? AND first_ts < ? AND last_ts >= ? {where_sql}
+                GROUP BY 1 ORDER BY sum(requests) DESC, 1 LIMIT 1""",
             [feature, value, seen, seen - timedelta(days=1), *params],
         ).fetchone()
         return row[0] if row else None
@@ -240,8 +243,8 @@ def _inferred_event(con, feature: str, dim: str, value: str, seen: datetime,
                            from_value=previous("", []), to_value=value, author=None,
                            description=f"first request with {dim} = {value}", source="inferred")
     row = con.execute(
-        """SELECT model FROM requests WHERE feature = ? AND response_model = ? AND model IS NOT NULL
-           GROUP BY 1 ORDER BY count(*) DESC LIMIT 1""",
+        """SELECT model FROM rollup_5m WHERE feature = ? AND response_model = ?
+           AND model IS NOT NULL GROUP BY 1 ORDER BY sum(requests) DESC, 1 LIMIT 1""",
         [feature, value],
     ).fetchone()
     alias = row[0] if row else None
