@@ -70,6 +70,17 @@ class FileResult:
     skipped: bool = False  # unchanged since the last load
     appended: bool = False  # only the lines added since the last load were read
 
+    def summary(self) -> str:
+        """One line for a person: what the load did with this file."""
+        if self.error:
+            return self.error
+        if self.skipped:
+            return f"{self.path}: unchanged since the last load"
+        dup = "duplicate" if self.duplicates == 1 else "duplicates"
+        new = " from the lines added since the last load" if self.appended else ""
+        return (f"{self.path}: {self.loaded:,} loaded, {self.quarantined:,} quarantined, "
+                f"{self.duplicates:,} {dup}{new}")
+
 
 @dataclass
 class IngestResult:

@@ -64,12 +64,8 @@ def _print_result(result: IngestResult, as_json: bool) -> None:
     for f in result.files:
         if f.error:
             print(f"error: {f.error}", file=sys.stderr)
-        elif f.skipped:
-            print(f"{f.path}: unchanged since last load")
         else:
-            new = " from the lines added since the last load" if f.appended else ""
-            print(f"{f.path}: {f.loaded} loaded, {f.quarantined} quarantined, "
-                  f"{f.duplicates} duplicates{new}")
+            print(f.summary())
     print(f"total: {result.loaded} loaded, {result.quarantined} quarantined, "
           f"{result.duplicates} duplicates")
 

@@ -230,3 +230,20 @@ def test_the_fingerprint_tells_apart_patterned_ids_that_duckdbs_string_hash_does
         f"SELECT count(DISTINCT request_id), count(DISTINCT {ingest.FINGERPRINT}) FROM ids"
     ).fetchone()
     assert fingerprints == ids == 2_000_000
+
+
+def test_the_text_report_says_what_happened_to_each_file(desk: Desk, tmp_path: Path, capsys):
+    from app.cli import main
+
+    path = write_jsonl(tmp_path / "a.jsonl", [request(0), request(1), request(0), "{bad"])
+    assert main(["ingest", str(path), "--data-dir", str(desk.data_dir)]) == 0
+    first = capsys.readouterr().out.splitlines()
+    assert f"{path}: 2 loaded, 1 quarantined, 1 duplicate" in first
+    with open(path, "a") as fh:
+        fh.write(json.dumps(request(2)) + "\n")
+    main(["ingest", str(path), "--data-dir", str(desk.data_dir)])
+    grown = capsys.readouterr().out.splitlines()
+    assert (f"{path}: 1 loaded, 0 quarantined, 0 duplicates from the lines added since the "
+            "last load") in grown
+    main(["ingest", str(path), "--data-dir", str(desk.data_dir)])
+    assert f"{path}: unchanged since the last load" in capsys.readouterr().out.splitlines()

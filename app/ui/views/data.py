@@ -70,15 +70,8 @@ if st.button("Load", type="primary", key="load"):
         result = ingest_paths(store, paths, mapping=mapping, progress=progress)
         outcome = []
         for f in result.files:
-            if f.error:
-                outcome.append(("error", f.error))
-            elif f.skipped:
-                outcome.append(("info", f"{f.path}: unchanged since the last load"))
-            else:
-                new = " (lines added since the last load)" if f.appended else ""
-                outcome.append(("success", f"{f.path}: {f.loaded:,} loaded, "
-                                           f"{f.quarantined:,} quarantined, "
-                                           f"{f.duplicates:,} duplicates{new}"))
+            kind = "error" if f.error else "info" if f.skipped else "success"
+            outcome.append((kind, f.summary()))
         # Run the page again so the counts and the file list above include this load.
         st.session_state["load_outcome"] = outcome
         st.cache_data.clear()
