@@ -2,12 +2,14 @@
 
 A JSONL file that a service appends to is loaded again and again (by `watch`, or by hand).
 When the bytes loaded last time are unchanged and ended a line, only the lines after them
-are new. A last line still being written (no newline yet) waits for the next load.
+are new. A last line still being written (no newline yet) waits for the next load; on a
+file's first load too, when it is not yet a whole JSON value.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -54,6 +56,31 @@ def complete_end(path: Path) -> int:
     return 0
 
 
+# A last line longer than this is not read to see whether it is whole (the JSON reader's
+# own limit on one object).
+_LAST_LINE_MAX = 16 << 20
+
+
+def unfinished_end(path: Path, source: SourceFile) -> int | None:
+    """Where a plain JSONL file's complete lines end, when its last line has no newline and
+    is not a whole JSON value yet (a service is still writing it); None when the file can
+    be read whole. A last line that is valid JSON without a newline is whole."""
+    if source.format != "jsonl" or source.gzipped:
+        return None
+    size = path.stat().st_size
+    end = complete_end(path)
+    if end == size or size - end > _LAST_LINE_MAX:
+        return None
+    with open(path, "rb") as fh:
+        fh.seek(end)
+        tail = fh.read(size - end)
+    try:
+        json.loads(tail)
+    except ValueError:
+        return end
+    return None
+
+
 def appended_from(path: Path, source: SourceFile, previous_fingerprint: str) -> int | None:
     """The offset where new lines start, when the file only grew since it was loaded with
     `previous_fingerprint`: plain JSONL, the bytes loaded then unchanged and ending a line.
@@ -87,6 +114,17 @@ def lines_before(path: Path, offset: int) -> int:
     return count
 
 
+def _copy_in_kernel(src, out, offset: int, length: int) -> None:
+    """Copy `length` bytes of `src` from `offset` to `out` without passing them through
+    Python (an 800 MB file in about half a second)."""
+    while length > 0:
+        done = os.copy_file_range(src.fileno(), out.fileno(), length, offset)
+        if done <= 0:
+            break
+        offset += done
+        length -= done
+
+
 class TailCopy:
     """The bytes [start, end) of a file, copied to a temporary file of the same kind."""
 
@@ -97,14 +135,19 @@ class TailCopy:
     def __enter__(self) -> Path:
         fd, self._tmp = tempfile.mkstemp(suffix="".join(self.path.suffixes) or ".jsonl")
         with os.fdopen(fd, "wb") as out, open(self.path, "rb") as src:
-            src.seek(self.start)
-            remaining = self.end - self.start
-            while remaining > 0:
-                chunk = src.read(min(1 << 20, remaining))
-                if not chunk:
-                    break
-                out.write(chunk)
-                remaining -= len(chunk)
+            try:
+                _copy_in_kernel(src, out, self.start, self.end - self.start)
+            except OSError:  # a file system that cannot (from another device, say)
+                out.seek(0)
+                out.truncate()
+                src.seek(self.start)
+                remaining = self.end - self.start
+                while remaining > 0:
+                    chunk = src.read(min(1 << 20, remaining))
+                    if not chunk:
+                        break
+                    out.write(chunk)
+                    remaining -= len(chunk)
         return Path(self._tmp)
 
     def __exit__(self, *exc: object) -> None:

@@ -19,7 +19,14 @@ from pathlib import Path
 import duckdb
 
 from app import changes, rollups
-from app.appends import TailCopy, appended_from, complete_end, fingerprint, lines_before
+from app.appends import (
+    TailCopy,
+    appended_from,
+    complete_end,
+    fingerprint,
+    lines_before,
+    unfinished_end,
+)
 from app.mapping import Mapping, MappingError
 from app.schema import FIELD_NAMES, FIELDS
 from app.sources import (
@@ -69,6 +76,7 @@ class FileResult:
     error: str | None = None
     skipped: bool = False  # unchanged since the last load
     appended: bool = False  # only the lines added since the last load were read
+    waiting: bool = False  # the last line, still being written, waits for the next load
 
     def summary(self) -> str:
         """One line for a person: what the load did with this file."""
@@ -78,8 +86,10 @@ class FileResult:
             return f"{self.path}: unchanged since the last load"
         dup = "duplicate" if self.duplicates == 1 else "duplicates"
         new = " from the lines added since the last load" if self.appended else ""
+        wait = "; the last line, still being written, waits for the next load" \
+            if self.waiting else ""
         return (f"{self.path}: {self.loaded:,} loaded, {self.quarantined:,} quarantined, "
-                f"{self.duplicates:,} {dup}{new}")
+                f"{self.duplicates:,} {dup}{new}{wait}")
 
 
 @dataclass
@@ -105,7 +115,8 @@ class IngestResult:
     def as_dict(self) -> dict:
         return {
             "files": [
-                {k: v for k, v in asdict(f).items() if k not in ("skipped", "appended")}
+                {k: v for k, v in asdict(f).items()
+                 if k not in ("skipped", "appended", "waiting")}
                 for f in self.files
             ],
             "loaded": self.loaded,
@@ -171,6 +182,10 @@ def ingest_file(store: Store, path: Path, mapping: Mapping | None = None,
             if start is not None:
                 return fr, _load_appended(con, path, source, mapping, fr, prev, start,
                                           mapping_key, on_read)
+            end = unfinished_end(path, source)
+            if end is not None:
+                return fr, _load_complete_lines(con, path, source, mapping, fr, prev, end,
+                                                mapping_key, on_read)
             with Staging(source) as readable:
                 job = _Job(source, readable, mapping, fr, prev, fp, mapping_key, on_read)
                 return fr, _load(con, job)
@@ -280,6 +295,20 @@ def _load_appended(con, path: Path, source: SourceFile, mapping: Mapping | None,
     with TailCopy(path, start, end) as tail:
         job = _Job(source, tail, mapping, fr, prev, fingerprint(path, end), mapping_key,
                    on_read, _Append(prev[0], start, path))
+        return _load(con, job)
+
+
+def _load_complete_lines(con, path: Path, source: SourceFile, mapping: Mapping | None,
+                         fr: FileResult, prev: tuple | None, end: int, mapping_key: str,
+                         on_read: Callable[[float], None] | None) -> set[str]:
+    """Load a JSONL file up to `end`, where its last line, still being written, starts.
+    The file is recorded as loaded up to there, so that the next load reads only what
+    follows."""
+    fr.waiting = True
+    if end == 0:
+        return set()
+    with TailCopy(path, 0, end) as head:
+        job = _Job(source, head, mapping, fr, prev, fingerprint(path, end), mapping_key, on_read)
         return _load(con, job)
 
 

@@ -66,8 +66,8 @@ def _print_result(result: IngestResult, as_json: bool) -> None:
             print(f"error: {f.error}", file=sys.stderr)
         else:
             print(f.summary())
-    print(f"total: {result.loaded} loaded, {result.quarantined} quarantined, "
-          f"{result.duplicates} duplicates")
+    print(f"total: {result.loaded:,} loaded, {result.quarantined:,} quarantined, "
+          f"{result.duplicates:,} duplicates")
 
 
 def _load_changes(store: Store, path: str, quiet: bool) -> int:

@@ -65,6 +65,41 @@ def test_a_line_still_being_written_waits_for_the_next_load(desk: Desk, tmp_path
     assert desk.ingest(path)[1]["loaded"] == 0
 
 
+def test_a_first_load_leaves_a_line_still_being_written_for_the_next(desk: Desk, tmp_path: Path,
+                                                                     capsys):
+    from app.cli import main
+
+    path = tmp_path / "live.jsonl"
+    line = json.dumps(request(2))
+    path.write_text(json.dumps(request(0)) + "\n\n" + json.dumps(request(1)) + "\n" + line[:25])
+    assert main(["ingest", str(path), "--data-dir", str(desk.data_dir)]) == 0
+    assert (f"{path}: 2 loaded, 0 quarantined, 0 duplicates; the last line, still being "
+            "written, waits for the next load") in capsys.readouterr().out.splitlines()
+    assert desk.count("quarantine") == 0
+    with open(path, "a") as fh:
+        fh.write(line[25:] + "\n" + "{bad\n")
+    out = desk.ingest(path)[1]  # only the lines after the two loaded ones are read
+    assert (out["loaded"], out["quarantined"]) == (1, 1)
+    assert [r[1] for r in desk.quarantine()] == [5]  # numbered from the start of the file
+    assert desk.rows("SELECT loaded, quarantined FROM files") == [(3, 1)]
+
+
+def test_a_last_line_that_is_whole_json_without_a_newline_loads(desk: Desk, tmp_path: Path):
+    path = tmp_path / "done.jsonl"
+    path.write_text(json.dumps(request(0)) + "\n" + json.dumps(request(1)))
+    assert desk.ingest(path)[1]["loaded"] == 2
+    assert desk.ingest(path)[1]["loaded"] == 0  # and it is not read again
+
+
+def test_a_file_of_one_unfinished_line_loads_once_the_line_ends(desk: Desk, tmp_path: Path):
+    path = tmp_path / "new.jsonl"
+    line = json.dumps(request(0))
+    path.write_text(line[:10])
+    assert desk.ingest(path)[1]["loaded"] == 0 and desk.count("files") == 0
+    path.write_text(line + "\n")
+    assert desk.ingest(path)[1]["loaded"] == 1
+
+
 def test_appended_lines_reach_the_rollups(tmp_path: Path):
     from datetime import datetime
 
@@ -247,3 +282,20 @@ def test_the_text_report_says_what_happened_to_each_file(desk: Desk, tmp_path: P
             "last load") in grown
     main(["ingest", str(path), "--data-dir", str(desk.data_dir)])
     assert f"{path}: unchanged since the last load" in capsys.readouterr().out.splitlines()
+
+
+@pytest.mark.parametrize("in_kernel", [True, False])
+def test_a_copy_of_part_of_a_file_holds_exactly_those_bytes(tmp_path: Path, monkeypatch,
+                                                            in_kernel: bool):
+    from app import appends
+
+    if not in_kernel:  # a file system that refuses copy_file_range
+        def refuse(*args):
+            raise OSError(18, "Invalid cross-device link")
+        monkeypatch.setattr(appends, "_copy_in_kernel", refuse)
+    path = tmp_path / "a.jsonl"
+    data = bytes(range(256)) * 9000
+    path.write_bytes(data)
+    with appends.TailCopy(path, 1000, len(data) - 77) as copy:
+        assert copy.read_bytes() == data[1000:-77]
+    assert not copy.exists()
