@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -130,9 +130,13 @@ def ingest_paths(
     paths: list[str],
     mapping: Mapping | None = None,
     progress: Progress | None = None,
+    whole: Collection[str] = (),
 ) -> IngestResult:
     """Load every file named by paths (files, directories, globs); one bad file never stops
-    the others. Inferred changes are refreshed for every feature whose requests changed."""
+    the others. Inferred changes are refreshed for every feature whose requests changed.
+    Files in `whole` are known to be complete (uploads): a last line without a newline is
+    read like any other, not left for a writer to finish."""
+    complete = {Path(w).resolve() for w in whole}
     files, missing = expand(paths)
     result = IngestResult()
     for spec in missing:
@@ -145,7 +149,8 @@ def ingest_paths(
 
             def on_read(share: float, i: int = i, path: Path = path) -> None:
                 progress(LoadProgress(i, len(files), str(path), share))
-        fr, features = ingest_file(store, path, mapping, on_read=on_read)
+        fr, features = ingest_file(store, path, mapping, on_read=on_read,
+                                   whole=path.resolve() in complete)
         result.files.append(fr)
         touched |= features
     if progress:
@@ -156,9 +161,11 @@ def ingest_paths(
 
 
 def ingest_file(store: Store, path: Path, mapping: Mapping | None = None,
-                on_read: Callable[[float], None] | None = None) -> tuple[FileResult, set[str]]:
+                on_read: Callable[[float], None] | None = None,
+                whole: bool = False) -> tuple[FileResult, set[str]]:
     """Load one file; returns its result and the features whose requests changed.
-    `on_read` hears, from another thread, how far the file has been read (0 to 1)."""
+    `on_read` hears, from another thread, how far the file has been read (0 to 1); `whole`
+    says no writer is still adding to the file."""
     fr = FileResult(path=str(path))
     try:
         source = detect(path)
@@ -182,7 +189,7 @@ def ingest_file(store: Store, path: Path, mapping: Mapping | None = None,
             if start is not None:
                 return fr, _load_appended(con, path, source, mapping, fr, prev, start,
                                           mapping_key, on_read)
-            end = unfinished_end(path, source)
+            end = None if whole else unfinished_end(path, source)
             if end is not None:
                 return fr, _load_complete_lines(con, path, source, mapping, fr, prev, end,
                                                 mapping_key, on_read)

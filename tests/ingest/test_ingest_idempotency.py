@@ -299,3 +299,15 @@ def test_a_copy_of_part_of_a_file_holds_exactly_those_bytes(tmp_path: Path, monk
     with appends.TailCopy(path, 1000, len(data) - 77) as copy:
         assert copy.read_bytes() == data[1000:-77]
     assert not copy.exists()
+
+
+def test_an_uploaded_file_is_whole_so_its_cut_last_line_is_quarantined(tmp_path: Path):
+    from app.ingest import ingest_paths
+    from app.store import Store
+
+    path = tmp_path / "upload.jsonl"
+    path.write_text(json.dumps(request(0)) + "\n" + json.dumps(request(1))[:25])
+    store = Store(tmp_path / "data")
+    result = ingest_paths(store, [str(path)], whole=[str(path)])
+    assert (result.loaded, result.quarantined, result.files[0].waiting) == (1, 1, False)
+    assert store.rows("SELECT source_row, reason FROM quarantine")[0][0] == 2

@@ -47,11 +47,13 @@ if st.button("Load", type="primary", key="load"):
     except MappingError as exc:
         st.error(str(exc))
         st.stop()
+    uploaded: list[str] = []
     for up in uploads or []:
         inbox.mkdir(exist_ok=True)
         target = inbox / Path(up.name).name
         target.write_bytes(up.getvalue())
-        paths.append(str(target))
+        uploaded.append(str(target))
+    paths += uploaded
     paths += [p.strip() for p in path_text.splitlines() if p.strip()]
     if not paths:
         st.warning("Choose a file to upload or type a path first.")
@@ -67,7 +69,7 @@ if st.button("Load", type="primary", key="load"):
             bar.progress(p.fraction, text=f"file {min(p.files_done + 1, p.files_total)} of "
                                           f"{p.files_total}: {what}")
 
-        result = ingest_paths(store, paths, mapping=mapping, progress=progress)
+        result = ingest_paths(store, paths, mapping=mapping, progress=progress, whole=uploaded)
         outcome = []
         for f in result.files:
             kind = "error" if f.error else "info" if f.skipped else "success"
