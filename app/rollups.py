@@ -60,17 +60,23 @@ def drop_file(con: duckdb.DuckDBPyConnection, file_id: int) -> None:
 def add_file(con: duckdb.DuckDBPyConnection, file_id: int | None) -> None:
     """Sum one file's stored requests into the rollups (every file's, for None). Runs
     inside the caller's transaction, so rollups and requests change together."""
-    where = "file_id = $1" if file_id is not None else "$1 IS NULL"
+    if file_id is None:
+        for (fid,) in con.execute("SELECT DISTINCT file_id FROM requests").fetchall():
+            add_file(con, fid)
+        return
     # Rows are grouped by the bucket's number (microseconds since the epoch over the
     # bucket's length), which costs a third of time_bucket() per row; the timestamp is
-    # made once per group. floor() keeps buckets before 1970 whole.
+    # made once per group, and floor() keeps buckets before 1970 whole. The file is one
+    # value, so it is not a grouping key.
     step = ROLLUP_MINUTES * 60_000_000
+    hour = 3_600_000_000
+    fid = int(file_id)
     con.execute(
         f"""INSERT INTO rollup_5m
-            SELECT file_id, feature, make_timestamp(CAST(b AS BIGINT) * {step}), model,
+            SELECT {fid}, feature, make_timestamp(CAST(b AS BIGINT) * {step}), model,
                    response_model, prompt_version, requests, errors, quality_n, quality_sum,
                    quality_sumsq, cost_n, cost_sum, feedback_n, feedback_neg, first_ts, last_ts
-            FROM (SELECT file_id, feature, floor(epoch_us(timestamp) / {step}) AS b, model,
+            FROM (SELECT feature, floor(epoch_us(timestamp) / {step}) AS b, model,
                          response_model, prompt_version, count(*) AS requests,
                          count(error) AS errors, count(quality_score) AS quality_n,
                          sum(quality_score) AS quality_sum,
@@ -79,14 +85,15 @@ def add_file(con: duckdb.DuckDBPyConnection, file_id: int | None) -> None:
                          count(feedback) AS feedback_n,
                          count(*) FILTER (WHERE feedback = -1) AS feedback_neg,
                          min(timestamp) AS first_ts, max(timestamp) AS last_ts
-                  FROM requests WHERE {where} GROUP BY ALL)""", [file_id])
+                  FROM requests WHERE file_id = {fid} GROUP BY ALL)""")
     con.execute(
         f"""INSERT INTO latency_hist_1h
-            SELECT file_id, feature, date_trunc('hour', timestamp),
-                   CAST(floor(ln(greatest(latency_ms, 0.01)) / ln({BIN_BASE})) AS INTEGER),
-                   count(*)
-            FROM requests WHERE {where} AND latency_ms IS NOT NULL GROUP BY ALL""",
-        [file_id])
+            SELECT {fid}, feature, make_timestamp(CAST(h AS BIGINT) * {hour}), bin, n
+            FROM (SELECT feature, floor(epoch_us(timestamp) / {hour}) AS h,
+                         CAST(floor(ln(greatest(latency_ms, 0.01)) / ln({BIN_BASE})) AS INTEGER)
+                             AS bin,
+                         count(*) AS n
+                  FROM requests WHERE file_id = {fid} AND latency_ms IS NOT NULL GROUP BY ALL)""")
 
 
 def rebuild(con: duckdb.DuckDBPyConnection) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -104,6 +105,22 @@ def test_rollups_follow_a_reload(tmp_path: Path):
     ingest_paths(store, [str(path)])
     got = metrics.timeline(store, "g", START, START + timedelta(days=1), bucket="1 hour")
     assert got["requests"].sum() == df.height == store.request_count()
+
+
+def test_rollup_buckets_before_1970_hold_their_own_requests(tmp_path: Path):
+    # Buckets are numbered from the epoch; a request a minute before it belongs to the
+    # five minutes and the hour that end at the epoch, not to those that start there.
+    rows = [{"timestamp": ts, "feature": "old", "request_id": str(i), "latency_ms": 100.0}
+            for i, ts in enumerate(["1969-12-31T23:59:00Z", "1969-12-31T23:56:00Z",
+                                    "1970-01-01T00:01:00Z"])]
+    path = tmp_path / "old.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    store = Store(tmp_path / "d")
+    ingest_paths(store, [str(path)])
+    assert store.rows("SELECT bucket, requests FROM rollup_5m ORDER BY 1") == [
+        (datetime(1969, 12, 31, 23, 55), 2), (datetime(1970, 1, 1), 1)]
+    assert store.rows("SELECT bucket, sum(n) FROM latency_hist_1h GROUP BY 1 ORDER BY 1") == [
+        (datetime(1969, 12, 31, 23), 2), (datetime(1970, 1, 1), 1)]
 
 
 def test_confidence_band_is_normal_approximation(loaded):

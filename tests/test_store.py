@@ -129,7 +129,8 @@ def test_a_data_directory_of_schema_1_is_upgraded_in_place(tmp_path: Path):
     con.execute("""INSERT INTO requests (timestamp, feature, request_id, model, latency_ms,
                                          file_id, source_row)
                    SELECT TIMESTAMP '2026-03-02 10:00:00' + to_minutes(i), 'chat', 'r-' || i,
-                          CASE WHEN i < 60 THEN 'm1' ELSE 'm2' END, 100 + i, 1, i + 1
+                          CASE WHEN i < 60 THEN 'm1' ELSE 'm2' END, 100 + i, 1 + i // 90,
+                          i + 1
                    FROM range(120) t(i)""")
     con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
     con.execute("INSERT INTO meta VALUES ('schema_version', '1'), ('rollup_version', '2')")
@@ -143,5 +144,10 @@ def test_a_data_directory_of_schema_1_is_upgraded_in_place(tmp_path: Path):
     got = metrics.timeline(store, "chat", datetime(2026, 3, 2, 10), datetime(2026, 3, 2, 12),
                            bucket="1 hour")
     assert got["requests"].to_list() == [60, 60]
+    # Each file's rollups are its own, so that a reload replaces only them.
+    assert store.rows("SELECT file_id, sum(requests)::INT FROM rollup_5m GROUP BY 1 ORDER BY 1"
+                      ) == [(1, 90), (2, 30)]
+    assert store.rows("SELECT file_id, sum(n)::INT FROM latency_hist_1h GROUP BY 1 ORDER BY 1"
+                      ) == [(1, 90), (2, 30)]
     firsts = changes.first_appearances(store, ["chat"])["chat"]
     assert [v for v, _ in firsts["model"]] == ["m1", "m2"]

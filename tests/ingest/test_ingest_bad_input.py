@@ -22,6 +22,7 @@ BAD_CASES = [
     (request(10, quality_score=1.5), "quality_score 1.5 outside [0, 1]"),
     (request(11, quality_score=-0.1), "quality_score -0.1 outside [0, 1]"),
     (request(12, feedback=2), "feedback 2 is not -1, 0 or 1"),
+    (request(15, feedback=300), "feedback 300 is not -1, 0 or 1"),  # does not fit TINYINT
     (request(13, feedback="thumbs"), "feedback 'thumbs' is not an integer"),
     (request(14, cost_usd=-0.01), "negative cost_usd -0.01"),
 ]
