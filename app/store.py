@@ -101,6 +101,21 @@ def _upgrade_requests(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE requests_v2 RENAME TO requests")
 
 
+def _polars_type(sql_type: str) -> Any:
+    """The polars type of a DuckDB result column's type, for the plain types; None for
+    the others (left to polars to infer)."""
+    import polars as pl
+
+    if sql_type in ("DOUBLE", "FLOAT", "REAL") or sql_type.startswith("DECIMAL"):
+        return pl.Float64
+    if sql_type in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
+                    "USMALLINT", "UINTEGER", "UBIGINT"):
+        return pl.Int64
+    return {"VARCHAR": pl.Utf8, "BOOLEAN": pl.Boolean, "DATE": pl.Date,
+            "TIMESTAMP": pl.Datetime("us"),
+            "TIMESTAMP WITH TIME ZONE": pl.Datetime("us", "UTC")}.get(sql_type)
+
+
 class StoreBusy(RuntimeError):
     """Another process held the database longer than the lock timeout."""
 
@@ -192,16 +207,22 @@ class Store:
         self._migrated = True
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pl.DataFrame:
-        """Run one parameterised SELECT and return the rows as a polars frame."""
+        """Run one parameterised SELECT and return the rows as a polars frame. A column
+        with no value (a metric no request of the range carries) keeps its SQL type, so
+        arithmetic on it gives nulls instead of failing."""
         import polars as pl  # imported on first use: the CLI's ingest path never needs it
 
         with self.connect() as con:
             cur = con.execute(sql, params or [])
             columns = [d[0] for d in cur.description]
+            types = [_polars_type(str(d[1])) for d in cur.description]
             rows = cur.fetchall()
         if not rows:
-            return pl.DataFrame(schema=columns)
-        return pl.DataFrame(rows, schema=columns, orient="row", infer_schema_length=None)
+            df = pl.DataFrame(schema=columns)
+        else:
+            df = pl.DataFrame(rows, schema=columns, orient="row", infer_schema_length=None)
+        return df.with_columns(pl.col(c).cast(t) for c, t in zip(columns, types, strict=True)
+                               if t is not None and df.schema[c] == pl.Null)
 
     def rows(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple]:
         with self.connect() as con:

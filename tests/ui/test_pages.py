@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,32 @@ def test_page_runs_on_demo_data(page: str, demo_dir: Path, monkeypatch: pytest.M
 @pytest.mark.parametrize("page", PAGES)
 def test_page_runs_on_empty_data_dir(page: str, empty_dir: Path, monkeypatch: pytest.MonkeyPatch):
     at = run_page(empty_dir, page, monkeypatch)
+    assert not at.exception, [e.value for e in at.exception]
+
+
+@pytest.fixture(scope="module")
+def sparse_template(tmp_path_factory) -> Path:
+    """Logs with only the two required fields, over three hours: no metric but volume has a
+    value, and there is no previous period to compare with."""
+    from app.ingest import ingest_paths
+    from app.store import Store
+
+    folder = tmp_path_factory.mktemp("sparse")
+    logs = folder / "minimal.jsonl"
+    logs.write_text("".join(
+        json.dumps({"timestamp": f"2026-11-25T{10 + i // 60:02d}:{i % 60:02d}:00Z",
+                    "feature": "bare-minimum"}) + "\n" for i in range(180)))
+    assert ingest_paths(Store(folder / "data"), [str(logs)]).loaded == 180
+    return folder / "data"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_runs_on_logs_with_only_the_required_fields(page: str, sparse_template: Path,
+                                                         tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch):
+    data = tmp_path / "data"
+    shutil.copytree(sparse_template, data)
+    at = run_page(data, page, monkeypatch)
     assert not at.exception, [e.value for e in at.exception]
 
 
