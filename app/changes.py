@@ -228,12 +228,16 @@ def _inferred_event(con, feature: str, dim: str, value: str, seen: datetime,
     # Both lookups read the five-minute rollups, which count requests per model,
     # response_model and prompt_version.
     def previous(where_sql: str, params: list) -> str | None:
-        """The value most requests had in the day before `seen`."""
+        """The value most requests had in the last day of traffic before `seen` (the day
+        before it, or before a gap in the logs)."""
+        before = f"""FROM rollup_5m WHERE feature = ? AND {dim} IS NOT NULL AND {dim} <> ?
+                     AND first_ts < ? {where_sql}"""
+        args = [feature, value, seen, *params]
         row = con.execute(
-            f"""SELECT {dim} FROM rollup_5m WHERE feature = ? AND {dim} IS NOT NULL
-                AND {dim} <> ? AND first_ts < ? AND last_ts >= ? {where_sql}
+            f"""SELECT {dim} {before}
+                AND last_ts >= (SELECT max(last_ts) - INTERVAL 1 DAY {before})
                 GROUP BY 1 ORDER BY sum(requests) DESC, 1 LIMIT 1""",
-            [feature, value, seen, seen - timedelta(days=1), *params],
+            args + args,
         ).fetchone()
         return row[0] if row else None
 

@@ -113,6 +113,22 @@ def test_inferred_changes_include_new_prompts_models_and_a_silent_provider_updat
     assert "silent provider model update" in silent.description
 
 
+def test_an_inferred_change_after_a_gap_in_the_logs_names_the_value_before_the_gap(
+        desk: Desk, tmp_path: Path):
+    # Two days of gpt-4o-mini, nothing for three days, then gpt-4o: the change is from the
+    # model the feature last ran on, however long ago that was.
+    before = _requests("chat", 48, model=[(0, "gpt-4o-mini")])
+    after = [{**r, "request_id": f"later-{i}", "model": "gpt-4o",
+              "timestamp": (datetime.fromisoformat(r["timestamp"][:-1]) + timedelta(days=5)
+                            ).isoformat() + "Z"}
+             for i, r in enumerate(_requests("chat", 2))]
+    desk.ingest(write_jsonl(tmp_path / "before.jsonl", before))
+    desk.ingest(write_jsonl(tmp_path / "after.jsonl", after))
+    got = [(e.key, e.from_value, e.to_value, e.timestamp)
+           for e in changes.list_changes(Store(desk.data_dir)) if e.source == "inferred"]
+    assert got == [("model", "gpt-4o-mini", "gpt-4o", T0 + timedelta(days=5))]
+
+
 def test_inferred_change_ids_are_stable_across_reloads(desk: Desk, tmp_path: Path):
     rows = _requests("search", 6, model=[(0, "gpt-4o")],
                      response_model=[(0, "gpt-4o-2024-08-06"), (3, "gpt-4o-2024-11-20")])
