@@ -628,11 +628,19 @@ def _drop_duplicates(con, file_id: int, rows: int, read: str) -> int:
                      GROUP BY 1 HAVING count(*) > 1))
                  WHERE rid > first)""",
             [file_id]).fetchone()[0])
-    others = con.execute("SELECT count(*) FROM files WHERE file_id <> ?", [file_id]).fetchone()[0]
+    others, stored = con.execute("SELECT count(*), coalesce(sum(loaded), 0) FROM files "
+                                 "WHERE file_id <> ?", [file_id]).fetchone()
     if others and con.execute("SELECT count(request_id) FROM requests WHERE file_id = ?",
                               [file_id]).fetchone()[0]:
+        # The join's hash table is built from the smaller side: a few new lines against a
+        # large store look up their ids among the stored ones, not the other way round.
+        if rows - dropped <= stored:
+            stored_ids = """SELECT o.request_id FROM requests o WHERE o.file_id <> $1
+                            AND o.request_id IN (SELECT request_id FROM requests
+                                                 WHERE file_id = $1)"""
+        else:
+            stored_ids = "SELECT request_id FROM requests WHERE file_id <> $1"
         dropped += int(con.execute(
-            """DELETE FROM requests WHERE file_id = $1 AND request_id IN (
-                 SELECT request_id FROM requests WHERE file_id <> $1)""",
+            f"DELETE FROM requests WHERE file_id = $1 AND request_id IN ({stored_ids})",
             [file_id]).fetchone()[0])
     return dropped

@@ -7,7 +7,8 @@ N/5 rows with the demo scenario of app/synth.py, then for each file measures, al
 `rollback-desk ingest` into a fresh data directory and a bare
 `CREATE TABLE t AS SELECT * FROM read_parquet(...)` / `read_json(...)` into a fresh DuckDB
 file. Every run is a fresh subprocess, so the peak memory (ru_maxrss) of each is its own.
-Prints a table and writes bench/out/ingest_bench.json.
+Then loads 1,000 new lines into the store of the Parquet file's rows, against the same
+lines into an empty store. Prints a table and writes bench/out/ingest_bench.json.
 """
 
 from __future__ import annotations
@@ -150,6 +151,46 @@ def measure(path: Path, fmt: str, rows: int, runs: int) -> dict:
     }
 
 
+SMALL_LINES = 1_000
+
+
+def measure_small_into_large(parquet: Path, rows: int, runs: int) -> dict:
+    """A live log's next 1,000 lines loaded into the store of the Parquet file's rows,
+    against the same lines loaded into an empty store: what the store's size costs."""
+    from app.config import setting
+
+    db = str(setting("database_file"))
+    store = OUT / f"store-{rows}"
+    if not (store / db).exists():
+        shutil.rmtree(store, ignore_errors=True)
+        timed([sys.executable, "-c", _OURS, str(store), str(parquet)])
+    small = OUT / f"small-{SMALL_LINES}.jsonl"
+    if not small.exists():
+        small.write_text("".join(
+            json.dumps({"timestamp": f"2026-11-23T10:{i // 60 % 60:02d}:{i % 60:02d}Z",
+                        "feature": "support-reply", "request_id": f"small-{i}",
+                        "model": "gpt-4o-mini-2024-07-18", "latency_ms": 100.0 + i}) + "\n"
+            for i in range(SMALL_LINES)))
+    times: dict[str, list[float]] = {"empty": [], "large": []}
+    for i in range(runs):
+        for kind in (("large", "empty") if i % 2 == 0 else ("empty", "large")):
+            work = Path(tempfile.mkdtemp(prefix="ingest-bench-", dir=OUT))
+            try:
+                if kind == "large":
+                    shutil.copy(store / db, work / db)
+                seconds, stdout = timed([sys.executable, "-c", _OURS, str(work), str(small)])
+                if json.loads(stdout.splitlines()[0])["loaded"] != SMALL_LINES:
+                    raise SystemExit(f"{small.name}: not every line loaded into the {kind} store")
+                times[kind].append(seconds)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+            print(f"  small    {kind:<5} run {i + 1}: {times[kind][-1]:6.2f} s", flush=True)
+    med_large, med_empty = statistics.median(times["large"]), statistics.median(times["empty"])
+    return {"format": "jsonl", "rows": SMALL_LINES, "store_rows": rows,
+            "ingest_s": round(med_large, 3), "empty_store_s": round(med_empty, 3),
+            "ratio": round(med_empty / med_large, 3)}
+
+
 def count_rows(path: Path, fmt: str) -> int:
     import duckdb
 
@@ -168,13 +209,18 @@ def main() -> int:
     for fmt, rows in (("parquet", args.rows), ("jsonl", jsonl_rows)):
         path = ensure_file(rows, fmt)
         results.append(measure(path, fmt, count_rows(path, fmt), args.runs))
+    parquet = ensure_file(args.rows, "parquet")
+    small = measure_small_into_large(parquet, results[0]["rows"], args.runs)
     print()
     print(f"{'format':<8} {'rows':>11} {'ingest s':>9} {'rows/s':>11} {'bare s':>8} "
           f"{'ratio':>6} {'peak MB':>8}")
     for r in results:
         print(f"{r['format']:<8} {r['rows']:>11,} {r['ingest_s']:>9.2f} {r['ingest_rows_per_s']:>11,} "
               f"{r['bare_s']:>8.2f} {r['ratio']:>6.2f} {r['ingest_peak_mb']:>8,}")
-    (OUT / "ingest_bench.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"{small['rows']:,} lines into a store of {small['store_rows']:,} rows: "
+          f"{small['ingest_s']:.2f} s; into an empty store: {small['empty_store_s']:.2f} s; "
+          f"ratio {small['ratio']:.2f}")
+    (OUT / "ingest_bench.json").write_text(json.dumps([*results, small], indent=2) + "\n")
     return 0
 
 

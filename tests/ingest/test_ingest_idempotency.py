@@ -138,17 +138,24 @@ def test_a_request_id_logged_twice_in_one_file_is_stored_once(desk: Desk, tmp_pa
     assert desk.rows("SELECT model FROM requests WHERE request_id = 'r-0'") == [("first",)]
 
 
-def test_a_request_id_logged_in_two_files_is_stored_once(desk: Desk, tmp_path: Path):
+@pytest.mark.parametrize("more", [0, 20], ids=["smaller-than-the-store", "larger-than-the-store"])
+def test_a_request_id_logged_in_two_files_is_stored_once(desk: Desk, tmp_path: Path, more: int):
+    # The ids of the smaller side are looked up among the other's: both ways must agree.
     a = write_jsonl(tmp_path / "a.jsonl", [request(0), request(1)])
-    b = write_jsonl(tmp_path / "b.jsonl", [request(1, model="again"), request(2)])
+    b = write_jsonl(tmp_path / "b.jsonl", [request(1, model="again"), request(2)]
+                    + [request(100 + i) for i in range(more)])
     code, out = desk.ingest(a, b)
-    assert [(f["loaded"], f["duplicates"]) for f in out["files"]] == [(2, 0), (1, 1)]
-    assert desk.count() == 3
+    assert [(f["loaded"], f["duplicates"]) for f in out["files"]] == [(2, 0), (1 + more, 1)]
+    assert desk.count() == 3 + more
     assert desk.rows("SELECT model FROM requests WHERE request_id = 'r-1'") == [("gpt-4o",)]
     # Loading b again (touched, unchanged content) still stores r-1 once.
     os.utime(b, None)
     desk.ingest(b)
-    assert desk.count() == 3
+    assert desk.count() == 3 + more
+    # a, rewritten, now also logs r-2, which b (loaded after it) stores already.
+    write_jsonl(a, [request(0, model="rewritten"), request(1), request(2)])
+    assert [(f["loaded"], f["duplicates"]) for f in desk.ingest(a)[1]["files"]] == [(2, 1)]
+    assert desk.count() == 3 + more
 
 
 def test_rows_without_request_id_are_all_kept(desk: Desk, tmp_path: Path):
