@@ -65,7 +65,8 @@ def _split_expr(split: str | None, params: list) -> str:
         return "'all'"
     if split in SPLIT_DIMENSIONS:
         return f"coalesce({split}, '(none)')"
-    params.append('$."' + split.replace('"', '') + '"')
+    # A JSON Pointer names any key as it is (quotes, dots, spaces); only ~ and / are escaped.
+    params.append("/" + split.replace("~", "~0").replace("/", "~1"))
     return "coalesce(json_extract_string(extra, ?), '(none)')"
 
 

@@ -156,15 +156,18 @@ def test_overview_compares_with_previous_period(loaded):
     assert row["error_rate_change"] == pytest.approx((e_cur - e_prev) / e_prev)
 
 
-def test_split_by_an_extra_column(tmp_path: Path):
+@pytest.mark.parametrize("column", ["tenant", 'customer "tier"', "plan.name", "a/b~c", "ünit"])
+def test_split_by_an_extra_column(tmp_path: Path, column: str):
+    # Any column name a log may carry: quotes, dots, slashes, tildes, non-ASCII.
     path = tmp_path / "x.jsonl"
     path.write_text("\n".join(
-        f'{{"timestamp": "2026-01-01T00:0{i}:00Z", "feature": "f", "tenant": "{t}", '
-        f'"latency_ms": {100 * (i + 1)}}}' for i, t in enumerate(["a", "a", "b"])))
+        json.dumps({"timestamp": f"2026-01-01T00:0{i}:00Z", "feature": "f", column: t,
+                    "latency_ms": 100 * (i + 1)}) for i, t in enumerate(["a", "a", "b"])))
     store = Store(tmp_path / "d")
     ingest_paths(store, [str(path)])
+    assert store.extra_columns("f") == [column]
     got = metrics.timeline(store, "f", datetime(2026, 1, 1), datetime(2026, 1, 2),
-                           bucket="1 day", split="tenant")
+                           bucket="1 day", split=column)
     assert dict(zip(got["series"], got["requests"], strict=True)) == {"a": 2, "b": 1}
 
 
