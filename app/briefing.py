@@ -5,7 +5,7 @@ message templates. The incidents page, the messages and the post-mortem all star
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,12 +34,31 @@ class Suspect:
 
 
 @dataclass(frozen=True)
+class Totals:
+    """An incident's impact summed over its features (users counted once across them)."""
+
+    features: int
+    requests: int
+    users: int
+    errors: int
+    extra_errors: int
+    cost_usd: float
+    extra_cost_usd: float
+
+
+@dataclass(frozen=True)
 class Briefing:
     incident: Incident
     now: datetime
-    impact: impact.Impact | None
+    impact: impact.Impact | None  # the first feature's
     suspect: Suspect | None
     timeline: list[Entry]
+    others: tuple[impact.Impact, ...] = ()  # the incident's other features, in its order
+    totals: Totals | None = None  # over all its features, when it has more than one
+
+    @property
+    def impacts(self) -> list[impact.Impact]:
+        return ([self.impact] if self.impact else []) + list(self.others)
 
     @property
     def mitigated_at(self) -> datetime | None:
@@ -71,14 +90,23 @@ def brief(data_dir: Path, incident: Incident, now: datetime | None = None) -> Br
         pass  # an unreadable flag config shows on the flags pages; the timeline still renders
     store = Store(Path(data_dir)) if (Path(data_dir) / "rollback.duckdb").exists() else None
     timeline = assemble(data_dir, store, incident, now)
-    measured = None
-    feature = incident.feature
-    if store is not None and feature and incident.onset is not None:
+    measured: list[impact.Impact] = []
+    totals = None
+    if store is not None and incident.features and incident.onset is not None:
         end = first_verified_rollback(timeline) or incident.first_time_in("resolved") or now
-        measured = impact.measure(store, feature, incident.onset, max(end, incident.onset),
-                                  incident.metric)
-    suspect = find_suspect(store, incident, measured) if store is not None else None
-    return Briefing(incident, now, measured, suspect, timeline)
+        measured = [impact.measure(store, f, incident.onset, max(end, incident.onset),
+                                   incident.metric) for f in incident.features]
+        if len(measured) > 1:
+            totals = Totals(
+                features=len(measured), requests=sum(m.requests for m in measured),
+                users=impact.users_across(store, measured),
+                errors=sum(m.errors for m in measured),
+                extra_errors=sum(m.extra_errors for m in measured),
+                cost_usd=sum(m.cost_usd for m in measured),
+                extra_cost_usd=sum(m.extra_cost_usd for m in measured))
+    first = measured[0] if measured else None
+    suspect = find_suspect(store, incident, first) if store is not None else None
+    return Briefing(incident, now, first, suspect, timeline, tuple(measured[1:]), totals)
 
 
 def link_actions_to_steps(data_dir: Path, incident: Incident, playbook: Playbook) -> Incident:
@@ -202,20 +230,26 @@ def facts(b: Briefing, rollout_flag: str | None = None) -> dict[str, Any]:
                 "suspect_change.to": c.to_value, "suspect_change.author": c.author,
                 "suspect_change.time": f"{c.timestamp:%Y-%m-%d %H:%M}"}
     if im is not None:
+        # Counts are the incident's, over all its features; rates, scope and quality are
+        # the first feature's.
+        total = b.totals or im
         out |= {"scope": im.scope.describe(), "scope.kind": im.scope.kind,
                 "scope.slice": (f"{im.scope.dimension} = {im.scope.value}" if im.scope.dimension
                                 else "all requests"),
-                "impact.requests": f"{im.requests:,}", "impact.users": f"{im.users:,}",
-                "impact.extra_errors": f"{im.extra_errors:,}", "impact.error_rate": _pct(im.error_rate),
+                "impact.requests": f"{total.requests:,}", "impact.users": f"{total.users:,}",
+                "impact.extra_errors": f"{total.extra_errors:,}",
+                "impact.error_rate": _pct(im.error_rate),
                 "impact.baseline_error_rate": _pct(im.baseline_error_rate),
                 "impact.quality_delta": "n/a" if im.quality_delta is None else f"{im.quality_delta:+.3f}",
-                "impact.extra_cost": money(im.extra_cost_usd),
+                "impact.extra_cost": money(total.extra_cost_usd),
                 "impact.duration": format_duration(im.duration)}
     return out
 
 
 def as_dict(b: Briefing) -> dict[str, Any]:
     return {"incident": b.incident.as_dict(), "impact": b.impact.as_dict() if b.impact else None,
+            "impacts": [m.as_dict() for m in b.impacts],
+            "totals": asdict(b.totals) if b.totals else None,
             "suspect": {"change": b.suspect.change.as_dict(), "evidence": b.suspect.evidence}
             if b.suspect else None,
             "mitigated_at": iso(b.mitigated_at), "resolved_at": iso(b.resolved_at)}

@@ -231,10 +231,7 @@ def measure(store: Store, feature: str, onset: datetime, until: datetime,
     """Scope and impact of a degradation of `feature` from `onset` until `until`."""
     end = window_end(store, feature, until)
     scope = triage(store, feature, onset, end, metric)
-    where, params = "feature = ? AND timestamp >= ? AND timestamp < ?", [feature, onset, end]
-    if scope.kind in ("partial", "single_user"):
-        where += f" AND coalesce(CAST({scope.dimension} AS VARCHAR), '(none)') = ?"
-        params.append(scope.value)
+    where, params = _affected(feature, onset, end, scope)
     n, users, errors, q_mean, cost = store.rows(
         f"SELECT count(*), count(DISTINCT user_id), count(error), avg(quality_score), "
         f"coalesce(sum(cost_usd), 0) FROM requests WHERE {where}", params)[0]
@@ -252,3 +249,25 @@ def measure(store: Store, feature: str, onset: datetime, until: datetime,
         quality_delta=(q_mean - b_q) if q_mean is not None and b_q is not None else None,
         cost_usd=float(cost), extra_cost_usd=float(cost) - n * base_cost,
     )
+
+
+def _affected(feature: str, onset: datetime, end: datetime, scope: Scope) -> tuple[str, list]:
+    """SQL condition (and its parameters) for the requests a degradation affected: the
+    feature's requests in the window, in the scope's slice when it has one."""
+    where, params = "feature = ? AND timestamp >= ? AND timestamp < ?", [feature, onset, end]
+    if scope.kind in ("partial", "single_user"):
+        where += f" AND coalesce(CAST({scope.dimension} AS VARCHAR), '(none)') = ?"
+        params.append(scope.value)
+    return where, params
+
+
+def users_across(store: Store, impacts: list[Impact]) -> int:
+    """Distinct users among the requests affected in any of the impacts (a user of two
+    affected features counts once)."""
+    if not impacts:
+        return 0
+    parts = [_affected(im.feature, im.onset, im.end, im.scope) for im in impacts]
+    where = " OR ".join(f"({w})" for w, _ in parts)
+    params = [p for _, ps in parts for p in ps]
+    return int(store.scalar(f"SELECT count(DISTINCT user_id) FROM requests WHERE {where}",
+                            params) or 0)

@@ -31,7 +31,10 @@ def draft_summary(b: Briefing) -> str:
     text = f"{', '.join(inc.features) or 'A feature'} degraded"
     if inc.onset:
         text += f" from {inc.onset:%Y-%m-%d %H:%M} UTC"
-    if im is not None:
+    if im is not None and b.totals is not None:
+        text += (f" ({im.metric}), affecting {b.totals.requests:,} requests from "
+                 f"{b.totals.users:,} users across {b.totals.features} features")
+    elif im is not None:
         text += (f" ({im.metric}; {im.scope.describe()}), affecting {im.requests:,} requests "
                  f"from {im.users:,} users")
     if b.suspect:
@@ -56,6 +59,36 @@ def _section(incident: Incident, name: str, default: str = PLACEHOLDER_TEXT) -> 
     return text or default
 
 
+def _quality(im) -> str:
+    if im.quality is None or im.baseline_quality is None:
+        return "n/a"
+    return f"{im.quality:.3f} against {im.baseline_quality:.3f} ({im.quality_delta:+.3f})"
+
+
+def _errors(im) -> str:
+    if im.error_rate is None:
+        return f"{im.errors:,} (n/a)"
+    return (f"{im.errors:,} ({100 * im.error_rate:.2f}% against "
+            f"{100 * (im.baseline_error_rate or 0):.2f}%)")
+
+
+def _impacts_by_feature(b: Briefing) -> list[str]:
+    """An incident over several features: one row each, and their sum (users counted once)."""
+    t, total = "%Y-%m-%d %H:%M UTC", b.totals
+    first = b.impacts[0]
+    lines = [f"Computed from the logs from the onset ({first.onset.strftime(t)}) to the end "
+             "of each feature's window; baseline: each feature's 24 hours before the onset.", ""]
+    rows: list[list[object]] = [
+        [im.feature, im.scope.describe(), format_duration(im.duration), f"{im.requests:,}",
+         f"{im.users:,}", _errors(im), f"{im.extra_errors:,}", _quality(im),
+         money(im.cost_usd), money(im.extra_cost_usd)] for im in b.impacts]
+    rows.append([f"all {total.features} features", "", "", f"{total.requests:,}",
+                 f"{total.users:,}", f"{total.errors:,}", f"{total.extra_errors:,}", "",
+                 money(total.cost_usd), money(total.extra_cost_usd)])
+    return lines + _table(["Feature", "Scope", "Duration", "Requests affected", "Users affected",
+                           "Errors", "Extra errors", "Quality", "Cost", "Extra cost"], rows)
+
+
 def render(b: Briefing) -> str:
     inc, im = b.incident, b.impact
     t = "%Y-%m-%d %H:%M UTC"
@@ -71,18 +104,16 @@ def render(b: Briefing) -> str:
     out += ["## Impact", ""]
     if im is None:
         out += ["No numbers: the incident has no onset or no logs for its feature.", ""]
+    elif b.totals is not None:
+        out += _impacts_by_feature(b)
     else:
-        quality = ("n/a" if im.quality is None or im.baseline_quality is None else
-                   f"{im.quality:.3f} against {im.baseline_quality:.3f} ({im.quality_delta:+.3f})")
-        err = ("n/a" if im.error_rate is None else
-               f"{100 * im.error_rate:.2f}% against {100 * (im.baseline_error_rate or 0):.2f}%")
         out += [f"Computed from the logs from the onset ({im.onset.strftime(t)}) to "
                 f"{im.end.strftime(t)}; baseline: the 24 hours before the onset.", ""]
         out += _table(["Measure", "Value"], [
             ["Scope", im.scope.describe()], ["Duration", format_duration(im.duration)],
             ["Requests affected", f"{im.requests:,}"], ["Users affected", f"{im.users:,}"],
-            ["Errors", f"{im.errors:,} ({err})"], ["Extra errors", f"{im.extra_errors:,}"],
-            ["Quality", quality], ["Cost", money(im.cost_usd)],
+            ["Errors", _errors(im)], ["Extra errors", f"{im.extra_errors:,}"],
+            ["Quality", _quality(im)], ["Cost", money(im.cost_usd)],
             ["Extra cost", money(im.extra_cost_usd)]])
 
     ttd = inc.opened_at - inc.onset if inc.onset else None

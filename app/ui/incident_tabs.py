@@ -201,6 +201,17 @@ def triage_tab(b: Briefing) -> None:
     if im is None:
         st.info("Set the incident's feature and onset to see scope and impact.", icon="🔎")
         return
+    if b.totals is not None:
+        t = b.totals
+        st.markdown(f"**All {t.features} features:** {t.requests:,} requests and {t.users:,} "
+                    f"users affected, {t.extra_errors:,} extra errors, "
+                    f"${t.extra_cost_usd:,.2f} extra cost")
+        st.dataframe([{"feature": m.feature, "scope": m.scope.describe(),
+                       "requests affected": m.requests, "users affected": m.users,
+                       "extra errors": m.extra_errors,
+                       "quality delta": m.quality_delta, "extra cost (USD)": m.extra_cost_usd}
+                      for m in b.impacts], hide_index=True, width="stretch")
+        st.markdown(f"#### {im.feature}")
     st.markdown(f"**Scope:** {im.scope.describe()}  ·  metric `{im.metric}`  ·  "
                 f"window {im.onset:%Y-%m-%d %H:%M} to {im.end:%Y-%m-%d %H:%M} UTC")
     if im.scope.same_requests_as:

@@ -135,6 +135,24 @@ def test_a_post_mortem_section_saved_in_two_sessions_keeps_the_first_and_warns_t
     assert incident.sections["went_well"][0] == "The canary was small."
 
 
+def test_an_incident_over_two_features_shows_each_and_their_sum(flag_demo_dir, monkeypatch):
+    from app import postmortem
+
+    incident = IncidentLog(flag_demo_dir).open(
+        "Summaries and replies failing", ["doc-summarizer", "support-reply"], "SEV2",
+        metric="error_rate", onset=datetime(2026, 11, 21, 9), actor="ana",
+        at=datetime(2026, 11, 23, 8, 30))
+    at = page(flag_demo_dir, monkeypatch)
+    [total] = [line for line in postmortem.export(flag_demo_dir, incident.id).splitlines()
+               if line.startswith("| all 2 features |")]
+    requests = total.split("|")[4].strip()
+    assert any(m.label == "Requests affected" and m.value == requests for m in at.metric)
+    assert any(md.value.startswith(f"**All 2 features:** {requests} requests")
+               for md in at.markdown)
+    [table] = [d for d in at.dataframe if "feature" in d.value.columns]
+    assert table.value["feature"].tolist() == ["doc-summarizer", "support-reply"]
+
+
 def test_the_status_moves_from_the_page(flag_demo_dir, canary_incident, monkeypatch):
     at = page(flag_demo_dir, monkeypatch)
     widget(at.selectbox, "Move to status").set_value("identified")

@@ -121,7 +121,7 @@ if "flash" in st.session_state:
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Status", incident.status)
 c2.metric("Severity", incident.severity)
-c3.metric("Requests affected", f"{b.impact.requests:,}" if b.impact else "n/a")
+c3.metric("Requests affected", f"{(b.totals or b.impact).requests:,}" if b.impact else "n/a")
 c4.metric("Time to detect", tabs.ttd(incident))
 with st.form(f"status_{incident.id}"):
     s1, s2 = st.columns([3, 1])
