@@ -35,9 +35,11 @@ class Suspect:
 
 @dataclass(frozen=True)
 class Totals:
-    """An incident's impact summed over its features (users counted once across them)."""
+    """An incident's impact summed over those of its features that degraded (all of them
+    when none did), users counted once across them."""
 
-    features: int
+    features: int  # how many are summed
+    of: int  # the incident's features
     requests: int
     users: int
     errors: int
@@ -59,6 +61,14 @@ class Briefing:
     @property
     def impacts(self) -> list[impact.Impact]:
         return ([self.impact] if self.impact else []) + list(self.others)
+
+    @property
+    def totals_label(self) -> str:
+        """Which features the totals cover: "all 3 features", "2 of 3 features"."""
+        t = self.totals
+        if t is None:
+            return ""
+        return f"all {t.of} features" if t.features == t.of else f"{t.features} of {t.of} features"
 
     @property
     def mitigated_at(self) -> datetime | None:
@@ -97,13 +107,15 @@ def brief(data_dir: Path, incident: Incident, now: datetime | None = None) -> Br
         measured = [impact.measure(store, f, incident.onset, max(end, incident.onset),
                                    incident.metric) for f in incident.features]
         if len(measured) > 1:
+            # A feature named on the incident whose metric did not get worse adds nothing:
+            # its requests were not affected.
+            hit = [m for m in measured if m.scope.kind != "none"] or measured
             totals = Totals(
-                features=len(measured), requests=sum(m.requests for m in measured),
-                users=impact.users_across(store, measured),
-                errors=sum(m.errors for m in measured),
-                extra_errors=sum(m.extra_errors for m in measured),
-                cost_usd=sum(m.cost_usd for m in measured),
-                extra_cost_usd=sum(m.extra_cost_usd for m in measured))
+                features=len(hit), of=len(measured), requests=sum(m.requests for m in hit),
+                users=impact.users_across(store, hit), errors=sum(m.errors for m in hit),
+                extra_errors=sum(m.extra_errors for m in hit),
+                cost_usd=sum(m.cost_usd for m in hit),
+                extra_cost_usd=sum(m.extra_cost_usd for m in hit))
     first = measured[0] if measured else None
     suspect = find_suspect(store, incident, first) if store is not None else None
     return Briefing(incident, now, first, suspect, timeline, tuple(measured[1:]), totals)

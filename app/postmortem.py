@@ -33,7 +33,7 @@ def draft_summary(b: Briefing) -> str:
         text += f" from {inc.onset:%Y-%m-%d %H:%M} UTC"
     if im is not None and b.totals is not None:
         text += (f" ({im.metric}), affecting {b.totals.requests:,} requests from "
-                 f"{b.totals.users:,} users across {b.totals.features} features")
+                 f"{b.totals.users:,} users across {b.totals_label}")
     elif im is not None:
         text += (f" ({im.metric}; {im.scope.describe()}), affecting {im.requests:,} requests "
                  f"from {im.users:,} users")
@@ -77,12 +77,14 @@ def _impacts_by_feature(b: Briefing) -> list[str]:
     t, total = "%Y-%m-%d %H:%M UTC", b.totals
     first = b.impacts[0]
     lines = [f"Computed from the logs from the onset ({first.onset.strftime(t)}) to the end "
-             "of each feature's window; baseline: each feature's 24 hours before the onset.", ""]
+             "of each feature's window; baseline: each feature's 24 hours before the onset. "
+             "The total adds the features whose metric got worse (all of them if none did); "
+             "a user of several counts once.", ""]
     rows: list[list[object]] = [
         [im.feature, im.scope.describe(), format_duration(im.duration), f"{im.requests:,}",
          f"{im.users:,}", _errors(im), f"{im.extra_errors:,}", _quality(im),
          money(im.cost_usd), money(im.extra_cost_usd)] for im in b.impacts]
-    rows.append([f"all {total.features} features", "", "", f"{total.requests:,}",
+    rows.append([f"total: {b.totals_label}", "", "", f"{total.requests:,}",
                  f"{total.users:,}", f"{total.errors:,}", f"{total.extra_errors:,}", "",
                  money(total.cost_usd), money(total.extra_cost_usd)])
     return lines + _table(["Feature", "Scope", "Duration", "Requests affected", "Users affected",

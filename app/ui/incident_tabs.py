@@ -14,7 +14,7 @@ from typing import Any
 import streamlit as st
 
 from app import metrics, notify, postmortem
-from app.briefing import Briefing, brief, facts, link_actions_to_steps
+from app.briefing import Briefing, brief, facts, link_actions_to_steps, money
 from app.changes import parse_time
 from app.flags.base import FlagError, FlagRole
 from app.flags.config import load_config
@@ -203,9 +203,9 @@ def triage_tab(b: Briefing) -> None:
         return
     if b.totals is not None:
         t = b.totals
-        st.markdown(f"**All {t.features} features:** {t.requests:,} requests and {t.users:,} "
+        st.markdown(f"**Total, {b.totals_label}:** {t.requests:,} requests and {t.users:,} "
                     f"users affected, {t.extra_errors:,} extra errors, "
-                    f"${t.extra_cost_usd:,.2f} extra cost")
+                    f"{money(t.extra_cost_usd)} extra cost")
         st.dataframe([{"feature": m.feature, "scope": m.scope.describe(),
                        "requests affected": m.requests, "users affected": m.users,
                        "extra errors": m.extra_errors,
@@ -221,7 +221,7 @@ def triage_tab(b: Briefing) -> None:
     c[1].metric("Users affected", f"{im.users:,}")
     c[2].metric("Extra errors", f"{im.extra_errors:,}")
     c[3].metric("Quality delta", "n/a" if im.quality_delta is None else f"{im.quality_delta:+.3f}")
-    c[4].metric("Extra cost", f"${im.extra_cost_usd:,.2f}")
+    c[4].metric("Extra cost", money(im.extra_cost_usd))
     if b.suspect:
         st.markdown(f"**Suspect change:** {b.suspect.describe()}  \n{b.suspect.evidence}")
     for dimension, rows in im.scope.slices.items():

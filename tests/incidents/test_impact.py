@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+import polars as pl
 import pytest
 
-from app.impact import measure, triage
+from app.impact import measure, triage, users_across
 from app.store import Store
 
 END = datetime(2026, 11, 23)
@@ -49,3 +50,19 @@ def test_a_silent_provider_update_is_carried_by_the_new_response_model(store):
 
 def test_a_clean_feature_shows_no_degradation(store):
     assert triage(store, "code-assistant", datetime(2026, 11, 18, 11), END).kind == "none"
+
+
+def test_users_affected_in_two_features_count_once(store):
+    # The demo's users use every feature: the canary's users and the prompt regression's
+    # overlap, so their distinct count is less than the sum.
+    canary = measure(store, "doc-summarizer", datetime(2026, 11, 21, 9), END)
+    prompt = measure(store, "support-reply", datetime(2026, 11, 20, 14), END)
+    logs = pl.concat([
+        store.query("SELECT user_id FROM requests WHERE feature = 'doc-summarizer' "
+                    "AND variant = 'canary' AND timestamp >= ? AND timestamp < ?",
+                    [canary.onset, canary.end]),
+        store.query("SELECT user_id FROM requests WHERE feature = 'support-reply' "
+                    "AND timestamp >= ? AND timestamp < ?", [prompt.onset, prompt.end])])
+    assert (canary.scope.kind, prompt.scope.kind) == ("partial", "total")
+    assert users_across(store, [canary, prompt]) == logs["user_id"].n_unique()
+    assert logs["user_id"].n_unique() < canary.users + prompt.users

@@ -144,10 +144,10 @@ def test_an_incident_over_two_features_shows_each_and_their_sum(flag_demo_dir, m
         at=datetime(2026, 11, 23, 8, 30))
     at = page(flag_demo_dir, monkeypatch)
     [total] = [line for line in postmortem.export(flag_demo_dir, incident.id).splitlines()
-               if line.startswith("| all 2 features |")]
+               if line.startswith("| total: 1 of 2 features |")]
     requests = total.split("|")[4].strip()
     assert any(m.label == "Requests affected" and m.value == requests for m in at.metric)
-    assert any(md.value.startswith(f"**All 2 features:** {requests} requests")
+    assert any(md.value.startswith(f"**Total, 1 of 2 features:** {requests} requests")
                for md in at.markdown)
     [table] = [d for d in at.dataframe if "feature" in d.value.columns]
     assert table.value["feature"].tolist() == ["doc-summarizer", "support-reply"]
