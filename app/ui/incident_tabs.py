@@ -209,7 +209,9 @@ def triage_tab(b: Briefing) -> None:
         st.dataframe([{"feature": m.feature, "scope": m.scope.describe(),
                        "requests affected": m.requests, "users affected": m.users,
                        "extra errors": m.extra_errors,
-                       "quality delta": m.quality_delta, "extra cost (USD)": m.extra_cost_usd}
+                       "quality delta": None if m.quality_delta is None
+                       else round(m.quality_delta, 3),
+                       "extra cost (USD)": round(m.extra_cost_usd, 2)}
                       for m in b.impacts], hide_index=True, width="stretch")
         st.markdown(f"#### {im.feature}")
     st.markdown(f"**Scope:** {im.scope.describe()}  ·  metric `{im.metric}`  ·  "
