@@ -116,6 +116,13 @@ def _polars_type(sql_type: str) -> Any:
             "TIMESTAMP WITH TIME ZONE": pl.Datetime("us", "UTC")}.get(sql_type)
 
 
+def drop_parked(con: duckdb.DuckDBPyConnection) -> None:
+    """Delete the rows a load parked (negative file_id) on their way to the quarantine. The
+    load deletes them right after its commit, while it still holds the database; every
+    process also does at its first connection, in case a load stopped in between."""
+    con.execute("DELETE FROM requests WHERE file_id < 0")
+
+
 class StoreBusy(RuntimeError):
     """Another process held the database longer than the lock timeout."""
 
@@ -197,6 +204,7 @@ class Store:
             for ddl in MIGRATIONS:
                 con.execute(ddl)
             _upgrade_requests(con)
+            drop_parked(con)
             rollups.migrate(con)
             con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
                         [str(SCHEMA_VERSION)])

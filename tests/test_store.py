@@ -151,3 +151,18 @@ def test_a_data_directory_of_schema_1_is_upgraded_in_place(tmp_path: Path):
                       ) == [(1, 90), (2, 30)]
     firsts = changes.first_appearances(store, ["chat"])["chat"]
     assert [v for v, _ in firsts["model"]] == ["m1", "m2"]
+
+
+def test_rows_parked_by_a_load_that_stopped_after_its_commit_are_removed_on_open(tmp_path: Path):
+    # A load parks its bad rows under a negative file_id and deletes them right after its
+    # commit; a process that stopped in between leaves them, and the next one removes them
+    # before anything reads.
+    import duckdb
+
+    store = Store(tmp_path)
+    store.execute("INSERT INTO requests (timestamp, feature, file_id) VALUES "
+                  "(TIMESTAMP '2026-03-02 10:00', 'chat', 1), (TIMESTAMP '1970-01-01', '', -1)")
+    con = duckdb.connect(str(store.path))
+    assert con.execute("SELECT count(*) FROM requests WHERE file_id < 0").fetchone()[0] == 1
+    con.close()
+    assert Store(tmp_path).features() == ["chat"]

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import polars as pl
+import pytest
 from logfiles import Desk, request, write_jsonl, write_text
 
 BAD_CASES = [
@@ -163,3 +164,27 @@ def test_line_numbers_count_blank_lines_when_every_line_parses(desk: Desk, tmp_p
     # the line as written in the file, not rebuilt from its values
     assert desk.scalar("SELECT raw FROM quarantine WHERE source_row = 3") == json.dumps(
         request(1, latency_ms=-1))
+
+
+@pytest.mark.parametrize("text", [
+    '{"a": 1}\n\n{"a": 2}\n',
+    '\n{"a": 1}\n   \n\t\n{"a": 2}',
+    '{"a": 1}\r\n\r\n{"a": 2}\r\n \r\n',
+    '{"a": 1}\n{"a": 2}\n\n\n',
+    '{"a": 1}\n  ',
+    '   ',
+    '\n\n\n',
+    '{"a": 1}',
+], ids=["one", "first-and-whitespace", "crlf", "trailing", "blank-last-line", "only-spaces",
+        "only-newlines", "no-newline"])
+def test_blank_lines_are_numbered_as_the_line_by_line_read_numbers_them(tmp_path: Path, text: str):
+    import duckdb
+
+    from app.sources import blank_lines, lines_sql
+
+    path = tmp_path / "a.jsonl"
+    path.write_bytes(text.encode())
+    expected = [r[0] for r in duckdb.connect().execute(
+        f"""SELECT n FROM (SELECT row_number() OVER () AS n, line FROM {lines_sql(path)})
+            WHERE line IS NULL OR trim(line, ' \t\r') = '' ORDER BY n""").fetchall()]
+    assert blank_lines(path) == expected

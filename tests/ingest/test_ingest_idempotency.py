@@ -318,3 +318,12 @@ def test_an_uploaded_file_is_whole_so_its_cut_last_line_is_quarantined(tmp_path:
     result = ingest_paths(store, [str(path)], whole=[str(path)])
     assert (result.loaded, result.quarantined, result.files[0].waiting) == (1, 1, False)
     assert store.rows("SELECT source_row, reason FROM quarantine")[0][0] == 2
+
+
+def test_a_good_row_is_no_duplicate_of_a_quarantined_row_with_its_id(desk: Desk, tmp_path: Path):
+    # The bad row is quarantined, not stored: the good row with the same id is the first
+    # stored, whatever other files the store holds.
+    desk.ingest(write_jsonl(tmp_path / "a.jsonl", [request(5)]))
+    out = desk.ingest(write_jsonl(tmp_path / "b.jsonl", [request(0, latency_ms=-1), request(0)]))[1]
+    assert (out["loaded"], out["quarantined"], out["duplicates"]) == (1, 1, 0)
+    assert desk.count() == 2
