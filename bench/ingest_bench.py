@@ -8,7 +8,8 @@ N/5 rows with the demo scenario of app/synth.py, then for each file measures, al
 `CREATE TABLE t AS SELECT * FROM read_parquet(...)` / `read_json(...)` into a fresh DuckDB
 file. Every run is a fresh subprocess, so the peak memory (ru_maxrss) of each is its own.
 Then loads 1,000 new lines into the store of the Parquet file's rows, against the same
-lines into an empty store. Prints a table and writes bench/out/ingest_bench.json.
+lines into an empty store, and each file with one bad row against the clean file. Prints
+a table and writes bench/out/ingest_bench.json.
 """
 
 from __future__ import annotations
@@ -154,6 +155,47 @@ def measure(path: Path, fmt: str, rows: int, runs: int) -> dict:
 SMALL_LINES = 1_000
 
 
+def ensure_one_bad_row(path: Path, fmt: str) -> Path:
+    """A copy of `path` whose middle row has a negative latency (so it is quarantined)."""
+    bad = path.with_name("onebad-" + path.name)
+    if bad.exists():
+        return bad
+    tmp = bad.with_suffix(bad.suffix + ".tmp")
+    if fmt == "parquet":
+        import polars as pl
+
+        df = pl.read_parquet(path)
+        middle = pl.int_range(pl.len()) == df.height // 2
+        df.with_columns(pl.when(middle).then(-5.0).otherwise(pl.col("latency_ms"))
+                        .alias("latency_ms")).write_parquet(tmp, row_group_size=122_880)
+    else:
+        lines = count_rows(path, fmt)
+        with open(path, "rb") as src, open(tmp, "wb") as out:
+            for i, line in enumerate(src):
+                if i == lines // 2:
+                    row = json.loads(line)
+                    row["latency_ms"] = -5
+                    line = (json.dumps(row) + "\n").encode()
+                out.write(line)
+    tmp.replace(bad)
+    return bad
+
+
+def measure_one_bad_row(path: Path, fmt: str, rows: int, runs: int) -> dict:
+    """The same file with one bad row, against the clean file, both loaded by ingest."""
+    bad = ensure_one_bad_row(path, fmt)
+    times: dict[str, list[float]] = {"clean": [], "one bad": []}
+    for i in range(runs):
+        for kind in (("one bad", "clean") if i % 2 == 0 else ("clean", "one bad")):
+            seconds, peak, loaded = run_once("ours", bad if kind == "one bad" else path, fmt)
+            times[kind].append(seconds)
+            print(f"  {fmt:<8} {kind:<7} run {i + 1}: {seconds:6.2f} s  peak {peak:7.0f} MB",
+                  flush=True)
+    med_bad, med_clean = statistics.median(times["one bad"]), statistics.median(times["clean"])
+    return {"format": fmt, "rows": rows, "one_bad_row_s": round(med_bad, 3),
+            "clean_s": round(med_clean, 3), "ratio": round(med_clean / med_bad, 3)}
+
+
 def measure_small_into_large(parquet: Path, rows: int, runs: int) -> dict:
     """A live log's next 1,000 lines loaded into the store of the Parquet file's rows,
     against the same lines loaded into an empty store: what the store's size costs."""
@@ -205,12 +247,15 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     jsonl_rows = args.jsonl_rows or max(1, args.rows // 5)
-    results = []
+    results, paths = [], []
     for fmt, rows in (("parquet", args.rows), ("jsonl", jsonl_rows)):
         path = ensure_file(rows, fmt)
+        paths.append(path)
         results.append(measure(path, fmt, count_rows(path, fmt), args.runs))
     parquet = ensure_file(args.rows, "parquet")
     small = measure_small_into_large(parquet, results[0]["rows"], args.runs)
+    one_bad = [measure_one_bad_row(path, r["format"], r["rows"], args.runs)
+               for path, r in zip(paths, results, strict=True)]
     print()
     print(f"{'format':<8} {'rows':>11} {'ingest s':>9} {'rows/s':>11} {'bare s':>8} "
           f"{'ratio':>6} {'peak MB':>8}")
@@ -220,7 +265,11 @@ def main() -> int:
     print(f"{small['rows']:,} lines into a store of {small['store_rows']:,} rows: "
           f"{small['ingest_s']:.2f} s; into an empty store: {small['empty_store_s']:.2f} s; "
           f"ratio {small['ratio']:.2f}")
-    (OUT / "ingest_bench.json").write_text(json.dumps([*results, small], indent=2) + "\n")
+    for b in one_bad:
+        print(f"{b['format']:<8} {b['rows']:>11,} rows with one bad row: "
+              f"{b['one_bad_row_s']:.2f} s; clean: {b['clean_s']:.2f} s; ratio {b['ratio']:.2f}")
+    (OUT / "ingest_bench.json").write_text(
+        json.dumps([*results, small, *one_bad], indent=2) + "\n")
     return 0
 
 
