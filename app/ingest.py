@@ -229,9 +229,10 @@ def _rollback(con) -> None:
 class _Reread(Exception):
     """The file must be read again in another way (`read`), in a new transaction."""
 
-    def __init__(self, read: str) -> None:
+    def __init__(self, read: str, repeats: bool = False) -> None:
         super().__init__(read)
         self.read = read
+        self.repeats = repeats  # the file is known to repeat a request_id
 
 
 class Read:
@@ -374,15 +375,16 @@ def _load(con, job: _Job) -> set[str]:
     # such lines with their numbers.
     fast = source.format == "jsonl" and not source.gzipped and bool(layout.columns)
     read = Read.UNORDERED if fast else Read.PARQUET if source.format == "parquet" else Read.PLAIN
+    repeats = False
     while True:
         try:
-            features = _load_with(con, job, layout, plan, read)
+            features = _load_with(con, job, layout, plan, read, repeats)
             if job.result.quarantined:
                 drop_parked(con)
             return features
         except _Reread as again:
             _rollback(con)
-            read = again.read
+            read, repeats = again.read, repeats or again.repeats
         except duckdb.Error:
             if read in (Read.PLAIN, Read.PARQUET, Read.LINES):
                 raise
@@ -390,7 +392,10 @@ def _load(con, job: _Job) -> set[str]:
             read = Read.LINES
 
 
-def _load_with(con, job: _Job, layout: Layout, plan: FieldPlan, read: str) -> set[str]:
+def _load_with(con, job: _Job, layout: Layout, plan: FieldPlan, read: str,
+               repeats: bool = False) -> set[str]:
+    """One read of the file in one transaction; `repeats`: an earlier read of the same file
+    found a request_id repeated (the same rows repeat it again)."""
     source, readable, fr, prev, fp = job.source, job.readable, job.result, job.prev, job.fingerprint
     # The JSON reader takes canonical numbers as numbers: a value that is not one makes it
     # fail, and the line-by-line read then quarantines that line.
@@ -447,7 +452,7 @@ def _load_with(con, job: _Job, layout: Layout, plan: FieldPlan, read: str) -> se
         con.execute("UPDATE quarantine SET reason = ? || ' ' || source_row || ': ' || reason "
                     "WHERE file_id = ?", [source.unit, file_id])
     good = con.execute("SELECT count(*) FROM requests WHERE file_id = ?", [file_id]).fetchone()[0]
-    duplicates = _drop_duplicates(con, file_id, int(good), read)
+    duplicates = _drop_duplicates(con, file_id, int(good), read, repeats)
     fr.loaded, fr.quarantined, fr.duplicates = int(good) - duplicates, int(quarantined), duplicates
     if job.append:
         return _join_file(con, job, file_id, now)
@@ -618,16 +623,16 @@ def _has_repeats(con, file_id: int, rows: int) -> bool:
     return total > distinct
 
 
-def _drop_duplicates(con, file_id: int, rows: int, read: str) -> int:
+def _drop_duplicates(con, file_id: int, rows: int, read: str, repeats: bool = False) -> int:
     """Delete this file's rows whose request_id is stored already (by another file, or by
     an earlier row of this file); returns how many were deleted.
 
     Most files have no duplicates: one count settles that for the file itself, and the
     other files are only searched when there are any. Rows inserted out of file order
     cannot tell which occurrence came first: the file is then read again in order."""
-    repeated = _has_repeats(con, file_id, rows)
+    repeated = repeats or _has_repeats(con, file_id, rows)
     if repeated and not Read.ordered(read):
-        raise _Reread(Read.in_order(read))
+        raise _Reread(Read.in_order(read), repeats=True)
     dropped = 0
     if repeated:  # the first occurrence, in file order, stays
         dropped += int(con.execute(
