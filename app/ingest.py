@@ -18,7 +18,7 @@ from pathlib import Path
 
 import duckdb
 
-from app import changes, rollups
+from app import changes, dedupe, rollups
 from app.appends import (
     TailCopy,
     appended_from,
@@ -451,9 +451,19 @@ def _load_with(con, job: _Job, layout: Layout, plan: FieldPlan, read: str,
     if quarantined:
         con.execute("UPDATE quarantine SET reason = ? || ' ' || source_row || ': ' || reason "
                     "WHERE file_id = ?", [source.unit, file_id])
-    good = con.execute("SELECT count(*) FROM requests WHERE file_id = ?", [file_id]).fetchone()[0]
-    duplicates = _drop_duplicates(con, file_id, int(good), read, repeats)
-    fr.loaded, fr.quarantined, fr.duplicates = int(good) - duplicates, int(quarantined), duplicates
+    good = int(con.execute("SELECT count(*) FROM requests WHERE file_id = ?",
+                           [file_id]).fetchone()[0])
+    # Most files have no duplicates: one count settles that for the file itself, and the
+    # other files are only searched when there are any. Rows inserted out of file order
+    # cannot tell which occurrence came first: the file is then read again in order.
+    repeated = repeats or _has_repeats(con, file_id, good)
+    if repeated and not Read.ordered(read):
+        raise _Reread(Read.in_order(read), repeats=True)
+    if job.append:  # a few new lines: deleting them in this transaction costs little
+        duplicates = dedupe.delete(con, file_id, good, repeated)
+    else:  # deleted after the commit (app/dedupe.py)
+        duplicates = dedupe.count(con, file_id, good, repeated)
+    fr.loaded, fr.quarantined, fr.duplicates = good - duplicates, int(quarantined), duplicates
     if job.append:
         return _join_file(con, job, file_id, now)
     con.execute("DELETE FROM files WHERE file_id = ?", [file_id])
@@ -463,7 +473,13 @@ def _load_with(con, job: _Job, layout: Layout, plan: FieldPlan, read: str,
          int(fp.split(":")[1]) / 1e9, fp, job.mapping_key, fr.loaded, fr.quarantined,
          fr.duplicates, now],
     )
-    rollups.add_file(con, file_id)
+    if duplicates:
+        dedupe.note(con, file_id, repeated)
+        con.execute("COMMIT")
+        con.execute("BEGIN TRANSACTION")
+        dedupe.finish(con, file_id)
+    else:
+        rollups.add_file(con, file_id)
     features |= _features(con, file_id)
     con.execute("COMMIT")
     return features
@@ -621,45 +637,3 @@ def _has_repeats(con, file_id: int, rows: int) -> bool:
         "SELECT count(request_id), count(DISTINCT request_id) FROM requests "
         "WHERE file_id = ?", [file_id]).fetchone()
     return total > distinct
-
-
-def _drop_duplicates(con, file_id: int, rows: int, read: str, repeats: bool = False) -> int:
-    """Delete this file's rows whose request_id is stored already (by another file, or by
-    an earlier row of this file); returns how many were deleted.
-
-    Most files have no duplicates: one count settles that for the file itself, and the
-    other files are only searched when there are any. Rows inserted out of file order
-    cannot tell which occurrence came first: the file is then read again in order."""
-    repeated = repeats or _has_repeats(con, file_id, rows)
-    if repeated and not Read.ordered(read):
-        raise _Reread(Read.in_order(read), repeats=True)
-    dropped = 0
-    if repeated:  # the first occurrence, in file order, stays
-        dropped += int(con.execute(
-            """DELETE FROM requests WHERE rowid IN (
-                 SELECT rid FROM (
-                   SELECT rowid AS rid, min(rowid) OVER (PARTITION BY request_id) AS first
-                   FROM requests
-                   WHERE file_id = $1 AND request_id IN (
-                     SELECT request_id FROM requests WHERE file_id = $1
-                     GROUP BY 1 HAVING count(*) > 1))
-                 WHERE rid > first)""",
-            [file_id]).fetchone()[0])
-    others, stored = con.execute("SELECT count(*), coalesce(sum(loaded), 0) FROM files "
-                                 "WHERE file_id <> ?", [file_id]).fetchone()
-    # Other files' rows: parked rows (negative file_id) are bad rows on their way out.
-    if others and con.execute("SELECT count(request_id) FROM requests WHERE file_id = ?",
-                              [file_id]).fetchone()[0]:
-        # The join's hash table is built from the smaller side: a few new lines against a
-        # large store look up their ids among the stored ones, not the other way round.
-        if rows - dropped <= stored:
-            stored_ids = """SELECT o.request_id FROM requests o
-                            WHERE o.file_id <> $1 AND o.file_id > 0
-                            AND o.request_id IN (SELECT request_id FROM requests
-                                                 WHERE file_id = $1)"""
-        else:
-            stored_ids = "SELECT request_id FROM requests WHERE file_id <> $1 AND file_id > 0"
-        dropped += int(con.execute(
-            f"DELETE FROM requests WHERE file_id = $1 AND request_id IN ({stored_ids})",
-            [file_id]).fetchone()[0])
-    return dropped

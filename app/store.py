@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from app import rollups
+from app import dedupe, rollups
 from app.config import setting
 from app.schema import FIELDS
 
@@ -206,6 +206,7 @@ class Store:
             _upgrade_requests(con)
             drop_parked(con)
             rollups.migrate(con)
+            dedupe.finish_pending(con)
             con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
                         [str(SCHEMA_VERSION)])
             con.execute("COMMIT")

@@ -327,3 +327,30 @@ def test_a_good_row_is_no_duplicate_of_a_quarantined_row_with_its_id(desk: Desk,
     out = desk.ingest(write_jsonl(tmp_path / "b.jsonl", [request(0, latency_ms=-1), request(0)]))[1]
     assert (out["loaded"], out["quarantined"], out["duplicates"]) == (1, 1, 0)
     assert desk.count() == 2
+
+
+def test_a_load_stopped_before_deleting_its_duplicates_is_finished_by_the_next_process(
+        desk: Desk, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # A file's rows are committed first and its duplicates deleted in a second transaction;
+    # a process that stops in between leaves a note, and the next one finishes the load.
+    from app import dedupe
+    from app.store import Store
+
+    desk.ingest(write_jsonl(tmp_path / "a.jsonl", [request(7)]))
+
+    def stop(con, file_id):
+        raise RuntimeError("stopped")
+
+    monkeypatch.setattr(dedupe, "finish", stop)
+    desk.ingest(write_jsonl(tmp_path / "b.jsonl", [request(0), request(1), request(0), request(7)]))
+    monkeypatch.undo()
+    raw = duckdb.connect(str(desk.data_dir / "rollback.duckdb"))  # as the stop left it
+    assert raw.execute("SELECT count(*) FROM requests WHERE file_id = 2").fetchone()[0] == 4
+    assert raw.execute("SELECT count(*) FROM meta WHERE key LIKE 'dedupe:%'").fetchone()[0] == 1
+    raw.close()
+
+    store = Store(desk.data_dir)
+    assert sorted(r[0] for r in store.rows("SELECT request_id FROM requests")) == ["r-0", "r-1", "r-7"]
+    assert store.scalar("SELECT sum(requests) FROM rollup_5m") == 3
+    assert store.scalar("SELECT count(*) FROM meta WHERE key LIKE 'dedupe:%'") == 0
+    assert store.rows("SELECT loaded, duplicates FROM files ORDER BY file_id") == [(1, 0), (2, 2)]
