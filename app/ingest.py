@@ -42,7 +42,7 @@ from app.sources import (
     inspect,
     last_scan_id,
     lines_sql,
-    numbered_jsonl_sql,
+    numbered_sql,
     reader_sql,
 )
 from app.store import Store, drop_parked
@@ -242,12 +242,14 @@ class Read:
 
     PLAIN: CSV, gzipped JSONL, or Parquet in order; numbered by the reader.
     PARQUET: Parquet out of order (its rows carry their numbers).
+    CSV: CSV out of order and unnumbered (rows DuckDB cannot parse come with their line).
     UNORDERED / ORDERED / NUMBERED: JSONL by DuckDB's JSON reader, unnumbered out of order,
     unnumbered in order, or numbered (in order).
     LINES: JSONL line by line, for files the JSON reader refuses."""
 
     PLAIN = "plain"
     PARQUET = "parquet"  # numbered by the reader, not in file order
+    CSV = "csv"
     UNORDERED = "json"
     ORDERED = "json-ordered"
     NUMBERED = "json-numbered"
@@ -255,16 +257,22 @@ class Read:
 
     @staticmethod
     def numbered(read: str) -> bool:
-        return read not in (Read.UNORDERED, Read.ORDERED)
+        return read not in (Read.UNORDERED, Read.ORDERED, Read.CSV)
 
     @staticmethod
     def ordered(read: str) -> bool:
-        return read not in (Read.UNORDERED, Read.PARQUET)
+        return read not in (Read.UNORDERED, Read.PARQUET, Read.CSV)
 
     @staticmethod
     def in_order(read: str) -> str:
         """The same read, keeping the file's order."""
-        return {Read.UNORDERED: Read.ORDERED, Read.PARQUET: Read.PLAIN}.get(read, read)
+        return {Read.UNORDERED: Read.ORDERED, Read.PARQUET: Read.PLAIN,
+                Read.CSV: Read.PLAIN}.get(read, read)
+
+    @staticmethod
+    def with_numbers(read: str) -> str:
+        """The same read, numbering the rows (and so in order)."""
+        return Read.PLAIN if read == Read.CSV else Read.NUMBERED
 
 
 @dataclass
@@ -374,7 +382,8 @@ def _load(con, job: _Job) -> set[str]:
     # JSON, not an object, a value of another type) is read line by line, which quarantines
     # such lines with their numbers.
     fast = source.format == "jsonl" and not source.gzipped and bool(layout.columns)
-    read = Read.UNORDERED if fast else Read.PARQUET if source.format == "parquet" else Read.PLAIN
+    read = (Read.UNORDERED if fast else Read.PARQUET if source.format == "parquet"
+            else Read.CSV if source.format == "csv" and layout.columns else Read.PLAIN)
     repeats = False
     while True:
         try:
@@ -386,7 +395,7 @@ def _load(con, job: _Job) -> set[str]:
             _rollback(con)
             read, repeats = again.read, repeats or again.repeats
         except duckdb.Error:
-            if read in (Read.PLAIN, Read.PARQUET, Read.LINES):
+            if read in (Read.PLAIN, Read.PARQUET, Read.CSV, Read.LINES):
                 raise
             _rollback(con)
             read = Read.LINES
@@ -401,9 +410,11 @@ def _load_with(con, job: _Job, layout: Layout, plan: FieldPlan, read: str,
     # fail, and the line-by-line read then quarantines that line.
     json_reader = read in (Read.UNORDERED, Read.ORDERED, Read.NUMBERED)
     fast_types = plan.json_types if json_reader else None
-    if source.format == "jsonl" and Read.numbered(read):
+    # Rows DuckDB's CSV reader rejects are noted in scans after this one.
+    scan_before = last_scan_id(con) if source.format == "csv" else 0
+    if source.format in ("csv", "jsonl") and Read.numbered(read):
         with _ReadProgress(con, job.on_read):  # the numbering reads the file
-            src = numbered_jsonl_sql(con, readable, layout, plan.text_columns, fast_types)
+            src = numbered_sql(con, source, readable, layout, plan.text_columns, fast_types)
     else:
         src = reader_sql(source, readable, layout, plan.text_columns, fast_types,
                          numbered=Read.numbered(read))
@@ -425,11 +436,11 @@ def _load_with(con, job: _Job, layout: Layout, plan: FieldPlan, read: str,
         rollups.drop_file(con, file_id)
     else:
         file_id = con.execute("SELECT coalesce(max(file_id), 0) + 1 FROM files").fetchone()[0]
-    scan_before = last_scan_id(con) if source.format == "csv" else 0
     now = datetime.now(UTC).replace(tzinfo=None)
     # The JSON reader rebuilds a row from its values; the quarantine keeps the line as written.
     raw_from = "row" if read == Read.LINES else "later" if json_reader else "source"
-    quarantined = _insert_parked(con, file_id, str(fr.path), now, Read.numbered(read),
+    quarantined = _insert_parked(con, file_id, str(fr.path), now,
+                                 None if Read.numbered(read) else Read.with_numbers(read),
                                  job.on_read, raw=raw_from)
     rejects = csv_rejects(con, scan_before) if source.format == "csv" else []
     skipped = [r[0] for r in rejects]
@@ -508,17 +519,17 @@ def _join_file(con, job: _Job, new_id: int, now: datetime) -> set[str]:
 _NARROWED = frozenset(f.name for f in FIELDS if f.sql_type in ("TINYINT", "SMALLINT", "INTEGER"))
 
 
-def _insert_parked(con, file_id: int, path: str, now: datetime, numbered: bool,
+def _insert_parked(con, file_id: int, path: str, now: datetime, renumber: str | None,
                    on_read: Callable[[float], None] | None = None, raw: str = "source") -> int:
     """Read the file once: good rows into requests; bad rows parked there too (under the
     negative file_id, their reason and position in `extra`), then moved to the quarantine
     with their raw text. `raw` says where that text comes from: "row" where it is at hand
     anyway (the line, when reading line by line) and is parked with the row; "source" to
     build it afterwards from the reader for the bad rows only (it is dear on every row);
-    "later" when the caller fills it in. Nobody sees the parked rows:
-    they come and go inside the file's transaction. Returns how many rows were
-    quarantined; asks for a numbered read when rows were read without numbers and some
-    are bad."""
+    "later" when the caller fills it in. Nobody sees the parked rows: they are moved
+    inside the file's transaction and deleted right after its commit. Returns how many rows
+    were quarantined; when some are bad and the rows were read without numbers, asks for
+    the read `renumber` instead."""
     good = "__reason IS NULL"
     values = []
     for f in FIELDS:
@@ -546,8 +557,8 @@ def _insert_parked(con, file_id: int, path: str, now: datetime, numbered: bool,
                          [-file_id]).fetchone()[0]
     if not parked:
         return 0
-    if not numbered:
-        raise _Reread(Read.NUMBERED)
+    if renumber:  # the rows were read without numbers: read them again with
+        raise _Reread(renumber)
     con.execute(
         """INSERT INTO quarantine
            SELECT ?, ?, CAST(extra->>'row' AS BIGINT), extra->>'reason', extra->>'raw', ?

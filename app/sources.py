@@ -216,18 +216,9 @@ def reader_sql(source: SourceFile, readable: Path, layout: Layout, text: set[str
                 f"{_raw_struct(columns)} AS __raw, {select} "
                 f"FROM read_parquet({path}, file_row_number = true)")
     if source.format == "csv":
-        # Every value is read as text, so a value never makes DuckDB reject its row; the
-        # detected types are applied afterwards, and the text stays at hand as __t_<name>.
-        select = []
-        for c, typ in columns:
-            select.append(f"{_csv_typed(c, typ, layout)} AS {ident(c)}"
-                          if c not in text and typ != "VARCHAR" else ident(c))
-            if c not in text and typ != "VARCHAR":
-                select.append(f"{ident(c)} AS {ident('__t_' + c)}")
-        opts = (f"{_csv_options(readable)}, header = {str(layout.header).lower()}, "
-                "all_varchar = true")
-        return (f"SELECT row_number() OVER () AS __row, NULL::VARCHAR AS __bad, "
-                f"{_raw_struct(columns)} AS __raw, {', '.join(select)} FROM read_csv({opts})")
+        row = "row_number() OVER ()" if numbered else "NULL::BIGINT"
+        return _csv_sql(f"(SELECT {row} AS __row, * FROM {_csv_reader(readable, layout)})",
+                        layout, text)
     if fast_types is not None:
         row = "row_number() OVER ()" if numbered else "NULL::BIGINT"
         return (f"SELECT {row} AS __row, NULL::VARCHAR AS __bad, "
@@ -238,17 +229,43 @@ def reader_sql(source: SourceFile, readable: Path, layout: Layout, text: set[str
 
 
 # A numbered read keeps the file's order on one thread, and so does everything after it in
-# the same statement: checks and the insert ran single-threaded, and one bad row in a 2M-line
-# file made the load 5 times slower. NUMBERED_TABLE holds the numbered rows (JSON reader) or
-# lines (line by line) instead; the rest of the load then reads it in parallel.
+# the same statement: checks and the insert ran single-threaded (every CSV load, and a JSONL
+# file with one bad row: 5 times slower). NUMBERED_TABLE holds the numbered rows (CSV, JSON
+# reader) or lines (line by line) instead; the rest of the load then reads it in parallel.
 NUMBERED_TABLE = "rd_numbered"
 
 
-def numbered_jsonl_sql(con, readable: Path, layout: Layout, text: set[str],
-                       fast_types: dict[str, str] | None) -> str:
-    """Like reader_sql for a numbered JSONL read (by the JSON reader with `fast_types`, else
-    line by line), with the numbering done once into NUMBERED_TABLE."""
+def _csv_reader(readable: Path, layout: Layout) -> str:
+    # Every value is read as text, so a value never makes DuckDB reject its row; the
+    # detected types are applied afterwards (_csv_sql).
+    return (f"read_csv({_csv_options(readable)}, header = {str(layout.header).lower()}, "
+            "all_varchar = true)")
+
+
+def _csv_sql(numbered_rows: str, layout: Layout, text: set[str]) -> str:
+    """The CSV relation over `numbered_rows` (`__row` and the file's columns as text): the
+    detected types applied, the text still at hand as __t_<name>."""
+    select = []
+    for c, typ in layout.columns:
+        typed = c not in text and typ != "VARCHAR"
+        select.append(f"{_csv_typed(c, typ, layout)} AS {ident(c)}" if typed else ident(c))
+        if typed:
+            select.append(f"{ident(c)} AS {ident('__t_' + c)}")
+    return (f"SELECT __row, NULL::VARCHAR AS __bad, {_raw_struct(layout.columns)} AS __raw, "
+            f"{', '.join(select)} FROM {numbered_rows}")
+
+
+def numbered_sql(con, source: SourceFile, readable: Path, layout: Layout, text: set[str],
+                 fast_types: dict[str, str] | None) -> str:
+    """Like reader_sql for a numbered read of a CSV or JSONL file (JSONL by the JSON reader
+    with `fast_types`, else line by line), with the numbering done once into
+    NUMBERED_TABLE."""
     path, columns = literal(str(readable)), layout.columns
+    if source.format == "csv":
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE {NUMBERED_TABLE} AS
+                        SELECT row_number() OVER () AS __row, *
+                        FROM {_csv_reader(readable, layout)}""")
+        return _csv_sql(NUMBERED_TABLE, layout, text)
     if fast_types is not None:
         names = ", ".join(ident(c) for c, _ in columns)
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {NUMBERED_TABLE} AS
