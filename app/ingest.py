@@ -376,11 +376,11 @@ def _load(con, job: _Job) -> set[str]:
     plan = plan_fields(layout.columns, job.mapping, source)
     define_macros(con)
     # JSONL is first read by DuckDB's JSON reader in parallel, neither numbered nor in file
-    # order, and Parquet out of order. Numbers are only needed for rows to quarantine, and
-    # the order only to keep the first of a repeated request_id: a file that has either is
-    # read again (numbered, or in order). A file with a line the JSON reader refuses (broken
-    # JSON, not an object, a value of another type) is read line by line, which quarantines
-    # such lines with their numbers.
+    # order, CSV likewise, and Parquet out of order. Numbers are only needed for rows to
+    # quarantine, and the order only to keep the first of a repeated request_id: a file that
+    # has either is read again (numbered, or in order). A file with a line the JSON reader
+    # refuses (broken JSON, not an object, a value of another type) is read line by line,
+    # which quarantines such lines with their numbers.
     fast = source.format == "jsonl" and not source.gzipped and bool(layout.columns)
     read = (Read.UNORDERED if fast else Read.PARQUET if source.format == "parquet"
             else Read.CSV if source.format == "csv" and layout.columns else Read.PLAIN)
