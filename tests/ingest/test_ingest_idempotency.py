@@ -212,7 +212,7 @@ def repeats_counted_by(request: pytest.FixtureRequest, monkeypatch: pytest.Monke
     return request.param
 
 
-@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl", "csv"])
 def test_the_first_occurrence_wins_in_a_file_read_in_parallel(desk: Desk, tmp_path: Path, fmt: str,
                                                               repeats_counted_by: str):
     # Large enough for DuckDB to read and insert it in many batches on several threads.
@@ -227,10 +227,13 @@ def test_the_first_occurrence_wins_in_a_file_read_in_parallel(desk: Desk, tmp_pa
                 .otherwise(pl.col("model")),
     )
     path = tmp_path / f"big.{fmt}"
+    text = frame.with_columns(pl.col("timestamp").dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
     if fmt == "parquet":
         frame.write_parquet(path, row_group_size=20_000)
+    elif fmt == "csv":
+        text.write_csv(path)
     else:
-        frame.with_columns(pl.col("timestamp").dt.strftime("%Y-%m-%dT%H:%M:%SZ")).write_ndjson(path)
+        text.write_ndjson(path)
     code, out = desk.ingest(path)
     assert (code, out["loaded"], out["duplicates"]) == (0, rows - 2, 2)
     assert desk.rows("SELECT model FROM requests WHERE request_id IN ('big-7', 'big-350000') "
