@@ -36,15 +36,10 @@ def _stored_ids_sql(con: duckdb.DuckDBPyConnection, file_id: int, rows: int) -> 
     return "SELECT request_id FROM requests WHERE file_id <> $1 AND file_id > 0"
 
 
-def count(con: duckdb.DuckDBPyConnection, file_id: int, rows: int, repeated: bool) -> int:
-    """How many of this file's `rows` stored rows `delete` would remove; `repeated`: a
-    request_id repeats within the file."""
-    n = 0
-    if repeated:
-        total, distinct = con.execute(
-            "SELECT count(request_id), count(DISTINCT request_id) FROM requests "
-            "WHERE file_id = ?", [file_id]).fetchone()
-        n += int(total - distinct)
+def count(con: duckdb.DuckDBPyConnection, file_id: int, rows: int, repeated: int) -> int:
+    """How many of this file's `rows` stored rows `delete` would remove; `repeated`: how
+    many repeat an earlier row's request_id within the file."""
+    n = repeated
     stored_ids = _stored_ids_sql(con, file_id, rows - n)
     if stored_ids:  # once repeats are gone, one row per id stored elsewhere
         n += int(con.execute(
@@ -53,9 +48,10 @@ def count(con: duckdb.DuckDBPyConnection, file_id: int, rows: int, repeated: boo
     return n
 
 
-def delete(con: duckdb.DuckDBPyConnection, file_id: int, rows: int, repeated: bool) -> int:
-    """Delete this file's duplicate rows; returns how many. The rows must have been
-    inserted in file order when `repeated`: the first occurrence is the lowest rowid."""
+def delete(con: duckdb.DuckDBPyConnection, file_id: int, rows: int, repeated: int) -> int:
+    """Delete this file's duplicate rows; returns how many. When some `repeated` an earlier
+    row's id, the rows must have been inserted in file order: the first occurrence is the
+    lowest rowid."""
     dropped = 0
     if repeated:
         dropped += int(con.execute(
@@ -87,7 +83,7 @@ def finish(con: duckdb.DuckDBPyConnection, file_id: int) -> int:
     remove the note. Returns how many rows were deleted."""
     row = con.execute("SELECT value FROM meta WHERE key = ?", [f"{NOTE}{int(file_id)}"]).fetchone()
     rows = con.execute("SELECT count(*) FROM requests WHERE file_id = ?", [file_id]).fetchone()[0]
-    dropped = delete(con, file_id, int(rows), bool(row) and row[0] == "repeated")
+    dropped = delete(con, file_id, int(rows), int(bool(row) and row[0] == "repeated"))
     rollups.drop_file(con, file_id)  # a rebuild of every rollup may have summed it already
     rollups.add_file(con, file_id)
     con.execute("DELETE FROM meta WHERE key = ?", [f"{NOTE}{int(file_id)}"])

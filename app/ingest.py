@@ -229,10 +229,10 @@ def _rollback(con) -> None:
 class _Reread(Exception):
     """The file must be read again in another way (`read`), in a new transaction."""
 
-    def __init__(self, read: str, repeats: bool = False) -> None:
+    def __init__(self, read: str, repeats: int = 0) -> None:
         super().__init__(read)
         self.read = read
-        self.repeats = repeats  # the file is known to repeat a request_id
+        self.repeats = repeats  # rows repeating an earlier row's request_id, when known
 
 
 class Read:
@@ -384,7 +384,7 @@ def _load(con, job: _Job) -> set[str]:
     fast = source.format == "jsonl" and not source.gzipped and bool(layout.columns)
     read = (Read.UNORDERED if fast else Read.PARQUET if source.format == "parquet"
             else Read.CSV if source.format == "csv" and layout.columns else Read.PLAIN)
-    repeats = False
+    repeats = 0
     while True:
         try:
             features = _load_with(con, job, layout, plan, read, repeats)
@@ -402,9 +402,9 @@ def _load(con, job: _Job) -> set[str]:
 
 
 def _load_with(con, job: _Job, layout: Layout, plan: FieldPlan, read: str,
-               repeats: bool = False) -> set[str]:
-    """One read of the file in one transaction; `repeats`: an earlier read of the same file
-    found a request_id repeated (the same rows repeat it again)."""
+               repeats: int = 0) -> set[str]:
+    """One read of the file in one transaction; `repeats`: how many rows an earlier read of
+    the same file found repeating an earlier row's request_id (the same rows do again)."""
     source, readable, fr, prev, fp = job.source, job.readable, job.result, job.prev, job.fingerprint
     # The JSON reader takes canonical numbers as numbers: a value that is not one makes it
     # fail, and the line-by-line read then quarantines that line.
@@ -467,9 +467,9 @@ def _load_with(con, job: _Job, layout: Layout, plan: FieldPlan, read: str,
     # Most files have no duplicates: one count settles that for the file itself, and the
     # other files are only searched when there are any. Rows inserted out of file order
     # cannot tell which occurrence came first: the file is then read again in order.
-    repeated = repeats or _has_repeats(con, file_id, good)
+    repeated = repeats or _repeated_rows(con, file_id, good)
     if repeated and not Read.ordered(read):
-        raise _Reread(Read.in_order(read), repeats=True)
+        raise _Reread(Read.in_order(read), repeats=repeated)
     if job.append:  # a few new lines: deleting them in this transaction costs little
         duplicates = dedupe.delete(con, file_id, good, repeated)
     else:  # deleted after the commit (app/dedupe.py)
@@ -485,7 +485,7 @@ def _load_with(con, job: _Job, layout: Layout, plan: FieldPlan, read: str,
          fr.duplicates, now],
     )
     if duplicates:
-        dedupe.note(con, file_id, repeated)
+        dedupe.note(con, file_id, bool(repeated))
         con.execute("COMMIT")
         con.execute("BEGIN TRANSACTION")
         dedupe.finish(con, file_id)
@@ -629,8 +629,8 @@ FINGERPRINT_FROM_ROWS = 4_000_000
 FINGERPRINT = "hash(request_id, '~' || request_id)"
 
 
-def _has_repeats(con, file_id: int, rows: int) -> bool:
-    """Whether a request_id occurs more than once among one file's `rows` stored rows."""
+def _repeated_rows(con, file_id: int, rows: int) -> int:
+    """How many of one file's `rows` stored rows repeat an earlier row's request_id."""
     if rows >= FINGERPRINT_FROM_ROWS:
         import polars as pl  # imported on first use, like Store.query
 
@@ -643,8 +643,8 @@ def _has_repeats(con, file_id: int, rows: int) -> bool:
             f"SELECT {FINGERPRINT} AS fp FROM requests "
             f"WHERE file_id = {int(file_id)} AND request_id IS NOT NULL"))["fp"]
         if fps.n_unique() == total:
-            return False
+            return 0
     total, distinct = con.execute(
         "SELECT count(request_id), count(DISTINCT request_id) FROM requests "
         "WHERE file_id = ?", [file_id]).fetchone()
-    return total > distinct
+    return int(total - distinct)
