@@ -21,12 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app import changes  # noqa: E402
-from app.analysis import analyze  # noqa: E402
-from app.findings import AnalysisResult, Finding  # noqa: E402
-from app.ingest import ingest_paths  # noqa: E402
-from app.store import Store  # noqa: E402
-from app.synth import generate  # noqa: E402
+from app.changes import declared  # noqa: E402
+from app.demo.synth import generate  # noqa: E402
+from app.detection.analysis import analyze  # noqa: E402
+from app.detection.findings import AnalysisResult, Finding  # noqa: E402
+from app.ingest.pipeline import ingest_paths  # noqa: E402
+from app.storage.store import Store  # noqa: E402
 from bench.scenarios import Case, scenario, suite  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -42,7 +42,7 @@ def load_suite(seed: int, cases: list[Case]) -> Store:
         path = folder / "requests.parquet"
         generate(scenario(cases, seed)).write_parquet(path)
         ingest_paths(store, [str(path)])
-        changes.save_events(store, [e for c in cases for e in c.declared])
+        declared.save_events(store, [e for c in cases for e in c.declared])
     return store
 
 
@@ -78,7 +78,7 @@ def scale_timing(rows: int, repeat: int) -> dict:
     folder = OUT / f"detect-{rows}"
     store = Store(folder)
     if store.request_count() < rows * 0.95:
-        from app.demo import demo_changes, demo_scenario
+        from app.demo.scenario import demo_changes, demo_scenario
 
         OUT.mkdir(exist_ok=True)
         path = OUT / f"demo-{rows}.parquet"
@@ -88,8 +88,8 @@ def scale_timing(rows: int, repeat: int) -> dict:
         t = time.perf_counter()
         ingest_paths(store, [str(path)])
         print(f"ingested in {time.perf_counter() - t:.0f} s", flush=True)
-        events = [changes._declared_event(d)[0] for d in demo_changes()]
-        changes.save_events(store, [e for e in events if e is not None])
+        events = [declared._declared_event(d)[0] for d in demo_changes()]
+        declared.save_events(store, [e for e in events if e is not None])
     times = []
     for _ in range(repeat):
         t = time.perf_counter()

@@ -37,9 +37,9 @@ def generate(path: Path, rows: int, fmt: str) -> int:
     import polars as pl
     import pyarrow.parquet as pq
 
-    from app.demo import DEMO_START, demo_scenario
-    from app.synth import Scenario
-    from app.synth import generate as synth_generate
+    from app.demo.scenario import DEMO_START, demo_scenario
+    from app.demo.synth import Scenario
+    from app.demo.synth import generate as synth_generate
 
     days = 7
     scale = rows / (DEMO_ROWS_PER_DAY_AT_SCALE_1 * days)

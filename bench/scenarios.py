@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from app.changes import ChangeEvent
-from app.synth import Effect, FeatureSpec, Scenario, Switch
+from app.changes.events import ChangeEvent
+from app.demo.synth import Effect, FeatureSpec, Scenario, Switch
 
 START = datetime(2026, 5, 4)
 DAYS = 7

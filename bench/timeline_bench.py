@@ -19,11 +19,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import yaml  # noqa: E402
 
-from app import changes, metrics  # noqa: E402
-from app.demo import DEMO_DAYS, DEMO_START, demo_changes, demo_scenario  # noqa: E402
-from app.ingest import ingest_paths  # noqa: E402
-from app.store import Store  # noqa: E402
-from app.synth import generate  # noqa: E402
+from app.changes import timeline as changes  # noqa: E402
+from app.demo.scenario import DEMO_DAYS, DEMO_START, demo_changes, demo_scenario  # noqa: E402
+from app.demo.synth import generate  # noqa: E402
+from app.ingest.pipeline import ingest_paths  # noqa: E402
+from app.metrics import timeline as metrics
+from app.storage.store import Store  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 DEMO_ROWS_AT_SCALE_1 = 225_000
@@ -45,8 +46,8 @@ def loaded_store(rows: int) -> Store:
     print(f"ingested {result.loaded:,} rows in {time.perf_counter() - t:.1f} s", flush=True)
     declared = OUT / "demo-changes.yaml"
     declared.write_text(yaml.safe_dump({"changes": demo_changes()}))
-    events, _ = changes.load_declared(declared)
-    changes.save_events(store, events)
+    events, _ = declared.load_declared(declared)
+    declared.save_events(store, events)
     return store
 
 

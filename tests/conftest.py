@@ -18,7 +18,7 @@ from components import in_ci, require  # noqa: E402,F401  (re-exported for the s
 @pytest.fixture(scope="session")
 def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo week loaded once per test session; copy it before changing it."""
-    from app.demo_setup import load_demo
+    from app.demo.setup import load_demo
 
     folder = tmp_path_factory.mktemp("demo-template")
     result = load_demo(folder)

@@ -8,11 +8,11 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from app.changes import parse_time
+from app.changes.declared import parse_time
 from app.config import resolve_data_dir
-from app.findings import AnalysisResult, format_value, iso_z
-from app.store import Store
-from app.thresholds import Thresholds, ThresholdsError, load_thresholds
+from app.detection.findings import AnalysisResult, format_value, iso_z
+from app.detection.thresholds import Thresholds, ThresholdsError, load_thresholds
+from app.storage.store import Store
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -60,7 +60,7 @@ def _thresholds(data_dir: Path) -> Thresholds | None:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from app.analysis import analyze
+    from app.detection.analysis import analyze
 
     data_dir = resolve_data_dir(args.data_dir)
     try:
@@ -101,7 +101,7 @@ def print_analysis(result: AnalysisResult) -> None:
 
 
 def cmd_rollout(args: argparse.Namespace) -> int:
-    from app import rollout
+    from app.rollout import ladder as rollout
 
     data_dir = resolve_data_dir(args.data_dir)
     thresholds = _thresholds(data_dir)
@@ -124,7 +124,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    from app import watch
+    from app.rollout import watch
 
     data_dir = resolve_data_dir(args.data_dir)
     thresholds = _thresholds(data_dir)

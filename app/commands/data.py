@@ -7,11 +7,12 @@ import json
 import sys
 from pathlib import Path
 
-from app import changes
+from app.changes import declared
+from app.changes import timeline as changes
 from app.config import resolve_data_dir
-from app.ingest import IngestResult, LoadProgress, ingest_paths
-from app.mapping import MappingError, load_mapping
-from app.store import Store
+from app.ingest.mapping import MappingError, load_mapping
+from app.ingest.pipeline import IngestResult, LoadProgress, ingest_paths
+from app.storage.store import Store
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -72,13 +73,13 @@ def _print_result(result: IngestResult, as_json: bool) -> None:
 
 def _load_changes(store: Store, path: str, quiet: bool) -> int:
     try:
-        events, errors = changes.load_declared(path)
-    except changes.ChangeFileError as exc:
+        events, errors = declared.load_declared(path)
+    except declared.ChangeFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     for e in errors:
         print(f"error: {e}", file=sys.stderr)
-    added = changes.save_events(store, events)
+    added = declared.save_events(store, events)
     if not quiet:
         print(f"{path}: {added} new change events ({len(events) - added} already known)")
     return 1 if errors else 0
@@ -103,7 +104,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from app.demo_setup import load_demo
+    from app.demo.setup import load_demo
 
     data_dir = resolve_data_dir(args.data_dir)
     store = Store(data_dir)

@@ -12,11 +12,13 @@ import os
 import sys
 from typing import Any
 
-from app import actions, audit
-from app.actions import Action
+from app.changes import recorded
 from app.config import resolve_data_dir
 from app.flags.base import FlagError, FlagRole
 from app.flags.config import load_config
+from app.rollback import actions, history
+from app.rollback.actions import Action
+from app.storage import trail
 
 EXIT_NOT_VERIFIED = 1
 EXIT_USAGE = 2
@@ -78,7 +80,7 @@ def run_status(args: argparse.Namespace) -> int:
     for feature in doc["features"]:
         print(f"{feature['feature']} ({feature['backend']})")
         for f in feature["flags"]:
-            state = f.get("error") or audit.summary(f, f["role"])
+            state = f.get("error") or recorded.summary(f, f["role"])
             print(f"  {f['role']:<12} {f['key']:<32} {f['environment']:<12} {state}")
     return 0
 
@@ -130,7 +132,7 @@ def _resolve(args: argparse.Namespace, data_dir: Any) -> tuple[Action, Any]:
 
 def run_audit(args: argparse.Namespace) -> int:
     data_dir = resolve_data_dir(args.data_dir)
-    rows = audit.entries(data_dir, feature=args.feature, incident_id=args.incident,
+    rows = trail.entries(data_dir, feature=args.feature, incident_id=args.incident,
                          outcome=args.outcome, limit=args.limit)
     print(json.dumps({"entries": [r.as_dict() for r in rows]}, indent=2))
     return 0
@@ -139,7 +141,7 @@ def run_audit(args: argparse.Namespace) -> int:
 def run_sync(args: argparse.Namespace) -> int:
     data_dir = resolve_data_dir(args.data_dir)
     try:
-        status = audit.sync_history(data_dir, force=True)
+        status = history.sync_history(data_dir, force=True)
     except FlagError as exc:
         return _error(args, exc.message)
     print(json.dumps(status, indent=2))

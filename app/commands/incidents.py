@@ -8,11 +8,11 @@ import json
 import sys
 from pathlib import Path
 
-from app import postmortem
-from app.changes import parse_time
+from app.changes.declared import parse_time
 from app.config import resolve_data_dir
-from app.incidents import SEVERITIES, STATUSES, Incident, IncidentError, IncidentLog
-from app.playbooks import load_playbooks
+from app.incidents import postmortem
+from app.incidents.log import SEVERITIES, STATUSES, Incident, IncidentError, IncidentLog
+from app.incidents.playbooks import load_playbooks
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

@@ -8,9 +8,11 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
-from app import changes, metrics
+from app.changes import timeline as changes
+from app.changes.events import ChangeEvent
 from app.config import resolve_data_dir
-from app.store import Store
+from app.metrics import timeline as metrics
+from app.storage.store import Store
 
 RANGES: dict[str, timedelta | None] = {
     "Last 24 hours": timedelta(hours=24),
@@ -59,7 +61,7 @@ def cached_features(dd: str, version: str) -> list[str]:
     return Store(Path(dd)).features()
 
 
-def timeline_changes(feature: str, since: datetime, until: datetime) -> list[changes.ChangeEvent]:
+def timeline_changes(feature: str, since: datetime, until: datetime) -> list[ChangeEvent]:
     return changes.timeline_changes(store(), feature, since, until)
 
 

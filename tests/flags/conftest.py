@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.flags.demo import write_demo_flags
+from app.demo.flags import write_demo_flags
 
 
 @pytest.fixture

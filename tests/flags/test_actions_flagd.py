@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from flag_components import ROOT, assert_official_schema
 
-from app import actions, audit
 from app.flags.flagd_file import FlagdFileBackend
+from app.rollback import actions
+from app.storage import trail
 
 
 @pytest.mark.parametrize(
@@ -42,7 +43,7 @@ def test_each_action_is_verified_and_audited(
     assert result.verified, result.message
     assert result.flag == flag and result.after[field] == expected and result.changed
     assert_official_schema(flag_dir / "flags.json")
-    [entry] = audit.entries(flag_dir)
+    [entry] = trail.entries(flag_dir)
     assert (entry.outcome, entry.operator, entry.reason, entry.incident_id) == (
         "verified", "ana", "error rate up", "INC-7")
     assert entry.backend == "flagd-file" and entry.flag == flag
@@ -72,7 +73,7 @@ def test_invalid_values_fail_before_any_change(flag_dir: Path, action, value, me
     result = actions.execute(flag_dir, "doc-summarizer", action, value, operator="ana")
     assert result.outcome == "failed" and message in result.message
     assert (flag_dir / "flags.json").read_bytes() == original
-    [entry] = audit.entries(flag_dir)
+    [entry] = trail.entries(flag_dir)
     assert entry.outcome == "failed"
 
 
@@ -92,13 +93,13 @@ def test_a_double_click_makes_one_change_and_records_both(flag_dir: Path) -> Non
     assert all(r.verified for r in results)
     assert sorted(r.changed for r in results) == [False, True]
     assert len(backend.history()) == lines_before + 1
-    assert {e.operator for e in audit.entries(flag_dir)} == {"ana", "bo"}
+    assert {e.operator for e in trail.entries(flag_dir)} == {"ana", "bo"}
 
 
 PRESS = """
 import sys
 from pathlib import Path
-from app import actions
+from app.rollback import actions
 r = actions.execute(Path(sys.argv[1]), "doc-summarizer", "rollout", 0, operator=sys.argv[2])
 print(r.outcome, r.changed)
 """
@@ -112,7 +113,7 @@ def test_two_operators_in_two_processes_make_one_change(flag_dir: Path) -> None:
     outputs = sorted(p.communicate(timeout=60)[0].strip() for p in procs)
     assert outputs == ["verified False", "verified True"]
     assert len(backend.history()) == lines_before + 1
-    assert len(audit.entries(flag_dir)) == 2
+    assert len(trail.entries(flag_dir)) == 2
 
 
 def test_a_read_back_that_does_not_match_is_unverified(flag_dir: Path) -> None:
@@ -138,7 +139,7 @@ def test_a_read_back_that_does_not_match_is_unverified(flag_dir: Path) -> None:
         sync.join()
     assert result.outcome == "unverified" and result.error_code == "readback_mismatch"
     assert "reads back on instead of off" in result.message
-    assert audit.entries(flag_dir)[0].outcome == "unverified"
+    assert trail.entries(flag_dir)[0].outcome == "unverified"
 
 
 def test_status_lists_every_flag_with_nulls_where_not_applicable(flag_dir: Path) -> None:

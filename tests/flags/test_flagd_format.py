@@ -7,9 +7,9 @@ import json
 import pytest
 from flag_components import FLAGD_SCHEMA_DIR, flagd_validator
 
+from app.demo.flags import demo_flag_document
 from app.flags import flagd_format
 from app.flags.base import InvalidValue
-from app.flags.demo import demo_flag_document
 
 # A flagd-daemon file (flags as an array): valid for the daemon, not for providers.
 DAEMON_ONLY = {"example.flagdimport.array.json"}

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from flag_components import assert_official_schema, need
 
-from app import actions
+from app.rollback import actions
 
 PROBE = Path(__file__).with_name("provider_probe.py")
 

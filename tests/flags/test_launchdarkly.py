@@ -17,7 +17,9 @@ from fake_launchdarkly import FakeLaunchDarkly, flag
 from fault_proxy import Fault, FaultProxy
 from flag_components import ROOT
 
-from app import actions, audit
+from app.changes import recorded
+from app.rollback import actions, history
+from app.storage import trail
 
 TOKEN = "api-0123-secret-launchdarkly-token"
 MODELS = ["gpt-4o", "gpt-4o-2024-08-06", "gpt-4o-2024-11-20"]
@@ -73,7 +75,7 @@ def test_each_action_is_verified(ld_dir: Path, ld, action, value, field, expecte
                              reason="drill", incident_id="INC-5")
     assert result.verified, result.message
     assert result.backend == "launchdarkly" and result.after[field] == expected
-    entry = audit.entries(ld_dir)[0]
+    entry = trail.entries(ld_dir)[0]
     assert (entry.outcome, entry.incident_id) == ("verified", "INC-5")
 
 
@@ -150,7 +152,7 @@ def test_slower_than_the_timeout(ld_dir: Path, proxy) -> None:
 KILLED_PRESS = """
 import sys
 from pathlib import Path
-from app import actions
+from app.rollback import actions
 actions.execute(Path(sys.argv[1]), "ai-summaries", "kill", operator="ana", reason="crash test")
 """
 
@@ -166,25 +168,25 @@ def test_a_process_killed_between_intent_and_outcome_leaves_the_intent(
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not (
-            (ld_dir / "ledger.sqlite").exists() and audit.entries(ld_dir)
+            (ld_dir / "ledger.sqlite").exists() and trail.entries(ld_dir)
         ):
             time.sleep(0.05)
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
     finally:
         p.close()
-    [entry] = audit.entries(ld_dir)
+    [entry] = trail.entries(ld_dir)
     assert entry.outcome is None and entry.as_dict()["outcome"] == "no outcome recorded"
     assert (entry.operator, entry.reason, entry.flag) == ("ana", "crash test", "ai-summaries")
-    assert [e.action_id for e in audit.entries(ld_dir, outcome="none")] == [entry.action_id]
+    assert [e.action_id for e in trail.entries(ld_dir, outcome="none")] == [entry.action_id]
     write_config(ld_dir, ld.url)
     assert actions.execute(ld_dir, "ai-summaries", "kill").verified  # the next press works
 
 
 def test_history_from_the_audit_log(ld_dir: Path) -> None:
     actions.execute(ld_dir, "ai-summaries", "revert-prompt", operator="ana")
-    assert audit.sync_history(ld_dir)["ld"] == "synced 1 entries"
-    events = audit.change_events(ld_dir, feature="ai-summaries")
+    assert history.sync_history(ld_dir)["ld"] == "synced 1 entries"
+    events = recorded.change_events(ld_dir, feature="ai-summaries")
     assert [(e.source, e.kind, e.from_value, e.to_value) for e in events] == [
         ("rollback-desk", "prompt", "v8", "v7")]
 

@@ -9,7 +9,8 @@ import streamlit as st
 from flag_components import ROOT
 from streamlit.testing.v1 import AppTest
 
-from app import actions, audit
+from app.rollback import actions
+from app.storage import trail
 
 PANEL = str(Path(__file__).with_name("panel_app.py"))
 AUDIT_PAGE = str(ROOT / "app" / "ui" / "views" / "audit.py")
@@ -57,7 +58,7 @@ def test_confirming_the_dialog_rolls_back_and_shows_verified(flag_dir, monkeypat
     assert not at.exception
     assert not at.get("dialog")
     assert "verified" in at.success[0].value and "v7" in at.success[0].value
-    [entry] = audit.entries(flag_dir)
+    [entry] = trail.entries(flag_dir)
     assert (entry.operator, entry.reason, entry.incident_id, entry.outcome) == (
         "ana", "prompt v8 regression", "INC-11", "verified")
     assert list(at.dataframe[0].value["state"])[1] == "v7"
@@ -70,7 +71,7 @@ def test_dismissing_the_dialog_changes_nothing(flag_dir, monkeypatch) -> None:
     at.session_state["flags-support-reply-none-dialog"] = None  # what on_dismiss does
     del at.session_state["flags-support-reply-none-dialog"]
     at.run()
-    assert not at.get("dialog") and not audit.entries(flag_dir)
+    assert not at.get("dialog") and not trail.entries(flag_dir)
 
 
 def test_a_failure_is_never_shown_as_success(flag_dir, monkeypatch) -> None:

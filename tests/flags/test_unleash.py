@@ -14,9 +14,11 @@ import requests
 import yaml
 from fault_proxy import Fault, FaultProxy
 
-from app import actions, audit
+from app.changes import recorded
 from app.flags.config import Secret
 from app.flags.unleash import UnleashBackend
+from app.rollback import actions, history
+from app.storage import trail
 
 pytestmark = pytest.mark.integration
 MODELS = ["gpt-4o", "gpt-4o-2024-08-06", "gpt-4o-2024-11-20"]
@@ -95,7 +97,7 @@ def test_each_action_is_verified_against_unleash(unleash_dir, action, value, fie
                              reason="drill", incident_id="INC-2")
     assert result.verified, result.message
     assert result.backend == "unleash" and result.after[field] == expected
-    assert audit.entries(data_dir)[0].outcome == "verified"
+    assert trail.entries(data_dir)[0].outcome == "verified"
 
 
 def test_resume_turns_the_feature_back_on(unleash_dir) -> None:
@@ -228,8 +230,8 @@ def test_history_comes_from_the_event_log(unleash_dir) -> None:
     backend = UnleashBackend(unleash_dir[1].url, Secret(unleash_dir[1].headers["Authorization"]))
     changes = [h for h in backend.history() if h.flag == f"ai-summaries-canary-{tag}"]
     assert ("rollout", "10%", "0%") in [(h.change, h.before, h.after) for h in changes]
-    assert audit.sync_history(data_dir)["unleash"].startswith("synced")
-    events = audit.change_events(data_dir, feature="ai-summaries")
+    assert history.sync_history(data_dir)["unleash"].startswith("synced")
+    events = recorded.change_events(data_dir, feature="ai-summaries")
     assert [e.source for e in events if e.key == f"ai-summaries-canary-{tag}"] == [
         "rollback-desk"]  # Unleash's record of the console's own change is not repeated
 
@@ -242,7 +244,7 @@ def test_the_token_never_reaches_output_or_audit(unleash_dir, unleash, capsys) -
     for argv in (["flags", "status", "--json"], ["flags", "kill", "ai-summaries", "--yes",
                                                   "--json"], ["flags", "audit"]):
         main([*argv, "--data-dir", str(data_dir)])
-    audit.sync_history(data_dir, force=True)
+    history.sync_history(data_dir, force=True)
     out = capsys.readouterr()
     assert secret not in out.out + out.err
     for path in data_dir.rglob("*"):

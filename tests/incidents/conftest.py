@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.incidents import Incident, IncidentLog
+from app.incidents.log import Incident, IncidentLog
 
 CANARY_ONSET = datetime(2026, 11, 21, 9)
 
@@ -16,7 +16,7 @@ CANARY_ONSET = datetime(2026, 11, 21, 9)
 def flag_demo_dir(demo_dir: Path) -> Path:
     """The demo data directory with its flagd-file flags (written if the demo lacks them)."""
     if not (demo_dir / "flags.yaml").exists():
-        from app.flags.demo import write_demo_flags
+        from app.demo.flags import write_demo_flags
 
         write_demo_flags(demo_dir)
     return demo_dir

@@ -8,8 +8,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from app.impact import measure, triage, users_across
-from app.store import Store
+from app.incidents.impact import measure, triage, users_across
+from app.storage.store import Store
 
 END = datetime(2026, 11, 23)
 

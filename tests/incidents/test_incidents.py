@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app.incidents import IncidentError, IncidentLog, IncidentNotFound, StaleEdit
+from app.incidents.log import IncidentError, IncidentLog, IncidentNotFound, StaleEdit
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -139,7 +139,7 @@ def test_a_corrupt_incident_store_is_reported(tmp_path):
 WRITER = """
 import sys
 from pathlib import Path
-from app.incidents import IncidentLog, StaleEdit
+from app.incidents.log import IncidentLog, StaleEdit
 log = IncidentLog(Path(sys.argv[1]))
 who = sys.argv[2]
 for i in range(40):
@@ -167,7 +167,7 @@ def test_two_processes_writing_the_same_incident_lose_no_update(tmp_path):
 
 
 def test_two_sessions_opening_incidents_at_once_get_distinct_ids(tmp_path):
-    code = ("import sys; from pathlib import Path; from app.incidents import IncidentLog\n"
+    code = ("import sys; from pathlib import Path; from app.incidents.log import IncidentLog\n"
             "log = IncidentLog(Path(sys.argv[1]))\n"
             "print(' '.join(log.open(f'i{n}', ['f']).id for n in range(15)))")
     procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE,

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from app import notify, postmortem
-from app.briefing import brief, facts
-from app.incident_timeline import assemble
-from app.incidents import Incident, IncidentLog
+from app.incidents import notify, postmortem
+from app.incidents.briefing import brief, facts
+from app.incidents.log import Incident, IncidentLog
+from app.incidents.timeline import assemble
 
 SECRET_PATH = "/services/T000/B000/s3cr3t-token-do-not-leak"
 

@@ -11,7 +11,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from app.incidents import IncidentLog
+from app.incidents.log import IncidentLog
 
 ROUTER = str(Path(__file__).resolve().parents[2] / "app" / "ui" / "streamlit_app.py")
 PAGE = "views/incidents.py"
@@ -136,7 +136,7 @@ def test_a_post_mortem_section_saved_in_two_sessions_keeps_the_first_and_warns_t
 
 
 def test_an_incident_over_two_features_shows_each_and_their_sum(flag_demo_dir, monkeypatch):
-    from app import postmortem
+    from app.incidents import postmortem
 
     incident = IncidentLog(flag_demo_dir).open(
         "Summaries and replies failing", ["doc-summarizer", "support-reply"], "SEV2",

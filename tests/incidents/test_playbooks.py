@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from app.actions import Action
-from app.notify import load_templates
-from app.playbooks import (
+from app.incidents.notify import load_templates
+from app.incidents.playbooks import (
     ACTIONS,
     PHASES,
     PLACEHOLDERS,
@@ -19,6 +18,7 @@ from app.playbooks import (
     load_playbooks,
     suggest,
 )
+from app.rollback.actions import Action
 
 GOOD = """\
 id: tiny

@@ -9,10 +9,10 @@ from pathlib import Path
 import polars as pl
 from markdown_it import MarkdownIt
 
-from app import postmortem
-from app.actions import execute
-from app.incident_timeline import assemble, format_duration
-from app.incidents import IncidentLog
+from app.incidents import postmortem
+from app.incidents.log import IncidentLog
+from app.incidents.timeline import assemble, format_duration
+from app.rollback.actions import execute
 
 from .conftest import CANARY_ONSET
 

@@ -180,7 +180,7 @@ def test_line_numbers_count_blank_lines_when_every_line_parses(desk: Desk, tmp_p
 def test_blank_lines_are_numbered_as_the_line_by_line_read_numbers_them(tmp_path: Path, text: str):
     import duckdb
 
-    from app.sources import blank_lines, lines_sql
+    from app.ingest.sources import blank_lines, lines_sql
 
     path = tmp_path / "a.jsonl"
     path.write_bytes(text.encode())

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from logfiles import Desk, write_jsonl, write_text
 
-from app import changes
-from app.store import Store
+from app.changes import declared
+from app.changes import timeline as changes
+from app.storage.store import Store
 
 T0 = datetime(2026, 3, 2)
 
@@ -52,7 +53,7 @@ def test_declared_changes_from_csv_report_bad_rows_by_line(desk: Desk, tmp_path:
         "not a time,chat,model,,,,,",
         "2026-03-02T11:00:00Z,chat,oops,,,,,",
     ]) + "\n")
-    events, errors = changes.load_declared(path)
+    events, errors = declared.load_declared(path)
     assert [(e.kind, e.to_value, e.description) for e in events] == [("model", "gpt-4.1", "Upgrade, finally")]
     assert errors == [f"{path} line 3: timestamp 'not a time' is not a time (ISO 8601 or epoch)",
                       f"{path} line 4: kind 'oops' is not one of model, prompt, flag, config"]
@@ -65,8 +66,8 @@ def test_declared_changes_from_csv_report_bad_rows_by_line(desk: Desk, tmp_path:
 ])
 def test_an_unusable_changes_file_is_one_error(tmp_path: Path, body: str, suffix: str, expected: str):
     path = write_text(tmp_path / f"changes.{suffix}", body)
-    with pytest.raises(changes.ChangeFileError) as err:
-        changes.load_declared(path)
+    with pytest.raises(declared.ChangeFileError) as err:
+        declared.load_declared(path)
     assert str(err.value).startswith(str(path)) and expected in str(err.value)
 
 
@@ -74,9 +75,9 @@ def test_loading_declared_changes_twice_adds_nothing(desk: Desk, tmp_path: Path)
     path = write_text(tmp_path / "c.yaml", "changes:\n  - {timestamp: 2026-03-02T10:00:00Z, "
                                            "feature: chat, kind: config, key: temperature}\n")
     store = Store(desk.data_dir)
-    events, _ = changes.load_declared(path)
-    assert changes.save_events(store, events) == 1
-    assert changes.save_events(store, changes.load_declared(path)[0]) == 0
+    events, _ = declared.load_declared(path)
+    assert declared.save_events(store, events) == 1
+    assert declared.save_events(store, declared.load_declared(path)[0]) == 0
 
 
 def _requests(feature: str, hours: int, **dims_by_hour) -> list[dict]:

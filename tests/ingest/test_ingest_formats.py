@@ -101,7 +101,7 @@ def test_extra_columns_are_kept_and_usable_as_split_dimensions(desk: Desk, tmp_p
                         GROUP BY 1 ORDER BY 1""") == [("acme", 2), ("globex", 1)]
     assert desk.rows("SELECT DISTINCT CAST(extra->'app_version' AS INTEGER) FROM requests ORDER BY 1"
                      ) == [(3,), (4,)]
-    from app.store import Store
+    from app.storage.store import Store
     assert {"tenant", "app_version"} <= set(Store(desk.data_dir).extra_columns())
 
 

@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 from logfiles import Desk, big_frame, request, write_jsonl
 
-from app import ingest
+from app.ingest import pipeline as ingest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,9 +103,10 @@ def test_a_file_of_one_unfinished_line_loads_once_the_line_ends(desk: Desk, tmp_
 def test_appended_lines_reach_the_rollups(tmp_path: Path):
     from datetime import datetime
 
-    from app import changes, metrics
-    from app.ingest import ingest_paths
-    from app.store import Store
+    from app.changes import timeline as changes
+    from app.ingest.pipeline import ingest_paths
+    from app.metrics import timeline as metrics
+    from app.storage.store import Store
 
     path = write_jsonl(tmp_path / "a.jsonl", [request(i) for i in range(30)])
     store = Store(tmp_path / "data")
@@ -297,7 +298,7 @@ def test_the_text_report_says_what_happened_to_each_file(desk: Desk, tmp_path: P
 @pytest.mark.parametrize("in_kernel", [True, False])
 def test_a_copy_of_part_of_a_file_holds_exactly_those_bytes(tmp_path: Path, monkeypatch,
                                                             in_kernel: bool):
-    from app import appends
+    from app.ingest import appends
 
     if not in_kernel:  # a file system that refuses copy_file_range
         def refuse(*args):
@@ -312,8 +313,8 @@ def test_a_copy_of_part_of_a_file_holds_exactly_those_bytes(tmp_path: Path, monk
 
 
 def test_an_uploaded_file_is_whole_so_its_cut_last_line_is_quarantined(tmp_path: Path):
-    from app.ingest import ingest_paths
-    from app.store import Store
+    from app.ingest.pipeline import ingest_paths
+    from app.storage.store import Store
 
     path = tmp_path / "upload.jsonl"
     path.write_text(json.dumps(request(0)) + "\n" + json.dumps(request(1))[:25])
@@ -336,8 +337,8 @@ def test_a_load_stopped_before_deleting_its_duplicates_is_finished_by_the_next_p
         desk: Desk, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     # A file's rows are committed first and its duplicates deleted in a second transaction;
     # a process that stops in between leaves a note, and the next one finishes the load.
-    from app import dedupe
-    from app.store import Store
+    from app.storage import dedupe
+    from app.storage.store import Store
 
     desk.ingest(write_jsonl(tmp_path / "a.jsonl", [request(7)]))
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from logfiles import Desk, write_text
 
-from app.mapping import MappingError, load_mapping
+from app.ingest.mapping import MappingError, load_mapping
 
 LOG = "\n".join([
     "Time,Model,Request tokens,Response tokens,ms",

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from logfiles import big_frame
 
-from app.ingest import LoadProgress, ingest_paths
-from app.store import Store
+from app.ingest.pipeline import LoadProgress, ingest_paths
+from app.storage.store import Store
 
 
 def test_progress_moves_within_one_large_file(tmp_path: Path):

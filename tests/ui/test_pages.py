@@ -47,8 +47,8 @@ def test_page_runs_on_empty_data_dir(page: str, empty_dir: Path, monkeypatch: py
 def sparse_template(tmp_path_factory) -> Path:
     """Logs with only the two required fields, over three hours: no metric but volume has a
     value, and there is no previous period to compare with."""
-    from app.ingest import ingest_paths
-    from app.store import Store
+    from app.ingest.pipeline import ingest_paths
+    from app.storage.store import Store
 
     folder = tmp_path_factory.mktemp("sparse")
     logs = folder / "minimal.jsonl"

@@ -13,10 +13,11 @@ from typing import Any
 
 import streamlit as st
 
-from app import actions, audit
-from app.actions import LABELS, Action
+from app.changes import recorded
 from app.flags.base import ActionResult, FlagError
 from app.flags.config import load_config
+from app.rollback import actions
+from app.rollback.actions import LABELS, Action
 
 OUTCOME_ICONS = {"verified": "✅", "unverified": "⚠️", "failed": "❌"}
 
@@ -55,7 +56,7 @@ def render_flag_actions(
 def _live_state(config: Any, feature: str) -> None:
     status = actions.feature_status(config, feature)
     rows = [{"role": f["role"], "flag": f["key"], "environment": f["environment"],
-             "state": f.get("error") or audit.summary(f, f["role"]) or "-"} for f in status["flags"]]
+             "state": f.get("error") or recorded.summary(f, f["role"]) or "-"} for f in status["flags"]]
     st.caption(f"Live state from {status['backend']}")
     st.dataframe(rows, hide_index=True, width="stretch")
 
@@ -84,8 +85,8 @@ def _confirm(data_dir: Path, feature: str, action: Action, incident_id: str | No
         st.markdown(f"**{feature}** · flag `{the_plan.flag.key}` in "
                     f"`{the_plan.flag.environment}` on {the_plan.location}")
         role = the_plan.flag.role
-        st.markdown(f"**Before:** {audit.summary(the_plan.before, role) or '-'}  \n"
-                    f"**After:** {audit.summary(the_plan.after, role) or '-'}")
+        st.markdown(f"**Before:** {recorded.summary(the_plan.before, role) or '-'}  \n"
+                    f"**After:** {recorded.summary(the_plan.after, role) or '-'}")
         if incident_id:
             st.caption(f"Recorded against incident {incident_id}")
         operator = st.text_input("Operator", key=f"{scope}-operator")

@@ -2,9 +2,11 @@
 
 import streamlit as st
 
-from app import audit
+from app.changes import recorded
 from app.flags.base import FlagError
 from app.flags.config import load_config
+from app.rollback import history
+from app.storage import trail
 from app.ui import common
 
 st.title("📜 Audit trail")
@@ -21,7 +23,7 @@ outcome = c2.selectbox("Outcome", ["(all)", "verified", "unverified", "failed",
                                    "no outcome recorded"], key="audit_outcome")
 incident = c3.text_input("Incident", key="audit_incident").strip()
 
-rows = audit.entries(
+rows = trail.entries(
     data_dir,
     feature=None if feature == "(all)" else feature,
     outcome={"(all)": None, "no outcome recorded": "none"}.get(outcome, outcome),
@@ -32,7 +34,7 @@ if rows:
         [{"requested (UTC)": f"{e.requested_at:%Y-%m-%d %H:%M:%S}", "operator": e.operator,
           "feature": e.feature, "action": e.action, "backend": e.backend, "flag": e.flag,
           "environment": e.environment,
-          "before": audit.summary(e.before, e.role), "after": audit.summary(e.after, e.role),
+          "before": recorded.summary(e.before, e.role), "after": recorded.summary(e.after, e.role),
           "outcome": e.outcome or "no outcome recorded", "latency (ms)": e.latency_ms,
           "changed": {True: "yes", False: "no", None: "?"}[e.changed], "reason": e.reason,
           "incident": e.incident_id, "message": e.message, "action id": e.action_id}
@@ -46,9 +48,9 @@ else:
 
 st.subheader("Changes from the flag backends' own histories")
 if st.button("🔄 Refresh from backends", key="audit_sync"):
-    for name, status in audit.sync_history(data_dir, min_interval_s=10).items():
+    for name, status in history.sync_history(data_dir, min_interval_s=10).items():
         st.caption(f"{name}: {status}")
-history = [e for e in audit.change_events(data_dir, None if feature == "(all)" else feature)
+history = [e for e in recorded.change_events(data_dir, None if feature == "(all)" else feature)
            if e.source == "flag-audit"]
 if history:
     st.dataframe(

@@ -6,20 +6,19 @@ from pathlib import Path
 import streamlit as st
 from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
-from app import changes
-from app.ingest import LoadProgress, ingest_paths
-from app.mapping import MappingError, load_mapping
+from app.changes import declared
+from app.ingest.mapping import MappingError, load_mapping
+from app.ingest.pipeline import LoadProgress, ingest_paths
 from app.ui import common
 
 st.title("💾 Data")
 store = common.store()
 
-files = store.query("""SELECT path, format, loaded, quarantined, duplicates, size,
-                              loaded_at FROM files ORDER BY loaded_at DESC""")
+files = store.loaded_files()
 c1, c2, c3 = st.columns(3)
 c1.metric("Requests stored", f"{store.request_count():,}")
 c2.metric("Files loaded", f"{files.height:,}")
-c3.metric("Rows quarantined", f"{int(store.scalar('SELECT count(*) FROM quarantine') or 0):,}")
+c3.metric("Rows quarantined", f"{store.quarantine_count():,}")
 
 st.subheader("Load logs")
 tab_upload, tab_path = st.tabs(["Upload", "Path on this machine"])
@@ -91,11 +90,11 @@ if changes_upload is not None and st.button("Load changes", key="load_changes"):
     target = inbox / Path(changes_upload.name).name
     target.write_bytes(changes_upload.getvalue())
     try:
-        events, errors = changes.load_declared(target)
-    except changes.ChangeFileError as exc:
+        events, errors = declared.load_declared(target)
+    except declared.ChangeFileError as exc:
         st.error(str(exc))
     else:
-        added = changes.save_events(store, events)
+        added = declared.save_events(store, events)
         st.success(f"{added} new change events ({len(events) - added} already known)")
         for e in errors:
             st.error(e)
@@ -108,8 +107,7 @@ else:
     st.dataframe(files, hide_index=True, width="stretch")
 
 st.subheader("Quarantine")
-q = store.query("""SELECT path, reason, raw FROM quarantine
-                   ORDER BY quarantined_at DESC, path, source_row LIMIT 1000""")
+q = store.quarantined_rows(1000)
 if q.is_empty():
     st.caption("No quarantined rows.")
 else:

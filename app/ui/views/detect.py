@@ -3,10 +3,10 @@
 
 import streamlit as st
 
-from app.findings import Finding, format_value, iso_z
-from app.thresholds import ThresholdsError, thresholds_path
+from app.detection.findings import Finding, format_value, iso_z
+from app.detection.thresholds import ThresholdsError, thresholds_path
 from app.ui import common
-from app.ui.detection_overlay import analysis, open_incident
+from app.ui.components.detection_overlay import analysis, open_incident
 
 SCOPE_LABEL = {"total": "🌐 whole feature", "partial": "🧩 partial", "single_user": "👤 single user"}
 

@@ -2,13 +2,13 @@
 
 import streamlit as st
 
-from app import metrics
-from app.charts import timeline_figure
-from app.findings import format_value, iso_z
-from app.schema import SPLIT_DIMENSIONS
+from app.detection.findings import format_value, iso_z
+from app.metrics import timeline as metrics
+from app.storage.schema import SPLIT_DIMENSIONS
 from app.ui import common
+from app.ui.charts import timeline_figure
+from app.ui.components.detection_overlay import analysis, onsets_for, open_incident
 from app.ui.components.flag_actions import render_flag_actions
-from app.ui.detection_overlay import analysis, onsets_for, open_incident
 
 st.title("📈 Feature timeline")
 features = common.features()

@@ -5,12 +5,12 @@ from datetime import datetime, time
 
 import streamlit as st
 
-from app import briefing
-from app.changes import parse_time
-from app.incidents import SEVERITIES, STATUSES, IncidentError, IncidentLog
-from app.playbooks import METRICS, load_playbooks, suggest
+from app.changes.declared import parse_time
+from app.incidents import briefing
+from app.incidents.log import SEVERITIES, STATUSES, IncidentError, IncidentLog
+from app.incidents.playbooks import METRICS, load_playbooks, suggest
 from app.ui import common
-from app.ui import incident_tabs as tabs
+from app.ui.components import incident_tabs as tabs
 
 st.title("🧯 Incidents")
 data_dir = common.data_dir()

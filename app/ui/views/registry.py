@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app import metrics
+from app.metrics import timeline as metrics
 from app.ui import common
 
 st.title("🗂️ Registry")

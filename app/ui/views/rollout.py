@@ -4,9 +4,10 @@ from datetime import timedelta
 
 import streamlit as st
 
-from app import guardrails, rollout
-from app.findings import format_value
-from app.thresholds import ThresholdsError, load_thresholds
+from app.detection.findings import format_value
+from app.detection.thresholds import ThresholdsError, load_thresholds
+from app.rollout import guardrails
+from app.rollout import ladder as rollout
 from app.ui import common
 
 st.title("🚦 Rollouts")
@@ -27,7 +28,7 @@ except ThresholdsError as exc:
 def cached_status(dd: str, version: str, feature: str) -> rollout.LadderStatus:
     from pathlib import Path
 
-    from app.store import Store
+    from app.storage.store import Store
 
     return rollout.ladder_status(Store(Path(dd)), feature, load_thresholds(Path(dd)))
 

@@ -1,0 +1,117 @@
+"""Declared changes: the YAML or CSV files a team writes (or a deploy pipeline appends to)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+from app.changes.events import ChangeEvent
+from app.storage.schema import CHANGE_KINDS
+from app.storage.store import Store
+
+DECLARED_COLUMNS = ("timestamp", "feature", "kind", "key", "from", "to", "author", "description")
+
+
+class ChangeFileError(ValueError):
+    """A declared-changes file that cannot be read at all."""
+
+
+def parse_time(value: object) -> datetime | None:
+    """ISO 8601 with Z or an offset (converted to UTC), naive (taken as UTC), or epoch s/ms."""
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = value / 1000 if abs(value) >= 1e11 else value
+        return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
+    elif isinstance(value, str) and value.strip():
+        text = value.strip()
+        try:
+            return parse_time(float(text))
+        except ValueError:
+            pass
+        try:
+            dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            return None
+    else:
+        return None
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(UTC).replace(tzinfo=None)
+    return dt
+
+
+def load_declared(path: str | Path) -> tuple[list[ChangeEvent], list[str]]:
+    """Declared changes from YAML (`changes:` list) or CSV; bad entries are reported, not fatal."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ChangeFileError(f"{path}: cannot read ({exc.strerror})") from exc
+    entries: list[tuple[str, dict]] = []
+    if path.suffix.lower() == ".csv":
+        reader = csv.DictReader(io.StringIO(text))
+        missing = [c for c in ("timestamp", "feature", "kind") if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ChangeFileError(f"{path}: CSV header lacks column(s) {', '.join(missing)}; "
+                                  f"expected {', '.join(DECLARED_COLUMNS)}")
+        for row in reader:
+            entries.append((f"{path} line {reader.line_num}", row))
+    else:
+        try:
+            doc = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark else ""
+            raise ChangeFileError(f"{path}:{where} not valid YAML") from exc
+        if not isinstance(doc, dict) or not isinstance(doc.get("changes"), list):
+            raise ChangeFileError(f"{path}: expected a top-level 'changes:' list")
+        for i, item in enumerate(doc["changes"]):
+            entries.append((f"{path} changes[{i}]", item if isinstance(item, dict) else {}))
+    events: list[ChangeEvent] = []
+    errors: list[str] = []
+    for where, row in entries:
+        event, problem = _declared_event(row)
+        if problem:
+            errors.append(f"{where}: {problem}")
+        else:
+            events.append(event)
+    return events, errors
+
+
+def _declared_event(row: dict) -> tuple[ChangeEvent | None, str | None]:
+    def text(key: str) -> str | None:
+        v = row.get(key)
+        return None if v is None or str(v).strip() == "" else str(v).strip()
+
+    if not row:
+        return None, "expected a mapping with timestamp, feature, kind"
+    ts = parse_time(row.get("timestamp"))
+    if ts is None:
+        return None, f"timestamp {row.get('timestamp')!r} is not a time (ISO 8601 or epoch)"
+    feature = text("feature")
+    if not feature:
+        return None, "feature is missing"
+    kind = (text("kind") or "").lower()
+    if kind not in CHANGE_KINDS:
+        return None, f"kind {row.get('kind')!r} is not one of {', '.join(CHANGE_KINDS)}"
+    return ChangeEvent(timestamp=ts, feature=feature, kind=kind, key=text("key"),
+                       from_value=text("from"), to_value=text("to"), author=text("author"),
+                       description=text("description"), source="declared"), None
+
+
+def save_events(store: Store, events: list[ChangeEvent]) -> int:
+    """Insert events; an event already stored (same id) is left as it is. Returns new count."""
+    if not events:
+        return 0
+    with store.connect() as con:
+        before = con.execute("SELECT count(*) FROM changes").fetchone()[0]
+        con.executemany(
+            "INSERT OR IGNORE INTO changes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [[e.change_id, e.timestamp, e.feature, e.kind, e.key, e.from_value, e.to_value,
+              e.author, e.description, e.source, e.silent_update] for e in events],
+        )
+        return con.execute("SELECT count(*) FROM changes").fetchone()[0] - before

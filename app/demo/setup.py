@@ -1,0 +1,22 @@
+"""Set up a data directory with the demo: logs, declared changes and flag configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.changes import declared
+from app.demo.flags import write_demo_flags
+from app.demo.scenario import write_demo_files
+from app.ingest.pipeline import IngestResult, Progress, ingest_paths
+from app.storage.store import Store
+
+
+def load_demo(data_dir: Path, scale: float = 1.0, progress: Progress | None = None) -> IngestResult:
+    folder = data_dir / "demo"
+    paths = write_demo_files(folder, scale=scale)
+    store = Store(data_dir)
+    result = ingest_paths(store, [str(p) for p in paths], progress=progress)
+    events, _ = declared.load_declared(folder / "changes.yaml")
+    declared.save_events(store, events)
+    write_demo_flags(data_dir)
+    return result

@@ -1,0 +1,102 @@
+"""`analyze`: detect degradations, classify their scope and rank what changed.
+
+The one entry point the CLI (`rollback-desk analyze`), the Detect page and the incident flow
+share. Everything heavy runs in DuckDB: one grouped scan for the hourly aggregates of every
+feature, then one slice scan and one suspect scan per finding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from app.changes import timeline as changes
+from app.changes.events import ChangeEvent
+from app.detection import attribute
+from app.detection.detect import Detection, Onset, detect, refine_onset
+from app.detection.findings import AnalysisResult, Finding, Scope
+from app.detection.hourly import load_hourly
+from app.detection.thresholds import Thresholds, load_thresholds
+from app.storage.store import Store
+
+DEFAULT_WINDOW = timedelta(days=7)
+
+
+def default_window(store: Store, feature: str | None = None, since: datetime | None = None,
+                   until: datetime | None = None) -> tuple[datetime, datetime] | None:
+    """[since, until): by default the most recent week of loaded data, measured back from the
+    newest timestamp in the data, not from the clock."""
+    if until is None:
+        _, newest = store.time_bounds(feature)
+        if newest is None:
+            return None
+        until = newest + timedelta(microseconds=1)
+    if since is None:
+        since = until - DEFAULT_WINDOW
+    if since >= until:
+        return None
+    return since, until
+
+
+def candidate_changes(store: Store, feature: str, since: datetime, until: datetime,
+                      extra: list[ChangeEvent] | None = None) -> list[ChangeEvent]:
+    """Declared, inferred, flag-history and the console's own changes of a feature."""
+    events = changes.timeline_changes(store, feature, since, until)
+    seen = {e.change_id for e in events}
+    for e in extra or []:
+        if e.feature == feature and since <= e.timestamp <= until and e.change_id not in seen:
+            events.append(e)
+    return events
+
+
+def analyze(store: Store, feature: str | None = None, since: datetime | None = None,
+            until: datetime | None = None, thresholds: Thresholds | None = None,
+            extra_changes: list[ChangeEvent] | None = None) -> AnalysisResult:
+    """Findings (degradations only, most severe first, each with scope and ranked suspects)
+    and the feature-metrics too thin to judge."""
+    t = thresholds or load_thresholds(store.data_dir)
+    with store.session():  # one connection for every query of the analysis
+        return _analyze(store, feature, since, until, t, extra_changes)
+
+
+def _analyze(store: Store, feature: str | None, since: datetime | None, until: datetime | None,
+             t: Thresholds, extra_changes: list[ChangeEvent] | None) -> AnalysisResult:
+    window = default_window(store, feature, since, until)
+    if window is None:
+        return AnalysisResult((), (), since, until)
+    since, until = window
+    range_start = since - timedelta(days=t.lookback_days)
+    hourly = load_hourly(store, range_start, until, feature)
+    detections, inconclusive = detect(hourly, since, t)
+    findings = [explain(store, d, range_start, until, t, extra_changes) for d in detections]
+    findings.sort(key=lambda f: (-f.severity, f.feature, f.metric))
+    return AnalysisResult(tuple(findings), tuple(inconclusive), since, until)
+
+
+def explain(store: Store, det: Detection, range_start: datetime, until: datetime, t: Thresholds,
+            extra_changes: list[ChangeEvent] | None = None) -> Finding:
+    """A detection with its onset to the minute, its scope and its suspects."""
+    table = attribute.slice_table(store, det, det.onset, range_start, until)
+    ctx = attribute.context(det, det.onset, range_start, until, table)
+    scope, suspects, onset = Scope("total"), [], det.onset
+    if ctx is not None:
+        scope = attribute.classify_scope(ctx, table, t)
+        where = [(s.dimension, s.value) for s in scope.slices]
+        slice_onset = attribute.new_slice_onset(ctx, scope, table)
+        if slice_onset is not None:
+            refined = Onset(slice_onset, slice_onset, slice_onset)
+        else:
+            refined = refine_onset(store, det, ctx.base_mean, ctx.base_var, where)
+        onset = refined.at
+        if onset != det.onset:
+            table = attribute.slice_table(store, det, onset, range_start, until)
+            ctx = attribute.context(det, onset, range_start, until, table) or ctx
+            scope = attribute.classify_scope(ctx, table, t)
+        ctx = replace(ctx, onset_lo=refined.lo, onset_hi=refined.hi)
+        candidates = candidate_changes(store, det.feature, range_start, until, extra_changes)
+        suspects = attribute.rank_suspects(store, ctx, scope, table, candidates, t)
+    return Finding(
+        feature=det.feature, metric=det.metric, onset=onset, end=det.end, baseline=det.baseline,
+        current=det.current, p_value=det.p_value, n_baseline=det.n_baseline,
+        n_current=det.n_current, shape=det.shape, severity=det.severity, scope=scope,
+        suspects=tuple(suspects))

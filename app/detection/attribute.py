@@ -1,0 +1,320 @@
+"""What changed? Scope slices and suspect ranking for a detected degradation.
+
+Both work on one per-request quantity `x` whose mean moves with the metric (app/detect.py
+`measure`), so the degradation splits additively over requests: the *excess* of a set of
+requests is how far its x sum lies from the feature baseline, in the bad direction.
+
+- Scope: the smallest slice (one dimension, up to three values) carrying at least
+  `scope.coverage` of the excess with at most `scope.max_share` of the requests is `partial`,
+  or `single_user` when it is one user; otherwise the degradation is `total`.
+- Suspects: each change touches a set of requests from its time on (the new prompt version,
+  the canary variant, the new response model, or everything for a config change). Its score is
+  coverage (share of the excess inside the touched requests since onset) x purity (how
+  degraded the touched requests are against the degraded population) x timing weight.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import polars as pl
+
+from app.changes.events import ChangeEvent
+from app.detection.detect import Detection, measure
+from app.detection.findings import Scope, Slice, Suspect, format_value
+from app.detection.hourly import frame_query
+from app.detection.thresholds import METRIC_DIRECTION, Thresholds
+from app.storage.schema import SPLIT_DIMENSIONS
+from app.storage.store import Store
+
+DIM_PRIORITY = ("variant", "prompt_version", "response_model", "model", "region", "segment", "user_id")
+MAX_SLICE_VALUES = 3
+MIN_SLICE_N = 20
+NEW_VALUE_WINDOW = (timedelta(minutes=-5), timedelta(hours=2))
+SOURCE_ORDER = {"declared": 0, "flag-audit": 1, "rollback-desk": 2, "inferred": 3}
+
+
+@dataclass(frozen=True)
+class Context:
+    """The shared numbers of one finding."""
+
+    det: Detection
+    onset: datetime
+    until: datetime
+    range_start: datetime
+    base_mean: float  # mean of x before the onset
+    base_var: float  # variance of x before the onset
+    onset_lo: datetime  # the onsets the data cannot tell apart from `onset`
+    onset_hi: datetime
+    excess: float  # total excess since onset (bad direction positive)
+    cur_requests: int
+    cur_mean: float
+
+
+def slice_table(store: Store, det: Detection, onset: datetime, range_start: datetime,
+                until: datetime) -> pl.DataFrame:
+    """Per period (base, cur, after) and per value of every split dimension: requests, count
+    and sum of x, first time seen, and (for latency) the p95."""
+    expr, params = measure(det.metric, det.baseline)
+    dims = ", ".join(SPLIT_DIMENSIONS)
+    sets = ", ".join(["(period)"] + [f"(period, {d})" for d in SPLIT_DIMENSIONS])
+    p95 = ", quantile_cont(latency_ms, 0.95) AS p95" if det.metric == "latency_p95_ms" else ""
+    df = frame_query(
+        store, f"""SELECT period, {dims}, GROUPING({dims}) AS g, count(*) AS requests,
+                   count(x) AS n, sum(x) AS s, sum(x * x) AS ss, min(timestamp) AS first_seen{p95}
+            FROM (SELECT timestamp, latency_ms, {dims}, {expr} AS x,
+                         CASE WHEN timestamp < ? THEN 'base' WHEN timestamp < ? THEN 'cur'
+                              ELSE 'after' END AS period
+                  FROM requests WHERE feature = ? AND timestamp >= ? AND timestamp < ?)
+            GROUP BY GROUPING SETS ({sets})""",
+        [*params, onset, det.end, det.feature, range_start, until])
+    k = len(SPLIT_DIMENSIONS)
+    codes = {(2**k - 1) - 2 ** (k - 1 - i): d for i, d in enumerate(SPLIT_DIMENSIONS)}
+    codes[2**k - 1] = "(all)"
+    rows = []
+    for r in df.iter_rows(named=True):
+        dim = codes.get(r["g"])
+        if dim is None:
+            continue
+        value = "(all)" if dim == "(all)" else r[dim]
+        rows.append({"period": r["period"], "dimension": dim,
+                     "value": "(none)" if value is None else str(value),
+                     "requests": r["requests"], "n": r["n"] or 0, "s": r["s"] or 0.0,
+                     "ss": r["ss"] or 0.0,
+                     "first_seen": r["first_seen"], "p95": r.get("p95")})
+    schema = {"period": pl.Utf8, "dimension": pl.Utf8, "value": pl.Utf8, "requests": pl.Int64,
+              "n": pl.Int64, "s": pl.Float64, "ss": pl.Float64, "first_seen": pl.Datetime("us"),
+              "p95": pl.Float64}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def context(det: Detection, onset: datetime, range_start: datetime, until: datetime,
+            table: pl.DataFrame) -> Context | None:
+    def total(period: str) -> dict | None:
+        rows = table.filter((pl.col("dimension") == "(all)") & (pl.col("period") == period))
+        return rows.row(0, named=True) if rows.height else None
+
+    base, cur = total("base"), total("cur")
+    if not base or not cur or not base["n"] or not cur["n"]:
+        return None
+    direction = METRIC_DIRECTION[det.metric]
+    mu0 = base["s"] / base["n"]
+    excess = direction * (cur["s"] - cur["n"] * mu0)
+    var0 = max(base["ss"] / base["n"] - mu0 * mu0, 1e-12)
+    return Context(det, onset, until, range_start, mu0, var0, onset, onset, excess, cur["requests"],
+                   cur["s"] / cur["n"])
+
+
+def new_slice_onset(ctx: Context, scope: Scope, table: pl.DataFrame) -> datetime | None:
+    """When the degradation sits in requests that did not exist before (a canary variant, a new
+    user), it began with the first of them, provided they were already significantly worse than
+    the baseline before the detected onset (one-sided z test, 5%)."""
+    if scope.kind == "total" or not scope.slices:
+        return None
+    dim = scope.slices[0].dimension
+    values = [s.value for s in scope.slices if s.dimension == dim]
+    rows = table.filter((pl.col("dimension") == dim) & pl.col("value").is_in(values))
+    everything = table.filter(pl.col("dimension") == "(all)")["first_seen"].min()
+    first = rows["first_seen"].min()
+    if first is None or everything is None or first <= everything + timedelta(hours=1):
+        return None
+    if first >= ctx.onset:  # they carry the degradation, so it cannot have begun before them
+        return first.replace(second=0, microsecond=0)
+    pre = rows.filter(pl.col("period") == "base")
+    n, s = pre["n"].sum(), pre["s"].sum()
+    if not n:
+        return None
+    z = METRIC_DIRECTION[ctx.det.metric] * (s - n * ctx.base_mean) / math.sqrt(n * ctx.base_var)
+    return first.replace(second=0, microsecond=0) if z > 1.645 else None
+
+
+# Scope ---------------------------------------------------------------------------------------
+
+def classify_scope(ctx: Context, table: pl.DataFrame, t: Thresholds) -> Scope:
+    if ctx.excess <= 0:
+        return Scope("total")
+    direction = METRIC_DIRECTION[ctx.det.metric]
+    cur = table.filter((pl.col("period") == "cur") & (pl.col("dimension") != "(all)")
+                       & (pl.col("n") >= MIN_SLICE_N))
+    options = []
+    for dim in DIM_PRIORITY:
+        part = cur.filter(pl.col("dimension") == dim).with_columns(
+            excess=direction * (pl.col("s") - pl.col("n") * ctx.base_mean)).sort("excess", descending=True)
+        chosen, covered, share = [], 0.0, 0.0
+        for r in part.iter_rows(named=True):
+            if r["excess"] <= 0 or len(chosen) == MAX_SLICE_VALUES:
+                break
+            chosen.append(r)
+            covered += r["excess"] / ctx.excess
+            share += r["requests"] / ctx.cur_requests
+            if covered >= t.scope_coverage:
+                break
+        if chosen and covered >= t.scope_coverage and share <= t.scope_max_share:
+            options.append((round(share, 3), DIM_PRIORITY.index(dim), dim, chosen, covered))
+    if not options:
+        return Scope("total")
+    options.sort(key=lambda o: (o[0], o[1]))
+    share0, _, dim0, chosen0, covered0 = options[0]
+    slices = [_slice(ctx, table, dim0, r) for r in chosen0]
+    # The same requests named by another dimension (variant = canary is model = X): say so.
+    for share, _, dim, chosen, covered in options[1:]:
+        if dim != "user_id" and abs(share - share0) <= 0.005 and abs(covered - covered0) <= 0.05:
+            slices += [_slice(ctx, table, dim, r) for r in chosen]
+    kind = "single_user" if dim0 == "user_id" and len(chosen0) == 1 else "partial"
+    return Scope(kind, tuple(slices), coverage=min(covered0, 1.0))
+
+
+def _slice(ctx: Context, table: pl.DataFrame, dim: str, cur_row: dict) -> Slice:
+    metric = ctx.det.metric
+    base = table.filter((pl.col("period") == "base") & (pl.col("dimension") == dim)
+                        & (pl.col("value") == cur_row["value"]))
+    own = base.row(0, named=True) if base.height and base["n"][0] >= MIN_SLICE_N else None
+    if metric == "latency_p95_ms":
+        baseline = own["p95"] if own else ctx.det.baseline
+        current = cur_row["p95"]
+    else:
+        baseline = own["s"] / own["n"] if own else ctx.det.baseline
+        current = cur_row["s"] / cur_row["n"] if cur_row["n"] else None
+    return Slice(dim, cur_row["value"], cur_row["requests"] / ctx.cur_requests, baseline, current)
+
+
+# Suspects -------------------------------------------------------------------------------------
+
+def touched(change: ChangeEvent, table: pl.DataFrame) -> tuple[list[tuple[str, str]], str]:
+    """The request values a change touched, and how they were found: direct (the change names
+    them), new (values first seen as the change happened), or all (every request from then)."""
+    values = table.select("dimension", "value").unique()
+    known = {(r[0], r[1]) for r in values.iter_rows()}
+    to = change.to_value
+    if to is not None:
+        if change.silent_update and ("response_model", to) in known:
+            return [("response_model", to)], "direct"
+        if change.key in SPLIT_DIMENSIONS and (change.key, to) in known:
+            return [(change.key, to)], "direct"
+        direct = [(d, to) for d in SPLIT_DIMENSIONS if d != "user_id" and (d, to) in known]
+        if direct:
+            return direct, "direct"
+    if change.kind == "config":  # settings do not create new request values
+        return [], "all"
+    first = table.filter(pl.col("dimension").is_in([d for d in SPLIT_DIMENSIONS if d != "user_id"]))
+    first = first.group_by("dimension", "value").agg(pl.col("first_seen").min())
+    lo, hi = change.timestamp + NEW_VALUE_WINDOW[0], change.timestamp + NEW_VALUE_WINDOW[1]
+    new = first.filter((pl.col("first_seen") >= lo) & (pl.col("first_seen") <= hi)
+                       & (pl.col("first_seen") > first["first_seen"].min() + timedelta(hours=1)))
+    if new.height:
+        return sorted((r[0], r[1]) for r in new.select("dimension", "value").iter_rows()), "new"
+    return [], "all"
+
+
+def timing_weight(onset: datetime, changed: datetime, band: tuple[datetime, datetime] | None = None
+                  ) -> float:
+    """1 for a change at the onset; decays over a day for earlier changes and within the hour
+    for changes after the onset (a change cannot cause what came before it). When the data
+    cannot pin the onset down (`band`: the onsets it cannot tell apart), the grace widens."""
+    lo, hi = band or (onset, onset)
+    early_grace = max(0.5, (onset - lo).total_seconds() / 3600.0)
+    late_grace = max(5 / 60, (hi - onset).total_seconds() / 3600.0)
+    lead_h = (onset - changed).total_seconds() / 3600.0
+    if lead_h >= -late_grace:
+        return math.exp(-max(0.0, lead_h - early_grace) / 24.0)
+    return math.exp(-(-lead_h - late_grace) / 1.0)
+
+
+def rank_suspects(store: Store, ctx: Context, scope: Scope, table: pl.DataFrame,
+                  candidates: list[ChangeEvent], t: Thresholds) -> list[Suspect]:
+    candidates = [c for c in candidates if ctx.range_start <= c.timestamp < ctx.det.end]
+    if not candidates or ctx.excess <= 0:
+        return []
+    direction = METRIC_DIRECTION[ctx.det.metric]
+    deg_scope = _scope_degradation(ctx, scope, table)
+    touched_sets = [touched(c, table) for c in candidates]
+    sums = _touched_sums(store, ctx, candidates, [ts[0] for ts in touched_sets])
+    out = []
+    for change, (pairs, how), (n_cur, s_cur, n_all, s_all, req_cur) in zip(
+            candidates, touched_sets, sums, strict=True):
+        if not n_all:
+            continue
+        coverage = _clip(direction * (s_cur - n_cur * ctx.base_mean) / ctx.excess)
+        deg_t = direction * (s_all / n_all - ctx.base_mean)
+        purity = _clip(deg_t / deg_scope) if deg_scope > 0 else 0.0
+        timing = timing_weight(ctx.onset, change.timestamp, (ctx.onset_lo, ctx.onset_hi))
+        specificity = 0.8 if how == "new" and change.kind != "flag" else 1.0
+        score = coverage * purity * (0.5 + 0.5 * timing) * specificity
+        if score < t.suspect_min_score:
+            continue
+        evidence = _evidence(ctx, change, pairs, how, req_cur, coverage, s_all / n_all)
+        out.append((Suspect(change, score, evidence, timing=timing, coverage=coverage, purity=purity),
+                    how == "all"))
+    # Equal scores: a change that names the requests it touched, then the declared record,
+    # then the change nearest the onset.
+    out.sort(key=lambda o: (-round(o[0].score, 2), o[1], SOURCE_ORDER.get(o[0].change.source, 9),
+                            abs((o[0].change.timestamp - ctx.onset).total_seconds())))
+    return [o[0] for o in out[:5]]
+
+
+def _clip(x: float) -> float:
+    return 0.0 if not math.isfinite(x) else min(max(x, 0.0), 1.0)
+
+
+def _scope_degradation(ctx: Context, scope: Scope, table: pl.DataFrame) -> float:
+    """How degraded the degraded population is: the scope's slices, or the whole feature."""
+    direction = METRIC_DIRECTION[ctx.det.metric]
+    if scope.kind == "total" or not scope.slices:
+        return direction * (ctx.cur_mean - ctx.base_mean)
+    first_dim = scope.slices[0].dimension
+    values = [s.value for s in scope.slices if s.dimension == first_dim]
+    rows = table.filter((pl.col("period") == "cur") & (pl.col("dimension") == first_dim)
+                        & pl.col("value").is_in(values))
+    n, s = rows["n"].sum(), rows["s"].sum()
+    return direction * (s / n - ctx.base_mean) if n else 0.0
+
+
+def _touched_sums(store: Store, ctx: Context, changes: list[ChangeEvent],
+                  pairs: list[list[tuple[str, str]]]) -> list[tuple[int, float, int, float, int]]:
+    """For every change, in one scan: count and sum of x over its touched requests since the
+    onset, over all its touched requests from its time on, and the touched requests since onset."""
+    expr, params = measure(ctx.det.metric, ctx.det.baseline)
+    selects: list[str] = []
+    sel_params: list = []
+    for change, pp in zip(changes, pairs, strict=True):
+        pred, pred_params = ["timestamp >= ?"], [change.timestamp]
+        if pp:
+            ors = " OR ".join(f"{d} = ?" for d, _ in pp)
+            pred.append(f"({ors})")
+            pred_params += [v for _, v in pp]
+        cond = " AND ".join(pred)
+        cur = f"{cond} AND timestamp >= ? AND timestamp < ?"
+        cur_params = [*pred_params, ctx.onset, ctx.det.end]
+        selects += [f"count(x) FILTER (WHERE {cur})", f"sum(x) FILTER (WHERE {cur})",
+                    f"count(x) FILTER (WHERE {cond})", f"sum(x) FILTER (WHERE {cond})",
+                    f"count(*) FILTER (WHERE {cur})"]
+        sel_params += [*cur_params, *cur_params, *pred_params, *pred_params, *cur_params]
+    sql = (f"SELECT {', '.join(selects)} FROM (SELECT *, {expr} AS x FROM requests "
+           f"WHERE feature = ? AND timestamp >= ? AND timestamp < ?)")
+    row = store.rows(sql, [*sel_params, *params, ctx.det.feature, ctx.range_start, ctx.until])[0]
+    out = []
+    for i in range(len(changes)):
+        a, b, c, d, e = row[5 * i: 5 * i + 5]
+        out.append((int(a or 0), float(b or 0.0), int(c or 0), float(d or 0.0), int(e or 0)))
+    return out
+
+
+def _evidence(ctx: Context, change: ChangeEvent, pairs: list[tuple[str, str]], how: str,
+              req_cur: int, coverage: float, touched_mean: float) -> str:
+    metric = ctx.det.metric
+    lead_h = (ctx.onset - change.timestamp).total_seconds() / 3600.0
+    when = (f"{abs(lead_h) * 60:.0f} min" if abs(lead_h) < 1 else f"{abs(lead_h):.1f} h") + (
+        " before the onset" if lead_h >= 0 else " after the onset")
+    who = (" or ".join(f"{d} = {v}" for d, v in pairs) if pairs else "every request")
+    share = req_cur / ctx.cur_requests if ctx.cur_requests else 0.0
+    if metric == "latency_p95_ms":
+        level = f"{100 * touched_mean:.1f}% of its requests slower than the baseline p95 (5% before)"
+    else:
+        level = (f"{metric} {format_value(metric, touched_mean)} in its requests vs "
+                 f"{format_value(metric, ctx.base_mean)} before the onset")
+    head = "Silent provider model update. " if change.silent_update else ""
+    found = {"direct": "touched", "new": "first seen with this change", "all": "touched"}[how]
+    return (f"{head}Changed {when}; {found} {who}: {100 * share:.0f}% of requests since the onset, "
+            f"carrying {100 * coverage:.0f}% of the degradation; {level}.")

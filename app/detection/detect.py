@@ -1,0 +1,376 @@
+"""Degradation tests and onsets, per feature and metric.
+
+For each feature and metric the hourly series is scanned for the window that best explains
+a degradation: a step (lasting to the end), a ramp (gradual drift reaching its full size
+after 6 to 72 hours) or a transient (1 to 24 hours). The scan is a weighted least-squares
+fit with hour-of-day effects, so a daily cycle (busy afternoons, nightly quality dips) is
+absorbed by the seasonal terms rather than taken for a change. The chosen window is then
+tested against every earlier hour *of the same hours of day* (stratified tests, app/stats.py),
+Bonferroni-adjusted for the number of windows scanned and Holm-adjusted across all features
+and metrics examined. A degradation must also clear the minimum effect and sample sizes in
+the thresholds file, else it is no finding; too few samples make it "inconclusive".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from app.detection import stats
+from app.detection.findings import Inconclusive, format_value
+from app.detection.hourly import HourlyData, hourly_p95
+from app.detection.thresholds import METRIC_DIRECTION, METRIC_NAMES, Thresholds
+from app.storage.schema import SPLIT_DIMENSIONS
+from app.storage.store import Store
+
+RAMP_HOURS = (6, 12, 24, 36, 48, 72)
+TRANSIENT_HOURS = (1, 2, 3, 4, 6, 12, 24)
+MIN_BASELINE_HOURS = 6
+PROPORTIONS = {"error_rate": ("errors", "n"), "negative_feedback_rate": ("neg_n", "fb_n")}
+SAMPLE_NOUN = {"quality_score": "scored requests", "negative_feedback_rate": "requests with feedback"}
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A tested degradation window, before attribution."""
+
+    feature: str
+    metric: str
+    onset: datetime
+    end: datetime
+    shape: str
+    baseline: float
+    current: float
+    onset_lo: datetime  # onsets the data cannot tell apart from `onset` (likelihood-ratio band)
+    onset_hi: datetime
+    p_raw: float  # the window's test, Bonferroni-adjusted for the windows scanned
+    n_baseline: int
+    n_current: int
+    severity: float
+    p_value: float = 1.0  # after Holm across features x metrics
+
+
+@dataclass(frozen=True)
+class WindowTest:
+    result: stats.TestResult
+    baseline: float | None
+    current: float | None
+    n_baseline: int
+    n_current: int
+
+
+# Hourly series -----------------------------------------------------------------------------
+
+def metric_series(d: HourlyData, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """The hourly value of a metric and its weight (the number of observations)."""
+    s = d.sums
+    if metric in PROPORTIONS:
+        num, den = PROPORTIONS[metric]
+        w = s[den]
+        y = np.divide(s[num], w, out=np.zeros_like(w), where=w > 0)
+    elif metric == "quality_score":
+        w = s["q_n"]
+        y = np.divide(s["q_sum"], w, out=np.zeros_like(w), where=w > 0)
+    elif metric == "cost_per_request_usd":
+        w = s["cost_n"]
+        y = np.divide(s["cost_sum"], w, out=np.zeros_like(w), where=w > 0)
+    else:
+        w = s["lat_n"].copy()
+        y = np.nan_to_num(hourly_p95(d.hists[metric]), nan=0.0)
+    return y, np.where(np.isfinite(y), w, 0.0)
+
+
+def _stratum_matrix(strata: np.ndarray) -> np.ndarray:
+    return (strata[:, None] == np.arange(24)[None, :]).astype(float)
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Every window the scan examines: start, end, shape and shape length per row, and the
+    regressor of each (rows of `g`)."""
+
+    start: np.ndarray
+    end: np.ndarray
+    shape: np.ndarray
+    length: np.ndarray
+    g: np.ndarray  # [K, H]
+
+    def subset(self, keep: np.ndarray) -> Windows:
+        return Windows(self.start[keep], self.end[keep], self.shape[keep], self.length[keep],
+                       self.g[keep])
+
+
+def candidate_windows(hours: int, first: int, min_hours: int) -> Windows:
+    t = np.arange(hours)[None, :]
+    taus = np.arange(first, max(hours - min_hours + 1, first))[:, None]
+    parts = [(taus[:, 0], np.full(taus.shape[0], hours), "step", 0, (t >= taus).astype(float))]
+    for r in RAMP_HOURS:
+        parts.append((taus[:, 0], np.full(taus.shape[0], hours), "ramp", r,
+                      np.clip((t - taus + 0.5) / r, 0.0, 1.0) * (t >= taus)))
+    for length in TRANSIENT_HOURS:
+        ok = taus[:, 0] + length < hours
+        tt = taus[ok]
+        parts.append((tt[:, 0], tt[:, 0] + length, "transient", length,
+                      ((t >= tt) & (t < tt + length)).astype(float)))
+    return Windows(
+        start=np.concatenate([p[0] for p in parts]), end=np.concatenate([p[1] for p in parts]),
+        shape=np.concatenate([np.full(p[0].size, p[2]) for p in parts]),
+        length=np.concatenate([np.full(p[0].size, p[3]) for p in parts]),
+        g=np.concatenate([p[4].reshape(-1, hours) for p in parts]))
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    start: int
+    end: int
+    shape: str
+    start_lo: int  # the band of starts whose fit is not clearly worse (same shape)
+    start_hi: int
+    tried: int
+
+
+def scan(y: np.ndarray, w: np.ndarray, strata: np.ndarray, first: int, direction: int,
+         min_hours: int = 1, min_weight: float = 0.0) -> ScanResult | None:
+    """The window whose shape best explains a move in the bad direction, by the reduction in
+    weighted squared error of a fit with hour-of-day effects; and how many windows were tried.
+    Windows with fewer than `min_weight` observations inside or before them are not tried."""
+    windows = candidate_windows(len(y), first, min_hours)
+    cum = np.concatenate([[0.0], np.cumsum(w)])
+    windows = windows.subset((cum[windows.end] - cum[windows.start] >= min_weight)
+                             & (cum[windows.start] >= min_weight))
+    if windows.start.size == 0 or w.sum() <= 0:
+        return None
+    g = windows.g
+    s = _stratum_matrix(strata)
+    ws = w @ s
+    ws_safe = np.where(ws > 0, ws, 1.0)
+    y_dm = y - ((w * y) @ s / ws_safe) @ s.T
+    g_dm = g - ((g * w) @ s / ws_safe) @ s.T
+    cross = (g_dm * w) @ y_dm
+    energy = (g_dm * g_dm) @ w
+    gain = np.where((energy > 0) & (np.sign(cross) == direction), cross**2 / np.maximum(energy, 1e-12), -1.0)
+    best = int(np.argmax(gain))
+    if gain[best] <= 0:
+        return None
+    shape, length = windows.shape[best], windows.length[best]
+    # Residual variance per unit weight, for the band of starts within chi2(1, 95%) of the best.
+    dof = max(int((w > 0).sum()) - 25, 1)
+    sigma2 = max(float((w * y_dm * y_dm).sum()) - float(gain[best]), 0.0) / dof
+    # A ramp's start trades off against its length, so its band spans every ramp length.
+    alike = windows.shape == shape
+    if shape != "ramp":
+        alike &= windows.length == length
+    same = alike & (gain >= gain[best] - 3.84 * sigma2)
+    starts = windows.start[same] if same.any() else windows.start[best:best + 1]
+    return ScanResult(int(windows.start[best]), int(windows.end[best]), str(shape), int(starts.min()),
+                      int(starts.max()), int(windows.start.size))
+
+
+# The window's test ---------------------------------------------------------------------
+
+def _by_stratum(values: np.ndarray, mask: np.ndarray, strata: np.ndarray) -> np.ndarray:
+    return np.bincount(strata[mask], weights=values[mask], minlength=24)
+
+
+def compare_window(d: HourlyData, metric: str, base: np.ndarray, win: np.ndarray) -> WindowTest:
+    """Window hours against baseline hours of the same hours of day. The baseline value is
+    seasonally matched: each hour of day weighted as it is in the window."""
+    s, strata = d.sums, d.strata
+    if metric in PROPORTIONS:
+        num, den = PROPORTIONS[metric]
+        xb, nb = _by_stratum(s[num], base, strata), _by_stratum(s[den], base, strata)
+        xw, nw = _by_stratum(s[num], win, strata), _by_stratum(s[den], win, strata)
+        ok = nb > 0
+        result = stats.stratified_proportions(xb[ok], nb[ok], xw[ok], nw[ok])
+        rate_b = np.divide(xb, nb, out=np.zeros(24), where=ok)
+        n_cur = nw[ok].sum()
+        baseline = float((nw[ok] * rate_b[ok]).sum() / n_cur) if n_cur else None
+        current = float(xw[ok].sum() / n_cur) if n_cur else None
+        return WindowTest(result, baseline, current, int(nb.sum()), int(n_cur))
+    hist = d.hists[metric]
+    onehot = _stratum_matrix(strata)
+    hb = onehot[base].T @ hist.counts[base]  # [24, bins]
+    hw = onehot[win].T @ hist.counts[win]
+    nb, nw = hb.sum(axis=1), hw.sum(axis=1)
+    ok = nb > 0
+    result = stats.stratified_rank_test(hb[ok], hw[ok])
+    n_cur = nw[ok].sum()
+    if n_cur == 0:
+        return WindowTest(result, None, None, int(nb.sum()), 0)
+    if metric == "latency_p95_ms":
+        matched = ((nw[ok] / nb[ok])[:, None] * hb[ok]).sum(axis=0)
+        baseline = stats.histogram_quantile(matched, hist.edges, 0.95)
+        current = stats.histogram_quantile(hw[ok].sum(axis=0), hist.edges, 0.95)
+    else:
+        n_key, sum_key = ("q_n", "q_sum") if metric == "quality_score" else ("cost_n", "cost_sum")
+        sb, cb = _by_stratum(s[sum_key], base, strata), _by_stratum(s[n_key], base, strata)
+        sw, cw = _by_stratum(s[sum_key], win, strata), _by_stratum(s[n_key], win, strata)
+        ok2 = (cb > 0) & (cw > 0)
+        mean_b = np.divide(sb, cb, out=np.zeros(24), where=cb > 0)
+        baseline = float((cw[ok2] * mean_b[ok2]).sum() / cw[ok2].sum()) if ok2.any() else None
+        current = float(sw[ok2].sum() / cw[ok2].sum()) if ok2.any() else None
+    return WindowTest(result, baseline, current, int(nb.sum()), int(n_cur))
+
+
+def threshold_effect(t: Thresholds, metric: str, baseline: float) -> float:
+    m = t.metric(metric)
+    return max(m.min_effect, m.min_relative * abs(baseline), 1e-12)
+
+
+# Per feature and metric ------------------------------------------------------------------
+
+def detect_metric(d: HourlyData, metric: str, since: datetime, t: Thresholds
+                  ) -> Detection | Inconclusive | None:
+    direction = METRIC_DIRECTION[metric]
+    need = t.metric(metric).min_samples
+    y, w = metric_series(d, metric)
+    first_i = max(d.index_of(since), 0)
+    in_window = w[first_i:].sum()
+    if w.sum() == 0:
+        return None  # the metric is not recorded for this feature
+    if in_window < 2 * need:
+        noun = SAMPLE_NOUN.get(metric, "requests")
+        return Inconclusive(d.feature, metric, f"only {int(in_window)} {noun} in the window; "
+                                               f"at least {2 * need} are needed to judge")
+    has_data = np.flatnonzero(w > 0)
+    first = max(first_i, int(has_data[0]) + MIN_BASELINE_HOURS)
+    chosen = scan(y, w, d.strata, first, direction, int(t.min_window_hours), need)
+    if chosen is None:
+        return None
+    start, end, shape, tried = chosen.start, chosen.end, chosen.shape, chosen.tried
+    hours = np.arange(d.hours)
+    test = compare_window(d, metric, hours < start, (hours >= start) & (hours < end))
+    if test.baseline is None or test.current is None:
+        return None
+    effect = direction * (test.current - test.baseline)
+    needed = threshold_effect(t, metric, test.baseline)
+    if effect < needed:
+        return None
+    if test.n_current < need or test.n_baseline < need:
+        noun = SAMPLE_NOUN.get(metric, "requests")
+        return Inconclusive(d.feature, metric, (
+            f"{metric} moved from {format_value(metric, test.baseline)} to "
+            f"{format_value(metric, test.current)} from {d.time_of(start):%Y-%m-%d %H:%M}Z, "
+            f"but on {test.n_current} {noun} since and {test.n_baseline} before "
+            f"(at least {need} each are needed)"))
+    p_one = test.result.p_greater if direction > 0 else test.result.p_less
+    return Detection(
+        feature=d.feature, metric=metric, onset=d.time_of(start), end=d.time_of(end), shape=shape,
+        baseline=test.baseline, current=test.current, onset_lo=d.time_of(chosen.start_lo),
+        onset_hi=d.time_of(chosen.start_hi + 1), p_raw=min(1.0, p_one * tried),
+        n_baseline=test.n_baseline, n_current=test.n_current, severity=effect / needed)
+
+
+def detect(hourly: dict[str, HourlyData], since: datetime, t: Thresholds,
+           metrics: tuple[str, ...] = METRIC_NAMES) -> tuple[list[Detection], list[Inconclusive]]:
+    """Significant degradations (Holm across every feature and metric tested) and the
+    feature-metrics that could not be judged."""
+    tested: list[Detection] = []
+    inconclusive: list[Inconclusive] = []
+    family = 0
+    for name in sorted(hourly):
+        for metric in metrics:
+            out = detect_metric(hourly[name], metric, since, t)
+            if isinstance(out, Inconclusive):
+                inconclusive.append(out)
+            elif out is not None:
+                tested.append(out)
+            if not isinstance(out, Inconclusive) and hourly[name].sums[_weight_key(metric)].sum() > 0:
+                family += 1
+    # Holm over the whole family: untested pairs count with p = 1.
+    ps = [d.p_raw for d in tested] + [1.0] * max(family - len(tested), 0)
+    adjusted = stats.holm(ps)[: len(tested)]
+    found = [_with_p(d, p) for d, p in zip(tested, adjusted, strict=True) if p < t.significance]
+    return found, inconclusive
+
+
+def _weight_key(metric: str) -> str:
+    return {"quality_score": "q_n", "error_rate": "n", "latency_p95_ms": "lat_n",
+            "cost_per_request_usd": "cost_n", "negative_feedback_rate": "fb_n"}[metric]
+
+
+def _with_p(d: Detection, p: float) -> Detection:
+    return replace(d, p_value=p)
+
+
+# Onset within the hour -----------------------------------------------------------------
+
+MEASURE_SQL = {
+    "error_rate": "CASE WHEN error IS NULL THEN 0.0 ELSE 1.0 END",
+    "quality_score": "quality_score",
+    "latency_p95_ms": "CASE WHEN latency_ms IS NULL THEN NULL WHEN latency_ms > ? THEN 1.0 ELSE 0.0 END",
+    "cost_per_request_usd": "cost_usd",
+    "negative_feedback_rate": "CASE WHEN feedback = -1 THEN 1.0 WHEN feedback IS NOT NULL THEN 0.0 END",
+}
+
+
+def measure(metric: str, baseline: float) -> tuple[str, list]:
+    """A per-request quantity whose mean moves with the metric (for p95 latency: the share of
+    requests slower than the baseline p95), as SQL with its parameters."""
+    return MEASURE_SQL[metric], ([baseline] if metric == "latency_p95_ms" else [])
+
+
+@dataclass(frozen=True)
+class Onset:
+    at: datetime
+    lo: datetime  # the onsets the data cannot tell apart from `at`
+    hi: datetime
+
+
+def refine_onset(store: Store, det: Detection, base_mean: float, base_var: float,
+                 where: list[tuple[str, str]] | None = None) -> Onset:
+    """The onset to the nearest 5 minutes: a single change point in the contribution of the
+    degraded requests (`where`: the scope's slice values, or all) to the feature's metric, first
+    on 15-minute buckets across the hourly onset band (plus an hour each side), then on
+    5-minute buckets. Ramps keep their hourly onset and band."""
+    hourly = Onset(det.onset, det.onset_lo, det.onset_hi)
+    if det.shape == "ramp":
+        return hourly
+    search_end = det.onset_hi + timedelta(hours=1)
+    if det.shape == "transient":  # the whole episode, so its start stands out against it
+        search_end = max(search_end, det.end)
+    coarse = _change_point(store, det, base_mean, base_var, where, 15,
+                           det.onset_lo - timedelta(hours=1), search_end)
+    if coarse is None:
+        return hourly
+    fine = _change_point(store, det, base_mean, base_var, where, 5,
+                         coarse.at - timedelta(minutes=30), coarse.at + timedelta(minutes=30))
+    if fine is None:
+        return coarse
+    return Onset(fine.at, min(fine.lo, coarse.lo), max(fine.hi, coarse.hi))
+
+
+def _change_point(store: Store, det: Detection, base_mean: float, base_var: float,
+                  where: list[tuple[str, str]] | None, minutes: int, lo: datetime,
+                  hi: datetime) -> Onset | None:
+    expr, params = measure(det.metric, det.baseline)
+    pred, pred_params = "TRUE", []
+    if where:
+        pred = " OR ".join(f"{d} = ?" for d, _ in where if d in SPLIT_DIMENSIONS) or "TRUE"
+        pred_params = [v for d, v in where if d in SPLIT_DIMENSIONS]
+    rows = store.rows(
+        f"""SELECT time_bucket(INTERVAL '{int(minutes)} minutes', timestamp) AS b,
+                   count(x), coalesce(sum(x - ?) FILTER (WHERE {pred}), 0)
+            FROM (SELECT *, {expr} AS x FROM requests
+                  WHERE feature = ? AND timestamp >= ? AND timestamp < ?)
+            GROUP BY 1 ORDER BY 1""",
+        [base_mean, *pred_params, *params, det.feature, lo, min(hi, det.end)])
+    rows = [r for r in rows if r[1]]
+    if len(rows) < 3:
+        return None
+    n = np.array([r[1] for r in rows], dtype=float)
+    s = np.array([r[2] for r in rows], dtype=float)  # excess of the degraded requests
+    direction = METRIC_DIRECTION[det.metric]
+    k = np.arange(1, len(rows))
+    n1, s1 = np.cumsum(n)[:-1], np.cumsum(s)[:-1]
+    n2, s2 = n.sum() - n1, s.sum() - s1
+    diff = s2 / n2 - s1 / n1
+    gain = np.where(direction * diff > 0, n1 * n2 / (n1 + n2) * diff**2, 0.0)
+    best = int(np.argmax(gain))
+    if gain[best] <= 0:
+        return None
+    # Likelihood-ratio band: change points whose fit is within chi2(1, 95%) of the best.
+    close = k[gain >= gain[best] - 3.84 * max(base_var, 1e-12)]
+    return Onset(rows[k[best]][0], rows[int(close.min())][0], rows[int(close.max())][0])

@@ -1,0 +1,273 @@
+"""Triage from the logs: where a degradation sits (scope) and what it cost so far (impact).
+
+Definitions (docs/playbooks.md, "Triage and impact"):
+- the *window* is [onset, end): end is the first verified rollback, else the resolution,
+  else now, never later than the feature's last logged request;
+- the *baseline* is the feature's requests in the 24 hours before the onset;
+- a slice's *excess* is what it adds to the metric beyond the baseline: extra errors
+  (errors - requests x baseline error rate), lost quality ((baseline - mean) x scored
+  requests), extra thumbs-down, extra cost or extra latency;
+- scope is `single_user` when one user_id carries >= 70% of the excess, `partial` when one
+  value of another dimension carries >= 70% of it with at most 60% of the requests, `total`
+  otherwise, and `none` when the metric did not get worse by 2 standard errors or more;
+- impact counts the requests of the scope (the slice, or the whole feature when total):
+  requests, distinct users, extra errors, quality delta against the baseline, extra cost.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from app.storage.store import Store
+
+BASELINE = timedelta(hours=24)
+SCOPE_DIMENSIONS: tuple[str, ...] = ("variant", "prompt_version", "model", "response_model",
+                                     "region", "segment", "user_id")
+CARRIES_SHARE = 0.7  # share of the excess a slice must carry to be "the" scope
+MAX_REQUEST_SHARE = 0.6  # ... while holding at most this share of the requests
+MIN_SLICE_REQUESTS = 20
+MIN_Z = 2.0  # below this many standard errors there is no degradation to scope
+_SUMS = """count(*) AS n, count(error) AS errors, sum(quality_score) AS q_sum,
+           count(quality_score) AS q_n, sum(quality_score * quality_score) AS q_sq,
+           count(feedback) AS fb_n,
+           count(*) FILTER (WHERE feedback = -1) AS neg, sum(cost_usd) AS cost,
+           sum(latency_ms) AS lat_sum, count(latency_ms) AS lat_n"""
+
+
+@dataclass(frozen=True)
+class Sums:
+    n: int = 0
+    errors: int = 0
+    q_sum: float = 0.0
+    q_n: int = 0
+    q_sq: float = 0.0
+    fb_n: int = 0
+    neg: int = 0
+    cost: float = 0.0
+    lat_sum: float = 0.0
+    lat_n: int = 0
+
+    def rate(self, metric: str) -> float | None:
+        """The metric's value over these requests (None without data)."""
+        num, den = {
+            "error_rate": (self.errors, self.n),
+            "quality_mean": (self.q_sum, self.q_n),
+            "negative_feedback_rate": (self.neg, self.fb_n),
+            "cost_per_request_usd": (self.cost, self.n),
+            "latency_p95_ms": (self.lat_sum, self.lat_n),  # excess is measured on the mean
+        }.get(metric, (self.errors, self.n))
+        return num / den if den else None
+
+    def excess(self, metric: str, baseline: Sums) -> float:
+        """How much worse these requests made the metric, in units of the metric x requests."""
+        base, cur = baseline.rate(metric), self.rate(metric)
+        if base is None or cur is None:
+            return 0.0
+        if metric == "quality_mean":
+            return (base - cur) * self.q_n
+        if metric == "negative_feedback_rate":
+            return (cur - base) * self.fb_n
+        if metric == "latency_p95_ms":
+            return (cur - base) * self.lat_n
+        return (cur - base) * self.n
+
+
+@dataclass(frozen=True)
+class Slice:
+    dimension: str
+    value: str
+    requests: int
+    request_share: float
+    current: float | None  # the metric in the window
+    baseline: float | None  # the slice's own baseline, else the feature's
+    excess_share: float  # share of the feature's excess this slice carries
+
+
+@dataclass(frozen=True)
+class Scope:
+    kind: str  # total | partial | single_user | none
+    metric: str
+    dimension: str | None = None
+    value: str | None = None
+    same_requests_as: tuple[str, ...] = ()  # other slices holding exactly these requests
+    carried_by: tuple[str, ...] = ()  # total scope: values new since onset serving most requests
+    z: float = 0.0  # standard errors by which the metric got worse
+    slices: dict[str, list[Slice]] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        if self.kind == "none":
+            return "no significant degradation in the window"
+        if self.kind == "total":
+            new = f" (now served by {', '.join(self.carried_by)})" if self.carried_by else ""
+            return f"total: the whole feature{new}"
+        label = "single user" if self.kind == "single_user" else "partial"
+        return f"{label}: {self.dimension} = {self.value}"
+
+
+@dataclass(frozen=True)
+class Impact:
+    feature: str
+    metric: str
+    onset: datetime
+    end: datetime
+    scope: Scope
+    requests: int
+    users: int
+    errors: int
+    error_rate: float | None
+    baseline_error_rate: float | None
+    extra_errors: int
+    quality: float | None
+    baseline_quality: float | None
+    quality_delta: float | None
+    cost_usd: float
+    extra_cost_usd: float
+
+    @property
+    def duration(self) -> timedelta:
+        return self.end - self.onset
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["scope"] = {"kind": self.scope.kind, "dimension": self.scope.dimension,
+                      "value": self.scope.value, "describe": self.scope.describe()}
+        d["duration_s"] = self.duration.total_seconds()
+        return d
+
+
+def window_end(store: Store, feature: str, until: datetime) -> datetime:
+    """`until`, or just after the feature's last logged request when the logs end earlier."""
+    last = store.time_bounds(feature)[1]
+    if last is None:
+        return until
+    return min(until, last + timedelta(microseconds=1))
+
+
+def _sums_by_slice(store: Store, feature: str, onset: datetime, end: datetime
+                   ) -> dict[tuple[str, str, bool], Sums]:
+    parts = [f"SELECT '{d}' AS dim, coalesce(CAST({d} AS VARCHAR), '(none)') AS value, cur, {_SUMS} "
+             f"FROM base GROUP BY ALL" for d in SCOPE_DIMENSIONS]
+    parts.append(f"SELECT '' AS dim, '' AS value, cur, {_SUMS} FROM base GROUP BY ALL")
+    sql = ("WITH base AS (SELECT *, timestamp >= ? AS cur FROM requests "
+           "WHERE feature = ? AND timestamp >= ? AND timestamp < ?) " + " UNION ALL ".join(parts))
+    rows = store.rows(sql, [onset, feature, onset - BASELINE, end])
+    return {(r[0], r[1], bool(r[2])): Sums(int(r[3]), int(r[4]), float(r[5] or 0), int(r[6]),
+                                           float(r[7] or 0), int(r[8]), int(r[9]), float(r[10] or 0),
+                                           float(r[11] or 0), int(r[12]))
+            for r in rows}
+
+
+def _z_worse(metric: str, cur: Sums, base: Sums) -> float:
+    """How many standard errors the metric got worse (two-sample normal approximation)."""
+    if metric == "quality_mean":
+        if cur.q_n < 2 or base.q_n < 2:
+            return 0.0
+        var = max((cur.q_sq + base.q_sq) / (cur.q_n + base.q_n)
+                  - ((cur.q_sum + base.q_sum) / (cur.q_n + base.q_n)) ** 2, 1e-12)
+        return (base.q_sum / base.q_n - cur.q_sum / cur.q_n) / math.sqrt(var * (1 / cur.q_n + 1 / base.q_n))
+    num, den = ((cur.errors, base.errors), (cur.n, base.n)) if metric == "error_rate" else (
+        (cur.neg, base.neg), (cur.fb_n, base.fb_n))
+    if not den[0] or not den[1]:
+        return 0.0
+    pooled = (num[0] + num[1]) / (den[0] + den[1])
+    se = math.sqrt(max(pooled * (1 - pooled), 1e-12) * (1 / den[0] + 1 / den[1]))
+    return (num[0] / den[0] - num[1] / den[1]) / se
+
+
+def choose_metric(current: Sums, baseline: Sums) -> str:
+    """The metric that got worse by the most standard errors: errors, quality or thumbs-down."""
+    candidates = ("error_rate", "quality_mean", "negative_feedback_rate")
+    return max(candidates, key=lambda m: _z_worse(m, current, baseline))
+
+
+def triage(store: Store, feature: str, onset: datetime, end: datetime,
+           metric: str | None = None) -> Scope:
+    """Where the degradation since onset sits, with every dimension's slices."""
+    sums = _sums_by_slice(store, feature, onset, end)
+    current, baseline = sums.get(("", "", True), Sums()), sums.get(("", "", False), Sums())
+    if metric not in {"error_rate", "quality_mean", "negative_feedback_rate", "cost_per_request_usd",
+                      "latency_p95_ms"}:
+        metric = choose_metric(current, baseline)
+    total_excess = current.excess(metric, baseline)
+    slices: dict[str, list[Slice]] = {}
+    best: tuple[float, int, Slice] | None = None
+    carried_by: list[str] = []
+    for order, dim in enumerate(SCOPE_DIMENSIONS):
+        rows = []
+        for (d, value, cur), s in sums.items():
+            if d != dim or not cur:
+                continue
+            own_base = sums.get((d, value, False))
+            base_rate = (own_base.rate(metric) if own_base and own_base.n >= MIN_SLICE_REQUESTS
+                         else baseline.rate(metric))
+            share = s.excess(metric, baseline) / total_excess if total_excess > 0 else 0.0
+            rows.append(Slice(dim, value, s.n, s.n / current.n if current.n else 0.0,
+                              s.rate(metric), base_rate, share))
+            if (own_base is None or own_base.n < MIN_SLICE_REQUESTS) and rows[-1].request_share >= 0.9:
+                carried_by.append(f"{dim} = {value}")
+            concentration = share / max(s.n / current.n, 1e-9) if current.n else 0.0
+            if (share >= CARRIES_SHARE and s.n / max(current.n, 1) <= MAX_REQUEST_SHARE
+                    and (best is None or (concentration, -order) > (best[0], -best[1]))):
+                best = (concentration, order, rows[-1])
+        slices[dim] = sorted(rows, key=lambda sl: -sl.excess_share)
+    z = _z_worse(metric, current, baseline)
+    if total_excess <= 0 or z < MIN_Z:
+        return Scope("none", metric, slices=slices, z=z)
+    if best is None:
+        return Scope("total", metric, slices=slices, carried_by=tuple(carried_by), z=z)
+    top = best[2]
+    same = tuple(f"{sl.dimension} = {sl.value}" for d, rows in slices.items() if d != top.dimension
+                 for sl in rows
+                 if sl.requests == top.requests and abs(sl.excess_share - top.excess_share) < 1e-9)
+    kind = "single_user" if top.dimension == "user_id" else "partial"
+    return Scope(kind, metric, top.dimension, top.value, same_requests_as=same, slices=slices, z=z)
+
+
+def measure(store: Store, feature: str, onset: datetime, until: datetime,
+            metric: str | None = None) -> Impact:
+    """Scope and impact of a degradation of `feature` from `onset` until `until`."""
+    end = window_end(store, feature, until)
+    scope = triage(store, feature, onset, end, metric)
+    where, params = _affected(feature, onset, end, scope)
+    n, users, errors, q_mean, cost = store.rows(
+        f"SELECT count(*), count(DISTINCT user_id), count(error), avg(quality_score), "
+        f"coalesce(sum(cost_usd), 0) FROM requests WHERE {where}", params)[0]
+    b_n, b_errors, b_q, b_cost = store.rows(
+        "SELECT count(*), count(error), avg(quality_score), coalesce(sum(cost_usd), 0) FROM requests "
+        "WHERE feature = ? AND timestamp >= ? AND timestamp < ?", [feature, onset - BASELINE, onset])[0]
+    base_rate = b_errors / b_n if b_n else None
+    base_cost = b_cost / b_n if b_n else 0.0
+    return Impact(
+        feature=feature, metric=scope.metric, onset=onset, end=end, scope=scope,
+        requests=int(n), users=int(users), errors=int(errors),
+        error_rate=errors / n if n else None, baseline_error_rate=base_rate,
+        extra_errors=round(errors - n * (base_rate or 0.0)),
+        quality=q_mean, baseline_quality=b_q,
+        quality_delta=(q_mean - b_q) if q_mean is not None and b_q is not None else None,
+        cost_usd=float(cost), extra_cost_usd=float(cost) - n * base_cost,
+    )
+
+
+def _affected(feature: str, onset: datetime, end: datetime, scope: Scope) -> tuple[str, list]:
+    """SQL condition (and its parameters) for the requests a degradation affected: the
+    feature's requests in the window, in the scope's slice when it has one."""
+    where, params = "feature = ? AND timestamp >= ? AND timestamp < ?", [feature, onset, end]
+    if scope.kind in ("partial", "single_user"):
+        where += f" AND coalesce(CAST({scope.dimension} AS VARCHAR), '(none)') = ?"
+        params.append(scope.value)
+    return where, params
+
+
+def users_across(store: Store, impacts: list[Impact]) -> int:
+    """Distinct users among the requests affected in any of the impacts (a user of two
+    affected features counts once)."""
+    if not impacts:
+        return 0
+    parts = [_affected(im.feature, im.onset, im.end, im.scope) for im in impacts]
+    where = " OR ".join(f"({w})" for w, _ in parts)
+    params = [p for _, ps in parts for p in ps]
+    return int(store.scalar(f"SELECT count(DISTINCT user_id) FROM requests WHERE {where}",
+                            params) or 0)

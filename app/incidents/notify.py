@@ -1,0 +1,164 @@
+"""Incident messages: templates filled with live facts, sent to Slack-compatible webhooks.
+
+Webhooks are configured in `<data dir>/notify.yaml`:
+
+    webhooks:
+      incidents:                       # the channel name shown in the app and on the timeline
+        url_env: INCIDENTS_WEBHOOK_URL # or `url: https://hooks.slack.com/services/...`
+        timeout_s: 5                   # per attempt (default 5)
+        retries: 2                     # extra attempts after a timeout, 429 or 5xx (default 2)
+
+A webhook URL is a secret (whoever has it can post to the channel): it is held in a `Secret`,
+and no message, error, log line, timeline entry or export ever contains it. Each send and its
+outcome is an incident event; a failed send stays visible and can be sent again.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+
+from app.flags.config import Secret
+from app.incidents.log import Incident, IncidentLog
+from app.incidents.playbooks import PLAYBOOKS_DIR, fill
+
+CONFIG_FILE = "notify.yaml"
+TEMPLATES_DIR = PLAYBOOKS_DIR / "templates"
+TEMPLATE_TITLES = {"internal-update": "Internal update", "customer-update": "Customer-facing update",
+                   "resolution-notice": "Resolution notice"}
+RETRY_BACKOFF_S = 0.5
+
+
+class NotifyConfigError(ValueError):
+    """notify.yaml is not valid; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Webhook:
+    name: str
+    url: Secret = field(repr=False)
+    timeout_s: float = 5.0
+    retries: int = 2
+
+
+@dataclass(frozen=True)
+class Template:
+    id: str
+    title: str
+    text: str
+
+
+@dataclass(frozen=True)
+class SendResult:
+    outcome: str  # sent | failed
+    attempts: int
+    detail: str  # HTTP status or what went wrong; never the URL
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "sent"
+
+
+def load_webhooks(data_dir: Path) -> dict[str, Webhook]:
+    """The configured webhooks by name; none when notify.yaml does not exist."""
+    path = Path(data_dir) / CONFIG_FILE
+    if not path.exists():
+        return {}
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}:" if mark else ""
+        raise NotifyConfigError(f"{path}:{where} not valid YAML") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("webhooks", {}), dict):
+        raise NotifyConfigError(f"{path}: webhooks: expected a mapping of channel name -> webhook")
+    hooks = {}
+    for name, spec in (raw.get("webhooks") or {}).items():
+        at = f"{path}: webhooks.{name}"
+        if not isinstance(spec, dict):
+            raise NotifyConfigError(f"{at}: expected a mapping with url or url_env")
+        unknown = sorted(set(spec) - {"url", "url_env", "timeout_s", "retries"})
+        if unknown:
+            raise NotifyConfigError(f"{at}.{unknown[0]}: expected one of retries, timeout_s, url, url_env")
+        if "url_env" in spec:
+            url = os.environ.get(str(spec["url_env"]), "")
+            if not url:
+                raise NotifyConfigError(f"{at}.url_env: environment variable {spec['url_env']} is not set")
+        else:
+            url = spec.get("url")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise NotifyConfigError(f"{at}.url: expected an http(s) URL (or url_env naming a variable)")
+        timeout, retries = spec.get("timeout_s", 5.0), spec.get("retries", 2)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise NotifyConfigError(f"{at}.timeout_s: expected a number of seconds > 0")
+        if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:
+            raise NotifyConfigError(f"{at}.retries: expected a whole number from 0 to 10")
+        hooks[str(name)] = Webhook(str(name), Secret(url), float(timeout), retries)
+    return hooks
+
+
+def load_templates(folder: Path = TEMPLATES_DIR) -> dict[str, Template]:
+    return {p.stem: Template(p.stem, TEMPLATE_TITLES.get(p.stem, p.stem.replace("-", " ").capitalize()),
+                             p.read_text().strip())
+            for p in sorted(Path(folder).glob("*.md"))}
+
+
+def render(template: Template, facts: dict[str, Any]) -> str:
+    return fill(template.text, facts)
+
+
+def post(hook: Webhook, text: str, backoff_s: float = RETRY_BACKOFF_S) -> SendResult:
+    """POST `{"text": ...}` with a timeout; retry timeouts, refused connections, 429 and 5xx."""
+    detail = ""
+    attempts = 0
+    for attempt in range(hook.retries + 1):
+        attempts = attempt + 1
+        try:
+            response = requests.post(hook.url.reveal(), json={"text": text}, timeout=hook.timeout_s)
+        except requests.Timeout:
+            detail = f"no answer within {hook.timeout_s:g} s"
+        except requests.ConnectionError:
+            detail = "could not connect to the webhook"
+        except requests.RequestException as exc:  # never str(exc): it carries the URL
+            detail = f"request failed ({type(exc).__name__})"
+        else:
+            if 200 <= response.status_code < 300:
+                return SendResult("sent", attempts, f"HTTP {response.status_code}")
+            detail = f"HTTP {response.status_code}"
+            if response.status_code != 429 and response.status_code < 500:
+                break
+        if attempt < hook.retries:
+            time.sleep(backoff_s * 2**attempt)
+    return SendResult("failed", attempts, detail)
+
+
+def send(data_dir: Path, incident: Incident, channel: str, template: Template, text: str,
+         actor: str | None = None, retry_of: int | None = None,
+         backoff_s: float = RETRY_BACKOFF_S) -> SendResult:
+    """Send a message to one configured webhook and put the send and its outcome on the
+    incident's timeline. A missing channel or a broken config is a failed send, recorded."""
+    try:
+        hook = load_webhooks(data_dir).get(channel)
+        result = (post(hook, text, backoff_s) if hook is not None
+                  else SendResult("failed", 0, f"no webhook named {channel} in {CONFIG_FILE}"))
+    except NotifyConfigError as exc:
+        result = SendResult("failed", 0, str(exc))
+    IncidentLog(data_dir).append(incident.id, "message", {
+        "channel": channel, "template": template.id, "template_title": template.title, "text": text,
+        "outcome": result.outcome, "attempts": result.attempts, "detail": result.detail,
+        "retry_of": retry_of}, actor)
+    return result
+
+
+def failed_messages(incident: Incident) -> list[dict[str, Any]]:
+    """Failed sends not yet retried, with their event seq (a retry names it in `retry_of`;
+    a retry that fails in turn is the one listed then)."""
+    retried = {e.data.get("retry_of") for e in incident.events if e.kind == "message"}
+    return [{"seq": e.seq, **e.data} for e in incident.events
+            if e.kind == "message" and e.data.get("outcome") == "failed" and e.seq not in retried]

@@ -1,0 +1,173 @@
+"""The post-mortem: one markdown file per incident, ready for a repository or a wiki.
+
+Numbers (impact, time to detect, mitigate and resolve) are computed from the logs and the
+timeline at export time; the sections that need a person's words (summary, root cause,
+lessons, action items) are edited in the app and stored as incident events. Times are UTC.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.incidents.briefing import Briefing, brief, money
+from app.incidents.log import Incident, IncidentLog, now_utc
+from app.incidents.timeline import format_duration
+
+PLACEHOLDER_TEXT = "_To be written._"
+SECTION_TITLES = {"summary": "Summary", "root_cause": "Root cause",
+                  "went_well": "What went well", "went_wrong": "What went wrong",
+                  "got_lucky": "Where we got lucky"}
+
+
+def export(data_dir: Path, incident_id: str) -> str:
+    """The post-mortem of one incident as markdown."""
+    incident = IncidentLog(data_dir).get(incident_id)
+    return render(brief(data_dir, incident, now_utc()))
+
+
+def draft_summary(b: Briefing) -> str:
+    """A first summary from the facts, for the person writing the post-mortem to edit."""
+    inc, im = b.incident, b.impact
+    text = f"{', '.join(inc.features) or 'A feature'} degraded"
+    if inc.onset:
+        text += f" from {inc.onset:%Y-%m-%d %H:%M} UTC"
+    if im is not None and b.totals is not None:
+        text += (f" ({im.metric}), affecting {b.totals.requests:,} requests from "
+                 f"{b.totals.users:,} users across {b.totals_label}")
+    elif im is not None:
+        text += (f" ({im.metric}; {im.scope.describe()}), affecting {im.requests:,} requests "
+                 f"from {im.users:,} users")
+    if b.suspect:
+        text += f". Suspect change: {b.suspect.describe()}"
+    if b.mitigated_at:
+        text += f". Mitigated by a verified flag rollback at {b.mitigated_at:%Y-%m-%d %H:%M} UTC"
+    return text + "."
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ").strip() or " "
+
+
+def _table(header: list[str], rows: list[list[object]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def _section(incident: Incident, name: str, default: str = PLACEHOLDER_TEXT) -> str:
+    text = incident.sections.get(name, ("", 0))[0].strip()
+    return text or default
+
+
+def _quality(im) -> str:
+    if im.quality is None or im.baseline_quality is None:
+        return "n/a"
+    return f"{im.quality:.3f} against {im.baseline_quality:.3f} ({im.quality_delta:+.3f})"
+
+
+def _errors(im) -> str:
+    if im.error_rate is None:
+        return f"{im.errors:,} (n/a)"
+    return (f"{im.errors:,} ({100 * im.error_rate:.2f}% against "
+            f"{100 * (im.baseline_error_rate or 0):.2f}%)")
+
+
+def _impacts_by_feature(b: Briefing) -> list[str]:
+    """An incident over several features: one row each, and their sum (users counted once)."""
+    t, total = "%Y-%m-%d %H:%M UTC", b.totals
+    first = b.impacts[0]
+    lines = [f"Computed from the logs from the onset ({first.onset.strftime(t)}) to the end "
+             "of each feature's window; baseline: each feature's 24 hours before the onset. "
+             "The total adds the features whose metric got worse (all of them if none did); "
+             "a user of several counts once.", ""]
+    rows: list[list[object]] = [
+        [im.feature, im.scope.describe(), format_duration(im.duration), f"{im.requests:,}",
+         f"{im.users:,}", _errors(im), f"{im.extra_errors:,}", _quality(im),
+         money(im.cost_usd), money(im.extra_cost_usd)] for im in b.impacts]
+    rows.append([f"total: {b.totals_label}", "", "", f"{total.requests:,}",
+                 f"{total.users:,}", f"{total.errors:,}", f"{total.extra_errors:,}", "",
+                 money(total.cost_usd), money(total.extra_cost_usd)])
+    return lines + _table(["Feature", "Scope", "Duration", "Requests affected", "Users affected",
+                           "Errors", "Extra errors", "Quality", "Cost", "Extra cost"], rows)
+
+
+def render(b: Briefing) -> str:
+    inc, im = b.incident, b.impact
+    t = "%Y-%m-%d %H:%M UTC"
+    out = [f"# Post-mortem: {inc.title} ({inc.id})", ""]
+    out += _table(["Field", "Value"], [
+        ["Severity", inc.severity], ["Status", inc.status],
+        ["Incident commander", inc.commander or "(unassigned)"],
+        ["Communications lead", inc.comms_lead or "(unassigned)"],
+        ["Features", ", ".join(inc.features)], ["Playbook", inc.playbook or "none"],
+        ["Opened", inc.opened_at.strftime(t)], ["Exported", b.now.strftime(t)]])
+    out += ["## Summary", "", _section(inc, "summary", draft_summary(b)), ""]
+
+    out += ["## Impact", ""]
+    if im is None:
+        out += ["No numbers: the incident has no onset or no logs for its feature.", ""]
+    elif b.totals is not None:
+        out += _impacts_by_feature(b)
+    else:
+        out += [f"Computed from the logs from the onset ({im.onset.strftime(t)}) to "
+                f"{im.end.strftime(t)}; baseline: the 24 hours before the onset.", ""]
+        out += _table(["Measure", "Value"], [
+            ["Scope", im.scope.describe()], ["Duration", format_duration(im.duration)],
+            ["Requests affected", f"{im.requests:,}"], ["Users affected", f"{im.users:,}"],
+            ["Errors", _errors(im)], ["Extra errors", f"{im.extra_errors:,}"],
+            ["Quality", _quality(im)], ["Cost", money(im.cost_usd)],
+            ["Extra cost", money(im.extra_cost_usd)]])
+
+    ttd = inc.opened_at - inc.onset if inc.onset else None
+    out += ["## Detection", ""]
+    out += _table(["Measure", "Value"], [
+        ["First degraded bucket", inc.onset.strftime(t) if inc.onset else "unknown"],
+        ["Incident opened", inc.opened_at.strftime(t)],
+        ["Time to detect", format_duration(ttd)],
+        ["How", f"{inc.source}" + (f", metric {inc.metric}" if inc.metric else "")]])
+
+    mitigated, resolved = b.mitigated_at, b.resolved_at
+    out += ["## Response", ""]
+    out += _table(["Measure", "Value"], [
+        ["First verified rollback", mitigated.strftime(t) if mitigated else "none"],
+        ["Time to mitigate (from onset)", format_duration(mitigated - inc.onset)
+         if mitigated and inc.onset else "n/a"],
+        ["Time to mitigate (from opening)",
+         format_duration(mitigated - inc.opened_at) if mitigated else "n/a"],
+        ["Resolved", resolved.strftime(t) if resolved else "not yet"],
+        ["Time to resolve (from onset)", format_duration(resolved - inc.onset)
+         if resolved and inc.onset else "n/a"]])
+
+    out += ["## Trigger and root cause", ""]
+    if b.suspect:
+        c = b.suspect.change
+        out += [f"**Trigger:** {b.suspect.describe()} ({c.source}"
+                + (f", by {c.author}" if c.author else "") + ")", "",
+                f"**Evidence:** {b.suspect.evidence}", ""]
+    else:
+        out += ["**Trigger:** no change of ours found in the 48 hours before the onset.", ""]
+    out += [f"**Root cause:** {_section(inc, 'root_cause')}", ""]
+
+    out += ["## Timeline", "", "All times UTC.", ""]
+    out += _table(["Time", "Source", "Event"], [
+        [e.time.strftime("%Y-%m-%d %H:%M:%S"), e.source,
+         e.text + (" (corrected)" if e.corrected else "")] for e in b.timeline])
+
+    out += ["## Actions taken", ""]
+    out += _table(["Time", "Action", "Outcome", "Operator"], [
+        [e.time.strftime("%Y-%m-%d %H:%M:%S"), e.text, e.outcome or "", e.actor or ""]
+        for e in b.actions]) if b.actions else ["No flag actions were recorded.", ""]
+
+    out += ["## Communications", ""]
+    out += _table(["Time", "Message", "Outcome"], [
+        [e.time.strftime("%Y-%m-%d %H:%M:%S"), e.text, e.outcome or ""] for e in b.messages]
+    ) if b.messages else ["No messages were sent from the console.", ""]
+
+    for name in ("went_well", "went_wrong", "got_lucky"):
+        out += [f"## {SECTION_TITLES[name]}", "", _section(inc, name), ""]
+
+    out += ["## Action items", ""]
+    items = sorted(inc.action_items.values(), key=lambda i: i["seq"])
+    out += _table(["Action item", "Owner", "Type"], [[i["text"], i.get("owner") or "(unassigned)", i["type"]]
+                                                    for i in items]) if items else ["None yet.", ""]
+    return "\n".join(out).rstrip() + "\n"

@@ -1,0 +1,63 @@
+"""Mapping files: YAML that maps canonical fields to source columns or DuckDB SQL expressions.
+
+    fields:
+      timestamp: "timestamp '2023-11-16' + to_seconds(\"Timestamp\")"
+      feature: "'chat'"
+      model: Model
+
+A value that is exactly the name of a source column takes that column; any other value is a
+DuckDB SQL expression over the source columns. Canonical fields left out are taken from
+same-named source columns when present.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from app.storage.schema import FIELD_NAMES
+
+
+class MappingError(ValueError):
+    """A mapping file that cannot be used; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class Mapping:
+    fields: dict[str, str] = field(default_factory=dict)
+    source: str | None = None  # the mapping file, for error messages
+
+    def label(self) -> str:
+        return self.source or "(no mapping)"
+
+
+def load_mapping(path: str | Path) -> Mapping:
+    path = Path(path)
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise MappingError(f"{path}: cannot read mapping file ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise MappingError(f"{path}:{where} not valid YAML ({exc})") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("fields"), dict):
+        raise MappingError(f"{path}: expected a mapping with a 'fields:' mapping at the top")
+    unknown = [k for k in doc if k != "fields"]
+    if unknown:
+        raise MappingError(f"{path}: unknown top-level key {unknown[0]!r}; expected only 'fields'")
+    fields: dict[str, str] = {}
+    for name, value in doc["fields"].items():
+        if name not in FIELD_NAMES:
+            raise MappingError(
+                f"{path}: fields.{name} is not a canonical field; expected one of "
+                + ", ".join(FIELD_NAMES)
+            )
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise MappingError(
+                f"{path}: fields.{name} must be a column name or a SQL expression (text)"
+            )
+        fields[name] = str(value)
+    return Mapping(fields=fields, source=str(path))

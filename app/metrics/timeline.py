@@ -1,0 +1,255 @@
+"""Bucketed quality metrics per feature, splits, period-over-period overview, the registry.
+
+Metric definitions (docs/metrics.md):
+- error_rate: share of requests whose `error` is set;
+- quality_mean: mean `quality_score` of the requests that have one, with a 95% normal-approx
+  confidence band (mean +- 1.96 * sd / sqrt(n));
+- latency_p95_ms: 95th percentile of `latency_ms` (linear interpolation);
+- cost_per_request_usd: mean `cost_usd`;
+- negative_feedback_rate: share of requests *with feedback* whose feedback is -1.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import polars as pl
+
+from app.storage import rollups
+from app.storage.schema import SPLIT_DIMENSIONS
+from app.storage.store import Store
+
+METRICS: dict[str, str] = {
+    "requests": "count(*)",
+    "error_rate": "avg(CASE WHEN error IS NULL THEN 0.0 ELSE 1.0 END)",
+    "quality_mean": "avg(quality_score)",
+    "quality_sd": "stddev_samp(quality_score)",
+    "quality_n": "count(quality_score)",
+    "latency_p95_ms": "quantile_cont(latency_ms, 0.95)",
+    "cost_per_request_usd": "avg(cost_usd)",
+    "negative_feedback_rate": "avg(CASE WHEN feedback = -1 THEN 1.0 WHEN feedback IS NOT NULL THEN 0.0 END)",
+    "feedback_n": "count(feedback)",
+}
+_SELECT = ",\n".join(f"{sql} AS {name}" for name, sql in METRICS.items())
+
+BUCKETS: tuple[tuple[str, timedelta], ...] = (
+    ("1 minute", timedelta(minutes=1)),
+    ("5 minutes", timedelta(minutes=5)),
+    ("15 minutes", timedelta(minutes=15)),
+    ("30 minutes", timedelta(minutes=30)),
+    ("1 hour", timedelta(hours=1)),
+    ("3 hours", timedelta(hours=3)),
+    ("6 hours", timedelta(hours=6)),
+    ("12 hours", timedelta(hours=12)),
+    ("1 day", timedelta(days=1)),
+)
+BUCKET_NAMES = tuple(b[0] for b in BUCKETS)
+BUCKET_WIDTH = dict(BUCKETS)
+MAX_SERIES = 8
+
+
+def choose_bucket(since: datetime, until: datetime, target_points: int = 200) -> str:
+    """The smallest bucket that keeps the chart at about target_points points or fewer."""
+    span = until - since
+    for name, width in BUCKETS:
+        if span / width <= target_points:
+            return name
+    return BUCKETS[-1][0]
+
+
+def _split_expr(split: str | None, params: list) -> str:
+    """SQL for a split: a whitelisted canonical dimension, or an extra column via a parameter."""
+    if split is None:
+        return "'all'"
+    if split in SPLIT_DIMENSIONS:
+        return f"coalesce({split}, '(none)')"
+    # A JSON Pointer names any key as it is (quotes, dots, spaces); only ~ and / are escaped.
+    params.append("/" + split.replace("~", "~0").replace("/", "~1"))
+    return "coalesce(json_extract_string(extra, ?), '(none)')"
+
+
+def timeline(store: Store, feature: str, since: datetime, until: datetime,
+             bucket: str | None = None, split: str | None = None) -> pl.DataFrame:
+    """One row per (bucket, series): every metric, with the quality confidence band.
+
+    Without a split and with buckets of five minutes or more, the numbers come from the
+    rollups kept at ingest (the range is widened to five-minute boundaries).
+
+    With a split, the MAX_SERIES largest values keep their name and the rest become 'other'."""
+    bucket = bucket or choose_bucket(since, until)
+    if bucket not in BUCKET_NAMES:
+        raise ValueError(f"bucket {bucket!r} is not one of {', '.join(BUCKET_NAMES)}")
+    if split is None and BUCKET_WIDTH[bucket] >= timedelta(minutes=rollups.ROLLUP_MINUTES):
+        hourly = BUCKET_WIDTH[bucket] >= timedelta(hours=1)
+        step = timedelta(hours=1) if hourly else timedelta(minutes=rollups.ROLLUP_MINUTES)
+        lo = datetime.min + ((since - datetime.min) // step) * step
+        hi = datetime.min + -((datetime.min - until) // step) * step
+        df = store.query(rollups.timeline_sql(bucket, hourly), [feature, lo, hi] * 2)
+    elif split is None:
+        sql = f"""
+            SELECT time_bucket(INTERVAL '{bucket}', timestamp) AS bucket, 'all' AS series,
+                   {_SELECT}
+            FROM requests WHERE feature = ? AND timestamp >= ? AND timestamp < ?
+            GROUP BY 1 ORDER BY 1"""
+        df = store.query(sql, [feature, since, until])
+    else:
+        params: list = []
+        series = _split_expr(split, params)
+        window = [feature, since, until]
+        with store.session():
+            top = [r[0] for r in store.rows(
+                f"""SELECT {series} FROM requests
+                    WHERE feature = ? AND timestamp >= ? AND timestamp < ?
+                    GROUP BY 1 ORDER BY count(*) DESC LIMIT {MAX_SERIES}""", params + window)]
+            sql = f"""
+                SELECT time_bucket(INTERVAL '{bucket}', timestamp) AS bucket,
+                       CASE WHEN list_contains(?, {series}) THEN {series} ELSE 'other' END
+                           AS series,
+                       {_SELECT}
+                FROM requests WHERE feature = ? AND timestamp >= ? AND timestamp < ?
+                GROUP BY ALL ORDER BY bucket, series"""
+            df = store.query(sql, [top] + params + params + window)
+    if df.is_empty():
+        return df
+    half = 1.96 * pl.col("quality_sd") / pl.col("quality_n").cast(pl.Float64).sqrt()
+    return df.with_columns(
+        quality_lo=(pl.col("quality_mean") - half).clip(0, 1),
+        quality_hi=(pl.col("quality_mean") + half).clip(0, 1),
+    )
+
+
+OVERVIEW_METRICS = ("requests", "error_rate", "quality_mean", "latency_p95_ms",
+                    "cost_per_request_usd", "negative_feedback_rate")
+
+
+def overview(store: Store, since: datetime, until: datetime) -> pl.DataFrame:
+    """Per feature: each metric for [since, until) and for the previous period of equal length,
+    the relative change, and the feature's last change event before `until`."""
+    prev_since = since - (until - since)
+    sql = f"""
+        SELECT feature, CASE WHEN timestamp >= ? THEN 'cur' ELSE 'prev' END AS period,
+               {_SELECT}
+        FROM requests WHERE timestamp >= ? AND timestamp < ?
+        GROUP BY ALL"""
+    df = store.query(sql, [since, prev_since, until])
+    if df.is_empty():
+        return df
+    kept = (*OVERVIEW_METRICS, "quality_sd", "quality_n", "feedback_n")
+    cur = df.filter(pl.col("period") == "cur").select("feature", *kept)
+    prev = df.filter(pl.col("period") == "prev").select(
+        "feature", *[pl.col(m).alias(f"{m}_prev") for m in kept])
+    out = cur.join(prev, on="feature", how="left")
+    out = out.with_columns(*[
+        ((pl.col(m) - pl.col(f"{m}_prev")) / pl.col(f"{m}_prev").abs()).alias(f"{m}_change")
+        for m in OVERVIEW_METRICS
+    ])
+    out = out.with_columns(*[_worse(m).fill_null(False).alias(f"{m}_worse")
+                             for m in OVERVIEW_METRICS if m != "requests"])
+    last = store.query(
+        """SELECT feature, arg_max(kind || ' ' || coalesce(key, '') || ': ' ||
+                  coalesce(from_value, '?') || ' -> ' || coalesce(to_value, '?'), timestamp)
+                  AS last_change, max(timestamp) AS last_change_at
+           FROM changes WHERE timestamp < ? GROUP BY feature""", [until])
+    if not last.is_empty():
+        out = out.join(last, on="feature", how="left")
+    else:
+        out = out.with_columns(last_change=pl.lit(None, pl.Utf8),
+                               last_change_at=pl.lit(None, pl.Datetime("us")))
+    return out.sort("feature")
+
+
+# A change "for the worse" on the overview is one in the bad direction that is both large
+# (OVERVIEW_MIN_RELATIVE) and unlikely to be noise: |z| > OVERVIEW_Z for the rates (two
+# proportions) and the quality mean (two means). Percentiles and costs have no variance
+# here, so they need the larger OVERVIEW_MIN_RELATIVE_UNTESTED. Detect does the real tests.
+OVERVIEW_Z = 3.0
+OVERVIEW_MIN_RELATIVE = 0.05
+OVERVIEW_MIN_RELATIVE_UNTESTED = 0.10
+
+
+def _two_proportions_z(p1: pl.Expr, n1: pl.Expr, p0: pl.Expr, n0: pl.Expr) -> pl.Expr:
+    pooled = (p1 * n1 + p0 * n0) / (n1 + n0)
+    se = (pooled * (1 - pooled) * (1 / n1 + 1 / n0)).sqrt()
+    return (p1 - p0) / se
+
+
+def _worse(metric: str) -> pl.Expr:
+    c, p = pl.col(metric), pl.col(f"{metric}_prev")
+    change = pl.col(f"{metric}_change")
+    if metric == "error_rate":
+        z = _two_proportions_z(c, pl.col("requests"), p, pl.col("requests_prev"))
+        return (change > OVERVIEW_MIN_RELATIVE) & (z > OVERVIEW_Z)
+    if metric == "negative_feedback_rate":
+        z = _two_proportions_z(c, pl.col("feedback_n"), p, pl.col("feedback_n_prev"))
+        return (change > OVERVIEW_MIN_RELATIVE) & (z > OVERVIEW_Z)
+    if metric == "quality_mean":
+        se = (pl.col("quality_sd") ** 2 / pl.col("quality_n")
+              + pl.col("quality_sd_prev") ** 2 / pl.col("quality_n_prev")).sqrt()
+        return (change < -OVERVIEW_MIN_RELATIVE / 5) & ((p - c) / se > OVERVIEW_Z)
+    return change > OVERVIEW_MIN_RELATIVE_UNTESTED
+
+
+# Registry ------------------------------------------------------------------------------
+
+_DATED = re.compile(r"(\d{4}-\d{2}-\d{2}|\d{8}|-\d{4}$|@\d|:\d{3,}|-v\d+(\.\d+)*$)")
+
+
+def is_floating_alias(model: str) -> bool:
+    """True for model names that float (`gpt-4o`, `claude-sonnet-latest`), false for dated
+    or versioned ones (`gpt-4o-2024-08-06`, `claude-sonnet-4-5-20250929`, `gpt-3.5-turbo-0613`)."""
+    if "latest" in model.lower():
+        return True
+    return _DATED.search(model) is None
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    feature: str
+    model: str | None
+    response_model: str | None
+    prompt_version: str | None
+    model_changed_at: datetime | None
+    prompt_changed_at: datetime | None
+    quality_now: float | None  # last 24 h of data
+    quality_baseline: float | None  # the 7 days before that
+    quality_n: int
+    warnings: tuple[str, ...]
+
+
+def registry(store: Store) -> list[RegistryEntry]:
+    """Per feature: what it runs now, when that last changed, and quality against baseline."""
+    rows = store.rows(
+        """WITH latest AS (SELECT feature, max(timestamp) AS t FROM requests GROUP BY 1),
+           recent AS (
+             SELECT r.* FROM requests r JOIN latest l USING (feature)
+             WHERE r.timestamp > l.t - INTERVAL 1 HOUR)
+           SELECT feature, mode(model), mode(response_model), mode(prompt_version)
+           FROM recent GROUP BY 1 ORDER BY 1""")
+    quality = {r[0]: r[1:] for r in store.rows(
+        """WITH latest AS (SELECT feature, max(timestamp) AS t FROM requests GROUP BY 1)
+           SELECT r.feature,
+                  avg(quality_score) FILTER (WHERE r.timestamp > l.t - INTERVAL 1 DAY),
+                  avg(quality_score) FILTER (WHERE r.timestamp <= l.t - INTERVAL 1 DAY
+                                             AND r.timestamp > l.t - INTERVAL 8 DAY),
+                  count(quality_score) FILTER (WHERE r.timestamp > l.t - INTERVAL 1 DAY)
+           FROM requests r JOIN latest l USING (feature) GROUP BY 1""")}
+    changed = {(r[0], r[1]): r[2] for r in store.rows(
+        """SELECT feature, kind, max(timestamp) FROM changes
+           WHERE kind IN ('model', 'prompt') GROUP BY 1, 2""")}
+    entries = []
+    for feature, model, response_model, prompt in rows:
+        warnings = []
+        if model and is_floating_alias(model):
+            warnings.append(f"model {model} is a floating alias: pin a dated version")
+        if model and response_model and model != response_model:
+            warnings.append(f"provider answers with {response_model}, not {model}")
+        q_now, q_base, q_n = quality.get(feature, (None, None, 0))
+        entries.append(RegistryEntry(
+            feature=feature, model=model, response_model=response_model, prompt_version=prompt,
+            model_changed_at=changed.get((feature, "model")),
+            prompt_changed_at=changed.get((feature, "prompt")),
+            quality_now=q_now, quality_baseline=q_base, quality_n=int(q_n or 0),
+            warnings=tuple(warnings)))
+    return entries

@@ -1,0 +1,244 @@
+"""The rollout ladder: where a feature's canary stands, and moving it up one step.
+
+The ladder comes from the thresholds file (`rollout.steps`, default 1% -> 5% -> 20% -> 50% ->
+100%, each with a minimum time and number of canary requests). Step state lives in the SQLite
+ledger (`rollout_steps`); a canary the ledger has not seen yet is placed on the step matching
+its flag's rollout percentage (or, without a flag, its observed share of requests). Times are
+data times: the newest request of the feature is "now", as for `analyze`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from app.detection.thresholds import LadderStep, Thresholds
+from app.rollout.guardrails import VariantComparison, compare_variants, find_arms
+from app.storage.ledger import Ledger
+from app.storage.store import Store
+
+LOOKBACK = timedelta(days=14)
+DDL = (
+    """CREATE TABLE IF NOT EXISTS rollout_steps (
+        feature TEXT PRIMARY KEY, canary TEXT NOT NULL, step INTEGER NOT NULL,
+        percent REAL NOT NULL, started_at TEXT NOT NULL, updated_at TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS guardrail_looks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, feature TEXT NOT NULL,
+        canary TEXT NOT NULL, started_at TEXT NOT NULL, metric TEXT NOT NULL, p REAL NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS guardrail_actions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, feature TEXT NOT NULL,
+        canary TEXT, started_at TEXT, kind TEXT NOT NULL, applied INTEGER NOT NULL,
+        detail TEXT NOT NULL)""",
+)
+
+
+def ledger(data_dir: Path) -> Ledger:
+    led = Ledger(Path(data_dir))
+    led.ensure_tables("rollout", DDL)
+    return led
+
+
+def _iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+@dataclass(frozen=True)
+class LadderStatus:
+    feature: str
+    verdict: str  # no-data | no-canary | rollback | extend | pass | complete
+    reason: str
+    step: int | None = None
+    step_percent: float | None = None
+    next_percent: float | None = None
+    started_at: datetime | None = None
+    hours_at_step: float = 0.0
+    hours_needed: float = 0.0
+    samples: int = 0
+    samples_needed: int = 0
+    comparison: VariantComparison | None = None
+    serving_percent: float | None = None  # what the flag (or the traffic) serves now
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"feature": self.feature, "verdict": self.verdict, "reason": self.reason,
+                "step": self.step, "step_percent": self.step_percent,
+                "serving_percent": self.serving_percent,
+                "next_percent": self.next_percent,
+                "started_at": self.started_at.strftime("%Y-%m-%dT%H:%M:%SZ") if self.started_at else None,
+                "hours_at_step": round(self.hours_at_step, 2), "hours_needed": self.hours_needed,
+                "samples": self.samples, "samples_needed": self.samples_needed,
+                "comparison": self.comparison.as_dict() if self.comparison else None}
+
+    def summary(self) -> str:
+        if self.step is None:
+            return f"{self.feature}: {self.verdict}: {self.reason}"
+        serving = (f" (serving {self.serving_percent:g}%)" if self.serving_percent is not None
+                   and abs(self.serving_percent - (self.step_percent or 0)) > 1e-6 else "")
+        lines = [f"{self.feature}: step {self.step + 1} at {self.step_percent:g}%{serving} since "
+                 f"{self.started_at:%Y-%m-%d %H:%M} UTC",
+                 f"  time at step {self.hours_at_step:.1f} h of {self.hours_needed:g} h; "
+                 f"canary requests {self.samples:,} of {self.samples_needed:,}"]
+        for g in self.comparison.guardrails if self.comparison else ():
+            mark = "TRIPPED" if g.tripped else "ok"
+            lines.append(f"  {g.metric}: control {g.control:.4g} canary {g.canary:.4g} "
+                         f"(always-valid p = {g.p_value:.2g}) {mark}")
+        lines.append(f"  verdict: {self.verdict}: {self.reason}")
+        return "\n".join(lines)
+
+
+def _flag_percent(data_dir: Path, feature: str) -> float | None:
+    """The rollout percentage the flag backend serves now, when a rollout flag is configured."""
+    try:
+        from app.rollback import actions
+
+        status = actions.status(data_dir, feature)
+    except Exception:  # noqa: BLE001 - no flag configuration is a normal state here
+        return None
+    for f in status.get("features", []):
+        for flag in f.get("flags", []):
+            if flag.get("role") == "rollout" and flag.get("rollout_percentage") is not None:
+                return float(flag["rollout_percentage"])
+    return None
+
+
+def _step_for(ladder: tuple[LadderStep, ...], percent: float) -> int:
+    index = 0
+    for i, s in enumerate(ladder):
+        if s.percent <= percent + 1e-9:
+            index = i
+    return index
+
+
+def ladder_status(store: Store, feature: str, t: Thresholds) -> LadderStatus:
+    _, newest = store.time_bounds(feature)
+    if newest is None:
+        return LadderStatus(feature, "no-data", "no requests loaded for this feature")
+    now = newest + timedelta(microseconds=1)
+    control, canary, first = find_arms(store, feature, now - LOOKBACK, now)
+    if canary is None:
+        return LadderStatus(feature, "no-canary", f"only one variant served ({control or 'none'})")
+    led = ledger(store.data_dir)
+    with led.connect() as con:
+        row = con.execute("SELECT * FROM rollout_steps WHERE feature = ? AND canary = ?",
+                          [feature, canary]).fetchone()
+    ladder = t.ladder
+    percent: float | None = None
+    if row is not None:
+        step, started = int(row["step"]), datetime.fromisoformat(row["started_at"])
+        percent = _flag_percent(store.data_dir, feature)
+    else:
+        percent = _flag_percent(store.data_dir, feature)
+        if percent is None:
+            share = store.scalar(
+                "SELECT avg(CASE WHEN variant = ? THEN 1.0 ELSE 0.0 END) FROM requests "
+                "WHERE feature = ? AND timestamp >= ?", [canary, feature, first]) or 0.0
+            percent = 100 * float(share)
+        step, started = _step_for(ladder, percent), first
+    with led.connect() as con:
+        minima = {r["metric"]: r["p"] for r in con.execute(
+            "SELECT metric, min(p) AS p FROM guardrail_looks WHERE feature = ? AND canary = ? "
+            "AND started_at = ? GROUP BY metric", [feature, canary, _iso(started)])}
+    comparison = compare_variants(store, feature, now - LOOKBACK, now, t, canary_since=started,
+                                  previous_p=minima)
+    here = ladder[step]
+    arm = comparison.arm(canary)
+    samples = arm.requests if arm else 0
+    hours = (now - started).total_seconds() / 3600.0
+    nxt = ladder[step + 1].percent if step + 1 < len(ladder) else None
+    base = dict(step=step, step_percent=here.percent, next_percent=nxt, started_at=started,
+                hours_at_step=hours, hours_needed=here.min_hours, samples=samples,
+                samples_needed=here.min_samples, comparison=comparison,
+                serving_percent=percent)
+    tripped = comparison.tripped
+    if tripped:
+        names = ", ".join(f"{g.metric} (p = {g.p_value:.2g})" for g in tripped)
+        return LadderStatus(feature, "rollback", f"guardrail tripped: {names}", **base)
+    if nxt is None:
+        return LadderStatus(feature, "complete", "the canary serves 100%", **base)
+    short = []
+    if samples < here.min_samples:
+        short.append(f"{samples:,} of {here.min_samples:,} canary requests")
+    if hours < here.min_hours:
+        short.append(f"{hours:.1f} of {here.min_hours:g} hours")
+    if short:
+        return LadderStatus(feature, "extend", "not enough data yet: " + ", ".join(short)
+                            + "; the step is extended", **base)
+    return LadderStatus(feature, "pass", f"guardrails hold with enough data; next step "
+                                         f"{nxt:g}%", **base)
+
+
+@dataclass(frozen=True)
+class AdvanceOutcome:
+    advanced: bool
+    message: str
+    status: LadderStatus
+    flag_result: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"advanced": self.advanced, "message": self.message, "status": self.status.as_dict(),
+                "flag_result": self.flag_result}
+
+
+def advance(store: Store, feature: str, t: Thresholds, operator: str = "rollback-desk rollout"
+            ) -> AdvanceOutcome:
+    """Move the canary one step up the ladder, only when the guardrails pass with enough data.
+    The flag goes through the actions path (confirm, call, read back, audit) when configured."""
+    status = ladder_status(store, feature, t)
+    if status.verdict != "pass":
+        record_action(store.data_dir, status, "advance-refused", applied=False,
+                      detail={"reason": status.reason})
+        return AdvanceOutcome(False, f"not advanced: {status.verdict}: {status.reason}", status)
+    assert status.step is not None and status.next_percent is not None
+    flag_result = None
+    if _flag_percent(store.data_dir, feature) is not None:
+        from app.rollback import actions
+
+        result = actions.execute(store.data_dir, feature, "rollout", status.next_percent,
+                                 operator=operator, reason=f"rollout ladder: {status.reason}")
+        flag_result = result.cli_dict()
+        if str(result.outcome) == "failed":
+            return AdvanceOutcome(False, f"not advanced: the flag change failed: {result.message}",
+                                  status, flag_result)
+    now = status.started_at + timedelta(hours=status.hours_at_step)
+    canary = status.comparison.canary if status.comparison else ""
+    with ledger(store.data_dir).connect() as con:
+        con.execute("INSERT OR REPLACE INTO rollout_steps VALUES (?, ?, ?, ?, ?, ?)",
+                    [feature, canary, status.step + 1, status.next_percent, _iso(now),
+                     _iso(datetime.now(UTC))])
+    record_action(store.data_dir, status, "advance", applied=True,
+                  detail={"to_percent": status.next_percent, "flag": flag_result})
+    where = "" if flag_result else " (no rollout flag configured: ladder state only)"
+    return AdvanceOutcome(True, f"advanced {feature} to {status.next_percent:g}%{where}", status,
+                          flag_result)
+
+
+def record_action(data_dir: Path, status: LadderStatus, kind: str, applied: bool,
+                  detail: dict[str, Any]) -> None:
+    canary = status.comparison.canary if status.comparison else None
+    started = _iso(status.started_at) if status.started_at else None
+    with ledger(data_dir).connect() as con:
+        con.execute("INSERT INTO guardrail_actions (at, feature, canary, started_at, kind, applied, "
+                    "detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [_iso(datetime.now(UTC)), status.feature, canary, started, kind, int(applied),
+                     json.dumps(detail, default=str)])
+
+
+def record_look(data_dir: Path, status: LadderStatus) -> None:
+    """Keep each look's always-valid p-values: the running minimum spans every look."""
+    if not status.comparison or not status.started_at:
+        return
+    with ledger(data_dir).connect() as con:
+        con.executemany(
+            "INSERT INTO guardrail_looks (at, feature, canary, started_at, metric, p) VALUES "
+            "(?, ?, ?, ?, ?, ?)",
+            [[_iso(datetime.now(UTC)), status.feature, status.comparison.canary,
+              _iso(status.started_at), g.metric, g.p_value] for g in status.comparison.guardrails])
+
+
+def actions_log(data_dir: Path, feature: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    with ledger(data_dir).connect() as con:
+        rows = con.execute("SELECT * FROM guardrail_actions WHERE (? IS NULL OR feature = ?) "
+                           "ORDER BY id DESC LIMIT ?", [feature, feature, limit]).fetchall()
+    return [{**dict(r), "detail": json.loads(r["detail"])} for r in rows]
