@@ -19,11 +19,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import yaml  # noqa: E402
 
+from app.changes import declared  # noqa: E402
 from app.changes import timeline as changes  # noqa: E402
 from app.demo.scenario import DEMO_DAYS, DEMO_START, demo_changes, demo_scenario  # noqa: E402
 from app.demo.synth import generate  # noqa: E402
 from app.ingest.pipeline import ingest_paths  # noqa: E402
-from app.metrics import timeline as metrics
+from app.metrics import timeline as metrics  # noqa: E402
 from app.storage.store import Store  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -44,9 +45,9 @@ def loaded_store(rows: int) -> Store:
     t = time.perf_counter()
     result = ingest_paths(store, [str(path)])
     print(f"ingested {result.loaded:,} rows in {time.perf_counter() - t:.1f} s", flush=True)
-    declared = OUT / "demo-changes.yaml"
-    declared.write_text(yaml.safe_dump({"changes": demo_changes()}))
-    events, _ = declared.load_declared(declared)
+    changes_file = OUT / "demo-changes.yaml"
+    changes_file.write_text(yaml.safe_dump({"changes": demo_changes()}))
+    events, _ = declared.load_declared(changes_file)
     declared.save_events(store, events)
     return store
 
