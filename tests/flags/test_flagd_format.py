@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from flag_components import FLAGD_SCHEMA_DIR, flagd_validator
+from flag_components import FLAGD_EXAMPLES, flagd_validator
 
 from app.demo.flags import demo_flag_document
 from app.flags import flagd_format
@@ -16,7 +16,7 @@ DAEMON_ONLY = {"example.flagdimport.array.json"}
 
 
 def _examples(kind: str) -> list:
-    return sorted((FLAGD_SCHEMA_DIR / "examples" / kind).glob("*.json"))
+    return sorted((FLAGD_EXAMPLES / kind).glob("*.json"))
 
 
 @pytest.mark.parametrize("path", _examples("valid"), ids=lambda p: p.name)

@@ -157,20 +157,35 @@ def test_a_url_from_the_environment_is_used(flag_demo_dir, canary_incident, hook
 
 
 @pytest.mark.parametrize("yaml_text, message", [
-    ("webhooks:\n  x:\n    url: ftp://nope\n", "webhooks.x.url: expected an http(s) URL"),
+    ("webhooks:\n  x:\n    url: ftp://nope\n",
+     "line 3: webhooks.x.url: expected an http(s) URL (or url_env naming a variable)"),
     ("webhooks:\n  x:\n    url_env: UNSET_HOOK_VAR\n",
-     "webhooks.x.url_env: environment variable UNSET_HOOK_VAR"),
-    ("webhooks:\n  x:\n    url: http://h\n    timeout_s: 0\n", "webhooks.x.timeout_s: expected a number"),
+     "line 3: webhooks.x.url_env: environment variable UNSET_HOOK_VAR is not set"),
+    ("webhooks:\n  x:\n    url: http://h\n    timeout_s: 0\n",
+     "line 4: webhooks.x.timeout_s: expected a number of seconds > 0, got 0"),
     ("webhooks:\n  x:\n    url: http://h\n    retries: many\n",
-     "webhooks.x.retries: expected a whole number"),
-    ("webhooks:\n  x:\n    url: http://h\n    token: t\n", "webhooks.x.token: expected one of"),
+     "line 4: webhooks.x.retries: expected a whole number from 0 to 10, got 'many'"),
+    ("webhooks:\n  x:\n    url: http://h\n    token: t\n",
+     "line 4: webhooks.x.token: unknown key; expected one of retries, timeout_s, url, url_env"),
+    ("webhooks:\n  x:\n    timeout_s: 3\n",
+     "line 2: webhooks.x: expected a mapping with either url or url_env"),
     ("webhooks: [\n", "line 2: not valid YAML"),
 ])
-def test_a_broken_notify_config_names_the_file_and_key(tmp_path, yaml_text, message):
+def test_a_broken_notify_config_names_the_file_line_and_key(tmp_path, yaml_text, message):
     (tmp_path / "notify.yaml").write_text(yaml_text)
     with pytest.raises(notify.NotifyConfigError) as caught:
         notify.load_webhooks(tmp_path)
-    assert str(tmp_path / "notify.yaml") in str(caught.value) and message in str(caught.value)
+    assert f"{tmp_path / 'notify.yaml'}: {message}" in str(caught.value)
+
+
+def test_a_webhook_url_never_appears_in_a_config_error(tmp_path):
+    secret = "https://hooks.example.invalid/services/T000/B000/very-secret"
+    (tmp_path / "notify.yaml").write_text(f"webhooks:\n  x:\n    url: {secret}\n    url_env: ALSO\n"
+                                          "  y:\n    url: 'ftp://secret-too'\n")
+    with pytest.raises(notify.NotifyConfigError) as caught:
+        notify.load_webhooks(tmp_path)
+    assert "webhooks.x" in str(caught.value) and "webhooks.y.url" in str(caught.value)
+    assert "very-secret" not in str(caught.value) and "secret-too" not in str(caught.value)
 
 
 def test_sending_to_an_unconfigured_channel_is_a_recorded_failure(flag_demo_dir, canary_incident):
