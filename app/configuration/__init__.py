@@ -28,8 +28,9 @@ _NO_DEFAULT: Any = object()
 
 
 def check(doc: Document, kind: str, vocabularies: Vocabularies | None = None) -> list[Problem]:
-    """Every place where the document breaks the schema of its kind, with file and line."""
-    return [doc.problem(at, message) for at, message in violations(doc.data, kind, vocabularies)]
+    """Every place where the document breaks the schema of its kind, in file order."""
+    found = [doc.problem(at, message) for at, message in violations(doc.data, kind, vocabularies)]
+    return sorted(found, key=lambda p: (p.line or 0, p.key))
 
 
 def load_yaml(path: str | Path, kind: str, *, error: type[ConfigFileError] = ConfigFileError,

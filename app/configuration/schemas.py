@@ -75,12 +75,11 @@ def _validator(kind: str, vocabularies: tuple[tuple[str, tuple[str, ...]], ...]
 def violations(data: Any, kind: str, vocabularies: Vocabularies | None = None
                ) -> list[tuple[KeyPath, str]]:
     """Every place where `data` breaks the schema of `kind`, as (key path, what was expected),
-    sorted by key path so that a file's errors read from top to bottom."""
+    each once."""
     found: list[tuple[KeyPath, str]] = []
     for error in validator(kind, vocabularies).iter_errors(data):
         found.extend(explain(error))
-    unique = dict.fromkeys(found)
-    return sorted(unique, key=lambda v: tuple(str(p) for p in v[0]))
+    return list(dict.fromkeys(found))
 
 
 def explain(error: ValidationError, hint: bool = True) -> list[tuple[KeyPath, str]]:
