@@ -127,3 +127,14 @@ def test_the_configuration_reference_lists_every_schema():
     for kind in KINDS:
         assert f"app/configuration/schemas/{kind}.json" in reference, kind
     assert "app/configuration/schemas/flagd/flags.json" in reference
+
+
+def test_only_the_loader_parses_yaml():
+    app = ROOT / "app"
+    readers = sorted(
+        str(p.relative_to(ROOT)) for p in app.rglob("*.py")
+        if "configuration" not in p.relative_to(app).parts[:1]
+        and any(call in p.read_text() for call in ("yaml.safe_load", "yaml.load(", "yaml.compose",
+                                                   "yaml.SafeLoader", "yaml.full_load"))
+    )
+    assert readers == [], f"YAML read outside app/configuration: {readers}"
