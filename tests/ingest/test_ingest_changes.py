@@ -77,6 +77,16 @@ def test_an_unusable_changes_file_is_one_error(tmp_path: Path, body: str | bytes
     assert str(err.value).startswith(str(path)) and expected in str(err.value)
 
 
+def test_a_dated_version_written_without_quotes_is_kept_as_written(tmp_path: Path):
+    path = write_text(tmp_path / "c.yaml", "changes:\n  - {timestamp: 2026-03-02T10:00:00Z, feature: chat,"
+                                           " kind: model, from: 2024-08-06, to: 2024-11-20}\n"
+                                           "  - {timestamp: 2026-03-02T11:00:00Z, feature: chat,"
+                                           " kind: config, to: {a: 1}}\n")
+    events, errors = declared.load_declared(path)
+    assert [(e.from_value, e.to_value) for e in events] == [("2024-08-06", "2024-11-20")]
+    assert errors == [f"{path}: line 3: changes[1].to: expected text or a number, got a mapping"]
+
+
 def test_loading_declared_changes_twice_adds_nothing(desk: Desk, tmp_path: Path):
     path = write_text(tmp_path / "c.yaml", "changes:\n  - {timestamp: 2026-03-02T10:00:00Z, "
                                            "feature: chat, kind: config, key: temperature}\n")
