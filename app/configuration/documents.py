@@ -16,6 +16,9 @@ import yaml
 
 from app.configuration.problems import ConfigFileError, KeyPath, Problem, problem
 
+# libyaml's loader when PyYAML was built with it (several times faster), else the pure one.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 @dataclass(frozen=True)
 class Document:
@@ -54,7 +57,7 @@ def parse_yaml(raw: bytes | str, path: str | Path, error: type[ConfigFileError] 
     text = decode_text(raw, path, error) if isinstance(raw, bytes) else raw
     loader = None
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _LOADER(text)
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:

@@ -9,17 +9,25 @@ statement count comes from the same answer. No regular expression guesses at the
 from __future__ import annotations
 
 import json
+import threading
+from functools import cache
 
 import duckdb
+
+_LOCK = threading.Lock()
+
+
+@cache
+def _parser() -> duckdb.DuckDBPyConnection:
+    """One in-memory database for parsing: opening one costs far more than a parse."""
+    return duckdb.connect(":memory:")
 
 
 def select_problem(sql: str) -> str | None:
     """None when `sql` is exactly one SELECT statement, else what is wrong with it."""
-    con = duckdb.connect(":memory:")
-    try:
-        answer = json.loads(con.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone()[0])
-    finally:
-        con.close()
+    with _LOCK:
+        row = _parser().execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone()
+    answer = json.loads(row[0])
     if answer.get("error"):
         message = str(answer.get("error_message", "")).strip()
         if message.startswith("Only SELECT"):
