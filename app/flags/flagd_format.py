@@ -60,8 +60,9 @@ def validate_document(doc: Any, previous: dict[str, Any] | None = None) -> None:
 
 
 def validate_flag(key: str, flag: Any) -> None:
-    """The checks of one flag that the official schema does not make: no unknown keys, a
-    default variant that names a variant, sound fractional weights."""
+    """The checks of one flag that the official schema does not make (no unknown keys, a
+    default variant that names a variant, sound fractional weights) or words less clearly
+    (variants of one type: the schema only says which variant breaks which alternative)."""
     if not isinstance(flag, dict):
         return  # the schema reports it
     unknown = set(flag) - FLAG_KEYS
@@ -70,6 +71,9 @@ def validate_flag(key: str, flag: Any) -> None:
     variants = flag.get("variants")
     if not isinstance(variants, dict):
         return
+    kinds = {value_type(v) for v in variants.values()}
+    if len(kinds) > 1:
+        raise InvalidValue(f"flag {key}: variants mix types {sorted(kinds)}")
     default = flag.get("defaultVariant")
     if default is not None and default not in variants:
         raise InvalidValue(f"flag {key}: defaultVariant {default!r} is not one of its variants")
