@@ -17,7 +17,7 @@ from typing import Any
 
 from app.configuration.documents import Document, decode_text, parse_yaml, read_yaml
 from app.configuration.problems import ConfigFileError, KeyPath, Problem, key_label, problem
-from app.configuration.schemas import FLAGD, KINDS, Vocabularies, violations
+from app.configuration.validation import FLAGD, KINDS, Vocabularies, violations
 
 __all__ = [
     "FLAGD", "KINDS", "ConfigFileError", "Document", "KeyPath", "Problem", "Vocabularies", "check",
@@ -39,7 +39,7 @@ def load_yaml(path: str | Path, kind: str, *, error: type[ConfigFileError] = Con
     """Read a YAML file of `kind` and check it against its schema; raise `error` listing every
     problem. An empty file stands for `empty` when given. `text` replaces reading the file
     (for uploads); `path` then only names it in errors. `vocabularies` fills the schema's
-    named lists (see schemas.py)."""
+    named lists (see validation.py)."""
     doc = parse_yaml(text, path, error) if text is not None else read_yaml(path, error)
     if doc.data is None and empty is not _NO_DEFAULT:
         doc = Document(path=doc.path, data=empty, lines=doc.lines)

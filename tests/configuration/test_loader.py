@@ -13,7 +13,7 @@ from jsonschema import Draft7Validator, Draft202012Validator
 
 from app.changes.declared import ChangeFileError, load_declared
 from app.configuration import KINDS, ConfigFileError, load_yaml, parse_yaml
-from app.configuration.schemas import SCHEMAS_DIR, schema
+from app.configuration.validation import SCHEMAS_DIR, schema
 from app.detection.thresholds import ThresholdsError, load_thresholds
 from app.flags.base import ConfigError
 from app.flags.config import load_config

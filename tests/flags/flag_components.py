@@ -8,7 +8,7 @@ from pathlib import Path
 from components import require as need  # noqa: F401  (the flag suites' name for it)
 
 from app.configuration import FLAGD
-from app.configuration.schemas import validator
+from app.configuration.validation import validator
 
 ROOT = Path(__file__).resolve().parents[2]
 # The upstream examples of valid and invalid flag files (tests/fixtures/flagd/README.md).
