@@ -6,9 +6,11 @@ the error ("expected an http(s) URL") in place of the generated one. The flagd f
 checked with the official flagd schema (draft-07), vendored in `schemas/flagd/`.
 
 Lists of names that the code owns (metrics, change kinds, canonical fields, flag roles) are
-not copied into the schemas: a schema declares them under `$defs` as plain text, and the
-room that reads the file passes the names (`vocabularies={"metric": METRICS}`), which become
-an `enum` there. The code stays the one place where a name is defined.
+not copied into the schemas: a schema declares each under `$defs` with `"vocabulary": true`,
+and the room that reads the file passes the names (`vocabularies={"metric": METRICS}`),
+which become an `enum` there; a validator asked for without them is refused. The code stays
+the one place where a name is defined. A property marked `"secret": true` (a token, a webhook
+URL) is reported without its value.
 """
 
 from __future__ import annotations
@@ -66,9 +68,13 @@ def _validator(kind: str, vocabularies: tuple[tuple[str, tuple[str, ...]], ...]
     doc = schema(kind)
     defs = doc.setdefault("$defs", {})
     for name, names in vocabularies:
-        if name not in defs:
+        if not defs.get(name, {}).get("vocabulary"):
             raise KeyError(f"schema {kind} has no $defs/{name} to fill with names")
         defs[name] = {**defs[name], "enum": list(names)}
+    unfilled = sorted(n for n, d in defs.items() if d.get("vocabulary") and "enum" not in d)
+    if unfilled:  # a check that would let any name through is a bug of the caller
+        raise KeyError(f"schema {kind} needs the names of {', '.join(unfilled)} "
+                       f"(pass vocabularies={{...}})")
     return Draft202012Validator(doc)
 
 

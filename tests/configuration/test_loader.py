@@ -138,3 +138,12 @@ def test_only_the_loader_parses_yaml():
                                                    "yaml.SafeLoader", "yaml.full_load"))
     )
     assert readers == [], f"YAML read outside app/configuration: {readers}"
+
+
+def test_a_schema_whose_names_come_from_the_code_cannot_be_used_without_them(tmp_path: Path):
+    path = tmp_path / "mapping.yaml"
+    path.write_text("fields:\n  latency: ms\n")
+    with pytest.raises(KeyError, match="needs the names of field"):
+        load_yaml(path, "mapping")
+    with pytest.raises(ConfigFileError, match="fields.latency: unknown name"):
+        load_yaml(path, "mapping", vocabularies={"field": ("model",)})
