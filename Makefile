@@ -23,6 +23,7 @@ test: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check app tests bench
+	$(VENV)/bin/ruff format --check app tests bench
 
 demo: $(VENV)/.installed
 	$(PY) -m app demo --data-dir $(DATA)

@@ -1,4 +1,4 @@
-"""The rule for tests that need a real component (a server, a browser, shared data)."""
+"""The rule for tests that need a real component (a server, a browser, a flag provider)."""
 
 from __future__ import annotations
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 sys.path.insert(0, str(ROOT / "tests"))  # the helper modules beside this file
 
 from components import in_ci, require  # noqa: E402,F401  (re-exported for the suites)

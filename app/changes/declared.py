@@ -7,17 +7,16 @@ import io
 from datetime import UTC, datetime
 from pathlib import Path
 
-import yaml
-
 from app.changes.events import ChangeEvent
+from app.configuration import ConfigFileError, check, decode_text, parse_yaml
 from app.storage.schema import CHANGE_KINDS
 from app.storage.store import Store
 
 DECLARED_COLUMNS = ("timestamp", "feature", "kind", "key", "from", "to", "author", "description")
 
 
-class ChangeFileError(ValueError):
-    """A declared-changes file that cannot be read at all."""
+class ChangeFileError(ConfigFileError):
+    """A declared-changes file that cannot be read at all; names the file and the line."""
 
 
 def parse_time(value: object) -> datetime | None:
@@ -48,10 +47,12 @@ def load_declared(path: str | Path) -> tuple[list[ChangeEvent], list[str]]:
     """Declared changes from YAML (`changes:` list) or CSV; bad entries are reported, not fatal."""
     path = Path(path)
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except OSError as exc:
         raise ChangeFileError(f"{path}: cannot read ({exc.strerror})") from exc
-    entries: list[tuple[str, dict]] = []
+    text = decode_text(raw, path, ChangeFileError)
+    entries: list[tuple[str, dict | str]] = []
+    errors: list[str] = []
     if path.suffix.lower() == ".csv":
         reader = csv.DictReader(io.StringIO(text))
         missing = [c for c in ("timestamp", "feature", "kind") if c not in (reader.fieldnames or [])]
@@ -61,25 +62,35 @@ def load_declared(path: str | Path) -> tuple[list[ChangeEvent], list[str]]:
         for row in reader:
             entries.append((f"{path} line {reader.line_num}", row))
     else:
-        try:
-            doc = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" line {mark.line + 1}" if mark else ""
-            raise ChangeFileError(f"{path}:{where} not valid YAML") from exc
-        if not isinstance(doc, dict) or not isinstance(doc.get("changes"), list):
-            raise ChangeFileError(f"{path}: expected a top-level 'changes:' list")
-        for i, item in enumerate(doc["changes"]):
-            entries.append((f"{path} changes[{i}]", item if isinstance(item, dict) else {}))
+        entries = _yaml_entries(text, path)
     events: list[ChangeEvent] = []
-    errors: list[str] = []
     for where, row in entries:
+        if isinstance(row, str):  # the schema's problems with this entry
+            errors.extend(row.splitlines())
+            continue
         event, problem = _declared_event(row)
         if problem:
             errors.append(f"{where}: {problem}")
         else:
             events.append(event)
     return events, errors
+
+
+def _yaml_entries(text: str, path: Path) -> list[tuple[str, dict | str]]:
+    """The entries of a YAML file checked against schemas/changes.json, in file order: each
+    is (where, the entry) or, for an entry the schema sets aside, (where, its problems). A
+    problem with the file as a whole is fatal."""
+    doc = parse_yaml(text, path, ChangeFileError)
+    problems = check(doc, "changes")
+    fatal = [p for p in problems if not p.key.startswith("changes[")]
+    if fatal:
+        raise ChangeFileError(fatal)
+    by_entry: dict[int, list[str]] = {}
+    for p in problems:
+        by_entry.setdefault(int(p.key[len("changes["):p.key.index("]")]), []).append(str(p))
+    return [(f"{path}: line {doc.line(('changes', i))}: changes[{i}]",
+             "\n".join(by_entry[i]) if i in by_entry else item)
+            for i, item in enumerate(doc.data["changes"])]
 
 
 def _declared_event(row: dict) -> tuple[ChangeEvent | None, str | None]:

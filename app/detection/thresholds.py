@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
+from app.configuration import ConfigFileError, Document, load_yaml
 
 THRESHOLDS_FILE = "detection.yaml"
 
@@ -26,8 +26,8 @@ METRIC_DIRECTION: dict[str, int] = {
 METRIC_NAMES: tuple[str, ...] = tuple(METRIC_DIRECTION)
 
 
-class ThresholdsError(ValueError):
-    """A thresholds file that cannot be used; the message names the file and the key."""
+class ThresholdsError(ConfigFileError):
+    """A thresholds file that cannot be used; the message names the file, the line and the key."""
 
 
 @dataclass(frozen=True)
@@ -83,16 +83,15 @@ DEFAULT_LADDER: tuple[LadderStep, ...] = (
 
 DEFAULTS = Thresholds(ladder=DEFAULT_LADDER)
 
-_TOP_KEYS = {"significance", "lookback_days", "min_window_hours", "metrics", "scope",
-             "suspects", "rollout"}
-
-
 def thresholds_path(data_dir: Path) -> Path:
     return Path(data_dir) / THRESHOLDS_FILE
 
 
 def load_thresholds(data_dir: Path | None = None, path: Path | None = None) -> Thresholds:
-    """The defaults, overridden by the YAML file when it exists. Raises ThresholdsError."""
+    """The defaults, overridden by the YAML file when it exists. Raises ThresholdsError.
+
+    The shape and ranges are checked by schemas/detection.json; this module checks only what
+    a schema cannot say: ladder steps that grow and end at 100 percent."""
     if path is None:
         if data_dir is None:
             return DEFAULTS
@@ -100,116 +99,64 @@ def load_thresholds(data_dir: Path | None = None, path: Path | None = None) -> T
     path = Path(path)
     if not path.exists():
         return DEFAULTS
-    try:
-        doc = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise ThresholdsError(f"{path}:{where} not valid YAML") from exc
-    if not isinstance(doc, dict):
-        raise ThresholdsError(f"{path}: expected a mapping at the top level")
-    return parse_thresholds(doc, str(path))
+    doc = load_yaml(path, "detection", error=ThresholdsError, empty={},
+                    vocabularies={"metric": METRIC_NAMES})
+    return parse_thresholds(doc)
 
 
-def parse_thresholds(doc: dict[str, Any], where: str = "thresholds") -> Thresholds:
-    unknown = set(doc) - _TOP_KEYS
-    if unknown:
-        raise ThresholdsError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
-                              f"expected {', '.join(sorted(_TOP_KEYS))}")
-    t = DEFAULTS
+def parse_thresholds(doc: Document) -> Thresholds:
+    """Thresholds from a document that passed the schema."""
+    data: dict[str, Any] = doc.data
     changes: dict[str, Any] = {}
-    if "significance" in doc:
-        changes["significance"] = _number(doc, "significance", where, lo=0, hi=0.5, open_lo=True)
-    if "lookback_days" in doc:
-        changes["lookback_days"] = _number(doc, "lookback_days", where, lo=0)
-    if "min_window_hours" in doc:
-        changes["min_window_hours"] = _number(doc, "min_window_hours", where, lo=1)
-    if "metrics" in doc:
-        changes["metrics"] = _metrics(doc["metrics"], where)
-    scope = _section(doc, "scope", where)
+    for key in ("significance", "lookback_days", "min_window_hours"):
+        if key in data:
+            changes[key] = float(data[key])
+    if "metrics" in data:
+        changes["metrics"] = _metrics(data["metrics"])
+    scope = data.get("scope") or {}
     if "coverage" in scope:
-        changes["scope_coverage"] = _number(scope, "coverage", f"{where} scope", lo=0.5, hi=1)
+        changes["scope_coverage"] = float(scope["coverage"])
     if "max_share" in scope:
-        changes["scope_max_share"] = _number(scope, "max_share", f"{where} scope", lo=0, hi=1)
-    suspects = _section(doc, "suspects", where)
+        changes["scope_max_share"] = float(scope["max_share"])
+    suspects = data.get("suspects") or {}
     if "min_score" in suspects:
-        changes["suspect_min_score"] = _number(suspects, "min_score", f"{where} suspects", lo=0, hi=1)
-    rollout = _section(doc, "rollout", where)
+        changes["suspect_min_score"] = float(suspects["min_score"])
+    rollout = data.get("rollout") or {}
     if "steps" in rollout:
-        changes["ladder"] = _ladder(rollout["steps"], f"{where} rollout.steps")
+        changes["ladder"] = _ladder(doc, rollout["steps"])
     if "metrics" in rollout:
-        names = rollout["metrics"]
-        if not isinstance(names, list) or any(n not in METRIC_DIRECTION for n in names):
-            raise ThresholdsError(f"{where} rollout.metrics: expected a list of "
-                                  f"{', '.join(METRIC_NAMES)}")
-        changes["guardrail_metrics"] = tuple(names)
+        changes["guardrail_metrics"] = tuple(rollout["metrics"])
     if "significance" in rollout:
-        changes["guardrail_significance"] = _number(rollout, "significance", f"{where} rollout",
-                                                    lo=0, hi=0.5, open_lo=True)
-    return replace(t, **changes)
+        changes["guardrail_significance"] = float(rollout["significance"])
+    return replace(DEFAULTS, **changes)
 
 
-def _section(doc: dict, key: str, where: str) -> dict:
-    value = doc.get(key) or {}
-    if not isinstance(value, dict):
-        raise ThresholdsError(f"{where}: {key} must be a mapping")
-    return value
-
-
-def _number(doc: dict, key: str, where: str, lo: float | None = None, hi: float | None = None,
-            open_lo: bool = False) -> float:
-    value = doc[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ThresholdsError(f"{where}: {key} must be a number, got {value!r}")
-    if lo is not None and (value < lo or (open_lo and value == lo)):
-        raise ThresholdsError(f"{where}: {key} must be {'>' if open_lo else '>='} {lo}, got {value}")
-    if hi is not None and value > hi:
-        raise ThresholdsError(f"{where}: {key} must be <= {hi}, got {value}")
-    return float(value)
-
-
-def _metrics(section: Any, where: str) -> dict[str, MetricThreshold]:
-    if not isinstance(section, dict):
-        raise ThresholdsError(f"{where}: metrics must be a mapping of metric name to settings")
+def _metrics(section: dict[str, dict[str, Any]]) -> dict[str, MetricThreshold]:
     out = dict(DEFAULT_METRICS)
     for name, settings in section.items():
-        key = f"{where} metrics.{name}"
-        if name not in METRIC_DIRECTION:
-            raise ThresholdsError(f"{key}: unknown metric; expected one of {', '.join(METRIC_NAMES)}")
-        if not isinstance(settings, dict):
-            raise ThresholdsError(f"{key}: expected a mapping with min_effect, min_relative, "
-                                  f"min_samples")
-        extra = set(settings) - {"min_effect", "min_relative", "min_samples"}
-        if extra:
-            raise ThresholdsError(f"{key}: unknown key(s) {', '.join(sorted(extra))}")
         current = out[name]
         out[name] = MetricThreshold(
-            min_effect=_number(settings, "min_effect", key, lo=0)
-            if "min_effect" in settings else current.min_effect,
-            min_relative=_number(settings, "min_relative", key, lo=0)
-            if "min_relative" in settings else current.min_relative,
-            min_samples=int(_number(settings, "min_samples", key, lo=1))
-            if "min_samples" in settings else current.min_samples,
+            min_effect=float(settings.get("min_effect", current.min_effect)),
+            min_relative=float(settings.get("min_relative", current.min_relative)),
+            min_samples=int(settings.get("min_samples", current.min_samples)),
         )
     return out
 
 
-def _ladder(steps: Any, where: str) -> tuple[LadderStep, ...]:
-    if not isinstance(steps, list) or not steps:
-        raise ThresholdsError(f"{where}: expected a non-empty list of steps")
+def _ladder(doc: Document, steps: list[dict[str, Any]]) -> tuple[LadderStep, ...]:
     out: list[LadderStep] = []
+    problems = []
     for i, step in enumerate(steps):
-        key = f"{where}[{i}]"
-        if not isinstance(step, dict) or "percent" not in step:
-            raise ThresholdsError(f"{key}: expected a mapping with percent, min_hours, min_samples")
-        percent = _number(step, "percent", key, lo=0, hi=100, open_lo=True)
+        percent = float(step["percent"])
         if out and percent <= out[-1].percent:
-            raise ThresholdsError(f"{key}: percent must grow from step to step")
-        out.append(LadderStep(
-            percent=percent,
-            min_hours=_number(step, "min_hours", key, lo=0) if "min_hours" in step else 0.0,
-            min_samples=int(_number(step, "min_samples", key, lo=0)) if "min_samples" in step else 0,
-        ))
+            problems.append(doc.problem(("rollout", "steps", i, "percent"),
+                                        f"expected more than the step before ({out[-1].percent:g}), "
+                                        f"got {percent:g}: percent must grow from step to step"))
+        out.append(LadderStep(percent=percent, min_hours=float(step.get("min_hours", 0.0)),
+                              min_samples=int(step.get("min_samples", 0))))
     if out[-1].percent != 100:
-        raise ThresholdsError(f"{where}: the last step must be 100 percent")
+        problems.append(doc.problem(("rollout", "steps", len(steps) - 1, "percent"),
+                                    f"expected the last step to be 100 percent, got {out[-1].percent:g}"))
+    if problems:
+        raise ThresholdsError(problems)
     return tuple(out)

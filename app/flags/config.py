@@ -1,8 +1,9 @@
 """The flag configuration: which backend and which flags each AI feature has.
 
-It lives in `<data dir>/flags.yaml` and is validated on load; every error names the file and
-the key and says what was expected. Tokens are never written in it: a backend names an
-environment variable (`token_env`) or a key of `.streamlit/secrets.toml` (`token_secret`),
+It lives in `<data dir>/flags.yaml` and is validated on load against schemas/flags.json;
+every error names the file, the line and the key and says what was expected. Tokens are
+never written in it: a backend names an environment variable (`token_env`) or a key of
+`.streamlit/secrets.toml` (`token_secret`),
 and the token is held in a `Secret` whose repr never shows it.
 """
 
@@ -14,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from app.configuration import ConfigFileError, Document, load_yaml
 from app.flags.base import ConfigError, FlagRole
 
 CONFIG_FILE = "flags.yaml"
@@ -93,91 +93,66 @@ def config_path(data_dir: Path) -> Path:
 
 
 def load_config(data_dir: Path, secrets_files: tuple[Path, ...] = SECRETS_FILES) -> FlagConfig:
+    """The flag configuration of a data directory; no file means no features. The shape is
+    checked by schemas/flags.json; a feature naming a backend that is not defined is checked
+    here. Raises ConfigError naming the file, the line and the key."""
     path = config_path(data_dir)
     if not path.exists():
         return FlagConfig(path=path, backends={}, features={})
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    return parse_config(raw, path, Path(data_dir), secrets_files)
+        doc = load_yaml(path, "flags", empty={},
+                        vocabularies={"backend_type": BACKEND_TYPES, "role": tuple(FlagRole)})
+    except ConfigFileError as exc:
+        raise ConfigError(str(exc)) from None
+    return parse_config(doc, Path(data_dir), secrets_files)
 
 
-def parse_config(
-    raw: Any, path: Path, data_dir: Path, secrets_files: tuple[Path, ...] = SECRETS_FILES
-) -> FlagConfig:
-    where = _Where(path)
-    mapping = where.mapping(raw, "")
-    where.only(mapping, "", {"backends", "features"})
-    backends = {
-        name: _backend(where, name, spec, data_dir, secrets_files)
-        for name, spec in where.mapping(mapping.get("backends", {}), "backends").items()
-    }
-    features = {
-        name: _feature(where, name, spec, backends)
-        for name, spec in where.mapping(mapping.get("features", {}), "features").items()
-    }
-    return FlagConfig(path=path, backends=backends, features=features)
+def parse_config(doc: Document, data_dir: Path, secrets_files: tuple[Path, ...] = SECRETS_FILES
+                 ) -> FlagConfig:
+    """The configuration from a document that passed the schema."""
+    backends = {name: _backend(name, spec, data_dir, secrets_files)
+                for name, spec in (doc.data.get("backends") or {}).items()}
+    features = {}
+    for name, spec in (doc.data.get("features") or {}).items():
+        if spec["backend"] not in backends:
+            known = ", ".join(backends) or "none is defined under backends"
+            raise ConfigError(str(doc.problem(("features", name, "backend"),
+                                              f"expected one of the backends ({known}), "
+                                              f"got {spec['backend']!r}")))
+        features[name] = _feature(name, spec)
+    return FlagConfig(path=doc.path, backends=backends, features=features)
 
 
-def _backend(
-    where: _Where, name: str, spec: Any, data_dir: Path, secrets_files: tuple[Path, ...]
-) -> BackendConfig:
-    at = f"backends.{name}"
-    spec = where.mapping(spec, at)
-    kind = spec.get("type")
-    if kind not in BACKEND_TYPES:
-        where.fail(f"{at}.type", f"one of {', '.join(BACKEND_TYPES)}, got {kind!r}")
-    options = {k: v for k, v in spec.items() if k not in {"type", "token_env", "token_secret"}}
-    if "token" in options:
-        where.fail(f"{at}.token", "no token in this file: use token_env or token_secret")
+def _backend(name: str, spec: dict[str, Any], data_dir: Path, secrets_files: tuple[Path, ...]
+             ) -> BackendConfig:
+    kind = spec["type"]
+    options = {k: v for k, v in spec.items() if k not in {"type", "token_env", "token_secret", "timeout_s"}}
     if kind == "flagd-file":
-        options["path"] = str(data_dir / where.text(spec.get("path", "flags.json"), f"{at}.path"))
-    else:
-        where.text(spec.get("url"), f"{at}.url")
-    timeout = spec.get("timeout_s", 5.0)
-    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
-        where.fail(f"{at}.timeout_s", "a number of seconds > 0")
+        options["path"] = str(data_dir / spec.get("path", "flags.json"))
     token = None
     if "token_env" in spec:
-        var = where.text(spec["token_env"], f"{at}.token_env")
-        token = Secret(os.environ.get(var, ""))
+        token = Secret(os.environ.get(spec["token_env"], ""))
     elif "token_secret" in spec:
-        token = Secret(_secret(where.text(spec["token_secret"], f"{at}.token_secret"), secrets_files))
-    return BackendConfig(name=name, type=kind, options=options, token=token, timeout_s=timeout)
+        token = Secret(_secret(spec["token_secret"], secrets_files))
+    return BackendConfig(name=name, type=kind, options=options, token=token,
+                         timeout_s=float(spec.get("timeout_s", 5.0)))
 
 
-def _feature(
-    where: _Where, name: str, spec: Any, backends: dict[str, BackendConfig]
-) -> FeatureFlags:
-    at = f"features.{name}"
-    spec = where.mapping(spec, at)
-    where.only(spec, at, {"backend", "environment", "flags"})
-    backend = where.text(spec.get("backend"), f"{at}.backend")
-    if backend not in backends:
-        where.fail(f"{at}.backend", f"one of the backends ({', '.join(backends) or 'none'})")
-    environment = where.text(spec.get("environment", "production"), f"{at}.environment")
+def _feature(name: str, spec: dict[str, Any]) -> FeatureFlags:
+    environment = spec.get("environment", "production")
     flags: dict[FlagRole, FlagRef] = {}
-    for role_name, flag in where.mapping(spec.get("flags"), f"{at}.flags").items():
-        fat = f"{at}.flags.{role_name}"
-        if role_name not in set(FlagRole):
-            where.fail(fat, f"a role among {', '.join(FlagRole)}")
+    for role_name, flag in spec["flags"].items():
         if isinstance(flag, str):
             flag = {"key": flag}
-        flag = where.mapping(flag, fat)
-        where.only(flag, fat, {"key", "environment", "canary_variant", "versions"})
-        versions = flag.get("versions", [])
-        if not isinstance(versions, list) or not all(isinstance(v, str) for v in versions):
-            where.fail(f"{fat}.versions", "a list of variant names, oldest first")
         role = FlagRole(role_name)
         flags[role] = FlagRef(
             role=role,
-            key=where.text(flag.get("key"), f"{fat}.key"),
-            environment=where.text(flag.get("environment", environment), f"{fat}.environment"),
+            key=flag["key"],
+            environment=flag.get("environment", environment),
             canary_variant=flag.get("canary_variant"),
-            versions=tuple(versions),
+            versions=tuple(flag.get("versions", ())),
         )
-    return FeatureFlags(feature=name, backend=backend, flags=flags)
+    return FeatureFlags(feature=name, backend=spec["backend"], flags=flags)
 
 
 def _secret(dotted: str, files: tuple[Path, ...]) -> str:
@@ -190,28 +165,3 @@ def _secret(dotted: str, files: tuple[Path, ...]) -> str:
         if isinstance(node, str):
             return node
     return ""
-
-
-class _Where:
-    """Builds error messages naming the file and the key."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def fail(self, key: str, expected: str) -> Any:
-        raise ConfigError(f"{self.path}: {key or '(top level)'}: expected {expected}")
-
-    def mapping(self, value: Any, key: str) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            self.fail(key, "a mapping")
-        return value
-
-    def text(self, value: Any, key: str) -> str:
-        if not isinstance(value, str) or not value:
-            self.fail(key, "a non-empty string")
-        return value
-
-    def only(self, value: dict[str, Any], key: str, allowed: set[str]) -> None:
-        unknown = sorted(set(value) - allowed)
-        if unknown:
-            self.fail(f"{key}.{unknown[0]}" if key else unknown[0], f"one of {sorted(allowed)}")

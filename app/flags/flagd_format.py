@@ -1,10 +1,11 @@
 """The project's own model of the flagd flag-definition format, and its validation.
 
-The official JSON schema checks the shape of a file. It misses what makes a file wrong for
-the services that read it, so every write is also checked here: the default variant names a
-variant, fractional weights are non-negative integers with a positive sum over known
-variants, every variant of a flag has one type, and a flag keeps its type from one version
-of the file to the next. A file without a `flags` object is refused: the flagd provider
+The official JSON schema (vendored in the package) checks the shape of a file: states,
+variants of one type, metadata, targeting operators. It misses what makes a file wrong for
+the services that read it, so every write is also checked here: no unknown keys in a flag,
+the default variant names a variant, fractional weights are non-negative integers with a
+positive sum over known variants, and a flag keeps its type from one version of the file
+to the next. A file without a `flags` object is refused: the flagd provider
 would drop every flag and callers would silently get their code defaults.
 """
 
@@ -12,19 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.configuration import FLAGD, key_label, violations
 from app.flags.base import InvalidValue
 
-TOP_LEVEL_KEYS = {"$schema", "flags", "$evaluators", "metadata"}
 FLAG_KEYS = {"state", "variants", "defaultVariant", "targeting", "metadata"}
-STATES = {"ENABLED", "DISABLED"}
 MAX_TOTAL_WEIGHT = 2_147_483_647
-# JSONLogic operators plus flagd's own; a targeting rule using anything else is refused.
-OPERATORS = {
-    "var", "missing", "missing_some", "if", "?:", "==", "===", "!=", "!==", "!", "!!", "or",
-    "and", ">", ">=", "<", "<=", "max", "min", "+", "-", "*", "/", "%", "map", "reduce",
-    "filter", "all", "none", "some", "merge", "in", "cat", "substr", "log",
-    "fractional", "sem_ver", "starts_with", "ends_with", "$ref",
-}
 
 
 def value_type(value: Any) -> str:
@@ -45,21 +38,21 @@ def flag_type(flag: dict[str, Any]) -> str:
 
 
 def validate_document(doc: Any, previous: dict[str, Any] | None = None) -> None:
-    """Raise InvalidValue naming the flag and the problem, or return when `doc` is sound."""
-    if not isinstance(doc, dict):
-        raise InvalidValue("flag file must be a JSON object")
-    unknown = set(doc) - TOP_LEVEL_KEYS
-    if unknown:
-        raise InvalidValue(f"flag file has unknown top-level keys: {sorted(unknown)}")
-    _check_metadata("flag file", doc.get("metadata", {}))
-    flags = doc.get("flags")
-    if not isinstance(flags, dict):
+    """Raise InvalidValue naming the flag and the problem, or return when `doc` is sound.
+
+    The meaning checks run first (their messages are the more precise ones), then the shape
+    is checked by the official flagd schema vendored in app/configuration/schemas/flagd."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("flags"), dict):
         raise InvalidValue("flag file needs a `flags` object (without it every flag disappears)")
-    for key, flag in flags.items():
+    for key, flag in doc["flags"].items():
         validate_flag(key, flag)
+    wrong = violations(doc, FLAGD)
+    if wrong:
+        raise InvalidValue("flag file breaks the flagd schema: "
+                           + "; ".join(f"{key_label(at)}: {message}" for at, message in wrong))
     if previous:
         for key, old in previous.get("flags", {}).items():
-            new = flags.get(key)
+            new = doc["flags"].get(key)
             if new is not None and flag_type(new) != flag_type(old):
                 raise InvalidValue(
                     f"flag {key} would change type from {flag_type(old)} to {flag_type(new)}"
@@ -67,47 +60,25 @@ def validate_document(doc: Any, previous: dict[str, Any] | None = None) -> None:
 
 
 def validate_flag(key: str, flag: Any) -> None:
-    if not key:
-        raise InvalidValue("flag with an empty key")
+    """The checks of one flag that the official schema does not make (no unknown keys, a
+    default variant that names a variant, sound fractional weights) or words less clearly
+    (variants of one type: the schema only says which variant breaks which alternative)."""
     if not isinstance(flag, dict):
-        raise InvalidValue(f"flag {key} must be an object")
+        return  # the schema reports it
     unknown = set(flag) - FLAG_KEYS
     if unknown:
         raise InvalidValue(f"flag {key} has unknown keys: {sorted(unknown)}")
-    if flag.get("state") not in STATES:
-        raise InvalidValue(f"flag {key}: state must be ENABLED or DISABLED")
     variants = flag.get("variants")
-    if not isinstance(variants, dict) or not variants:
-        raise InvalidValue(f"flag {key} needs at least one variant")
+    if not isinstance(variants, dict):
+        return
     kinds = {value_type(v) for v in variants.values()}
-    if len(kinds) != 1 or not kinds <= {"boolean", "string", "number", "object"}:
+    if len(kinds) > 1:
         raise InvalidValue(f"flag {key}: variants mix types {sorted(kinds)}")
     default = flag.get("defaultVariant")
     if default is not None and default not in variants:
         raise InvalidValue(f"flag {key}: defaultVariant {default!r} is not one of its variants")
-    _check_metadata(f"flag {key}", flag.get("metadata", {}))
-    if "targeting" in flag:
-        _check_operators(key, flag["targeting"])
-        for rule in _fractional_rules(flag["targeting"]):
-            validate_fractional(key, rule, variants)
-
-
-def _check_metadata(where: str, metadata: Any) -> None:
-    if not isinstance(metadata, dict) or any(
-        value_type(v) not in {"string", "number", "boolean"} for v in metadata.values()
-    ):
-        raise InvalidValue(f"{where}: metadata values must be strings, numbers or booleans")
-
-
-def _check_operators(key: str, node: Any) -> None:
-    if isinstance(node, dict):
-        for name, arg in node.items():
-            if name not in OPERATORS:
-                raise InvalidValue(f"flag {key}: targeting uses unknown operator {name!r}")
-            _check_operators(key, arg)
-    elif isinstance(node, list):
-        for item in node:
-            _check_operators(key, item)
+    for rule in _fractional_rules(flag.get("targeting")):
+        validate_fractional(key, rule, variants)
 
 
 def _fractional_rules(node: Any) -> list[list[Any]]:

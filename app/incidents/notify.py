@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
-import yaml
 
+from app.configuration import ConfigFileError, load_yaml
 from app.flags.config import Secret
 from app.incidents.log import Incident, IncidentLog
 from app.incidents.playbooks import PLAYBOOKS_DIR, fill
@@ -35,8 +35,8 @@ TEMPLATE_TITLES = {"internal-update": "Internal update", "customer-update": "Cus
 RETRY_BACKOFF_S = 0.5
 
 
-class NotifyConfigError(ValueError):
-    """notify.yaml is not valid; the message names the file and the key."""
+class NotifyConfigError(ConfigFileError):
+    """notify.yaml is not valid; the message names the file, the line and the key."""
 
 
 @dataclass(frozen=True)
@@ -66,40 +66,24 @@ class SendResult:
 
 
 def load_webhooks(data_dir: Path) -> dict[str, Webhook]:
-    """The configured webhooks by name; none when notify.yaml does not exist."""
+    """The configured webhooks by name; none when notify.yaml does not exist. The shape is
+    checked by schemas/notify.json; a url_env naming an unset variable is checked here."""
     path = Path(data_dir) / CONFIG_FILE
     if not path.exists():
         return {}
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}:" if mark else ""
-        raise NotifyConfigError(f"{path}:{where} not valid YAML") from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("webhooks", {}), dict):
-        raise NotifyConfigError(f"{path}: webhooks: expected a mapping of channel name -> webhook")
+    doc = load_yaml(path, "notify", error=NotifyConfigError, empty={})
     hooks = {}
-    for name, spec in (raw.get("webhooks") or {}).items():
-        at = f"{path}: webhooks.{name}"
-        if not isinstance(spec, dict):
-            raise NotifyConfigError(f"{at}: expected a mapping with url or url_env")
-        unknown = sorted(set(spec) - {"url", "url_env", "timeout_s", "retries"})
-        if unknown:
-            raise NotifyConfigError(f"{at}.{unknown[0]}: expected one of retries, timeout_s, url, url_env")
+    for name, spec in (doc.data.get("webhooks") or {}).items():
         if "url_env" in spec:
-            url = os.environ.get(str(spec["url_env"]), "")
-            if not url:
-                raise NotifyConfigError(f"{at}.url_env: environment variable {spec['url_env']} is not set")
+            url = os.environ.get(spec["url_env"], "")
+            if not url.startswith(("http://", "https://")):
+                state = "is not set" if not url else "does not hold an http(s) URL"
+                raise NotifyConfigError([doc.problem(("webhooks", name, "url_env"),
+                                                     f"environment variable {spec['url_env']} {state}")])
         else:
-            url = spec.get("url")
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise NotifyConfigError(f"{at}.url: expected an http(s) URL (or url_env naming a variable)")
-        timeout, retries = spec.get("timeout_s", 5.0), spec.get("retries", 2)
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-            raise NotifyConfigError(f"{at}.timeout_s: expected a number of seconds > 0")
-        if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:
-            raise NotifyConfigError(f"{at}.retries: expected a whole number from 0 to 10")
-        hooks[str(name)] = Webhook(str(name), Secret(url), float(timeout), retries)
+            url = spec["url"]
+        hooks[str(name)] = Webhook(str(name), Secret(url), float(spec.get("timeout_s", 5.0)),
+                                   int(spec.get("retries", 2)))
     return hooks
 
 

@@ -7,7 +7,9 @@ incident (`{feature}`, `{suspect_change}`, `{impact.requests}`, ...), optional c
 (a chart, a split, a query) and optional flag actions, which run through `app/actions.py`
 like every other flag action. docs/playbooks.md is the reference for the format.
 
-Every problem in a file is reported with the file, the line, the key and what was expected.
+Every problem in a file is reported with the file, the line, the key and what was expected:
+schemas/playbook.json checks the shape; this module checks the meaning (placeholders, unique
+step ids, action parameters, and SQL that DuckDB parses as exactly one SELECT).
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from app.configuration import ConfigFileError, Document, KeyPath, Problem, load_yaml
 from app.storage.schema import CHANGE_KINDS, SPLIT_DIMENSIONS
+from app.storage.statements import select_problem
 
 PLAYBOOKS_DIR = Path(__file__).resolve().parents[2] / "playbooks"
 
@@ -45,6 +47,12 @@ ACTIONS: dict[str, dict[str, type]] = {
     "resume-agent": {},
 }
 
+# The names a playbook file may use where schemas/playbook.json asks for them.
+VOCABULARIES: dict[str, tuple[str, ...]] = {
+    "metric": METRICS, "change_kind": APPLIES_CHANGE_KINDS, "scope": SCOPE_KINDS, "phase": PHASES,
+    "split": SPLIT_DIMENSIONS, "action": tuple(ACTIONS),
+}
+
 # Placeholders instructions and templates may use; docs/playbooks.md explains each.
 PLACEHOLDERS: tuple[str, ...] = (
     "incident_id", "title", "severity", "status", "commander", "comms_lead", "feature",
@@ -57,18 +65,10 @@ PLACEHOLDERS: tuple[str, ...] = (
     "actions_done", "rollout_flag",
 )
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_.]*)\}")
-_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-_READ_ONLY_SQL = re.compile(r"^\s*(select|with)\b", re.IGNORECASE)
-_FORBIDDEN_SQL = re.compile(r"\b(insert|update|delete|drop|create|alter|attach|copy|pragma|install|load)\b",
-                            re.IGNORECASE)
 
 
-class PlaybookError(ValueError):
+class PlaybookError(ConfigFileError):
     """One or more problems in a playbook file; `errors` lists each, file and line included."""
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("\n".join(errors))
-        self.errors = errors
 
 
 @dataclass(frozen=True)
@@ -129,29 +129,12 @@ class Playbook:
 
 def load_playbook(path: str | Path) -> Playbook:
     """Parse and validate one playbook file; raises PlaybookError listing every problem."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise PlaybookError([f"{path}: cannot read ({exc.strerror})"]) from exc
-    return parse_playbook(text, path)
+    return _playbook(load_yaml(path, "playbook", error=PlaybookError, vocabularies=VOCABULARIES))
 
 
 def parse_playbook(text: str, path: Path) -> Playbook:
-    try:
-        node = yaml.compose(text)
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}:" if mark else ""
-        problem = getattr(exc, "problem", None) or "not valid YAML"
-        raise PlaybookError([f"{path}:{where} not valid YAML ({problem})"]) from None
-    v = _Validator(path, _line_index(node))
-    playbook = v.playbook(raw)
-    if v.errors:
-        raise PlaybookError(v.errors)
-    assert playbook is not None
-    return playbook
+    return _playbook(load_yaml(path, "playbook", error=PlaybookError, vocabularies=VOCABULARIES,
+                               text=text))
 
 
 def load_playbooks(folder: str | Path = PLAYBOOKS_DIR) -> tuple[list[Playbook], list[str]]:
@@ -166,194 +149,84 @@ def load_playbooks(folder: str | Path = PLAYBOOKS_DIR) -> tuple[list[Playbook], 
             errors.extend(exc.errors)
             continue
         if pb.id in seen:
-            errors.append(f"{path}: id: expected a unique id, {pb.id!r} is also used by {seen[pb.id]}")
+            errors.append(f"{path}: line 1: id: expected a unique id, {pb.id!r} is also used by "
+                          f"{seen[pb.id]}")
             continue
         seen[pb.id] = path
         playbooks.append(pb)
     return sorted(playbooks, key=lambda p: p.id), errors
 
 
-def _line_index(node: yaml.Node | None, path: tuple = ()) -> dict[tuple, int]:
-    """Line number (1-based) of every key path in a composed YAML document."""
-    lines: dict[tuple, int] = {}
-    if node is None:
-        return lines
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = (*path, key_node.value)
-            lines.update(_line_index(value_node, key))
-            lines[key] = key_node.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            lines.update(_line_index(item, (*path, i)))
-    return lines
+def _names(value: str | list[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
-class _Validator:
-    """Collects every problem of one file, each naming the line and the key."""
+def _playbook(doc: Document) -> Playbook:
+    """Build a playbook from a document that passed the schema, after the meaning checks the
+    schema cannot make: placeholders that exist, unique step ids, action parameters, and SQL
+    that DuckDB parses as one SELECT."""
+    raw = doc.data
+    problems: list[Problem] = []
+    steps: list[Step] = []
+    ids: set[str] = set()
+    for i, s in enumerate(raw["steps"]):
+        at: KeyPath = ("steps", i)
+        if s["id"] in ids:
+            problems.append(doc.problem((*at, "id"), f"expected a step id unique in the playbook, "
+                                                     f"got {s['id']!r} again"))
+        ids.add(s["id"])
+        problems += _placeholders(doc, s["instructions"], (*at, "instructions"))
+        checks = []
+        for j, c in enumerate(s.get("checks") or []):
+            problems += _placeholders(doc, c["title"], (*at, "checks", j, "title"))
+            if c["kind"] == "query":
+                wrong = select_problem(c["sql"])
+                if wrong:
+                    problems.append(doc.problem((*at, "checks", j, "sql"),
+                                                f"expected one read-only SELECT (parameters $feature, "
+                                                f"$since, $until); {wrong}"))
+            checks.append(Check(c["kind"], c["title"], c.get("metric"), c.get("split"), c.get("sql")))
+        actions = []
+        for j, a in enumerate(s.get("actions") or []):
+            action = StepAction(a, {}) if isinstance(a, str) else StepAction(a["action"],
+                                                                             dict(a.get("params") or {}))
+            problems += _params(doc, action, (*at, "actions", j, "params"))
+            actions.append(action)
+        steps.append(Step(s["id"], s["phase"], s["title"], s["instructions"], tuple(checks),
+                          tuple(actions)))
+    if problems:
+        raise PlaybookError(problems)
+    applies = raw.get("applies_when") or {}
+    return Playbook(
+        id=raw["id"], title=raw["title"], description=raw.get("description") or "",
+        applies_when=AppliesWhen(features=_names(applies.get("features")),
+                                 metrics=_names(applies.get("metrics")),
+                                 change_kinds=_names(applies.get("change_kinds")),
+                                 scope=_names(applies.get("scope"))),
+        steps=tuple(steps), path=doc.path)
 
-    def __init__(self, path: Path, lines: dict[tuple, int]) -> None:
-        self.path = path
-        self.lines = lines
-        self.errors: list[str] = []
 
-    def fail(self, at: tuple, expected: str, got: Any = ...) -> None:
-        line = None
-        for i in range(len(at), -1, -1):
-            line = self.lines.get(at[:i])
-            if line is not None:
-                break
-        key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in at).lstrip(".")
-        tail = "" if got is ... else f", got {got!r}"
-        self.errors.append(f"{self.path}: line {line or 1}: {key or '(top level)'}: "
-                           f"expected {expected}{tail}")
+def _placeholders(doc: Document, text: str, at: KeyPath) -> list[Problem]:
+    return [doc.problem(at, f"expected placeholders among {{{'}, {'.join(PLACEHOLDERS)}}}, "
+                            f"got {{{name}}}")
+            for name in _PLACEHOLDER.findall(text) if name not in PLACEHOLDERS]
 
-    def text(self, raw: dict, at: tuple, key: str, required: bool = True) -> str:
-        value = raw.get(key)
-        if value is None and not required:
-            return ""
-        if not isinstance(value, str) or not value.strip():
-            self.fail((*at, key), "a non-empty string", value if key in raw else ...)
-            return ""
-        return value
 
-    def choices(self, raw: dict, at: tuple, key: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
-        value = raw.get(key, [])
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list):
-            self.fail((*at, key), f"a list of {', '.join(allowed)}", value)
-            return ()
-        for i, item in enumerate(value):
-            if allowed and item not in allowed:
-                self.fail((*at, key, i), f"one of {', '.join(allowed)}", item)
-        return tuple(str(v) for v in value)
-
-    def only(self, raw: dict, at: tuple, allowed: set[str]) -> None:
-        for key in raw:
-            if key not in allowed:
-                self.fail((*at, key), f"a key among {', '.join(sorted(allowed))}", key)
-
-    def placeholders(self, text: str, at: tuple) -> None:
-        for name in _PLACEHOLDER.findall(text):
-            if name not in PLACEHOLDERS:
-                self.fail(at, f"placeholders among {{{'}, {'.join(PLACEHOLDERS)}}}", f"{{{name}}}")
-
-    def playbook(self, raw: Any) -> Playbook | None:
-        if not isinstance(raw, dict):
-            self.fail((), "a mapping with id, title, applies_when and steps")
-            return None
-        self.only(raw, (), {"id", "title", "description", "applies_when", "steps"})
-        pid = self.text(raw, (), "id")
-        if pid and not _ID.match(pid):
-            self.fail(("id",), "lowercase letters, digits and dashes", pid)
-        title = self.text(raw, (), "title")
-        description = self.text(raw, (), "description", required=False)
-        applies = self.applies_when(raw.get("applies_when", {}))
-        steps_raw = raw.get("steps")
-        steps: list[Step] = []
-        if not isinstance(steps_raw, list) or not steps_raw:
-            self.fail(("steps",), "a non-empty list of steps", steps_raw if "steps" in raw else ...)
-        else:
-            ids: set[str] = set()
-            for i, s in enumerate(steps_raw):
-                step = self.step(s, ("steps", i))
-                if step is None:
-                    continue
-                if step.id in ids:
-                    self.fail(("steps", i, "id"), "a step id unique in the playbook", step.id)
-                ids.add(step.id)
-                steps.append(step)
-        return Playbook(pid, title, description, applies, tuple(steps), self.path)
-
-    def applies_when(self, raw: Any) -> AppliesWhen:
-        at = ("applies_when",)
-        if not isinstance(raw, dict):
-            self.fail(at, "a mapping with features, metrics, change_kinds, scope", raw)
-            return AppliesWhen()
-        self.only(raw, at, {"features", "metrics", "change_kinds", "scope"})
-        return AppliesWhen(
-            features=self.choices(raw, at, "features", ()),
-            metrics=self.choices(raw, at, "metrics", METRICS),
-            change_kinds=self.choices(raw, at, "change_kinds", APPLIES_CHANGE_KINDS),
-            scope=self.choices(raw, at, "scope", SCOPE_KINDS),
-        )
-
-    def step(self, raw: Any, at: tuple) -> Step | None:
-        if not isinstance(raw, dict):
-            self.fail(at, "a step mapping with id, phase, title, instructions", raw)
-            return None
-        self.only(raw, at, {"id", "phase", "title", "instructions", "checks", "actions"})
-        sid = self.text(raw, at, "id")
-        if sid and not _ID.match(sid):
-            self.fail((*at, "id"), "lowercase letters, digits and dashes", sid)
-        phase = raw.get("phase")
-        if phase not in PHASES:
-            self.fail((*at, "phase"), f"one of {', '.join(PHASES)}", phase)
-        title = self.text(raw, at, "title")
-        instructions = self.text(raw, at, "instructions")
-        self.placeholders(instructions, (*at, "instructions"))
-        checks = [self.check(c, (*at, "checks", i)) for i, c in enumerate(self.items(raw, at, "checks"))]
-        actions = [self.action(a, (*at, "actions", i)) for i, a in enumerate(self.items(raw, at, "actions"))]
-        return Step(sid, str(phase), title, instructions,
-                    tuple(c for c in checks if c), tuple(a for a in actions if a))
-
-    def items(self, raw: dict, at: tuple, key: str) -> list:
-        value = raw.get(key, [])
-        if not isinstance(value, list):
-            self.fail((*at, key), "a list", value)
-            return []
-        return value
-
-    def check(self, raw: Any, at: tuple) -> Check | None:
-        if not isinstance(raw, dict):
-            self.fail(at, "a check mapping with kind and title", raw)
-            return None
-        self.only(raw, at, {"kind", "title", "metric", "split", "sql"})
-        kind = raw.get("kind")
-        if kind not in CHECK_KINDS:
-            self.fail((*at, "kind"), f"one of {', '.join(CHECK_KINDS)}", kind)
-        title = self.text(raw, at, "title")
-        self.placeholders(title, (*at, "title"))
-        metric, split, sql = raw.get("metric"), raw.get("split"), raw.get("sql")
-        if kind in ("chart", "split") and metric not in METRICS:
-            self.fail((*at, "metric"), f"one of {', '.join(METRICS)}", metric)
-        if split is not None and split not in SPLIT_DIMENSIONS:
-            self.fail((*at, "split"), f"one of {', '.join(SPLIT_DIMENSIONS)}", split)
-        if kind == "split" and split is None:
-            self.fail((*at, "split"), f"one of {', '.join(SPLIT_DIMENSIONS)}")
-        if kind == "query":
-            if not isinstance(sql, str) or not _READ_ONLY_SQL.match(sql) or _FORBIDDEN_SQL.search(sql):
-                self.fail((*at, "sql"), "one read-only SELECT (parameters $feature, $since, $until)", sql)
-        return Check(str(kind), title, metric, split, sql)
-
-    def action(self, raw: Any, at: tuple) -> StepAction | None:
-        if isinstance(raw, str):
-            raw = {"action": raw}
-        if not isinstance(raw, dict):
-            self.fail(at, "an action name or a mapping with action and params", raw)
-            return None
-        self.only(raw, at, {"action", "params"})
-        name = raw.get("action")
-        if name not in ACTIONS:
-            self.fail((*at, "action"), f"one of {', '.join(ACTIONS)}", name)
-            return None
-        params = raw.get("params", {}) or {}
-        if not isinstance(params, dict):
-            self.fail((*at, "params"), "a mapping", params)
-            return None
-        for key, value in params.items():
-            kind = ACTIONS[name].get(key)
-            if kind is None:
-                allowed = ", ".join(ACTIONS[name]) or "no parameters"
-                self.fail((*at, "params", key), f"{allowed} for {name}", key)
-            elif kind is float and (isinstance(value, bool) or not isinstance(value, int | float)
-                                    or not 0 <= value <= 100):
-                self.fail((*at, "params", key), "a percentage from 0 to 100", value)
-            elif kind is str and not isinstance(value, str):
-                self.fail((*at, "params", key), "a string", value)
-        return StepAction(str(name), dict(params))
+def _params(doc: Document, action: StepAction, at: KeyPath) -> list[Problem]:
+    problems = []
+    for key, value in action.params.items():
+        kind = ACTIONS[action.action].get(key)
+        if kind is None:
+            allowed = ", ".join(ACTIONS[action.action]) or "no parameters"
+            problems.append(doc.problem((*at, key), f"unknown parameter; {action.action} takes {allowed}"))
+        elif kind is float and (isinstance(value, bool) or not isinstance(value, int | float)
+                                or not 0 <= value <= 100):
+            problems.append(doc.problem((*at, key), f"expected a percentage from 0 to 100, got {value!r}"))
+        elif kind is str and not isinstance(value, str):
+            problems.append(doc.problem((*at, key), f"expected text, got {value!r}"))
+    return problems
 
 
 # Using playbooks --------------------------------------------------------------------------

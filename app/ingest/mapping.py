@@ -15,13 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
+from app.configuration import ConfigFileError, load_yaml
 from app.storage.schema import FIELD_NAMES
 
 
-class MappingError(ValueError):
-    """A mapping file that cannot be used; the message names the file and the field."""
+class MappingError(ConfigFileError):
+    """A mapping file that cannot be used; the message names the file, the line and the field."""
 
 
 @dataclass(frozen=True)
@@ -34,30 +33,7 @@ class Mapping:
 
 
 def load_mapping(path: str | Path) -> Mapping:
-    path = Path(path)
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise MappingError(f"{path}: cannot read mapping file ({exc.strerror})") from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise MappingError(f"{path}:{where} not valid YAML ({exc})") from exc
-    if not isinstance(doc, dict) or not isinstance(doc.get("fields"), dict):
-        raise MappingError(f"{path}: expected a mapping with a 'fields:' mapping at the top")
-    unknown = [k for k in doc if k != "fields"]
-    if unknown:
-        raise MappingError(f"{path}: unknown top-level key {unknown[0]!r}; expected only 'fields'")
-    fields: dict[str, str] = {}
-    for name, value in doc["fields"].items():
-        if name not in FIELD_NAMES:
-            raise MappingError(
-                f"{path}: fields.{name} is not a canonical field; expected one of "
-                + ", ".join(FIELD_NAMES)
-            )
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise MappingError(
-                f"{path}: fields.{name} must be a column name or a SQL expression (text)"
-            )
-        fields[name] = str(value)
-    return Mapping(fields=fields, source=str(path))
+    """Read a mapping file, checked against schemas/mapping.json; raises MappingError."""
+    doc = load_yaml(path, "mapping", error=MappingError, vocabularies={"field": FIELD_NAMES})
+    return Mapping(fields={name: str(value) for name, value in doc.data["fields"].items()},
+                   source=str(path))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from scipy import stats as sst
+from statsmodels.stats.contingency_tables import StratifiedTable
 
 from app.detection import stats
 
@@ -20,16 +22,28 @@ def test_rank_test_from_histograms_matches_mann_whitney_on_raw_values():
     assert abs(ours.p_greater - ref.pvalue) < 1e-9
 
 
-def test_stratified_proportions_match_scipy_cmh_statistic():
-    x_base, n_base = np.array([10, 30]), np.array([1000, 2000])
-    x_win, n_win = np.array([25, 40]), np.array([1000, 1500])
-    tables = [np.array([[xw, nw - xw], [xb, nb - xb]])
-              for xb, nb, xw, nw in zip(x_base, n_base, x_win, n_win, strict=True)]
-    num = sum(t[0, 0] - t[0].sum() * t[:, 0].sum() / t.sum() for t in tables)
-    var = sum(t[0].sum() * t[1].sum() * t[:, 0].sum() * t[:, 1].sum() / (t.sum() ** 2 * (t.sum() - 1))
-              for t in tables)
-    expected_z = (num - 0.5) / np.sqrt(var)
-    assert abs(stats.stratified_proportions(x_base, n_base, x_win, n_win).z - expected_z) < 1e-9
+@pytest.mark.parametrize("seed", range(6))
+def test_stratified_proportions_match_statsmodels_cochran_mantel_haenszel(seed: int):
+    rng = np.random.default_rng(seed)
+    strata = rng.integers(2, 12)
+    n_base = rng.integers(50, 5000, strata)
+    n_win = rng.integers(20, 2000, strata)
+    rate = rng.uniform(0.005, 0.2, strata)
+    x_base = rng.binomial(n_base, rate)
+    x_win = rng.binomial(n_win, rate * rng.uniform(0.6, 1.6))
+    # One 2x2 table per stratum: rows window / baseline, columns event / no event.
+    tables = np.stack([[[xw, nw - xw], [xb, nb - xb]]
+                       for xb, nb, xw, nw in zip(x_base, n_base, x_win, n_win, strict=True)], axis=-1)
+    table = StratifiedTable(tables)
+    reference = table.test_null_odds(correction=True)
+
+    ours = stats.stratified_proportions(x_base, n_base, x_win, n_win)
+
+    assert ours.z ** 2 == pytest.approx(reference.statistic, rel=1e-9)
+    one_sided = ours.p_greater if ours.z > 0 else ours.p_less
+    assert one_sided == pytest.approx(reference.pvalue / 2, rel=1e-9)
+    # The sign says which side is worse: the window's odds above the baseline's means z > 0.
+    assert (ours.z > 0) == (table.oddsratio_pooled > 1)
 
 
 def test_stratification_keeps_a_busier_window_from_looking_worse():

@@ -51,20 +51,27 @@ def test_a_good_file_loads_with_tokens_from_env_and_secrets(tmp_path, monkeypatc
 @pytest.mark.parametrize(
     ("broken", "words"),
     [
-        (GOOD.replace("type: unleash", "type: optimizely"), "backends.prod.type: expected one of"),
-        (GOOD.replace("backend: prod", "backend: staging"), "features.ai-summaries.backend"),
-        (GOOD.replace("kill_switch:", "killswitch:"), "features.ai-summaries.flags.killswitch"),
-        (GOOD.replace("token_env: TEST_UNLEASH_TOKEN", "token: abc"), "backends.prod.token"),
-        (GOOD.replace("url: http://unleash.internal:4242", "url: 5"), "backends.prod.url"),
-        ("features: [1, 2]", "features: expected a mapping"),
-        ("backends: {a: {type: unleash, url: [x}", "not valid YAML"),
+        (GOOD.replace("type: unleash", "type: optimizely"),
+         "line 4: backends.prod.type: expected a backend type: one of flagd-file, unleash, launchdarkly, "
+         "got 'optimizely'"),
+        (GOOD.replace("backend: prod", "backend: staging"),
+         "line 13: features.ai-summaries.backend: expected one of the backends (prod, ld), got 'staging'"),
+        (GOOD.replace("kill_switch:", "killswitch:"),
+         "line 16: features.ai-summaries.flags.killswitch: unknown name; "
+         "expected a flag role: one of kill_switch"),
+        (GOOD.replace("token_env: TEST_UNLEASH_TOKEN", "token: abc"),
+         "line 6: backends.prod.token: expected no token in this file: use token_env or token_secret"),
+        (GOOD.replace("url: http://unleash.internal:4242", "url: 5"),
+         "line 5: backends.prod.url: expected non-empty text, got 5"),
+        ("features: [1, 2]", "line 1: features: expected a mapping"),
+        ("backends: {a: {type: unleash, url: [x}", "line 1: not valid YAML"),
     ],
 )
-def test_errors_name_the_file_and_the_key(tmp_path: Path, broken: str, words: str) -> None:
+def test_errors_name_the_file_the_line_and_the_key(tmp_path: Path, broken: str, words: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(write(tmp_path, broken))
-    assert str(tmp_path / "flags.yaml") in str(caught.value)
-    assert words in str(caught.value)
+    assert f"{tmp_path / 'flags.yaml'}: {words}" in str(caught.value)
+    assert "abc" not in str(caught.value)  # a token written in the file is never repeated
 
 
 def test_no_file_means_no_features(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from flag_components import FLAGD_SCHEMA_DIR, flagd_validator
+from flag_components import FLAGD_EXAMPLES, flagd_validator
 
 from app.demo.flags import demo_flag_document
 from app.flags import flagd_format
@@ -16,7 +16,7 @@ DAEMON_ONLY = {"example.flagdimport.array.json"}
 
 
 def _examples(kind: str) -> list:
-    return sorted((FLAGD_SCHEMA_DIR / "examples" / kind).glob("*.json"))
+    return sorted((FLAGD_EXAMPLES / kind).glob("*.json"))
 
 
 @pytest.mark.parametrize("path", _examples("valid"), ids=lambda p: p.name)
@@ -87,3 +87,24 @@ def test_the_demo_document_is_valid_both_ways() -> None:
     doc = demo_flag_document()
     assert not list(flagd_validator().iter_errors(doc))
     flagd_format.validate_document(doc)
+
+
+@pytest.mark.parametrize(
+    ("flag", "words"),
+    [
+        (_flag(state="ON"), "flags.f.state: expected one of ENABLED, DISABLED, got 'ON'"),
+        (_flag(variants={"on": [True], "off": [False]}), "flags.f.variants.on: expected"),
+        (_flag(metadata={"owner": ["a"]}), "flags.f.metadata.owner: expected"),
+    ],
+)
+def test_the_shape_is_checked_by_the_official_schema_naming_the_key(flag: dict, words: str) -> None:
+    with pytest.raises(InvalidValue, match="breaks the flagd schema") as caught:
+        flagd_format.validate_document({"flags": {"f": flag}})
+    assert words in str(caught.value)
+
+
+def test_variants_of_two_types_are_named_as_such() -> None:
+    doc = {"flags": {"f": _flag(variants={"on": True, "off": "no"})}}
+    assert list(flagd_validator().iter_errors(doc))  # the schema refuses it too, less clearly
+    with pytest.raises(InvalidValue, match=r"flag f: variants mix types \['boolean', 'string'\]"):
+        flagd_format.validate_document(doc)

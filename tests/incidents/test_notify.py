@@ -19,12 +19,17 @@ from app.incidents.timeline import assemble
 SECRET_PATH = "/services/T000/B000/s3cr3t-token-do-not-leak"
 
 
+STALL_LIMIT_S = 30.0  # how long a stalled answer waits for the test to end
+
+
 class Hook:
-    """A webhook receiver: answers each POST with the next planned status (or stalls)."""
+    """A webhook receiver: answers each POST with the next planned status, or stalls until
+    the test ends (`release`), so that only the client's own timeout can end the call."""
 
     def __init__(self) -> None:
         self.plan: list[int | str] = []
         self.received: list[dict] = []
+        self.release = threading.Event()
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -33,7 +38,7 @@ class Hook:
                 hook.received.append(json.loads(body))
                 step = hook.plan.pop(0) if hook.plan else 200
                 if step == "stall":
-                    time.sleep(1.0)
+                    hook.release.wait(STALL_LIMIT_S)
                     step = 200
                 try:
                     self.send_response(int(step))
@@ -54,6 +59,7 @@ class Hook:
 def hook() -> Iterator[Hook]:
     h = Hook()
     yield h
+    h.release.set()
     h.server.shutdown()
     h.server.server_close()
 
@@ -118,7 +124,9 @@ def test_a_webhook_slower_than_the_timeout_fails_after_its_retries(flag_demo_dir
     started = time.monotonic()
     result = notify.send(flag_demo_dir, canary_incident, "incidents", template, text, backoff_s=0.01)
     assert (result.outcome, result.attempts, result.detail) == ("failed", 2, "no answer within 0.2 s")
-    assert time.monotonic() - started < 2.0
+    # The receiver never answers while the test runs: only the 0.2 s timeout can have ended
+    # both attempts, however slow the machine (about 0.4 s expected, the stall is 30 s).
+    assert time.monotonic() - started < STALL_LIMIT_S
 
 
 def test_an_unreachable_webhook_fails_with_a_message(flag_demo_dir, canary_incident, hook):
@@ -157,20 +165,35 @@ def test_a_url_from_the_environment_is_used(flag_demo_dir, canary_incident, hook
 
 
 @pytest.mark.parametrize("yaml_text, message", [
-    ("webhooks:\n  x:\n    url: ftp://nope\n", "webhooks.x.url: expected an http(s) URL"),
+    ("webhooks:\n  x:\n    url: ftp://nope\n",
+     "line 3: webhooks.x.url: expected an http(s) URL (or url_env naming a variable)"),
     ("webhooks:\n  x:\n    url_env: UNSET_HOOK_VAR\n",
-     "webhooks.x.url_env: environment variable UNSET_HOOK_VAR"),
-    ("webhooks:\n  x:\n    url: http://h\n    timeout_s: 0\n", "webhooks.x.timeout_s: expected a number"),
+     "line 3: webhooks.x.url_env: environment variable UNSET_HOOK_VAR is not set"),
+    ("webhooks:\n  x:\n    url: http://h\n    timeout_s: 0\n",
+     "line 4: webhooks.x.timeout_s: expected a number of seconds > 0, got 0"),
     ("webhooks:\n  x:\n    url: http://h\n    retries: many\n",
-     "webhooks.x.retries: expected a whole number"),
-    ("webhooks:\n  x:\n    url: http://h\n    token: t\n", "webhooks.x.token: expected one of"),
+     "line 4: webhooks.x.retries: expected a whole number from 0 to 10, got 'many'"),
+    ("webhooks:\n  x:\n    url: http://h\n    token: t\n",
+     "line 4: webhooks.x.token: unknown key; expected one of retries, timeout_s, url, url_env"),
+    ("webhooks:\n  x:\n    timeout_s: 3\n",
+     "line 2: webhooks.x: expected a mapping with either url or url_env"),
     ("webhooks: [\n", "line 2: not valid YAML"),
 ])
-def test_a_broken_notify_config_names_the_file_and_key(tmp_path, yaml_text, message):
+def test_a_broken_notify_config_names_the_file_line_and_key(tmp_path, yaml_text, message):
     (tmp_path / "notify.yaml").write_text(yaml_text)
     with pytest.raises(notify.NotifyConfigError) as caught:
         notify.load_webhooks(tmp_path)
-    assert str(tmp_path / "notify.yaml") in str(caught.value) and message in str(caught.value)
+    assert f"{tmp_path / 'notify.yaml'}: {message}" in str(caught.value)
+
+
+def test_a_webhook_url_never_appears_in_a_config_error(tmp_path):
+    secret = "https://hooks.example.invalid/services/T000/B000/very-secret"
+    (tmp_path / "notify.yaml").write_text(f"webhooks:\n  x:\n    url: {secret}\n    url_env: ALSO\n"
+                                          "  y:\n    url: 'ftp://secret-too'\n")
+    with pytest.raises(notify.NotifyConfigError) as caught:
+        notify.load_webhooks(tmp_path)
+    assert "webhooks.x" in str(caught.value) and "webhooks.y.url" in str(caught.value)
+    assert "very-secret" not in str(caught.value) and "secret-too" not in str(caught.value)
 
 
 def test_sending_to_an_unconfigured_channel_is_a_recorded_failure(flag_demo_dir, canary_incident):

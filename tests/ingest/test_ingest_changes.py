@@ -33,10 +33,11 @@ def test_declared_changes_from_yaml_are_loaded_and_bad_entries_reported(desk: De
     err = capsys.readouterr().err.splitlines()
     assert code == 1
     assert err == [
-        f"error: {path} changes[1]: timestamp 'yesterday' is not a time (ISO 8601 or epoch)",
-        f"error: {path} changes[2]: kind 'rollout' is not one of model, prompt, flag, config",
-        f"error: {path} changes[3]: feature is missing",
-        f"error: {path} changes[4]: expected a mapping with timestamp, feature, kind",
+        f"error: {path}: line 4: changes[1]: timestamp 'yesterday' is not a time (ISO 8601 or epoch)",
+        f"error: {path}: line 5: changes[2]: kind 'rollout' is not one of model, prompt, flag, config",
+        f"error: {path}: line 6: changes[3].feature: expected a feature name, got ''",
+        f"error: {path}: line 7: changes[4]: expected a mapping with timestamp, feature, kind, "
+        "got 'just a string'",
     ]
     got = changes.list_changes(Store(desk.data_dir))
     assert [(e.timestamp, e.feature, e.kind, e.key, e.from_value, e.to_value, e.source) for e in got] == [
@@ -60,15 +61,30 @@ def test_declared_changes_from_csv_report_bad_rows_by_line(desk: Desk, tmp_path:
 
 
 @pytest.mark.parametrize(("body", "suffix", "expected"), [
-    ("changes: {a: 1}\n", "yaml", "expected a top-level 'changes:' list"),
-    ("changes:\n  - [unclosed\n", "yaml", "not valid YAML"),
+    ("changes: {a: 1}\n", "yaml", "line 1: changes: expected a list of changes, got a mapping"),
+    ("change:\n  - {feature: x}\n", "yaml", "line 1: change: unknown key; expected one of changes"),
+    ("changes:\n  - [unclosed\n", "yaml", "line 3: not valid YAML"),
+    (b"changes:\n  - {feature: caf\xe9}\n", "yaml", "line 2: byte 0xe9 at column 18 is not UTF-8"),
+    (b"timestamp,feature,kind\n1,caf\xe9,model\n", "csv", "line 2: byte 0xe9 at column 6 is not UTF-8"),
     ("when,what\n1,2\n", "csv", "CSV header lacks column(s) timestamp, feature, kind"),
 ])
-def test_an_unusable_changes_file_is_one_error(tmp_path: Path, body: str, suffix: str, expected: str):
-    path = write_text(tmp_path / f"changes.{suffix}", body)
+def test_an_unusable_changes_file_is_one_error(tmp_path: Path, body: str | bytes, suffix: str,
+                                               expected: str):
+    path = tmp_path / f"changes.{suffix}"
+    path.write_bytes(body if isinstance(body, bytes) else body.encode())
     with pytest.raises(declared.ChangeFileError) as err:
         declared.load_declared(path)
     assert str(err.value).startswith(str(path)) and expected in str(err.value)
+
+
+def test_a_dated_version_written_without_quotes_is_kept_as_written(tmp_path: Path):
+    path = write_text(tmp_path / "c.yaml", "changes:\n  - {timestamp: 2026-03-02T10:00:00Z, feature: chat,"
+                                           " kind: model, from: 2024-08-06, to: 2024-11-20}\n"
+                                           "  - {timestamp: 2026-03-02T11:00:00Z, feature: chat,"
+                                           " kind: config, to: {a: 1}}\n")
+    events, errors = declared.load_declared(path)
+    assert [(e.from_value, e.to_value) for e in events] == [("2024-08-06", "2024-11-20")]
+    assert errors == [f"{path}: line 3: changes[1].to: expected text or a number, got a mapping"]
 
 
 def test_loading_declared_changes_twice_adds_nothing(desk: Desk, tmp_path: Path):

@@ -76,11 +76,14 @@ def test_a_broken_expression_or_missing_column_names_the_field_and_the_mapping_f
 
 
 @pytest.mark.parametrize(("body", "expected"), [
-    ("fields: [1, 2]\n", "expected a mapping with a 'fields:' mapping"),
-    ("fields:\n  latency: ms\n", "fields.latency is not a canonical field"),
-    ("fields:\n  model: [a]\n", "fields.model must be a column name or a SQL expression"),
-    ("fields:\n  model: x\nextra: 1\n", "unknown top-level key 'extra'"),
-    ("fields:\n  model: 'x\n", "line"),
+    ("fields: [1, 2]\n", "line 1: fields: expected a mapping of canonical field -> source column"),
+    ("fields:\n  latency: ms\n", "line 2: fields.latency: unknown name; expected a canonical field: "
+                                  "one of timestamp, feature"),
+    ("fields:\n  model: [a]\n", "line 2: fields.model: expected a column name or a SQL expression"),
+    ("fields:\n  model: x\nextra: 1\n", "line 3: extra: unknown key; expected one of fields"),
+    ("fields:\n  model: x\n  model: y\n", "line 3: fields.model: written twice in one mapping"),
+    ("model: x\n", "line 1: fields: missing"),
+    ("fields:\n  model: 'x\n", "line 3: not valid YAML"),
 ])
 def test_an_invalid_mapping_file_is_reported_with_the_file_and_key(tmp_path: Path, body: str,
                                                                    expected: str):
@@ -95,7 +98,7 @@ def test_the_cli_reports_an_invalid_mapping_file_and_exits_1(desk: Desk, tmp_pat
 
     m = mapping(tmp_path, "fields:\n  latency: ms\n")
     code = main(["ingest", str(tmp_path), "--mapping", str(m), "--data-dir", str(desk.data_dir)])
-    assert code == 1 and f"error: {m}: fields.latency" in capsys.readouterr().err
+    assert code == 1 and f"error: {m}: line 2: fields.latency: unknown name" in capsys.readouterr().err
 
 
 def test_changing_the_mapping_reloads_the_file(desk: Desk, tmp_path: Path):

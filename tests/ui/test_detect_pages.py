@@ -56,8 +56,3 @@ def test_rollouts_shows_the_canary_against_control_with_its_tripped_guardrail(de
     tripped = dict(zip(guards["metric"], guards["status"], strict=True))
     assert "tripped" in tripped["error_rate"]
     assert "requests a day" in at.info[0].value
-
-
-@pytest.mark.parametrize("page", ["views/detect.py", "views/rollout.py"])
-def test_pages_run_on_an_empty_data_dir(page, empty_dir, monkeypatch):
-    open_page(empty_dir, page, monkeypatch)

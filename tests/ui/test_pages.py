@@ -1,11 +1,14 @@
-"""Every page runs, through the router, on the demo data and on an empty data directory."""
+"""Every page, through the router, shows what the data holds: the demo week, an empty data
+directory, and logs with only the required fields."""
 
 from __future__ import annotations
 
+import ast
 import json
 import shutil
 from pathlib import Path
 
+import duckdb
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
@@ -31,16 +34,112 @@ def run_page(data_dir: Path, page: str, monkeypatch: pytest.MonkeyPatch) -> AppT
     return at
 
 
-@pytest.mark.parametrize("page", PAGES)
-def test_page_runs_on_demo_data(page: str, demo_dir: Path, monkeypatch: pytest.MonkeyPatch):
-    at = run_page(demo_dir, page, monkeypatch)
-    assert not at.exception, [e.value for e in at.exception]
+def router_pages() -> dict[str, str]:
+    """Page file -> the title it shows ("📊 Overview"), read from the router's SECTIONS."""
+    tree = ast.parse(Path(ROUTER).read_text())
+    sections = next(ast.literal_eval(node.value) for node in ast.walk(tree)
+                    if isinstance(node, ast.AnnAssign | ast.Assign)
+                    and "SECTIONS" in ast.unparse(node.targets[0] if isinstance(node, ast.Assign)
+                                                  else node.target))
+    return {path: f"{icon} {title}" for entries in sections.values() for path, title, icon in entries}
+
+
+def sql(data_dir: Path, query: str) -> list[tuple]:
+    """The answer of the store itself, read before the page runs, to compare the page with."""
+    con = duckdb.connect(str(data_dir / "rollback.duckdb"), read_only=True)
+    try:
+        return con.execute(query).fetchall()
+    finally:
+        con.close()
+
+
+def shown(at: AppTest) -> str:
+    """Every text the page shows: titles, captions, alerts, markdown."""
+    kinds = ("title", "header", "subheader", "caption", "info", "warning", "error", "success", "markdown")
+    return "\n".join(e.value for kind in kinds for e in getattr(at, kind))
+
+
+def test_every_page_file_is_in_the_router():
+    assert sorted(router_pages()) == PAGES
+
+
+NO_LOGS = "No request logs loaded yet."
+EMPTY = {  # what each page tells someone who has loaded nothing yet
+    "views/overview.py": NO_LOGS,
+    "views/feature.py": NO_LOGS,
+    "views/detect.py": NO_LOGS,
+    "views/registry.py": NO_LOGS,
+    "views/rollout.py": NO_LOGS,
+    "views/audit.py": "No flag actions recorded yet",
+    "views/incidents.py": "No incidents yet.",
+    "views/data.py": "No files loaded yet.",
+}
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_page_runs_on_empty_data_dir(page: str, empty_dir: Path, monkeypatch: pytest.MonkeyPatch):
+def test_each_page_on_an_empty_data_dir_says_what_is_missing(page: str, empty_dir: Path,
+                                                               monkeypatch: pytest.MonkeyPatch):
     at = run_page(empty_dir, page, monkeypatch)
     assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == router_pages()[page]
+    assert EMPTY[page] in shown(at)
+    assert not at.dataframe and not at.get("plotly_chart")
+    if page == "views/data.py":
+        assert {m.label: m.value for m in at.metric} == {
+            "Requests stored": "0", "Files loaded": "0", "Rows quarantined": "0"}
+
+
+def test_overview_shows_each_feature_with_its_volume_of_the_last_day(demo_dir: Path, monkeypatch):
+    volumes = dict(sql(demo_dir, """SELECT feature, count(*) FROM requests
+                                    WHERE timestamp > (SELECT max(timestamp) FROM requests) - INTERVAL 1 DAY
+                                    GROUP BY 1"""))
+    at = run_page(demo_dir, "views/overview.py", monkeypatch)
+    table = at.dataframe[0].value
+    assert sorted(table["Feature"]) == sorted(volumes)
+    for feature, volume in zip(table["Feature"], table["Volume"], strict=True):
+        assert str(volume).split()[0] == f"{volumes[feature]:,}", feature
+    # The demo's agent error spike is the one change for the worse larger than noise.
+    flagged = [f for f, rate in zip(table["Feature"], table["Error rate"], strict=True) if "⚠️" in rate]
+    assert flagged == ["ticket-triage-agent"]
+
+
+def test_data_page_counts_what_the_store_holds(demo_dir: Path, monkeypatch):
+    ((requests,),) = sql(demo_dir, "SELECT count(*) FROM requests")
+    days = sorted(p.name for p in (demo_dir / "demo").glob("*.parquet"))  # one file per day
+    at = run_page(demo_dir, "views/data.py", monkeypatch)
+    assert {m.label: m.value for m in at.metric} == {
+        "Requests stored": f"{requests:,}", "Files loaded": str(len(days)), "Rows quarantined": "0"}
+    files = at.dataframe[0].value
+    assert sorted(Path(p).name for p in files["path"]) == days
+    assert files["loaded"].sum() == requests
+    assert "No quarantined rows." in shown(at)
+
+
+def test_registry_lists_every_feature_with_its_prompt_and_quality(demo_dir: Path, monkeypatch):
+    features = [f for (f,) in sql(demo_dir, "SELECT DISTINCT feature FROM requests ORDER BY 1")]
+    at = run_page(demo_dir, "views/registry.py", monkeypatch)
+    table = at.dataframe[0].value
+    assert list(table["feature"]) == features
+    row = table.set_index("feature").loc["support-reply"]
+    assert row["prompt"] == "v8" and row["prompt changed"] == "2026-11-20 14:00"
+    assert row["Δ"] < -0.05  # the demo's prompt regression
+    assert "Quality now = last 24 h of data" in shown(at)
+
+
+def test_incidents_page_offers_every_shipped_playbook_when_none_is_open(demo_dir: Path, monkeypatch):
+    from app.incidents.playbooks import load_playbooks
+
+    at = run_page(demo_dir, "views/incidents.py", monkeypatch)
+    assert "No incidents yet." in shown(at)
+    playbook = next(s for s in at.selectbox if s.label == "Playbook")
+    assert [o for o in playbook.options if o != "(none)"] == [p.id for p in load_playbooks()[0]]
+
+
+def test_audit_page_filters_by_the_features_in_the_logs(demo_dir: Path, monkeypatch):
+    features = [f for (f,) in sql(demo_dir, "SELECT DISTINCT feature FROM requests ORDER BY 1")]
+    at = run_page(demo_dir, "views/audit.py", monkeypatch)
+    assert next(s for s in at.selectbox if s.label == "Feature").options == ["(all)", *features]
+    assert "No flag actions recorded yet" in shown(at)
 
 
 @pytest.fixture(scope="module")
@@ -59,14 +158,32 @@ def sparse_template(tmp_path_factory) -> Path:
     return folder / "data"
 
 
+SPARSE = {  # what each page shows of 180 requests with only a timestamp and a feature
+    "views/overview.py": lambda at: at.dataframe[0].value["Volume"].iloc[0].split()[0] == "180",
+    "views/feature.py": lambda at: shown(at).count("180 requests") == 1
+    and "No flags configured for bare-minimum" in shown(at),
+    "views/detect.py": lambda at: {m.label: m.value for m in at.metric}
+    == {"Findings": "0", "Features affected": "0", "Inconclusive": "1"}
+    and list(at.dataframe[0].value["feature"]) == ["bare-minimum"],
+    "views/registry.py": lambda at: list(at.dataframe[0].value["feature"]) == ["bare-minimum"],
+    "views/rollout.py": lambda at: at.selectbox[0].value == "bare-minimum",
+    "views/audit.py": lambda at: "No flag actions recorded yet" in shown(at),
+    "views/incidents.py": lambda at: "No incidents yet." in shown(at),
+    "views/data.py": lambda at: {m.label: m.value for m in at.metric}
+    == {"Requests stored": "180", "Files loaded": "1", "Rows quarantined": "0"},
+}
+
+
 @pytest.mark.parametrize("page", PAGES)
-def test_page_runs_on_logs_with_only_the_required_fields(page: str, sparse_template: Path,
-                                                         tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch):
+def test_each_page_shows_logs_with_only_the_required_fields(page: str, sparse_template: Path,
+                                                            tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch):
     data = tmp_path / "data"
     shutil.copytree(sparse_template, data)
     at = run_page(data, page, monkeypatch)
     assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == router_pages()[page]
+    assert SPARSE[page](at), shown(at)
 
 
 def test_feature_timeline_draws_every_change_as_a_marker(demo_dir: Path, monkeypatch):
