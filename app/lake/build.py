@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.lake import partitions as lp
-from app.lake.contract import DUCKDB, TABLES, VERSION, table_sql
+from app.storage.aggregates import DUCKDB, NUMERIC_TYPES, TABLES, VERSION, table_sql
 
 ENGINES = ("duckdb", "spark")
 
@@ -96,8 +96,9 @@ def build_duckdb(source: str, todo: list[lp.Partition], staging: Path, threads: 
         listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
         con.execute(f"CREATE TEMP VIEW raw AS SELECT * FROM read_parquet([{listed}], "
                     "hive_partitioning = true, union_by_name = true, hive_types_autocast = false)")
+    casts = "".join(f", CAST({c} AS {t}) AS {c}" for c, t in NUMERIC_TYPES.items())
     con.execute("CREATE TEMP VIEW src AS SELECT * REPLACE (CAST(timestamp AS TIMESTAMP) AS timestamp, "
-                "CAST(date AS VARCHAR) AS date) FROM raw")
+                f"CAST(date AS VARCHAR) AS date{casts}) FROM raw")
     for table in TABLES:
         target = staging / table
         target.mkdir(parents=True, exist_ok=True)
@@ -109,7 +110,7 @@ def build_duckdb(source: str, todo: list[lp.Partition], staging: Path, threads: 
 def _register_s3(con, source: str, todo: list[lp.Partition]) -> None:
     import pyarrow.dataset as ds
 
-    from app.lake.objectstore import s3_filesystem
+    from app.storage.objectstore import s3_filesystem
 
     files = [f for p in todo for f in p.files]
     base = source.removeprefix("s3://").rstrip("/")

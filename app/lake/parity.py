@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from app.lake.contract import MEASURE_NAMES, TABLES
+from app.storage.aggregates import MEASURE_NAMES, TABLES
 from app.lake.tables import table as table_view
 
 REL_TOL = 1e-9

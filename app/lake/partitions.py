@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.lake.contract import VERSION
+from app.storage.aggregates import VERSION
 
 _DATE = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 _FEATURE = re.compile(r"^feature=([A-Za-z0-9._-]+)$")
@@ -119,7 +119,7 @@ def _fs(root: str, filesystem=None):
     if filesystem is not None:
         return filesystem, root.removeprefix("s3://").rstrip("/")
     if root.startswith("s3://"):
-        from app.lake.objectstore import s3_filesystem
+        from app.storage.objectstore import s3_filesystem
 
         return s3_filesystem(), root.removeprefix("s3://").rstrip("/")
     from pyarrow.fs import LocalFileSystem

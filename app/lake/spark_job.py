@@ -1,10 +1,11 @@
-"""The aggregate tables built by Spark: the same SQL as DuckDB's (app/lake/contract.py), run
+"""The aggregate tables built by Spark: the same SQL as DuckDB's (app/storage/aggregates.py), run
 by Spark SQL over a hive-partitioned Parquet lake.
 
 On this machine it runs in `local[*]` mode inside `rollback-desk aggregate --engine spark`. On
 a cluster the same file is the job, submitted with the contract beside it:
 
-    zip -r lake_job.zip app/__init__.py app/lake/__init__.py app/lake/contract.py
+    zip -r lake_job.zip app/__init__.py app/storage/__init__.py app/storage/aggregates.py \
+        app/lake/__init__.py app/lake/spark_job.py
     spark-submit --master yarn --py-files lake_job.zip app/lake/spark_job.py \\
         --source s3a://bucket/requests --output s3a://bucket/aggregates/.staging \\
         --partitions partitions.txt
@@ -17,7 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from app.lake.contract import SPARK, TABLES, table_sql
+from app.storage.aggregates import NUMERIC_TYPES, SPARK, TABLES, table_sql
 
 
 def session(master: str = "local[2]", app_name: str = "rollback-desk-aggregates"):
@@ -49,6 +50,8 @@ def build_spark(source: str, partition_keys: list[str], staging: str, master: st
         raw = spark.read.option("basePath", base).parquet(*paths)
         src = (raw.withColumn("timestamp", F.col("timestamp").cast("timestamp_ntz"))
                   .withColumn("date", F.col("date").cast("string")))
+        for column, sql_type in NUMERIC_TYPES.items():
+            src = src.withColumn(column, F.col(column).cast(sql_type.lower()))
         src.createOrReplaceTempView("src")
         for table in TABLES:
             (spark.sql(table_sql(table, SPARK))

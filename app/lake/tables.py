@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from app.lake.contract import TABLES
+from app.storage.aggregates import TABLES
 from app.lake.partitions import LakeError
 
 
@@ -63,7 +63,7 @@ def table(con: duckdb.DuckDBPyConnection, aggregates: str, table_name: str, **wh
 def _s3_relation(con, root: str, name: str, feature: str | None, day_list: list[str] | None) -> int:
     import pyarrow.dataset as ds
 
-    from app.lake.objectstore import s3_filesystem
+    from app.storage.objectstore import s3_filesystem
 
     fs = s3_filesystem()
     base = root.removeprefix("s3://").rstrip("/")

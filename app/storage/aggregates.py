@@ -3,8 +3,8 @@ on a cluster) and the app's statistics.
 
 Every table is written one way, as SQL text over a relation `src` of canonical requests with
 `date` and `feature` columns, so that DuckDB and Spark SQL run *the same statements*: the
-only words that differ between the two engines are the three in `Dialect` (epoch
-microseconds, back to a timestamp, integer division). docs/aggregates.md describes each
+only words that differ between the two engines are the two in `Dialect` (a timestamp's
+microseconds since 1970, and back). docs/aggregates.md describes each
 column. This module imports nothing but the standard library, so a Spark job can ship it on
 its own (`spark-submit --py-files`).
 """
@@ -20,6 +20,11 @@ LOG_BIN_WIDTH = 0.009950330853168083  # ln(1.01): latency and cost bins are 1% w
 ZERO_BIN = -100000  # the bin of a latency or cost of exactly 0 (no logarithm)
 QUALITY_BINS = 100  # quality_score bins of 0.01 on [0, 1]; 1.0 falls in bin 100
 
+# The numeric columns every builder casts the source to before aggregating, so that a lake
+# written with DECIMAL or 32-bit columns gives the same sums in every engine.
+NUMERIC_TYPES = {"latency_ms": "DOUBLE", "cost_usd": "DOUBLE", "quality_score": "DOUBLE",
+                 "input_tokens": "BIGINT", "output_tokens": "BIGINT", "feedback": "INT"}
+
 SPLIT_DIMENSIONS = ("model", "response_model", "prompt_version", "variant", "region", "segment")
 NONE_VALUE = "(none)"  # the value of a dimension a request does not carry
 
@@ -29,16 +34,10 @@ class Dialect:
     name: str
     epoch_us: str  # SQL of a timestamp column's microseconds since 1970: format with {ts}
     from_epoch_s: str  # SQL of a timestamp from whole seconds: format with {s}
-    int_div: str  # SQL of integer division, format with {a} and {b}
 
 
-DUCKDB = Dialect("duckdb", "epoch_us({ts})", "make_timestamp(({s}) * 1000000)", "({a}) // ({b})")
-SPARK = Dialect(
-    "spark",
-    "unix_micros(CAST({ts} AS TIMESTAMP))",
-    "CAST(timestamp_seconds({s}) AS TIMESTAMP_NTZ)",
-    "({a}) div ({b})",
-)
+DUCKDB = Dialect("duckdb", "epoch_us({ts})", "make_timestamp(({s}) * 1000000)")
+SPARK = Dialect("spark", "unix_micros(CAST({ts} AS TIMESTAMP))", "CAST(timestamp_seconds({s}) AS TIMESTAMP_NTZ)")
 
 _IS_ERROR = "CASE WHEN error IS NOT NULL AND error <> '' THEN 1 ELSE 0 END"
 
@@ -68,6 +67,7 @@ MEASURE_NAMES = tuple(m[0] for m in MEASURES)
 TABLES: dict[str, tuple[str, ...]] = {
     "agg_5m": ("date", "feature", "bucket"),
     "agg_1h": ("date", "feature", "bucket"),
+    "agg_versions_5m": ("date", "feature", "bucket", "model", "response_model", "prompt_version"),
     "agg_dim_1h": ("date", "feature", "bucket", "dimension", "value"),
     "agg_user_1h": ("date", "feature", "bucket", "user_id"),
     "hist_1h": ("date", "feature", "bucket", "metric", "bin"),
@@ -76,7 +76,9 @@ TABLES: dict[str, tuple[str, ...]] = {
 
 def _bucket(d: Dialect, seconds: int) -> str:
     us = d.epoch_us.format(ts="timestamp")
-    whole = d.int_div.format(a=us, b=seconds * 1_000_000)
+    # floor, not truncation, so a bucket before 1970 is whole too; a double holds every
+    # microsecond count of the next 280 years exactly, and the quotient's floor with it.
+    whole = f"CAST(floor(({us}) / {seconds * 1_000_000}.0) AS BIGINT)"
     return d.from_epoch_s.format(s=f"({whole}) * {seconds}")
 
 
@@ -91,6 +93,9 @@ def table_sql(table: str, d: Dialect) -> str:
         users = ",\n       CAST(count(DISTINCT user_id) AS BIGINT) AS users" if table == "agg_1h" else ""
         return (f"SELECT date, feature, {_bucket(d, seconds)} AS bucket,\n       {_measures()}{users}\n"
                 f"FROM src GROUP BY 1, 2, 3")
+    if table == "agg_versions_5m":
+        return (f"SELECT date, feature, {_bucket(d, 300)} AS bucket, model, response_model,\n"
+                f"       prompt_version,\n       {_measures()}\nFROM src GROUP BY 1, 2, 3, 4, 5, 6")
     if table == "agg_dim_1h":
         parts = [
             f"SELECT date, feature, {_bucket(d, 3600)} AS bucket, '{dim}' AS dimension,\n"
