@@ -11,11 +11,16 @@ from app.config import resolve_data_dir
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("aggregate", parents=[common],
-                       help="build the aggregate tables of a request lake (incremental)")
+    p = sub.add_parser(
+        "aggregate", parents=[common], help="build the aggregate tables of a request lake (incremental)"
+    )
     p.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb")
-    p.add_argument("--source", required=True, metavar="URI",
-                   help="requests: a folder or s3:// URI laid out date=YYYY-MM-DD/feature=NAME/*.parquet")
+    p.add_argument(
+        "--source",
+        required=True,
+        metavar="URI",
+        help="requests: a folder or s3:// URI laid out date=YYYY-MM-DD/feature=NAME/*.parquet",
+    )
     p.add_argument("--output", required=True, metavar="DIR", help="where the aggregate tables go")
     p.add_argument("--full", action="store_true", help="rebuild every partition, not only changed ones")
     p.add_argument("--master", default="local[2]", help="Spark master (default: local[2])")
@@ -42,8 +47,10 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.as_dict()))
     else:
-        print(f"{args.engine}: {result.built} partitions built, {result.removed} removed, "
-              f"{result.unchanged} unchanged ({result.seconds:.1f} s)")
+        print(
+            f"{args.engine}: {result.built} partitions built, {result.removed} removed, "
+            f"{result.unchanged} unchanged ({result.seconds:.1f} s)"
+        )
     return 0
 
 
@@ -77,14 +84,20 @@ def cmd_lake(args: argparse.Namespace) -> int:
             return 2
         diffs = compare(lake.aggregates, args.other)
         for d in diffs:
-            print(f"{d.table}: {'equal' if d.equal else 'DIFFERENT'} ({d.rows_a} / {d.rows_b} rows)"
-                  + "".join(f"\n  {m}" for m in d.mismatched))
+            print(
+                f"{d.table}: {'equal' if d.equal else 'DIFFERENT'} ({d.rows_a} / {d.rows_b} rows)"
+                + "".join(f"\n  {m}" for m in d.mismatched)
+            )
         return 0 if all(d.equal for d in diffs) else 1
     from app.lake.partitions import list_partitions, plan, read_manifest
 
     parts = list_partitions(lake.requests)
     todo = plan(parts, read_manifest(lake.aggregates)) if not lake.aggregates.startswith("s3://") else None
-    status = {"requests": lake.requests, "aggregates": lake.aggregates, "partitions": len(parts),
-              "stale": None if todo is None else len(todo.build)}
+    status = {
+        "requests": lake.requests,
+        "aggregates": lake.aggregates,
+        "partitions": len(parts),
+        "stale": None if todo is None else len(todo.build),
+    }
     print(json.dumps(status) if args.json else "\n".join(f"{k}: {v}" for k, v in status.items()))
     return 0

@@ -16,8 +16,7 @@ from app.storage.lake import LAKE_FILE
 from app.storage.store import Store
 
 
-def load_lake_demo(data_dir: Path, scale: float = 1.0,
-                   progress: Progress | None = None) -> IngestResult:
+def load_lake_demo(data_dir: Path, scale: float = 1.0, progress: Progress | None = None) -> IngestResult:
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     lake_file = data_dir / LAKE_FILE

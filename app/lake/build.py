@@ -30,19 +30,26 @@ class BuildResult:
     seconds: float
 
     def as_dict(self) -> dict:
-        return {"engine": self.engine, "partitions_built": self.built,
-                "partitions_removed": self.removed, "partitions_unchanged": self.unchanged,
-                "seconds": round(self.seconds, 3)}
+        return {
+            "engine": self.engine,
+            "partitions_built": self.built,
+            "partitions_removed": self.removed,
+            "partitions_unchanged": self.unchanged,
+            "seconds": round(self.seconds, 3),
+        }
 
 
-def build(source: str, output: str, engine: str = "duckdb", full: bool = False,
-          spark_master: str = "local[2]") -> BuildResult:
+def build(
+    source: str, output: str, engine: str = "duckdb", full: bool = False, spark_master: str = "local[2]"
+) -> BuildResult:
     """Bring the aggregates at `output` up to date with the requests at `source`."""
     if engine not in ENGINES:
         raise lp.LakeError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
     if output.startswith("s3://"):
-        raise lp.LakeError(f"{output}: aggregates are built on a local or mounted path; copy them "
-                           "to object storage afterwards (docs/scaling.md)")
+        raise lp.LakeError(
+            f"{output}: aggregates are built on a local or mounted path; copy them "
+            "to object storage afterwards (docs/scaling.md)"
+        )
     started = time.perf_counter()
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
@@ -69,8 +76,9 @@ def build(source: str, output: str, engine: str = "duckdb", full: bool = False,
         known.pop(key, None)
     known.update({p.key: p.fingerprint for p in todo.build})
     lp.write_manifest(output, {"version": VERSION, "engine": engine, "partitions": known})
-    return BuildResult(engine, len(todo.build), len(todo.remove), todo.unchanged,
-                       time.perf_counter() - started)
+    return BuildResult(
+        engine, len(todo.build), len(todo.remove), todo.unchanged, time.perf_counter() - started
+    )
 
 
 def _swap(out: Path, staging: Path, key: str) -> None:
@@ -94,16 +102,22 @@ def build_duckdb(source: str, todo: list[lp.Partition], staging: Path, threads: 
     else:
         files = [f for p in todo for f in p.files]
         listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-        con.execute(f"CREATE TEMP VIEW raw AS SELECT * FROM read_parquet([{listed}], "
-                    "hive_partitioning = true, union_by_name = true, hive_types_autocast = false)")
+        con.execute(
+            f"CREATE TEMP VIEW raw AS SELECT * FROM read_parquet([{listed}], "
+            "hive_partitioning = true, union_by_name = true, hive_types_autocast = false)"
+        )
     casts = "".join(f", CAST({c} AS {t}) AS {c}" for c, t in NUMERIC_TYPES.items())
-    con.execute("CREATE TEMP VIEW src AS SELECT * REPLACE (CAST(timestamp AS TIMESTAMP) AS timestamp, "
-                f"CAST(date AS VARCHAR) AS date{casts}) FROM raw")
+    con.execute(
+        "CREATE TEMP VIEW src AS SELECT * REPLACE (CAST(timestamp AS TIMESTAMP) AS timestamp, "
+        f"CAST(date AS VARCHAR) AS date{casts}) FROM raw"
+    )
     for table in TABLES:
         target = staging / table
         target.mkdir(parents=True, exist_ok=True)
-        con.execute(f"COPY ({table_sql(table, DUCKDB)}) TO '{target}' "
-                    "(FORMAT parquet, PARTITION_BY (date, feature), OVERWRITE_OR_IGNORE)")
+        con.execute(
+            f"COPY ({table_sql(table, DUCKDB)}) TO '{target}' "
+            "(FORMAT parquet, PARTITION_BY (date, feature), OVERWRITE_OR_IGNORE)"
+        )
     con.close()
 
 
@@ -114,6 +128,11 @@ def _register_s3(con, source: str, todo: list[lp.Partition]) -> None:
 
     files = [f for p in todo for f in p.files]
     base = source.removeprefix("s3://").rstrip("/")
-    dataset = ds.dataset(files, filesystem=s3_filesystem(), format="parquet",
-                         partitioning=ds.partitioning(flavor="hive"), partition_base_dir=base)
+    dataset = ds.dataset(
+        files,
+        filesystem=s3_filesystem(),
+        format="parquet",
+        partitioning=ds.partitioning(flavor="hive"),
+        partition_base_dir=base,
+    )
     con.register("raw", dataset)

@@ -24,14 +24,17 @@ from app.storage.schema import FIELD_NAMES
 from app.storage.store import Store
 
 
-def ingest_to_lake(store: Store, paths: list[str], mapping: Mapping | None = None,
-                   progress: Progress | None = None) -> tuple[IngestResult, BuildResult | None]:
+def ingest_to_lake(
+    store: Store, paths: list[str], mapping: Mapping | None = None, progress: Progress | None = None
+) -> tuple[IngestResult, BuildResult | None]:
     lake: LakeConfig = store.lake
     if lake is None:
         raise ValueError(f"{store.data_dir}: not in lake mode (no lake.yaml)")
     if lake.requests.startswith("s3://"):
-        raise ValueError(f"{lake.path}: ingest writes to a local or mounted lake; {lake.requests} "
-                         "is filled by the pipeline that writes it (docs/scaling.md)")
+        raise ValueError(
+            f"{lake.path}: ingest writes to a local or mounted lake; {lake.requests} "
+            "is filled by the pipeline that writes it (docs/scaling.md)"
+        )
     files, missing = expand(paths)
     known = {(r[0], r[1], r[2]) for r in store.rows("SELECT path, size, mtime FROM files")}
     fresh = []
@@ -57,21 +60,30 @@ def ingest_to_lake(store: Store, paths: list[str], mapping: Mapping | None = Non
                 con.execute(
                     f"COPY (SELECT {columns}, strftime(timestamp, '%Y-%m-%d') AS date FROM requests) "
                     f"TO '{target}' (FORMAT parquet, PARTITION_BY (date, feature), APPEND, "
-                    f"FILENAME_PATTERN 'load-{load}-{{uuid}}')")
-            loaded = con.execute("SELECT path, format, size, mtime, fingerprint, loaded, quarantined, "
-                                 "duplicates FROM files").fetchall()
-            quarantined = con.execute("SELECT path, source_row, reason, raw, quarantined_at "
-                                      "FROM quarantine").fetchall()
+                    f"FILENAME_PATTERN 'load-{load}-{{uuid}}')"
+                )
+            loaded = con.execute(
+                "SELECT path, format, size, mtime, fingerprint, loaded, quarantined, duplicates FROM files"
+            ).fetchall()
+            quarantined = con.execute(
+                "SELECT path, source_row, reason, raw, quarantined_at FROM quarantine"
+            ).fetchall()
         with store.connect() as con:
             start = con.execute("SELECT coalesce(max(file_id), 0) FROM files").fetchone()[0]
             for i, row in enumerate(loaded, start=1):
                 con.execute("DELETE FROM files WHERE path = ?", [row[0]])
-                con.execute("INSERT INTO files (file_id, path, format, size, mtime, fingerprint, loaded, "
-                            "quarantined, duplicates, loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                            "now()::TIMESTAMP)", [start + i, *row])
+                con.execute(
+                    "INSERT INTO files (file_id, path, format, size, mtime, fingerprint, loaded, "
+                    "quarantined, duplicates, loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                    "now()::TIMESTAMP)",
+                    [start + i, *row],
+                )
             for row in quarantined:
-                con.execute("INSERT INTO quarantine (file_id, path, source_row, reason, raw, "
-                            "quarantined_at) VALUES (0, ?, ?, ?, ?, ?)", list(row))
+                con.execute(
+                    "INSERT INTO quarantine (file_id, path, source_row, reason, raw, "
+                    "quarantined_at) VALUES (0, ?, ?, ?, ?, ?)",
+                    list(row),
+                )
     finally:
         shutil.rmtree(scratch_dir, ignore_errors=True)
     built = build(lake.requests, lake.aggregates, "duckdb") if n else None

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from app.storage.aggregates import MEASURE_NAMES, TABLES
 from app.lake.tables import table as table_view
+from app.storage.aggregates import MEASURE_NAMES, TABLES
 
 REL_TOL = 1e-9
 
@@ -36,8 +36,11 @@ def compare(a: str, b: str) -> list[TableDiff]:
         con.execute(f"ALTER VIEW {name} RENAME TO ta")
         table_view(con, b, name)
         con.execute(f"ALTER VIEW {name} RENAME TO tb")
-        cols = [c for c in ("users", "n", *MEASURE_NAMES)
-                if c in {r[0] for r in con.execute("DESCRIBE ta").fetchall()}]
+        cols = [
+            c
+            for c in ("users", "n", *MEASURE_NAMES)
+            if c in {r[0] for r in con.execute("DESCRIBE ta").fetchall()}
+        ]
         on = " AND ".join(f"ta.{k} IS NOT DISTINCT FROM tb.{k}" for k in keys)
         rows_a = con.execute("SELECT count(*) FROM ta").fetchone()[0]
         rows_b = con.execute("SELECT count(*) FROM tb").fetchone()[0]
@@ -47,13 +50,17 @@ def compare(a: str, b: str) -> list[TableDiff]:
         for c in cols:
             kind = con.execute(f"SELECT typeof(ta.{c}) FROM ta LIMIT 1").fetchone()
             if kind and kind[0] == "DOUBLE":
-                cond = (f"NOT ((ta.{c} IS NULL AND tb.{c} IS NULL) OR "
-                        f"abs(ta.{c} - tb.{c}) <= {REL_TOL} * greatest(abs(ta.{c}), abs(tb.{c}), 1e-300))")
+                cond = (
+                    f"NOT ((ta.{c} IS NULL AND tb.{c} IS NULL) OR "
+                    f"abs(ta.{c} - tb.{c}) <= {REL_TOL} * greatest(abs(ta.{c}), abs(tb.{c}), 1e-300))"
+                )
             else:
                 cond = f"ta.{c} IS DISTINCT FROM tb.{c}"
-            bad = con.execute(f"SELECT {', '.join('ta.' + k for k in keys)}, ta.{c}, tb.{c} "
-                              f"FROM ta JOIN tb ON {on} WHERE {cond} LIMIT 3").fetchall()
-            diff.mismatched += [f"{c} at {r[:len(keys)]}: {r[-2]!r} != {r[-1]!r}" for r in bad]
+            bad = con.execute(
+                f"SELECT {', '.join('ta.' + k for k in keys)}, ta.{c}, tb.{c} "
+                f"FROM ta JOIN tb ON {on} WHERE {cond} LIMIT 3"
+            ).fetchall()
+            diff.mismatched += [f"{c} at {r[: len(keys)]}: {r[-2]!r} != {r[-1]!r}" for r in bad]
         diffs.append(diff)
         con.close()
     return diffs

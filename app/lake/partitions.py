@@ -62,13 +62,14 @@ def list_partitions(root: str, filesystem=None) -> list[Partition]:
     for info in infos:
         if info.type != FileType.File or not info.path.endswith(".parquet"):
             continue
-        rel = info.path[len(base):].lstrip("/").split("/")
+        rel = info.path[len(base) :].lstrip("/").split("/")
         if any(p.startswith(("_", ".")) for p in rel):
             continue  # _SUCCESS, _manifest.json, .staging and the like
         if len(rel) != 3 or not _DATE.match(rel[0]) or not _FEATURE.match(rel[1]):
             raise LakeError(
                 f"{root}: {'/'.join(rel)} is not laid out as date=YYYY-MM-DD/feature=NAME/FILE.parquet "
-                "(feature names may hold letters, digits, '.', '_' and '-')")
+                "(feature names may hold letters, digits, '.', '_' and '-')"
+            )
         by_part.setdefault((_DATE.match(rel[0]).group(1), _FEATURE.match(rel[1]).group(1)), []).append(info)
     parts = []
     for (date, feature), infos in sorted(by_part.items()):
@@ -87,8 +88,10 @@ def read_manifest(output: str) -> dict:
     try:
         manifest = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise LakeError(f"{path}: not a readable manifest ({exc.__class__.__name__}); "
-                        "delete it to rebuild every partition") from exc
+        raise LakeError(
+            f"{path}: not a readable manifest ({exc.__class__.__name__}); "
+            "delete it to rebuild every partition"
+        ) from exc
     return manifest
 
 

@@ -37,8 +37,9 @@ def session(master: str = "local[2]", app_name: str = "rollback-desk-aggregates"
     )
 
 
-def build_spark(source: str, partition_keys: list[str], staging: str, master: str = "local[2]",
-                spark=None) -> None:
+def build_spark(
+    source: str, partition_keys: list[str], staging: str, master: str = "local[2]", spark=None
+) -> None:
     """Write every aggregate table of the given partitions under `staging/<table>/`."""
     own = spark is None
     spark = spark or session(master)
@@ -48,15 +49,19 @@ def build_spark(source: str, partition_keys: list[str], staging: str, master: st
         base = source.rstrip("/")
         paths = [f"{base}/{key}" for key in partition_keys]
         raw = spark.read.option("basePath", base).parquet(*paths)
-        src = (raw.withColumn("timestamp", F.col("timestamp").cast("timestamp_ntz"))
-                  .withColumn("date", F.col("date").cast("string")))
+        src = raw.withColumn("timestamp", F.col("timestamp").cast("timestamp_ntz")).withColumn(
+            "date", F.col("date").cast("string")
+        )
         for column, sql_type in NUMERIC_TYPES.items():
             src = src.withColumn(column, F.col(column).cast(sql_type.lower()))
         src.createOrReplaceTempView("src")
         for table in TABLES:
-            (spark.sql(table_sql(table, SPARK))
-                  .write.mode("overwrite").partitionBy("date", "feature")
-                  .parquet(f"{staging.rstrip('/')}/{table}"))
+            (
+                spark.sql(table_sql(table, SPARK))
+                .write.mode("overwrite")
+                .partitionBy("date", "feature")
+                .parquet(f"{staging.rstrip('/')}/{table}")
+            )
     finally:
         if own:
             spark.stop()
@@ -66,8 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build Rollback Desk's aggregate tables with Spark.")
     parser.add_argument("--source", required=True, help="the hive-partitioned request lake")
     parser.add_argument("--output", required=True, help="where to write the tables (a staging folder)")
-    parser.add_argument("--partitions", required=True,
-                        help="a file listing the partitions to build, one date=.../feature=... a line")
+    parser.add_argument(
+        "--partitions",
+        required=True,
+        help="a file listing the partitions to build, one date=.../feature=... a line",
+    )
     args = parser.parse_args(argv)
     with open(args.partitions) as fh:
         keys = [line.strip() for line in fh if line.strip()]

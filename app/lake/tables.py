@@ -13,8 +13,8 @@ from pathlib import Path
 
 import duckdb
 
-from app.storage.aggregates import TABLES
 from app.lake.partitions import LakeError
+from app.storage.aggregates import TABLES
 
 
 def days(since: datetime | date, until: datetime | date) -> list[str]:
@@ -36,8 +36,14 @@ def partition_files(root: str, feature: str | None, day_list: list[str] | None) 
     return files
 
 
-def relation(con: duckdb.DuckDBPyConnection, root: str, name: str, feature: str | None = None,
-             since: datetime | None = None, until: datetime | None = None) -> int:
+def relation(
+    con: duckdb.DuckDBPyConnection,
+    root: str,
+    name: str,
+    feature: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> int:
     """Create the temp view `name` over the partitions of `root` for the feature and days
     asked for. Returns how many files it reads (0: the view is empty but typed)."""
     day_list = days(since, until) if since is not None and until is not None else None
@@ -45,12 +51,16 @@ def relation(con: duckdb.DuckDBPyConnection, root: str, name: str, feature: str 
         return _s3_relation(con, root, name, feature, day_list)
     files = partition_files(root, feature, day_list)
     if not files:
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT NULL::VARCHAR AS date, "
-                    "NULL::VARCHAR AS feature WHERE false")
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT NULL::VARCHAR AS date, "
+            "NULL::VARCHAR AS feature WHERE false"
+        )
         return 0
     listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet([{listed}], "
-                "hive_partitioning = true, union_by_name = true, hive_types_autocast = false)")
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet([{listed}], "
+        "hive_partitioning = true, union_by_name = true, hive_types_autocast = false)"
+    )
     return len(files)
 
 
@@ -67,8 +77,7 @@ def _s3_relation(con, root: str, name: str, feature: str | None, day_list: list[
 
     fs = s3_filesystem()
     base = root.removeprefix("s3://").rstrip("/")
-    dataset = ds.dataset(base, filesystem=fs, format="parquet",
-                         partitioning=ds.partitioning(flavor="hive"))
+    dataset = ds.dataset(base, filesystem=fs, format="parquet", partitioning=ds.partitioning(flavor="hive"))
     expr = None
     if feature is not None:
         expr = ds.field("feature") == feature
@@ -78,10 +87,14 @@ def _s3_relation(con, root: str, name: str, feature: str | None, day_list: list[
     fragments = list(dataset.get_fragments(filter=expr))
     pruned = ds.FileSystemDataset(fragments, dataset.schema, dataset.format, fs) if fragments else None
     if pruned is None:
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT NULL::VARCHAR AS date, "
-                    "NULL::VARCHAR AS feature WHERE false")
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT NULL::VARCHAR AS date, "
+            "NULL::VARCHAR AS feature WHERE false"
+        )
         return 0
     con.register(f"{name}_arrow", pruned)
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * REPLACE (CAST(date AS VARCHAR) AS date) "
-                f"FROM {name}_arrow")
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * REPLACE (CAST(date AS VARCHAR) AS date) "
+        f"FROM {name}_arrow"
+    )
     return len(fragments)

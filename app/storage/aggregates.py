@@ -22,8 +22,14 @@ QUALITY_BINS = 100  # quality_score bins of 0.01 on [0, 1]; 1.0 falls in bin 100
 
 # The numeric columns every builder casts the source to before aggregating, so that a lake
 # written with DECIMAL or 32-bit columns gives the same sums in every engine.
-NUMERIC_TYPES = {"latency_ms": "DOUBLE", "cost_usd": "DOUBLE", "quality_score": "DOUBLE",
-                 "input_tokens": "BIGINT", "output_tokens": "BIGINT", "feedback": "INT"}
+NUMERIC_TYPES = {
+    "latency_ms": "DOUBLE",
+    "cost_usd": "DOUBLE",
+    "quality_score": "DOUBLE",
+    "input_tokens": "BIGINT",
+    "output_tokens": "BIGINT",
+    "feedback": "INT",
+}
 
 SPLIT_DIMENSIONS = ("model", "response_model", "prompt_version", "variant", "region", "segment")
 NONE_VALUE = "(none)"  # the value of a dimension a request does not carry
@@ -37,7 +43,9 @@ class Dialect:
 
 
 DUCKDB = Dialect("duckdb", "epoch_us({ts})", "make_timestamp(({s}) * 1000000)")
-SPARK = Dialect("spark", "unix_micros(CAST({ts} AS TIMESTAMP))", "CAST(timestamp_seconds({s}) AS TIMESTAMP_NTZ)")
+SPARK = Dialect(
+    "spark", "unix_micros(CAST({ts} AS TIMESTAMP))", "CAST(timestamp_seconds({s}) AS TIMESTAMP_NTZ)"
+)
 
 _IS_ERROR = "CASE WHEN error IS NOT NULL AND error <> '' THEN 1 ELSE 0 END"
 
@@ -91,11 +99,15 @@ def table_sql(table: str, d: Dialect) -> str:
     if table in ("agg_5m", "agg_1h"):
         seconds = 300 if table == "agg_5m" else 3600
         users = ",\n       CAST(count(DISTINCT user_id) AS BIGINT) AS users" if table == "agg_1h" else ""
-        return (f"SELECT date, feature, {_bucket(d, seconds)} AS bucket,\n       {_measures()}{users}\n"
-                f"FROM src GROUP BY 1, 2, 3")
+        return (
+            f"SELECT date, feature, {_bucket(d, seconds)} AS bucket,\n       {_measures()}{users}\n"
+            f"FROM src GROUP BY 1, 2, 3"
+        )
     if table == "agg_versions_5m":
-        return (f"SELECT date, feature, {_bucket(d, 300)} AS bucket, model, response_model,\n"
-                f"       prompt_version,\n       {_measures()}\nFROM src GROUP BY 1, 2, 3, 4, 5, 6")
+        return (
+            f"SELECT date, feature, {_bucket(d, 300)} AS bucket, model, response_model,\n"
+            f"       prompt_version,\n       {_measures()}\nFROM src GROUP BY 1, 2, 3, 4, 5, 6"
+        )
     if table == "agg_dim_1h":
         parts = [
             f"SELECT date, feature, {_bucket(d, 3600)} AS bucket, '{dim}' AS dimension,\n"
@@ -115,14 +127,20 @@ def table_sql(table: str, d: Dialect) -> str:
             f") ranked WHERE user_rank <= {TOP_USERS}"
         )
     if table == "hist_1h":
+
         def log_bin(col: str) -> str:
-            return (f"CASE WHEN {col} > 0 THEN CAST(floor(ln({col}) / {LOG_BIN_WIDTH}) AS INTEGER) "
-                    f"ELSE {ZERO_BIN} END")
+            return (
+                f"CASE WHEN {col} > 0 THEN CAST(floor(ln({col}) / {LOG_BIN_WIDTH}) AS INTEGER) "
+                f"ELSE {ZERO_BIN} END"
+            )
+
         quality_bin = f"CAST(floor(least(greatest(quality_score, 0.0), 1.0) * {QUALITY_BINS}) AS INTEGER)"
         parts = [
-            (f"SELECT date, feature, {_bucket(d, 3600)} AS bucket, '{metric}' AS metric, {expr} AS bin,\n"
-             f"       CAST(count(*) AS BIGINT) AS n\n"
-             f"FROM src WHERE {col} IS NOT NULL AND {col} >= 0 GROUP BY 1, 2, 3, 4, 5")
+            (
+                f"SELECT date, feature, {_bucket(d, 3600)} AS bucket, '{metric}' AS metric, {expr} AS bin,\n"
+                f"       CAST(count(*) AS BIGINT) AS n\n"
+                f"FROM src WHERE {col} IS NOT NULL AND {col} >= 0 GROUP BY 1, 2, 3, 4, 5"
+            )
             for metric, col, expr in (
                 ("latency_ms", "latency_ms", log_bin("latency_ms")),
                 ("cost_usd", "cost_usd", log_bin("cost_usd")),

@@ -56,8 +56,10 @@ def load_lake(data_dir: Path) -> LakeConfig | None:
         raise LakeConfigError(f"{path}: expected a mapping with keys 'requests' and 'aggregates'")
     unknown = sorted(set(raw) - {"requests", "aggregates"})
     if unknown:
-        raise LakeConfigError(f"{path}: unknown key {unknown[0]!r} (keys: requests, aggregates; "
-                              "credentials come from the environment, never from this file)")
+        raise LakeConfigError(
+            f"{path}: unknown key {unknown[0]!r} (keys: requests, aggregates; "
+            "credentials come from the environment, never from this file)"
+        )
     values = {}
     for key in ("requests", "aggregates"):
         value = raw.get(key)
@@ -81,17 +83,22 @@ def create_views(con, lake: LakeConfig) -> None:
     canonical = ", ".join(f"CAST({f.name} AS {f.sql_type}) AS {f.name}" for f in FIELDS)
     src = _source(con, lake.requests, "lake_requests")
     if src:
-        con.execute(f"CREATE OR REPLACE TEMP VIEW requests AS SELECT {canonical}, "
-                    f"NULL::JSON AS extra, 0 AS file_id FROM {src}")
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW requests AS SELECT {canonical}, "
+            f"NULL::JSON AS extra, 0 AS file_id FROM {src}"
+        )
     else:
-        con.execute(f"CREATE OR REPLACE TEMP VIEW requests AS SELECT {_EMPTY_REQUESTS}, "
-                    "NULL::JSON AS extra, 0 AS file_id WHERE false")
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW requests AS SELECT {_EMPTY_REQUESTS}, "
+            "NULL::JSON AS extra, 0 AS file_id WHERE false"
+        )
     versions = _source(con, f"{lake.aggregates}/agg_versions_5m", "lake_versions")
     if versions:
         con.execute(
             "CREATE OR REPLACE TEMP VIEW rollup_5m AS SELECT 0 AS file_id, feature, bucket, model, "
             "response_model, prompt_version, requests, errors, quality_n, quality_sum, quality_sumsq, "
-            f"cost_n, cost_sum, feedback_n, feedback_neg, first_ts, last_ts FROM {versions}")
+            f"cost_n, cost_sum, feedback_n, feedback_neg, first_ts, last_ts FROM {versions}"
+        )
     else:
         con.execute(
             "CREATE OR REPLACE TEMP VIEW rollup_5m AS SELECT 0 AS file_id, NULL::VARCHAR AS feature, "
@@ -99,15 +106,20 @@ def create_views(con, lake: LakeConfig) -> None:
             "NULL::VARCHAR AS prompt_version, 0::BIGINT AS requests, 0::BIGINT AS errors, "
             "0::BIGINT AS quality_n, 0.0 AS quality_sum, 0.0 AS quality_sumsq, 0::BIGINT AS cost_n, "
             "0.0 AS cost_sum, 0::BIGINT AS feedback_n, 0::BIGINT AS feedback_neg, "
-            "NULL::TIMESTAMP AS first_ts, NULL::TIMESTAMP AS last_ts WHERE false")
+            "NULL::TIMESTAMP AS first_ts, NULL::TIMESTAMP AS last_ts WHERE false"
+        )
     hist = _source(con, f"{lake.aggregates}/hist_1h", "lake_hist")
     if hist:
-        con.execute("CREATE OR REPLACE TEMP VIEW latency_hist_1h AS SELECT 0 AS file_id, feature, "
-                    f"bucket, bin, n FROM {hist} WHERE metric = 'latency_ms'")
+        con.execute(
+            "CREATE OR REPLACE TEMP VIEW latency_hist_1h AS SELECT 0 AS file_id, feature, "
+            f"bucket, bin, n FROM {hist} WHERE metric = 'latency_ms'"
+        )
     else:
-        con.execute("CREATE OR REPLACE TEMP VIEW latency_hist_1h AS SELECT 0 AS file_id, "
-                    "NULL::VARCHAR AS feature, NULL::TIMESTAMP AS bucket, 0 AS bin, 0::BIGINT AS n "
-                    "WHERE false")
+        con.execute(
+            "CREATE OR REPLACE TEMP VIEW latency_hist_1h AS SELECT 0 AS file_id, "
+            "NULL::VARCHAR AS feature, NULL::TIMESTAMP AS bucket, 0 AS bin, 0::BIGINT AS n "
+            "WHERE false"
+        )
 
 
 def _source(con, root: str, name: str) -> str | None:
@@ -126,12 +138,14 @@ def _source(con, root: str, name: str) -> str | None:
             raise LakeConfigError(f"{root}: cannot be listed ({exc.__class__.__name__})") from exc
         if not any(i.path.endswith(".parquet") for i in infos):
             return None
-        dataset = ds.dataset(base, filesystem=fs, format="parquet",
-                             partitioning=ds.partitioning(flavor="hive"))
+        dataset = ds.dataset(
+            base, filesystem=fs, format="parquet", partitioning=ds.partitioning(flavor="hive")
+        )
         con.register(name, dataset)
         return f"(SELECT * REPLACE (CAST(date AS VARCHAR) AS date) FROM {name})"
     if not any(Path(root).glob("date=*/feature=*/*.parquet")):
         return None
     glob = f"{root}/date=*/feature=*/*.parquet".replace("'", "''")
-    return (f"read_parquet('{glob}', hive_partitioning = true, union_by_name = true, "
-            "hive_types_autocast = false)")
+    return (
+        f"read_parquet('{glob}', hive_partitioning = true, union_by_name = true, hive_types_autocast = false)"
+    )

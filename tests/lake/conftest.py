@@ -14,7 +14,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from components import require
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -36,16 +35,20 @@ def make_lake(root: Path, rows: int = 6000, days: int = 3, start: str = "2026-03
       CASE WHEN i % 5 = 0 THEN 'heavy-user' ELSE 'u' || (i % 41) END AS user_id,
       CASE WHEN i % 7 = 0 THEN NULL ELSE 'pro' END AS segment,
       ['eu', 'us'][1 + i % 2] AS region,
-      CASE WHEN i % 31 = 0 THEN NULL WHEN i % 29 = 0 THEN 0.0 ELSE 80 + (i % 97) * 3.7 END::DOUBLE AS latency_ms,
-      (10 + i % 5)::BIGINT AS input_tokens, CASE WHEN i % 17 = 0 THEN NULL ELSE 20 END::BIGINT AS output_tokens,
+      CASE WHEN i % 31 = 0 THEN NULL WHEN i % 29 = 0 THEN 0.0
+           ELSE 80 + (i % 97) * 3.7 END::DOUBLE AS latency_ms,
+      (10 + i % 5)::BIGINT AS input_tokens,
+      CASE WHEN i % 17 = 0 THEN NULL ELSE 20 END::BIGINT AS output_tokens,
       CASE WHEN i % 13 = 0 THEN NULL ELSE 0.0007 * (1 + i % 7) END::DOUBLE AS cost_usd,
       CASE WHEN i % 23 = 0 THEN 'timeout' WHEN i % 19 = 0 THEN '' END AS error,
       CASE WHEN i % 4 = 0 THEN (i % 101) / 100.0 END::DOUBLE AS quality_score,
       CASE WHEN i % 11 = 0 THEN -1 WHEN i % 12 = 0 THEN 1 WHEN i % 15 = 0 THEN 0 END::TINYINT AS feedback
       FROM range({rows}) t(i)""")
     src.mkdir(parents=True, exist_ok=True)
-    con.execute(f"COPY (SELECT *, strftime(timestamp, '%Y-%m-%d') AS date FROM r) TO '{src}' "
-                "(FORMAT parquet, PARTITION_BY (date, feature), OVERWRITE_OR_IGNORE)")
+    con.execute(
+        f"COPY (SELECT *, strftime(timestamp, '%Y-%m-%d') AS date FROM r) TO '{src}' "
+        "(FORMAT parquet, PARTITION_BY (date, feature), OVERWRITE_OR_IGNORE)"
+    )
     con.execute(f"COPY r TO '{root / 'all.parquet'}' (FORMAT parquet)")
     return src
 
@@ -81,8 +84,9 @@ def s3_server():
     exe = Path(sys.executable).parent / "moto_server"
     require(exe.exists(), "moto_server (pip moto[server])")
     port = _free_port()
-    proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     url = f"http://127.0.0.1:{port}"
     import requests
 

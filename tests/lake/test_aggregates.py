@@ -52,21 +52,31 @@ def test_an_empty_error_is_a_success(lake: Path, tmp_path: Path):
 
 def test_split_values_and_missing_values(lake: Path, tmp_path: Path):
     build(str(lake), str(tmp_path / "agg"))
-    rows = dict(q(f"""SELECT value, sum(requests) FROM read_parquet(
+    rows = dict(
+        q(f"""SELECT value, sum(requests) FROM read_parquet(
                           '{tmp_path}/agg/agg_dim_1h/*/*/*.parquet', hive_partitioning=true)
-                      WHERE dimension = 'segment' GROUP BY 1"""))
-    raw = dict(q(f"SELECT coalesce(segment, '(none)'), count(*) FROM '{lake.parent / 'all.parquet'}' GROUP BY 1"))
+                      WHERE dimension = 'segment' GROUP BY 1""")
+    )
+    raw = dict(
+        q(f"SELECT coalesce(segment, '(none)'), count(*) FROM '{lake.parent / 'all.parquet'}' GROUP BY 1")
+    )
     assert rows == raw and "(none)" in rows
 
 
 def test_top_users_keep_the_heaviest_and_only_so_many(lake: Path, tmp_path: Path):
     build(str(lake), str(tmp_path / "agg"))
-    kept = dict(((f, str(b)), n) for f, b, n in q(f"""
+    kept = dict(
+        ((f, str(b)), n)
+        for f, b, n in q(f"""
         SELECT feature, bucket, count(*) FROM read_parquet(
-            '{tmp_path}/agg/agg_user_1h/*/*/*.parquet', hive_partitioning=true) GROUP BY 1, 2"""))
-    raw = dict(((f, str(b)), n) for f, b, n in q(f"""
+            '{tmp_path}/agg/agg_user_1h/*/*/*.parquet', hive_partitioning=true) GROUP BY 1, 2""")
+    )
+    raw = dict(
+        ((f, str(b)), n)
+        for f, b, n in q(f"""
         SELECT feature, time_bucket(INTERVAL 1 hour, timestamp), count(DISTINCT user_id)
-        FROM '{lake.parent / 'all.parquet'}' GROUP BY 1, 2"""))
+        FROM '{lake.parent / "all.parquet"}' GROUP BY 1, 2""")
+    )
     assert kept.keys() == raw.keys()
     assert all(kept[k] == min(raw[k], TOP_USERS) for k in raw)
     assert any(n > TOP_USERS for n in raw.values())  # the cut is exercised
@@ -88,7 +98,7 @@ def test_latency_histogram_gives_p95_within_one_percent(lake: Path, tmp_path: Pa
         if seen >= rank:
             low, high = bin_bounds("latency_ms", b)
             break
-    exact = q(f"""SELECT quantile_disc(latency_ms, 0.95) FROM '{lake.parent / 'all.parquet'}'
+    exact = q(f"""SELECT quantile_disc(latency_ms, 0.95) FROM '{lake.parent / "all.parquet"}'
                   WHERE feature = 'chat'""")[0][0]
     assert low <= exact * 1.0000001 and exact <= high * 1.0000001
     assert high / low == pytest.approx(1.01)

@@ -50,13 +50,24 @@ def test_the_aggregate_command_with_spark_is_incremental(lake: Path, tmp_path: P
     import subprocess
     import sys
 
-    from conftest import spark_available
     from components import require
+    from conftest import spark_available
 
     require(spark_available(), "pyspark with a Java runtime")
     out = tmp_path / "spark"
-    cmd = [sys.executable, "-m", "app", "aggregate", "--engine", "spark", "--source", str(lake),
-           "--output", str(out), "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "app",
+        "aggregate",
+        "--engine",
+        "spark",
+        "--source",
+        str(lake),
+        "--output",
+        str(out),
+        "--json",
+    ]
     first = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr[-2000:]
     assert json.loads(first.stdout.strip().splitlines()[-1])["partitions_built"] == 9
