@@ -24,6 +24,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--output", required=True, metavar="DIR", help="where the aggregate tables go")
     p.add_argument("--full", action="store_true", help="rebuild every partition, not only changed ones")
     p.add_argument("--master", default="local[2]", help="Spark master (default: local[2])")
+    p.add_argument("--plan", metavar="FILE",
+                   help="only write the partitions to (re)build to FILE, one a line (for spark-submit)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_aggregate)
 
@@ -39,6 +41,18 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     from app.lake.build import build
     from app.lake.partitions import LakeError
 
+    if args.plan:
+        from app.lake.partitions import list_partitions, plan, read_manifest
+
+        try:
+            todo = plan(list_partitions(args.source), read_manifest(args.output), full=args.full)
+        except LakeError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        with open(args.plan, "w") as fh:
+            fh.writelines(f"{p.key}\n" for p in todo.build)
+        print(f"{len(todo.build)} partitions to build, {todo.unchanged} unchanged -> {args.plan}")
+        return 0
     try:
         result = build(args.source, args.output, args.engine, full=args.full, spark_master=args.master)
     except LakeError as exc:

@@ -160,3 +160,25 @@ def test_an_unreadable_manifest_says_what_to_do(lake: Path, tmp_path: Path):
     (out / "_manifest.json").write_text("{not json")
     with pytest.raises(LakeError, match="_manifest.json: not a readable manifest.*delete it"):
         build(str(lake), str(out))
+
+
+def test_the_aggregate_command_plans_builds_and_verifies(lake: Path, tmp_path: Path):
+    import subprocess
+    import sys
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "app", *args], capture_output=True, text=True, timeout=300)
+
+    plan_file = tmp_path / "plan.txt"
+    out = run("aggregate", "--source", str(lake), "--output", str(tmp_path / "a"), "--plan", str(plan_file))
+    assert out.returncode == 0 and len(plan_file.read_text().split()) == 9
+    out = run("aggregate", "--source", str(lake), "--output", str(tmp_path / "a"), "--json")
+    assert json.loads(out.stdout)["partitions_built"] == 9
+    run("aggregate", "--source", str(lake), "--output", str(tmp_path / "b"))
+    data = tmp_path / "desk"
+    data.mkdir()
+    (data / "lake.yaml").write_text(f"requests: {lake}\naggregates: {tmp_path / 'a'}\n")
+    ok = run("lake", "verify", "--data-dir", str(data), "--other", str(tmp_path / "b"))
+    assert ok.returncode == 0 and ok.stdout.count("equal") == 6
+    bad = run("aggregate", "--source", str(tmp_path / "nowhere"), "--output", str(tmp_path / "c"))
+    assert bad.returncode == 2 and "nowhere: no such folder" in bad.stderr
