@@ -13,8 +13,16 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# `make run LAKE=data-lake`: the same app over a Parquet lake (docs/scaling.md).
+ifdef LAKE
+DATA := $(LAKE)
+DEMO := lake demo
+else
+DEMO := demo
+endif
+
 run: $(VENV)/.installed
-	$(PY) -m app demo --if-empty --data-dir $(DATA)
+	$(PY) -m app $(DEMO) --if-empty --data-dir $(DATA)
 	ROLLBACK_DESK_DATA=$(DATA) $(VENV)/bin/streamlit run app/ui/streamlit_app.py \
 		--server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 

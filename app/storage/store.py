@@ -19,6 +19,7 @@ import duckdb
 
 from app.config import setting
 from app.storage import dedupe, rollups
+from app.storage.lake import create_views, load_lake
 from app.storage.schema import FIELDS
 
 if TYPE_CHECKING:
@@ -144,6 +145,8 @@ class Store:
         )
         self._migrated = False
         self._held: duckdb.DuckDBPyConnection | None = None
+        # Lake mode (lake.yaml): requests and rollups are views over a Parquet lake.
+        self.lake = load_lake(self.data_dir)
 
     @contextmanager
     def session(self) -> Iterator[Store]:
@@ -193,6 +196,8 @@ class Store:
             con.execute("SET enable_progress_bar_print = false")
             if not self._migrated:
                 self._migrate(con)
+            if self.lake is not None:
+                create_views(con, self.lake)
             yield con
         finally:
             con.close()
@@ -201,12 +206,17 @@ class Store:
         # One transaction: one commit (and one sync of the file) instead of one per table.
         con.execute("BEGIN TRANSACTION")
         try:
-            for ddl in MIGRATIONS:
-                con.execute(ddl)
-            _upgrade_requests(con)
-            drop_parked(con)
-            rollups.migrate(con)
-            dedupe.finish_pending(con)
+            if self.lake is not None:
+                # The lake holds the requests and their rollups: only the small tables here.
+                for ddl in MIGRATIONS[1:]:
+                    con.execute(ddl)
+            else:
+                for ddl in MIGRATIONS:
+                    con.execute(ddl)
+                _upgrade_requests(con)
+                drop_parked(con)
+                rollups.migrate(con)
+                dedupe.finish_pending(con)
             con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
                         [str(SCHEMA_VERSION)])
             con.execute("COMMIT")

@@ -27,6 +27,7 @@ LAYERS = {
     "rollout": 7,
     "review": 8,
     "investigate": 8,
+    "lake": 8,
     "demo": 9,
     "commands": 10,
     "cli": 11,

@@ -1,0 +1,162 @@
+"""The aggregate tables: the contract between whatever scans the requests (DuckDB here, Spark
+on a cluster) and the app's statistics.
+
+Every table is written one way, as SQL text over a relation `src` of canonical requests with
+`date` and `feature` columns, so that DuckDB and Spark SQL run *the same statements*: the
+only words that differ between the two engines are the two in `Dialect` (a timestamp's
+microseconds since 1970, and back). docs/aggregates.md describes each
+column. This module imports nothing but the standard library, so a Spark job can ship it on
+its own (`spark-submit --py-files`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+VERSION = 1  # bump when a table's columns or meaning change; builders then rebuild everything
+
+TOP_USERS = 20  # users kept per feature-hour in agg_user_1h (by requests, then user_id)
+LOG_BIN_WIDTH = 0.009950330853168083  # ln(1.01): latency and cost bins are 1% wide
+ZERO_BIN = -100000  # the bin of a latency or cost of exactly 0 (no logarithm)
+QUALITY_BINS = 100  # quality_score bins of 0.01 on [0, 1]; 1.0 falls in bin 100
+
+# The numeric columns every builder casts the source to before aggregating, so that a lake
+# written with DECIMAL or 32-bit columns gives the same sums in every engine.
+NUMERIC_TYPES = {
+    "latency_ms": "DOUBLE",
+    "cost_usd": "DOUBLE",
+    "quality_score": "DOUBLE",
+    "input_tokens": "BIGINT",
+    "output_tokens": "BIGINT",
+    "feedback": "INT",
+}
+
+SPLIT_DIMENSIONS = ("model", "response_model", "prompt_version", "variant", "region", "segment")
+NONE_VALUE = "(none)"  # the value of a dimension a request does not carry
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+    epoch_us: str  # SQL of a timestamp column's microseconds since 1970: format with {ts}
+    from_epoch_s: str  # SQL of a timestamp from whole seconds: format with {s}
+
+
+DUCKDB = Dialect("duckdb", "epoch_us({ts})", "make_timestamp(({s}) * 1000000)")
+SPARK = Dialect(
+    "spark", "unix_micros(CAST({ts} AS TIMESTAMP))", "CAST(timestamp_seconds({s}) AS TIMESTAMP_NTZ)"
+)
+
+_IS_ERROR = "CASE WHEN error IS NOT NULL AND error <> '' THEN 1 ELSE 0 END"
+
+# name, SQL over the group's rows. Counts are BIGINT and sums DOUBLE in every engine.
+MEASURES: tuple[tuple[str, str], ...] = (
+    ("requests", "CAST(count(*) AS BIGINT)"),
+    ("errors", f"CAST(sum({_IS_ERROR}) AS BIGINT)"),
+    ("latency_n", "CAST(count(latency_ms) AS BIGINT)"),
+    ("latency_sum", "CAST(sum(latency_ms) AS DOUBLE)"),
+    ("latency_sumsq", "CAST(sum(latency_ms * latency_ms) AS DOUBLE)"),
+    ("quality_n", "CAST(count(quality_score) AS BIGINT)"),
+    ("quality_sum", "CAST(sum(quality_score) AS DOUBLE)"),
+    ("quality_sumsq", "CAST(sum(quality_score * quality_score) AS DOUBLE)"),
+    ("cost_n", "CAST(count(cost_usd) AS BIGINT)"),
+    ("cost_sum", "CAST(sum(cost_usd) AS DOUBLE)"),
+    ("cost_sumsq", "CAST(sum(cost_usd * cost_usd) AS DOUBLE)"),
+    ("input_tokens_sum", "CAST(sum(input_tokens) AS BIGINT)"),
+    ("output_tokens_sum", "CAST(sum(output_tokens) AS BIGINT)"),
+    ("feedback_n", "CAST(count(feedback) AS BIGINT)"),
+    ("feedback_neg", "CAST(sum(CASE WHEN feedback = -1 THEN 1 ELSE 0 END) AS BIGINT)"),
+    ("first_ts", "min(timestamp)"),
+    ("last_ts", "max(timestamp)"),
+)
+MEASURE_NAMES = tuple(m[0] for m in MEASURES)
+
+# Table -> its key columns (the rest are measures). `date` and `feature` partition every table.
+TABLES: dict[str, tuple[str, ...]] = {
+    "agg_5m": ("date", "feature", "bucket"),
+    "agg_1h": ("date", "feature", "bucket"),
+    "agg_versions_5m": ("date", "feature", "bucket", "model", "response_model", "prompt_version"),
+    "agg_dim_1h": ("date", "feature", "bucket", "dimension", "value"),
+    "agg_user_1h": ("date", "feature", "bucket", "user_id"),
+    "hist_1h": ("date", "feature", "bucket", "metric", "bin"),
+}
+
+
+def _bucket(d: Dialect, seconds: int) -> str:
+    us = d.epoch_us.format(ts="timestamp")
+    # floor, not truncation, so a bucket before 1970 is whole too; a double holds every
+    # microsecond count of the next 280 years exactly, and the quotient's floor with it.
+    whole = f"CAST(floor(({us}) / {seconds * 1_000_000}.0) AS BIGINT)"
+    return d.from_epoch_s.format(s=f"({whole}) * {seconds}")
+
+
+def _measures() -> str:
+    return ",\n       ".join(f"{sql} AS {name}" for name, sql in MEASURES)
+
+
+def table_sql(table: str, d: Dialect) -> str:
+    """The SELECT that builds `table` from the relation `src`, in dialect `d`."""
+    if table in ("agg_5m", "agg_1h"):
+        seconds = 300 if table == "agg_5m" else 3600
+        users = ",\n       CAST(count(DISTINCT user_id) AS BIGINT) AS users" if table == "agg_1h" else ""
+        return (
+            f"SELECT date, feature, {_bucket(d, seconds)} AS bucket,\n       {_measures()}{users}\n"
+            f"FROM src GROUP BY 1, 2, 3"
+        )
+    if table == "agg_versions_5m":
+        return (
+            f"SELECT date, feature, {_bucket(d, 300)} AS bucket, model, response_model,\n"
+            f"       prompt_version,\n       {_measures()}\nFROM src GROUP BY 1, 2, 3, 4, 5, 6"
+        )
+    if table == "agg_dim_1h":
+        parts = [
+            f"SELECT date, feature, {_bucket(d, 3600)} AS bucket, '{dim}' AS dimension,\n"
+            f"       coalesce({dim}, '{NONE_VALUE}') AS value,\n       {_measures()}\n"
+            f"FROM src GROUP BY 1, 2, 3, 4, 5"
+            for dim in SPLIT_DIMENSIONS
+        ]
+        return "\nUNION ALL\n".join(parts)
+    if table == "agg_user_1h":
+        return (
+            f"SELECT {', '.join(TABLES['agg_user_1h'])}, {', '.join(MEASURE_NAMES)} FROM (\n"
+            f"  SELECT *, row_number() OVER (PARTITION BY date, feature, bucket\n"
+            f"                               ORDER BY requests DESC, user_id) AS user_rank\n"
+            f"  FROM (SELECT date, feature, {_bucket(d, 3600)} AS bucket, user_id,\n"
+            f"               {_measures()}\n"
+            f"        FROM src WHERE user_id IS NOT NULL GROUP BY 1, 2, 3, 4) per_user\n"
+            f") ranked WHERE user_rank <= {TOP_USERS}"
+        )
+    if table == "hist_1h":
+
+        def log_bin(col: str) -> str:
+            return (
+                f"CASE WHEN {col} > 0 THEN CAST(floor(ln({col}) / {LOG_BIN_WIDTH}) AS INTEGER) "
+                f"ELSE {ZERO_BIN} END"
+            )
+
+        quality_bin = f"CAST(floor(least(greatest(quality_score, 0.0), 1.0) * {QUALITY_BINS}) AS INTEGER)"
+        parts = [
+            (
+                f"SELECT date, feature, {_bucket(d, 3600)} AS bucket, '{metric}' AS metric, {expr} AS bin,\n"
+                f"       CAST(count(*) AS BIGINT) AS n\n"
+                f"FROM src WHERE {col} IS NOT NULL AND {col} >= 0 GROUP BY 1, 2, 3, 4, 5"
+            )
+            for metric, col, expr in (
+                ("latency_ms", "latency_ms", log_bin("latency_ms")),
+                ("cost_usd", "cost_usd", log_bin("cost_usd")),
+                ("quality_score", "quality_score", quality_bin),
+            )
+        ]
+        return "\nUNION ALL\n".join(parts)
+    raise KeyError(f"no aggregate table named {table!r}")
+
+
+def bin_bounds(metric: str, b: int) -> tuple[float, float]:
+    """The values a histogram bin holds, [low, high)."""
+    import math
+
+    if metric == "quality_score":
+        return b / QUALITY_BINS, (b + 1) / QUALITY_BINS
+    if b == ZERO_BIN:
+        return 0.0, 0.0
+    return math.exp(b * LOG_BIN_WIDTH), math.exp((b + 1) * LOG_BIN_WIDTH)
