@@ -38,6 +38,9 @@ icons = {"rollback": "🛑", "extend": "⏳", "pass": "✅", "complete": "🏁",
          "no-data": "📭"}
 st.subheader(f"{icons.get(status.verdict, '')} {status.verdict}")
 st.write(status.reason)
+if status.flag_error:
+    st.warning(f"The rollout flag cannot be read, so the ladder cannot advance: "
+               f"{status.flag_error}", icon="⚠️")
 
 cmp = status.comparison
 if cmp is not None and cmp.canary is not None:
