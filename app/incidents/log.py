@@ -334,6 +334,14 @@ def _events(con: sqlite3.Connection, incident_id: str) -> list[Event]:
             for r in rows]
 
 
+# Incidents recorded before the quality metric took its one name keep their metric.
+_RENAMED_METRICS = {"quality_mean": "quality_score"}
+
+
+def _metric(name: str | None) -> str | None:
+    return _RENAMED_METRICS.get(name, name) if name else name
+
+
 def _fold(incident_id: str, events: list[Event]) -> Incident:
     if not events or events[0].kind != "opened":
         raise IncidentNotFound(f"no incident {incident_id}")
@@ -341,7 +349,7 @@ def _fold(incident_id: str, events: list[Event]) -> Incident:
     inc = Incident(id=incident_id, opened_at=events[0].at, title=d["title"], severity=d["severity"],
                    status="investigating", commander=d.get("commander"), comms_lead=d.get("comms_lead"),
                    features=list(d.get("features") or []), playbook=d.get("playbook"),
-                   metric=d.get("metric"), onset=parse_iso(d.get("onset")),
+                   metric=_metric(d.get("metric")), onset=parse_iso(d.get("onset")),
                    suspect_change_ids=list(d.get("suspect_change_ids") or []),
                    finding=d.get("finding"), source=d.get("source", "manual"))
     for e in events[1:]:
@@ -350,7 +358,7 @@ def _fold(incident_id: str, events: list[Event]) -> Incident:
             inc.status = d["to"]
         elif e.kind == "field":
             value = parse_iso(d["value"]) if d["field"] == "onset" else d["value"]
-            setattr(inc, d["field"], value)
+            setattr(inc, d["field"], _metric(value) if d["field"] == "metric" else value)
         elif e.kind == "step":
             progress = inc.steps.setdefault(d["step_id"], StepProgress())
             progress.state, progress.at, progress.actor = d["state"], e.at, e.actor

@@ -14,7 +14,7 @@ from app.changes.events import ChangeEvent
 
 KIND_COLOURS = {"model": "#7b3fe4", "prompt": "#e4572e", "flag": "#2e86de", "config": "#8a8a8a"}
 PANELS: tuple[tuple[str, str, str], ...] = (
-    ("quality_mean", "Quality score (mean, 95% CI)", ".3f"),
+    ("quality_score", "Quality score (mean, 95% CI)", ".3f"),
     ("error_rate", "Error rate", ".1%"),
     ("latency_p95_ms", "p95 latency (ms)", ",.0f"),
     ("cost_per_request_usd", "Cost per request (USD)", ".4f"),
@@ -67,8 +67,8 @@ def timeline_figure(df: pl.DataFrame, events: Sequence[ChangeEvent],
                 hovertemplate=f"{name}<br>%{{x|%Y-%m-%d %H:%M}}<br>{label}: %{{y:{fmt}}}"
                               "<extra></extra>"), row=row, col=1)
     top_y = 1.0
-    if not df.is_empty() and df["quality_mean"].drop_nulls().len():
-        top_y = float(df["quality_hi"].drop_nulls().max() or df["quality_mean"].max())
+    if not df.is_empty() and df["quality_score"].drop_nulls().len():
+        top_y = float(df["quality_hi"].drop_nulls().max() or df["quality_score"].max())
     for e in events:
         colour = KIND_COLOURS.get(e.kind, "#444")
         fig.add_shape(type="line", x0=e.timestamp, x1=e.timestamp, xref="x", yref="paper",

@@ -23,7 +23,7 @@ if df.is_empty():
 COLUMNS = (
     ("requests", "Volume", "{:,.0f}"),
     ("error_rate", "Error rate", "{:.2%}"),
-    ("quality_mean", "Quality", "{:.3f}"),
+    ("quality_score", "Quality", "{:.3f}"),
     ("latency_p95_ms", "p95 latency", "{:,.0f} ms"),
     ("cost_per_request_usd", "Cost/request", "${:.4f}"),
     ("negative_feedback_rate", "Neg. feedback", "{:.1%}"),

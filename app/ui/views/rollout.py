@@ -63,7 +63,7 @@ if cmp is not None and cmp.canary is not None:
         "variant": arm.variant, "requests": arm.requests,
         "error rate": (f"{100 * arm.error_rate:.2f}% "
                        f"[{100 * arm.error_ci[0]:.2f}, {100 * arm.error_ci[1]:.2f}]"),
-        "quality": (f"{arm.quality_mean:.3f} [{arm.quality_ci[0]:.3f}, {arm.quality_ci[1]:.3f}]"
+        "quality": (f"{arm.quality_score:.3f} [{arm.quality_ci[0]:.3f}, {arm.quality_ci[1]:.3f}]"
                     if arm.quality_ci else "n/a"),
         "p95 latency": (f"{arm.latency_p95_ms:,.0f} ms [{arm.latency_p95_ci[0]:,.0f}, "
                         f"{arm.latency_p95_ci[1]:,.0f}]" if arm.latency_p95_ci else "n/a"),
