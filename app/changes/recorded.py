@@ -1,41 +1,53 @@
 """Changes on record in the ledger, as change events: the console's own flag actions
-(`rollback-desk`) and the flag systems' cached histories (`flag-audit`)."""
+(`rollback-desk`) and the flag systems' cached histories (`flag-audit`).
+
+A backend's record of a change the console made itself is recognised by what the backend
+recorded: the console sends `rollback-desk action <action id>` as the change's comment, and
+a history entry whose comment names an action id of the audit trail is that action. A
+backend that keeps no comment (Unleash's events) cannot be matched, so both are shown: an
+outside change is never hidden because it came soon after one of the console's own.
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from app.changes.events import ChangeEvent
 from app.flags.base import FlagError, FlagRole
-from app.flags.config import load_config
 from app.storage import trail
+from app.storage.datadir import DataDir, as_datadir
 
 KIND_BY_ROLE = {FlagRole.MODEL: "model", FlagRole.PROMPT: "prompt"}
+# What the actions path writes as the comment of every change it sends (app/rollback/actions.py).
+ACTION_COMMENT = re.compile(r"\brollback-desk action ([0-9a-f]{16})\b")
 
 
 def change_events(
-    data_dir: Path,
+    data_dir: DataDir | Path,
     feature: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    *,
+    own: bool = True,
 ) -> list[ChangeEvent]:
-    """The console's own changes (`rollback-desk`) and the backends' cached histories
-    (`flag-audit`) as change events, oldest first. A backend's record of a change the
-    console made itself is left out: the console's own event already stands for it."""
-    own = [e for e in _own_events(data_dir) if _keep(e, feature, since, until)]
-    own_keys = {(e.key, e.timestamp) for e in own}
-    external = [
-        e for e in _history_events(data_dir)
-        if _keep(e, feature, since, until) and not _is_own(e, own_keys)
-    ]
-    return sorted(own + external, key=lambda e: (e.timestamp, e.change_id))
+    """The console's own changes (`rollback-desk`, unless `own` is False) and the backends'
+    cached histories (`flag-audit`) as change events, oldest first. A history entry the
+    console's own action left is left out when its comment names that action."""
+    dd = as_datadir(data_dir)
+    entries = trail.entries(dd, limit=100_000)
+    own_ids = {e.action_id for e in entries}
+    events = [e for e in _history_events(dd, own_ids) if _keep(e, feature, since, until)]
+    if own:
+        events += [e for e in _own_events(entries) if _keep(e, feature, since, until)]
+    return sorted(events, key=lambda e: (e.timestamp, e.change_id))
 
 
-def _own_events(data_dir: Path) -> list[ChangeEvent]:
+def _own_events(entries: list[trail.AuditEntry]) -> list[ChangeEvent]:
     events = []
-    for entry in trail.entries(data_dir, limit=100_000):
+    for entry in entries:
         if entry.outcome not in ("verified", "unverified") or not entry.changed:
             continue
         events.append(
@@ -55,21 +67,20 @@ def _own_events(data_dir: Path) -> list[ChangeEvent]:
     return events
 
 
-def _history_events(data_dir: Path) -> list[ChangeEvent]:
+def _history_events(dd: DataDir, own_ids: set[str]) -> list[ChangeEvent]:
     try:
-        config = load_config(data_dir)
+        config = dd.flag_config()
     except FlagError:
-        return []
+        return []  # a broken flags.yaml is reported where flags are read and changed
     by_flag = {
         (feature.backend, ref.key): (feature.feature, ref.role)
         for feature in config.features.values()
         for ref in feature.flags.values()
     }
-    rows = trail.history_rows(data_dir)
     events = []
-    for row in rows:
+    for row in trail.history_rows(dd):
         owner = by_flag.get((row["backend"], row["flag"]))
-        if owner is None:
+        if owner is None or is_own(row["description"], own_ids):
             continue
         feature, role = owner
         events.append(
@@ -88,13 +99,11 @@ def _history_events(data_dir: Path) -> list[ChangeEvent]:
     return events
 
 
-def _is_own(event: ChangeEvent, own_keys: set[tuple[str | None, datetime]]) -> bool:
-    if event.description and "rollback-desk action" in event.description:
-        return True
-    return any(
-        key == event.key and abs((when - event.timestamp).total_seconds()) <= 30
-        for key, when in own_keys
-    )
+def is_own(comment: str | None, own_ids: set[str]) -> bool:
+    """Whether a backend's history entry records one of the console's own actions: its
+    comment names an action id that the audit trail holds."""
+    match = ACTION_COMMENT.search(comment or "")
+    return match is not None and match.group(1) in own_ids
 
 
 def _keep(e: ChangeEvent, feature: str | None, since: datetime | None, until: datetime | None):

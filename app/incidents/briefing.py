@@ -5,6 +5,7 @@ message templates. The incidents page, the messages and the post-mortem all star
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -12,13 +13,12 @@ from typing import Any
 
 from app.changes import timeline as changes
 from app.changes.events import ChangeEvent
-from app.flags.base import FlagError
 from app.incidents import impact
 from app.incidents.log import Incident, IncidentLog, iso, now_utc
 from app.incidents.playbooks import Playbook
 from app.incidents.timeline import Entry, assemble, first_verified_rollback, format_duration
-from app.rollback import history
 from app.storage import trail
+from app.storage.datadir import DataDir, as_datadir
 from app.storage.store import Store
 
 SUSPECT_LOOKBACK = timedelta(hours=48)
@@ -95,15 +95,21 @@ class Briefing:
         return "; ".join(done) if done else "no flag action yet"
 
 
-def brief(data_dir: Path, incident: Incident, now: datetime | None = None) -> Briefing:
-    """Assemble the briefing; the logs' numbers need the DuckDB file, which may be empty."""
+def brief(data_dir: DataDir | Path, incident: Incident, now: datetime | None = None) -> Briefing:
+    """Assemble the briefing from what is stored: the logs' numbers (when the DuckDB file
+    exists), the ledger (incidents, audit trail, cached flag histories). It only reads: it
+    calls no flag backend and writes nothing to the ledger; fetching the backends' histories
+    is an explicit refresh (`rollback.history.sync_history`)."""
+    dd = as_datadir(data_dir)
     now = now or now_utc()
-    try:  # the backends' own histories, cached (fetched at most once a minute)
-        history.sync_history(Path(data_dir))
-    except FlagError:
-        pass  # an unreadable flag config shows on the flags pages; the timeline still renders
-    store = Store(Path(data_dir)) if (Path(data_dir) / "rollback.duckdb").exists() else None
-    timeline = assemble(data_dir, store, incident, now)
+    store = dd.store if dd.has_database else None
+    # One DuckDB connection for every query of the briefing.
+    with store.session() if store is not None else contextlib.nullcontext():
+        return _brief(dd, store, incident, now)
+
+
+def _brief(dd: DataDir, store: Store | None, incident: Incident, now: datetime) -> Briefing:
+    timeline = assemble(dd, store, incident, now)
     measured: list[impact.Impact] = []
     totals = None
     if store is not None and incident.features and incident.onset is not None:
@@ -125,13 +131,15 @@ def brief(data_dir: Path, incident: Incident, now: datetime | None = None) -> Br
     return Briefing(incident, now, first, suspect, timeline, tuple(measured[1:]), totals)
 
 
-def link_actions_to_steps(data_dir: Path, incident: Incident, playbook: Playbook) -> Incident:
+def link_actions_to_steps(data_dir: DataDir | Path, incident: Incident, playbook: Playbook
+                          ) -> Incident:
     """Attribute the incident's flag actions (from the audit trail: the app's buttons and
     `flags ... --incident` alike) to the playbook steps offering them, each to the first such
     step without a verified action yet. A verified action marks its step done."""
     recorded = {a.get("action_id") for p in incident.steps.values() for a in p.actions}
-    log = IncidentLog(Path(data_dir))
-    for entry in trail.actions_for_incident(Path(data_dir), incident.id):
+    dd = as_datadir(data_dir)
+    log = IncidentLog(dd)
+    for entry in trail.actions_for_incident(dd, incident.id):
         if entry.action_id in recorded or entry.outcome is None:
             continue
         offering = [s for s in playbook.steps if entry.action in {a.action for a in s.actions}]

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from app.storage.datadir import DataDir
 from app.storage.ledger import Ledger
 
 STATUSES: tuple[str, ...] = ("investigating", "identified", "mitigated", "resolved")
@@ -144,8 +145,8 @@ class Incident:
 class IncidentLog:
     """The incidents of one data directory."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.ledger = Ledger(Path(data_dir))
+    def __init__(self, data_dir: DataDir | Path) -> None:
+        self.ledger = data_dir.ledger if isinstance(data_dir, DataDir) else Ledger(Path(data_dir))
 
     def _connect(self):
         try:

@@ -12,6 +12,7 @@ from pathlib import Path
 from app.incidents.briefing import Briefing, brief, money
 from app.incidents.log import Incident, IncidentLog, now_utc
 from app.incidents.timeline import format_duration
+from app.storage.datadir import DataDir, as_datadir
 
 PLACEHOLDER_TEXT = "_To be written._"
 SECTION_TITLES = {"summary": "Summary", "root_cause": "Root cause",
@@ -19,10 +20,12 @@ SECTION_TITLES = {"summary": "Summary", "root_cause": "Root cause",
                   "got_lucky": "Where we got lucky"}
 
 
-def export(data_dir: Path, incident_id: str) -> str:
-    """The post-mortem of one incident as markdown."""
-    incident = IncidentLog(data_dir).get(incident_id)
-    return render(brief(data_dir, incident, now_utc()))
+def export(data_dir: DataDir | Path, incident_id: str) -> str:
+    """The post-mortem of one incident as markdown. It reads what is stored (logs, ledger,
+    cached flag histories) and writes nothing; no flag backend is called."""
+    dd = as_datadir(data_dir)
+    incident = IncidentLog(dd).get(incident_id)
+    return render(brief(dd, incident, now_utc()))
 
 
 def draft_summary(b: Briefing) -> str:

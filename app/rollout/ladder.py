@@ -18,6 +18,7 @@ from typing import Any
 from app.detection.thresholds import LadderStep, Thresholds
 from app.flags.base import FlagError
 from app.rollout.guardrails import VariantComparison, compare_variants, find_arms
+from app.storage.datadir import DataDir
 from app.storage.ledger import Ledger
 from app.storage.store import Store
 
@@ -36,8 +37,8 @@ DDL = (
 )
 
 
-def ledger(data_dir: Path) -> Ledger:
-    led = Ledger(Path(data_dir))
+def ledger(data_dir: DataDir | Path) -> Ledger:
+    led = data_dir.ledger if isinstance(data_dir, DataDir) else Ledger(Path(data_dir))
     led.ensure_tables("rollout", DDL)
     return led
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from app.flags.base import ActionResult, HistoryEntry
+from app.storage.datadir import DataDir
 from app.storage.ledger import Ledger
 
 DDL = (
@@ -98,8 +99,9 @@ class AuditEntry:
         }
 
 
-def ledger(data_dir: Path) -> Ledger:
-    led = Ledger(Path(data_dir))
+def ledger(data_dir: DataDir | Path) -> Ledger:
+    """The data directory's ledger with the audit tables (the DataDir's own, when given one)."""
+    led = data_dir.ledger if isinstance(data_dir, DataDir) else Ledger(Path(data_dir))
     led.ensure_tables("audit", DDL)
     return led
 

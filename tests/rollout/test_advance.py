@@ -155,3 +155,37 @@ def test_a_feature_without_a_rollout_flag_moves_the_ladder_state_only(healthy: P
     assert code == 0 and doc["advanced"]
     assert "no rollout flag configured" in doc["message"]
     assert len(ladder_rows(healthy)) == 1
+
+
+def test_page_caches_see_ladder_steps_flag_actions_and_fetched_histories(
+        healthy: Path, monkeypatch: pytest.MonkeyPatch):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from app.rollback import actions, history
+    from app.storage.store import Store
+    from app.ui import common
+
+    write_flagd(healthy, canary_percent=10)
+    monkeypatch.setenv("ROLLBACK_DESK_DATA", str(healthy))
+    st.cache_data.clear()
+    router = str(Path(__file__).resolve().parents[2] / "app" / "ui" / "streamlit_app.py")
+    at = AppTest.from_file(router, default_timeout=60)
+    at.run()
+    at.switch_page("views/rollout.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("step 2 of 5 (5%" in m.value for m in at.markdown)
+
+    seen = {common.data_version()}
+    assert rollout.advance(Store(healthy), "guarded", DEFAULTS).advanced  # a ladder step
+    seen.add(common.data_version())
+    at.run()  # the next rerun of the same session
+    assert any("step 3 of 5 (20%" in m.value for m in at.markdown)
+
+    assert actions.execute(healthy, "guarded", "rollout", 25, operator="ana").verified
+    seen.add(common.data_version())
+    history.sync_history(healthy, force=True)  # the flag file's history, fetched
+    seen.add(common.data_version())
+    assert len(seen) == 4  # every one of them is a new cache key
+    st.cache_data.clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from pathlib import Path
 
@@ -9,10 +10,12 @@ import streamlit as st
 
 from app.detection.analysis import analyze
 from app.detection.findings import AnalysisResult, Finding, format_value, iso_z
-from app.detection.thresholds import load_thresholds
+from app.detection.thresholds import ThresholdsError, load_thresholds
 from app.storage.store import Store
 from app.ui import common
 from app.ui.charts import Onset
+
+log = logging.getLogger(__name__)
 
 
 @st.cache_data(show_spinner="Analysing…", max_entries=32)
@@ -32,7 +35,13 @@ def onsets_for(feature: str, since: datetime, until: datetime) -> list[Onset]:
     """Onsets of the feature's findings within [since, until), for the timeline."""
     try:
         result = analysis(feature, since, until)
-    except Exception:  # noqa: BLE001 - a marker overlay must never break the timeline page
+    except ThresholdsError as exc:
+        st.warning(f"Detection markers are not shown: thresholds file problem: {exc}", icon="⚠️")
+        return []
+    except Exception as exc:  # noqa: BLE001 - shown and logged: the chart still renders
+        log.exception("analysis for the %s timeline markers failed", feature)
+        st.error(f"Detection markers are not shown: the analysis failed "
+                 f"({type(exc).__name__}: {exc})", icon="🛑")
         return []
     return [Onset(f.onset, f"{f.metric}: {format_value(f.metric, f.baseline)} → "
                            f"{format_value(f.metric, f.current)}")

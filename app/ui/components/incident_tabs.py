@@ -22,6 +22,7 @@ from app.incidents.log import ACTION_ITEM_TYPES, Incident, IncidentError, Incide
 from app.incidents.playbooks import Check, Playbook, Step, fill
 from app.incidents.timeline import format_duration
 from app.metrics import timeline as metrics
+from app.rollback import history
 from app.ui import common
 
 PHASE_ICONS = {"detect": "🚨", "triage": "🔎", "rollback": "⏪", "communicate": "📣",
@@ -63,6 +64,20 @@ def link_actions(data_dir: Path, incident: Incident, playbook: Playbook) -> Inci
 
 def briefing(data_dir: Path, incident: Incident) -> Briefing:
     return brief(data_dir, incident)
+
+
+def refresh_flag_histories(data_dir: Path) -> None:
+    """Fetch every flag backend's history now (the briefing itself only reads the cache)."""
+    try:
+        status = history.sync_history(data_dir, force=True)
+    except FlagError as exc:
+        st.error(f"Flag configuration: {exc.message}", icon="🛑")
+        return
+    for name, line in status.items():
+        if line.startswith("failed"):
+            st.warning(f"Flag history of {name}: {line}", icon="⚠️")
+        else:
+            st.caption(f"Flag history of {name}: {line}")
 
 
 def ttd(incident: Incident) -> str:
