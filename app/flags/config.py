@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from app.config import setting
 from app.flags.base import ConfigError, FlagRole
 
 CONFIG_FILE = "flags.yaml"
@@ -49,7 +50,7 @@ class BackendConfig:
     type: str
     options: dict[str, Any]
     token: Secret | None = field(default=None, repr=False)
-    timeout_s: float = 5.0
+    timeout_s: float = field(default_factory=lambda: float(setting("flag_timeout_s")))
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ def _backend(
         options["path"] = str(data_dir / where.text(spec.get("path", "flags.json"), f"{at}.path"))
     else:
         where.text(spec.get("url"), f"{at}.url")
-    timeout = spec.get("timeout_s", 5.0)
+    timeout = spec.get("timeout_s", setting("flag_timeout_s"))
     if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
         where.fail(f"{at}.timeout_s", "a number of seconds > 0")
     token = None
