@@ -13,6 +13,7 @@ from app.config import resolve_data_dir
 from app.incidents import postmortem
 from app.incidents.log import SEVERITIES, STATUSES, Incident, IncidentError, IncidentLog
 from app.incidents.playbooks import load_playbooks
+from app.timestamps import display, machine
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -92,7 +93,7 @@ def cmd_open(args: argparse.Namespace) -> int:
 
 
 def _line(i: Incident) -> str:
-    return (f"{i.id}  {i.severity}  {i.status:<13} {i.opened_at:%Y-%m-%d %H:%M}Z  "
+    return (f"{i.id}  {i.severity}  {i.status:<13} {display(i.opened_at)}  "
             f"{','.join(i.features):<24} {i.title}")
 
 
@@ -115,13 +116,14 @@ def cmd_show(args: argparse.Namespace) -> int:
     except IncidentError as exc:
         return _fail(str(exc))
     if args.json:
-        events = [{"seq": e.seq, "at": e.at.isoformat(), "kind": e.kind, "actor": e.actor, "data": e.data}
+        events = [{"seq": e.seq, "at": machine(e.at), "kind": e.kind, "actor": e.actor, "data": e.data}
                   for e in incident.events]
         print(json.dumps({**incident.as_dict(), "events": events}))
     else:
         print(_line(incident))
         for e in incident.events:
-            print(f"  {e.at:%Y-%m-%d %H:%M:%S}Z {e.kind:<12} {e.actor or '':<10} {json.dumps(e.data)[:100]}")
+            print(f"  {display(e.at, seconds=True)} {e.kind:<12} {e.actor or '':<10} "
+                  f"{json.dumps(e.data)[:100]}")
     return 0
 
 

@@ -14,12 +14,13 @@ from typing import Any
 from app.changes import timeline as changes
 from app.changes.events import ChangeEvent
 from app.incidents import impact
-from app.incidents.log import Incident, IncidentLog, iso, now_utc
+from app.incidents.log import Incident, IncidentLog, now_utc
 from app.incidents.playbooks import Playbook
 from app.incidents.timeline import Entry, assemble, first_verified_rollback, format_duration
 from app.storage import trail
 from app.storage.datadir import DataDir, as_datadir
 from app.storage.store import Store
+from app.timestamps import display, machine
 
 SUSPECT_LOOKBACK = timedelta(hours=48)
 NEXT_UPDATE = {"SEV1": timedelta(minutes=30), "SEV2": timedelta(minutes=30),
@@ -34,7 +35,7 @@ class Suspect:
     def describe(self) -> str:
         c = self.change
         return (f"{c.kind} {c.key or ''} {c.from_value or '?'} -> {c.to_value or '?'} "
-                f"at {c.timestamp:%Y-%m-%d %H:%M} UTC").replace("  ", " ")
+                f"at {display(c.timestamp)}").replace("  ", " ")
 
 
 @dataclass(frozen=True)
@@ -242,9 +243,9 @@ def facts(b: Briefing, rollout_flag: str | None = None) -> dict[str, Any]:
         "commander": inc.commander or "(unassigned)", "comms_lead": inc.comms_lead or "(unassigned)",
         "feature": inc.feature, "features": ", ".join(inc.features),
         "metric": inc.metric or (im and im.metric),
-        "onset": f"{inc.onset:%Y-%m-%d %H:%M}" if inc.onset else None,
-        "opened_at": f"{inc.opened_at:%Y-%m-%d %H:%M}", "now": f"{b.now:%Y-%m-%d %H:%M}",
-        "next_update": f"{next_update:%Y-%m-%d %H:%M}", "playbook": inc.playbook,
+        "onset": display(inc.onset, missing=None),
+        "opened_at": display(inc.opened_at), "now": display(b.now),
+        "next_update": display(next_update), "playbook": inc.playbook,
         "actions_done": b.actions_done(), "rollout_flag": rollout_flag,
     }
     if b.suspect is not None:
@@ -252,7 +253,7 @@ def facts(b: Briefing, rollout_flag: str | None = None) -> dict[str, Any]:
         out |= {"suspect_change": b.suspect.describe(), "suspect_change.kind": c.kind,
                 "suspect_change.key": c.key, "suspect_change.from": c.from_value,
                 "suspect_change.to": c.to_value, "suspect_change.author": c.author,
-                "suspect_change.time": f"{c.timestamp:%Y-%m-%d %H:%M}"}
+                "suspect_change.time": display(c.timestamp)}
     if im is not None:
         # Counts are the incident's, over all its features; rates, scope and quality are
         # the first feature's.
@@ -276,4 +277,4 @@ def as_dict(b: Briefing) -> dict[str, Any]:
             "totals": asdict(b.totals) if b.totals else None,
             "suspect": {"change": b.suspect.change.as_dict(), "evidence": b.suspect.evidence}
             if b.suspect else None,
-            "mitigated_at": iso(b.mitigated_at), "resolved_at": iso(b.resolved_at)}
+            "mitigated_at": machine(b.mitigated_at), "resolved_at": machine(b.resolved_at)}

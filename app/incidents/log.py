@@ -25,6 +25,7 @@ from typing import Any
 
 from app.storage.datadir import DataDir
 from app.storage.ledger import Ledger
+from app.timestamps import machine
 
 STATUSES: tuple[str, ...] = ("investigating", "identified", "mitigated", "resolved")
 SEVERITIES: tuple[str, ...] = ("SEV1", "SEV2", "SEV3", "SEV4")
@@ -136,9 +137,9 @@ class Incident:
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "severity": self.severity, "status": self.status,
-                "opened_at": iso(self.opened_at), "commander": self.commander,
+                "opened_at": machine(self.opened_at), "commander": self.commander,
                 "comms_lead": self.comms_lead, "features": self.features, "playbook": self.playbook,
-                "metric": self.metric, "onset": iso(self.onset),
+                "metric": self.metric, "onset": machine(self.onset),
                 "suspect_change_ids": self.suspect_change_ids, "version": self.version}
 
 

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from app.detection import stats
 from app.detection.thresholds import METRIC_DIRECTION, Thresholds
 from app.storage.store import Store
+from app.timestamps import machine
 
 MIXTURE_SCALE = 3.0
 P95_LEVELS = [round(0.90 + 0.005 * i, 3) for i in range(20)]  # 0.900 .. 0.995
@@ -82,7 +83,7 @@ def _plain(x):
     if isinstance(x, (list, tuple)):
         return [_plain(v) for v in x]
     if isinstance(x, datetime):
-        return x.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return machine(x)
     if isinstance(x, float) and not math.isfinite(x):
         return None
     return x

@@ -21,6 +21,7 @@ from app.rollout.guardrails import VariantComparison, compare_variants, find_arm
 from app.storage.datadir import DataDir
 from app.storage.ledger import Ledger
 from app.storage.store import Store
+from app.timestamps import display, machine
 
 LOOKBACK = timedelta(days=14)
 DDL = (
@@ -69,7 +70,7 @@ class LadderStatus:
                 "step": self.step, "step_percent": self.step_percent,
                 "serving_percent": self.serving_percent,
                 "next_percent": self.next_percent,
-                "started_at": self.started_at.strftime("%Y-%m-%dT%H:%M:%SZ") if self.started_at else None,
+                "started_at": machine(self.started_at),
                 "hours_at_step": round(self.hours_at_step, 2), "hours_needed": self.hours_needed,
                 "samples": self.samples, "samples_needed": self.samples_needed,
                 "flag_error": self.flag_error,
@@ -81,7 +82,7 @@ class LadderStatus:
         serving = (f" (serving {self.serving_percent:g}%)" if self.serving_percent is not None
                    and abs(self.serving_percent - (self.step_percent or 0)) > 1e-6 else "")
         lines = [f"{self.feature}: step {self.step + 1} at {self.step_percent:g}%{serving} since "
-                 f"{self.started_at:%Y-%m-%d %H:%M} UTC",
+                 f"{display(self.started_at)}",
                  f"  time at step {self.hours_at_step:.1f} h of {self.hours_needed:g} h; "
                  f"canary requests {self.samples:,} of {self.samples_needed:,}"]
         for g in self.comparison.guardrails if self.comparison else ():

@@ -25,6 +25,7 @@ from app.rollback import history
 from app.rollout import ladder as rollout
 from app.rollout.guardrails import find_arms
 from app.storage.store import Store
+from app.timestamps import display, machine
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +39,14 @@ class WatchLook:
     actions: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"at": self.at.strftime("%Y-%m-%dT%H:%M:%SZ"), "loaded": self.loaded,
+        return {"at": machine(self.at), "loaded": self.loaded,
                 "files_loaded": self.files_loaded, "errors": self.errors,
                 "canaries": [{"feature": s.feature, "verdict": s.verdict, "reason": s.reason}
                              for s in self.statuses],
                 "actions": self.actions}
 
     def lines(self) -> list[str]:
-        out = [f"{self.at:%Y-%m-%d %H:%M:%S}Z: {self.loaded:,} requests loaded from "
+        out = [f"{display(self.at, seconds=True)}: {self.loaded:,} requests loaded from "
                f"{self.files_loaded} new file(s)"]
         out += [f"  error: {e}" for e in self.errors]
         out += [f"  {s.feature}: {s.verdict}: {s.reason}" for s in self.statuses]

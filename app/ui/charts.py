@@ -11,6 +11,7 @@ import polars as pl
 from plotly.subplots import make_subplots
 
 from app.changes.events import ChangeEvent
+from app.timestamps import display
 
 KIND_COLOURS = {"model": "#7b3fe4", "prompt": "#e4572e", "flag": "#2e86de", "config": "#8a8a8a"}
 PANELS: tuple[tuple[str, str, str], ...] = (
@@ -36,7 +37,7 @@ class Onset:
 def change_hover(e: ChangeEvent) -> str:
     arrow = f"{e.from_value or '?'} → {e.to_value or '?'}"
     silent = "<br><b>silent provider update</b>" if e.silent_update else ""
-    return (f"<b>{e.kind}</b> {e.key or ''}<br>{arrow}<br>{e.timestamp:%Y-%m-%d %H:%M} UTC"
+    return (f"<b>{e.kind}</b> {e.key or ''}<br>{arrow}<br>{display(e.timestamp)}"
             f"<br>by {e.author or 'unknown'} · source {e.source}{silent}"
             + (f"<br>{e.description}" if e.description else ""))
 
@@ -64,7 +65,7 @@ def timeline_figure(df: pl.DataFrame, events: Sequence[ChangeEvent],
                 x=x, y=part[col].to_list(), mode="lines", name=str(name),
                 legendgroup=str(name), showlegend=split and row == 1,
                 line={"color": colour, "width": 1.6},
-                hovertemplate=f"{name}<br>%{{x|%Y-%m-%d %H:%M}}<br>{label}: %{{y:{fmt}}}"
+                hovertemplate=f"{name}<br>%{{x|%Y-%m-%d %H:%M}} UTC<br>{label}: %{{y:{fmt}}}"
                               "<extra></extra>"), row=row, col=1)
     top_y = 1.0
     if not df.is_empty() and df["quality_score"].drop_nulls().len():

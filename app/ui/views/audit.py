@@ -7,6 +7,7 @@ from app.flags.base import FlagError
 from app.flags.config import load_config
 from app.rollback import history
 from app.storage import trail
+from app.timestamps import display
 from app.ui import common
 
 st.title("📜 Audit trail")
@@ -31,7 +32,7 @@ rows = trail.entries(
 )
 if rows:
     st.dataframe(
-        [{"requested (UTC)": f"{e.requested_at:%Y-%m-%d %H:%M:%S}", "operator": e.operator,
+        [{"requested": display(e.requested_at, seconds=True), "operator": e.operator,
           "feature": e.feature, "action": e.action, "backend": e.backend, "flag": e.flag,
           "environment": e.environment,
           "before": recorded.summary(e.before, e.role), "after": recorded.summary(e.after, e.role),
@@ -54,7 +55,7 @@ history = [e for e in recorded.change_events(data_dir, None if feature == "(all)
            if e.source == "flag-audit"]
 if history:
     st.dataframe(
-        [{"time (UTC)": f"{e.timestamp:%Y-%m-%d %H:%M}", "feature": e.feature, "flag": e.key,
+        [{"time": display(e.timestamp), "feature": e.feature, "flag": e.key,
           "from": e.from_value, "to": e.to_value, "author": e.author,
           "description": e.description} for e in history],
         hide_index=True, width="stretch", key="history_table",

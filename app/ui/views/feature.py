@@ -5,6 +5,7 @@ import streamlit as st
 from app.detection.findings import format_value, iso_z
 from app.metrics import timeline as metrics
 from app.storage.schema import SPLIT_DIMENSIONS
+from app.timestamps import display
 from app.ui import common
 from app.ui.charts import timeline_figure
 from app.ui.components.detection_overlay import analysis, onsets_for, open_incident
@@ -67,7 +68,7 @@ if st.button("🧯 Open incident", key="open_incident", type="primary" if found 
 st.subheader("Changes in this window")
 if events:
     st.dataframe(
-        [{"time (UTC)": f"{e.timestamp:%Y-%m-%d %H:%M}", "kind": e.kind, "key": e.key,
+        [{"time": display(e.timestamp), "kind": e.kind, "key": e.key,
           "from": e.from_value, "to": e.to_value, "author": e.author, "source": e.source,
           "silent update": "yes" if e.silent_update else "", "description": e.description}
          for e in events], hide_index=True, width="stretch")

@@ -8,6 +8,7 @@ from app.detection.findings import format_value
 from app.detection.thresholds import ThresholdsError, load_thresholds
 from app.rollout import guardrails
 from app.rollout import ladder as rollout
+from app.timestamps import display, parse
 from app.ui import common
 
 st.title("🚦 Rollouts")
@@ -56,7 +57,7 @@ if cmp is not None and cmp.canary is not None:
                text=f"canary requests {status.samples:,} of {status.samples_needed:,}")
     st.caption(" → ".join(f"{'**' if i == status.step else ''}{s.percent:g}%"
                           f"{'**' if i == status.step else ''}" for i, s in enumerate(thresholds.ladder))
-               + f" · since {cmp.since:%Y-%m-%d %H:%M} UTC, control and canary over the same hours")
+               + f" · since {display(cmp.since)}, control and canary over the same hours")
 
     st.subheader("Variants side by side (95% intervals)")
     st.dataframe([{
@@ -102,5 +103,5 @@ st.info(advice.text, icon="🧮")
 log = rollout.actions_log(common.data_dir(), feature, limit=20)
 if log:
     st.subheader("Guardrail actions")
-    st.dataframe([{"at (UTC)": r["at"], "kind": r["kind"], "applied": bool(r["applied"]),
+    st.dataframe([{"at": display(parse(r["at"])), "kind": r["kind"], "applied": bool(r["applied"]),
                    "canary": r["canary"]} for r in log], hide_index=True, width="stretch")
