@@ -189,3 +189,19 @@ def test_page_caches_see_ladder_steps_flag_actions_and_fetched_histories(
     seen.add(common.data_version())
     assert len(seen) == 4  # every one of them is a new cache key
     st.cache_data.clear()
+
+
+def test_each_watch_look_fetches_the_flag_histories_and_reports_a_failed_fetch(
+        healthy: Path, monkeypatch: pytest.MonkeyPatch):
+    from app.rollout import watch
+    from app.storage import trail
+
+    write_flagd(healthy, canary_percent=10)
+    look = watch.look_once(healthy, healthy / "incoming", apply=False, t=DEFAULTS)
+    assert not [e for e in look.errors if "flag history" in e]
+    assert trail.sync_state(healthy, "local") is not None  # fetched into the ledger
+
+    write_unreachable_unleash(healthy, monkeypatch)
+    look = watch.look_once(healthy, healthy / "incoming", apply=False, t=DEFAULTS)
+    assert any(e.startswith("flag history of unleash: failed") and "unreachable" in e
+               for e in look.errors), look.errors

@@ -31,21 +31,25 @@ def analysis(feature: str | None = None, since: datetime | None = None,
     return cached_analysis(str(common.data_dir()), common.data_version(), feature, since, until)
 
 
-def onsets_for(feature: str, since: datetime, until: datetime) -> list[Onset]:
-    """Onsets of the feature's findings within [since, until), for the timeline."""
+def findings_for(feature: str, since: datetime, until: datetime) -> list[Finding] | None:
+    """The feature's findings within [since, until); None when the analysis cannot run,
+    which is shown (and logged), never taken for "nothing detected"."""
     try:
-        result = analysis(feature, since, until)
+        return analysis(feature, since, until).findings
     except ThresholdsError as exc:
         st.warning(f"Detection markers are not shown: thresholds file problem: {exc}", icon="⚠️")
-        return []
     except Exception as exc:  # noqa: BLE001 - shown and logged: the chart still renders
         log.exception("analysis for the %s timeline markers failed", feature)
         st.error(f"Detection markers are not shown: the analysis failed "
                  f"({type(exc).__name__}: {exc})", icon="🛑")
-        return []
+    return None
+
+
+def onsets_of(findings: list[Finding] | None) -> list[Onset]:
+    """The findings' onsets as timeline markers."""
     return [Onset(f.onset, f"{f.metric}: {format_value(f.metric, f.baseline)} → "
                            f"{format_value(f.metric, f.current)}")
-            for f in result.findings]
+            for f in findings or []]
 
 
 def open_incident(f: Finding | None, feature: str) -> None:

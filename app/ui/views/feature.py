@@ -8,7 +8,7 @@ from app.storage.schema import SPLIT_DIMENSIONS
 from app.timestamps import display
 from app.ui import common
 from app.ui.charts import timeline_figure
-from app.ui.components.detection_overlay import analysis, onsets_for, open_incident
+from app.ui.components.detection_overlay import findings_for, onsets_of, open_incident
 from app.ui.components.flag_actions import render_flag_actions
 
 st.title("📈 Feature timeline")
@@ -39,8 +39,8 @@ with c4:
 df = common.cached_timeline(str(common.data_dir()), common.data_version(), feature, since,
                             until, bucket, split)
 events = common.timeline_changes(feature, since, until)
-found = analysis(feature, since, until).findings
-onsets = onsets_for(feature, since, until)
+found = findings_for(feature, since, until)
+onsets = onsets_of(found)
 
 if df.is_empty():
     st.info("No requests for this feature in the time range.")
@@ -52,9 +52,9 @@ else:
                "provider update); dashed red lines are detected onsets.")
 
 st.subheader("Detected degradations")
-if not found:
+if found == []:
     st.caption("No degradation detected in this window.")
-for f in found:
+for f in found or []:
     top = f.suspects[0] if f.suspects else None
     suspect = (f"most likely cause: **{top.change.kind} {top.change.key}** "
                f"{top.change.from_value or '?'} → {top.change.to_value or '?'} "
