@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 from app.changes.declared import parse_time
-from app.config import resolve_data_dir
 from app.incidents import postmortem
 from app.incidents.log import SEVERITIES, STATUSES, Incident, IncidentError, IncidentLog
 from app.incidents.playbooks import load_playbooks
+from app.storage.datadir import DataDir
 from app.timestamps import display, machine
 
 
@@ -64,7 +64,7 @@ def _author(args: argparse.Namespace) -> str:
 
 
 def _log(args: argparse.Namespace) -> IncidentLog:
-    return IncidentLog(resolve_data_dir(args.data_dir))
+    return IncidentLog(DataDir.open(args.data_dir))
 
 
 def _fail(message: str) -> int:
@@ -146,9 +146,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_postmortem(args: argparse.Namespace) -> int:
-    data_dir = resolve_data_dir(args.data_dir)
     try:
-        text = postmortem.export(data_dir, args.id)
+        text = postmortem.export(DataDir.open(args.data_dir), args.id)
     except IncidentError as exc:
         return _fail(str(exc))
     if args.output:

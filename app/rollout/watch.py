@@ -24,6 +24,7 @@ from app.ingest.pipeline import ingest_paths
 from app.rollback import history
 from app.rollout import ladder as rollout
 from app.rollout.guardrails import find_arms
+from app.storage.datadir import DataDir
 from app.storage.store import Store
 from app.timestamps import display, machine
 
@@ -63,8 +64,11 @@ def canary_features(store: Store) -> list[str]:
     return out
 
 
-def look_once(data_dir: Path, folder: str | Path, apply: bool, t: Thresholds) -> WatchLook:
-    store = Store(data_dir)
+def look_once(data_dir: DataDir | Path, folder: str | Path, apply: bool, t: Thresholds
+              ) -> WatchLook:
+    """One look, on the data directory opened afresh (an edited flags.yaml is seen)."""
+    data_dir = DataDir(data_dir)
+    store = data_dir.store
     look = WatchLook(at=datetime.now(UTC).replace(tzinfo=None))
     if Path(folder).exists():
         result = ingest_paths(store, [str(folder)])
