@@ -24,6 +24,7 @@ from typing import Any
 import requests
 import yaml
 
+from app.config import setting
 from app.flags.config import Secret
 from app.incidents.log import Incident, IncidentLog
 from app.incidents.playbooks import PLAYBOOKS_DIR, fill
@@ -94,7 +95,7 @@ def load_webhooks(data_dir: Path) -> dict[str, Webhook]:
             url = spec.get("url")
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise NotifyConfigError(f"{at}.url: expected an http(s) URL (or url_env naming a variable)")
-        timeout, retries = spec.get("timeout_s", 5.0), spec.get("retries", 2)
+        timeout, retries = spec.get("timeout_s", setting("webhook_timeout_s")), spec.get("retries", 2)
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
             raise NotifyConfigError(f"{at}.timeout_s: expected a number of seconds > 0")
         if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:
