@@ -39,7 +39,7 @@ from app.ingest.sources import (
     UnreadableFile,
     blank_lines,
     csv_rejects,
-    detect,
+    detect_format,
     expand,
     inspect,
     last_scan_id,
@@ -177,7 +177,7 @@ def ingest_file(store: Store, path: Path, mapping: Mapping | None = None,
     says no writer is still adding to the file."""
     fr = FileResult(path=str(path))
     try:
-        source = detect(path)
+        source = detect_format(path)
         fp = fingerprint(path)
     except UnreadableFile as exc:
         fr.error = str(exc)

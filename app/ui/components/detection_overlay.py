@@ -13,7 +13,7 @@ from app.detection.findings import AnalysisResult, Finding, format_value, iso_z
 from app.detection.thresholds import ThresholdsError, load_thresholds
 from app.storage.store import Store
 from app.ui import common
-from app.ui.charts import Onset
+from app.ui.charts import OnsetMarker
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +45,9 @@ def findings_for(feature: str, since: datetime, until: datetime) -> list[Finding
     return None
 
 
-def onsets_of(findings: list[Finding] | None) -> list[Onset]:
+def onsets_of(findings: list[Finding] | None) -> list[OnsetMarker]:
     """The findings' onsets as timeline markers."""
-    return [Onset(f.onset, f"{f.metric}: {format_value(f.metric, f.baseline)} → "
+    return [OnsetMarker(f.onset, f"{f.metric}: {format_value(f.metric, f.baseline)} → "
                            f"{format_value(f.metric, f.current)}")
             for f in findings or []]
 
