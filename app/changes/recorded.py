@@ -4,8 +4,9 @@
 A backend's record of a change the console made itself is recognised by what the backend
 recorded: the console sends `rollback-desk action <action id>` as the change's comment, and
 a history entry whose comment names an action id of the audit trail is that action. A
-backend that keeps no comment (Unleash's events) cannot be matched, so both are shown: an
-outside change is never hidden because it came soon after one of the console's own.
+backend that keeps no comment (Unleash's events) cannot be matched, so both are shown, the
+backend's entry noting the console's action it may stand for: an outside change is never
+hidden because it came soon after one of the console's own.
 """
 
 from __future__ import annotations
@@ -38,8 +39,7 @@ def change_events(
     console's own action left is left out when its comment names that action."""
     dd = as_datadir(data_dir)
     entries = trail.entries(dd, limit=100_000)
-    own_ids = {e.action_id for e in entries}
-    events = [e for e in _history_events(dd, own_ids) if _keep(e, feature, since, until)]
+    events = [e for e in _history_events(dd, entries) if _keep(e, feature, since, until)]
     if own:
         events += [e for e in _own_events(entries) if _keep(e, feature, since, until)]
     return sorted(events, key=lambda e: (e.timestamp, e.change_id))
@@ -67,7 +67,15 @@ def _own_events(entries: list[trail.AuditEntry]) -> list[ChangeEvent]:
     return events
 
 
-def _history_events(dd: DataDir, own_ids: set[str]) -> list[ChangeEvent]:
+# Backends whose history keeps the comment the console sends with a change.
+KEEPS_COMMENTS = frozenset({"flagd-file", "launchdarkly"})
+# In a backend that keeps no comment, an entry this close to one of the console's own
+# changes of the same flag says so (it may be that change's record): shown, not hidden.
+NEAR_OWN_S = 30
+
+
+def _history_events(dd: DataDir, entries: list[trail.AuditEntry]) -> list[ChangeEvent]:
+    own_ids = {e.action_id for e in entries}
     try:
         config = dd.flag_config()
     except FlagError:
@@ -83,20 +91,34 @@ def _history_events(dd: DataDir, own_ids: set[str]) -> list[ChangeEvent]:
         if owner is None or is_own(row["description"], own_ids):
             continue
         feature, role = owner
+        when = trail.parse_time(row["timestamp"]).replace(microsecond=0)
+        description = row["description"] or row["change"]
+        backend = config.backends.get(row["backend"])
+        keeps_comments = backend is not None and backend.type in KEEPS_COMMENTS
+        near = None if keeps_comments else _near_own(entries, row["flag"], when)
+        if near is not None:
+            description += (f" (within {NEAR_OWN_S} s of the console's action {near.action_id}; "
+                            f"{row['backend']} keeps no action id to tell whether it is that one)")
         events.append(
             ChangeEvent(
-                timestamp=trail.parse_time(row["timestamp"]).replace(microsecond=0),
+                timestamp=when,
                 feature=feature,
                 kind=KIND_BY_ROLE.get(role, "flag"),
                 key=row["flag"],
                 from_value=row["before"],
                 to_value=row["after"],
                 author=row["author"],
-                description=row["description"] or row["change"],
+                description=description,
                 source="flag-audit",
             )
         )
     return events
+
+
+def _near_own(entries: list[trail.AuditEntry], flag: str, when: datetime
+              ) -> trail.AuditEntry | None:
+    return next((e for e in entries if e.flag == flag and e.changed
+                 and abs((e.requested_at - when).total_seconds()) <= NEAR_OWN_S), None)
 
 
 def is_own(comment: str | None, own_ids: set[str]) -> bool:
