@@ -76,10 +76,15 @@ def main() -> None:
     data = Path(tempfile.mkdtemp(prefix="export-bench-")) / "data"
     load_demo(data)
     incident = IncidentLog(data).open(
-        "Summaries failing on the canary", ["doc-summarizer"], "SEV2", playbook="canary-failure",
-        metric="error_rate", onset=ONSET, actor="bench")
-    assert execute(data, "doc-summarizer", "rollout", 0, operator="bench",
-                   incident_id=incident.id).verified
+        "Summaries failing on the canary",
+        ["doc-summarizer"],
+        "SEV2",
+        playbook="canary-failure",
+        metric="error_rate",
+        onset=ONSET,
+        actor="bench",
+    )
+    assert execute(data, "doc-summarizer", "rollout", 0, operator="bench", incident_id=incident.id).verified
 
     def export() -> str:
         return postmortem.export(DataDir(data), incident.id)
@@ -88,9 +93,14 @@ def main() -> None:
     with Opens() as opens:
         export()
     export_ms = median_ms(export, args.repeat)
-    scan_ms = median_ms(lambda: Store(data).rows(
-        "SELECT count(*), count(error), avg(quality_score) FROM requests "
-        "WHERE feature = 'doc-summarizer' AND timestamp >= ?", [ONSET]), args.repeat)
+    scan_ms = median_ms(
+        lambda: Store(data).rows(
+            "SELECT count(*), count(error), avg(quality_score) FROM requests "
+            "WHERE feature = 'doc-summarizer' AND timestamp >= ?",
+            [ONSET],
+        ),
+        args.repeat,
+    )
 
     import os
 
@@ -105,11 +115,15 @@ def main() -> None:
     key_ms = median_ms(common.data_version, args.repeat)
     duck_ms = median_ms(duckdb_part, args.repeat)
     print(f"duckdb {duckdb.__version__}, {args.repeat} runs each, medians")
-    print(f"post-mortem export: {export_ms:.0f} ms; opens the DuckDB file {opens.duckdb} time(s) "
-          f"and the ledger {opens.sqlite} time(s); bare scan of the feature since the onset: "
-          f"{scan_ms:.0f} ms; ratio {export_ms / scan_ms:.1f}")
-    print(f"page cache key (DuckDB + ledger): {key_ms:.1f} ms; DuckDB part alone: {duck_ms:.1f} ms; "
-          f"ratio {key_ms / duck_ms:.2f}")
+    print(
+        f"post-mortem export: {export_ms:.0f} ms; opens the DuckDB file {opens.duckdb} time(s) "
+        f"and the ledger {opens.sqlite} time(s); bare scan of the feature since the onset: "
+        f"{scan_ms:.0f} ms; ratio {export_ms / scan_ms:.1f}"
+    )
+    print(
+        f"page cache key (DuckDB + ledger): {key_ms:.1f} ms; DuckDB part alone: {duck_ms:.1f} ms; "
+        f"ratio {key_ms / duck_ms:.2f}"
+    )
 
 
 if __name__ == "__main__":

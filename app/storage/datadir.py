@@ -27,8 +27,7 @@ from app.storage.store import Store
 class DataDir:
     """The state of one data directory: store, ledger and flag configuration."""
 
-    def __init__(self, path: str | os.PathLike[str], *, lock_timeout_s: float | None = None
-                 ) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, lock_timeout_s: float | None = None) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock_timeout_s = lock_timeout_s

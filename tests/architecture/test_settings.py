@@ -13,6 +13,7 @@ APP = Path(__file__).resolve().parents[2] / "app"
 def test_every_setting_is_read_somewhere():
     code = "\n".join(p.read_text() for p in APP.rglob("*.py") if p.name != "config.py")
     config = (APP / "config.py").read_text()
-    unread = [s.name for s in SETTINGS
-              if not re.search(rf"setting\(\s*[\"']{s.name}[\"']\s*\)", code + config)]
+    unread = [
+        s.name for s in SETTINGS if not re.search(rf"setting\(\s*[\"']{s.name}[\"']\s*\)", code + config)
+    ]
     assert not unread, f"settings read by nothing: {unread}"

@@ -27,11 +27,11 @@ def test_an_outside_change_right_after_the_consoles_own_is_shown_not_hidden(flag
     assert own.verified
     # Seconds later, someone turns the feature back on outside the console.
     FlagdFileBackend(flag_dir / "flags.json", "production").set_enabled(
-        FLAG, "production", True, comment="turned back on by raj")
+        FLAG, "production", True, comment="turned back on by raj"
+    )
     history.sync_history(flag_dir, force=True)
 
-    events = [e for e in recorded.change_events(flag_dir, feature="support-reply")
-              if e.key == FLAG]
+    events = [e for e in recorded.change_events(flag_dir, feature="support-reply") if e.key == FLAG]
     # The console's kill once (its backend entry is matched by the action id in its
     # comment), and raj's change, although it came within the same seconds.
     assert sorted((e.source, e.to_value, e.description) for e in events) == [
@@ -43,10 +43,10 @@ def test_an_outside_change_right_after_the_consoles_own_is_shown_not_hidden(flag
 
 def test_a_comment_naming_no_action_of_the_trail_is_an_outside_change(flag_dir: Path):
     FlagdFileBackend(flag_dir / "flags.json", "production").set_enabled(
-        FLAG, "production", False, comment="rollback-desk action 0123456789abcdef (copied)")
+        FLAG, "production", False, comment="rollback-desk action 0123456789abcdef (copied)"
+    )
     history.sync_history(flag_dir, force=True)
-    events = [e for e in recorded.change_events(flag_dir, feature="support-reply")
-              if e.key == FLAG]
+    events = [e for e in recorded.change_events(flag_dir, feature="support-reply") if e.key == FLAG]
     assert [e.source for e in events] == ["flag-audit"]
 
 

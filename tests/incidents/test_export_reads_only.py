@@ -67,15 +67,21 @@ def ledger_dump(data_dir: Path) -> list[str]:
 
 
 def test_exporting_a_post_mortem_calls_no_backend_and_leaves_the_ledger_as_it_was(
-        flag_demo_dir: Path, canary_incident, flag_server: FlagServer,
-        monkeypatch: pytest.MonkeyPatch):
-    assert execute(flag_demo_dir, "doc-summarizer", "rollout", 0, operator="ana",
-                   incident_id=canary_incident.id).verified
+    flag_demo_dir: Path, canary_incident, flag_server: FlagServer, monkeypatch: pytest.MonkeyPatch
+):
+    assert execute(
+        flag_demo_dir, "doc-summarizer", "rollout", 0, operator="ana", incident_id=canary_incident.id
+    ).verified
     monkeypatch.setenv("ROLLBACK_DESK_TEST_TOKEN", "*:*.secret")
     config = flag_demo_dir / "flags.yaml"
-    config.write_text(config.read_text().replace(
-        "backends:\n", f"backends:\n  remote:\n    type: unleash\n    url: {flag_server.url}\n"
-                       "    token_env: ROLLBACK_DESK_TEST_TOKEN\n", 1))
+    config.write_text(
+        config.read_text().replace(
+            "backends:\n",
+            f"backends:\n  remote:\n    type: unleash\n    url: {flag_server.url}\n"
+            "    token_env: ROLLBACK_DESK_TEST_TOKEN\n",
+            1,
+        )
+    )
     before = ledger_dump(flag_demo_dir)
 
     text = postmortem.export(flag_demo_dir, canary_incident.id)

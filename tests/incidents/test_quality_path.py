@@ -13,8 +13,7 @@ from app.metrics import timeline as metrics
 from app.storage.store import Store
 
 
-def test_a_quality_finding_keeps_quality_score_through_incident_triage_and_playbook(
-        flag_demo_dir: Path):
+def test_a_quality_finding_keeps_quality_score_through_incident_triage_and_playbook(flag_demo_dir: Path):
     store = Store(flag_demo_dir)
     # The demo's prompt v8 lowers quality and raises thumbs-down at once: triage must not
     # swap the finding's metric for the other one.
@@ -23,17 +22,24 @@ def test_a_quality_finding_keeps_quality_score_through_incident_triage_and_playb
 
     # Opened the way the Detect page does it: the finding's metric, onset and suspects.
     incident = IncidentLog(flag_demo_dir).open(
-        f"support-reply: {finding.metric} dropped", [finding.feature], "SEV2",
-        metric=finding.metric, onset=finding.onset,
+        f"support-reply: {finding.metric} dropped",
+        [finding.feature],
+        "SEV2",
+        metric=finding.metric,
+        onset=finding.onset,
         suspect_change_ids=[s.change.change_id for s in finding.suspects],
-        finding=finding.as_dict(), source="detection", actor="ana")
+        finding=finding.as_dict(),
+        source="detection",
+        actor="ana",
+    )
     assert incident.metric == "quality_score"
 
     hints = briefing.opening_hints(store, finding.feature, incident.onset, incident.metric)
     assert (hints.metric, hints.change_kind) == ("quality_score", "prompt")
 
-    scope = impact.triage(store, finding.feature, incident.onset,
-                          store.time_bounds(finding.feature)[1], incident.metric)
+    scope = impact.triage(
+        store, finding.feature, incident.onset, store.time_bounds(finding.feature)[1], incident.metric
+    )
     assert scope.metric == "quality_score"
 
     b = briefing.brief(flag_demo_dir, incident)

@@ -29,9 +29,13 @@ def healthy_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     end = START + timedelta(days=3)
     begin = end - timedelta(hours=40)
     scenario = Scenario(
-        start=START, days=3, features=[spec("guarded", rate=300)],
+        start=START,
+        days=3,
+        features=[spec("guarded", rate=300)],
         switches=[Switch(begin, "guarded", {"variant": "canary"}, share=0.1)],
-        effects=[Effect("guarded", begin, {"variant": "canary"})], seed=3)
+        effects=[Effect("guarded", begin, {"variant": "canary"})],
+        seed=3,
+    )
     folder = tmp_path_factory.mktemp("healthy") / "data"
     load(folder, scenario, [])
     return folder
@@ -45,16 +49,22 @@ def healthy(healthy_template: Path, tmp_path: Path) -> Path:
 
 
 def write_flagd(data_dir: Path, canary_percent: int = 10) -> None:
-    doc = {"flags": {FLAG: {
-        "state": "ENABLED", "variants": {"canary": "canary", "control": "control"},
-        "defaultVariant": "control",
-        "targeting": {"fractional": [["canary", canary_percent],
-                                     ["control", 100 - canary_percent]]}}}}
+    doc = {
+        "flags": {
+            FLAG: {
+                "state": "ENABLED",
+                "variants": {"canary": "canary", "control": "control"},
+                "defaultVariant": "control",
+                "targeting": {"fractional": [["canary", canary_percent], ["control", 100 - canary_percent]]},
+            }
+        }
+    }
     (data_dir / "flags.json").write_text(json.dumps(doc))
     (data_dir / "flags.yaml").write_text(
         "backends:\n  local: {type: flagd-file, path: flags.json}\n"
         "features:\n  guarded:\n    backend: local\n"
-        f"    flags:\n      rollout: {{key: {FLAG}, canary_variant: canary}}\n")
+        f"    flags:\n      rollout: {{key: {FLAG}, canary_variant: canary}}\n"
+    )
 
 
 def closed_port() -> int:
@@ -70,7 +80,8 @@ def write_unreachable_unleash(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -
         f"    url: http://127.0.0.1:{closed_port()}\n"
         "    token_env: ROLLBACK_DESK_TEST_UNLEASH_TOKEN\n    timeout_s: 2\n"
         "features:\n  guarded:\n    backend: unleash\n"
-        f"    flags:\n      rollout: {{key: {FLAG}, canary_variant: canary}}\n")
+        f"    flags:\n      rollout: {{key: {FLAG}, canary_variant: canary}}\n"
+    )
 
 
 def run_cli(*argv: str) -> tuple[int, str]:
@@ -104,8 +115,7 @@ def test_advance_sets_the_flag_and_moves_the_ladder_once_the_flag_system_confirm
     assert after.step == before.step + 1 and after.step_percent == 20.0
 
 
-def test_advance_refuses_when_the_flag_backend_is_unreachable(healthy: Path,
-                                                              monkeypatch: pytest.MonkeyPatch):
+def test_advance_refuses_when_the_flag_backend_is_unreachable(healthy: Path, monkeypatch: pytest.MonkeyPatch):
     write_unreachable_unleash(healthy, monkeypatch)
     code, doc = advance_by_cli(healthy)
     assert code != 0 and doc["advanced"] is False
@@ -117,10 +127,13 @@ def test_advance_refuses_when_the_flag_backend_is_unreachable(healthy: Path,
     assert "unreachable" in last["detail"]["reason"]
 
 
-@pytest.mark.parametrize("broken", [
-    "backends: [not, a, mapping",  # not YAML
-    "backends:\n  local: {type: no-such-backend}\nfeatures: {}\n",  # YAML, but invalid
-])
+@pytest.mark.parametrize(
+    "broken",
+    [
+        "backends: [not, a, mapping",  # not YAML
+        "backends:\n  local: {type: no-such-backend}\nfeatures: {}\n",  # YAML, but invalid
+    ],
+)
 def test_advance_refuses_when_flags_yaml_is_broken(healthy: Path, broken: str):
     (healthy / "flags.yaml").write_text(broken)
     code, doc = advance_by_cli(healthy)
@@ -130,8 +143,7 @@ def test_advance_refuses_when_flags_yaml_is_broken(healthy: Path, broken: str):
     assert ladder_rows(healthy) == []
 
 
-def test_advance_after_a_refusal_starts_from_the_same_step(healthy: Path,
-                                                          monkeypatch: pytest.MonkeyPatch):
+def test_advance_after_a_refusal_starts_from_the_same_step(healthy: Path, monkeypatch: pytest.MonkeyPatch):
     write_flagd(healthy, canary_percent=10)
     (healthy / "flags.json").unlink()  # the flag file is gone: the backend cannot be read
     code, doc = advance_by_cli(healthy)
@@ -142,8 +154,7 @@ def test_advance_after_a_refusal_starts_from_the_same_step(healthy: Path,
     assert doc["status"]["step_percent"] == 5.0 and "20%" in doc["message"]
 
 
-def test_status_shows_an_unreadable_flag_instead_of_hiding_it(healthy: Path,
-                                                              monkeypatch: pytest.MonkeyPatch):
+def test_status_shows_an_unreadable_flag_instead_of_hiding_it(healthy: Path, monkeypatch: pytest.MonkeyPatch):
     write_unreachable_unleash(healthy, monkeypatch)
     code, out = run_cli("rollout", "status", "guarded", "--data-dir", str(healthy))
     assert code == 0
@@ -158,7 +169,8 @@ def test_a_feature_without_a_rollout_flag_moves_the_ladder_state_only(healthy: P
 
 
 def test_page_caches_see_ladder_steps_flag_actions_and_fetched_histories(
-        healthy: Path, monkeypatch: pytest.MonkeyPatch):
+    healthy: Path, monkeypatch: pytest.MonkeyPatch
+):
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
@@ -192,7 +204,8 @@ def test_page_caches_see_ladder_steps_flag_actions_and_fetched_histories(
 
 
 def test_each_watch_look_fetches_the_flag_histories_and_reports_a_failed_fetch(
-        healthy: Path, monkeypatch: pytest.MonkeyPatch):
+    healthy: Path, monkeypatch: pytest.MonkeyPatch
+):
     from app.rollout import watch
     from app.storage import trail
 
@@ -203,5 +216,6 @@ def test_each_watch_look_fetches_the_flag_histories_and_reports_a_failed_fetch(
 
     write_unreachable_unleash(healthy, monkeypatch)
     look = watch.look_once(healthy, healthy / "incoming", apply=False, t=DEFAULTS)
-    assert any(e.startswith("flag history of unleash: failed") and "unreachable" in e
-               for e in look.errors), look.errors
+    assert any(e.startswith("flag history of unleash: failed") and "unreachable" in e for e in look.errors), (
+        look.errors
+    )

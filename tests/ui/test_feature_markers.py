@@ -30,8 +30,7 @@ def feature_page(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     return at
 
 
-def test_a_broken_thresholds_file_is_shown_on_the_timeline(demo_dir: Path,
-                                                            monkeypatch: pytest.MonkeyPatch):
+def test_a_broken_thresholds_file_is_shown_on_the_timeline(demo_dir: Path, monkeypatch: pytest.MonkeyPatch):
     at = feature_page(demo_dir, monkeypatch)
     assert not [w for w in at.warning if "Detection markers" in w.value]
     (demo_dir / "detection.yaml").write_text("metrics: [not, closed")
