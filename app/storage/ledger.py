@@ -36,6 +36,15 @@ class Ledger:
         finally:
             con.close()
 
+    def has_tables(self, *names: str) -> bool:
+        """Whether the ledger exists and holds these tables; never creates either."""
+        if not self.path.exists():
+            return False
+        with self.connect() as con:
+            found = {r[0] for r in con.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        return set(names) <= found
+
     def version(self) -> str:
         """Changes whenever a row is added to or removed from any table of the ledger (a flag
         action, a ladder step, a fetched flag history, an incident event): part of the

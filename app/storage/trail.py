@@ -106,6 +106,13 @@ def ledger(data_dir: DataDir | Path) -> Ledger:
     return led
 
 
+def _reading(data_dir: DataDir | Path) -> Ledger | None:
+    """The ledger to read the trail from, or None when it holds no trail yet: reading
+    creates neither the ledger nor its tables (an export leaves the ledger as it was)."""
+    led = data_dir.ledger if isinstance(data_dir, DataDir) else Ledger(Path(data_dir))
+    return led if led.has_tables("flag_audit", "flag_history", "flag_history_sync") else None
+
+
 def new_action_id() -> str:
     return uuid.uuid4().hex[:16]
 
@@ -175,7 +182,10 @@ def entries(
                     OR (:outcome = 'none' AND o.outcome IS NULL))
              ORDER BY i.seq DESC LIMIT :limit"""
     params = {"feature": feature, "incident": incident_id, "outcome": outcome, "limit": limit}
-    with ledger(data_dir).connect() as con:
+    led = _reading(data_dir)
+    if led is None:
+        return []
+    with led.connect() as con:
         rows = con.execute(sql, params).fetchall()
     return [_entry(row) for row in rows]
 
@@ -249,7 +259,10 @@ def record_sync(
 
 def history_rows(data_dir: Path) -> list[Any]:
     """The cached flag-system history entries, oldest first."""
-    with ledger(data_dir).connect() as con:
+    led = _reading(data_dir)
+    if led is None:
+        return []
+    with led.connect() as con:
         return con.execute("SELECT * FROM flag_history ORDER BY timestamp").fetchall()
 
 

@@ -100,8 +100,12 @@ def test_exporting_a_post_mortem_calls_no_backend_and_leaves_the_ledger_as_it_wa
     assert ledger_dump(flag_demo_dir) != before
 
 
-def test_a_data_directory_without_logs_is_briefed_without_creating_the_database(empty_dir: Path):
+def test_a_data_directory_without_logs_or_actions_is_exported_without_creating_anything(
+    empty_dir: Path,
+):
     incident = IncidentLog(empty_dir).open("Provider down", ["search-answers"], "SEV1")
+    before = ledger_dump(empty_dir)
     text = postmortem.export(DataDir(empty_dir), incident.id)
-    assert "No numbers" in text
+    assert "No numbers" in text and "No flag actions were recorded." in text
     assert not DataDir(empty_dir).has_database
+    assert ledger_dump(empty_dir) == before  # no audit tables created by reading
