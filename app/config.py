@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DATA_DIR_ENV = "ROLLBACK_DESK_DATA"
-DEFAULT_DATA_DIR = Path("data")
 
 
 @dataclass(frozen=True)
@@ -23,6 +22,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ledger_file", "ledger.sqlite", "SQLite file with audit trail, incidents, flag history."),
     Setting("lock_timeout_s", 60.0, "How long a command waits for another process's DuckDB write."),
     Setting("flag_timeout_s", 5.0, "Timeout of one call to a flag backend."),
+    Setting("webhook_timeout_s", 5.0, "Timeout of one attempt to post to a webhook."),
 )
 
 
@@ -40,7 +40,7 @@ def resolve_data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     elif os.environ.get(DATA_DIR_ENV):
         path = Path(os.environ[DATA_DIR_ENV])
     else:
-        path = DEFAULT_DATA_DIR
+        path = Path(str(setting("data_dir")))
     path = path.expanduser().resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path

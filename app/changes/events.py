@@ -1,11 +1,14 @@
-"""A change event: what changed, where, when and who said so. Depends on nothing of ours, so
-every room can speak of changes without importing the rooms that find them."""
+"""A change event: what changed, where, when and who said so. Depends on nothing of ours but
+the time formats, so every room can speak of changes without importing the rooms that find
+them."""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass
 from datetime import datetime
+
+from app.timestamps import machine
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,7 @@ class ChangeEvent:
 
     def as_dict(self) -> dict:
         d = asdict(self)
-        d["timestamp"] = self.timestamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+        d["timestamp"] = machine(self.timestamp)
         d["from"] = d.pop("from_value")
         d["to"] = d.pop("to_value")
         return d

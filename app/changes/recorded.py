@@ -1,41 +1,53 @@
 """Changes on record in the ledger, as change events: the console's own flag actions
-(`rollback-desk`) and the flag systems' cached histories (`flag-audit`)."""
+(`rollback-desk`) and the flag systems' cached histories (`flag-audit`).
+
+A backend's record of a change the console made itself is recognised by what the backend
+recorded: the console sends `rollback-desk action <action id>` as the change's comment, and
+a history entry whose comment names an action id of the audit trail is that action. A
+backend that keeps no comment (Unleash's events) cannot be matched, so both are shown, the
+backend's entry noting the console's action it may stand for: an outside change is never
+hidden because it came soon after one of the console's own.
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from app.changes.events import ChangeEvent
 from app.flags.base import FlagError, FlagRole
-from app.flags.config import load_config
 from app.storage import trail
+from app.storage.datadir import DataDir, as_datadir
 
 KIND_BY_ROLE = {FlagRole.MODEL: "model", FlagRole.PROMPT: "prompt"}
+# What the actions path writes as the comment of every change it sends (app/rollback/actions.py).
+ACTION_COMMENT = re.compile(r"\brollback-desk action ([0-9a-f]{16})\b")
 
 
 def change_events(
-    data_dir: Path,
+    data_dir: DataDir | Path,
     feature: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    *,
+    own: bool = True,
 ) -> list[ChangeEvent]:
-    """The console's own changes (`rollback-desk`) and the backends' cached histories
-    (`flag-audit`) as change events, oldest first. A backend's record of a change the
-    console made itself is left out: the console's own event already stands for it."""
-    own = [e for e in _own_events(data_dir) if _keep(e, feature, since, until)]
-    own_keys = {(e.key, e.timestamp) for e in own}
-    external = [
-        e for e in _history_events(data_dir)
-        if _keep(e, feature, since, until) and not _is_own(e, own_keys)
-    ]
-    return sorted(own + external, key=lambda e: (e.timestamp, e.change_id))
+    """The console's own changes (`rollback-desk`, unless `own` is False) and the backends'
+    cached histories (`flag-audit`) as change events, oldest first. A history entry the
+    console's own action left is left out when its comment names that action."""
+    dd = as_datadir(data_dir)
+    entries = trail.entries(dd, limit=100_000)
+    events = [e for e in _history_events(dd, entries) if _keep(e, feature, since, until)]
+    if own:
+        events += [e for e in _own_events(entries) if _keep(e, feature, since, until)]
+    return sorted(events, key=lambda e: (e.timestamp, e.change_id))
 
 
-def _own_events(data_dir: Path) -> list[ChangeEvent]:
+def _own_events(entries: list[trail.AuditEntry]) -> list[ChangeEvent]:
     events = []
-    for entry in trail.entries(data_dir, limit=100_000):
+    for entry in entries:
         if entry.outcome not in ("verified", "unverified") or not entry.changed:
             continue
         events.append(
@@ -55,46 +67,65 @@ def _own_events(data_dir: Path) -> list[ChangeEvent]:
     return events
 
 
-def _history_events(data_dir: Path) -> list[ChangeEvent]:
+# Backends whose history keeps the comment the console sends with a change.
+KEEPS_COMMENTS = frozenset({"flagd-file", "launchdarkly"})
+# In a backend that keeps no comment, an entry this close to one of the console's own
+# changes of the same flag says so (it may be that change's record): shown, not hidden.
+NEAR_OWN_S = 30
+
+
+def _history_events(dd: DataDir, entries: list[trail.AuditEntry]) -> list[ChangeEvent]:
+    own_ids = {e.action_id for e in entries}
     try:
-        config = load_config(data_dir)
+        config = dd.flag_config()
     except FlagError:
-        return []
+        return []  # a broken flags.yaml is reported where flags are read and changed
     by_flag = {
         (feature.backend, ref.key): (feature.feature, ref.role)
         for feature in config.features.values()
         for ref in feature.flags.values()
     }
-    rows = trail.history_rows(data_dir)
     events = []
-    for row in rows:
+    for row in trail.history_rows(dd):
         owner = by_flag.get((row["backend"], row["flag"]))
-        if owner is None:
+        if owner is None or is_own(row["description"], own_ids):
             continue
         feature, role = owner
+        when = trail.parse_time(row["timestamp"]).replace(microsecond=0)
+        description = row["description"] or row["change"]
+        backend = config.backends.get(row["backend"])
+        keeps_comments = backend is not None and backend.type in KEEPS_COMMENTS
+        near = None if keeps_comments else _near_own(entries, row["flag"], when)
+        if near is not None:
+            description += (f" (within {NEAR_OWN_S} s of the console's action {near.action_id}; "
+                            f"{row['backend']} keeps no action id to tell whether it is that one)")
         events.append(
             ChangeEvent(
-                timestamp=trail.parse_time(row["timestamp"]).replace(microsecond=0),
+                timestamp=when,
                 feature=feature,
                 kind=KIND_BY_ROLE.get(role, "flag"),
                 key=row["flag"],
                 from_value=row["before"],
                 to_value=row["after"],
                 author=row["author"],
-                description=row["description"] or row["change"],
+                description=description,
                 source="flag-audit",
             )
         )
     return events
 
 
-def _is_own(event: ChangeEvent, own_keys: set[tuple[str | None, datetime]]) -> bool:
-    if event.description and "rollback-desk action" in event.description:
-        return True
-    return any(
-        key == event.key and abs((when - event.timestamp).total_seconds()) <= 30
-        for key, when in own_keys
-    )
+def _near_own(entries: list[trail.AuditEntry], flag: str, when: datetime
+              ) -> trail.AuditEntry | None:
+    return next((e for e in entries if e.flag == flag and e.changed
+                 and abs((e.requested_at - when).total_seconds()) <= NEAR_OWN_S), None)
+
+
+def is_own(comment: str | None, own_ids: set[str]) -> bool:
+    """Whether a backend's history entry records one of the console's own actions: its
+    comment names an action id that the audit trail holds."""
+    match = ACTION_COMMENT.search(comment or "")
+    return match is not None and match.group(1) in own_ids
 
 
 def _keep(e: ChangeEvent, feature: str | None, since: datetime | None, until: datetime | None):

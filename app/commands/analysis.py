@@ -12,6 +12,7 @@ from app.changes.declared import parse_time
 from app.config import resolve_data_dir
 from app.detection.findings import AnalysisResult, format_value, iso_z
 from app.detection.thresholds import Thresholds, ThresholdsError, load_thresholds
+from app.storage.datadir import DataDir
 from app.storage.store import Store
 
 
@@ -103,11 +104,11 @@ def print_analysis(result: AnalysisResult) -> None:
 def cmd_rollout(args: argparse.Namespace) -> int:
     from app.rollout import ladder as rollout
 
-    data_dir = resolve_data_dir(args.data_dir)
-    thresholds = _thresholds(data_dir)
+    dd = DataDir.open(args.data_dir)
+    thresholds = _thresholds(dd.path)
     if thresholds is None:
         return 2
-    store = Store(data_dir)
+    store = dd.store
     if args.action == "status":
         status = rollout.ladder_status(store, args.feature, thresholds)
         if args.json:

@@ -13,6 +13,7 @@ from app.config import resolve_data_dir
 from app.ingest.mapping import MappingError, load_mapping
 from app.ingest.pipeline import IngestResult, LoadProgress, ingest_paths
 from app.storage.store import Store
+from app.timestamps import display
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -126,6 +127,6 @@ def cmd_changes(args: argparse.Namespace) -> int:
         print(json.dumps({"changes": [e.as_dict() for e in events]}))
     else:
         for e in events:
-            print(f"{e.timestamp:%Y-%m-%d %H:%M}Z {e.feature:<22} {e.kind:<7} {e.key or '':<22} "
+            print(f"{display(e.timestamp)} {e.feature:<22} {e.kind:<7} {e.key or '':<22} "
                   f"{e.from_value or ''} -> {e.to_value or ''} [{e.source}]")
     return 0

@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 
 from app.changes.declared import parse_time
-from app.config import resolve_data_dir
 from app.incidents import postmortem
 from app.incidents.log import SEVERITIES, STATUSES, Incident, IncidentError, IncidentLog
 from app.incidents.playbooks import load_playbooks
+from app.storage.datadir import DataDir
+from app.timestamps import display, machine
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -63,7 +64,7 @@ def _author(args: argparse.Namespace) -> str:
 
 
 def _log(args: argparse.Namespace) -> IncidentLog:
-    return IncidentLog(resolve_data_dir(args.data_dir))
+    return IncidentLog(DataDir.open(args.data_dir))
 
 
 def _fail(message: str) -> int:
@@ -92,7 +93,7 @@ def cmd_open(args: argparse.Namespace) -> int:
 
 
 def _line(i: Incident) -> str:
-    return (f"{i.id}  {i.severity}  {i.status:<13} {i.opened_at:%Y-%m-%d %H:%M}Z  "
+    return (f"{i.id}  {i.severity}  {i.status:<13} {display(i.opened_at)}  "
             f"{','.join(i.features):<24} {i.title}")
 
 
@@ -115,13 +116,14 @@ def cmd_show(args: argparse.Namespace) -> int:
     except IncidentError as exc:
         return _fail(str(exc))
     if args.json:
-        events = [{"seq": e.seq, "at": e.at.isoformat(), "kind": e.kind, "actor": e.actor, "data": e.data}
+        events = [{"seq": e.seq, "at": machine(e.at), "kind": e.kind, "actor": e.actor, "data": e.data}
                   for e in incident.events]
         print(json.dumps({**incident.as_dict(), "events": events}))
     else:
         print(_line(incident))
         for e in incident.events:
-            print(f"  {e.at:%Y-%m-%d %H:%M:%S}Z {e.kind:<12} {e.actor or '':<10} {json.dumps(e.data)[:100]}")
+            print(f"  {display(e.at, seconds=True)} {e.kind:<12} {e.actor or '':<10} "
+                  f"{json.dumps(e.data)[:100]}")
     return 0
 
 
@@ -144,9 +146,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_postmortem(args: argparse.Namespace) -> int:
-    data_dir = resolve_data_dir(args.data_dir)
     try:
-        text = postmortem.export(data_dir, args.id)
+        text = postmortem.export(DataDir.open(args.data_dir), args.id)
     except IncidentError as exc:
         return _fail(str(exc))
     if args.output:

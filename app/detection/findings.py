@@ -8,10 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from app.changes.events import ChangeEvent
+from app.timestamps import machine
 
 
 def iso_z(t: datetime | None) -> str | None:
-    return None if t is None else t.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return machine(t)
 
 
 def _num(x: float | None, digits: int = 6) -> float | None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.config import setting
 from app.configuration import ConfigFileError, Document, load_yaml
 from app.flags.base import ConfigError, FlagRole
 
@@ -49,7 +50,7 @@ class BackendConfig:
     type: str
     options: dict[str, Any]
     token: Secret | None = field(default=None, repr=False)
-    timeout_s: float = 5.0
+    timeout_s: float = field(default_factory=lambda: float(setting("flag_timeout_s")))
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ def _backend(name: str, spec: dict[str, Any], data_dir: Path, secrets_files: tup
     elif "token_secret" in spec:
         token = Secret(_secret(spec["token_secret"], secrets_files))
     return BackendConfig(name=name, type=kind, options=options, token=token,
-                         timeout_s=float(spec.get("timeout_s", 5.0)))
+                         timeout_s=float(spec.get("timeout_s", setting("flag_timeout_s"))))
 
 
 def _feature(name: str, spec: dict[str, Any]) -> FeatureFlags:

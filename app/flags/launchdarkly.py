@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from app.config import setting
 from app.flags.base import (
     EnvironmentState,
     FlagState,
@@ -30,11 +31,12 @@ class LaunchDarklyBackend:
     name = "launchdarkly"
 
     def __init__(self, url: str, token: Secret | None, project: str = "default",
-                 timeout_s: float = 5.0) -> None:
+                 timeout_s: float | None = None) -> None:
         self.url = url.rstrip("/")
         self.project = project
         auth = {"Authorization": token_value(token, f"LaunchDarkly at {self.url}")}
-        self.rest = RestClient("LaunchDarkly", self.url, auth, timeout_s)
+        self.rest = RestClient("LaunchDarkly", self.url, auth,
+                               float(setting("flag_timeout_s")) if timeout_s is None else timeout_s)
 
     def describe(self) -> str:
         return f"LaunchDarkly at {self.url}"

@@ -12,6 +12,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from app.config import setting
 from app.flags.base import (
     EnvironmentState,
     FlagState,
@@ -37,11 +38,12 @@ class UnleashBackend:
     name = "unleash"
 
     def __init__(self, url: str, token: Secret | None, project: str = "default",
-                 timeout_s: float = 5.0) -> None:
+                 timeout_s: float | None = None) -> None:
         self.url = url.rstrip("/")
         self.project = project
         auth = {"Authorization": token_value(token, f"Unleash at {self.url}")}
-        self.rest = RestClient("Unleash", self.url, auth, timeout_s)
+        self.rest = RestClient("Unleash", self.url, auth,
+                               float(setting("flag_timeout_s")) if timeout_s is None else timeout_s)
 
     def describe(self) -> str:
         return f"Unleash at {self.url}"

@@ -5,6 +5,7 @@ message templates. The incidents page, the messages and the post-mortem all star
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -12,14 +13,14 @@ from typing import Any
 
 from app.changes import timeline as changes
 from app.changes.events import ChangeEvent
-from app.flags.base import FlagError
 from app.incidents import impact
-from app.incidents.log import Incident, IncidentLog, iso, now_utc
+from app.incidents.log import Incident, IncidentLog, now_utc
 from app.incidents.playbooks import Playbook
 from app.incidents.timeline import Entry, assemble, first_verified_rollback, format_duration
-from app.rollback import history
 from app.storage import trail
+from app.storage.datadir import DataDir, as_datadir
 from app.storage.store import Store
+from app.timestamps import display, machine
 
 SUSPECT_LOOKBACK = timedelta(hours=48)
 NEXT_UPDATE = {"SEV1": timedelta(minutes=30), "SEV2": timedelta(minutes=30),
@@ -27,14 +28,14 @@ NEXT_UPDATE = {"SEV1": timedelta(minutes=30), "SEV2": timedelta(minutes=30),
 
 
 @dataclass(frozen=True)
-class Suspect:
+class SuspectChange:
     change: ChangeEvent
     evidence: str
 
     def describe(self) -> str:
         c = self.change
         return (f"{c.kind} {c.key or ''} {c.from_value or '?'} -> {c.to_value or '?'} "
-                f"at {c.timestamp:%Y-%m-%d %H:%M} UTC").replace("  ", " ")
+                f"at {display(c.timestamp)}").replace("  ", " ")
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class Briefing:
     incident: Incident
     now: datetime
     impact: impact.Impact | None  # the first feature's
-    suspect: Suspect | None
+    suspect: SuspectChange | None
     timeline: list[Entry]
     others: tuple[impact.Impact, ...] = ()  # the incident's other features, in its order
     totals: Totals | None = None  # over all its features, when it has more than one
@@ -95,15 +96,21 @@ class Briefing:
         return "; ".join(done) if done else "no flag action yet"
 
 
-def brief(data_dir: Path, incident: Incident, now: datetime | None = None) -> Briefing:
-    """Assemble the briefing; the logs' numbers need the DuckDB file, which may be empty."""
+def brief(data_dir: DataDir | Path, incident: Incident, now: datetime | None = None) -> Briefing:
+    """Assemble the briefing from what is stored: the logs' numbers (when the DuckDB file
+    exists), the ledger (incidents, audit trail, cached flag histories). It only reads: it
+    calls no flag backend and writes nothing to the ledger; fetching the backends' histories
+    is an explicit refresh (`rollback.history.sync_history`)."""
+    dd = as_datadir(data_dir)
     now = now or now_utc()
-    try:  # the backends' own histories, cached (fetched at most once a minute)
-        history.sync_history(Path(data_dir))
-    except FlagError:
-        pass  # an unreadable flag config shows on the flags pages; the timeline still renders
-    store = Store(Path(data_dir)) if (Path(data_dir) / "rollback.duckdb").exists() else None
-    timeline = assemble(data_dir, store, incident, now)
+    store = dd.store if dd.has_database else None
+    # One DuckDB connection for every query of the briefing.
+    with store.session() if store is not None else contextlib.nullcontext():
+        return _brief(dd, store, incident, now)
+
+
+def _brief(dd: DataDir, store: Store | None, incident: Incident, now: datetime) -> Briefing:
+    timeline = assemble(dd, store, incident, now)
     measured: list[impact.Impact] = []
     totals = None
     if store is not None and incident.features and incident.onset is not None:
@@ -125,13 +132,15 @@ def brief(data_dir: Path, incident: Incident, now: datetime | None = None) -> Br
     return Briefing(incident, now, first, suspect, timeline, tuple(measured[1:]), totals)
 
 
-def link_actions_to_steps(data_dir: Path, incident: Incident, playbook: Playbook) -> Incident:
+def link_actions_to_steps(data_dir: DataDir | Path, incident: Incident, playbook: Playbook
+                          ) -> Incident:
     """Attribute the incident's flag actions (from the audit trail: the app's buttons and
     `flags ... --incident` alike) to the playbook steps offering them, each to the first such
     step without a verified action yet. A verified action marks its step done."""
     recorded = {a.get("action_id") for p in incident.steps.values() for a in p.actions}
-    log = IncidentLog(Path(data_dir))
-    for entry in trail.actions_for_incident(Path(data_dir), incident.id):
+    dd = as_datadir(data_dir)
+    log = IncidentLog(dd)
+    for entry in trail.actions_for_incident(dd, incident.id):
         if entry.action_id in recorded or entry.outcome is None:
             continue
         offering = [s for s in playbook.steps if entry.action in {a.action for a in s.actions}]
@@ -176,7 +185,7 @@ def opening_hints(store: Store, feature: str, onset: datetime | None = None,
     return OpeningHints(onset, metric or scope.metric, kind, scope.kind)
 
 
-def find_suspect(store: Store, incident: Incident, measured: impact.Impact | None) -> Suspect | None:
+def find_suspect(store: Store, incident: Incident, measured: impact.Impact | None) -> SuspectChange | None:
     """The change named on the incident (from detection), else the feature's last change in
     the 48 hours before the onset."""
     feature, onset = incident.feature, incident.onset
@@ -192,7 +201,7 @@ def find_suspect(store: Store, incident: Incident, measured: impact.Impact | Non
     else:
         return None
     evidence = finding_evidence.get(change.change_id) or _own_evidence(change, onset, measured)
-    return Suspect(change, evidence)
+    return SuspectChange(change, evidence)
 
 
 def _finding_evidence(incident: Incident) -> dict[str, str]:
@@ -234,9 +243,9 @@ def facts(b: Briefing, rollout_flag: str | None = None) -> dict[str, Any]:
         "commander": inc.commander or "(unassigned)", "comms_lead": inc.comms_lead or "(unassigned)",
         "feature": inc.feature, "features": ", ".join(inc.features),
         "metric": inc.metric or (im and im.metric),
-        "onset": f"{inc.onset:%Y-%m-%d %H:%M}" if inc.onset else None,
-        "opened_at": f"{inc.opened_at:%Y-%m-%d %H:%M}", "now": f"{b.now:%Y-%m-%d %H:%M}",
-        "next_update": f"{next_update:%Y-%m-%d %H:%M}", "playbook": inc.playbook,
+        "onset": display(inc.onset, missing=None),
+        "opened_at": display(inc.opened_at), "now": display(b.now),
+        "next_update": display(next_update), "playbook": inc.playbook,
         "actions_done": b.actions_done(), "rollout_flag": rollout_flag,
     }
     if b.suspect is not None:
@@ -244,7 +253,7 @@ def facts(b: Briefing, rollout_flag: str | None = None) -> dict[str, Any]:
         out |= {"suspect_change": b.suspect.describe(), "suspect_change.kind": c.kind,
                 "suspect_change.key": c.key, "suspect_change.from": c.from_value,
                 "suspect_change.to": c.to_value, "suspect_change.author": c.author,
-                "suspect_change.time": f"{c.timestamp:%Y-%m-%d %H:%M}"}
+                "suspect_change.time": display(c.timestamp)}
     if im is not None:
         # Counts are the incident's, over all its features; rates, scope and quality are
         # the first feature's.
@@ -268,4 +277,4 @@ def as_dict(b: Briefing) -> dict[str, Any]:
             "totals": asdict(b.totals) if b.totals else None,
             "suspect": {"change": b.suspect.change.as_dict(), "evidence": b.suspect.evidence}
             if b.suspect else None,
-            "mitigated_at": iso(b.mitigated_at), "resolved_at": iso(b.resolved_at)}
+            "mitigated_at": machine(b.mitigated_at), "resolved_at": machine(b.resolved_at)}

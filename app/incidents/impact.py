@@ -54,7 +54,7 @@ class Sums:
         """The metric's value over these requests (None without data)."""
         num, den = {
             "error_rate": (self.errors, self.n),
-            "quality_mean": (self.q_sum, self.q_n),
+            "quality_score": (self.q_sum, self.q_n),
             "negative_feedback_rate": (self.neg, self.fb_n),
             "cost_per_request_usd": (self.cost, self.n),
             "latency_p95_ms": (self.lat_sum, self.lat_n),  # excess is measured on the mean
@@ -66,7 +66,7 @@ class Sums:
         base, cur = baseline.rate(metric), self.rate(metric)
         if base is None or cur is None:
             return 0.0
-        if metric == "quality_mean":
+        if metric == "quality_score":
             return (base - cur) * self.q_n
         if metric == "negative_feedback_rate":
             return (cur - base) * self.fb_n
@@ -162,7 +162,7 @@ def _sums_by_slice(store: Store, feature: str, onset: datetime, end: datetime
 
 def _z_worse(metric: str, cur: Sums, base: Sums) -> float:
     """How many standard errors the metric got worse (two-sample normal approximation)."""
-    if metric == "quality_mean":
+    if metric == "quality_score":
         if cur.q_n < 2 or base.q_n < 2:
             return 0.0
         var = max((cur.q_sq + base.q_sq) / (cur.q_n + base.q_n)
@@ -179,7 +179,7 @@ def _z_worse(metric: str, cur: Sums, base: Sums) -> float:
 
 def choose_metric(current: Sums, baseline: Sums) -> str:
     """The metric that got worse by the most standard errors: errors, quality or thumbs-down."""
-    candidates = ("error_rate", "quality_mean", "negative_feedback_rate")
+    candidates = ("error_rate", "quality_score", "negative_feedback_rate")
     return max(candidates, key=lambda m: _z_worse(m, current, baseline))
 
 
@@ -188,7 +188,7 @@ def triage(store: Store, feature: str, onset: datetime, end: datetime,
     """Where the degradation since onset sits, with every dimension's slices."""
     sums = _sums_by_slice(store, feature, onset, end)
     current, baseline = sums.get(("", "", True), Sums()), sums.get(("", "", False), Sums())
-    if metric not in {"error_rate", "quality_mean", "negative_feedback_rate", "cost_per_request_usd",
+    if metric not in {"error_rate", "quality_score", "negative_feedback_rate", "cost_per_request_usd",
                       "latency_p95_ms"}:
         metric = choose_metric(current, baseline)
     total_excess = current.excess(metric, baseline)

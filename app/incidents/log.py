@@ -23,7 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from app.storage.datadir import DataDir
 from app.storage.ledger import Ledger
+from app.timestamps import machine
 
 STATUSES: tuple[str, ...] = ("investigating", "identified", "mitigated", "resolved")
 SEVERITIES: tuple[str, ...] = ("SEV1", "SEV2", "SEV3", "SEV4")
@@ -135,17 +137,17 @@ class Incident:
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "severity": self.severity, "status": self.status,
-                "opened_at": iso(self.opened_at), "commander": self.commander,
+                "opened_at": machine(self.opened_at), "commander": self.commander,
                 "comms_lead": self.comms_lead, "features": self.features, "playbook": self.playbook,
-                "metric": self.metric, "onset": iso(self.onset),
+                "metric": self.metric, "onset": machine(self.onset),
                 "suspect_change_ids": self.suspect_change_ids, "version": self.version}
 
 
 class IncidentLog:
     """The incidents of one data directory."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.ledger = Ledger(Path(data_dir))
+    def __init__(self, data_dir: DataDir | Path) -> None:
+        self.ledger = data_dir.ledger if isinstance(data_dir, DataDir) else Ledger(Path(data_dir))
 
     def _connect(self):
         try:
@@ -334,6 +336,14 @@ def _events(con: sqlite3.Connection, incident_id: str) -> list[Event]:
             for r in rows]
 
 
+# Incidents recorded before the quality metric took its one name keep their metric.
+_RENAMED_METRICS = {"quality_mean": "quality_score"}
+
+
+def _metric(name: str | None) -> str | None:
+    return _RENAMED_METRICS.get(name, name) if name else name
+
+
 def _fold(incident_id: str, events: list[Event]) -> Incident:
     if not events or events[0].kind != "opened":
         raise IncidentNotFound(f"no incident {incident_id}")
@@ -341,7 +351,7 @@ def _fold(incident_id: str, events: list[Event]) -> Incident:
     inc = Incident(id=incident_id, opened_at=events[0].at, title=d["title"], severity=d["severity"],
                    status="investigating", commander=d.get("commander"), comms_lead=d.get("comms_lead"),
                    features=list(d.get("features") or []), playbook=d.get("playbook"),
-                   metric=d.get("metric"), onset=parse_iso(d.get("onset")),
+                   metric=_metric(d.get("metric")), onset=parse_iso(d.get("onset")),
                    suspect_change_ids=list(d.get("suspect_change_ids") or []),
                    finding=d.get("finding"), source=d.get("source", "manual"))
     for e in events[1:]:
@@ -350,7 +360,7 @@ def _fold(incident_id: str, events: list[Event]) -> Incident:
             inc.status = d["to"]
         elif e.kind == "field":
             value = parse_iso(d["value"]) if d["field"] == "onset" else d["value"]
-            setattr(inc, d["field"], value)
+            setattr(inc, d["field"], _metric(value) if d["field"] == "metric" else value)
         elif e.kind == "step":
             progress = inc.steps.setdefault(d["step_id"], StepProgress())
             progress.state, progress.at, progress.actor = d["state"], e.at, e.actor

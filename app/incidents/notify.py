@@ -23,6 +23,7 @@ from typing import Any
 
 import requests
 
+from app.config import setting
 from app.configuration import ConfigFileError, load_yaml
 from app.flags.config import Secret
 from app.incidents.log import Incident, IncidentLog
@@ -82,7 +83,7 @@ def load_webhooks(data_dir: Path) -> dict[str, Webhook]:
                                                      f"environment variable {spec['url_env']} {state}")])
         else:
             url = spec["url"]
-        hooks[str(name)] = Webhook(str(name), Secret(url), float(spec.get("timeout_s", 5.0)),
+        hooks[str(name)] = Webhook(str(name), Secret(url), float(spec.get("timeout_s", setting("webhook_timeout_s"))),
                                    int(spec.get("retries", 2)))
     return hooks
 

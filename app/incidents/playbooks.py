@@ -27,7 +27,7 @@ PLAYBOOKS_DIR = Path(__file__).resolve().parents[2] / "playbooks"
 
 PHASES: tuple[str, ...] = ("detect", "triage", "rollback", "communicate", "investigate", "postmortem")
 METRICS: tuple[str, ...] = (
-    "error_rate", "quality_mean", "latency_p95_ms", "cost_per_request_usd", "negative_feedback_rate",
+    "error_rate", "quality_score", "latency_p95_ms", "cost_per_request_usd", "negative_feedback_rate",
     "requests",
 )
 SCOPE_KINDS: tuple[str, ...] = ("total", "partial", "single_user")

@@ -12,6 +12,8 @@ from pathlib import Path
 from app.incidents.briefing import Briefing, brief, money
 from app.incidents.log import Incident, IncidentLog, now_utc
 from app.incidents.timeline import format_duration
+from app.storage.datadir import DataDir, as_datadir
+from app.timestamps import display
 
 PLACEHOLDER_TEXT = "_To be written._"
 SECTION_TITLES = {"summary": "Summary", "root_cause": "Root cause",
@@ -19,10 +21,12 @@ SECTION_TITLES = {"summary": "Summary", "root_cause": "Root cause",
                   "got_lucky": "Where we got lucky"}
 
 
-def export(data_dir: Path, incident_id: str) -> str:
-    """The post-mortem of one incident as markdown."""
-    incident = IncidentLog(data_dir).get(incident_id)
-    return render(brief(data_dir, incident, now_utc()))
+def export(data_dir: DataDir | Path, incident_id: str) -> str:
+    """The post-mortem of one incident as markdown. It reads what is stored (logs, ledger,
+    cached flag histories) and writes nothing; no flag backend is called."""
+    dd = as_datadir(data_dir)
+    incident = IncidentLog(dd).get(incident_id)
+    return render(brief(dd, incident, now_utc()))
 
 
 def draft_summary(b: Briefing) -> str:
@@ -30,7 +34,7 @@ def draft_summary(b: Briefing) -> str:
     inc, im = b.incident, b.impact
     text = f"{', '.join(inc.features) or 'A feature'} degraded"
     if inc.onset:
-        text += f" from {inc.onset:%Y-%m-%d %H:%M} UTC"
+        text += f" from {display(inc.onset)}"
     if im is not None and b.totals is not None:
         text += (f" ({im.metric}), affecting {b.totals.requests:,} requests from "
                  f"{b.totals.users:,} users across {b.totals_label}")
@@ -40,7 +44,7 @@ def draft_summary(b: Briefing) -> str:
     if b.suspect:
         text += f". Suspect change: {b.suspect.describe()}"
     if b.mitigated_at:
-        text += f". Mitigated by a verified flag rollback at {b.mitigated_at:%Y-%m-%d %H:%M} UTC"
+        text += f". Mitigated by a verified flag rollback at {display(b.mitigated_at)}"
     return text + "."
 
 
@@ -74,9 +78,9 @@ def _errors(im) -> str:
 
 def _impacts_by_feature(b: Briefing) -> list[str]:
     """An incident over several features: one row each, and their sum (users counted once)."""
-    t, total = "%Y-%m-%d %H:%M UTC", b.totals
+    total = b.totals
     first = b.impacts[0]
-    lines = [f"Computed from the logs from the onset ({first.onset.strftime(t)}) to the end "
+    lines = [f"Computed from the logs from the onset ({display(first.onset)}) to the end "
              "of each feature's window; baseline: each feature's 24 hours before the onset. "
              "The total adds the features whose metric got worse (all of them if none did); "
              "a user of several counts once.", ""]
@@ -93,14 +97,13 @@ def _impacts_by_feature(b: Briefing) -> list[str]:
 
 def render(b: Briefing) -> str:
     inc, im = b.incident, b.impact
-    t = "%Y-%m-%d %H:%M UTC"
     out = [f"# Post-mortem: {inc.title} ({inc.id})", ""]
     out += _table(["Field", "Value"], [
         ["Severity", inc.severity], ["Status", inc.status],
         ["Incident commander", inc.commander or "(unassigned)"],
         ["Communications lead", inc.comms_lead or "(unassigned)"],
         ["Features", ", ".join(inc.features)], ["Playbook", inc.playbook or "none"],
-        ["Opened", inc.opened_at.strftime(t)], ["Exported", b.now.strftime(t)]])
+        ["Opened", display(inc.opened_at)], ["Exported", display(b.now)]])
     out += ["## Summary", "", _section(inc, "summary", draft_summary(b)), ""]
 
     out += ["## Impact", ""]
@@ -109,8 +112,8 @@ def render(b: Briefing) -> str:
     elif b.totals is not None:
         out += _impacts_by_feature(b)
     else:
-        out += [f"Computed from the logs from the onset ({im.onset.strftime(t)}) to "
-                f"{im.end.strftime(t)}; baseline: the 24 hours before the onset.", ""]
+        out += [f"Computed from the logs from the onset ({display(im.onset)}) to "
+                f"{display(im.end)}; baseline: the 24 hours before the onset.", ""]
         out += _table(["Measure", "Value"], [
             ["Scope", im.scope.describe()], ["Duration", format_duration(im.duration)],
             ["Requests affected", f"{im.requests:,}"], ["Users affected", f"{im.users:,}"],
@@ -121,20 +124,20 @@ def render(b: Briefing) -> str:
     ttd = inc.opened_at - inc.onset if inc.onset else None
     out += ["## Detection", ""]
     out += _table(["Measure", "Value"], [
-        ["First degraded bucket", inc.onset.strftime(t) if inc.onset else "unknown"],
-        ["Incident opened", inc.opened_at.strftime(t)],
+        ["First degraded bucket", display(inc.onset, missing="unknown")],
+        ["Incident opened", display(inc.opened_at)],
         ["Time to detect", format_duration(ttd)],
         ["How", f"{inc.source}" + (f", metric {inc.metric}" if inc.metric else "")]])
 
     mitigated, resolved = b.mitigated_at, b.resolved_at
     out += ["## Response", ""]
     out += _table(["Measure", "Value"], [
-        ["First verified rollback", mitigated.strftime(t) if mitigated else "none"],
+        ["First verified rollback", display(mitigated, missing="none")],
         ["Time to mitigate (from onset)", format_duration(mitigated - inc.onset)
          if mitigated and inc.onset else "n/a"],
         ["Time to mitigate (from opening)",
          format_duration(mitigated - inc.opened_at) if mitigated else "n/a"],
-        ["Resolved", resolved.strftime(t) if resolved else "not yet"],
+        ["Resolved", display(resolved, missing="not yet")],
         ["Time to resolve (from onset)", format_duration(resolved - inc.onset)
          if resolved and inc.onset else "n/a"]])
 
@@ -148,19 +151,19 @@ def render(b: Briefing) -> str:
         out += ["**Trigger:** no change of ours found in the 48 hours before the onset.", ""]
     out += [f"**Root cause:** {_section(inc, 'root_cause')}", ""]
 
-    out += ["## Timeline", "", "All times UTC.", ""]
+    out += ["## Timeline", ""]
     out += _table(["Time", "Source", "Event"], [
-        [e.time.strftime("%Y-%m-%d %H:%M:%S"), e.source,
+        [display(e.time, seconds=True), e.source,
          e.text + (" (corrected)" if e.corrected else "")] for e in b.timeline])
 
     out += ["## Actions taken", ""]
     out += _table(["Time", "Action", "Outcome", "Operator"], [
-        [e.time.strftime("%Y-%m-%d %H:%M:%S"), e.text, e.outcome or "", e.actor or ""]
+        [display(e.time, seconds=True), e.text, e.outcome or "", e.actor or ""]
         for e in b.actions]) if b.actions else ["No flag actions were recorded.", ""]
 
     out += ["## Communications", ""]
     out += _table(["Time", "Message", "Outcome"], [
-        [e.time.strftime("%Y-%m-%d %H:%M:%S"), e.text, e.outcome or ""] for e in b.messages]
+        [display(e.time, seconds=True), e.text, e.outcome or ""] for e in b.messages]
     ) if b.messages else ["No messages were sent from the console.", ""]
 
     for name in ("went_well", "went_wrong", "got_lucky"):

@@ -22,6 +22,7 @@ from app.changes import timeline as changes
 from app.changes.events import ChangeEvent
 from app.incidents.log import Event, Incident, parse_iso
 from app.storage import trail
+from app.storage.datadir import DataDir
 from app.storage.store import Store
 
 CHANGES_BEFORE_ONSET = timedelta(hours=24)
@@ -53,7 +54,7 @@ class Entry:
         return len(self.history) > 1
 
 
-def assemble(data_dir: Path, store: Store | None, incident: Incident,
+def assemble(data_dir: DataDir | Path, store: Store | None, incident: Incident,
              now: datetime) -> list[Entry]:
     """Every timeline entry of the incident, corrections applied, oldest first."""
     entries: list[Entry] = []
@@ -74,7 +75,7 @@ def assemble(data_dir: Path, store: Store | None, incident: Incident,
     return sorted(entries, key=lambda e: (e.time, e.key))
 
 
-def action_entries(data_dir: Path, incident: Incident) -> list[Entry]:
+def action_entries(data_dir: DataDir | Path, incident: Incident) -> list[Entry]:
     """Flag actions recorded against the incident in the audit trail (CLI and app alike)."""
     out = []
     for a in trail.actions_for_incident(data_dir, incident.id):
@@ -95,7 +96,7 @@ def first_verified_rollback(entries: list[Entry]) -> datetime | None:
     return min(times) if times else None
 
 
-def _change_entries(data_dir: Path, store: Store | None, incident: Incident,
+def _change_entries(data_dir: DataDir | Path, store: Store | None, incident: Incident,
                     now: datetime) -> list[Entry]:
     if incident.onset is None:
         return []
@@ -104,9 +105,10 @@ def _change_entries(data_dir: Path, store: Store | None, incident: Incident,
     for feature in incident.features:
         if store is not None:
             events += changes.list_changes(store, feature, since, now)
-        # flag-history entries the backends keep; the console's own actions come from the audit
-        events += [e for e in recorded.change_events(data_dir, feature, since, now)
-                   if e.source == "flag-audit"]
+    # flag-history entries the backends keep (cached: nothing here calls a backend); the
+    # console's own actions come from the audit trail as action entries
+    events += [e for e in recorded.change_events(data_dir, None, since, now, own=False)
+               if e.feature in incident.features]
     out = []
     for e in events:
         what = f"{e.kind} {e.key or ''}: {e.from_value or '?'} -> {e.to_value or '?'}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import sys
 import threading
 from collections.abc import Callable, Collection
@@ -38,7 +39,7 @@ from app.ingest.sources import (
     UnreadableFile,
     blank_lines,
     csv_rejects,
-    detect,
+    detect_format,
     expand,
     inspect,
     last_scan_id,
@@ -51,6 +52,8 @@ from app.ingest.validation import FieldPlan, checked_sql, define_macros, plan_fi
 from app.storage import dedupe, rollups
 from app.storage.schema import FIELD_NAMES, FIELDS
 from app.storage.store import Store, drop_parked
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -174,7 +177,7 @@ def ingest_file(store: Store, path: Path, mapping: Mapping | None = None,
     says no writer is still adding to the file."""
     fr = FileResult(path=str(path))
     try:
-        source = detect(path)
+        source = detect_format(path)
         fp = fingerprint(path)
     except UnreadableFile as exc:
         fr.error = str(exc)
@@ -202,10 +205,13 @@ def ingest_file(store: Store, path: Path, mapping: Mapping | None = None,
             with Staging(source) as readable:
                 job = _Job(source, readable, mapping, fr, prev, fp, mapping_key, on_read)
                 return fr, _load(con, job)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - one bad file never stops the others
             _rollback(con)
             fr.loaded = fr.quarantined = fr.duplicates = 0
             fr.error = _file_error(path, source, exc)
+            if not isinstance(exc, (MappingError, UnreadableFile, OSError)):
+                # A reason of the reader's own: reported with the file, and logged in full.
+                log.warning("ingest of %s failed: %s", path, fr.error, exc_info=exc)
             return fr, set()
 
 
@@ -226,7 +232,7 @@ def _file_error(path: Path, source: SourceFile, exc: Exception) -> str:
 def _rollback(con) -> None:
     try:
         con.execute("ROLLBACK")
-    except Exception:
+    except duckdb.TransactionException:
         pass  # no transaction was open
 
 

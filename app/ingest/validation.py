@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import duckdb
+
 from app.ingest.mapping import Mapping, MappingError
 from app.ingest.sources import SourceFile, ident, literal
 from app.storage.schema import FIELD_BY_NAME, FIELD_NAMES, FIELDS
@@ -142,13 +144,13 @@ def _raw_types(con, plan: FieldPlan, source: SourceFile, raw_exprs: list[str]) -
     try:
         rows = con.execute(f"DESCRIBE SELECT {', '.join(raw_exprs)} FROM rd_src").fetchall()
         return {r[0][2:]: r[1] for r in rows}
-    except Exception:
-        pass
+    except duckdb.Error:
+        pass  # one of the expressions fails: find which, field by field, to name it
     out: dict[str, str] = {}
     for name in plan.sources:
         try:
             out[name] = con.execute(f"DESCRIBE SELECT {plan.sql(name)} FROM rd_src").fetchall()[0][1]
-        except Exception as exc:
+        except duckdb.Error as exc:
             mapped = plan.mapping is not None and name in plan.mapping.fields
             where = plan.mapping.label() if mapped and plan.mapping else str(source.path)
             detail = " ".join(str(exc).split())[:300]

@@ -2,7 +2,7 @@
 
 Metric definitions (docs/metrics.md):
 - error_rate: share of requests whose `error` is set;
-- quality_mean: mean `quality_score` of the requests that have one, with a 95% normal-approx
+- quality_score: mean `quality_score` of the requests that have one, with a 95% normal-approx
   confidence band (mean +- 1.96 * sd / sqrt(n));
 - latency_p95_ms: 95th percentile of `latency_ms` (linear interpolation);
 - cost_per_request_usd: mean `cost_usd`;
@@ -24,7 +24,7 @@ from app.storage.store import Store
 METRICS: dict[str, str] = {
     "requests": "count(*)",
     "error_rate": "avg(CASE WHEN error IS NULL THEN 0.0 ELSE 1.0 END)",
-    "quality_mean": "avg(quality_score)",
+    "quality_score": "avg(quality_score)",
     "quality_sd": "stddev_samp(quality_score)",
     "quality_n": "count(quality_score)",
     "latency_p95_ms": "quantile_cont(latency_ms, 0.95)",
@@ -115,12 +115,12 @@ def timeline(store: Store, feature: str, since: datetime, until: datetime,
         return df
     half = 1.96 * pl.col("quality_sd") / pl.col("quality_n").cast(pl.Float64).sqrt()
     return df.with_columns(
-        quality_lo=(pl.col("quality_mean") - half).clip(0, 1),
-        quality_hi=(pl.col("quality_mean") + half).clip(0, 1),
+        quality_lo=(pl.col("quality_score") - half).clip(0, 1),
+        quality_hi=(pl.col("quality_score") + half).clip(0, 1),
     )
 
 
-OVERVIEW_METRICS = ("requests", "error_rate", "quality_mean", "latency_p95_ms",
+OVERVIEW_METRICS = ("requests", "error_rate", "quality_score", "latency_p95_ms",
                     "cost_per_request_usd", "negative_feedback_rate")
 
 
@@ -184,7 +184,7 @@ def _worse(metric: str) -> pl.Expr:
     if metric == "negative_feedback_rate":
         z = _two_proportions_z(c, pl.col("feedback_n"), p, pl.col("feedback_n_prev"))
         return (change > OVERVIEW_MIN_RELATIVE) & (z > OVERVIEW_Z)
-    if metric == "quality_mean":
+    if metric == "quality_score":
         se = (pl.col("quality_sd") ** 2 / pl.col("quality_n")
               + pl.col("quality_sd_prev") ** 2 / pl.col("quality_n_prev")).sqrt()
         return (change < -OVERVIEW_MIN_RELATIVE / 5) & ((p - c) / se > OVERVIEW_Z)

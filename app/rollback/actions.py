@@ -366,6 +366,25 @@ def feature_status(config: FlagConfig, name: str) -> dict[str, Any]:
     return {"feature": name, "backend": backend.name, "flags": flags}
 
 
+class NoRolloutFlag(LookupError):
+    """The feature has no rollout flag in flags.yaml (or there is no flags.yaml)."""
+
+
+def rollout_percentage(data_dir: Path, feature: str) -> float | None:
+    """The percentage the feature's rollout flag serves now (None when the flag serves no
+    percentage). Raises NoRolloutFlag when none is configured, and FlagError when flags.yaml
+    is broken or the backend cannot be read: the caller decides, nothing is swallowed."""
+    config = load_config(data_dir)
+    feature_flags = config.features.get(feature)
+    if feature_flags is None or FlagRole.ROLLOUT not in feature_flags.flags:
+        raise NoRolloutFlag(feature)
+    ref = feature_flags.flags[FlagRole.ROLLOUT]
+    backend = backend_for_feature(config, feature_flags)
+    percent = _env_dict(backend.read(ref.key).environment(ref.environment), ref).get(
+        "rollout_percentage")
+    return None if percent is None else float(percent)
+
+
 def available_actions(config: FlagConfig, feature: str) -> list[Action]:
     roles = set(config.feature(feature).flags)
     return [a for a in Action if ROLE_OF[a] in roles]

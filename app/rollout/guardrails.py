@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from app.detection import stats
 from app.detection.thresholds import METRIC_DIRECTION, Thresholds
 from app.storage.store import Store
+from app.timestamps import machine
 
 MIXTURE_SCALE = 3.0
 P95_LEVELS = [round(0.90 + 0.005 * i, 3) for i in range(20)]  # 0.900 .. 0.995
@@ -30,7 +31,7 @@ class ArmStats:
     error_rate: float
     error_ci: tuple[float, float]
     quality_n: int
-    quality_mean: float | None
+    quality_score: float | None
     quality_sd: float | None
     quality_ci: tuple[float, float] | None
     latency_p95_ms: float | None
@@ -82,7 +83,7 @@ def _plain(x):
     if isinstance(x, (list, tuple)):
         return [_plain(v) for v in x]
     if isinstance(x, datetime):
-        return x.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return machine(x)
     if isinstance(x, float) and not math.isfinite(x):
         return None
     return x
@@ -108,7 +109,7 @@ def arm_stats(store: Store, feature: str, since: datetime, until: datetime) -> l
             p95_ci = (_interp(quantiles, lo), _interp(quantiles, hi))
         out.append(ArmStats(
             variant=variant, requests=n, first_seen=first, error_rate=errors / n,
-            error_ci=stats.wilson_interval(errors, n), quality_n=q_n, quality_mean=q_mean,
+            error_ci=stats.wilson_interval(errors, n), quality_n=q_n, quality_score=q_mean,
             quality_sd=q_sd,
             quality_ci=stats.mean_interval(q_mean, q_sd, q_n) if q_n > 1 and q_sd is not None else None,
             latency_p95_ms=p95, latency_p95_ci=p95_ci, log_latency_mean=ll_mean,
@@ -171,10 +172,10 @@ def guardrail(metric: str, control: ArmStats, canary: ArmStats, t: Thresholds,
     elif metric == "quality_score":
         if canary.quality_n < 2 or control.quality_n < 2 or canary.quality_sd is None:
             return None
-        delta = canary.quality_mean - control.quality_mean
+        delta = canary.quality_score - control.quality_score
         var = canary.quality_sd**2 / canary.quality_n + (control.quality_sd or 0) ** 2 / control.quality_n
-        tau = max(t.metric(metric).min_effect, t.metric(metric).min_relative * control.quality_mean)
-        shown_c, shown_k, n = control.quality_mean, canary.quality_mean, canary.quality_n
+        tau = max(t.metric(metric).min_effect, t.metric(metric).min_relative * control.quality_score)
+        shown_c, shown_k, n = control.quality_score, canary.quality_score, canary.quality_n
     elif metric == "latency_p95_ms":
         if canary.latency_n < 2 or control.latency_n < 2 or canary.log_latency_var is None:
             return None

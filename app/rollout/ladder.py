@@ -16,9 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from app.detection.thresholds import LadderStep, Thresholds
+from app.flags.base import FlagError
 from app.rollout.guardrails import VariantComparison, compare_variants, find_arms
+from app.storage.datadir import DataDir
 from app.storage.ledger import Ledger
 from app.storage.store import Store
+from app.timestamps import display, machine
 
 LOOKBACK = timedelta(days=14)
 DDL = (
@@ -35,8 +38,8 @@ DDL = (
 )
 
 
-def ledger(data_dir: Path) -> Ledger:
-    led = Ledger(Path(data_dir))
+def ledger(data_dir: DataDir | Path) -> Ledger:
+    led = data_dir.ledger if isinstance(data_dir, DataDir) else Ledger(Path(data_dir))
     led.ensure_tables("rollout", DDL)
     return led
 
@@ -60,15 +63,17 @@ class LadderStatus:
     samples_needed: int = 0
     comparison: VariantComparison | None = None
     serving_percent: float | None = None  # what the flag (or the traffic) serves now
+    flag_error: str | None = None  # the rollout flag could not be read: why
 
     def as_dict(self) -> dict[str, Any]:
         return {"feature": self.feature, "verdict": self.verdict, "reason": self.reason,
                 "step": self.step, "step_percent": self.step_percent,
                 "serving_percent": self.serving_percent,
                 "next_percent": self.next_percent,
-                "started_at": self.started_at.strftime("%Y-%m-%dT%H:%M:%SZ") if self.started_at else None,
+                "started_at": machine(self.started_at),
                 "hours_at_step": round(self.hours_at_step, 2), "hours_needed": self.hours_needed,
                 "samples": self.samples, "samples_needed": self.samples_needed,
+                "flag_error": self.flag_error,
                 "comparison": self.comparison.as_dict() if self.comparison else None}
 
     def summary(self) -> str:
@@ -77,30 +82,45 @@ class LadderStatus:
         serving = (f" (serving {self.serving_percent:g}%)" if self.serving_percent is not None
                    and abs(self.serving_percent - (self.step_percent or 0)) > 1e-6 else "")
         lines = [f"{self.feature}: step {self.step + 1} at {self.step_percent:g}%{serving} since "
-                 f"{self.started_at:%Y-%m-%d %H:%M} UTC",
+                 f"{display(self.started_at)}",
                  f"  time at step {self.hours_at_step:.1f} h of {self.hours_needed:g} h; "
                  f"canary requests {self.samples:,} of {self.samples_needed:,}"]
         for g in self.comparison.guardrails if self.comparison else ():
             mark = "TRIPPED" if g.tripped else "ok"
             lines.append(f"  {g.metric}: control {g.control:.4g} canary {g.canary:.4g} "
                          f"(always-valid p = {g.p_value:.2g}) {mark}")
+        if self.flag_error:
+            lines.append(f"  rollout flag unreadable: {self.flag_error}")
         lines.append(f"  verdict: {self.verdict}: {self.reason}")
         return "\n".join(lines)
 
 
-def _flag_percent(data_dir: Path, feature: str) -> float | None:
-    """The rollout percentage the flag backend serves now, when a rollout flag is configured."""
-    try:
-        from app.rollback import actions
+@dataclass(frozen=True)
+class RolloutFlag:
+    """What the flag system says about a feature's rollout flag."""
 
-        status = actions.status(data_dir, feature)
-    except Exception:  # noqa: BLE001 - no flag configuration is a normal state here
-        return None
-    for f in status.get("features", []):
-        for flag in f.get("flags", []):
-            if flag.get("role") == "rollout" and flag.get("rollout_percentage") is not None:
-                return float(flag["rollout_percentage"])
-    return None
+    configured: bool  # flags.yaml names a rollout flag for the feature
+    percent: float | None = None  # what it serves now (None: not a percentage rollout)
+    error: str | None = None  # why the flag could not be read: flags.yaml or the backend
+
+    @property
+    def readable(self) -> bool:
+        return self.error is None
+
+
+def rollout_flag(data_dir: Path, feature: str) -> RolloutFlag:
+    """Read the feature's rollout flag. A missing flags.yaml, or one that names no rollout
+    flag for the feature, is the normal "ladder state only" case; a broken flags.yaml or an
+    unreadable backend is reported as an error, never taken for "no flag"."""
+    from app.rollback import actions
+
+    try:
+        percent = actions.rollout_percentage(data_dir, feature)
+    except actions.NoRolloutFlag:
+        return RolloutFlag(configured=False)
+    except FlagError as exc:
+        return RolloutFlag(configured=True, error=exc.message)
+    return RolloutFlag(configured=True, percent=percent)
 
 
 def _step_for(ladder: tuple[LadderStep, ...], percent: float) -> int:
@@ -124,12 +144,11 @@ def ladder_status(store: Store, feature: str, t: Thresholds) -> LadderStatus:
         row = con.execute("SELECT * FROM rollout_steps WHERE feature = ? AND canary = ?",
                           [feature, canary]).fetchone()
     ladder = t.ladder
-    percent: float | None = None
+    flag = rollout_flag(store.data_dir, feature)
+    percent = flag.percent
     if row is not None:
         step, started = int(row["step"]), datetime.fromisoformat(row["started_at"])
-        percent = _flag_percent(store.data_dir, feature)
     else:
-        percent = _flag_percent(store.data_dir, feature)
         if percent is None:
             share = store.scalar(
                 "SELECT avg(CASE WHEN variant = ? THEN 1.0 ELSE 0.0 END) FROM requests "
@@ -150,7 +169,7 @@ def ladder_status(store: Store, feature: str, t: Thresholds) -> LadderStatus:
     base = dict(step=step, step_percent=here.percent, next_percent=nxt, started_at=started,
                 hours_at_step=hours, hours_needed=here.min_hours, samples=samples,
                 samples_needed=here.min_samples, comparison=comparison,
-                serving_percent=percent)
+                serving_percent=percent, flag_error=flag.error)
     tripped = comparison.tripped
     if tripped:
         names = ", ".join(f"{g.metric} (p = {g.p_value:.2g})" for g in tripped)
@@ -184,23 +203,27 @@ class AdvanceOutcome:
 def advance(store: Store, feature: str, t: Thresholds, operator: str = "rollback-desk rollout"
             ) -> AdvanceOutcome:
     """Move the canary one step up the ladder, only when the guardrails pass with enough data.
-    The flag goes through the actions path (confirm, call, read back, audit) when configured."""
+    When flags.yaml names a rollout flag, the flag goes through the actions path (confirm,
+    call, read back, audit) and the ladder moves only once the flag system confirms the new
+    percentage. A broken flags.yaml or an unreachable backend refuses the step: the ladder
+    stays where it was and the outcome says why."""
     status = ladder_status(store, feature, t)
     if status.verdict != "pass":
-        record_action(store.data_dir, status, "advance-refused", applied=False,
-                      detail={"reason": status.reason})
-        return AdvanceOutcome(False, f"not advanced: {status.verdict}: {status.reason}", status)
+        return _refuse(store.data_dir, status, f"{status.verdict}: {status.reason}")
     assert status.step is not None and status.next_percent is not None
+    flag = rollout_flag(store.data_dir, feature)
+    if not flag.readable:
+        return _refuse(store.data_dir, status, f"cannot read the rollout flag: {flag.error}")
     flag_result = None
-    if _flag_percent(store.data_dir, feature) is not None:
+    if flag.configured:
         from app.rollback import actions
 
         result = actions.execute(store.data_dir, feature, "rollout", status.next_percent,
                                  operator=operator, reason=f"rollout ladder: {status.reason}")
         flag_result = result.cli_dict()
-        if str(result.outcome) == "failed":
-            return AdvanceOutcome(False, f"not advanced: the flag change failed: {result.message}",
-                                  status, flag_result)
+        if str(result.outcome) != "verified":
+            return _refuse(store.data_dir, status,
+                           f"the flag change is {result.outcome}: {result.message}", flag_result)
     now = status.started_at + timedelta(hours=status.hours_at_step)
     canary = status.comparison.canary if status.comparison else ""
     with ledger(store.data_dir).connect() as con:
@@ -212,6 +235,14 @@ def advance(store: Store, feature: str, t: Thresholds, operator: str = "rollback
     where = "" if flag_result else " (no rollout flag configured: ladder state only)"
     return AdvanceOutcome(True, f"advanced {feature} to {status.next_percent:g}%{where}", status,
                           flag_result)
+
+
+def _refuse(data_dir: Path, status: LadderStatus, reason: str,
+            flag_result: dict[str, Any] | None = None) -> AdvanceOutcome:
+    """Record a refused step (the ladder is not touched) and say why."""
+    record_action(data_dir, status, "advance-refused", applied=False,
+                  detail={"reason": reason, "flag": flag_result})
+    return AdvanceOutcome(False, f"not advanced: {reason}", status, flag_result)
 
 
 def record_action(data_dir: Path, status: LadderStatus, kind: str, applied: bool,

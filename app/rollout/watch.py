@@ -10,6 +10,7 @@ step; it never counts as a pass.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,11 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from app.detection.thresholds import Thresholds
+from app.flags.base import FlagError
 from app.ingest.pipeline import ingest_paths
+from app.rollback import history
 from app.rollout import ladder as rollout
 from app.rollout.guardrails import find_arms
+from app.storage.datadir import DataDir
 from app.storage.store import Store
+from app.timestamps import display, machine
 
+log = logging.getLogger(__name__)
 
 @dataclass
 class WatchLook:
@@ -34,14 +40,14 @@ class WatchLook:
     actions: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"at": self.at.strftime("%Y-%m-%dT%H:%M:%SZ"), "loaded": self.loaded,
+        return {"at": machine(self.at), "loaded": self.loaded,
                 "files_loaded": self.files_loaded, "errors": self.errors,
                 "canaries": [{"feature": s.feature, "verdict": s.verdict, "reason": s.reason}
                              for s in self.statuses],
                 "actions": self.actions}
 
     def lines(self) -> list[str]:
-        out = [f"{self.at:%Y-%m-%d %H:%M:%S}Z: {self.loaded:,} requests loaded from "
+        out = [f"{display(self.at, seconds=True)}: {self.loaded:,} requests loaded from "
                f"{self.files_loaded} new file(s)"]
         out += [f"  error: {e}" for e in self.errors]
         out += [f"  {s.feature}: {s.verdict}: {s.reason}" for s in self.statuses]
@@ -58,8 +64,11 @@ def canary_features(store: Store) -> list[str]:
     return out
 
 
-def look_once(data_dir: Path, folder: str | Path, apply: bool, t: Thresholds) -> WatchLook:
-    store = Store(data_dir)
+def look_once(data_dir: DataDir | Path, folder: str | Path, apply: bool, t: Thresholds
+              ) -> WatchLook:
+    """One look, on the data directory opened afresh (an edited flags.yaml is seen)."""
+    data_dir = DataDir(data_dir)
+    store = data_dir.store
     look = WatchLook(at=datetime.now(UTC).replace(tzinfo=None))
     if Path(folder).exists():
         result = ingest_paths(store, [str(folder)])
@@ -68,6 +77,7 @@ def look_once(data_dir: Path, folder: str | Path, apply: bool, t: Thresholds) ->
         look.errors = [f.error for f in result.files if f.error]
     else:
         look.errors.append(f"{folder}: no such folder")
+    look.errors += _sync_flag_histories(data_dir)
     for feature in canary_features(store):
         status = rollout.ladder_status(store, feature, t)
         rollout.record_look(data_dir, status)
@@ -75,6 +85,17 @@ def look_once(data_dir: Path, folder: str | Path, apply: bool, t: Thresholds) ->
         if status.verdict == "rollback" and not _already_acted(data_dir, status, apply):
             look.actions.append(roll_back(data_dir, status, apply))
     return look
+
+
+def _sync_flag_histories(data_dir: Path) -> list[str]:
+    """Fetch the flag systems' histories into the ledger (at most once a minute), so pages
+    and post-mortems find them without calling a backend; failures are the look's errors."""
+    try:
+        status = history.sync_history(data_dir)
+    except FlagError as exc:
+        return [f"flag history: {exc.message}"]
+    return [f"flag history of {name}: {line}" for name, line in status.items()
+            if line.startswith("failed")]
 
 
 def _already_acted(data_dir: Path, status: rollout.LadderStatus, apply: bool) -> bool:
@@ -93,13 +114,16 @@ def _incident_title(status: rollout.LadderStatus) -> str:
 def roll_back(data_dir: Path, status: rollout.LadderStatus, apply: bool) -> dict[str, Any]:
     """Set the canary to 0%, open an incident, notify; or record that it would have."""
     title = _incident_title(status)
+    channels, notify_error = _channels(data_dir)
     plan = {"flag": f"{status.feature} rollout -> 0%", "incident": title,
-            "notify": _channels(data_dir), "reason": status.reason}
+            "notify": channels, "reason": status.reason}
+    if notify_error:
+        plan["notify_error"] = notify_error
     if not apply:
         rollout.record_action(data_dir, status, "would-rollback", applied=False, detail=plan)
         return {"kind": "would-rollback", "feature": status.feature, "detail": plan,
                 "summary": f"would set {status.feature} canary to 0%, open '{title}' and notify "
-                           f"{', '.join(plan['notify']) or 'no channel (none configured)'}"}
+                           f"{', '.join(plan['notify']) or notify_error or 'no channel (none configured)'}"}
     detail: dict[str, Any] = {"plan": plan}
     from app.rollback import actions
 
@@ -113,47 +137,63 @@ def roll_back(data_dir: Path, status: rollout.LadderStatus, apply: bool) -> dict
             "summary": f"{result.message}; incident {detail['incident'] or 'not opened'}"}
 
 
-def _channels(data_dir: Path) -> list[str]:
-    try:
-        from app.incidents.notify import load_webhooks
+def _channels(data_dir: Path) -> tuple[list[str], str | None]:
+    """The configured channels, and why there are none when notify.yaml is broken: a broken
+    file must not stop a rollback, so it is named in the plan instead of raising."""
+    from app.incidents.notify import NotifyConfigError, load_webhooks
 
-        return sorted(load_webhooks(data_dir))
-    except Exception:  # noqa: BLE001 - a broken notify.yaml must not stop a rollback
-        return []
+    try:
+        return sorted(load_webhooks(data_dir)), None
+    except NotifyConfigError as exc:
+        log.warning("watch: no channel to notify: %s", exc)
+        return [], str(exc)
 
 
 def _open_incident(data_dir: Path, status: rollout.LadderStatus, title: str,
                    flag: dict[str, Any]) -> str | None:
-    try:
-        from app.incidents.log import IncidentLog
+    from app.incidents.log import IncidentError, IncidentLog
 
-        tripped = status.comparison.tripped if status.comparison else []
+    tripped = status.comparison.tripped if status.comparison else []
+    try:
         incident = IncidentLog(data_dir).open(
             title, [status.feature], severity="SEV2", metric=tripped[0].metric if tripped else None,
             onset=status.started_at, finding={"guardrails": status.as_dict(), "flag": flag},
             source="watch", actor="rollback-desk watch")
-        return incident.id
-    except Exception:  # noqa: BLE001 - the rollback stands even when filing the incident fails
+    except IncidentError as exc:  # the rollback stands even when filing the incident fails
+        log.error("watch: could not open the incident for %s: %s", status.feature, exc)
         return None
+    return incident.id
 
 
 def _notify(data_dir: Path, incident_id: str | None, status: rollout.LadderStatus,
             flag_message: str) -> list[dict[str, Any]]:
     if incident_id is None:
         return []
-    try:
-        from app.incidents import notify
-        from app.incidents.log import IncidentLog
+    from app.incidents import notify
+    from app.incidents.log import IncidentError, IncidentLog
 
+    # Recorded, never raised: the rollback is done.
+    try:
         incident = IncidentLog(data_dir).get(incident_id)
         template = notify.load_templates()["internal-update"]
-        text = (f"Automatic rollback of the {status.feature} canary: {status.reason}. "
-                f"Flag: {flag_message}. Incident {incident_id} is open.")
-        return [{"channel": ch, "outcome": notify.send(data_dir, incident, ch, template, text,
-                                                       actor="rollback-desk watch").outcome}
-                for ch in sorted(notify.load_webhooks(data_dir))]
-    except Exception as exc:  # noqa: BLE001 - recorded, never raised: the rollback is done
-        return [{"channel": None, "outcome": "failed", "detail": str(exc)}]
+        channels = sorted(notify.load_webhooks(data_dir))
+    except (IncidentError, notify.NotifyConfigError, KeyError) as exc:
+        detail = (f"no {exc} message template" if isinstance(exc, KeyError) else str(exc))
+        log.error("watch: no notification for %s: %s", incident_id, detail)
+        return [{"channel": None, "outcome": "failed", "detail": detail}]
+    text = (f"Automatic rollback of the {status.feature} canary: {status.reason}. "
+            f"Flag: {flag_message}. Incident {incident_id} is open.")
+    sent = []
+    for ch in channels:
+        try:
+            outcome = notify.send(data_dir, incident, ch, template, text,
+                                  actor="rollback-desk watch").outcome
+        except IncidentError as exc:  # sent or not, the send could not be put on record
+            log.error("watch: message to %s not recorded on %s: %s", ch, incident_id, exc)
+            sent.append({"channel": ch, "outcome": "unrecorded", "detail": str(exc)})
+            continue
+        sent.append({"channel": ch, "outcome": outcome})
+    return sent
 
 
 def watch(data_dir: Path, folder: str | Path, interval_s: float, apply: bool, once: bool,

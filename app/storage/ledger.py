@@ -36,6 +36,31 @@ class Ledger:
         finally:
             con.close()
 
+    def has_tables(self, *names: str) -> bool:
+        """Whether the ledger exists and holds these tables; never creates either."""
+        if not self.path.exists():
+            return False
+        with self.connect() as con:
+            found = {r[0] for r in con.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        return set(names) <= found
+
+    def version(self) -> str:
+        """Changes whenever a row is added to or removed from any table of the ledger (a flag
+        action, a ladder step, a fetched flag history, an incident event): part of the
+        pages' cache key. Empty when there is no ledger yet; reading never creates it."""
+        if not self.path.exists():
+            return ""
+        con = sqlite3.connect(self.path, timeout=30.0)
+        try:
+            tables = [r[0] for r in con.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' "
+                "AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+            parts = [f"{t}:{_table_version(con, t)}" for t in tables]
+        finally:
+            con.close()
+        return "|".join(parts)
+
     def ensure_tables(self, owner: str, ddl: Sequence[str]) -> None:
         """Create an owner's tables once per process (idempotent)."""
         if owner in self._ready:
@@ -44,6 +69,16 @@ class Ledger:
             for statement in ddl:
                 con.execute(statement)
         self._ready.add(owner)
+
+
+def _table_version(con: sqlite3.Connection, table: str) -> str:
+    """Row count and highest rowid: an insert (also INSERT OR REPLACE) raises the rowid, a
+    delete lowers the count."""
+    try:
+        n, top = con.execute(f'SELECT count(*), max(rowid) FROM "{table}"').fetchone()
+    except sqlite3.OperationalError:  # a WITHOUT ROWID table
+        n, top = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0], None
+    return f"{n}:{top}"
 
 
 def _ensure_wal(con: sqlite3.Connection, attempts: int = 200) -> None:

@@ -143,7 +143,7 @@ def timeline_sql(bucket: str, hourly: bool) -> str:
             WHERE feature = ? AND bucket >= ? AND bucket < ?),
         agg AS (
             SELECT b, sum(requests) AS requests, sum(errors) / sum(requests) AS error_rate,
-                   sum(quality_sum) / nullif(sum(quality_n), 0) AS quality_mean,
+                   sum(quality_sum) / nullif(sum(quality_n), 0) AS quality_score,
                    sqrt(greatest(sum(quality_sumsq) - sum(quality_sum) ^ 2
                         / nullif(sum(quality_n), 0), 0) / nullif(sum(quality_n) - 1, 0))
                        AS quality_sd,
@@ -152,7 +152,7 @@ def timeline_sql(bucket: str, hourly: bool) -> str:
                    sum(feedback_neg) / nullif(sum(feedback_n), 0) AS negative_feedback_rate,
                    sum(feedback_n) AS feedback_n
             FROM r GROUP BY b),{p95}
-        SELECT agg.b AS bucket, 'all' AS series, requests, error_rate, quality_mean,
+        SELECT agg.b AS bucket, 'all' AS series, requests, error_rate, quality_score,
                quality_sd, quality_n, latency_p95_ms, cost_per_request_usd,
                negative_feedback_rate, feedback_n
         FROM agg LEFT JOIN p95 USING (b) ORDER BY 1"""

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from app.flags.base import ActionResult, HistoryEntry
+from app.storage.datadir import DataDir
 from app.storage.ledger import Ledger
 
 DDL = (
@@ -98,10 +99,18 @@ class AuditEntry:
         }
 
 
-def ledger(data_dir: Path) -> Ledger:
-    led = Ledger(Path(data_dir))
+def ledger(data_dir: DataDir | Path) -> Ledger:
+    """The data directory's ledger with the audit tables (the DataDir's own, when given one)."""
+    led = data_dir.ledger if isinstance(data_dir, DataDir) else Ledger(Path(data_dir))
     led.ensure_tables("audit", DDL)
     return led
+
+
+def _reading(data_dir: DataDir | Path) -> Ledger | None:
+    """The ledger to read the trail from, or None when it holds no trail yet: reading
+    creates neither the ledger nor its tables (an export leaves the ledger as it was)."""
+    led = data_dir.ledger if isinstance(data_dir, DataDir) else Ledger(Path(data_dir))
+    return led if led.has_tables("flag_audit", "flag_history", "flag_history_sync") else None
 
 
 def new_action_id() -> str:
@@ -173,7 +182,10 @@ def entries(
                     OR (:outcome = 'none' AND o.outcome IS NULL))
              ORDER BY i.seq DESC LIMIT :limit"""
     params = {"feature": feature, "incident": incident_id, "outcome": outcome, "limit": limit}
-    with ledger(data_dir).connect() as con:
+    led = _reading(data_dir)
+    if led is None:
+        return []
+    with led.connect() as con:
         rows = con.execute(sql, params).fetchall()
     return [_entry(row) for row in rows]
 
@@ -247,7 +259,10 @@ def record_sync(
 
 def history_rows(data_dir: Path) -> list[Any]:
     """The cached flag-system history entries, oldest first."""
-    with ledger(data_dir).connect() as con:
+    led = _reading(data_dir)
+    if led is None:
+        return []
+    with led.connect() as con:
         return con.execute("SELECT * FROM flag_history ORDER BY timestamp").fetchall()
 
 

@@ -11,10 +11,11 @@ import polars as pl
 from plotly.subplots import make_subplots
 
 from app.changes.events import ChangeEvent
+from app.timestamps import display
 
 KIND_COLOURS = {"model": "#7b3fe4", "prompt": "#e4572e", "flag": "#2e86de", "config": "#8a8a8a"}
 PANELS: tuple[tuple[str, str, str], ...] = (
-    ("quality_mean", "Quality score (mean, 95% CI)", ".3f"),
+    ("quality_score", "Quality score (mean, 95% CI)", ".3f"),
     ("error_rate", "Error rate", ".1%"),
     ("latency_p95_ms", "p95 latency (ms)", ",.0f"),
     ("cost_per_request_usd", "Cost per request (USD)", ".4f"),
@@ -26,7 +27,7 @@ SERIES_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564
 
 
 @dataclass(frozen=True)
-class Onset:
+class OnsetMarker:
     """A detected degradation's onset, drawn as a dashed marker."""
 
     timestamp: datetime
@@ -36,13 +37,13 @@ class Onset:
 def change_hover(e: ChangeEvent) -> str:
     arrow = f"{e.from_value or '?'} → {e.to_value or '?'}"
     silent = "<br><b>silent provider update</b>" if e.silent_update else ""
-    return (f"<b>{e.kind}</b> {e.key or ''}<br>{arrow}<br>{e.timestamp:%Y-%m-%d %H:%M} UTC"
+    return (f"<b>{e.kind}</b> {e.key or ''}<br>{arrow}<br>{display(e.timestamp)}"
             f"<br>by {e.author or 'unknown'} · source {e.source}{silent}"
             + (f"<br>{e.description}" if e.description else ""))
 
 
 def timeline_figure(df: pl.DataFrame, events: Sequence[ChangeEvent],
-                    onsets: Sequence[Onset] = (), title: str = "") -> go.Figure:
+                    onsets: Sequence[OnsetMarker] = (), title: str = "") -> go.Figure:
     """Six stacked panels sharing one time axis; every change is a vertical line across all
     panels, coloured by kind, with a hover marker on the top panel."""
     fig = make_subplots(rows=len(PANELS), cols=1, shared_xaxes=True, vertical_spacing=0.025,
@@ -64,11 +65,11 @@ def timeline_figure(df: pl.DataFrame, events: Sequence[ChangeEvent],
                 x=x, y=part[col].to_list(), mode="lines", name=str(name),
                 legendgroup=str(name), showlegend=split and row == 1,
                 line={"color": colour, "width": 1.6},
-                hovertemplate=f"{name}<br>%{{x|%Y-%m-%d %H:%M}}<br>{label}: %{{y:{fmt}}}"
+                hovertemplate=f"{name}<br>%{{x|%Y-%m-%d %H:%M}} UTC<br>{label}: %{{y:{fmt}}}"
                               "<extra></extra>"), row=row, col=1)
     top_y = 1.0
-    if not df.is_empty() and df["quality_mean"].drop_nulls().len():
-        top_y = float(df["quality_hi"].drop_nulls().max() or df["quality_mean"].max())
+    if not df.is_empty() and df["quality_score"].drop_nulls().len():
+        top_y = float(df["quality_hi"].drop_nulls().max() or df["quality_score"].max())
     for e in events:
         colour = KIND_COLOURS.get(e.kind, "#444")
         fig.add_shape(type="line", x0=e.timestamp, x1=e.timestamp, xref="x", yref="paper",

@@ -12,6 +12,7 @@ from app.changes import timeline as changes
 from app.changes.events import ChangeEvent
 from app.config import resolve_data_dir
 from app.metrics import timeline as metrics
+from app.storage.datadir import DataDir
 from app.storage.store import Store
 
 RANGES: dict[str, timedelta | None] = {
@@ -28,16 +29,23 @@ def data_dir() -> Path:
     return resolve_data_dir()
 
 
+def datadir() -> DataDir:
+    """The data directory of this run: its store, ledger and flag configuration, opened once."""
+    return DataDir(data_dir())
+
+
 def store() -> Store:
     return Store(data_dir())
 
 
 def data_version() -> str:
-    """Changes whenever files or change events are loaded: the cache key of every query."""
-    s = store()
-    row = s.rows("""SELECT (SELECT count(*) FROM files), (SELECT max(loaded_at) FROM files),
-                           (SELECT count(*) FROM changes)""")[0]
-    return "|".join(str(v) for v in row)
+    """The cache key of every page query: changes whenever files or change events are
+    loaded (DuckDB) and whenever the ledger gains a row (a flag action, a ladder step, a
+    fetched flag history, an incident event), so the next rerun shows it."""
+    dd = datadir()
+    row = dd.store.rows("""SELECT (SELECT count(*) FROM files), (SELECT max(loaded_at) FROM files),
+                                  (SELECT count(*) FROM changes)""")[0]
+    return "|".join(str(v) for v in row) + "#" + dd.ledger.version()
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -16,6 +16,7 @@ APP = Path(__file__).resolve().parents[2] / "app"
 LAYERS = {
     "config": 0,
     "configuration": 0,
+    "timestamps": 0,
     "flags": 1,
     "storage": 2,
     "changes": 3,

@@ -237,8 +237,15 @@ def test_history_comes_from_the_event_log(unleash_dir) -> None:
     assert ("rollout", "10%", "0%") in [(h.change, h.before, h.after) for h in changes]
     assert history.sync_history(data_dir)["unleash"].startswith("synced")
     events = recorded.change_events(data_dir, feature="ai-summaries")
-    assert [e.source for e in events if e.key == f"ai-summaries-canary-{tag}"] == [
-        "rollback-desk"]  # Unleash's record of the console's own change is not repeated
+    # Unleash's events keep no comment to recognise the console's own change by, so its
+    # record is shown too (never hidden by a time window), saying which action it may be.
+    [own] = [e for e in events if e.key == f"ai-summaries-canary-{tag}"
+             and e.source == "rollback-desk"]
+    [record] = [e for e in events if e.key == f"ai-summaries-canary-{tag}"
+                and e.source == "flag-audit" and e.to_value == "0%"]
+    [entry] = trail.entries(data_dir, feature="ai-summaries", limit=1)
+    assert entry.action_id in record.description and "keeps no action id" in record.description
+    assert own.to_value == "0%"
 
 
 def test_the_token_never_reaches_output_or_audit(unleash_dir, unleash, capsys) -> None:

@@ -37,7 +37,7 @@ def test_one_noisy_client_is_a_single_user_scope(store):
 
 def test_a_prompt_that_replaced_the_old_one_everywhere_is_total_and_names_the_new_version(store):
     scope = triage(store, "support-reply", datetime(2026, 11, 20, 14), END)
-    assert (scope.kind, scope.metric) == ("total", "quality_mean")
+    assert (scope.kind, scope.metric) == ("total", "quality_score")
     assert scope.carried_by == ("prompt_version = v8",)
     assert scope.describe() == "total: the whole feature (now served by prompt_version = v8)"
 

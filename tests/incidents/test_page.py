@@ -68,7 +68,7 @@ def test_an_incident_opened_from_the_feature_page_is_prefilled_with_the_feature(
 
 
 def test_a_detected_degradation_prefills_the_incident_and_is_used_once(flag_demo_dir, monkeypatch):
-    prefill = {"feature": "support-reply", "metric": "quality_mean", "onset": "2026-11-20T14:00:00Z",
+    prefill = {"feature": "support-reply", "metric": "quality_score", "onset": "2026-11-20T14:00:00Z",
                "title": "support-reply quality dropped", "suspect_change_ids": ["dec-123"],
                "finding": {"scope": {"kind": "total"},
                            "suspects": [{"change_id": "dec-123", "kind": "prompt",

@@ -198,7 +198,7 @@ def test_suggestions_put_the_matching_playbook_first():
         return suggest(playbooks, **wanted)[0].id
 
     assert best(metric="error_rate", change_kind="flag", scope="partial") == "canary-failure"
-    assert best(metric="quality_mean", change_kind="prompt") == "prompt-regression"
-    assert best(metric="quality_mean", change_kind="silent_update") == "model-regression"
+    assert best(metric="quality_score", change_kind="prompt") == "prompt-regression"
+    assert best(metric="quality_score", change_kind="silent_update") == "model-regression"
     assert best(metric="error_rate", change_kind="none", scope="total") == "provider-outage"
     assert best(metric="error_rate", scope="single_user") == "runaway-agent"

@@ -106,7 +106,7 @@ def test_a_corrected_timeline_entry_keeps_its_history_and_shows_as_corrected(fla
     assert [r.time for r in onset.history] == [CANARY_ONSET, datetime(2026, 11, 21, 9, 5)]
     assert onset.history[1].actor == "ana" and onset.history[1].reason == "finer buckets"
     text = postmortem.export(flag_demo_dir, canary_incident.id)
-    assert ("| 2026-11-21 09:05:00 | logs | Canary errors began (first 5-minute bucket over threshold) "
+    assert ("| 2026-11-21 09:05:00 UTC | logs | Canary errors began (first 5-minute bucket over threshold) "
             "(corrected) |") in text
 
 

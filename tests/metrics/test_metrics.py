@@ -47,7 +47,7 @@ def test_hourly_buckets_match_direct_computation(loaded):
               .group_by("bucket")
               .agg(requests=pl.len(),
                    error_rate=pl.col("error").is_not_null().mean(),
-                   quality_mean=pl.col("quality_score").mean(),
+                   quality=pl.col("quality_score").mean(),
                    quality_n=pl.col("quality_score").count(),
                    latency_p95_ms=pl.col("latency_ms").quantile(0.95, interpolation="linear"),
                    cost=pl.col("cost_usd").mean(),
@@ -56,8 +56,9 @@ def test_hourly_buckets_match_direct_computation(loaded):
     assert got.height == want.height == 72
     joined = got.join(want, on="bucket")
     for a, b in [("requests", "requests"), ("error_rate", "error_rate"),
-                 ("quality_mean", "quality_mean"), ("quality_n", "quality_n"),
+                 ("quality_score", "quality"), ("quality_n", "quality_n"),
                  ("cost_per_request_usd", "cost"), ("negative_feedback_rate", "neg")]:
+        b = f"{b}_right" if b == a else b  # the join suffixes the expected column
         np.testing.assert_allclose(joined[a].to_numpy().astype(float),
                                    joined[b].to_numpy().astype(float), rtol=1e-9, err_msg=a)
     # p95 comes from the rollups' 1%-wide latency histogram, values spread evenly in a bin.
@@ -199,7 +200,7 @@ def test_overview_flags_only_real_changes_for_the_worse(tmp_path: Path):
     ingest_paths(store, [str(path)])
     rows = {r["feature"]: r for r in
             metrics.overview(store, START + day, START + 2 * day).iter_rows(named=True)}
-    assert rows["hurt"]["error_rate_worse"] and rows["hurt"]["quality_mean_worse"]
+    assert rows["hurt"]["error_rate_worse"] and rows["hurt"]["quality_score_worse"]
     assert rows["hurt"]["negative_feedback_rate_worse"]  # lower quality, more thumbs-down
     calm_flags = [k for k, v in rows["calm"].items() if k.endswith("_worse") and v]
     assert calm_flags == []

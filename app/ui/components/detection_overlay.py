@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from pathlib import Path
 
@@ -9,10 +10,12 @@ import streamlit as st
 
 from app.detection.analysis import analyze
 from app.detection.findings import AnalysisResult, Finding, format_value, iso_z
-from app.detection.thresholds import load_thresholds
+from app.detection.thresholds import ThresholdsError, load_thresholds
 from app.storage.store import Store
 from app.ui import common
-from app.ui.charts import Onset
+from app.ui.charts import OnsetMarker
+
+log = logging.getLogger(__name__)
 
 
 @st.cache_data(show_spinner="Analysing…", max_entries=32)
@@ -28,15 +31,25 @@ def analysis(feature: str | None = None, since: datetime | None = None,
     return cached_analysis(str(common.data_dir()), common.data_version(), feature, since, until)
 
 
-def onsets_for(feature: str, since: datetime, until: datetime) -> list[Onset]:
-    """Onsets of the feature's findings within [since, until), for the timeline."""
+def findings_for(feature: str, since: datetime, until: datetime) -> list[Finding] | None:
+    """The feature's findings within [since, until); None when the analysis cannot run,
+    which is shown (and logged), never taken for "nothing detected"."""
     try:
-        result = analysis(feature, since, until)
-    except Exception:  # noqa: BLE001 - a marker overlay must never break the timeline page
-        return []
-    return [Onset(f.onset, f"{f.metric}: {format_value(f.metric, f.baseline)} → "
+        return analysis(feature, since, until).findings
+    except ThresholdsError as exc:
+        st.warning(f"Detection markers are not shown: thresholds file problem: {exc}", icon="⚠️")
+    except Exception as exc:  # noqa: BLE001 - shown and logged: the chart still renders
+        log.exception("analysis for the %s timeline markers failed", feature)
+        st.error(f"Detection markers are not shown: the analysis failed "
+                 f"({type(exc).__name__}: {exc})", icon="🛑")
+    return None
+
+
+def onsets_of(findings: list[Finding] | None) -> list[OnsetMarker]:
+    """The findings' onsets as timeline markers."""
+    return [OnsetMarker(f.onset, f"{f.metric}: {format_value(f.metric, f.baseline)} → "
                            f"{format_value(f.metric, f.current)}")
-            for f in result.findings]
+            for f in findings or []]
 
 
 def open_incident(f: Finding | None, feature: str) -> None:

@@ -115,7 +115,8 @@ def _value_input(data_dir: Path, feature: str, action: Action, scope: str) -> An
     try:
         default = actions.plan(data_dir, feature, action).change.variant
         variants = list(actions.plan_variants(data_dir, feature, action))
-    except FlagError:
+    except FlagError as exc:  # the action itself still runs, and reports what it finds
+        st.caption(f"⚠️ The versions cannot be listed: {exc.message}")
         return None
     label = "Model version" if action is Action.PIN_MODEL else "Prompt version"
     index = variants.index(default) if default in variants else 0

@@ -22,6 +22,8 @@ from app.incidents.log import ACTION_ITEM_TYPES, Incident, IncidentError, Incide
 from app.incidents.playbooks import Check, Playbook, Step, fill
 from app.incidents.timeline import format_duration
 from app.metrics import timeline as metrics
+from app.rollback import history
+from app.timestamps import display
 from app.ui import common
 
 PHASE_ICONS = {"detect": "🚨", "triage": "🔎", "rollback": "⏪", "communicate": "📣",
@@ -63,6 +65,20 @@ def link_actions(data_dir: Path, incident: Incident, playbook: Playbook) -> Inci
 
 def briefing(data_dir: Path, incident: Incident) -> Briefing:
     return brief(data_dir, incident)
+
+
+def refresh_flag_histories(data_dir: Path) -> None:
+    """Fetch every flag backend's history now (the briefing itself only reads the cache)."""
+    try:
+        status = history.sync_history(data_dir, force=True)
+    except FlagError as exc:
+        st.error(f"Flag configuration: {exc.message}", icon="🛑")
+        return
+    for name, line in status.items():
+        if line.startswith("failed"):
+            st.warning(f"Flag history of {name}: {line}", icon="⚠️")
+        else:
+            st.caption(f"Flag history of {name}: {line}")
 
 
 def ttd(incident: Incident) -> str:
@@ -140,7 +156,7 @@ def _step(data_dir: Path, log: IncidentLog, incident: Incident, step: Step, know
     if progress.state != "pending":
         who = f" by {progress.actor}" if progress.actor else ""
         why = f" ({progress.reason})" if progress.reason else ""
-        st.caption(f"{progress.state.capitalize()}{who} at {progress.at:%Y-%m-%d %H:%M} UTC{why}")
+        st.caption(f"{progress.state.capitalize()}{who} at {display(progress.at)}{why}")
     c1, c2, c3 = st.columns([1, 1, 3])
     needs_action = bool(step.actions)
     if c1.button("✅ Done", key=f"done_{step.id}", disabled=needs_action and not progress.verified,
@@ -185,7 +201,7 @@ def _notes(log: IncidentLog, incident: Incident) -> None:
     st.markdown("**Notes**")
     for e in incident.events:
         if e.kind == "note":
-            st.markdown(f"- `{e.at:%Y-%m-%d %H:%M}` {e.actor or ''}: {e.data['text']}")
+            st.markdown(f"- `{display(e.at)}` {e.actor or ''}: {e.data['text']}")
     with st.form(f"note_{incident.id}", clear_on_submit=True):
         text = st.text_area("Add a note", height=80)
         author = st.text_input("Your name", value=st.session_state.get("operator", ""))
@@ -216,7 +232,7 @@ def triage_tab(b: Briefing) -> None:
                       for m in b.impacts], hide_index=True, width="stretch")
         st.markdown(f"#### {im.feature}")
     st.markdown(f"**Scope:** {im.scope.describe()}  ·  metric `{im.metric}`  ·  "
-                f"window {im.onset:%Y-%m-%d %H:%M} to {im.end:%Y-%m-%d %H:%M} UTC")
+                f"window {display(im.onset)} to {display(im.end)}")
     if im.scope.same_requests_as:
         st.caption("Same requests as: " + ", ".join(im.scope.same_requests_as))
     c = st.columns(5)
@@ -239,7 +255,7 @@ def triage_tab(b: Briefing) -> None:
 
 
 def timeline_tab(log: IncidentLog, incident: Incident, b: Briefing) -> None:
-    st.dataframe([{"time (UTC)": f"{e.time:%Y-%m-%d %H:%M:%S}", "source": e.source, "event": e.text,
+    st.dataframe([{"time": display(e.time, seconds=True), "source": e.source, "event": e.text,
                    "outcome": e.outcome or "", "corrected": "✏️" if e.corrected else ""}
                   for e in b.timeline], hide_index=True, width="stretch")
     corrected = [e for e in b.timeline if e.corrected]
@@ -247,12 +263,12 @@ def timeline_tab(log: IncidentLog, incident: Incident, b: Briefing) -> None:
         with st.expander(f"✏️ History of {e.key}"):
             for r in e.history:
                 what = ("original" if r.changed_at is None
-                        else f"corrected {r.changed_at:%Y-%m-%d %H:%M} by {r.actor}")
-                st.markdown(f"- {r.time:%Y-%m-%d %H:%M:%S}: {r.text} _({what}"
+                        else f"corrected {display(r.changed_at)} by {r.actor}")
+                st.markdown(f"- {display(r.time, seconds=True)}: {r.text} _({what}"
                             + (f"; {r.reason}" if r.reason else "") + ")_")
     with st.form(f"correct_{incident.id}"):
         st.markdown("**Correct an entry** (the original is kept)")
-        options = {e.key: f"{e.time:%m-%d %H:%M} {e.text[:70]}" for e in b.timeline}
+        options = {e.key: f"{display(e.time, seconds=True)} {e.text[:70]}" for e in b.timeline}
         key = st.selectbox("Entry", list(options), format_func=options.get)
         new_time = st.text_input("New time (UTC, ISO 8601; empty = keep)")
         new_text = st.text_input("New text (empty = keep)")

@@ -4,15 +4,15 @@ import streamlit as st
 
 from app.changes import recorded
 from app.flags.base import FlagError
-from app.flags.config import load_config
 from app.rollback import history
 from app.storage import trail
+from app.timestamps import display
 from app.ui import common
 
 st.title("📜 Audit trail")
-data_dir = common.data_dir()
+data_dir = common.datadir()
 try:
-    features = sorted(load_config(data_dir).features)
+    features = sorted(data_dir.flag_config().features)
 except FlagError as exc:
     st.error(f"Flag configuration: {exc.message}")
     features = []
@@ -31,7 +31,7 @@ rows = trail.entries(
 )
 if rows:
     st.dataframe(
-        [{"requested (UTC)": f"{e.requested_at:%Y-%m-%d %H:%M:%S}", "operator": e.operator,
+        [{"requested": display(e.requested_at, seconds=True), "operator": e.operator,
           "feature": e.feature, "action": e.action, "backend": e.backend, "flag": e.flag,
           "environment": e.environment,
           "before": recorded.summary(e.before, e.role), "after": recorded.summary(e.after, e.role),
@@ -48,13 +48,17 @@ else:
 
 st.subheader("Changes from the flag backends' own histories")
 if st.button("🔄 Refresh from backends", key="audit_sync"):
-    for name, status in history.sync_history(data_dir, min_interval_s=10).items():
-        st.caption(f"{name}: {status}")
-history = [e for e in recorded.change_events(data_dir, None if feature == "(all)" else feature)
-           if e.source == "flag-audit"]
+    try:
+        fetched = history.sync_history(data_dir, min_interval_s=10)
+    except FlagError as exc:
+        st.error(f"Flag configuration: {exc.message}")
+        fetched = {}
+    for name, status in fetched.items():
+        (st.warning if status.startswith("failed") else st.caption)(f"{name}: {status}")
+history = recorded.change_events(data_dir, None if feature == "(all)" else feature, own=False)
 if history:
     st.dataframe(
-        [{"time (UTC)": f"{e.timestamp:%Y-%m-%d %H:%M}", "feature": e.feature, "flag": e.key,
+        [{"time": display(e.timestamp), "feature": e.feature, "flag": e.key,
           "from": e.from_value, "to": e.to_value, "author": e.author,
           "description": e.description} for e in history],
         hide_index=True, width="stretch", key="history_table",

@@ -5,6 +5,7 @@ import streamlit as st
 
 from app.detection.findings import Finding, format_value, iso_z
 from app.detection.thresholds import ThresholdsError, thresholds_path
+from app.timestamps import display
 from app.ui import common
 from app.ui.components.detection_overlay import analysis, open_incident
 
@@ -48,7 +49,7 @@ def show_finding(i: int, f: Finding) -> None:
         a, b, c, d = st.columns(4)
         a.metric("Before", format_value(f.metric, f.baseline))
         b.metric("Since onset", format_value(f.metric, f.current))
-        c.metric("Onset (UTC)", f"{f.onset:%m-%d %H:%M}")
+        c.metric("Onset", display(f.onset))
         d.metric("Scope", SCOPE_LABEL.get(f.scope.kind, f.scope.kind))
         st.caption(f"{f.shape} change · p = {f.p_value:.2g} (adjusted) · {f.n_current:,} "
                    f"observations since the onset, {f.n_baseline:,} before")
@@ -63,7 +64,7 @@ def show_finding(i: int, f: Finding) -> None:
         if f.suspects:
             st.dataframe([{"score": round(s.score, 2), "kind": s.change.kind, "key": s.change.key,
                            "change": f"{s.change.from_value or '?'} → {s.change.to_value or '?'}",
-                           "when (UTC)": f"{s.change.timestamp:%Y-%m-%d %H:%M}",
+                           "when": display(s.change.timestamp),
                            "source": s.change.source, "evidence": s.evidence}
                           for s in f.suspects], hide_index=True, width="stretch")
         else:

@@ -5,9 +5,10 @@ import streamlit as st
 from app.detection.findings import format_value, iso_z
 from app.metrics import timeline as metrics
 from app.storage.schema import SPLIT_DIMENSIONS
+from app.timestamps import display
 from app.ui import common
 from app.ui.charts import timeline_figure
-from app.ui.components.detection_overlay import analysis, onsets_for, open_incident
+from app.ui.components.detection_overlay import findings_for, onsets_of, open_incident
 from app.ui.components.flag_actions import render_flag_actions
 
 st.title("📈 Feature timeline")
@@ -38,8 +39,8 @@ with c4:
 df = common.cached_timeline(str(common.data_dir()), common.data_version(), feature, since,
                             until, bucket, split)
 events = common.timeline_changes(feature, since, until)
-found = analysis(feature, since, until).findings
-onsets = onsets_for(feature, since, until)
+found = findings_for(feature, since, until)
+onsets = onsets_of(found)
 
 if df.is_empty():
     st.info("No requests for this feature in the time range.")
@@ -51,9 +52,9 @@ else:
                "provider update); dashed red lines are detected onsets.")
 
 st.subheader("Detected degradations")
-if not found:
+if found == []:
     st.caption("No degradation detected in this window.")
-for f in found:
+for f in found or []:
     top = f.suspects[0] if f.suspects else None
     suspect = (f"most likely cause: **{top.change.kind} {top.change.key}** "
                f"{top.change.from_value or '?'} → {top.change.to_value or '?'} "
@@ -67,7 +68,7 @@ if st.button("🧯 Open incident", key="open_incident", type="primary" if found 
 st.subheader("Changes in this window")
 if events:
     st.dataframe(
-        [{"time (UTC)": f"{e.timestamp:%Y-%m-%d %H:%M}", "kind": e.kind, "key": e.key,
+        [{"time": display(e.timestamp), "kind": e.kind, "key": e.key,
           "from": e.from_value, "to": e.to_value, "author": e.author, "source": e.source,
           "silent update": "yes" if e.silent_update else "", "description": e.description}
          for e in events], hide_index=True, width="stretch")

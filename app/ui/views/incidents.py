@@ -13,7 +13,7 @@ from app.ui import common
 from app.ui.components import incident_tabs as tabs
 
 st.title("🧯 Incidents")
-data_dir = common.data_dir()
+data_dir = common.datadir()
 log = IncidentLog(data_dir)
 playbooks, playbook_errors = load_playbooks()
 for error in playbook_errors:
@@ -114,6 +114,9 @@ incident = log.get(chosen)
 playbook = next((pb for pb in playbooks if pb.id == incident.playbook), None)
 if playbook is not None:
     incident = tabs.link_actions(data_dir, incident, playbook)
+if st.button("↻ Fetch flag histories", help="Read each flag system's own change history into "
+             "the timeline now; otherwise the page shows the copy fetched last."):
+    tabs.refresh_flag_histories(data_dir)
 b = tabs.briefing(data_dir, incident)
 
 if "flash" in st.session_state:

@@ -3,6 +3,7 @@
 import polars as pl
 import streamlit as st
 
+from app.timestamps import display
 from app.ui import common
 
 st.title("📊 Overview")
@@ -13,7 +14,7 @@ if not common.features():
 window = common.pick_range("overview", default="Last 24 hours")
 since, until = window
 df = common.cached_overview(str(common.data_dir()), common.data_version(), since, until)
-st.caption(f"{since:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M} UTC, compared with the "
+st.caption(f"{display(since)} to {display(until)}, compared with the "
            "previous period of equal length. ⚠️ marks a change for the worse that is larger "
            "than noise (docs/metrics.md); the Detect page runs the full tests.")
 if df.is_empty():
@@ -23,7 +24,7 @@ if df.is_empty():
 COLUMNS = (
     ("requests", "Volume", "{:,.0f}"),
     ("error_rate", "Error rate", "{:.2%}"),
-    ("quality_mean", "Quality", "{:.3f}"),
+    ("quality_score", "Quality", "{:.3f}"),
     ("latency_p95_ms", "p95 latency", "{:,.0f} ms"),
     ("cost_per_request_usd", "Cost/request", "${:.4f}"),
     ("negative_feedback_rate", "Neg. feedback", "{:.1%}"),
@@ -45,7 +46,7 @@ for r in df.iter_rows(named=True):
     for col, label, fmt in COLUMNS:
         row[label] = cell(r[col], r.get(f"{col}_change"), fmt, r.get(f"{col}_worse"))
     at = r.get("last_change_at")
-    row["Last change"] = f"{r['last_change']} ({at:%m-%d %H:%M})" if at else "–"
+    row["Last change"] = f"{r['last_change']} ({display(at)})" if at else "–"
     rows.append(row)
 st.dataframe(pl.DataFrame(rows), hide_index=True, width="stretch")
 

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from app.metrics import timeline as metrics
+from app.timestamps import display
 from app.ui import common
 
 st.title("🗂️ Registry")
@@ -22,8 +23,8 @@ for e in entries:
         "model": e.model,
         "response model": e.response_model,
         "prompt": e.prompt_version,
-        "model changed": f"{e.model_changed_at:%Y-%m-%d %H:%M}" if e.model_changed_at else "–",
-        "prompt changed": f"{e.prompt_changed_at:%Y-%m-%d %H:%M}" if e.prompt_changed_at else "–",
+        "model changed": display(e.model_changed_at, missing="–"),
+        "prompt changed": display(e.prompt_changed_at, missing="–"),
         "quality now": None if e.quality_now is None else round(e.quality_now, 3),
         "7-day baseline": None if e.quality_baseline is None else round(e.quality_baseline, 3),
         "Δ": None if delta is None else round(delta, 3),

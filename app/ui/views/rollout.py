@@ -8,6 +8,7 @@ from app.detection.findings import format_value
 from app.detection.thresholds import ThresholdsError, load_thresholds
 from app.rollout import guardrails
 from app.rollout import ladder as rollout
+from app.timestamps import display, parse
 from app.ui import common
 
 st.title("🚦 Rollouts")
@@ -38,6 +39,9 @@ icons = {"rollback": "🛑", "extend": "⏳", "pass": "✅", "complete": "🏁",
          "no-data": "📭"}
 st.subheader(f"{icons.get(status.verdict, '')} {status.verdict}")
 st.write(status.reason)
+if status.flag_error:
+    st.warning(f"The rollout flag cannot be read, so the ladder cannot advance: "
+               f"{status.flag_error}", icon="⚠️")
 
 cmp = status.comparison
 if cmp is not None and cmp.canary is not None:
@@ -53,14 +57,14 @@ if cmp is not None and cmp.canary is not None:
                text=f"canary requests {status.samples:,} of {status.samples_needed:,}")
     st.caption(" → ".join(f"{'**' if i == status.step else ''}{s.percent:g}%"
                           f"{'**' if i == status.step else ''}" for i, s in enumerate(thresholds.ladder))
-               + f" · since {cmp.since:%Y-%m-%d %H:%M} UTC, control and canary over the same hours")
+               + f" · since {display(cmp.since)}, control and canary over the same hours")
 
     st.subheader("Variants side by side (95% intervals)")
     st.dataframe([{
         "variant": arm.variant, "requests": arm.requests,
         "error rate": (f"{100 * arm.error_rate:.2f}% "
                        f"[{100 * arm.error_ci[0]:.2f}, {100 * arm.error_ci[1]:.2f}]"),
-        "quality": (f"{arm.quality_mean:.3f} [{arm.quality_ci[0]:.3f}, {arm.quality_ci[1]:.3f}]"
+        "quality": (f"{arm.quality_score:.3f} [{arm.quality_ci[0]:.3f}, {arm.quality_ci[1]:.3f}]"
                     if arm.quality_ci else "n/a"),
         "p95 latency": (f"{arm.latency_p95_ms:,.0f} ms [{arm.latency_p95_ci[0]:,.0f}, "
                         f"{arm.latency_p95_ci[1]:,.0f}]" if arm.latency_p95_ci else "n/a"),
@@ -99,5 +103,5 @@ st.info(advice.text, icon="🧮")
 log = rollout.actions_log(common.data_dir(), feature, limit=20)
 if log:
     st.subheader("Guardrail actions")
-    st.dataframe([{"at (UTC)": r["at"], "kind": r["kind"], "applied": bool(r["applied"]),
+    st.dataframe([{"at": display(parse(r["at"])), "kind": r["kind"], "applied": bool(r["applied"]),
                    "canary": r["canary"]} for r in log], hide_index=True, width="stretch")
