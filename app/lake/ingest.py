@@ -36,12 +36,13 @@ def ingest_to_lake(
             "is filled by the pipeline that writes it (docs/scaling.md)"
         )
     files, missing = expand(paths)
-    known = {(r[0], r[1], r[2]) for r in store.rows("SELECT path, size, mtime FROM files")}
+    # mtime to the millisecond: the stored DOUBLE and a fresh stat() may differ in the last digit
+    known = {(r[0], r[1], round(r[2] or 0, 3)) for r in store.rows("SELECT path, size, mtime FROM files")}
     fresh = []
     skipped = IngestResult()
     for f in files:
         st = f.stat()
-        if (str(f.resolve()), st.st_size, st.st_mtime) in known:
+        if (str(f.resolve()), st.st_size, round(st.st_mtime, 3)) in known:
             skipped.files.append(FileResult(path=str(f), skipped=True))
         else:
             fresh.append(str(f))
@@ -58,7 +59,7 @@ def ingest_to_lake(
             if n:
                 Path(lake.requests).mkdir(parents=True, exist_ok=True)
                 con.execute(
-                    f"COPY (SELECT {columns}, strftime(timestamp, '%Y-%m-%d') AS date FROM requests) "
+                    f"COPY (SELECT {columns}, CAST(CAST(timestamp AS DATE) AS VARCHAR) AS date FROM requests) "
                     f"TO '{target}' (FORMAT parquet, PARTITION_BY (date, feature), APPEND, "
                     f"FILENAME_PATTERN 'load-{load}-{{uuid}}')"
                 )
