@@ -1,0 +1,349 @@
+"""OpenTelemetry traces as OTLP JSON lines: one request per LLM span.
+
+The OpenTelemetry file exporter and the Collector's `fileexporter` write one `TracesData`
+object per line: `resourceSpans -> scopeSpans -> spans`, each span's attributes a list of
+`{key, value: {stringValue | intValue | doubleValue | boolValue | arrayValue | kvlistValue}}`.
+DuckDB reads the lines into typed structs and unnests them into one row per span; every
+lookup below is a list search in SQL, so the file is never parsed in Python.
+
+An LLM span is one with `gen_ai.operation.name` (OpenTelemetry's GenAI conventions; agent
+and tool operations excepted) or `openinference.span.kind = LLM` (OpenInference). Other
+spans are counted, not loaded. The trace's root span (no parent) lends its name and its
+attributes to the LLM spans of its trace, wherever in the file it is: instrumented apps
+put the feature and the user on their own outer span.
+
+`convert` leaves the rows in CONVERTED_TABLE with the canonical fields as columns; the
+pipeline then checks and stores them like any other file's rows. Field map: docs/formats.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from app.ingest.mapping import Mapping
+from app.ingest.sources import JSON_READER_MAX_OBJECT, Layout, SourceFile, blank_lines, lines_sql, literal
+
+CONVERTED_TABLE = "rd_telemetry"
+_SPANS = "rd_otlp_spans"
+
+_VALUE = ("STRUCT(stringValue VARCHAR, intValue VARCHAR, doubleValue VARCHAR, boolValue VARCHAR, "
+          "arrayValue JSON, kvlistValue JSON, bytesValue VARCHAR)")
+_ATTRS = f"STRUCT(key VARCHAR, value {_VALUE})[]"
+_SPAN = (f"STRUCT(traceId VARCHAR, spanId VARCHAR, parentSpanId VARCHAR, name VARCHAR, "
+         f"startTimeUnixNano VARCHAR, endTimeUnixNano VARCHAR, attributes {_ATTRS}, "
+         f"events STRUCT(timeUnixNano VARCHAR, name VARCHAR, attributes {_ATTRS})[], "
+         f"status STRUCT(code VARCHAR, message VARCHAR))")
+RESOURCE_SPANS = (f"STRUCT(resource STRUCT(attributes {_ATTRS}), "
+                  f"scopeSpans STRUCT(spans {_SPAN}[])[])[]")
+
+# GenAI operations that are not a call to a model.
+NOT_MODEL_CALLS = ("execute_tool", "invoke_agent", "create_agent")
+# Attributes that hold prompt and response text: never copied to `extra`.
+CONTENT_PREFIXES = ("gen_ai.prompt", "gen_ai.completion", "gen_ai.input.messages",
+                    "gen_ai.output.messages", "gen_ai.system_instructions",
+                    "gen_ai.tool.definitions", "llm.input_messages", "llm.output_messages",
+                    "llm.prompts", "llm.tools", "llm.invocation_parameters", "input.",
+                    "output.", "traceloop.entity.input", "traceloop.entity.output")
+EVALUATION_EVENT = "gen_ai.evaluation.result"
+FEEDBACK_EVALUATION = "user_feedback"
+
+# Canonical field -> span attributes, first present wins (a mapped attribute comes first).
+ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "request_id": ("gen_ai.response.id",),
+    "model": ("gen_ai.request.model",),
+    "response_model": ("gen_ai.response.model",),
+    "input_tokens": ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens",
+                     "llm.token_count.prompt"),
+    "output_tokens": ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens",
+                      "llm.token_count.completion"),
+    "prompt_version": ("langfuse.observation.prompt.version", "traceloop.prompt.version",
+                       "llm.prompt_template.version"),
+    "cost_usd": ("gen_ai.usage.cost", "llm.cost.total"),
+}
+# Looked up on the LLM span, then on its trace's root span.
+TRACE_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "user_id": ("user.id", "enduser.id"),
+    "feature": ("langfuse.trace.name",),
+}
+PROVIDER = ("gen_ai.provider.name", "gen_ai.system", "llm.system")
+# Read into canonical fields (or `provider`): not repeated in `extra`. gen_ai.system is
+# kept there too, as the deprecated name some dashboards still split by.
+_CONSUMED = {a for names in (*ATTRIBUTES.values(), *TRACE_ATTRIBUTES.values()) for a in names} \
+    | {"gen_ai.provider.name", "error.type"}
+
+_MACROS = (
+    """CREATE OR REPLACE TEMP MACRO rd_otlp_text(v) AS coalesce(
+         v.stringValue, v.intValue, v.doubleValue, v.boolValue,
+         CASE WHEN v.arrayValue IS NOT NULL THEN CAST(to_json(list_transform(
+           CAST(json_extract(v.arrayValue, '$.values') AS JSON[]),
+           lambda x: coalesce(x->>'stringValue', x->>'intValue', x->>'doubleValue',
+                              x->>'boolValue', CAST(x AS VARCHAR)))) AS VARCHAR) END,
+         CAST(v.kvlistValue AS VARCHAR), v.bytesValue)""",
+    """CREATE OR REPLACE TEMP MACRO rd_otlp_json(v) AS CASE
+         WHEN v.stringValue IS NOT NULL THEN CAST(to_json(v.stringValue) AS VARCHAR)
+         WHEN TRY_CAST(v.intValue AS HUGEINT) IS NOT NULL
+           THEN CAST(TRY_CAST(v.intValue AS HUGEINT) AS VARCHAR)
+         WHEN isfinite(TRY_CAST(v.doubleValue AS DOUBLE))
+           THEN CAST(TRY_CAST(v.doubleValue AS DOUBLE) AS VARCHAR)
+         WHEN lower(v.boolValue) IN ('true', 'false') THEN lower(v.boolValue)
+         ELSE CAST(to_json(rd_otlp_text(v)) AS VARCHAR) END""",
+    """CREATE OR REPLACE TEMP MACRO rd_otlp_get(attrs, k) AS
+         rd_otlp_text(list_filter(attrs, lambda a: a.key = k)[1].value)""",
+    # Trace and span ids: lowercase hex as OTLP JSON writes them; protobuf's JSON mapping
+    # writes base64 (24 characters for a trace id, 12 for a span id).
+    """CREATE OR REPLACE TEMP MACRO rd_otlp_id(x) AS CASE
+         WHEN x IS NULL OR x = '' THEN NULL
+         WHEN length(x) IN (12, 24) AND x LIKE '%=' THEN lower(hex(TRY(from_base64(x))))
+         ELSE lower(x) END""",
+    """CREATE OR REPLACE TEMP MACRO rd_otlp_status(c) AS CASE
+         WHEN c IN ('2', 'STATUS_CODE_ERROR') THEN 2
+         WHEN c IN ('1', 'STATUS_CODE_OK') THEN 1 ELSE 0 END""",
+)
+
+
+@dataclass
+class Converted:
+    """What a telemetry file held: its rows are in CONVERTED_TABLE, laid out as `layout`."""
+
+    layout: Layout
+    other_spans: int = 0  # spans (or observations) that are not LLM calls: counted, not loaded
+    warnings: list[str] = field(default_factory=list)
+
+
+def _first(attrs: str, names: tuple[str, ...]) -> str:
+    exprs = [f"rd_otlp_get({attrs}, {literal(n)})" for n in names]
+    return exprs[0] if len(exprs) == 1 else f"coalesce({', '.join(exprs)})"
+
+
+def _read_sql(source: SourceFile, readable: Path, lines: bool) -> str:
+    """`__row, __bad, __raw, resourceSpans` per line. The JSON reader is fast but refuses a
+    file with a line it cannot read; reading line by line numbers blank lines too and sets
+    aside broken ones."""
+    path = literal(str(readable))
+    if not lines:
+        return f"""SELECT row_number() OVER () AS __row, NULL::VARCHAR AS __bad,
+                          NULL::VARCHAR AS __raw, resourceSpans
+                   FROM read_json({path}, format = 'newline_delimited',
+                                  columns = {{'resourceSpans': {literal(RESOURCE_SPANS)}}},
+                                  maximum_object_size = {JSON_READER_MAX_OBJECT})"""
+    doc = f"STRUCT(resourceSpans {RESOURCE_SPANS})"
+    return f"""SELECT __row, __bad, CASE WHEN __bad IS NOT NULL THEN line END AS __raw,
+                      __doc.resourceSpans AS resourceSpans
+               FROM (SELECT __row, line, __doc,
+                            CASE WHEN __doc IS NULL AND json_valid(line) THEN 'not a JSON object'
+                                 WHEN __doc IS NULL THEN 'broken JSON' END AS __bad
+                     FROM (SELECT __row, line, TRY(CAST(json(line) AS {doc})) AS __doc
+                           FROM (SELECT row_number() OVER () AS __row, line
+                                 FROM {lines_sql(readable)})
+                           WHERE line IS NOT NULL AND trim(line, ' \t\r') <> ''))"""
+
+
+def _spans_sql(read: str, section: dict[str, str]) -> str:
+    """One row per span with what the requests need; LLM spans and root spans only carry
+    their attribute lookups."""
+    llm = (f"(rd_otlp_get(sp.attributes, 'gen_ai.operation.name') NOT IN "
+           f"({', '.join(literal(o) for o in NOT_MODEL_CALLS)}) "
+           "OR rd_otlp_get(sp.attributes, 'openinference.span.kind') = 'LLM')")
+    wanted = "(__llm OR __parent IS NULL)"
+    lookups = []
+    for name, names in TRACE_ATTRIBUTES.items():
+        lookups.append(f"CASE WHEN {wanted} THEN {_first('sp.attributes', names)} END AS t_{name}")
+    for name, attr in section.items():
+        if name == "scores_file":
+            continue
+        if name in ("quality_score", "feedback"):
+            continue  # evaluation names, read from the events
+        lookups.append(f"CASE WHEN {wanted} THEN coalesce(rd_otlp_get(sp.attributes, "
+                       f"{literal(attr)}), rd_otlp_get(__resource, {literal(attr)})) END "
+                       f"AS m_{name}")
+    for name, names in ATTRIBUTES.items():
+        lookups.append(f"CASE WHEN __llm THEN {_first('sp.attributes', names)} END AS a_{name}")
+    # OpenInference: the model asked for is in the invocation parameters; llm.model_name
+    # is the model that answered (absent on a failed call).
+    lookups.append("CASE WHEN __llm THEN json_extract_string(rd_otlp_get(sp.attributes, "
+                   "'llm.invocation_parameters'), '$.model') END AS a_invoked_model")
+    lookups.append("CASE WHEN __llm THEN rd_otlp_get(sp.attributes, 'llm.model_name') END "
+                   "AS a_model_name")
+    consumed = _CONSUMED | {a for k, a in section.items() if k not in
+                            ("scores_file", "quality_score", "feedback")}
+    keep = (f"NOT list_contains([{', '.join(literal(c) for c in sorted(consumed))}], a.key) AND "
+            + " AND ".join(f"NOT starts_with(a.key, {literal(p)})" for p in CONTENT_PREFIXES))
+    pairs = (f"array_to_string(list_transform(list_filter(sp.attributes, lambda a: {keep}), "
+             "lambda a: CAST(to_json(a.key) AS VARCHAR) || ':' || rd_otlp_json(a.value)), ',')")
+    evals = (f"list_filter(sp.events, lambda e: e.name = {literal(EVALUATION_EVENT)})")
+    feedback_name = literal(section.get("feedback", FEEDBACK_EVALUATION))
+    if "quality_score" in section:
+        quality_pick = ("rd_otlp_get(e.attributes, 'gen_ai.evaluation.name') = "
+                        f"{literal(section['quality_score'])}")
+    else:
+        quality_pick = (f"coalesce(rd_otlp_get(e.attributes, 'gen_ai.evaluation.name'), '') "
+                        f"<> {feedback_name}")
+
+    def score(pick: str) -> str:
+        return (f"rd_otlp_get(list_filter({evals}, lambda e: {pick})[1].attributes, "
+                "'gen_ai.evaluation.score.value')")
+
+    return f"""
+        SELECT __row, __bad, __raw, __trace, __span, __parent, __llm, sp.name AS __name,
+               sp.startTimeUnixNano AS __start, sp.endTimeUnixNano AS __end,
+               TRY_CAST(nullif(sp.startTimeUnixNano, '0') AS BIGINT) AS __start_ns,
+               TRY_CAST(nullif(sp.endTimeUnixNano, '0') AS BIGINT) AS __end_ns,
+               rd_otlp_status(sp.status.code) AS __status, sp.status.message AS __status_message,
+               CASE WHEN __llm OR __parent IS NULL
+                    THEN rd_otlp_get(__resource, 'service.name') END AS __service,
+               {', '.join(lookups)},
+               CASE WHEN __llm THEN rd_otlp_get(sp.attributes, 'error.type') END AS a_error_type,
+               CASE WHEN __llm THEN rd_otlp_get(list_filter(sp.events,
+                      lambda e: e.name = 'exception')[1].attributes, 'exception.type') END
+                 AS a_exception,
+               CASE WHEN __llm THEN {_first('sp.attributes', PROVIDER)} END AS a_provider,
+               CASE WHEN __llm AND len(sp.events) > 0 THEN {score(quality_pick)} END AS a_quality,
+               CASE WHEN __llm AND len(sp.events) > 0
+                    THEN {score(f"rd_otlp_get(e.attributes, 'gen_ai.evaluation.name') = {feedback_name}")}
+                    END AS a_feedback,
+               CASE WHEN __llm THEN {pairs} END AS a_pairs
+        FROM (SELECT *, rd_otlp_id(sp.traceId) AS __trace, rd_otlp_id(sp.spanId) AS __span,
+                     rd_otlp_id(sp.parentSpanId) AS __parent, coalesce({llm}, false) AS __llm
+              FROM (SELECT __row, __bad, __raw, __resource, unnest(__scope.spans) AS sp
+                    FROM (SELECT __row, __bad, __raw, __rs.resource.attributes AS __resource,
+                                 unnest(__rs.scopeSpans) AS __scope
+                          FROM (SELECT __row, __bad, __raw, unnest(resourceSpans) AS __rs
+                                FROM rd_otlp_read))))"""
+
+
+def _requests_sql(section: dict[str, str]) -> str:
+    """One row per LLM span (and per unreadable line), with the canonical fields."""
+    def traced(name: str) -> str:
+        col = f"t_{name}"
+        return f"coalesce(s.{col}, r.{col})"
+
+    def mapped(name: str, fallback: str | None) -> str:
+        if name in section and name not in ("quality_score", "feedback"):
+            m = f"coalesce(s.m_{name}, r.m_{name})"
+            return f"coalesce({m}, {fallback})" if fallback else m
+        return fallback or "NULL::VARCHAR"
+
+    feature = (f"coalesce({traced('feature')}, CASE WHEN NOT r.__llm THEN r.__name END, "
+               "s.__service)")
+    error = ("CASE WHEN s.__status = 2 OR s.a_error_type IS NOT NULL THEN "
+             "coalesce(s.a_error_type, s.a_exception, nullif(s.__status_message, ''), 'error') END")
+    span = "'span ' || coalesce(s.__span, '(no id)')"
+    bad = (f"CASE WHEN s.__start IS NULL OR s.__start = '0' THEN {span} || ' has no start time' "
+           f"WHEN s.__start_ns IS NULL THEN {span} || ' start time ' || to_json(s.__start) "
+           "|| ' is not a time' "
+           f"WHEN s.__end_ns < s.__start_ns THEN {span} || ' ends before it starts (' "
+           "|| ((s.__end_ns - s.__start_ns) / 1e6) || ' ms)' END")
+    extra_pairs = ", ".join(
+        f"'\"{key}\":' || CAST(to_json({expr}) AS VARCHAR)" for key, expr in (
+            ("provider", "s.a_provider"), ("trace_id", "s.__trace"), ("span_id", "s.__span"),
+            ("service.name", "s.__service"),
+            ("status_message", "CASE WHEN s.__status = 2 THEN nullif(s.__status_message, '') END")))
+    columns = {
+        "timestamp": "make_timestamp(s.__start_ns // 1000)",
+        "feature": mapped("feature", feature),
+        "request_id": mapped("request_id", "coalesce(s.a_request_id, s.__span)"),
+        "model": mapped("model", "coalesce(s.a_model, s.a_invoked_model, s.a_model_name)"),
+        "response_model": mapped("response_model", "coalesce(s.a_response_model, s.a_model_name)"),
+        "prompt_version": mapped("prompt_version", "s.a_prompt_version"),
+        "variant": mapped("variant", None),
+        "user_id": mapped("user_id", traced("user_id")),
+        "segment": mapped("segment", None),
+        "region": mapped("region", None),
+        "latency_ms": "(s.__end_ns - s.__start_ns) / 1e6",
+        "input_tokens": mapped("input_tokens", "s.a_input_tokens"),
+        "output_tokens": mapped("output_tokens", "s.a_output_tokens"),
+        "cost_usd": mapped("cost_usd", "s.a_cost_usd"),
+        "error": mapped("error", error),
+        "quality_score": "s.a_quality",
+        "feedback": "s.a_feedback",
+        "__extra": (f"CAST('{{' || concat_ws(',', {extra_pairs}, nullif(s.a_pairs, '')) || '}}' "
+                    "AS JSON)"),
+    }
+    select = ", ".join(f"{expr} AS \"{name}\"" for name, expr in columns.items())
+    roots = ", ".join(
+        ["any_value(__llm) AS __llm", "any_value(__name) AS __name"]
+        + [f"any_value(t_{n}) AS t_{n}" for n in TRACE_ATTRIBUTES]
+        + [f"any_value(m_{n}) AS m_{n}" for n in section
+           if n not in ("scores_file", "quality_score", "feedback")])
+    return f"""
+        SELECT s.__row, coalesce(s.__bad, {bad}) AS __bad,
+               CASE WHEN s.__span IS NULL AND s.__name IS NULL THEN s.__raw
+                    ELSE json_object('traceId', s.__trace, 'spanId', s.__span, 'name', s.__name,
+                                     'startTimeUnixNano', s.__start,
+                                     'endTimeUnixNano', s.__end)::VARCHAR END AS __raw, {select}
+        FROM {_SPANS} s
+        LEFT JOIN (SELECT __trace, {roots} FROM {_SPANS}
+                   WHERE __parent IS NULL AND __trace IS NOT NULL GROUP BY __trace) r
+          USING (__trace)
+        WHERE s.__llm"""
+
+
+def define_macros(con) -> None:
+    for macro in _MACROS:
+        con.execute(macro)
+
+
+def convert(con, source: SourceFile, readable: Path, mapping: Mapping | None) -> Converted:
+    """Read an OTLP JSON file into CONVERTED_TABLE: one row per LLM span and one per line
+    that is not a TracesData object, numbered by line."""
+    define_macros(con)
+    section = mapping.otlp if mapping else {}
+    lines = source.gzipped  # blank lines in a gzipped file cannot be counted from its bytes
+    for attempt in ("json", "lines"):
+        if attempt == "lines":
+            lines = True
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP VIEW rd_otlp_read AS {_read_sql(source, readable, lines)}")
+            # A line that is a JSON object without resourceSpans is no TracesData either.
+            con.execute(f"""CREATE OR REPLACE TEMP TABLE {_SPANS} AS
+                            {_spans_sql('rd_otlp_read', section)}""")
+            break
+        except duckdb.Error:
+            if lines:
+                raise
+    _add_unreadable_lines(con)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {CONVERTED_TABLE} AS {_requests_sql(section)}")
+    other = con.execute(f"SELECT count(*) FILTER (WHERE NOT __llm) FROM {_SPANS}").fetchone()[0]
+    con.execute(f"DROP TABLE IF EXISTS {_SPANS}")
+    if not lines:
+        _number_past_blank_lines(con, readable)
+    return Converted(layout=converted_layout(con), other_spans=int(other))
+
+
+def _add_unreadable_lines(con) -> None:
+    """Lines that hold no spans because they are broken or no TracesData: one bad row each."""
+    con.execute(f"""INSERT INTO {_SPANS} (__row, __bad, __raw, __llm)
+                    SELECT __row, coalesce(__bad, 'not an OTLP TracesData object (no resourceSpans)'),
+                           __raw, true
+                    FROM rd_otlp_read
+                    WHERE __bad IS NOT NULL OR resourceSpans IS NULL""")
+
+
+def _number_past_blank_lines(con, readable: Path) -> None:
+    """The JSON reader counts objects, not lines: a bad row's number skips blank lines."""
+    bad = con.execute(f"SELECT count(*) FROM {CONVERTED_TABLE} WHERE __bad IS NOT NULL").fetchone()[0]
+    if not bad:
+        return
+    blanks = blank_lines(readable)
+    if not blanks:
+        return
+    steps = [(q - i, i + 1) for i, q in enumerate(sorted(blanks))]
+    con.execute("CREATE OR REPLACE TEMP TABLE rd_otlp_shift (t BIGINT, n BIGINT)")
+    con.executemany("INSERT INTO rd_otlp_shift VALUES (?, ?)", steps)
+    con.execute(f"""UPDATE {CONVERTED_TABLE} SET __row = __row + coalesce(
+                        (SELECT max(n) FROM rd_otlp_shift WHERE t <= {CONVERTED_TABLE}.__row), 0)""")
+
+
+def converted_layout(con) -> Layout:
+    rows = con.execute(f"DESCRIBE {CONVERTED_TABLE}").fetchall()
+    return Layout(columns=[(r[0], r[1]) for r in rows if not r[0].startswith("__")]
+                  + [("__extra", "JSON")])
+
+
+def reader_sql(layout: Layout) -> str:
+    """The converted rows as the pipeline reads a file: `__row, __bad, __raw, <columns>`."""
+    cols = ", ".join(f'"{c}"' for c, _ in layout.columns)
+    return f"SELECT __row, __bad, __raw, {cols} FROM {CONVERTED_TABLE}"
