@@ -18,6 +18,7 @@ pipeline then checks and stores them like any other file's rows. Field map: docs
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,15 +30,27 @@ from app.ingest.sources import JSON_READER_MAX_OBJECT, Layout, SourceFile, blank
 CONVERTED_TABLE = "rd_telemetry"
 _SPANS = "rd_otlp_spans"
 
-_VALUE = ("STRUCT(stringValue VARCHAR, intValue VARCHAR, doubleValue VARCHAR, boolValue VARCHAR, "
-          "arrayValue JSON, kvlistValue JSON, bytesValue VARCHAR)")
-_ATTRS = f"STRUCT(key VARCHAR, value {_VALUE})[]"
-_SPAN = (f"STRUCT(traceId VARCHAR, spanId VARCHAR, parentSpanId VARCHAR, name VARCHAR, "
-         f"startTimeUnixNano VARCHAR, endTimeUnixNano VARCHAR, attributes {_ATTRS}, "
-         f"events STRUCT(timeUnixNano VARCHAR, name VARCHAR, attributes {_ATTRS})[], "
-         f"status STRUCT(code VARCHAR, message VARCHAR))")
-RESOURCE_SPANS = (f"STRUCT(resource STRUCT(attributes {_ATTRS}), "
-                  f"scopeSpans STRUCT(spans {_SPAN}[])[])[]")
+_VALUE = {"stringValue": "VARCHAR", "intValue": "VARCHAR", "doubleValue": "VARCHAR",
+          "boolValue": "VARCHAR", "arrayValue": "JSON", "kvlistValue": "JSON",
+          "bytesValue": "VARCHAR"}
+_ATTRS = [{"key": "VARCHAR", "value": _VALUE}]
+_SPAN = {"traceId": "VARCHAR", "spanId": "VARCHAR", "parentSpanId": "VARCHAR", "name": "VARCHAR",
+         "startTimeUnixNano": "VARCHAR", "endTimeUnixNano": "VARCHAR", "attributes": _ATTRS,
+         "events": [{"timeUnixNano": "VARCHAR", "name": "VARCHAR", "attributes": _ATTRS}],
+         "status": {"code": "VARCHAR", "message": "VARCHAR"}}
+# What is read of each line; every other key is passed over.
+TRACES_DATA = {"resourceSpans": [{"resource": {"attributes": _ATTRS},
+                                  "scopeSpans": [{"spans": [_SPAN]}]}]}
+
+
+def sql_type(shape) -> str:
+    """The DuckDB type of a JSON shape (as json_transform takes it)."""
+    if isinstance(shape, list):
+        return sql_type(shape[0]) + "[]"
+    if isinstance(shape, dict):
+        return "STRUCT(" + ", ".join(f"{k} {sql_type(v)}" for k, v in shape.items()) + ")"
+    return shape
+
 
 # GenAI operations that are not a call to a model.
 NOT_MODEL_CALLS = ("execute_tool", "invoke_agent", "create_agent")
@@ -123,19 +136,20 @@ def _read_sql(source: SourceFile, readable: Path, lines: bool) -> str:
     file with a line it cannot read; reading line by line numbers blank lines too and sets
     aside broken ones."""
     path = literal(str(readable))
+    columns = literal(sql_type(TRACES_DATA["resourceSpans"]))
     if not lines:
         return f"""SELECT row_number() OVER () AS __row, NULL::VARCHAR AS __bad,
                           NULL::VARCHAR AS __raw, resourceSpans
                    FROM read_json({path}, format = 'newline_delimited',
-                                  columns = {{'resourceSpans': {literal(RESOURCE_SPANS)}}},
+                                  columns = {{'resourceSpans': {columns}}},
                                   maximum_object_size = {JSON_READER_MAX_OBJECT})"""
-    doc = f"STRUCT(resourceSpans {RESOURCE_SPANS})"
+    shape = literal(json.dumps(TRACES_DATA))
     return f"""SELECT __row, __bad, CASE WHEN __bad IS NOT NULL THEN line END AS __raw,
                       __doc.resourceSpans AS resourceSpans
                FROM (SELECT __row, line, __doc,
                             CASE WHEN __doc IS NULL AND json_valid(line) THEN 'not a JSON object'
                                  WHEN __doc IS NULL THEN 'broken JSON' END AS __bad
-                     FROM (SELECT __row, line, TRY(CAST(json(line) AS {doc})) AS __doc
+                     FROM (SELECT __row, line, TRY(json_transform(line, {shape})) AS __doc
                            FROM (SELECT row_number() OVER () AS __row, line
                                  FROM {lines_sql(readable)})
                            WHERE line IS NOT NULL AND trim(line, ' \t\r') <> ''))"""

@@ -122,7 +122,6 @@ def _exporter(out_path: str, hex_ids: bool):
 
 
 def main(out_path: str, family: str, hex_ids: bool = True) -> None:
-    from opentelemetry import trace
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
