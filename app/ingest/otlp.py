@@ -25,6 +25,7 @@ from pathlib import Path
 import duckdb
 
 from app.ingest.mapping import Mapping
+from app.ingest.scores import apply_scores, load_scores
 from app.ingest.sources import JSON_READER_MAX_OBJECT, Layout, SourceFile, blank_lines, lines_sql, literal
 
 CONVERTED_TABLE = "rd_telemetry"
@@ -287,7 +288,8 @@ def _requests_sql(section: dict[str, str]) -> str:
                CASE WHEN s.__span IS NULL AND s.__name IS NULL THEN s.__raw
                     ELSE json_object('traceId', s.__trace, 'spanId', s.__span, 'name', s.__name,
                                      'startTimeUnixNano', s.__start,
-                                     'endTimeUnixNano', s.__end)::VARCHAR END AS __raw, {select}
+                                     'endTimeUnixNano', s.__end)::VARCHAR END AS __raw,
+               s.__trace AS __trace, {select}
         FROM {_SPANS} s
         LEFT JOIN (SELECT __trace, {roots} FROM {_SPANS}
                    WHERE __parent IS NULL AND __trace IS NOT NULL GROUP BY __trace) r
@@ -322,8 +324,12 @@ def convert(con, source: SourceFile, readable: Path, mapping: Mapping | None) ->
     con.execute(f"CREATE OR REPLACE TEMP TABLE {CONVERTED_TABLE} AS {_requests_sql(section)}")
     other = con.execute(f"SELECT count(*) FILTER (WHERE NOT __llm) FROM {_SPANS}").fetchone()[0]
     con.execute(f"DROP TABLE IF EXISTS {_SPANS}")
+    scores = mapping.scores_file("otlp") if mapping else None
+    if scores is not None:  # quality_score and feedback name the scores to take
+        load_scores(con, scores)
+        apply_scores(con, CONVERTED_TABLE, section.get("quality_score"), section.get("feedback"))
     if not lines:
-        _number_past_blank_lines(con, readable)
+        number_past_blank_lines(con, readable)
     return Converted(layout=converted_layout(con), other_spans=int(other))
 
 
@@ -336,7 +342,7 @@ def _add_unreadable_lines(con) -> None:
                     WHERE __bad IS NOT NULL OR resourceSpans IS NULL""")
 
 
-def _number_past_blank_lines(con, readable: Path) -> None:
+def number_past_blank_lines(con, readable: Path) -> None:
     """The JSON reader counts objects, not lines: a bad row's number skips blank lines."""
     bad = con.execute(f"SELECT count(*) FROM {CONVERTED_TABLE} WHERE __bad IS NOT NULL").fetchone()[0]
     if not bad:

@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 
 from app.changes import inferred
-from app.ingest import otlp, sniff
+from app.ingest import langfuse, otlp, sniff
 from app.ingest.appends import (
     TailCopy,
     appended_from,
@@ -30,6 +30,7 @@ from app.ingest.appends import (
     unfinished_end,
 )
 from app.ingest.mapping import Mapping, MappingError
+from app.ingest.scores import ScoresFileError
 from app.ingest.sources import (
     NUMBERED_TABLE,
     Layout,
@@ -53,7 +54,7 @@ from app.storage.schema import FIELD_NAMES, FIELDS
 from app.storage.store import Store, drop_parked
 
 # Telemetry readers: each turns a file into rows of canonical fields (app/ingest/otlp.py).
-CONVERTERS = {"otlp": otlp.convert}
+CONVERTERS = {"otlp": otlp.convert, "langfuse": langfuse.convert}
 
 
 @dataclass(frozen=True)
@@ -257,7 +258,7 @@ def _renamed_from(con, path: Path, source: SourceFile) -> tuple | None:
 
 def _file_error(path: Path, source: SourceFile, exc: Exception) -> str:
     """One line naming the file and the reason."""
-    if isinstance(exc, (MappingError, UnreadableFile)):
+    if isinstance(exc, (MappingError, UnreadableFile, ScoresFileError)):
         return str(exc)
     if isinstance(exc, OSError):
         return f"{path}: cannot read ({exc.strerror or exc})"
