@@ -96,14 +96,14 @@ _MACROS = (
            lambda x: coalesce(x->>'stringValue', x->>'intValue', x->>'doubleValue',
                               x->>'boolValue', CAST(x AS VARCHAR)))) AS VARCHAR) END,
          CAST(v.kvlistValue AS VARCHAR), v.bytesValue)""",
-    """CREATE OR REPLACE TEMP MACRO rd_otlp_json(v) AS CASE
-         WHEN v.stringValue IS NOT NULL THEN CAST(to_json(v.stringValue) AS VARCHAR)
-         WHEN TRY_CAST(v.intValue AS HUGEINT) IS NOT NULL
-           THEN CAST(TRY_CAST(v.intValue AS HUGEINT) AS VARCHAR)
-         WHEN isfinite(TRY_CAST(v.doubleValue AS DOUBLE))
-           THEN CAST(TRY_CAST(v.doubleValue AS DOUBLE) AS VARCHAR)
-         WHEN lower(v.boolValue) IN ('true', 'false') THEN lower(v.boolValue)
-         ELSE CAST(to_json(rd_otlp_text(v)) AS VARCHAR) END""",
+    # An attribute ({k, v, t}) as a JSON value: numbers and booleans as such when they are.
+    """CREATE OR REPLACE TEMP MACRO rd_otlp_render(a) AS CASE
+         WHEN a.t = 'i' AND TRY_CAST(a.v AS HUGEINT) IS NOT NULL
+           THEN CAST(TRY_CAST(a.v AS HUGEINT) AS VARCHAR)
+         WHEN a.t = 'd' AND isfinite(TRY_CAST(a.v AS DOUBLE))
+           THEN CAST(TRY_CAST(a.v AS DOUBLE) AS VARCHAR)
+         WHEN a.t = 'b' AND lower(a.v) IN ('true', 'false') THEN lower(a.v)
+         ELSE CAST(to_json(a.v) AS VARCHAR) END""",
     """CREATE OR REPLACE TEMP MACRO rd_otlp_get(attrs, k) AS
          rd_otlp_text(list_filter(attrs, lambda a: a.key = k)[1].value)""",
     # Trace and span ids: lowercase hex as OTLP JSON writes them; protobuf's JSON mapping
@@ -127,8 +127,13 @@ class Converted:
     warnings: list[str] = field(default_factory=list)
 
 
-def _first(attrs: str, names: tuple[str, ...]) -> str:
-    exprs = [f"rd_otlp_get({attrs}, {literal(n)})" for n in names]
+def _get(attrs: str, keys: str, name: str) -> str:
+    """The text of attribute `name` in `attrs` (a list of {k, v, t}), found in `keys`."""
+    return f"struct_extract({attrs}[list_position({keys}, {literal(name)})], 'v')"
+
+
+def _first(attrs: str, keys: str, names: tuple[str, ...]) -> str:
+    exprs = [_get(attrs, keys, n) for n in names]
     return exprs[0] if len(exprs) == 1 else f"coalesce({', '.join(exprs)})"
 
 
@@ -156,39 +161,22 @@ def _read_sql(source: SourceFile, readable: Path, lines: bool) -> str:
                            WHERE line IS NOT NULL AND trim(line, ' \t\r') <> ''))"""
 
 
-def _spans_sql(read: str, section: dict[str, str]) -> str:
-    """One row per span with what the requests need; LLM spans and root spans only carry
-    their attribute lookups."""
-    llm = (f"(rd_otlp_get(sp.attributes, 'gen_ai.operation.name') NOT IN "
-           f"({', '.join(literal(o) for o in NOT_MODEL_CALLS)}) "
-           "OR rd_otlp_get(sp.attributes, 'openinference.span.kind') = 'LLM')")
-    wanted = "(__llm OR __parent IS NULL)"
-    lookups = []
-    for name, names in TRACE_ATTRIBUTES.items():
-        lookups.append(f"CASE WHEN {wanted} THEN {_first('sp.attributes', names)} END AS t_{name}")
-    for name, attr in section.items():
-        if name == "scores_file":
-            continue
-        if name in ("quality_score", "feedback"):
-            continue  # evaluation names, read from the events
-        lookups.append(f"CASE WHEN {wanted} THEN coalesce(rd_otlp_get(sp.attributes, "
-                       f"{literal(attr)}), rd_otlp_get(__resource, {literal(attr)})) END "
-                       f"AS m_{name}")
-    for name, names in ATTRIBUTES.items():
-        lookups.append(f"CASE WHEN __llm THEN {_first('sp.attributes', names)} END AS a_{name}")
-    # OpenInference: the model asked for is in the invocation parameters; llm.model_name
-    # is the model that answered (absent on a failed call).
-    lookups.append("CASE WHEN __llm THEN json_extract_string(rd_otlp_get(sp.attributes, "
-                   "'llm.invocation_parameters'), '$.model') END AS a_invoked_model")
-    lookups.append("CASE WHEN __llm THEN rd_otlp_get(sp.attributes, 'llm.model_name') END "
-                   "AS a_model_name")
-    consumed = _CONSUMED | {a for k, a in section.items() if k not in
-                            ("scores_file", "quality_score", "feedback")}
-    keep = (f"NOT list_contains([{', '.join(literal(c) for c in sorted(consumed))}], a.key) AND "
-            + " AND ".join(f"NOT starts_with(a.key, {literal(p)})" for p in CONTENT_PREFIXES))
-    pairs = (f"array_to_string(list_transform(list_filter(sp.attributes, lambda a: {keep}), "
-             "lambda a: CAST(to_json(a.key) AS VARCHAR) || ':' || rd_otlp_json(a.value)), ',')")
-    evals = (f"list_filter(sp.events, lambda e: e.name = {literal(EVALUATION_EVENT)})")
+def _spans_sql(section: dict[str, str]) -> str:
+    """One row per span (and one per line that holds no spans): ids, times, status, and
+    for LLM and root spans their attributes as a list of {k, v (text), t (OTLP type)}."""
+    rs, scope, span = (sql_type(TRACES_DATA["resourceSpans"][0]),
+                       sql_type(TRACES_DATA["resourceSpans"][0]["scopeSpans"][0]),
+                       sql_type(_SPAN))
+    llm = (f"(__keys_all[list_position(__keys_all, 'gen_ai.operation.name')] IS NOT NULL AND "
+           f"coalesce(sp.attributes[list_position(__keys_all, 'gen_ai.operation.name')]"
+           f".value.stringValue, '') NOT IN ({', '.join(literal(o) for o in NOT_MODEL_CALLS)}) "
+           "OR sp.attributes[list_position(__keys_all, 'openinference.span.kind')]"
+           ".value.stringValue = 'LLM')")
+    typed = ("lambda a: {'k': a.key, 'v': rd_otlp_text(a.value), 't': CASE "
+             "WHEN a.value.stringValue IS NOT NULL THEN 's' WHEN a.value.intValue IS NOT NULL "
+             "THEN 'i' WHEN a.value.doubleValue IS NOT NULL THEN 'd' "
+             "WHEN a.value.boolValue IS NOT NULL THEN 'b' ELSE 's' END}")
+    evals = f"list_filter(sp.events, lambda e: e.name = {literal(EVALUATION_EVENT)})"
     feedback_name = literal(section.get("feedback", FEEDBACK_EVALUATION))
     if "quality_score" in section:
         quality_pick = ("rd_otlp_get(e.attributes, 'gen_ai.evaluation.name') = "
@@ -201,88 +189,124 @@ def _spans_sql(read: str, section: dict[str, str]) -> str:
         return (f"rd_otlp_get(list_filter({evals}, lambda e: {pick})[1].attributes, "
                 "'gen_ai.evaluation.score.value')")
 
+    wanted = "(__llm OR __parent IS NULL)"
+    resource = "".join(f"CASE WHEN {wanted} THEN rd_otlp_get(__resource, {literal(attr)}) END "
+                       f"AS r_{name}, " for name, attr in _mapped(section).items())
     return f"""
         SELECT __row, __bad, __raw, __trace, __span, __parent, __llm, sp.name AS __name,
                sp.startTimeUnixNano AS __start, sp.endTimeUnixNano AS __end,
                TRY_CAST(nullif(sp.startTimeUnixNano, '0') AS BIGINT) AS __start_ns,
                TRY_CAST(nullif(sp.endTimeUnixNano, '0') AS BIGINT) AS __end_ns,
                rd_otlp_status(sp.status.code) AS __status, sp.status.message AS __status_message,
-               CASE WHEN __llm OR __parent IS NULL
-                    THEN rd_otlp_get(__resource, 'service.name') END AS __service,
-               {', '.join(lookups)},
-               CASE WHEN __llm THEN rd_otlp_get(sp.attributes, 'error.type') END AS a_error_type,
-               CASE WHEN __llm THEN rd_otlp_get(list_filter(sp.events,
+               CASE WHEN {wanted} THEN rd_otlp_get(__resource, 'service.name') END AS __service,
+               CASE WHEN {wanted} THEN list_transform(sp.attributes, {typed}) END AS __attrs,
+               {resource}
+               CASE WHEN __llm AND len(sp.events) > 0 THEN rd_otlp_get(list_filter(sp.events,
                       lambda e: e.name = 'exception')[1].attributes, 'exception.type') END
-                 AS a_exception,
-               CASE WHEN __llm THEN {_first('sp.attributes', PROVIDER)} END AS a_provider,
-               CASE WHEN __llm AND len(sp.events) > 0 THEN {score(quality_pick)} END AS a_quality,
+                 AS __exception,
+               CASE WHEN __llm AND len(sp.events) > 0 THEN {score(quality_pick)} END AS __quality,
                CASE WHEN __llm AND len(sp.events) > 0
                     THEN {score(f"rd_otlp_get(e.attributes, 'gen_ai.evaluation.name') = {feedback_name}")}
-                    END AS a_feedback,
-               CASE WHEN __llm THEN {pairs} END AS a_pairs
+                    END AS __feedback
         FROM (SELECT *, rd_otlp_id(sp.traceId) AS __trace, rd_otlp_id(sp.spanId) AS __span,
-                     rd_otlp_id(sp.parentSpanId) AS __parent, coalesce({llm}, false) AS __llm
-              FROM (SELECT __row, __bad, __raw, __resource, unnest(__scope.spans) AS sp
-                    FROM (SELECT __row, __bad, __raw, __rs.resource.attributes AS __resource,
-                                 unnest(__rs.scopeSpans) AS __scope
-                          FROM (SELECT __row, __bad, __raw, unnest(resourceSpans) AS __rs
-                                FROM rd_otlp_read))))"""
+                     rd_otlp_id(sp.parentSpanId) AS __parent,
+                     CASE WHEN sp IS NULL THEN true ELSE coalesce({llm}, false) END AS __llm
+              FROM (SELECT *, list_transform(sp.attributes, lambda a: a.key) AS __keys_all
+                    FROM (SELECT __row, __bad, __raw, __resource,
+                                 unnest(CASE WHEN __none THEN [NULL::{span}]
+                                             ELSE __scope.spans END) AS sp
+                          FROM (SELECT __row, __bad, __raw, __none,
+                                       __rs.resource.attributes AS __resource,
+                                       unnest(CASE WHEN __none THEN [NULL::{scope}]
+                                                   ELSE __rs.scopeSpans END) AS __scope
+                                FROM (SELECT __row, __none,
+                                             CASE WHEN __none THEN coalesce(__bad,
+                                               'not an OTLP TracesData object (no resourceSpans)')
+                                             END AS __bad, __raw,
+                                             unnest(CASE WHEN __none THEN [NULL::{rs}]
+                                                         ELSE resourceSpans END) AS __rs
+                                      FROM (SELECT *, (resourceSpans IS NULL OR __bad IS NOT NULL)
+                                                        AS __none
+                                            FROM rd_otlp_read))))))"""
 
 
-def _requests_sql(section: dict[str, str]) -> str:
-    """One row per LLM span (and per unreadable line), with the canonical fields."""
-    def traced(name: str) -> str:
-        col = f"t_{name}"
-        return f"coalesce(s.{col}, r.{col})"
+def _mapped(section: dict[str, str]) -> dict[str, str]:
+    """Canonical field -> attribute the mapping names (evaluation names and files aside)."""
+    return {k: v for k, v in section.items() if k not in ("scores_file", "quality_score", "feedback")}
+
+
+def _requests_sql(section: dict[str, str], extras: list[str]) -> str:
+    """One row per LLM span (and per line that held none), with the canonical fields."""
+    def get(side: str, name: str) -> str:
+        return _get(f"{side}.__attrs", f"{side}.__keys", name)
+
+    def first(side: str, names: tuple[str, ...]) -> str:
+        return _first(f"{side}.__attrs", f"{side}.__keys", names)
+
+    def traced(names: tuple[str, ...]) -> str:
+        return f"coalesce({first('s', names)}, r.__t_{'_'.join(n.replace('.', '_') for n in names)})"
+
+    mapped_attrs = _mapped(section)
 
     def mapped(name: str, fallback: str | None) -> str:
-        if name in section and name not in ("quality_score", "feedback"):
-            m = f"coalesce(s.m_{name}, r.m_{name})"
+        if name in mapped_attrs:
+            attr = mapped_attrs[name]
+            m = f"coalesce({get('s', attr)}, r.__m_{name}, s.r_{name})"
             return f"coalesce({m}, {fallback})" if fallback else m
         return fallback or "NULL::VARCHAR"
 
-    feature = (f"coalesce({traced('feature')}, CASE WHEN NOT r.__llm THEN r.__name END, "
-               "s.__service)")
-    error = ("CASE WHEN s.__status = 2 OR s.a_error_type IS NOT NULL THEN "
-             "coalesce(s.a_error_type, s.a_exception, nullif(s.__status_message, ''), 'error') END")
+    a = {name: first("s", names) for name, names in ATTRIBUTES.items()}
+    model = ("coalesce(" + a["model"] + ", json_extract_string(" + get("s", "llm.invocation_parameters")
+             + ", '$.model'), " + get("s", "llm.model_name") + ")")
+    response_model = f"coalesce({a['response_model']}, {get('s', 'llm.model_name')})"
+    feature = (f"coalesce({traced(TRACE_ATTRIBUTES['feature'])}, "
+               "CASE WHEN NOT r.__llm THEN r.__name END, s.__service)")
+    error_type = get("s", "error.type")
+    error = (f"CASE WHEN s.__status = 2 OR {error_type} IS NOT NULL THEN coalesce({error_type}, "
+             "s.__exception, nullif(s.__status_message, ''), 'error') END")
     span = "'span ' || coalesce(s.__span, '(no id)')"
     bad = (f"CASE WHEN s.__start IS NULL OR s.__start = '0' THEN {span} || ' has no start time' "
            f"WHEN s.__start_ns IS NULL THEN {span} || ' start time ' || to_json(s.__start) "
            "|| ' is not a time' "
            f"WHEN s.__end_ns < s.__start_ns THEN {span} || ' ends before it starts (' "
            "|| ((s.__end_ns - s.__start_ns) / 1e6) || ' ms)' END")
-    extra_pairs = ", ".join(
-        f"'\"{key}\":' || CAST(to_json({expr}) AS VARCHAR)" for key, expr in (
-            ("provider", "s.a_provider"), ("trace_id", "s.__trace"), ("span_id", "s.__span"),
-            ("service.name", "s.__service"),
-            ("status_message", "CASE WHEN s.__status = 2 THEN nullif(s.__status_message, '') END")))
+    derived = [("provider", first("s", PROVIDER)), ("trace_id", "s.__trace"),
+               ("span_id", "s.__span"), ("service.name", "s.__service"),
+               ("status_message", "CASE WHEN s.__status = 2 THEN nullif(s.__status_message, '') END")]
+    pairs = [f"{literal(json.dumps(k) + ':')} || CAST(to_json({e}) AS VARCHAR)"
+             for k, e in derived]
+    for key in extras:
+        at = f"s.__attrs[list_position(s.__keys, {literal(key)})]"
+        pairs.append(f"CASE WHEN {at} IS NOT NULL THEN CAST(to_json({literal(key)}) AS VARCHAR) "
+                     f"|| ':' || rd_otlp_render({at}) END")
     columns = {
         "timestamp": "make_timestamp(s.__start_ns // 1000)",
         "feature": mapped("feature", feature),
-        "request_id": mapped("request_id", "coalesce(s.a_request_id, s.__span)"),
-        "model": mapped("model", "coalesce(s.a_model, s.a_invoked_model, s.a_model_name)"),
-        "response_model": mapped("response_model", "coalesce(s.a_response_model, s.a_model_name)"),
-        "prompt_version": mapped("prompt_version", "s.a_prompt_version"),
+        "request_id": mapped("request_id", f"coalesce({a['request_id']}, s.__span)"),
+        "model": mapped("model", model),
+        "response_model": mapped("response_model", response_model),
+        "prompt_version": mapped("prompt_version", a["prompt_version"]),
         "variant": mapped("variant", None),
-        "user_id": mapped("user_id", traced("user_id")),
+        "user_id": mapped("user_id", traced(TRACE_ATTRIBUTES["user_id"])),
         "segment": mapped("segment", None),
         "region": mapped("region", None),
         "latency_ms": "(s.__end_ns - s.__start_ns) / 1e6",
-        "input_tokens": mapped("input_tokens", "s.a_input_tokens"),
-        "output_tokens": mapped("output_tokens", "s.a_output_tokens"),
-        "cost_usd": mapped("cost_usd", "s.a_cost_usd"),
+        "input_tokens": mapped("input_tokens", a["input_tokens"]),
+        "output_tokens": mapped("output_tokens", a["output_tokens"]),
+        "cost_usd": mapped("cost_usd", a["cost_usd"]),
         "error": mapped("error", error),
-        "quality_score": "s.a_quality",
-        "feedback": "s.a_feedback",
-        "__extra": (f"CAST('{{' || concat_ws(',', {extra_pairs}, nullif(s.a_pairs, '')) || '}}' "
-                    "AS JSON)"),
+        "quality_score": "s.__quality",
+        "feedback": "s.__feedback",
+        "__extra": f"CAST('{{' || concat_ws(',', {', '.join(pairs)}) || '}}' AS JSON)",
     }
     select = ", ".join(f"{expr} AS \"{name}\"" for name, expr in columns.items())
-    roots = ", ".join(
-        ["any_value(__llm) AS __llm", "any_value(__name) AS __name"]
-        + [f"any_value(t_{n}) AS t_{n}" for n in TRACE_ATTRIBUTES]
-        + [f"any_value(m_{n}) AS m_{n}" for n in section
-           if n not in ("scores_file", "quality_score", "feedback")])
+    root_cols = ["any_value(__llm) AS __llm", "any_value(__name) AS __name"]
+    for names in TRACE_ATTRIBUTES.values():
+        col = "__t_" + "_".join(n.replace(".", "_") for n in names)
+        root_cols.append(f"any_value({first('x', names)}) AS {col}")
+    for name, attr in mapped_attrs.items():
+        root_cols.append(f"any_value(coalesce({get('x', attr)}, x.r_{name})) AS __m_{name}")
+    keyed = "SELECT *, list_transform(__attrs, lambda a: a.k) AS __keys FROM " + _SPANS
     return f"""
         SELECT s.__row, coalesce(s.__bad, {bad}) AS __bad,
                CASE WHEN s.__span IS NULL AND s.__name IS NULL THEN s.__raw
@@ -290,11 +314,21 @@ def _requests_sql(section: dict[str, str]) -> str:
                                      'startTimeUnixNano', s.__start,
                                      'endTimeUnixNano', s.__end)::VARCHAR END AS __raw,
                s.__trace AS __trace, {select}
-        FROM {_SPANS} s
-        LEFT JOIN (SELECT __trace, {roots} FROM {_SPANS}
-                   WHERE __parent IS NULL AND __trace IS NOT NULL GROUP BY __trace) r
-          USING (__trace)
-        WHERE s.__llm"""
+        FROM ({keyed} WHERE __llm) s
+        LEFT JOIN (SELECT x.__trace, {', '.join(root_cols)}
+                   FROM ({keyed} WHERE __parent IS NULL AND __trace IS NOT NULL) x
+                   GROUP BY x.__trace) r
+          USING (__trace)"""
+
+
+def extra_keys(con, section: dict[str, str]) -> list[str]:
+    """The attributes of the file's LLM spans that go to `extra`: all but those read into
+    fields and those holding prompt or response text."""
+    keys = [r[0] for r in con.execute(
+        f"SELECT DISTINCT u.k FROM (SELECT unnest(__attrs) AS u FROM {_SPANS} WHERE __llm) "
+        "WHERE u.k IS NOT NULL ORDER BY 1").fetchall()]
+    consumed = _CONSUMED | set(_mapped(section).values())
+    return [k for k in keys if k not in consumed and not k.startswith(CONTENT_PREFIXES)]
 
 
 def define_macros(con) -> None:
@@ -313,15 +347,13 @@ def convert(con, source: SourceFile, readable: Path, mapping: Mapping | None) ->
             lines = True
         try:
             con.execute(f"CREATE OR REPLACE TEMP VIEW rd_otlp_read AS {_read_sql(source, readable, lines)}")
-            # A line that is a JSON object without resourceSpans is no TracesData either.
-            con.execute(f"""CREATE OR REPLACE TEMP TABLE {_SPANS} AS
-                            {_spans_sql('rd_otlp_read', section)}""")
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {_SPANS} AS {_spans_sql(section)}")
             break
         except duckdb.Error:
             if lines:
                 raise
-    _add_unreadable_lines(con)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {CONVERTED_TABLE} AS {_requests_sql(section)}")
+    extras = extra_keys(con, section)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {CONVERTED_TABLE} AS {_requests_sql(section, extras)}")
     other = con.execute(f"SELECT count(*) FILTER (WHERE NOT __llm) FROM {_SPANS}").fetchone()[0]
     con.execute(f"DROP TABLE IF EXISTS {_SPANS}")
     scores = mapping.scores_file("otlp") if mapping else None
@@ -331,15 +363,6 @@ def convert(con, source: SourceFile, readable: Path, mapping: Mapping | None) ->
     if not lines:
         number_past_blank_lines(con, readable)
     return Converted(layout=converted_layout(con), other_spans=int(other))
-
-
-def _add_unreadable_lines(con) -> None:
-    """Lines that hold no spans because they are broken or no TracesData: one bad row each."""
-    con.execute(f"""INSERT INTO {_SPANS} (__row, __bad, __raw, __llm)
-                    SELECT __row, coalesce(__bad, 'not an OTLP TracesData object (no resourceSpans)'),
-                           __raw, true
-                    FROM rd_otlp_read
-                    WHERE __bad IS NOT NULL OR resourceSpans IS NULL""")
 
 
 def number_past_blank_lines(con, readable: Path) -> None:
