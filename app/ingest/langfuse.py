@@ -104,9 +104,11 @@ def _usage(key: str) -> str:
     return "coalesce(" + ", ".join(f"usage_details->>{literal(n)}" for n in names) + ")"
 
 
-def convert(con, source: SourceFile, readable: Path, mapping: Mapping | None) -> Converted:
+def convert(con, source: SourceFile, readable: Path, mapping: Mapping | None,
+            numbered: bool = True) -> Converted:
     """Read a Langfuse observations export into CONVERTED_TABLE: one row per generation
-    and one per unreadable line."""
+    and one per unreadable line, numbered by line or row (exports are small: always
+    numbered, whatever `numbered` says)."""
     section = mapping.langfuse if mapping else {}
     by_line = _read_view(con, source, readable)
     unit = section.get("latency_unit", "s")

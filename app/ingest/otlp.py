@@ -137,14 +137,15 @@ def _first(attrs: str, keys: str, names: tuple[str, ...]) -> str:
     return exprs[0] if len(exprs) == 1 else f"coalesce({', '.join(exprs)})"
 
 
-def _read_sql(source: SourceFile, readable: Path, lines: bool) -> str:
+def _read_sql(source: SourceFile, readable: Path, lines: bool, numbered: bool = True) -> str:
     """`__row, __bad, __raw, resourceSpans` per line. The JSON reader is fast but refuses a
     file with a line it cannot read; reading line by line numbers blank lines too and sets
     aside broken ones."""
     path = literal(str(readable))
     columns = literal(sql_type(TRACES_DATA["resourceSpans"]))
     if not lines:
-        return f"""SELECT row_number() OVER () AS __row, NULL::VARCHAR AS __bad,
+        row = "row_number() OVER ()" if numbered else "NULL::BIGINT"
+        return f"""SELECT {row} AS __row, NULL::VARCHAR AS __bad,
                           NULL::VARCHAR AS __raw, resourceSpans
                    FROM read_json({path}, format = 'newline_delimited',
                                   columns = {{'resourceSpans': {columns}}},
@@ -336,9 +337,11 @@ def define_macros(con) -> None:
         con.execute(macro)
 
 
-def convert(con, source: SourceFile, readable: Path, mapping: Mapping | None) -> Converted:
+def convert(con, source: SourceFile, readable: Path, mapping: Mapping | None,
+            numbered: bool = True) -> Converted:
     """Read an OTLP JSON file into CONVERTED_TABLE: one row per LLM span and one per line
-    that is not a TracesData object, numbered by line."""
+    that is not a TracesData object, numbered by line. Numbering keeps the read on one
+    thread: `numbered=False` leaves `__row` NULL (a gzipped file is numbered anyway)."""
     define_macros(con)
     section = mapping.otlp if mapping else {}
     lines = source.gzipped  # blank lines in a gzipped file cannot be counted from its bytes
@@ -346,7 +349,8 @@ def convert(con, source: SourceFile, readable: Path, mapping: Mapping | None) ->
         if attempt == "lines":
             lines = True
         try:
-            con.execute(f"CREATE OR REPLACE TEMP VIEW rd_otlp_read AS {_read_sql(source, readable, lines)}")
+            read = _read_sql(source, readable, lines, numbered)
+            con.execute(f"CREATE OR REPLACE TEMP VIEW rd_otlp_read AS {read}")
             con.execute(f"CREATE OR REPLACE TEMP TABLE {_SPANS} AS {_spans_sql(section)}")
             break
         except duckdb.Error:
@@ -360,7 +364,7 @@ def convert(con, source: SourceFile, readable: Path, mapping: Mapping | None) ->
     if scores is not None:  # quality_score and feedback name the scores to take
         load_scores(con, scores)
         apply_scores(con, CONVERTED_TABLE, section.get("quality_score"), section.get("feedback"))
-    if not lines:
+    if numbered and not lines:
         number_past_blank_lines(con, readable)
     return Converted(layout=converted_layout(con), other_spans=int(other))
 
@@ -386,7 +390,9 @@ def converted_layout(con) -> Layout:
                   + [("__extra", "JSON")])
 
 
-def reader_sql(layout: Layout) -> str:
-    """The converted rows as the pipeline reads a file: `__row, __bad, __raw, <columns>`."""
+def reader_sql(layout: Layout, ordered: bool = False) -> str:
+    """The converted rows as the pipeline reads a file: `__row, __bad, __raw, <columns>`;
+    `ordered`: in file order (the rows were numbered)."""
     cols = ", ".join(f'"{c}"' for c, _ in layout.columns)
-    return f"SELECT __row, __bad, __raw, {cols} FROM {CONVERTED_TABLE}"
+    order = " ORDER BY __row" if ordered else ""
+    return f"SELECT __row, __bad, __raw, {cols} FROM {CONVERTED_TABLE}{order}"

@@ -427,11 +427,9 @@ def _load(con, job: _Job) -> set[str]:
     source = job.source
     _preload_polars(con, source, job.readable)
     if source.kind:
-        with _ReadProgress(con, job.on_read):
-            converted = CONVERTERS[source.kind](con, source, job.readable, job.mapping)
-        layout = converted.layout
-        job.result.other_spans = converted.other_spans
-        job.result.warnings = converted.warnings
+        # Telemetry is converted unnumbered first (in parallel); again, numbered and in file
+        # order, when a row is to be quarantined or a request_id repeats.
+        layout = _convert(con, job, numbered=False)
     else:
         layout = inspect(con, source, job.readable)
     plan = plan_fields(layout.columns, job.mapping, source)
@@ -443,7 +441,7 @@ def _load(con, job: _Job) -> set[str]:
     # refuses (broken JSON, not an object, a value of another type) is read line by line,
     # which quarantines such lines with their numbers.
     fast = source.format == "jsonl" and not source.gzipped and bool(layout.columns)
-    read = (Read.PLAIN if source.kind
+    read = (Read.UNORDERED if source.kind
             else Read.UNORDERED if fast else Read.PARQUET if source.format == "parquet"
             else Read.CSV if source.format == "csv" and layout.columns else Read.PLAIN)
     repeats = 0
@@ -456,11 +454,25 @@ def _load(con, job: _Job) -> set[str]:
         except _Reread as again:
             _rollback(con)
             read, repeats = again.read, repeats or again.repeats
+            if source.kind:
+                read = Read.NUMBERED
+                layout = _convert(con, job, numbered=True)
+                plan = plan_fields(layout.columns, job.mapping, source)
         except duckdb.Error:
-            if read in (Read.PLAIN, Read.PARQUET, Read.CSV, Read.LINES):
+            if source.kind or read in (Read.PLAIN, Read.PARQUET, Read.CSV, Read.LINES):
                 raise
             _rollback(con)
             read = Read.LINES
+
+
+def _convert(con, job: _Job, numbered: bool) -> Layout:
+    """Turn a telemetry file into rows of canonical fields (app/ingest/otlp.py)."""
+    with _ReadProgress(con, job.on_read):
+        converted = CONVERTERS[job.source.kind](con, job.source, job.readable, job.mapping,
+                                                numbered=numbered)
+    job.result.other_spans = converted.other_spans
+    job.result.warnings = converted.warnings
+    return converted.layout
 
 
 def _load_with(con, job: _Job, layout: Layout, plan: FieldPlan, read: str,
@@ -474,8 +486,8 @@ def _load_with(con, job: _Job, layout: Layout, plan: FieldPlan, read: str,
     fast_types = plan.json_types if json_reader else None
     # Rows DuckDB's CSV reader rejects are noted in scans after this one.
     scan_before = last_scan_id(con) if source.format == "csv" else 0
-    if source.kind:  # converted into a table already, numbered by line
-        src = otlp.reader_sql(layout)
+    if source.kind:  # converted into a table already
+        src = otlp.reader_sql(layout, ordered=Read.numbered(read))
     elif source.format in ("csv", "jsonl") and Read.numbered(read):
         with _ReadProgress(con, job.on_read):  # the numbering reads the file
             src = numbered_sql(con, source, readable, layout, plan.text_columns, fast_types)
@@ -509,7 +521,7 @@ def _load_with(con, job: _Job, layout: Layout, plan: FieldPlan, read: str,
                                  job.on_read, raw=raw_from)
     rejects = csv_rejects(con, scan_before) if source.format == "csv" and not source.kind else []
     skipped = [r[0] for r in rejects]
-    if read == Read.NUMBERED and quarantined:  # the JSON reader counts objects, not lines
+    if read == Read.NUMBERED and quarantined and not source.kind:  # objects, not lines
         skipped = blank_lines(readable)
     if skipped:
         _shift_rows(con, file_id, skipped)
