@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = sub.add_parser("demo", parents=[common], help="generate and load the demo week")
     p.add_argument("--if-empty", action="store_true", help="do nothing when data is loaded")
     p.add_argument("--scale", type=float, default=1.0, help="traffic multiplier")
+    p.add_argument("--examples", metavar="DIR",
+                   help="only write example telemetry files (OTLP traces, a Langfuse export) "
+                        "with a known incident into DIR; load nothing")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_demo)
 
@@ -114,6 +117,16 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.examples:
+        from app.demo.telemetry import write_examples
+
+        written = write_examples(Path(args.examples))
+        if args.json:
+            print(json.dumps({"examples": written}))
+        else:
+            for name, n in written.items():
+                print(f"{Path(args.examples) / name}: {n:,} requests")
+        return 0
     from app.demo.setup import load_demo
 
     data_dir = resolve_data_dir(args.data_dir)
