@@ -268,3 +268,24 @@ def test_watch_follows_a_collector_rotating_its_export_file(tmp_path: Path, trac
     assert desk.rows("SELECT count(*), count(DISTINCT request_id) FROM requests") == [(12, 12)]
     assert sorted(p for (p,) in desk.rows("SELECT path FROM files")) == [
         str(folder / "traces-2026-11-29T10-00-00.000.json"), str(active)]
+
+
+def test_a_scores_file_joins_by_request_id_and_by_trace(desk: Desk, traces, tmp_path: Path):
+    path, made = traces["genai"]
+    ok = [a for a in made["answered"]]
+    failed = [c for c in made["calls"] if c["what"] != "ok"]
+    scores = tmp_path / "scores.jsonl"
+    scores.write_text("\n".join(json.dumps(r) for r in [
+        {"request_id": ok[0]["id"], "name": "helpfulness", "value": 0.4},
+        {"trace_id": failed[0]["trace_id"], "name": "helpfulness", "value": 0.1},
+        {"request_id": ok[1]["id"], "name": "thumbs", "value": -1},
+    ]) + "\n")
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text("otlp:\n  scores_file: scores.jsonl\n  quality_score: helpfulness\n"
+                       "  feedback: thumbs\n")
+    code, out = desk.ingest(path, "--mapping", mapping)
+    assert (code, out["loaded"]) == (0, 6)
+    assert sorted(desk.rows("SELECT extra->>'trace_id', quality_score, feedback FROM requests "
+                            "WHERE quality_score IS NOT NULL OR feedback IS NOT NULL")) == sorted([
+        (made["calls"][0]["trace_id"], 0.4, None), (failed[0]["trace_id"], 0.1, None),
+        (made["calls"][1]["trace_id"], None, -1)])
