@@ -235,20 +235,25 @@ def ingest_file(store: Store, path: Path, mapping: Mapping | None = None,
 def _renamed_from(con, path: Path, source: SourceFile) -> tuple | None:
     """The record of a loaded file that `path` is now, when a writer renamed it (a
     Collector rotating its export file): a file no longer at its recorded path, or holding
-    other bytes there now, whose recorded bytes `path` starts with. The record moves to
-    `path`, so that its rows are not loaded twice nor lost when the old name fills anew."""
+    other bytes there now (not merely more), whose recorded bytes `path` starts with. The
+    record moves to `path`, so that its rows are neither loaded twice nor lost when the old
+    name fills anew. Only records whose file changed (by size and time) are read."""
     size = path.stat().st_size
     for file_id, old, fp, mapping in con.execute(
             "SELECT file_id, path, fingerprint, mapping FROM files WHERE format = ?",
             [source.kind or source.format]).fetchall():
         old_path = Path(old)
-        if old_path == path or int(fp.split(":")[0]) > size:
+        old_size, old_mtime = (int(x) for x in fp.split(":")[:2])
+        if old_path == path or old_size > size:
             continue
         try:
-            if old_path.exists() and fingerprint(old_path) == fp:
+            st = old_path.stat()
+            if (st.st_size, st.st_mtime_ns) == (old_size, old_mtime):
                 continue  # still there, unchanged: `path` is a copy, not the file moved
+            if appended_from(old_path, source, fp) is not None:
+                continue  # still there and grew
         except OSError:
-            pass
+            pass  # gone
         if fingerprint(path) == fp or appended_from(path, source, fp) is not None:
             con.execute("UPDATE files SET path = ? WHERE file_id = ?", [str(path), file_id])
             con.execute("UPDATE quarantine SET path = ? WHERE file_id = ?", [str(path), file_id])
