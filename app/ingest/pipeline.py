@@ -133,8 +133,8 @@ class IngestResult:
         return {
             "files": [
                 {k: v for k, v in asdict(f).items()
-                 if k not in ("skipped", "appended", "waiting", "note")
-                 and (k not in ("other_spans", "warnings") or v)}
+                 if k not in ("skipped", "appended", "waiting")
+                 and (k not in ("other_spans", "warnings", "note") or v)}
                 for f in self.files
             ],
             "loaded": self.loaded,

@@ -155,6 +155,7 @@ def test_scores_by_name_become_quality_score_and_feedback(desk: Desk, tmp_path: 
         ("gen-3", None, None)]
     code, out = desk.ingest(scores)  # the scores file alone: passed over with the reason
     assert (code, out["loaded"]) == (0, 0)
+    assert "langfuse.scores_file" in out["files"][0]["note"]
 
 
 def test_a_changed_scores_file_reloads_the_observations(desk: Desk, tmp_path: Path):

@@ -7,7 +7,6 @@ raises the error rate, and a prompt version that lowers the quality score.
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
