@@ -289,3 +289,22 @@ def test_a_scores_file_joins_by_request_id_and_by_trace(desk: Desk, traces, tmp_
                             "WHERE quality_score IS NOT NULL OR feedback IS NOT NULL")) == sorted([
         (made["calls"][0]["trace_id"], 0.4, None), (failed[0]["trace_id"], 0.1, None),
         (made["calls"][1]["trace_id"], None, -1)])
+
+
+def test_a_growing_export_is_reloaded_whole_so_late_roots_still_name_the_feature(
+        desk: Desk, traces, tmp_path: Path):
+    path, made = traces["genai"]
+    lines = path.read_text().splitlines(keepends=True)  # LLM span, then its root, per call
+    live = tmp_path / "traces.jsonl"
+    live.write_text("".join(lines[:5]))  # the third call's root is not written yet
+    code, out = desk.ingest(live)
+    assert (code, out["loaded"]) == (0, 3)
+    third = made["calls"][2]["trace_id"]
+    assert desk.scalar(f"SELECT feature FROM requests WHERE extra->>'trace_id' = '{third}'") \
+        == "helpdesk-api"  # no root yet: the service name
+    with open(live, "a") as fh:
+        fh.write("".join(lines[5:]))
+    code, out = desk.ingest(live)
+    assert (code, out["loaded"], out["duplicates"], desk.count()) == (0, 6, 0, 6)
+    assert desk.scalar(f"SELECT feature FROM requests WHERE extra->>'trace_id' = '{third}'") \
+        == made["calls"][2]["feature"]
