@@ -15,18 +15,28 @@ from app.ingest.pipeline import IngestResult, LoadProgress, ingest_paths
 from app.storage.store import Store
 from app.timestamps import display
 
+# --format -> the kind of telemetry (app/ingest/sniff.py); '' is plain request logs.
+_FORMATS = {"otlp": "otlp", "langfuse": "langfuse", "logs": ""}
+
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("ingest", parents=[common], help="load request logs (JSONL, CSV, Parquet)")
+    p = sub.add_parser("ingest", parents=[common],
+                       help="load request logs (JSONL, CSV, Parquet, OTLP traces, Langfuse exports)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files, directories or globs")
     p.add_argument("--changes", metavar="FILE", help="declared changes (YAML or CSV)")
     p.add_argument("--mapping", metavar="FILE", help="mapping YAML for differently named columns")
+    p.add_argument("--format", choices=sorted(_FORMATS), default=None,
+                   help="what the files hold: OTLP JSON traces, a Langfuse export, or request "
+                        "logs (default: told by each file's content)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=cmd_ingest)
 
     p = sub.add_parser("demo", parents=[common], help="generate and load the demo week")
     p.add_argument("--if-empty", action="store_true", help="do nothing when data is loaded")
     p.add_argument("--scale", type=float, default=1.0, help="traffic multiplier")
+    p.add_argument("--examples", metavar="DIR",
+                   help="only write example telemetry files (OTLP traces, a Langfuse export) "
+                        "with a known incident into DIR; load nothing")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_demo)
 
@@ -68,6 +78,8 @@ def _print_result(result: IngestResult, as_json: bool) -> None:
             print(f"error: {f.error}", file=sys.stderr)
         else:
             print(f.summary())
+        for w in f.warnings:
+            print(f"warning: {w}", file=sys.stderr)
     print(f"total: {result.loaded:,} loaded, {result.quarantined:,} quarantined, "
           f"{result.duplicates:,} duplicates")
 
@@ -96,7 +108,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 1
     result = ingest_paths(store, args.paths, mapping=mapping,
-                          progress=None if args.json else _Bar())
+                          progress=None if args.json else _Bar(),
+                          kind=_FORMATS[args.format] if args.format else None)
     code = 0 if result.ok else 1
     if args.changes:
         code = max(code, _load_changes(store, args.changes, quiet=args.json))
@@ -105,6 +118,16 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.examples:
+        from app.demo.telemetry import write_examples
+
+        written = write_examples(Path(args.examples))
+        if args.json:
+            print(json.dumps({"examples": written}))
+        else:
+            for name, n in written.items():
+                print(f"{Path(args.examples) / name}: {n:,} requests")
+        return 0
     from app.demo.setup import load_demo
 
     data_dir = resolve_data_dir(args.data_dir)

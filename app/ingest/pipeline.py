@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 
 from app.changes import inferred
+from app.ingest import langfuse, otlp, sniff
 from app.ingest.appends import (
     TailCopy,
     appended_from,
@@ -31,6 +32,7 @@ from app.ingest.appends import (
     unfinished_end,
 )
 from app.ingest.mapping import Mapping, MappingError
+from app.ingest.scores import ScoresFileError
 from app.ingest.sources import (
     NUMBERED_TABLE,
     Layout,
@@ -54,6 +56,9 @@ from app.storage.schema import FIELD_NAMES, FIELDS
 from app.storage.store import Store, drop_parked
 
 log = logging.getLogger(__name__)
+
+# Telemetry readers: each turns a file into rows of canonical fields (app/ingest/otlp.py).
+CONVERTERS = {"otlp": otlp.convert, "langfuse": langfuse.convert}
 
 
 @dataclass(frozen=True)
@@ -86,19 +91,26 @@ class FileResult:
     skipped: bool = False  # unchanged since the last load
     appended: bool = False  # only the lines added since the last load were read
     waiting: bool = False  # the last line, still being written, waits for the next load
+    other_spans: int = 0  # telemetry that is not an LLM call (spans, observations): counted
+    warnings: list[str] = field(default_factory=list)
+    note: str | None = None  # why a file was passed over, when not because it is unchanged
 
     def summary(self) -> str:
         """One line for a person: what the load did with this file."""
         if self.error:
             return self.error
+        if self.note:
+            return f"{self.path}: {self.note}"
         if self.skipped:
             return f"{self.path}: unchanged since the last load"
         dup = "duplicate" if self.duplicates == 1 else "duplicates"
         new = " from the lines added since the last load" if self.appended else ""
         wait = "; the last line, still being written, waits for the next load" \
             if self.waiting else ""
+        other = (f"; {self.other_spans:,} other spans skipped (not LLM calls)"
+                 if self.other_spans else "")
         return (f"{self.path}: {self.loaded:,} loaded, {self.quarantined:,} quarantined, "
-                f"{self.duplicates:,} {dup}{new}{wait}")
+                f"{self.duplicates:,} {dup}{other}{new}{wait}")
 
 
 @dataclass
@@ -125,7 +137,8 @@ class IngestResult:
         return {
             "files": [
                 {k: v for k, v in asdict(f).items()
-                 if k not in ("skipped", "appended", "waiting")}
+                 if k not in ("skipped", "appended", "waiting")
+                 and (k not in ("other_spans", "warnings", "note") or v)}
                 for f in self.files
             ],
             "loaded": self.loaded,
@@ -140,11 +153,13 @@ def ingest_paths(
     mapping: Mapping | None = None,
     progress: Progress | None = None,
     whole: Collection[str] = (),
+    kind: str | None = None,
 ) -> IngestResult:
     """Load every file named by paths (files, directories, globs); one bad file never stops
     the others. Inferred changes are refreshed for every feature whose requests changed.
     Files in `whole` are known to be complete (uploads): a last line without a newline is
-    read like any other, not left for a writer to finish."""
+    read like any other, not left for a writer to finish. `kind` names the telemetry every
+    file holds (`otlp`, `langfuse`; '' for request logs) instead of telling it by content."""
     complete = {Path(w).resolve() for w in whole}
     files, missing = expand(paths)
     result = IngestResult()
@@ -159,7 +174,7 @@ def ingest_paths(
             def on_read(share: float, i: int = i, path: Path = path) -> None:
                 progress(LoadProgress(i, len(files), str(path), share))
         fr, features = ingest_file(store, path, mapping, on_read=on_read,
-                                   whole=path.resolve() in complete)
+                                   whole=path.resolve() in complete, kind=kind)
         result.files.append(fr)
         touched |= features
     if progress:
@@ -171,13 +186,13 @@ def ingest_paths(
 
 def ingest_file(store: Store, path: Path, mapping: Mapping | None = None,
                 on_read: Callable[[float], None] | None = None,
-                whole: bool = False) -> tuple[FileResult, set[str]]:
+                whole: bool = False, kind: str | None = None) -> tuple[FileResult, set[str]]:
     """Load one file; returns its result and the features whose requests changed.
     `on_read` hears, from another thread, how far the file has been read (0 to 1); `whole`
     says no writer is still adding to the file."""
     fr = FileResult(path=str(path))
     try:
-        source = detect_format(path)
+        source = detect_format(path, kind)
         fp = fingerprint(path)
     except UnreadableFile as exc:
         fr.error = str(exc)
@@ -185,16 +200,25 @@ def ingest_file(store: Store, path: Path, mapping: Mapping | None = None,
     except OSError as exc:
         fr.error = f"{path}: cannot read ({exc.strerror or exc})"
         return fr, set()
-    mapping_key = json.dumps(mapping.fields, sort_keys=True) if mapping else ""
+    if source.kind == sniff.SCORES:
+        fr.skipped = True
+        fr.note = ("a Langfuse scores file: its scores join the observations through "
+                   "langfuse.scores_file in a mapping file (docs/formats.md)")
+        return fr, set()
+    mapping_key = mapping.key(source.kind) if mapping else ""
     with store.connect() as con:
         prev = con.execute(
             "SELECT file_id, fingerprint, mapping FROM files WHERE path = ?", [str(path)]
         ).fetchone()
+        if prev is None:
+            prev = _renamed_from(con, path, source)
         if prev and prev[1] == fp and prev[2] == mapping_key:
             fr.skipped = True
             return fr, set()
         try:
-            start = appended_from(path, source, prev[1]) if prev and prev[2] == mapping_key else None
+            # A telemetry file is read whole: a trace's root span may sit in an earlier line.
+            start = (appended_from(path, source, prev[1])
+                     if prev and prev[2] == mapping_key and not source.kind else None)
             if start is not None:
                 return fr, _load_appended(con, path, source, mapping, fr, prev, start,
                                           mapping_key, on_read)
@@ -215,9 +239,38 @@ def ingest_file(store: Store, path: Path, mapping: Mapping | None = None,
             return fr, set()
 
 
+def _renamed_from(con, path: Path, source: SourceFile) -> tuple | None:
+    """The record of a loaded file that `path` is now, when a writer renamed it (a
+    Collector rotating its export file): a file no longer at its recorded path, or holding
+    other bytes there now (not merely more), whose recorded bytes `path` starts with. The
+    record moves to `path`, so that its rows are neither loaded twice nor lost when the old
+    name fills anew. Only records whose file changed (by size and time) are read."""
+    size = path.stat().st_size
+    for file_id, old, fp, mapping in con.execute(
+            "SELECT file_id, path, fingerprint, mapping FROM files WHERE format = ?",
+            [source.kind or source.format]).fetchall():
+        old_path = Path(old)
+        old_size, old_mtime = (int(x) for x in fp.split(":")[:2])
+        if old_path == path or old_size > size:
+            continue
+        try:
+            st = old_path.stat()
+            if (st.st_size, st.st_mtime_ns) == (old_size, old_mtime):
+                continue  # still there, unchanged: `path` is a copy, not the file moved
+            if appended_from(old_path, source, fp) is not None:
+                continue  # still there and grew
+        except OSError:
+            pass  # gone
+        if fingerprint(path) == fp or appended_from(path, source, fp) is not None:
+            con.execute("UPDATE files SET path = ? WHERE file_id = ?", [str(path), file_id])
+            con.execute("UPDATE quarantine SET path = ? WHERE file_id = ?", [str(path), file_id])
+            return (file_id, fp, mapping)
+    return None
+
+
 def _file_error(path: Path, source: SourceFile, exc: Exception) -> str:
     """One line naming the file and the reason."""
-    if isinstance(exc, (MappingError, UnreadableFile)):
+    if isinstance(exc, (MappingError, UnreadableFile, ScoresFileError)):
         return str(exc)
     if isinstance(exc, OSError):
         return f"{path}: cannot read ({exc.strerror or exc})"
@@ -226,6 +279,8 @@ def _file_error(path: Path, source: SourceFile, exc: Exception) -> str:
     if reason.endswith(":") and len(lines) > 1:
         reason += " " + lines[1]
     what = ("gzip-compressed " if source.gzipped else "") + source.format.upper()
+    if source.kind:
+        what = f"{source.kind.upper()} ({what})"
     return f"{path}: cannot read as {what} ({reason})"
 
 
@@ -383,7 +438,12 @@ def _load(con, job: _Job) -> set[str]:
     con.execute("SET allocator_background_threads = true")
     source = job.source
     _preload_polars(con, source, job.readable)
-    layout = inspect(con, source, job.readable)
+    if source.kind:
+        # Telemetry is converted unnumbered first (in parallel); again, numbered and in file
+        # order, when a row is to be quarantined or a request_id repeats.
+        layout = _convert(con, job, numbered=False)
+    else:
+        layout = inspect(con, source, job.readable)
     plan = plan_fields(layout.columns, job.mapping, source)
     define_macros(con)
     # JSONL is first read by DuckDB's JSON reader in parallel, neither numbered nor in file
@@ -393,7 +453,8 @@ def _load(con, job: _Job) -> set[str]:
     # refuses (broken JSON, not an object, a value of another type) is read line by line,
     # which quarantines such lines with their numbers.
     fast = source.format == "jsonl" and not source.gzipped and bool(layout.columns)
-    read = (Read.UNORDERED if fast else Read.PARQUET if source.format == "parquet"
+    read = (Read.UNORDERED if source.kind
+            else Read.UNORDERED if fast else Read.PARQUET if source.format == "parquet"
             else Read.CSV if source.format == "csv" and layout.columns else Read.PLAIN)
     repeats = 0
     while True:
@@ -405,11 +466,25 @@ def _load(con, job: _Job) -> set[str]:
         except _Reread as again:
             _rollback(con)
             read, repeats = again.read, repeats or again.repeats
+            if source.kind:
+                read = Read.NUMBERED
+                layout = _convert(con, job, numbered=True)
+                plan = plan_fields(layout.columns, job.mapping, source)
         except duckdb.Error:
-            if read in (Read.PLAIN, Read.PARQUET, Read.CSV, Read.LINES):
+            if source.kind or read in (Read.PLAIN, Read.PARQUET, Read.CSV, Read.LINES):
                 raise
             _rollback(con)
             read = Read.LINES
+
+
+def _convert(con, job: _Job, numbered: bool) -> Layout:
+    """Turn a telemetry file into rows of canonical fields (app/ingest/otlp.py)."""
+    with _ReadProgress(con, job.on_read):
+        converted = CONVERTERS[job.source.kind](con, job.source, job.readable, job.mapping,
+                                                numbered=numbered)
+    job.result.other_spans = converted.other_spans
+    job.result.warnings = converted.warnings
+    return converted.layout
 
 
 def _load_with(con, job: _Job, layout: Layout, plan: FieldPlan, read: str,
@@ -423,7 +498,9 @@ def _load_with(con, job: _Job, layout: Layout, plan: FieldPlan, read: str,
     fast_types = plan.json_types if json_reader else None
     # Rows DuckDB's CSV reader rejects are noted in scans after this one.
     scan_before = last_scan_id(con) if source.format == "csv" else 0
-    if source.format in ("csv", "jsonl") and Read.numbered(read):
+    if source.kind:  # converted into a table already
+        src = otlp.reader_sql(layout, ordered=Read.numbered(read))
+    elif source.format in ("csv", "jsonl") and Read.numbered(read):
         with _ReadProgress(con, job.on_read):  # the numbering reads the file
             src = numbered_sql(con, source, readable, layout, plan.text_columns, fast_types)
     else:
@@ -449,13 +526,14 @@ def _load_with(con, job: _Job, layout: Layout, plan: FieldPlan, read: str,
         file_id = con.execute("SELECT coalesce(max(file_id), 0) + 1 FROM files").fetchone()[0]
     now = datetime.now(UTC).replace(tzinfo=None)
     # The JSON reader rebuilds a row from its values; the quarantine keeps the line as written.
-    raw_from = "row" if read == Read.LINES else "later" if json_reader else "source"
+    raw_from = ("row" if read == Read.LINES or source.kind
+                else "later" if json_reader else "source")
     quarantined = _insert_parked(con, file_id, str(fr.path), now,
                                  None if Read.numbered(read) else Read.with_numbers(read),
                                  job.on_read, raw=raw_from)
-    rejects = csv_rejects(con, scan_before) if source.format == "csv" else []
+    rejects = csv_rejects(con, scan_before) if source.format == "csv" and not source.kind else []
     skipped = [r[0] for r in rejects]
-    if read == Read.NUMBERED and quarantined:  # the JSON reader counts objects, not lines
+    if read == Read.NUMBERED and quarantined and not source.kind:  # objects, not lines
         skipped = blank_lines(readable)
     if skipped:
         _shift_rows(con, file_id, skipped)
@@ -491,7 +569,7 @@ def _load_with(con, job: _Job, layout: Layout, plan: FieldPlan, read: str,
     con.execute("DELETE FROM files WHERE file_id = ?", [file_id])
     con.execute(
         "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [file_id, str(fr.path), source.format, int(fp.split(":")[0]),
+        [file_id, str(fr.path), source.kind or source.format, int(fp.split(":")[0]),
          int(fp.split(":")[1]) / 1e9, fp, job.mapping_key, fr.loaded, fr.quarantined,
          fr.duplicates, now],
     )

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import duckdb
 
+from app.ingest import sniff
+
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv",
            ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -46,6 +48,7 @@ class SourceFile:
     path: Path
     format: str  # jsonl | csv | parquet
     gzipped: bool
+    kind: str = ""  # telemetry held in that format: otlp | langfuse | langfuse-scores
 
     @property
     def unit(self) -> str:
@@ -53,7 +56,9 @@ class SourceFile:
         return "line" if self.format == "jsonl" else "row"
 
 
-def detect_format(path: Path) -> SourceFile:
+def detect_format(path: Path, kind: str | None = None) -> SourceFile:
+    """The file's format from its name, and the telemetry it holds: `kind` when given
+    (`ingest --format`), else told by its content (app/ingest/sniff.py)."""
     suffixes = [s.lower() for s in path.suffixes]
     gz = bool(suffixes) and suffixes[-1] == ".gz"
     ext = suffixes[-2] if gz and len(suffixes) >= 2 else (suffixes[-1] if suffixes else "")
@@ -63,7 +68,9 @@ def detect_format(path: Path) -> SourceFile:
             f"{path}: unsupported file type {''.join(path.suffixes) or '(none)'}; "
             "expected .jsonl, .csv or .parquet, optionally .gz"
         )
-    return SourceFile(path=path, format=fmt, gzipped=gz)
+    if kind is None:
+        kind = sniff.sniff(path, fmt, gz)
+    return SourceFile(path=path, format=fmt, gzipped=gz, kind=kind)
 
 
 def expand(paths: list[str]) -> tuple[list[Path], list[str]]:
@@ -97,7 +104,7 @@ def _loadable(path: Path) -> bool:
     if path.name.startswith("."):
         return False
     try:
-        detect_format(path)
+        detect_format(path, kind="")  # the name alone says whether a file can be loaded
         return True
     except UnreadableFile:
         return False

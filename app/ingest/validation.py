@@ -29,6 +29,9 @@ _MACROS = (
 )
 
 
+EXTRA_OBJECT = "__extra"
+
+
 @dataclass(frozen=True)
 class FieldPlan:
     """Canonical field -> plain source column or SQL expression, for one file."""
@@ -106,11 +109,16 @@ def checked_sql(con, plan: FieldPlan, source: SourceFile) -> str:
         typed.append(f"{value} AS {f.name}")
         checks.extend(field_checks)
     types = dict(plan.columns)
+    # `__extra`: a JSON object of extra columns a telemetry reader built (app/ingest/otlp.py).
+    extras = [e for e in plan.extras if e != EXTRA_OBJECT]
     extra = (
         "json_object(" + ", ".join(
-            f"{literal(e)}, {_extra_value(e, types[e], source.format)}" for e in plan.extras
-        ) + ")" if plan.extras else "NULL::JSON"
+            f"{literal(e)}, {_extra_value(e, types[e], source.format)}" for e in extras
+        ) + ")" if extras else "NULL::JSON"
     )
+    if EXTRA_OBJECT in plan.extras:
+        extra = (f"json_merge_patch({ident(EXTRA_OBJECT)}, {extra})" if extras
+                 else ident(EXTRA_OBJECT))
     level1 = (f"SELECT __row, __bad, __raw, {extra} AS extra"
               f"{''.join(', ' + e for e in raw_exprs)} FROM rd_src")
     level2 = f"SELECT *, {', '.join(typed)} FROM ({level1})"

@@ -73,6 +73,7 @@ if st.button("Load", type="primary", key="load"):
         for f in result.files:
             kind = "error" if f.error else "info" if f.skipped else "success"
             outcome.append((kind, f.summary()))
+            outcome.extend(("warning", w) for w in f.warnings)
         # Run the page again so the counts and the file list above include this load.
         st.session_state["load_outcome"] = outcome
         st.cache_data.clear()
