@@ -103,11 +103,11 @@ def _section(doc, kind: str, body: dict | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, value in body.items():
         if name not in allowed:
-            raise MappingError([doc.problem((kind, name), f"{kind}.{name} is not known; expected one of "
+            raise MappingError([doc.problem((kind, name), "not known; expected one of "
                                                           + ", ".join(allowed))])
         out[name] = value.strip()
     unit = out.get("latency_unit")
     if unit is not None and unit not in ("s", "ms"):
         raise MappingError([doc.problem((kind, "latency_unit"),
-                                        f"langfuse.latency_unit must be s or ms, not {unit!r}")])
+                                        f"must be s or ms, not {unit!r}")])
     return out

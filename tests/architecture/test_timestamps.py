@@ -21,6 +21,7 @@ STORAGE_OR_WIRE = {
     "flags/flagd_file.py",
     "flags/unleash.py",
     "demo/scenario.py",
+    "demo/telemetry.py",  # writes times the way Langfuse's export does
     "ui/charts.py",
     "detection/detect.py",
     "timestamps.py",

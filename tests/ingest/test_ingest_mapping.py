@@ -82,7 +82,7 @@ def test_a_broken_expression_or_missing_column_names_the_field_and_the_mapping_f
     ("fields:\n  model: [a]\n", "line 2: fields.model: expected a column name or a SQL expression"),
     ("fields:\n  model: x\nextra: 1\n", "line 3: extra: unknown key; expected one of fields"),
     ("fields:\n  model: x\n  model: y\n", "line 3: fields.model: written twice in one mapping"),
-    ("model: x\n", "line 1: fields: missing"),
+    ("model: x\n", "line 1: model: unknown key"),
     ("fields:\n  model: 'x\n", "line 3: not valid YAML"),
 ])
 def test_an_invalid_mapping_file_is_reported_with_the_file_and_key(tmp_path: Path, body: str,

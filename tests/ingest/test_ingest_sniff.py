@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.ingest.sources import detect
+from app.ingest.sources import detect_format
 
 OTLP_LINE = json.dumps({"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": []}]})
 LANGFUSE = {"id": "g1", "trace_id": "t1", "type": "GENERATION", "start_time": "2026-03-02 10:00:00",
@@ -35,11 +35,11 @@ def test_the_first_line_tells_the_kind(tmp_path: Path, name: str, text: str, kin
     path = tmp_path / name
     data = text.encode()
     path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
-    assert detect(path).kind == kind
+    assert detect_format(path).kind == kind
 
 
 def test_a_named_kind_is_taken_as_given(tmp_path: Path):
     path = tmp_path / "requests.jsonl"
     path.write_text(OTLP_LINE + "\n")
-    assert detect(path, kind="").kind == ""
-    assert detect(path, kind="langfuse").kind == "langfuse"
+    assert detect_format(path, kind="").kind == ""
+    assert detect_format(path, kind="langfuse").kind == "langfuse"

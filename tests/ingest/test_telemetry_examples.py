@@ -50,7 +50,7 @@ def test_the_otlp_example_shows_the_error_rate_jump_and_its_model_change(loaded:
 
 
 def test_the_langfuse_example_shows_the_quality_drop_and_its_prompt_change(loaded: Store):
-    before, after = _before_after(loaded, "ticket-triage", "quality_mean")
+    before, after = _before_after(loaded, "ticket-triage", "quality_score")
     assert before == pytest.approx(0.86, abs=0.02) and after == pytest.approx(0.70, abs=0.02)
     result = analyze(loaded, feature="ticket-triage")
     finding = next(f for f in result.findings if f.metric == "quality_score")
