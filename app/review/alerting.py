@@ -1,7 +1,9 @@
 """Burn-rate alerts as they happen: evaluated on every `watch` look, each alert episode sent
 once to the configured webhooks, and the features burning budget right now.
 
-An episode is identified by feature, objective, rule and the moment it started firing;
+An episode is identified by feature, objective, rule and the moment it started firing (an
+episode still firing since a previous look keeps the start recorded then, even when it has
+grown longer than the stretch of data a look reads);
 the sends are recorded in the ledger (`review_alerts_sent`), so a second look, a second
 `watch` process or a restart never sends the same episode twice. A failed send is recorded
 as failed and tried again at the next look.
@@ -9,7 +11,7 @@ as failed and tried again at the next look.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,10 @@ from app.storage.store import Store
 
 DDL = ("""CREATE TABLE IF NOT EXISTS review_alerts_sent (
             alert_key TEXT NOT NULL, channel TEXT NOT NULL, sent_at TEXT NOT NULL,
-            outcome TEXT NOT NULL, detail TEXT, PRIMARY KEY (alert_key, channel))""",)
+            outcome TEXT NOT NULL, detail TEXT, PRIMARY KEY (alert_key, channel))""",
+       """CREATE TABLE IF NOT EXISTS review_alert_episodes (
+            feature TEXT NOT NULL, slo TEXT NOT NULL, rule TEXT NOT NULL, start TEXT NOT NULL,
+            last_seen TEXT NOT NULL, PRIMARY KEY (feature, slo, rule, start))""")
 
 
 @dataclass(frozen=True)
@@ -39,8 +44,11 @@ class AlertSend:
                 "outcome": self.outcome, "detail": self.detail}
 
 
+LOOKBACK = timedelta(days=1)
+
+
 def firing_now(store: Store, config: SloConfig | None = None,
-               lookback: timedelta = timedelta(days=1)) -> list[Alert]:
+               lookback: timedelta = LOOKBACK) -> list[Alert]:
     """Alerts firing at the newest data. Episodes are followed back up to `lookback`, so
     a long one keeps the start (and the identity) it had at its first look."""
     config = config or load_slos(store.data_dir)
@@ -106,10 +114,34 @@ def send_alerts(data_dir: Path, alerts: list[Alert]) -> list[AlertSend]:
     return sends
 
 
+def follow_episodes(data_dir: Path, alerts: list[Alert],
+                    visible_from: datetime | None = None) -> list[Alert]:
+    """Give an alert still firing since an earlier look the start recorded then, and record
+    when each episode was last seen firing. An alert that starts where the look's data
+    starts (`visible_from`) began before it: it continues the last episode recorded."""
+    out = []
+    with _ledger(data_dir).connect() as con, con:
+        for a in alerts:
+            row = con.execute(
+                """SELECT start, last_seen FROM review_alert_episodes
+                   WHERE feature = ? AND slo = ? AND rule = ? ORDER BY last_seen DESC LIMIT 1""",
+                [a.feature, a.slo, a.rule]).fetchone()
+            clipped = visible_from is not None and a.start <= visible_from + timedelta(minutes=10)
+            if row and (clipped or a.start <= datetime.fromisoformat(row[1])):
+                a = replace(a, start=datetime.fromisoformat(row[0]))
+            con.execute("INSERT OR REPLACE INTO review_alert_episodes VALUES (?, ?, ?, ?, ?)",
+                        [a.feature, a.slo, a.rule, a.start.isoformat(), a.end.isoformat()])
+            out.append(a)
+    return out
+
+
 def evaluate(data_dir: Path) -> tuple[list[Alert], list[AlertSend]]:
     """One look: the alerts firing now and the sends made for them."""
     store = Store(data_dir)
     alerts = firing_now(store)
+    _, newest = store.time_bounds()
+    if alerts:
+        alerts = follow_episodes(data_dir, alerts, newest - LOOKBACK)
     return alerts, send_alerts(data_dir, alerts)
 
 

@@ -80,3 +80,19 @@ def test_the_prompt_change_that_was_reverted_in_the_logs_fails_in_its_week(app: 
     row = failed[failed["Feature"] == "support-reply"].iloc[0]
     assert row["Change"] == "prompt_version: v7 → v7.1"
     assert row["Recovery"] == "3.5 h"
+
+
+def test_the_overview_names_the_features_burning_budget_now(demo_dir: Path,
+                                                           monkeypatch: pytest.MonkeyPatch):
+    from app.review.alerting import firing_now
+
+    burning = {a.feature for a in firing_now(Store(demo_dir))}
+    assert burning  # the demo week ends with the noisy client's errors and the canary
+    monkeypatch.setenv("ROLLBACK_DESK_DATA", str(demo_dir))
+    st.cache_data.clear()
+    at = AppTest.from_file(str(ROOT / "app/ui/streamlit_app.py"), default_timeout=90)
+    at.run()
+    assert not at.exception
+    warned = {w.value.split(" is burning", 1)[0].removeprefix("🔥 ")
+              for w in at.warning if "is burning its error budget" in w.value}
+    assert warned == burning

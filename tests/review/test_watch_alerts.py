@@ -79,3 +79,24 @@ def test_firing_now_follows_an_episode_back_to_its_start(data_dir: Path):
     [page] = [a for a in alerting.firing_now(Store(data_dir)) if a.rule == "page-fast"]
     # 5 of 10 fail from 20:00; the hour burns 5k/120/1% >= 14.4 from k = 4 (20:20).
     assert page.start == T0 + timedelta(hours=20, minutes=20)
+
+
+def test_an_episode_longer_than_a_look_reads_is_not_sent_again(data_dir: Path, tmp_path: Path,
+                                                               receiver):
+    load(data_dir, per_bucket(T0, 288, 10, bad={b: 3 for b in range(276, 288)}))
+    (data_dir / "slos.yaml").write_text(SLOS)
+    receiver.configure(data_dir)
+    _, sends = alerting.evaluate(data_dir)
+    assert len(sends) == 2
+    # Two more days of the same failures: the episode now began before the stretch a look
+    # reads, so the look sees it start later; it is still the episode already sent.
+    load(data_dir, per_bucket(T0 + timedelta(days=1), 576, 10, bad={b: 3 for b in range(576)}),
+         name="more.parquet")
+    alerts, sends = alerting.evaluate(data_dir)
+    assert {a.rule for a in alerts} >= {"page-fast"}
+    page = next(a for a in alerts if a.rule == "page-fast")
+    assert page.start == T0 + timedelta(hours=23, minutes=30)
+    # page-fast and ticket were sent at the first look; only page-slow (the 6 h window now
+    # burns 30x) is new.
+    assert [(s.alert.rule, s.outcome) for s in sends] == [("page-slow", "sent")]
+    assert len(receiver.received) == 3
