@@ -28,7 +28,7 @@ from app.review.slos import load_slos  # noqa: E402
 from app.storage.store import Store  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
-DEMO_ROWS_AT_SCALE_1 = 449_443  # the demo's five weeks
+DEMO_ROWS_AT_SCALE_1 = 359_582  # the demo's five weeks
 WEEK = "2026-W47"
 
 
