@@ -151,3 +151,16 @@ def test_rates_and_median_recovery_per_kind():
                              "median_recovery_min": 30.0}
     assert got["flag"] == {"count": 0, "failed": 0, "failure_rate": None,
                            "median_recovery_min": None}
+
+
+def test_a_value_replaced_by_a_newer_one_is_not_a_revert(data_dir: Path):
+    # v1 -> v2 at 01:30, then v2 -> v3 at 02:30 (moving forward): v2 stops answering, but
+    # the old value v1 does not take over, so v2's change did not fail.
+    rows = _prompt_rows(v2_until_bucket=60)
+    for r in rows:
+        if r["timestamp"] >= T0 + timedelta(minutes=150):
+            r["prompt_version"] = "v3"
+    store = load(data_dir, rows)
+    [v2] = [e for e in changes.timeline_changes(store) if e.to_value == "v2"]
+    [o] = failures.classify(store, [v2], [v2], [], [], H24)
+    assert not o.failed
