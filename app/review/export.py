@@ -51,15 +51,15 @@ def slo_rows(review: WeeklyReview) -> tuple[list[str], list[list[str]]]:
         if not f.slos:
             rows.append([f.feature, NO_SLO_TEXT, "", "", "", "", "", "", "", "", ""])
         for s in f.slos:
-            rows.append([f.feature, s.objective.name, _sli(s), pct(s.objective.objective),
+            rows.append([f.feature, s.objective.name, sli_text(s), pct(s.objective.objective),
                          pct(s.attainment, 3) if s.attainment is not None else f"n/a ({s.reason})",
                          {True: "yes", False: "no", None: "n/a"}[s.met],
                          pct(s.budget_remaining_share, 1), burn(s.burn_rates["1h"]),
-                         burn(s.burn_rates["6h"]), burn(s.burn_rates["3d"]), _alerts(s)])
+                         burn(s.burn_rates["6h"]), burn(s.burn_rates["3d"]), alerts_text(s)])
     return header, rows
 
 
-def _sli(s: SloStatus) -> str:
+def sli_text(s: SloStatus) -> str:
     o = s.objective
     if o.sli == "latency":
         return f"latency ≤ {o.threshold:g} ms"
@@ -68,7 +68,7 @@ def _sli(s: SloStatus) -> str:
     return {"success_rate": "success rate", "feedback": "non-negative feedback"}[o.sli]
 
 
-def _alerts(s: SloStatus) -> str:
+def alerts_text(s: SloStatus) -> str:
     if not s.alerts:
         return "none"
     by_rule: dict[str, int] = {}

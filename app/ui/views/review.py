@@ -64,10 +64,10 @@ for f in review.features:
         for col, s in zip(cols, f.slos, strict=True):
             col.metric(f"{f.feature} · {s.objective.name}",
                        export.pct(s.attainment, 2) if s.attainment is not None else "n/a",
-                       help=f"{export._sli(s)}, target {export.pct(s.objective.objective)} over "
+                       help=f"{export.sli_text(s)}, target {export.pct(s.objective.objective)} over "
                             f"{s.window_days:g} days; {s.reason or ''}")
             col.caption(f"Budget left {export.pct(s.budget_remaining_share, 1)} · burn 1h "
-                        f"{export.burn(s.burn_rates['1h'])} · alerts: {export._alerts(s)}")
+                        f"{export.burn(s.burn_rates['1h'])} · alerts: {export.alerts_text(s)}")
         charted = [s for s in f.slos if s.burndown]
         for col, s in zip(st.columns(max(len(charted), 1)), charted, strict=False):
             col.plotly_chart(figures.burndown(s, period.since), key=f"bd_{f.feature}_{s.objective.name}")
