@@ -39,6 +39,7 @@ demo: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) bench/ingest_bench.py
 	$(PY) bench/timeline_bench.py
+	$(PY) bench/review_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -139,6 +139,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
             for line in look.lines():
                 print(line, flush=True)
 
+    from app.review.alerting import watch_hook  # burn-rate alerts of slos.yaml
+
     watch.watch(data_dir, args.folder, interval_s=args.interval, apply=args.apply,
-                     once=args.once, thresholds=thresholds, on_look=report)
+                     once=args.once, thresholds=thresholds, on_look=report, hooks=[watch_hook])
     return 0

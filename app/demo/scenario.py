@@ -6,11 +6,21 @@
   Wednesday 03:00; quality slips while latency improves.
 - code-assistant: a clean week with harmless declared changes.
 - ticket-triage-agent: one noisy client (u-04242) fails a lot from Sunday; the feature is fine.
+
+Four quieter weeks come before it (15% of the traffic, so the first start stays fast),
+for the weekly review's 28-day objectives. They end in the state the week starts from:
+- search-answers: prompt q11 -> q12 on 2026-10-22 (a change that went well);
+- ticket-triage-agent: model gpt-4o-mini -> gpt-4.1-mini on 2026-10-26 (went well too);
+- code-assistant: on 2026-10-29 10:00 someone ships gpt-4.1 without declaring it; a third of
+  the requests fail (a burn-rate page) and the logs show claude back at 11:30;
+- support-reply: prompt v7 -> v7.1 on 2026-11-04 13:00 hurts quality and feedback; the logs
+  show v7 back at 16:30.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -80,6 +90,59 @@ def demo_scenario(scale: float = 1.0, seed: int = 7) -> Scenario:
                     effects=effects, seed=seed, scale=scale)
 
 
+HISTORY_WEEKS = 4
+HISTORY_START = DEMO_START - timedelta(weeks=HISTORY_WEEKS)
+HISTORY_SCALE = 0.15
+
+
+def history_scenario(scale: float = 1.0, seed: int = 11) -> Scenario:
+    """The four weeks before the demo week, at HISTORY_SCALE of its traffic."""
+    t = HISTORY_START
+    initial = {"search-answers": {"prompt_version": [("q11", 1.0)]},
+               "ticket-triage-agent": {"model": [("gpt-4o-mini-2024-07-18", 1.0)],
+                                       "response_model": [("gpt-4o-mini-2024-07-18", 1.0)]}}
+    features = [replace(f, dims={**f.dims, **initial.get(f.name, {})})
+                for f in demo_scenario().features]
+    at = datetime(2026, 10, 22, 10)
+    switches = [
+        Switch(at, "search-answers", {"prompt_version": "q12"}),
+        Switch(datetime(2026, 10, 26, 9), "ticket-triage-agent",
+               {"model": "gpt-4.1-mini-2025-04-14", "response_model": "gpt-4.1-mini-2025-04-14"}),
+        Switch(datetime(2026, 10, 29, 10), "code-assistant",
+               {"model": "gpt-4.1-2025-04-14", "response_model": "gpt-4.1-2025-04-14"},
+               until=datetime(2026, 10, 29, 11, 30)),
+        Switch(datetime(2026, 11, 4, 13), "support-reply", {"prompt_version": "v7.1"},
+               until=datetime(2026, 11, 4, 16, 30)),
+    ]
+    effects = [
+        Effect("code-assistant", datetime(2026, 10, 29, 10), {"model": "gpt-4.1-2025-04-14"},
+               error_rate_add=0.32, latency_factor=1.4),
+        Effect("support-reply", datetime(2026, 11, 4, 13), {"prompt_version": "v7.1"},
+               quality_delta=-0.16, negative_feedback_add=0.12),
+    ]
+    return Scenario(start=t, days=7 * HISTORY_WEEKS, features=features, switches=switches,
+                    effects=effects, seed=seed, scale=HISTORY_SCALE * scale)
+
+
+def history_changes() -> list[dict]:
+    """What the teams wrote down in the four weeks before (the code-assistant model switch
+    and both reverts were not written down: the logs tell them)."""
+    return [
+        {"timestamp": "2026-10-22T10:00:00Z", "feature": "search-answers", "kind": "prompt",
+         "key": "prompt_version", "from": "q11", "to": "q12", "author": "lee",
+         "description": "Cite sources inline"},
+        {"timestamp": "2026-10-26T09:00:00Z", "feature": "ticket-triage-agent", "kind": "model",
+         "key": "model", "from": "gpt-4o-mini-2024-07-18", "to": "gpt-4.1-mini-2025-04-14",
+         "author": "ops-bot", "description": "Move the agent to gpt-4.1-mini"},
+        {"timestamp": "2026-11-04T13:00:00Z", "feature": "support-reply", "kind": "prompt",
+         "key": "prompt_version", "from": "v7", "to": "v7.1", "author": "maria",
+         "description": "Warmer greeting"},
+        {"timestamp": "2026-11-10T16:00:00Z", "feature": "doc-summarizer", "kind": "config",
+         "key": "max_tokens", "from": "900", "to": "1200", "author": "lee",
+         "description": "Longer summaries for long documents"},
+    ]
+
+
 def demo_changes() -> list[dict]:
     """Declared changes: what the teams wrote down (the silent update is, by nature, absent)."""
     return [
@@ -108,16 +171,25 @@ def demo_changes() -> list[dict]:
 
 
 def write_demo_files(folder: Path, scale: float = 1.0, seed: int = 7) -> list[Path]:
-    """Write the demo logs (one Parquet file per day) and changes.yaml into folder."""
+    """Write the demo logs (one Parquet file per day: the four quieter weeks, then the demo
+    week) and changes.yaml into folder."""
     folder.mkdir(parents=True, exist_ok=True)
-    df = generate(demo_scenario(scale=scale, seed=seed))
+    # Two scenarios, two generators: the demo week is the same with or without the history.
+    # The history is one file per week (each file loaded costs a fixed overhead), the demo
+    # week one per day.
+    history = generate(history_scenario(scale=scale))
+    week = generate(demo_scenario(scale=scale, seed=seed))
     paths = []
-    for day, part in df.group_by(pl.col("timestamp").dt.date(), maintain_order=True):
-        path = folder / f"requests-{day[0]:%Y-%m-%d}.parquet"
+    parts = [(f"requests-{k[0]:%Y-%m-%d}-week.parquet", part) for k, part in history.group_by(
+        pl.col("timestamp").dt.truncate("1w"), maintain_order=True)]
+    parts += [(f"requests-{k[0]:%Y-%m-%d}.parquet", part) for k, part in week.group_by(
+        pl.col("timestamp").dt.date(), maintain_order=True)]
+    for name, part in parts:
+        path = folder / name
         tmp = path.with_suffix(".tmp")
         part.write_parquet(tmp)
         tmp.replace(path)
         paths.append(path)
-    (folder / "changes.yaml").write_text(yaml.safe_dump({"changes": demo_changes()},
+    (folder / "changes.yaml").write_text(yaml.safe_dump({"changes": history_changes() + demo_changes()},
                                                         sort_keys=False))
     return paths

@@ -7,6 +7,7 @@ from pathlib import Path
 from app.changes import declared
 from app.demo.flags import write_demo_flags
 from app.demo.scenario import write_demo_files
+from app.demo.slos import write_demo_slos
 from app.ingest.pipeline import IngestResult, Progress, ingest_paths
 from app.storage.store import Store
 
@@ -19,4 +20,5 @@ def load_demo(data_dir: Path, scale: float = 1.0, progress: Progress | None = No
     events, _ = declared.load_declared(folder / "changes.yaml")
     declared.save_events(store, events)
     write_demo_flags(data_dir)
+    write_demo_slos(data_dir)
     return result

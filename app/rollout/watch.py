@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,13 +38,14 @@ class WatchLook:
     errors: list[str] = field(default_factory=list)
     statuses: list[rollout.LadderStatus] = field(default_factory=list)
     actions: list[dict[str, Any]] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)  # what the look hooks reported
 
     def as_dict(self) -> dict[str, Any]:
         return {"at": machine(self.at), "loaded": self.loaded,
                 "files_loaded": self.files_loaded, "errors": self.errors,
                 "canaries": [{"feature": s.feature, "verdict": s.verdict, "reason": s.reason}
                              for s in self.statuses],
-                "actions": self.actions}
+                "actions": self.actions, **self.extras}
 
     def lines(self) -> list[str]:
         out = [f"{display(self.at, seconds=True)}: {self.loaded:,} requests loaded from "
@@ -52,6 +53,10 @@ class WatchLook:
         out += [f"  error: {e}" for e in self.errors]
         out += [f"  {s.feature}: {s.verdict}: {s.reason}" for s in self.statuses]
         out += [f"  {a['kind']}: {a['summary']}" for a in self.actions]
+        out += [f"  burn-rate alert: {a['feature']} {a['slo']} {a['rule']} since {a['start']} "
+                f"({a['peak_burn_rate']}x)" for a in self.extras.get("burn_rate_alerts", [])]
+        out += [f"  alert sent to {s['channel']}: {s['outcome']} ({s['detail']})"
+                for s in self.extras.get("alert_sends", [])]
         return out
 
 
@@ -64,8 +69,14 @@ def canary_features(store: Store) -> list[str]:
     return out
 
 
-def look_once(data_dir: DataDir | Path, folder: str | Path, apply: bool, t: Thresholds
-              ) -> WatchLook:
+# A look hook runs after each look with the data directory and returns entries for the
+# look's report; the commands layer passes them in (burn-rate alerts: app/review/alerting.py),
+# so this room needs nothing of the rooms above it. A failing hook is reported, never raised.
+LookHook = Callable[[Path], dict[str, Any]]
+
+
+def look_once(data_dir: DataDir | Path, folder: str | Path, apply: bool, t: Thresholds,
+              hooks: Sequence[LookHook] = ()) -> WatchLook:
     """One look, on the data directory opened afresh (an edited flags.yaml is seen)."""
     data_dir = DataDir(data_dir)
     store = data_dir.store
@@ -84,6 +95,11 @@ def look_once(data_dir: DataDir | Path, folder: str | Path, apply: bool, t: Thre
         look.statuses.append(status)
         if status.verdict == "rollback" and not _already_acted(data_dir, status, apply):
             look.actions.append(roll_back(data_dir, status, apply))
+    for hook in hooks:
+        try:
+            look.extras.update(hook(data_dir.path))
+        except Exception as exc:  # noqa: BLE001 - a hook must not stop the canary guard
+            look.errors.append(f"{getattr(hook, '__name__', 'hook')}: {exc}")
     return look
 
 
@@ -198,9 +214,9 @@ def _notify(data_dir: Path, incident_id: str | None, status: rollout.LadderStatu
 
 def watch(data_dir: Path, folder: str | Path, interval_s: float, apply: bool, once: bool,
           thresholds: Thresholds, on_look: Callable[[WatchLook], None],
-          keep_going: Callable[[], bool] = lambda: True) -> None:
+          keep_going: Callable[[], bool] = lambda: True, hooks: Sequence[LookHook] = ()) -> None:
     while True:
-        on_look(look_once(data_dir, folder, apply, thresholds))
+        on_look(look_once(data_dir, folder, apply, thresholds, hooks))
         if once or not keep_going():
             return
         time.sleep(interval_s)

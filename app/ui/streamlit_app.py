@@ -30,6 +30,7 @@ SECTIONS: dict[str, list[tuple[str, str, str]]] = {
         ("views/registry.py", "Registry", "🗂️"),
         ("views/rollout.py", "Rollouts", "🚦"),
         ("views/data.py", "Data", "💾"),
+        ("views/review.py", "Weekly review", "🗓️"),
     ],
 }
 

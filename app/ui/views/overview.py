@@ -5,12 +5,14 @@ import streamlit as st
 
 from app.timestamps import display
 from app.ui import common
+from app.ui.components.burn_banner import burn_banner
 
 st.title("📊 Overview")
 if not common.features():
     common.empty_state()
     st.stop()
 
+burn_banner()
 window = common.pick_range("overview", default="Last 24 hours")
 since, until = window
 df = common.cached_overview(str(common.data_dir()), common.data_version(), since, until)

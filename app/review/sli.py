@@ -1,0 +1,96 @@
+"""Service-level indicators counted from the requests: per feature, per five minutes, how
+many events each SLI saw and how many of them were bad.
+
+One grouped pass over the requests of the range answers every objective of every feature:
+each feature's latency and quality thresholds are joined in as a small table. Counting
+from the requests (not from the rollups) keeps the latency and quality counts exact for any
+threshold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from app.review.slos import SloConfig
+from app.storage.store import Store
+
+STEP = timedelta(minutes=5)
+_STEP_US = 5 * 60 * 1_000_000
+_EPOCH = datetime(1970, 1, 1)
+
+# Per SLI: the column pair (events, bad events) of the counting query.
+COUNTS = {"success_rate": ("requests", "errors"), "latency": ("lat_n", "lat_bad"),
+          "quality": ("q_n", "q_bad"), "feedback": ("fb_n", "fb_bad")}
+
+
+@dataclass(frozen=True)
+class Series:
+    """Five-minute counts of one feature over [since, until): bucket i starts at
+    since + i * STEP. Every array has one value per bucket (zero where no traffic)."""
+
+    feature: str
+    since: datetime
+    until: datetime
+    counts: dict[str, np.ndarray]  # requests, errors, lat_n, lat_bad, ..., cost
+
+    def events(self, sli: str) -> tuple[np.ndarray, np.ndarray]:
+        total, bad = COUNTS[sli]
+        return self.counts[total], self.counts[bad]
+
+    def index(self, t: datetime) -> int:
+        """Number of whole buckets from since to t (clipped to the range)."""
+        return int(min(max((t - self.since) // STEP, 0), len(self.counts["requests"])))
+
+    def time(self, i: int) -> datetime:
+        return self.since + i * STEP
+
+
+def align(t: datetime) -> datetime:
+    """t rounded down to its five-minute bucket."""
+    return _EPOCH + ((t - _EPOCH) // STEP) * STEP
+
+
+def count_events(store: Store, config: SloConfig, since: datetime, until: datetime,
+                 features: list[str] | None = None) -> dict[str, Series]:
+    """Per feature with objectives (or each of `features`): its five-minute series over
+    [align(since), align(until) + one bucket when until is not aligned)."""
+    names = sorted(features if features is not None else config.features)
+    if not names:
+        return {}
+    lo = align(since)
+    hi = align(until) if align(until) == until else align(until) + STEP
+    lat = [_threshold(config, f, "latency") for f in names]
+    qual = [_threshold(config, f, "quality") for f in names]
+    rows = store.rows(
+        f"""WITH t AS (SELECT unnest(?::VARCHAR[]) AS feature, unnest(?::DOUBLE[]) AS lat_t,
+                              unnest(?::DOUBLE[]) AS q_t)
+            SELECT r.feature, CAST(floor(epoch_us(r.timestamp) / {_STEP_US}) AS BIGINT) AS b,
+                   count(*), count(r.error),
+                   count(r.latency_ms), count(*) FILTER (WHERE r.latency_ms > t.lat_t),
+                   count(r.quality_score), count(*) FILTER (WHERE r.quality_score < t.q_t),
+                   count(r.feedback), count(*) FILTER (WHERE r.feedback = -1),
+                   coalesce(sum(r.cost_usd), 0)
+            FROM requests r JOIN t ON r.feature = t.feature
+            WHERE r.timestamp >= ? AND r.timestamp < ?
+            GROUP BY ALL""",
+        [names, lat, qual, lo, hi])
+    n = int((hi - lo) // STEP)
+    first = int((lo - _EPOCH) // STEP)
+    keys = ("requests", "errors", "lat_n", "lat_bad", "q_n", "q_bad", "fb_n", "fb_bad", "cost")
+    out = {f: Series(f, lo, hi, {k: np.zeros(n, dtype=float if k == "cost" else np.int64)
+                                 for k in keys}) for f in names}
+    for row in rows:
+        series, i = out[row[0]], row[1] - first
+        for k, v in zip(keys, row[2:], strict=True):
+            series.counts[k][i] = v
+    return out
+
+
+def _threshold(config: SloConfig, feature: str, sli: str) -> float | None:
+    slos = config.for_feature(feature)
+    if slos is None:
+        return None
+    return next((o.threshold for o in slos.objectives if o.sli == sli), None)

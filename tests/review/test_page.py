@@ -1,0 +1,98 @@
+"""The Weekly review page on the demo data: its numbers are the review's, and the demo's
+stories show (the failed prompt and model changes, the burn-rate page)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from app.review.export import pct
+from app.review.report import week_bounds, weekly_review
+from app.storage.store import Store
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def app(demo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("ROLLBACK_DESK_DATA", str(demo_dir))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(ROOT / "app/ui/streamlit_app.py"), default_timeout=90)
+    at.run()
+    at.switch_page("views/review.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def frame(at: AppTest, first_column: str, contains: str | None = None):
+    for df in at.dataframe:
+        value = df.value
+        if value.columns[0] == first_column and (contains is None or contains in value.columns):
+            return value
+    raise AssertionError(f"no table starting with {first_column}")
+
+
+def test_the_default_week_is_the_last_complete_one_and_its_numbers_are_the_reviews(
+        app: AppTest, demo_dir: Path):
+    assert app.selectbox(key="review_week").value == "2026-W47"
+    review = weekly_review(Store(demo_dir), week_bounds("2026-W47"))
+    shown = metrics(app)
+    for f in review.features:
+        for s in f.slos:
+            assert shown[f"{f.feature} · {s.objective.name}"] == pct(s.attainment, 2)
+    # search-answers has no objectives: the page says so rather than inventing any.
+    assert any("No objectives for search-answers" in i.value for i in app.info)
+    kinds = frame(app, "Change kind").set_index("Change kind")
+    for kind, stats in review.by_kind.items():
+        assert int(kinds.loc[kind, "Changes"]) == stats.count
+        assert int(kinds.loc[kind, "Failed"]) == stats.failed
+    failed = frame(app, "When", "Why failed")
+    assert set(failed["Change"]) >= {"prompt_version: v7 → v8"}
+    assert len(failed) == len(review.failed_changes)
+
+
+def test_an_earlier_week_shows_the_failed_model_change_and_its_burn_rate_page(app: AppTest):
+    app.selectbox(key="review_week").set_value("2026-W44").run()
+    assert not app.exception
+    failed = frame(app, "When", "Why failed")
+    [row] = failed.to_dicts() if hasattr(failed, "to_dicts") else failed.to_dict("records")
+    assert row["Feature"] == "code-assistant" and row["Kind"] == "model"
+    assert "stopped answering in the logs" in row["Why failed"]
+    slos = frame(app, "Feature", "Alerts this week")
+    alerts = slos[(slos["Feature"] == "code-assistant") & (slos["Objective"] == "availability")]
+    assert "page-fast" in alerts["Alerts this week"].iloc[0]
+    charts = [el for el in app.get("plotly_chart")]
+    assert len(charts) >= 5  # burn-downs, sparklines and the cost chart
+
+
+def test_the_prompt_change_that_was_reverted_in_the_logs_fails_in_its_week(app: AppTest):
+    app.selectbox(key="review_week").set_value("2026-W45").run()
+    failed = frame(app, "When", "Why failed")
+    row = failed[failed["Feature"] == "support-reply"].iloc[0]
+    assert row["Change"] == "prompt_version: v7 → v7.1"
+    assert row["Recovery"] == "3.5 h"
+
+
+def test_the_overview_names_the_features_burning_budget_now(demo_dir: Path,
+                                                           monkeypatch: pytest.MonkeyPatch):
+    from app.review.alerting import firing_now
+
+    burning = {a.feature for a in firing_now(Store(demo_dir))}
+    assert burning  # the demo week ends with the noisy client's errors and the canary
+    monkeypatch.setenv("ROLLBACK_DESK_DATA", str(demo_dir))
+    st.cache_data.clear()
+    at = AppTest.from_file(str(ROOT / "app/ui/streamlit_app.py"), default_timeout=90)
+    at.run()
+    assert not at.exception
+    warned = {w.value.split(" is burning", 1)[0].removeprefix("🔥 ")
+              for w in at.warning if "is burning its error budget" in w.value}
+    assert warned == burning
