@@ -22,6 +22,7 @@ from app.review.sli import count_events
 from app.review.slos import SloConfig, load_slos
 from app.storage.ledger import Ledger
 from app.storage.store import Store
+from app.timestamps import display, machine
 
 DDL = ("""CREATE TABLE IF NOT EXISTS review_alerts_sent (
             alert_key TEXT NOT NULL, channel TEXT NOT NULL, sent_at TEXT NOT NULL,
@@ -88,7 +89,7 @@ def already_sent(data_dir: Path) -> set[tuple[str, str]]:
 def alert_text(a: Alert) -> str:
     return (f"Burn-rate alert ({a.severity}) on {a.feature}: objective {a.slo} is burning its "
             f"error budget at {a.peak_burn_rate:.1f}× (rule {a.rule}: ≥ {a.threshold:g}× over "
-            f"both windows) since {a.start:%Y-%m-%d %H:%M} UTC.")
+            f"both windows) since {display(a.start)}.")
 
 
 def send_alerts(data_dir: Path, alerts: list[Alert]) -> list[AlertSend]:
@@ -109,7 +110,7 @@ def send_alerts(data_dir: Path, alerts: list[Alert]) -> list[AlertSend]:
             sends.append(AlertSend(a, name, result.outcome, result.detail))
             with _ledger(data_dir).connect() as con:
                 con.execute("INSERT OR REPLACE INTO review_alerts_sent VALUES (?, ?, ?, ?, ?)",
-                            [a.key, name, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                            [a.key, name, machine(datetime.now(UTC)),
                              result.outcome, result.detail])
     return sends
 

@@ -22,13 +22,14 @@ import numpy as np
 
 from app.review.sli import STEP, Series
 from app.review.slos import AlertRule, FeatureSlos, Objective
+from app.timestamps import machine
 
 BURN_WINDOWS: dict[str, int] = {"5m": 5, "30m": 30, "1h": 60, "6h": 360, "3d": 4320}
 _STEP_MIN = int(STEP.total_seconds() // 60)
 
 
 def iso_z(t: datetime | None) -> str | None:
-    return None if t is None else t.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if t is None else machine(t)
 
 
 @dataclass(frozen=True)

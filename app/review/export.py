@@ -14,6 +14,7 @@ from app.detection.findings import format_value
 from app.review import figures
 from app.review.budget import SloStatus
 from app.review.report import FeatureReview, WeeklyReview
+from app.timestamps import display
 
 NO_SLO_TEXT = "no objectives set in slos.yaml"
 
@@ -76,7 +77,7 @@ def alerts_text(s: SloStatus) -> str:
         by_rule[a.rule] = by_rule.get(a.rule, 0) + 1
     first = s.alerts[0]
     return (", ".join(f"{rule} ×{n}" for rule, n in by_rule.items())
-            + f" (first {first.start:%a %H:%M}, peak {max(a.peak_burn_rate for a in s.alerts):.1f}×)")
+            + f" (first {display(first.start)}, peak {max(a.peak_burn_rate for a in s.alerts):.1f}×)")
 
 
 def wow_rows(review: WeeklyReview) -> tuple[list[str], list[list[str]]]:
@@ -104,7 +105,7 @@ def feature_change_rows(review: WeeklyReview) -> tuple[list[str], list[list[str]
 
 def failed_rows(review: WeeklyReview) -> tuple[list[str], list[list[str]]]:
     header = ["When", "Feature", "Kind", "Change", "Source", "Recovery", "Why failed"]
-    rows = [[f"{o.change.timestamp:%Y-%m-%d %H:%M}", o.change.feature, o.change.kind,
+    rows = [[f"{display(o.change.timestamp)}", o.change.feature, o.change.kind,
              f"{o.change.key or ''}: {o.change.from_value or '?'} → {o.change.to_value or '?'}",
              o.change.source, minutes(o.recovery_min), o.why] for o in review.failed_changes]
     return header, rows
@@ -124,7 +125,7 @@ def regression_rows(review: WeeklyReview) -> tuple[list[str], list[list[str]]]:
     rows = []
     for f in review.regressions:
         top = f.suspects[0].change if f.suspects else None
-        rows.append([f.feature, f.metric, f"{f.onset:%Y-%m-%d %H:%M}",
+        rows.append([f.feature, f.metric, f"{display(f.onset)}",
                      f"{format_value(f.metric, f.baseline)} → {format_value(f.metric, f.current)}",
                      f"{top.kind} {top.key or ''}: {top.from_value or '?'} → {top.to_value or '?'}"
                      if top else "none found"])
@@ -185,7 +186,7 @@ def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def to_markdown(review: WeeklyReview) -> str:
     out = [f"# Weekly reliability review: {review.period.label}", "",
-           f"Period {review.period.since:%Y-%m-%d %H:%M} to {review.period.until:%Y-%m-%d %H:%M} UTC. "
+           f"Period {display(review.period.since)} to {display(review.period.until)}. "
            + summary_line(review), ""]
     for title, build, intro in SECTIONS:
         out += [f"## {title}", ""] + ([intro, ""] if intro else []) + md_table(*build(review))

@@ -29,6 +29,7 @@ from app.incidents.log import Incident
 from app.review.budget import iso_z
 from app.storage.schema import CHANGE_KINDS
 from app.storage.store import Store
+from app.timestamps import display
 
 ROLLBACK_UNDOES: dict[str, set[str] | None] = {
     "kill": None, "pause": None,  # None: every kind
@@ -147,7 +148,7 @@ def classify(store: Store | None, changes: list[ChangeEvent], later: list[Change
             if (r.feature == c.feature and c.timestamp < r.timestamp <= end
                     and (kinds is None or c.kind in kinds)):
                 evidence.append(Evidence("console-rollback", f"rolled back by the console "
-                                         f"({action} {r.key or ''} at {r.timestamp:%Y-%m-%d %H:%M})"
+                                         f"({action} {r.key or ''} at {display(r.timestamp)})"
                                          .replace(" )", ")").replace("  ", " "), r.timestamp))
                 break
         revert = _reverted_by(c, later, end)
@@ -155,16 +156,16 @@ def classify(store: Store | None, changes: list[ChangeEvent], later: list[Change
             where = {"flag-audit": "in the flag history", "declared": "by a declared change",
                      "rollback-desk": "by the console"}.get(revert.source, f"({revert.source})")
             evidence.append(Evidence("reverted", f"set back to {c.from_value} {where} at "
-                                     f"{revert.timestamp:%Y-%m-%d %H:%M}", revert.timestamp))
+                                     f"{display(revert.timestamp)}", revert.timestamp))
         if store is not None:
             at = log_revert_time(store, c, end)
             if at is not None:
                 evidence.append(Evidence("log-revert", f"{c.to_value} stopped answering in the "
-                                         f"logs at {at:%Y-%m-%d %H:%M}", at))
+                                         f"logs at {display(at)}", at))
         for f in top_of_finding.get(c.change_id, []):
             if c.timestamp - horizon <= f.onset <= end:
                 evidence.append(Evidence("finding-suspect", f"top suspect of the {f.metric} "
-                                         f"degradation from {f.onset:%Y-%m-%d %H:%M}"))
+                                         f"degradation from {display(f.onset)}"))
                 break
         for inc in top_of_incident.get(c.change_id, []):
             evidence.append(Evidence("incident-suspect", f"top suspect of {inc.id} ({inc.title})"))

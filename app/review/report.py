@@ -28,7 +28,7 @@ from app.storage.store import Store
 WEEK = timedelta(days=7)
 # A week counts as complete when the data reaches this close to its end.
 COMPLETE_TOLERANCE = timedelta(hours=1)
-WOW_METRICS = {"quality_score": "quality_mean", "error_rate": "error_rate",
+WOW_METRICS = {"quality_score": "quality_score", "error_rate": "error_rate",
                "latency_p95_ms": "latency_p95_ms", "cost_per_request_usd": "cost_per_request_usd"}
 TOOL_SOURCES = {"detection", "watch"}
 
@@ -49,7 +49,7 @@ class Period:
     @property
     def label(self) -> str:
         last = self.until - timedelta(microseconds=1)
-        dates = f"{self.since:%Y-%m-%d} to {last:%Y-%m-%d}"
+        dates = f"{self.since.date().isoformat()} to {last.date().isoformat()}"
         return f"{self.week} ({dates})" if self.week else dates
 
 

@@ -62,7 +62,7 @@ def test_a_value_set_back_in_the_flag_history_fails_the_change():
     outcomes = {o.change.change_id: o for o in failures.classify(None, [up, back, late],
                                                                  [up, back, late], [], [], H24)}
     assert outcomes[up.change_id].failed
-    assert outcomes[up.change_id].why == "set back to 0% in the flag history at 2026-01-01 03:00"
+    assert outcomes[up.change_id].why == "set back to 0% in the flag history at 2026-01-01 03:00 UTC"
     assert outcomes[up.change_id].recovery_min == 180
     assert not outcomes[back.change_id].failed and not outcomes[late.change_id].failed
 
@@ -118,7 +118,7 @@ def test_the_top_suspect_of_a_finding_failed_and_the_second_did_not():
                                                           Suspect(second, 0.2, "weak"))})
     outcomes = failures.classify(None, [second, top], [second, top], [finding], [], H24)
     assert [o.failed for o in outcomes] == [False, True]
-    assert outcomes[1].why == "top suspect of the quality_score degradation from 2026-01-01 00:10"
+    assert outcomes[1].why == "top suspect of the quality_score degradation from 2026-01-01 00:10 UTC"
     assert outcomes[1].recovery_min is None  # blamed, never undone
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.review.slos import SloConfigError
+from app.timestamps import display
 from app.ui import common
 from app.ui.components import review_data
 
@@ -18,5 +19,5 @@ def burn_banner() -> None:
         return
     for a in alerts:
         st.warning(f"🔥 {a.feature} is burning its error budget: {a.slo} at "
-                   f"{a.peak_burn_rate:.1f}× ({a.rule}, since {a.start:%Y-%m-%d %H:%M} UTC). "
+                   f"{a.peak_burn_rate:.1f}× ({a.rule}, since {display(a.start)}). "
                    "See Review → Weekly review.")
