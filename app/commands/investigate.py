@@ -160,11 +160,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return 0
     print(f"{result.feature}: a = {result.a.filter or '(all)'} ({result.a.requests:,} requests), "
           f"b = {result.b.filter or '(all)'} ({result.b.requests:,} requests)")
-    for m in result.metrics:
-        def fmt(x: float | None) -> str:
-            return "n/a" if x is None else f"{x:.4g}"
+    def fmt(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.4g}"
 
-        ci = (lambda c: "" if c is None else f" [{fmt(c[0])}, {fmt(c[1])}]")
+    def ci(c: tuple[float, float] | None) -> str:
+        return "" if c is None else f" [{fmt(c[0])}, {fmt(c[1])}]"
+
+    for m in result.metrics:
         print(f"  {m.metric:<24} a {fmt(m.a)}{ci(m.a_ci)}  b {fmt(m.b)}{ci(m.b_ci)}  "
               f"b-a {fmt(m.difference)}  p {fmt(m.p_value)}")
     return 0
