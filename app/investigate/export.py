@@ -9,6 +9,7 @@ role (when sign-in is configured) and is recorded in the query log.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -106,7 +107,8 @@ def export_slice(store: Store, scope: Scope, path: Path, *, fmt: str | None = No
         os.replace(side_partial, sidecar_path(path))
     except BaseException as exc:
         for leftover in (partial, side_partial):
-            leftover.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                leftover.unlink(missing_ok=True)
         querylog.record(store.data_dir, actor=name, role=role, kind="export", text=log_text,
                         outcome="failed", message=str(exc).splitlines()[0] if str(exc) else
                         type(exc).__name__)
