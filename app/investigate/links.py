@@ -23,27 +23,41 @@ from app.investigate.filters import Filter, Scope
 VIEWS = ("explore", "compare", "sql")
 
 
-def _params(**values: Any) -> str:
+def _clean(**values: Any) -> dict[str, str]:
     clean = {}
     for key, value in values.items():
         if value is None or value == "":
             continue
         clean[key] = iso_z(value) if isinstance(value, datetime) else str(value)
-    # Placeholders stay readable in a template: braces are not escaped.
-    return urlencode(clean, safe="{}|,:=<>")
+    return clean
+
+
+def _link(view: str, params: dict[str, str]) -> str:
+    # Placeholders and filters stay readable in a template: braces and operators unescaped.
+    return f"{view}?" + urlencode(params, safe="{}|,:=<>")
+
+
+def explore_params(scope: Scope, metric: str | None = None, order: str | None = None,
+                   page: int | None = None) -> dict[str, str]:
+    return _clean(feature=scope.feature, since=scope.since, until=scope.until,
+                  where=scope.filter.text(), metric=metric, order=order,
+                  page=page if page and page > 1 else None)
+
+
+def compare_params(feature: str, a: Filter, b: Filter, since: datetime | None = None,
+                   until: datetime | None = None, metric: str | None = None) -> dict[str, str]:
+    return _clean(feature=feature, since=since, until=until, a=a.text(), b=b.text(),
+                  metric=metric)
 
 
 def explore_link(scope: Scope, metric: str | None = None, order: str | None = None,
                  page: int | None = None) -> str:
-    return "explore?" + _params(feature=scope.feature, since=scope.since, until=scope.until,
-                                where=scope.filter.text(), metric=metric, order=order,
-                                page=page if page and page > 1 else None)
+    return _link("explore", explore_params(scope, metric, order, page))
 
 
 def compare_link(feature: str, a: Filter, b: Filter, since: datetime | None = None,
                  until: datetime | None = None, metric: str | None = None) -> str:
-    return "compare?" + _params(feature=feature, since=since, until=until, a=a.text(),
-                                b=b.text(), metric=metric)
+    return _link("compare", compare_params(feature, a, b, since, until, metric))
 
 
 def sql_link(sql: str) -> str:

@@ -1,0 +1,175 @@
+"""What the Investigate pages share: state kept in the URL, the signed-in actor, the time
+window, cached queries, and the figures."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from app.detection.findings import format_value, iso_z
+from app.investigate import compare as comparing
+from app.investigate import facets as faceting
+from app.investigate import request_table
+from app.investigate.filters import Filter, Scope
+from app.investigate.links import time_param
+from app.investigate.roles import Actor
+from app.storage.store import Store
+from app.ui import common
+
+ARM_COLOURS = {"a": "#1f77b4", "b": "#d62728"}
+
+
+def current_actor() -> Actor | None:
+    """The signed-in person, as the sign-in layer leaves it in `st.session_state["actor"]`
+    (an Actor, or anything with `name` and `role`); None when sign-in is not configured."""
+    who = st.session_state.get("actor")
+    if who is None:
+        return None
+    if isinstance(who, Actor):
+        return who
+    return Actor(str(who.name), str(who.role))
+
+
+def from_url(key: str, param: str, default: Any = "") -> None:
+    """Seed a widget's state from the URL the first time this session shows the page."""
+    if key not in st.session_state:
+        st.session_state[key] = st.query_params.get(param, default)
+
+
+def to_url(**values: Any) -> None:
+    """Write the view's state into the URL (empty values are removed)."""
+    for name, value in values.items():
+        text = iso_z(value) if isinstance(value, datetime) else ("" if value is None else str(value))
+        if text:
+            st.query_params[name] = text
+        elif name in st.query_params:
+            del st.query_params[name]
+
+
+def pick_window(prefix: str, feature: str) -> tuple[datetime, datetime] | None:
+    """Since and until as text inputs (ISO 8601 UTC), seeded from the URL, else the last 7
+    days of the feature's data; None (with a message) when a time does not parse."""
+    lo, hi = common.cached_bounds(str(common.data_dir()), common.data_version(), feature)
+    if hi is None:
+        return None
+    end = (hi + timedelta(seconds=1)).replace(microsecond=0)
+    start = max(lo.replace(microsecond=0), end - timedelta(days=7))
+    for name, default in (("since", start), ("until", end)):
+        from_url(f"{prefix}_{name}", name, iso_z(default))
+    c1, c2 = st.columns(2)
+    since_text = c1.text_input("Since (UTC)", key=f"{prefix}_since")
+    until_text = c2.text_input("Until (UTC, exclusive)", key=f"{prefix}_until")
+    since, until = time_param(since_text), time_param(until_text)
+    if since is None or until is None:
+        st.error("Since and until must be times such as 2026-11-21T14:00:00Z.", icon="⚠️")
+        return None
+    if since >= until:
+        st.error("Since must come before until.", icon="⚠️")
+        return None
+    return since, until
+
+
+def pick_feature(features: list[str], key: str) -> str:
+    """The feature from the URL, else the one chosen on another page, else the first."""
+    if key not in st.session_state:
+        wanted = st.query_params.get("feature") or st.session_state.get("feature")
+        st.session_state[key] = wanted if wanted in features else features[0]
+    return st.selectbox("Feature", features, key=key)
+
+
+# Cached queries, keyed by plain arguments ---------------------------------------------------
+
+def _store(dd: str) -> Store:
+    return Store(Path(dd))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_extras(dd: str, version: str, feature: str) -> tuple[str, ...]:
+    return tuple(_store(dd).extra_columns(feature))
+
+
+@st.cache_data(show_spinner="Counting…", max_entries=32)
+def cached_facets(dd: str, version: str, scope: Scope, metric: str,
+                  extras: tuple[str, ...]) -> faceting.Facets:
+    return faceting.facets(_store(dd), scope, metric, extras=extras)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_page(dd: str, version: str, scope: Scope, offset: int, order: str,
+                extras: tuple[str, ...]) -> request_table.RequestPage:
+    return request_table.page(_store(dd), scope, offset=offset, order=order, extras=extras)
+
+
+@st.cache_data(show_spinner="Comparing…", max_entries=32)
+def cached_compare(dd: str, version: str, a: Scope, b: Scope,
+                   extras: tuple[str, ...]) -> comparing.Comparison:
+    return comparing.compare(_store(dd), a, b, extras)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_arm_timeline(dd: str, version: str, a: Scope, b: Scope, metric: str, bucket: str,
+                        extras: tuple[str, ...]) -> list[tuple]:
+    return comparing.arm_timeline(_store(dd), a, b, metric, bucket, extras)
+
+
+def extras_of(feature: str) -> tuple[str, ...]:
+    return cached_extras(str(common.data_dir()), common.data_version(), feature)
+
+
+def parse_filter(text: str, label: str) -> Filter | None:
+    try:
+        return Filter.parse(text)
+    except ValueError as exc:
+        st.error(f"{label}: {exc}", icon="⚠️")
+        return None
+
+
+# Figures -------------------------------------------------------------------------------------
+
+def arms_figure(rows: list[tuple], metric: str, labels: dict[str, str]) -> go.Figure:
+    """The metric over time for both arms, on one chart."""
+    fig = go.Figure()
+    for arm in ("a", "b"):
+        points = [(t, v, n) for name, t, v, n in rows if name == arm]
+        fig.add_trace(go.Scatter(
+            x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers",
+            name=f"{arm}: {labels[arm]}", line={"color": ARM_COLOURS[arm]},
+            customdata=[p[2] for p in points],
+            hovertemplate="%{x}<br>%{y}<br>%{customdata} requests<extra>" + arm + "</extra>"))
+    fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                      title=metric, legend={"orientation": "h"})
+    return fig
+
+
+def result_figure(columns: tuple[str, ...], rows: list[tuple]) -> go.Figure | None:
+    """A chart of a query result: the first column along x, every numeric column as a series;
+    lines when x is a time, bars otherwise. None when there is nothing to draw."""
+    if len(columns) < 2 or not rows:
+        return None
+    numeric = [i for i in range(1, len(columns))
+               if all(isinstance(r[i], (int, float)) or r[i] is None for r in rows)
+               and any(r[i] is not None for r in rows)]
+    if not numeric:
+        return None
+    x = [r[0] for r in rows]
+    is_time = all(isinstance(v, datetime) for v in x if v is not None)
+    fig = go.Figure()
+    for i in numeric:
+        y = [r[i] for r in rows]
+        if is_time:
+            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=columns[i]))
+        else:
+            fig.add_trace(go.Bar(x=[str(v) for v in x], y=y, name=columns[i]))
+    fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 10, "b": 10})
+    return fig
+
+
+def shown(metric: str, value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    name = {"quality_mean": "quality_score"}.get(metric, metric)
+    return format_value(name, value)
