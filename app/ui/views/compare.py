@@ -90,8 +90,7 @@ st.plotly_chart(ui.arms_figure(rows, metric, {"a": flt_a.text() or "(all)",
 st.subheader("Worst requests of each arm")
 st.caption("Errors first, then the lowest quality, then the slowest.")
 left, right = st.columns(2)
-for column, name, scope, total in ((left, "a", a, result.a.requests),
-                                   (right, "b", b, result.b.requests)):
+for column, name, scope in ((left, "a", a), (right, "b", b)):
     with column:
         st.markdown(f"**{name}: {scope.filter.text() or '(all)'}**")
         page = ui.cached_page(dd, version, scope, 0, "worst", extras)

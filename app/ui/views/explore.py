@@ -3,7 +3,7 @@
 import streamlit as st
 
 from app.investigate import request_table
-from app.investigate.facets import DEFAULT_DIMENSIONS, FACET_METRICS
+from app.investigate.facets import FACET_METRICS
 from app.investigate.filters import MISSING, Condition, Scope
 from app.investigate.links import compare_params, explore_link
 from app.storage.schema import FIELD_NAMES
