@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from app.changes.events import ChangeEvent
 from app.detection import stats
 from app.detection.findings import Finding, iso_z
 from app.detection.thresholds import METRIC_NAMES
@@ -249,22 +250,29 @@ def before_after(at: datetime, base: Filter | None = None) -> tuple[Filter, Filt
             base.with_condition(Condition("timestamp", "ge", (iso,))))
 
 
-def preset_from_finding(finding: Finding) -> tuple[Filter, Filter, str]:
+def preset(onset: datetime, change: ChangeEvent | None = None,
+           where: tuple[str, str] | None = None) -> tuple[Filter, Filter, str]:
     """The suspect's requests against the baseline, and a sentence saying which arms these are:
     - a model or prompt change with both values: requests of the old value against the new;
-    - a slice where the degradation sits: that slice before the onset against after;
+    - a slice where the degradation sits (`where` = dimension, value): that slice before the
+      onset against after;
     - otherwise: the whole feature before the onset against after."""
-    top = finding.suspects[0] if finding.suspects else None
-    if top is not None:
-        c = top.change
-        field = _CHANGE_FIELD.get(c.kind)
-        if field and c.from_value and c.to_value and c.from_value != c.to_value:
-            return (Filter((Condition(field, "eq", (c.from_value,)),)),
-                    Filter((Condition(field, "eq", (c.to_value,)),)),
-                    f"{field} {c.from_value} against {c.to_value}")
-    if finding.scope.slices:
-        s = finding.scope.slices[0]
-        a, b = before_after(finding.onset, Filter((Condition(s.dimension, "eq", (s.value,)),)))
-        return a, b, f"{s.dimension} = {s.value}, before the onset against after"
-    a, b = before_after(finding.onset)
+    if change is not None:
+        field = _CHANGE_FIELD.get(change.kind)
+        if field and change.from_value and change.to_value and change.from_value != change.to_value:
+            return (Filter((Condition(field, "eq", (change.from_value,)),)),
+                    Filter((Condition(field, "eq", (change.to_value,)),)),
+                    f"{field} {change.from_value} against {change.to_value}")
+    if where is not None:
+        dimension, value = where
+        a, b = before_after(onset, Filter((Condition(dimension, "eq", (value,)),)))
+        return a, b, f"{dimension} = {value}, before the onset against after"
+    a, b = before_after(onset)
     return a, b, "the whole feature before the onset against after"
+
+
+def preset_from_finding(finding: Finding) -> tuple[Filter, Filter, str]:
+    """`preset` for a finding of `analyze`: its best suspect, else its first slice."""
+    change = finding.suspects[0].change if finding.suspects else None
+    first = finding.scope.slices[0] if finding.scope.slices else None
+    return preset(finding.onset, change, (first.dimension, first.value) if first else None)

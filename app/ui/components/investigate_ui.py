@@ -10,12 +10,13 @@ from typing import Any
 import plotly.graph_objects as go
 import streamlit as st
 
-from app.detection.findings import format_value, iso_z
+from app.changes.events import ChangeEvent
+from app.detection.findings import Finding, format_value, iso_z
 from app.investigate import compare as comparing
 from app.investigate import facets as faceting
 from app.investigate import request_table
 from app.investigate.filters import Filter, Scope
-from app.investigate.links import time_param
+from app.investigate.links import compare_params, time_param
 from app.investigate.roles import Actor
 from app.storage.store import Store
 from app.ui import common
@@ -35,9 +36,15 @@ def current_actor() -> Actor | None:
 
 
 def from_url(key: str, param: str, default: Any = "") -> None:
-    """Seed a widget's state from the URL the first time this session shows the page."""
+    """Seed a widget's state from the URL: the first time the page shows, and whenever the URL
+    brings a value this session has not seen there (a link followed from another page)."""
+    url = st.query_params.get(param)
+    seen = st.session_state.get(f"_url_{key}")
     if key not in st.session_state:
-        st.session_state[key] = st.query_params.get(param, default)
+        st.session_state[key] = url if url is not None else default
+    elif url is not None and url != seen and url != st.session_state[key]:
+        st.session_state[key] = url
+    st.session_state[f"_url_{key}"] = url
 
 
 def to_url(**values: Any) -> None:
@@ -75,10 +82,12 @@ def pick_window(prefix: str, feature: str) -> tuple[datetime, datetime] | None:
 
 def pick_feature(features: list[str], key: str) -> str:
     """The feature from the URL, else the one chosen on another page, else the first."""
-    if key not in st.session_state:
-        wanted = st.query_params.get("feature") or st.session_state.get("feature")
-        st.session_state[key] = wanted if wanted in features else features[0]
-    return st.selectbox("Feature", features, key=key)
+    from_url(key, "feature", st.session_state.get("feature"))
+    if st.session_state[key] not in features:
+        st.session_state[key] = features[0]
+    feature = st.selectbox("Feature", features, key=key)
+    st.session_state["feature"] = feature
+    return feature
 
 
 # Cached queries, keyed by plain arguments ---------------------------------------------------
@@ -173,3 +182,30 @@ def shown(metric: str, value: float | None) -> str:
         return "n/a"
     name = {"quality_mean": "quality_score"}.get(metric, metric)
     return format_value(name, value)
+
+
+# Presets -------------------------------------------------------------------------------------
+
+PRESET_BEFORE = timedelta(days=3)
+
+
+def compare_preset_link(feature: str, onset: datetime, end: datetime | None,
+                        change: ChangeEvent | None = None,
+                        where: tuple[str, str] | None = None) -> None:
+    """One click to Compare the suspect's requests with the baseline (from a finding, the
+    feature timeline or an incident's triage). The range: three days before the onset to the
+    end of the degraded window."""
+    a, b, label = comparing.preset(onset, change, where)
+    since = onset - PRESET_BEFORE
+    until = (end or onset + PRESET_BEFORE) + timedelta(seconds=1)
+    st.page_link("views/compare.py", label=f"⚖️ Compare: {label}",
+                 query_params=compare_params(feature, a, b, since.replace(microsecond=0),
+                                             until.replace(microsecond=0)))
+
+
+def compare_finding(finding: Finding) -> None:
+    """The preset link for a finding of `analyze`: its best suspect, else its first slice."""
+    change = finding.suspects[0].change if finding.suspects else None
+    first = finding.scope.slices[0] if finding.scope.slices else None
+    compare_preset_link(finding.feature, finding.onset, finding.end, change,
+                        (first.dimension, first.value) if first else None)
