@@ -40,14 +40,19 @@ extras = ui.extras_of(feature)
 ui.from_url("explore_where", "where")
 with st.expander("➕ Add a condition"):
     a, b, c, d = st.columns([2, 1.3, 2, 0.8])
-    field = a.selectbox("Field", [*FIELD_NAMES, *extras], key="explore_new_field")
-    op = b.selectbox("Operator", list(OPERATORS), key="explore_new_op")
-    value = c.text_input("Value", key="explore_new_value")
-    if d.button("Add", key="explore_add"):
+    a.selectbox("Field", [*FIELD_NAMES, *extras], key="explore_new_field")
+    b.selectbox("Operator", list(OPERATORS), key="explore_new_op")
+    c.text_input("Value", key="explore_new_value")
+
+    def add_condition() -> None:
+        # read the widgets' state now: the callback runs before the next script run
+        field, op = st.session_state["explore_new_field"], st.session_state["explore_new_op"]
+        value = st.session_state["explore_new_value"]
         text = f"{field}={MISSING}" if op == "is missing" else f"{field}{OPERATORS[op]}{value}"
         current = st.session_state["explore_where"]
         st.session_state["explore_where"] = f"{current},{text}" if current else text
-        st.rerun()
+
+    d.button("Add", key="explore_add", on_click=add_condition)
 where = st.text_input("Filter", key="explore_where",
                       help="field=value, field=a|b, field>=x, field<x, field=(missing); "
                            "comma-separated conditions all apply")
@@ -94,11 +99,17 @@ dim = pick1.selectbox("Facet", dims, key="explore_facet_dim") if dims else None
 facet = result.facet(dim) if dim else None
 choice = pick2.selectbox("Value", [v.value for v in facet.values] if facet else [],
                          key="explore_facet_value")
-if pick3.button("Filter to it", key="explore_facet_apply", disabled=choice is None):
-    cond = (Condition(dim, "missing") if choice == MISSING else Condition(dim, "eq", (choice,)))
+
+
+def filter_to(dimension: str, value: str) -> None:
+    cond = (Condition(dimension, "missing") if value == MISSING
+            else Condition(dimension, "eq", (value,)))
     st.session_state["explore_where"] = flt.with_condition(cond).text()
     st.session_state["explore_page"] = "1"
-    st.rerun()
+
+
+pick3.button("Filter to it", key="explore_facet_apply", disabled=choice is None,
+             on_click=filter_to, args=(dim, choice))
 if facet and choice is not None:
     base = flt.without(dim)
     chosen = base.with_condition(Condition(dim, "eq", (choice,)))
