@@ -120,7 +120,7 @@ def test_compare_shows_the_numbers_of_the_logic(known_dir, monkeypatch):
     params = {"feature": FEATURE, "a": "prompt_version=v7", "b": "prompt_version=v8",
               "since": "2026-11-20T00:00:00Z", "until": "2026-11-21T00:00:00Z"}
     at = open_page(known_dir, "views/compare.py", monkeypatch, params)
-    table = frames(at, "metric", "p-value")[0]
+    table = at.table[0].value
     rows = {r["metric"]: r for r in table.to_dict("records")}
     assert rows["error_rate"]["a"] == "2.50%" and rows["error_rate"]["b"] == "12.50%"
     assert rows["error_rate"]["difference (b − a)"] == "+10.00%"

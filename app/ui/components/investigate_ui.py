@@ -177,6 +177,13 @@ def result_figure(columns: tuple[str, ...], rows: list[tuple]) -> go.Figure | No
     return fig
 
 
+def p_text(p: float | None) -> str:
+    """A p-value as text; one below the smallest double shows as a bound, not as 0."""
+    if p is None:
+        return "n/a"
+    return "< 1e-300" if p < 1e-300 else f"{p:.3g}"
+
+
 def shown(metric: str, value: float | None) -> str:
     if value is None:
         return "n/a"

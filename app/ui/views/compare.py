@@ -70,12 +70,12 @@ def signed(metric: str, x: float | None) -> str:
     return ("+" if x > 0 else "−" if x < 0 else "±") + ui.shown(metric, abs(x))
 
 
-st.dataframe([{"metric": m.metric, "a": ui.shown(m.metric, m.a), "a 95% CI": interval(m.metric, m.a_ci),
+# A static table (not a grid): five rows, read and copied as text.
+st.table([{"metric": m.metric, "a": ui.shown(m.metric, m.a), "a 95% CI": interval(m.metric, m.a_ci),
                "b": ui.shown(m.metric, m.b), "b 95% CI": interval(m.metric, m.b_ci),
                "difference (b − a)": signed(m.metric, m.difference),
-               "p-value": "n/a" if m.p_value is None else f"{m.p_value:.3g}",
-               "n a / n b": f"{m.n_a:,} / {m.n_b:,}"} for m in result.metrics],
-             hide_index=True, width="stretch", key="compare_table")
+               "p-value": ui.p_text(m.p_value),
+               "n a / n b": f"{m.n_a:,} / {m.n_b:,}"} for m in result.metrics])
 st.caption("Intervals: Wilson for rates, normal for means, order statistics for the p95. "
            "p-values are two-sided: two-proportion (Cochran-Mantel-Haenszel) for rates, "
            "Mann-Whitney for quality, latency and cost (docs/investigate.md).")
@@ -104,5 +104,5 @@ render_save_to_incident(feature, f"Compare {flt_a.text() or '(all)'} with "
                         f"{flt_b.text() or '(all)'}", link,
                         [{"metric": m.metric, "a": ui.shown(m.metric, m.a),
                           "b": ui.shown(m.metric, m.b),
-                          "p": "n/a" if m.p_value is None else f"{m.p_value:.3g}"}
+                          "p": ui.p_text(m.p_value)}
                          for m in result.metrics], key="compare_save")
