@@ -129,6 +129,19 @@ def column_sql(name: str, extras: Iterable[str], params: list[Any]) -> tuple[str
     raise FilterError(f"filter field {name!r}: not a request field or a known extra column")
 
 
+def dimension_sql(name: str, extras: Iterable[str]) -> str:
+    """A grouping expression for a field: a quoted canonical column, or an extra column whose
+    JSON Pointer is written as a SQL string literal (GROUP BY needs the same text in the
+    select list, so no parameter). The name is checked first, so only a known column's name,
+    with its quotes doubled, ever reaches the SQL."""
+    if name in FIELD_BY_NAME:
+        return f'"{name}"'
+    if name in set(extras):
+        pointer = json_pointer(name).replace("'", "''")
+        return f"json_extract_string(extra, '{pointer}')"
+    raise FilterError(f"dimension {name!r}: not a request field or a known extra column")
+
+
 def _typed(value: str, kind: str, cond: Condition) -> Any:
     try:
         if kind == "double":
