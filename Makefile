@@ -30,6 +30,7 @@ demo: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) bench/ingest_bench.py
 	$(PY) bench/timeline_bench.py
+	$(PY) bench/investigate_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
