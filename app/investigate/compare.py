@@ -254,8 +254,9 @@ def preset(onset: datetime, change: ChangeEvent | None = None,
            where: tuple[str, str] | None = None) -> tuple[Filter, Filter, str]:
     """The suspect's requests against the baseline, and a sentence saying which arms these are:
     - a model or prompt change with both values: requests of the old value against the new;
-    - a slice where the degradation sits (`where` = dimension, value): that slice before the
-      onset against after;
+    - a slice where the degradation sits (`where` = dimension, value): the rest of the
+      feature against that slice, both since the onset (the same hours, so the same
+      time-of-day and traffic; a canary or a new region has no "before");
     - otherwise: the whole feature before the onset against after."""
     if change is not None:
         field = _CHANGE_FIELD.get(change.kind)
@@ -265,8 +266,10 @@ def preset(onset: datetime, change: ChangeEvent | None = None,
                     f"{field} {change.from_value} against {change.to_value}")
     if where is not None:
         dimension, value = where
-        a, b = before_after(onset, Filter((Condition(dimension, "eq", (value,)),)))
-        return a, b, f"{dimension} = {value}, before the onset against after"
+        since = Condition("timestamp", "ge", (onset.strftime("%Y-%m-%dT%H:%M:%S"),))
+        return (Filter((Condition(dimension, "ne", (value,)), since)),
+                Filter((Condition(dimension, "eq", (value,)), since)),
+                f"the rest against {dimension} = {value}, since the onset")
     a, b = before_after(onset)
     return a, b, "the whole feature before the onset against after"
 

@@ -4,6 +4,8 @@ The text form is the same everywhere: conditions joined by commas, each one of
 
     field=value          equals
     field=a|b|c          in (any of the values)
+    field!=value         not equal (requests without a value count as not equal)
+    field!=a|b           none of the values
     field>=v  field>v    range (numbers, or ISO times for `timestamp`)
     field<=v  field<v
     field=(missing)      the request has no value
@@ -26,8 +28,9 @@ from app.changes.declared import parse_time
 from app.storage.schema import FIELD_BY_NAME
 
 MISSING = "(missing)"
-OPS = {"eq": "=", "in": "=", "ge": ">=", "gt": ">", "le": "<=", "lt": "<", "missing": "="}
-_CONDITION = re.compile(r"^\s*([^=<>!]+?)\s*(>=|<=|=|>|<)\s*(.*?)\s*$")
+OPS = {"eq": "=", "in": "=", "ne": "!=", "nin": "!=", "ge": ">=", "gt": ">", "le": "<=",
+       "lt": "<", "missing": "="}
+_CONDITION = re.compile(r"^\s*([^=<>!]+?)\s*(>=|<=|!=|=|>|<)\s*(.*?)\s*$")
 _NUMERIC = {"double", "integer"}
 
 
@@ -38,7 +41,7 @@ class FilterError(ValueError):
 @dataclass(frozen=True)
 class Condition:
     field: str
-    op: str  # eq | in | ge | gt | le | lt | missing
+    op: str  # eq | in | ne | nin | ge | gt | le | lt | missing
     values: tuple[str, ...] = ()
 
     def text(self) -> str:
@@ -81,6 +84,8 @@ class Filter:
 
 
 def _same_side(a: str, b: str) -> bool:
+    """Two conditions on one field that a new one replaces: the same bound of a range, or
+    both about which values (equals, in, not, missing)."""
     lower, upper = {"ge", "gt"}, {"le", "lt"}
     return (a in lower and b in lower) or (a in upper and b in upper) or (
         a not in lower | upper and b not in lower | upper)
@@ -95,8 +100,11 @@ def parse_condition(text: str) -> Condition:
     if sign == "=":
         if value == MISSING:
             return Condition(name, "missing")
-        values = tuple(v for v in value.split("|"))
+        values = tuple(value.split("|"))
         return Condition(name, "eq" if len(values) == 1 else "in", values)
+    if sign == "!=":
+        values = tuple(value.split("|"))
+        return Condition(name, "ne" if len(values) == 1 else "nin", values)
     if not value:
         raise FilterError(f"filter {text.strip()!r}: {sign} needs a value")
     op = {">=": "ge", ">": "gt", "<=": "le", "<": "lt"}[sign]
@@ -179,6 +187,12 @@ def condition_sql(cond: Condition, extras: Iterable[str], params: list[Any]) -> 
     if cond.op == "in":
         params.append(typed)
         return f"list_contains(?, {col})"
+    if cond.op == "nin":
+        params.append(typed)
+        return f"NOT coalesce(list_contains(?, {col}), false)"
+    if cond.op == "ne":
+        params.append(typed[0])
+        return f"{col} IS DISTINCT FROM ?"
     params.append(typed[0])
     return f"{col} {OPS[cond.op]} ?"
 

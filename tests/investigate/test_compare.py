@@ -170,3 +170,14 @@ def test_a_prompt_suspect_presets_its_two_versions():
     no_suspect = Finding(**{**finding.__dict__, "suspects": ()})
     a, b, label = preset_from_finding(no_suspect)
     assert a.text() == "timestamp<2026-11-20T12:00:00" and b.text() == "timestamp>=2026-11-20T12:00:00"
+
+
+def test_a_slice_presets_the_rest_against_the_slice_since_the_onset(known_template):
+    from app.investigate.compare import preset
+
+    onset = datetime(2026, 11, 20, 12)
+    a, b, label = preset(onset, None, ("region", "eu"))
+    assert a.text() == "region!=eu,timestamp>=2026-11-20T12:00:00"
+    assert b.text() == "region=eu,timestamp>=2026-11-20T12:00:00"
+    out = compare(Store(known_template), Scope(FEATURE, filter=a), Scope(FEATURE, filter=b))
+    assert out.a.requests == N_V7 // 2 + N_V8 // 4 and out.b.requests == N_V8 // 4

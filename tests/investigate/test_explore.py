@@ -117,3 +117,11 @@ def test_a_time_range_narrows_the_scope(known_template):
     store = Store(known_template)
     scope = Scope(FEATURE, datetime(2026, 11, 20, 6), datetime(2026, 11, 20, 12))
     assert request_table.count(store, scope) == (N_V7 + N_V8) // 4
+
+
+def test_not_equal_keeps_the_requests_without_a_value(known_template):
+    store = Store(known_template)
+    assert count(store, "region!=eu") == N_V7 + N_V8 // 2
+    assert count(store, "error!=timeout") == N_V7 + N_V8 - 175  # no error: not a timeout
+    assert count(store, "prompt_version!=v7|v8") == 0
+    assert Filter.parse("region!=eu,error!=a|b").text() == "region!=eu,error!=a|b"

@@ -212,3 +212,26 @@ def test_explore_adds_a_condition_from_the_form(known_dir, monkeypatch):
     assert at.text_input(key="explore_new_value").value == "1900"
     assert at.text_input(key="explore_where").value == "latency_ms>=1900"
     assert metrics(at)["Requests"] == "200"  # v8 latency 1500 + (i % 500), i < 1000: 1900..1999 twice
+
+
+def test_detect_offers_the_comparison_of_each_findings_suspect(demo_dir, monkeypatch):
+    from urllib.parse import parse_qs
+
+    at = open_page(demo_dir, "views/detect.py", monkeypatch)
+    links = [link.proto for link in at.get("page_link") if link.proto.page == "compare"]
+    assert links
+    by_label = {p.label: {k: v[0] for k, v in parse_qs(p.query_string).items()} for p in links}
+    prompt = by_label["⚖️ Compare: prompt_version v7 against v8"]
+    assert prompt["feature"] == "support-reply"
+    assert (prompt["a"], prompt["b"]) == ("prompt_version=v7", "prompt_version=v8")
+    canary = next(q for label, q in by_label.items() if "variant = canary" in label)
+    assert canary["a"].startswith("variant!=canary,timestamp>=")
+    assert canary["b"].startswith("variant=canary,timestamp>=")
+    # following it shows the canary's requests against the rest
+    at.query_params.clear()
+    at.query_params.update(canary)
+    at.switch_page("views/compare.py")
+    at.run()
+    table = {r["metric"]: r for r in at.table[0].value.to_dict("records")}
+    assert float(table["error_rate"]["b"].rstrip("%")) > 5 * float(
+        table["error_rate"]["a"].rstrip("%"))

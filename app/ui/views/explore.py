@@ -9,6 +9,7 @@ from app.investigate.links import compare_params, explore_link
 from app.storage.schema import FIELD_NAMES
 from app.ui import common
 from app.ui.components import investigate_ui as ui
+from app.ui.components.investigate_evidence import render_save_to_incident
 from app.ui.components.investigate_export import render_export
 
 METRIC_LABELS = {"error_rate": "error rate", "quality_mean": "mean quality",
@@ -147,3 +148,9 @@ if ids:
         st.json(request_table.request(common.store(), feature, picked), expanded=True)
 
 render_export(scope, extras)
+render_save_to_incident(
+    feature, f"Explore {flt.text() or 'every request'}", explore_link(scope, metric),
+    [{"dimension": f.dimension, "value": v.value, "requests": v.requests,
+      METRIC_LABELS[metric]: ui.shown(metric, v.metric(metric)),
+      "contribution": round(v.contribution or 0.0, 4)}
+     for f in result.facets for v in f.values[:2]], key="explore_save")
