@@ -125,3 +125,24 @@ def test_not_equal_keeps_the_requests_without_a_value(known_template):
     assert count(store, "error!=timeout") == N_V7 + N_V8 - 175  # no error: not a timeout
     assert count(store, "prompt_version!=v7|v8") == 0
     assert Filter.parse("region!=eu,error!=a|b").text() == "region!=eu,error!=a|b"
+
+
+def test_facet_p95_is_within_one_percent_and_users_are_exact(known_template):
+    import duckdb
+
+    store = Store(known_template)
+    out = facets(store, Scope(FEATURE), "latency_p95_ms",
+                 dimensions=("prompt_version", "user_id"))
+    con = duckdb.connect(str(known_template / "rollback.duckdb"), read_only=True)
+    exact = dict(con.execute("SELECT prompt_version, quantile_cont(latency_ms, 0.95) FROM "
+                             "requests GROUP BY 1").fetchall())
+    whole = con.execute("SELECT quantile_cont(latency_ms, 0.95) FROM requests").fetchone()[0]
+    con.close()
+    for v in out.facet("prompt_version").values:
+        assert v.latency_p95_ms == pytest.approx(exact[v.value], rel=0.01)
+    assert out.overall.latency_p95_ms == pytest.approx(whole)  # exact: from the second query
+    # v8 is the slower arm, so it leads the latency ranking
+    assert out.facet("prompt_version").values[0].value == "v8"
+    # the known store has no users: one "(missing)" value, with the exact p95 of all
+    (users,) = out.facet("user_id").values
+    assert users.value == "(missing)" and users.latency_p95_ms == pytest.approx(whole)
