@@ -30,24 +30,19 @@ from app.investigate.filters import Condition, Filter, Scope, where_sql
 from app.metrics.timeline import BUCKET_NAMES
 from app.storage.store import Store
 
+_AGGREGATES = """count(*), count(error), count(quality_score), avg(quality_score),
+    stddev_samp(quality_score), count(latency_ms), count(cost_usd), avg(cost_usd),
+    stddev_samp(cost_usd), count(feedback), count_if(feedback = -1)"""
 _FIELDS = ("requests", "errors", "scored", "quality_mean", "quality_sd", "latency_n",
            "cost_n", "cost_mean", "cost_sd", "feedback_n", "negative_feedback")
-_AGGREGATES = ("count(*)", "count(error)", "count(quality_score)", "avg(quality_score)",
-               "stddev_samp(quality_score)", "count(latency_ms)", "count(cost_usd)",
-               "avg(cost_usd)", "stddev_samp(cost_usd)", "count(feedback)",
-               "count(*) FILTER (WHERE feedback = -1 AND {arm})")
-# Both arms are read in one scan of the rows either holds: each row carries in_a and in_b,
-# and every aggregate is taken once per arm with FILTER. The arms may overlap.
-_ARMS = """WITH t AS (SELECT coalesce(({wa}), false) AS in_a, coalesce(({wb}), false) AS in_b,
-                         error, quality_score, latency_ms, cost_usd, feedback
-                  FROM requests WHERE ({wa}) OR ({wb}))"""
-# Bins for the rank tests (kind 1 quality, 2 latency, 3 cost); order-preserving.
-_BINS = """SELECT k, b, count(*) FILTER (WHERE in_a), count(*) FILTER (WHERE in_b) FROM (
-    SELECT in_a, in_b, unnest([1, 2, 3]) AS k,
-           unnest([CAST(round(quality_score * 1000) AS BIGINT),
-                   CAST(floor(ln(greatest(latency_ms, 0.001)) * 200) AS BIGINT),
-                   CAST(floor(ln(greatest(cost_usd, 1e-12)) * 200) AS BIGINT)]) AS b
-    FROM t) WHERE b IS NOT NULL GROUP BY ALL"""
+# Bins for the rank tests (kind 1 quality, 2 latency, 3 cost); order-preserving. One
+# GROUP BY per column glued with UNION ALL: faster here than one scan unnesting all three.
+_BIN_EXPR = {1: ("quality_score", "CAST(round(quality_score * 1000) AS BIGINT)"),
+             2: ("latency_ms", "CAST(floor(ln(greatest(latency_ms, 0.001)) * 200) AS BIGINT)"),
+             3: ("cost_usd", "CAST(floor(ln(greatest(cost_usd, 1e-12)) * 200) AS BIGINT)")}
+_BINS = "\nUNION ALL\n".join(
+    f"SELECT {k} AS k, {expr} AS b, count(*) AS n FROM requests "
+    f"WHERE {{where}} AND {col} IS NOT NULL GROUP BY 2" for k, (col, expr) in _BIN_EXPR.items())
 _RANKED = {"quality_score": 1, "latency_p95_ms": 2, "cost_per_request_usd": 3}
 TIMELINE_SQL = {
     "error_rate": "avg(CASE WHEN error IS NULL THEN 0.0 ELSE 1.0 END)",
@@ -130,41 +125,21 @@ class _Arm:
     hists: dict[int, dict[int, int]] | None = None
 
 
-def _aggregate(sql: str, arm: str) -> str:
-    if "{arm}" in sql:
-        return sql.format(arm=arm)
-    return f"{sql} FILTER (WHERE {arm})"
-
-
-def _read_arms(store: Store, a: Scope, b: Scope, extras: tuple[str, ...]) -> tuple[_Arm, _Arm]:
-    """Both arms' aggregates, p95 with its interval, and binned histograms: three scans."""
-    wa, pa = where_sql(a, extras)
-    wb, pb = where_sql(b, extras)
-    head = _ARMS.format(wa=wa, wb=wb)
-    params = pa + pb + pa + pb
-    select = ", ".join(_aggregate(sql, arm) for arm in ("in_a", "in_b") for sql in _AGGREGATES)
-    row = store.rows(f"{head} SELECT {select} FROM t", params)[0]
-    k = len(_AGGREGATES)
-    arms = (_Arm(a, dict(zip(_FIELDS, row[:k], strict=True))),
-            _Arm(b, dict(zip(_FIELDS, row[k:], strict=True))))
-    levels, parts = [], []
-    for arm, flag in zip(arms, ("in_a", "in_b"), strict=True):
-        n_lat = int(arm.agg["latency_n"] or 0)
-        lo, hi = stats.quantile_rank_levels(n_lat, 0.95) if n_lat else (0.0, 1.0)
-        levels += [lo, hi]
-        parts.append(f"quantile_cont(latency_ms, [0.95, ?, ?]) FILTER (WHERE {flag})")
-    if any(arm.agg["latency_n"] for arm in arms):
-        quantiles = store.rows(f"{head} SELECT {', '.join(parts)} FROM t", params + levels)
-        for arm, q in zip(arms, quantiles[0], strict=True):
-            if q is not None and arm.agg["latency_n"]:
-                arm.p95, arm.p95_ci = q[0], (q[1], q[2])
-    for arm in arms:
-        arm.hists = {1: {}, 2: {}, 3: {}}
-    for kind, bin_, n_a, n_b in store.rows(f"{head} {_BINS}", params):
-        for arm, n in zip(arms, (n_a, n_b), strict=True):
-            if n:
-                arm.hists[int(kind)][int(bin_)] = int(n)
-    return arms
+def _read_arm(store: Store, scope: Scope, extras: tuple[str, ...]) -> _Arm:
+    where, params = where_sql(scope, extras)
+    row = store.rows(f"SELECT {_AGGREGATES} FROM requests WHERE {where}", params)[0]
+    arm = _Arm(scope, dict(zip(_FIELDS, row, strict=True)))
+    n_lat = int(arm.agg["latency_n"] or 0)
+    if n_lat:
+        lo, hi = stats.quantile_rank_levels(n_lat, 0.95)
+        q = store.scalar(f"SELECT quantile_cont(latency_ms, [0.95, ?, ?]) FROM requests "
+                         f"WHERE {where}", [lo, hi, *params])
+        arm.p95, arm.p95_ci = q[0], (q[1], q[2])
+    hists: dict[int, dict[int, int]] = {1: {}, 2: {}, 3: {}}
+    for k, b, n in store.rows(_BINS.format(where=where), params * len(_BIN_EXPR)):
+        hists[int(k)][int(b)] = int(n)
+    arm.hists = hists
+    return arm
 
 
 def _rank_p(a: _Arm, b: _Arm, kind: int) -> float | None:
@@ -212,7 +187,7 @@ def compare(store: Store, a: Scope, b: Scope, extras: tuple[str, ...] = ()) -> C
     if a.feature != b.feature:
         raise ValueError("both arms must be of the same feature")
     with store.session():
-        arm_a, arm_b = _read_arms(store, a, b, extras)
+        arm_a, arm_b = _read_arm(store, a, extras), _read_arm(store, b, extras)
     metrics = []
     for name in METRIC_NAMES:
         if name == "error_rate":
