@@ -43,7 +43,6 @@ _BIN_EXPR = {1: ("quality_score", "CAST(round(quality_score * 1000) AS BIGINT)")
 _BINS = "\nUNION ALL\n".join(
     f"SELECT {k} AS k, {expr} AS b, count(*) AS n FROM requests "
     f"WHERE {{where}} AND {col} IS NOT NULL GROUP BY 2" for k, (col, expr) in _BIN_EXPR.items())
-_RANKED = {"quality_score": 1, "latency_p95_ms": 2, "cost_per_request_usd": 3}
 TIMELINE_SQL = {
     "error_rate": "avg(CASE WHEN error IS NULL THEN 0.0 ELSE 1.0 END)",
     "quality_score": "avg(quality_score)",

@@ -7,8 +7,11 @@ Two DuckDB queries, one scan each:
   from its histogram, interpolated within a bin (so within 1% of the exact p95). One hash
   table over the rows instead of one per dimension: measured at about half the time of
   grouping sets with exact quantiles at 10 million rows (bench/investigate_bench.py);
-- the rest (user_id, extra columns: many values): grouping sets with exact quantiles, plus
-  the empty set, which gives the scope's exact totals and p95.
+- the rest (user_id, extra columns: many values): a GROUP BY (grouping sets for several)
+  with exact quantiles.
+The scope's totals are the cube's sums (exact) and its p95 comes from the cube's histogram
+(within 1%): an exact p95 of the whole would sort every latency of the scope once more,
+which measured as long as the users' query itself.
 
 How much a value contributes to a degradation of the chosen metric, in the metric's units
 summed over requests ("excess"):
@@ -162,19 +165,18 @@ def facets(store: Store, scope: Scope, metric: str = "error_rate",
                     slot.hist[b] = slot.hist.get(b, 0) + sums[6]
         if other_dims:
             exprs = [dimension_sql(d, extras) for d in other_dims]
-            which = "CASE " + " ".join(f"WHEN GROUPING({e}) = 0 THEN {i}"
-                                       for i, e in enumerate(exprs)) + " ELSE -1 END"
-            value = "CASE " + " ".join(f"WHEN GROUPING({e}) = 0 THEN CAST({e} AS VARCHAR)"
-                                       for e in exprs) + " END"
-            sets = ", ".join([*(f"({e})" for e in exprs), "()"])
+            if len(exprs) == 1:  # a plain GROUP BY: grouping sets cost more even for one set
+                which, value, group = "0", f"CAST({exprs[0]} AS VARCHAR)", "GROUP BY 2"
+            else:
+                which = "CASE " + " ".join(f"WHEN GROUPING({e}) = 0 THEN {i}"
+                                           for i, e in enumerate(exprs)) + " END"
+                value = "CASE " + " ".join(f"WHEN GROUPING({e}) = 0 THEN CAST({e} AS VARCHAR)"
+                                           for e in exprs) + " END"
+                group = "GROUP BY GROUPING SETS (" + ", ".join(f"({e})" for e in exprs) + ")"
             for row in store.rows(f"""SELECT {which}, {value}, {_SUMS},
                                              quantile_cont(latency_ms, 0.95)
-                                      FROM requests WHERE {where}
-                                      GROUP BY GROUPING SETS ({sets})""", params):
+                                      FROM requests WHERE {where} {group}""", params):
                 d, raw, sums, p95 = row[0], row[1], row[2:9], row[9]
-                if d < 0:  # the empty set: the exact totals
-                    overall = _Sums(*sums[:6], p95=p95, hist=overall.hist)
-                    continue
                 slot = per[other_dims[d]].setdefault(MISSING if raw is None else str(raw),
                                                      _Sums())
                 slot.add(sums)

@@ -140,7 +140,7 @@ def test_facet_p95_is_within_one_percent_and_users_are_exact(known_template):
     con.close()
     for v in out.facet("prompt_version").values:
         assert v.latency_p95_ms == pytest.approx(exact[v.value], rel=0.01)
-    assert out.overall.latency_p95_ms == pytest.approx(whole)  # exact: from the second query
+    assert out.overall.latency_p95_ms == pytest.approx(whole, rel=0.01)
     # v8 is the slower arm, so it leads the latency ranking
     assert out.facet("prompt_version").values[0].value == "v8"
     # the known store has no users: one "(missing)" value, with the exact p95 of all
