@@ -235,3 +235,25 @@ def test_detect_offers_the_comparison_of_each_findings_suspect(demo_dir, monkeyp
     table = {r["metric"]: r for r in at.table[0].value.to_dict("records")}
     assert float(table["error_rate"]["b"].rstrip("%")) > 5 * float(
         table["error_rate"]["a"].rstrip("%"))
+
+
+def test_a_runaway_query_is_stopped_and_the_console_carries_on(known_dir, monkeypatch):
+    at = open_page(known_dir, "views/sql.py", monkeypatch)
+    at.number_input(key="sql_timeout").set_value(1.0)
+    at.text_area(key="sql_text").set_value(
+        "SELECT count(*) FROM range(1000000000000) a, requests b")
+    at.button(key="sql_run").click().run()
+    assert any("ran longer than the 1 s limit and was interrupted" in w.value for w in at.warning)
+    at.text_area(key="sql_text").set_value("SELECT 41 + 1 AS answer")
+    at.button(key="sql_run").click().run()
+    assert frames(at, "answer")[0]["answer"].tolist() == [42]
+    assert [r.outcome for r in querylog.recent(known_dir)[:2]] == ["ok", "timeout"]
+
+
+def test_typing_twice_keeps_the_latest_filter(known_dir, monkeypatch):
+    at = open_page(known_dir, "views/explore.py", monkeypatch, {"feature": FEATURE})
+    at.text_input(key="explore_where").set_value("region=eu").run()
+    assert metrics(at)["Requests"] == "500"
+    at.text_input(key="explore_where").set_value("region=us").run()
+    assert at.text_input(key="explore_where").value == "region=us"
+    assert metrics(at)["Requests"] == "2,500" and at.query_params["where"] == "region=us"

@@ -35,26 +35,34 @@ def current_actor() -> Actor | None:
     return Actor(str(who.name), str(who.role))
 
 
+def _seen() -> dict[str, str | None]:
+    """The value of each URL parameter as this session last read or wrote it."""
+    return st.session_state.setdefault("_url_seen", {})
+
+
 def from_url(key: str, param: str, default: Any = "") -> None:
     """Seed a widget's state from the URL: the first time the page shows, and whenever the URL
-    brings a value this session has not seen there (a link followed from another page)."""
+    holds a value this session neither read nor wrote there (a link followed from another
+    page)."""
     url = st.query_params.get(param)
-    seen = st.session_state.get(f"_url_{key}")
+    seen = _seen()
     if key not in st.session_state:
         st.session_state[key] = url if url is not None else default
-    elif url is not None and url != seen and url != st.session_state[key]:
+    elif url is not None and url != seen.get(param) and url != st.session_state[key]:
         st.session_state[key] = url
-    st.session_state[f"_url_{key}"] = url
+    seen[param] = url
 
 
 def to_url(**values: Any) -> None:
     """Write the view's state into the URL (empty values are removed)."""
+    seen = _seen()
     for name, value in values.items():
         text = iso_z(value) if isinstance(value, datetime) else ("" if value is None else str(value))
         if text:
             st.query_params[name] = text
         elif name in st.query_params:
             del st.query_params[name]
+        seen[name] = text or None
 
 
 def pick_window(prefix: str, feature: str) -> tuple[datetime, datetime] | None:
