@@ -257,3 +257,15 @@ def test_typing_twice_keeps_the_latest_filter(known_dir, monkeypatch):
     at.text_input(key="explore_where").set_value("region=us").run()
     assert at.text_input(key="explore_where").value == "region=us"
     assert metrics(at)["Requests"] == "2,500" and at.query_params["where"] == "region=us"
+
+
+def test_compare_splits_at_a_change_picked_from_the_timeline(demo_dir, monkeypatch):
+    at = open_page(demo_dir, "views/compare.py", monkeypatch, {"feature": "support-reply"})
+    options = at.selectbox(key="compare_change").options
+    prompt = next(o for o in options if "prompt" in o and "v7 → v8" in o)
+    at.selectbox(key="compare_change").select_index(options.index(prompt)).run()
+    at.button(key="compare_change_go").click().run()
+    a, b = at.text_input(key="compare_a").value, at.text_input(key="compare_b").value
+    assert a.startswith("timestamp<") and b.startswith("timestamp>=") and a[10:] == b[11:]
+    table = {r["metric"]: r for r in at.table[0].value.to_dict("records")}
+    assert table["quality_score"]["difference (b − a)"].startswith("−")  # v8 is worse

@@ -5,7 +5,7 @@ import streamlit as st
 
 from app.detection.thresholds import METRIC_NAMES
 from app.investigate import request_table
-from app.investigate.compare import TIMELINE_SQL
+from app.investigate.compare import TIMELINE_SQL, before_after
 from app.investigate.filters import Scope
 from app.investigate.links import compare_link
 from app.metrics.timeline import choose_bucket
@@ -30,6 +30,20 @@ extras = ui.extras_of(feature)
 
 ui.from_url("compare_a", "a")
 ui.from_url("compare_b", "b")
+changes = common.timeline_changes(feature, since, until)
+if changes:
+    with st.expander("⏱️ Before and after a change"):
+        by_label = {f"{e.timestamp:%Y-%m-%d %H:%M} · {e.kind} {e.key or ''}: "
+                    f"{e.from_value or '?'} → {e.to_value or '?'} ({e.source})": e for e in changes}
+        st.selectbox("Change", list(by_label), key="compare_change")
+
+        def split_at_change() -> None:
+            before, after = before_after(by_label[st.session_state["compare_change"]].timestamp)
+            st.session_state["compare_a"], st.session_state["compare_b"] = (before.text(),
+                                                                            after.text())
+
+        st.button("Compare before with after", key="compare_change_go",
+                  on_click=split_at_change)
 ca, cb = st.columns(2)
 text_a = ca.text_input("Arm a (baseline)", key="compare_a", placeholder="prompt_version=v7",
                        help="field=value[,field=value...]; empty = every request")
