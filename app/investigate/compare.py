@@ -30,19 +30,24 @@ from app.investigate.filters import Condition, Filter, Scope, where_sql
 from app.metrics.timeline import BUCKET_NAMES
 from app.storage.store import Store
 
-_AGGREGATES = """count(*), count(error), count(quality_score), avg(quality_score),
-    stddev_samp(quality_score), count(latency_ms), count(cost_usd), avg(cost_usd),
-    stddev_samp(cost_usd), count(feedback), count_if(feedback = -1)"""
-_FIELDS = ("requests", "errors", "scored", "quality_mean", "quality_sd", "latency_n",
-           "cost_n", "cost_mean", "cost_sd", "feedback_n", "negative_feedback")
-# Bins for the rank tests (kind 1 quality, 2 latency, 3 cost); order-preserving. One
-# GROUP BY per column glued with UNION ALL: faster here than one scan unnesting all three.
-_BIN_EXPR = {1: ("quality_score", "CAST(round(quality_score * 1000) AS BIGINT)"),
-             2: ("latency_ms", "CAST(floor(ln(greatest(latency_ms, 0.001)) * 200) AS BIGINT)"),
-             3: ("cost_usd", "CAST(floor(ln(greatest(cost_usd, 1e-12)) * 200) AS BIGINT)")}
-_BINS = "\nUNION ALL\n".join(
-    f"SELECT {k} AS k, {expr} AS b, count(*) AS n FROM requests "
-    f"WHERE {{where}} AND {col} IS NOT NULL GROUP BY 2" for k, (col, expr) in _BIN_EXPR.items())
+# One pass per arm gives the rank tests' histograms and every count and sum, in three
+# GROUP BYs glued with UNION ALL (kind 1 quality, 2 latency, 3 cost; order-preserving bins).
+# The latency part keeps rows without a latency (bin NULL), so it also counts every request,
+# error and feedback. Means and standard deviations come from the sums (n, sum, sum of
+# squares), which saves a scan over reading them with avg() and stddev_samp().
+_PASS = """
+SELECT 1 AS k, CAST(round(quality_score * 1000) AS BIGINT) AS b, count(*) AS n,
+       sum(quality_score) AS s1, sum(quality_score * quality_score) AS s2,
+       0 AS rows, 0 AS errors, 0 AS feedback, 0 AS negative
+FROM requests WHERE {where} AND quality_score IS NOT NULL GROUP BY 2
+UNION ALL
+SELECT 2, CAST(floor(ln(greatest(latency_ms, 0.001)) * 200) AS BIGINT), count(latency_ms),
+       0, 0, count(*), count(error), count(feedback), count_if(feedback = -1)
+FROM requests WHERE {where} GROUP BY 2
+UNION ALL
+SELECT 3, CAST(floor(ln(greatest(cost_usd, 1e-12)) * 200) AS BIGINT), count(*),
+       sum(cost_usd), sum(cost_usd * cost_usd), 0, 0, 0, 0
+FROM requests WHERE {where} AND cost_usd IS NOT NULL GROUP BY 2"""
 TIMELINE_SQL = {
     "error_rate": "avg(CASE WHEN error IS NULL THEN 0.0 ELSE 1.0 END)",
     "quality_score": "avg(quality_score)",
@@ -124,20 +129,43 @@ class _Arm:
     hists: dict[int, dict[int, int]] | None = None
 
 
+def _moments(parts: list[tuple[int, float, float]]) -> tuple[int, float | None, float | None]:
+    """(n, mean, sample sd) from per-bin (n, sum, sum of squares)."""
+    n = sum(p[0] for p in parts)
+    if not n:
+        return 0, None, None
+    s1 = math.fsum(p[1] for p in parts)
+    s2 = math.fsum(p[2] for p in parts)
+    mean = s1 / n
+    sd = math.sqrt(max(0.0, (s2 - s1 * mean) / (n - 1))) if n > 1 else None
+    return n, mean, sd
+
+
 def _read_arm(store: Store, scope: Scope, extras: tuple[str, ...]) -> _Arm:
     where, params = where_sql(scope, extras)
-    row = store.rows(f"SELECT {_AGGREGATES} FROM requests WHERE {where}", params)[0]
-    arm = _Arm(scope, dict(zip(_FIELDS, row, strict=True)))
-    n_lat = int(arm.agg["latency_n"] or 0)
+    hists: dict[int, dict[int, int]] = {1: {}, 2: {}, 3: {}}
+    moments: dict[int, list[tuple[int, float, float]]] = {1: [], 3: []}
+    counts = [0, 0, 0, 0]  # requests, errors, with feedback, negative feedback
+    for k, b, n, s1, s2, *rest in store.rows(_PASS.format(where=where), params * 3):
+        if b is not None and n:
+            hists[int(k)][int(b)] = int(n)
+        if k == 2:
+            counts = [c + int(x or 0) for c, x in zip(counts, rest, strict=True)]
+        else:
+            moments[int(k)].append((int(n), float(s1), float(s2)))
+    scored, q_mean, q_sd = _moments(moments[1])
+    cost_n, c_mean, c_sd = _moments(moments[3])
+    agg = {"requests": counts[0], "errors": counts[1], "scored": scored, "quality_mean": q_mean,
+           "quality_sd": q_sd, "latency_n": sum(hists[2].values()), "cost_n": cost_n,
+           "cost_mean": c_mean, "cost_sd": c_sd, "feedback_n": counts[2],
+           "negative_feedback": counts[3]}
+    arm = _Arm(scope, agg, hists=hists)
+    n_lat = agg["latency_n"]
     if n_lat:
         lo, hi = stats.quantile_rank_levels(n_lat, 0.95)
         q = store.scalar(f"SELECT quantile_cont(latency_ms, [0.95, ?, ?]) FROM requests "
                          f"WHERE {where}", [lo, hi, *params])
         arm.p95, arm.p95_ci = q[0], (q[1], q[2])
-    hists: dict[int, dict[int, int]] = {1: {}, 2: {}, 3: {}}
-    for k, b, n in store.rows(_BINS.format(where=where), params * len(_BIN_EXPR)):
-        hists[int(k)][int(b)] = int(n)
-    arm.hists = hists
     return arm
 
 
