@@ -40,6 +40,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/ingest_bench.py
 	$(PY) bench/timeline_bench.py
 	$(PY) bench/review_bench.py
+	$(PY) bench/investigate_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

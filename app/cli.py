@@ -17,6 +17,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "app.commands.analysis": ("analyze", "rollout", "watch"),
     "app.commands.review": ("review",),
     "app.commands.lake": ("aggregate", "lake"),
+    "app.commands.investigate": ("query", "compare", "sample"),
 }
 
 

@@ -151,6 +151,9 @@ def render(b: Briefing) -> str:
         out += ["**Trigger:** no change of ours found in the 48 hours before the onset.", ""]
     out += [f"**Root cause:** {_section(inc, 'root_cause')}", ""]
 
+    out += ["## Investigation", ""]
+    out += _investigation(inc)
+
     out += ["## Timeline", ""]
     out += _table(["Time", "Source", "Event"], [
         [display(e.time, seconds=True), e.source,
@@ -174,3 +177,26 @@ def render(b: Briefing) -> str:
     out += _table(["Action item", "Owner", "Type"], [[i["text"], i.get("owner") or "(unassigned)", i["type"]]
                                                     for i in items]) if items else ["None yet.", ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+def _investigation(inc: Incident) -> list[str]:
+    """The views and queries saved to the incident (app/investigate/evidence.py), each with
+    its link, its query and its small result table."""
+    saved = [e for e in inc.events if e.kind == "evidence"]
+    if not saved:
+        return ["No views or queries were saved to this incident.", ""]
+    out: list[str] = []
+    for e in saved:
+        d = e.data
+        who = f" by {e.actor}" if e.actor else ""
+        out += [f"### {d['title']}", "", f"Saved {e.at:%Y-%m-%d %H:%M} UTC{who}. "
+                f"Link: `{d['link']}`", ""]
+        if d.get("note"):
+            out += [d["note"], ""]
+        if d.get("query"):
+            out += ["```sql", d["query"].strip(), "```", ""]
+        if d.get("columns"):
+            out += _table(list(d["columns"]), [list(r) for r in d.get("rows", [])])
+            if d.get("rows_total", 0) > len(d.get("rows", [])):
+                out += [f"First {len(d['rows'])} of {d['rows_total']} rows.", ""]
+    return out

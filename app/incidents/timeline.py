@@ -4,7 +4,7 @@
 - `changes`: declared, inferred and flag-history changes of the incident's features in the
   window (from a day before the onset until now);
 - `audit`: every flag action recorded against the incident, with its verified outcome;
-- `incident`: opening, status changes, steps done or skipped, notes;
+- `incident`: opening, status changes, steps done or skipped, notes, saved investigation;
 - `notify`: every message sent, with its outcome.
 
 Entries can be corrected (time, text); the correction is an incident event, so the original
@@ -141,6 +141,10 @@ def _incident_entry(event: Event, seen_actions: set[str]) -> Entry | None:
         text = f"{d.get('action')} {d.get('flag')}: {d.get('outcome')} ({d.get('message')})"
         return Entry(f"action:{d.get('action_id')}", event.at, "audit", str(d.get("action")), text,
                      outcome=d.get("outcome"), actor=event.actor)
+    if event.kind == "evidence":
+        note = f": {d['note']}" if d.get("note") else ""
+        return Entry(key, event.at, "incident", "evidence",
+                     f"Investigation saved: {d['title']}{note}", actor=event.actor)
     if event.kind == "message":
         attempts = d.get("attempts")
         detail = d.get("detail") or ""

@@ -129,8 +129,11 @@ class StoreBusy(RuntimeError):
 
 
 def _is_lock_error(exc: Exception) -> bool:
+    """Another process writes the file, or this process has it open read-only (a read-only
+    query, app/storage/readonly.py): both pass, so wait."""
     text = str(exc).lower()
-    return "lock" in text and ("conflict" in text or "could not set" in text)
+    return ("lock" in text and ("conflict" in text or "could not set" in text)) or (
+        "different configuration" in text)
 
 
 class Store:

@@ -26,6 +26,11 @@ SECTIONS: dict[str, list[tuple[str, str, str]]] = {
         ("views/incidents.py", "Incidents", "🧯"),
         ("views/audit.py", "Audit trail", "📜"),
     ],
+    "Investigate": [
+        ("views/explore.py", "Explore", "🔎"),
+        ("views/compare.py", "Compare", "⚖️"),
+        ("views/sql.py", "SQL", "🧮"),
+    ],
     "Review": [
         ("views/registry.py", "Registry", "🗂️"),
         ("views/rollout.py", "Rollouts", "🚦"),

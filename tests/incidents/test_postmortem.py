@@ -16,7 +16,8 @@ from app.rollback.actions import execute
 
 from .conftest import CANARY_ONSET
 
-SECTIONS = ["Summary", "Impact", "Detection", "Response", "Trigger and root cause", "Timeline",
+SECTIONS = ["Summary", "Impact", "Detection", "Response", "Trigger and root cause", "Investigation",
+            "Timeline",
             "Actions taken", "Communications", "What went well", "What went wrong",
             "Where we got lucky", "Action items"]
 

@@ -25,6 +25,7 @@ from app.metrics import timeline as metrics
 from app.rollback import history
 from app.timestamps import display
 from app.ui import common
+from app.ui.components.investigate_ui import compare_preset_link
 
 PHASE_ICONS = {"detect": "🚨", "triage": "🔎", "rollback": "⏪", "communicate": "📣",
                "investigate": "🧪", "postmortem": "📝"}
@@ -243,6 +244,8 @@ def triage_tab(b: Briefing) -> None:
     c[4].metric("Extra cost", money(im.extra_cost_usd))
     if b.suspect:
         st.markdown(f"**Suspect change:** {b.suspect.describe()}  \n{b.suspect.evidence}")
+    compare_preset_link(im.feature, im.onset, im.end, b.suspect.change if b.suspect else None,
+                        (im.scope.dimension, im.scope.value) if im.scope.dimension else None)
     for dimension, rows in im.scope.slices.items():
         with st.expander(f"By {dimension}"):
             st.dataframe([{"value": s.value, "requests": s.requests,

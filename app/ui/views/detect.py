@@ -8,6 +8,7 @@ from app.detection.thresholds import ThresholdsError, thresholds_path
 from app.timestamps import display
 from app.ui import common
 from app.ui.components.detection_overlay import analysis, open_incident
+from app.ui.components.investigate_ui import compare_finding
 
 SCOPE_LABEL = {"total": "🌐 whole feature", "partial": "🧩 partial", "single_user": "👤 single user"}
 
@@ -71,6 +72,7 @@ def show_finding(i: int, f: Finding) -> None:
             st.caption("No recorded change explains it.")
         if st.button("🧯 Open incident", key=f"open_incident_{i}"):
             open_incident(f, f.feature)
+        compare_finding(f)
 
 
 if not result.findings:

@@ -10,6 +10,7 @@ from app.ui import common
 from app.ui.charts import timeline_figure
 from app.ui.components.detection_overlay import findings_for, onsets_of, open_incident
 from app.ui.components.flag_actions import render_flag_actions
+from app.ui.components.investigate_ui import compare_finding
 
 st.title("📈 Feature timeline")
 features = common.features()
@@ -62,6 +63,7 @@ for f in found or []:
     st.warning(f"**{f.metric}** {format_value(f.metric, f.baseline)} → "
                f"{format_value(f.metric, f.current)} since {iso_z(f.onset)} · scope "
                f"{f.scope.kind} · {suspect}", icon="🚨")
+    compare_finding(f)
 if st.button("🧯 Open incident", key="open_incident", type="primary" if found else "secondary"):
     open_incident(found[0] if found else None, feature)
 
