@@ -189,7 +189,7 @@ def _investigation(inc: Incident) -> list[str]:
     for e in saved:
         d = e.data
         who = f" by {e.actor}" if e.actor else ""
-        out += [f"### {d['title']}", "", f"Saved {e.at:%Y-%m-%d %H:%M} UTC{who}. "
+        out += [f"### {d['title']}", "", f"Saved {display(e.at)}{who}. "
                 f"Link: `{d['link']}`", ""]
         if d.get("note"):
             out += [d["note"], ""]

@@ -25,6 +25,8 @@ STORAGE_OR_WIRE = {
     "ui/charts.py",
     "detection/detect.py",
     "timestamps.py",
+    "investigate/compare.py",  # a filter value in a shareable link
+    "investigate/querylog.py",  # the ledger's stored form
 }
 
 

@@ -9,6 +9,7 @@ from app.investigate.compare import TIMELINE_SQL, before_after
 from app.investigate.filters import Scope
 from app.investigate.links import compare_link
 from app.metrics.timeline import choose_bucket
+from app.timestamps import display
 from app.ui import common
 from app.ui.components import investigate_ui as ui
 from app.ui.components.investigate_evidence import render_save_to_incident
@@ -33,7 +34,7 @@ ui.from_url("compare_b", "b")
 changes = common.timeline_changes(feature, since, until)
 if changes:
     with st.expander("⏱️ Before and after a change"):
-        by_label = {f"{e.timestamp:%Y-%m-%d %H:%M} · {e.kind} {e.key or ''}: "
+        by_label = {f"{display(e.timestamp)} · {e.kind} {e.key or ''}: "
                     f"{e.from_value or '?'} → {e.to_value or '?'} ({e.source})": e for e in changes}
         st.selectbox("Change", list(by_label), key="compare_change")
 

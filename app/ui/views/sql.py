@@ -7,6 +7,7 @@ from app.investigate.console import MAX_LIMIT, TABLES, run_sql
 from app.investigate.links import sql_link
 from app.investigate.roles import CONSOLE_ROLE, PermissionDenied, allowed
 from app.storage.readonly import DEFAULT_LIMIT, QueryRefused, QueryTimeout, ReadOnlyQueryError
+from app.timestamps import display
 from app.ui import common
 from app.ui.components import investigate_ui as ui
 from app.ui.components.investigate_evidence import render_save_to_incident
@@ -77,7 +78,7 @@ if ran is not None:
         render_save_to_incident("", "SQL query", sql_link(text), rows, key="sql_save", query=text)
 
 with st.expander("Recent queries"):
-    st.dataframe([{"ran at (UTC)": f"{r.ran_at:%Y-%m-%d %H:%M:%S}", "who": r.actor,
+    st.dataframe([{"ran at": display(r.ran_at, seconds=True), "who": r.actor,
                    "outcome": r.outcome, "rows": r.rows, "ms": r.elapsed_ms, "query": r.text}
                   for r in querylog.recent(common.data_dir(), limit=20)
                   if r.kind == "sql"], hide_index=True, width="stretch")
