@@ -415,8 +415,9 @@ def _load_with(con, job: _Job, layout: Layout, plan: FieldPlan, read: str,
     # fail, and the line-by-line read then quarantines that line.
     json_reader = read in (Read.UNORDERED, Read.ORDERED, Read.NUMBERED)
     fast_types = plan.json_types if json_reader else None
-    # Rows DuckDB's CSV reader rejects are noted in scans after this one.
-    scan_before = last_scan_id(con) if source.format == "csv" else 0
+    # Rows DuckDB's CSV reader rejects (and JSONL lines that are not UTF-8 text) are noted
+    # in scans after this one.
+    scan_before = last_scan_id(con) if source.format in ("csv", "jsonl") else 0
     if source.format in ("csv", "jsonl") and Read.numbered(read):
         with _ReadProgress(con, job.on_read):  # the numbering reads the file
             src = numbered_sql(con, source, readable, layout, plan.text_columns, fast_types)
@@ -447,7 +448,9 @@ def _load_with(con, job: _Job, layout: Layout, plan: FieldPlan, read: str,
     quarantined = _insert_parked(con, file_id, str(fr.path), now,
                                  None if Read.numbered(read) else Read.with_numbers(read),
                                  job.on_read, raw=raw_from)
-    rejects = csv_rejects(con, scan_before) if source.format == "csv" else []
+    rejects = (csv_rejects(con, scan_before) if source.format == "csv" else
+               csv_rejects(con, scan_before, header_lines=0) if read in (Read.LINES, Read.PLAIN)
+               and source.format == "jsonl" else [])
     skipped = [r[0] for r in rejects]
     if read == Read.NUMBERED and quarantined:  # the JSON reader counts objects, not lines
         skipped = blank_lines(readable)

@@ -153,11 +153,15 @@ def _csv_options(readable: Path) -> str:
             f"max_line_size = {MAX_LINE_BYTES}, store_rejects = true")
 
 
-def _lines(path: str) -> str:
-    """A JSONL file as one text value per line, blank lines included (they keep numbers)."""
+def _lines(path: str, rejects: bool = False) -> str:
+    """A JSONL file as one text value per line, blank lines included (they keep numbers).
+
+    A line that is not UTF-8 text is skipped; with `rejects` it is noted in DuckDB's
+    reject tables (`csv_rejects`), so that it is quarantined with its number."""
+    skip = ", ignore_errors = true" + (", store_rejects = true" if rejects else "")
     return (f"read_csv({path}, columns = {{'line': 'VARCHAR'}}, delim = {literal(_NO_DELIMITER)}, "
             "quote = '', escape = '', header = false, auto_detect = false, strict_mode = false, "
-            f"max_line_size = {MAX_LINE_BYTES})")
+            f"max_line_size = {MAX_LINE_BYTES}{skip})")
 
 
 def inspect(con, source: SourceFile, readable: Path) -> Layout:
@@ -224,7 +228,7 @@ def reader_sql(source: SourceFile, readable: Path, layout: Layout, text: set[str
         return (f"SELECT {row} AS __row, NULL::VARCHAR AS __bad, "
                 f"{_raw_struct(columns)} AS __raw, {', '.join(ident(c) for c, _ in columns)} "
                 f"FROM {_json_reader(path, columns, text, fast_types)}")
-    return _jsonl_sql(f"(SELECT row_number() OVER () AS __row, line FROM {_lines(path)})",
+    return _jsonl_sql(f"(SELECT row_number() OVER () AS __row, line FROM {_lines(path, True)})",
                       columns, text)
 
 
@@ -274,7 +278,7 @@ def numbered_sql(con, source: SourceFile, readable: Path, layout: Layout, text: 
         return (f"SELECT __row, NULL::VARCHAR AS __bad, {_raw_struct(columns)} AS __raw, "
                 f"{names} FROM {NUMBERED_TABLE}")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {NUMBERED_TABLE} AS
-                    SELECT row_number() OVER () AS __row, line FROM {_lines(path)}""")
+                    SELECT row_number() OVER () AS __row, line FROM {_lines(path, True)}""")
     return _jsonl_sql(NUMBERED_TABLE, columns, text)
 
 
@@ -345,17 +349,25 @@ def last_scan_id(con) -> int:
     return int(con.execute("SELECT coalesce(max(scan_id), 0) FROM reject_errors").fetchone()[0])
 
 
-def csv_rejects(con, after_scan: int) -> list[tuple[int, str, str]]:
-    """(data row, reason, raw line) for the CSV rows DuckDB could not parse in the scans
-    since `after_scan`."""
+def csv_rejects(con, after_scan: int, header_lines: int = 1) -> list[tuple[int, str, str]]:
+    """(data row, reason, raw line) for the CSV rows (or JSONL lines, `header_lines=0`)
+    DuckDB could not parse in the scans since `after_scan`."""
     if not _has_rejects_table(con):
         return []
     rows = con.execute(
-        """SELECT line - 1, string_agg(DISTINCT error_message, '; '), any_value(csv_line)
+        """SELECT line - ?, string_agg(DISTINCT error_type, '; '),
+                  string_agg(DISTINCT error_message, '; '), any_value(csv_line)
            FROM reject_errors WHERE scan_id > ? GROUP BY line ORDER BY line""",
-        [after_scan],
+        [header_lines, after_scan],
     ).fetchall()
-    return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+    return [(int(r[0]), _reject_reason(str(r[1]), str(r[2])), str(r[3])) for r in rows]
+
+
+def _reject_reason(kind: str, message: str) -> str:
+    # DuckDB's own message for a byte sequence that is not UTF-8 speaks of CSV options.
+    if "INVALID UNICODE" in kind.upper() or "unicode" in message.lower():
+        return "not UTF-8 text (re-encode the file as UTF-8)"
+    return message
 
 
 def lines_sql(readable: Path) -> str:
