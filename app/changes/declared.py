@@ -7,11 +7,10 @@ import io
 from datetime import UTC, datetime
 from pathlib import Path
 
-import yaml
-
 from app.changes.events import ChangeEvent
 from app.storage.schema import CHANGE_KINDS
 from app.storage.store import Store
+from app.textfiles import FileProblem, parse_yaml, read_text
 
 DECLARED_COLUMNS = ("timestamp", "feature", "kind", "key", "from", "to", "author", "description")
 
@@ -48,9 +47,9 @@ def load_declared(path: str | Path) -> tuple[list[ChangeEvent], list[str]]:
     """Declared changes from YAML (`changes:` list) or CSV; bad entries are reported, not fatal."""
     path = Path(path)
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ChangeFileError(f"{path}: cannot read ({exc.strerror})") from exc
+        text = read_text(path)
+    except FileProblem as exc:
+        raise ChangeFileError(str(exc)) from None
     entries: list[tuple[str, dict]] = []
     if path.suffix.lower() == ".csv":
         reader = csv.DictReader(io.StringIO(text))
@@ -62,11 +61,9 @@ def load_declared(path: str | Path) -> tuple[list[ChangeEvent], list[str]]:
             entries.append((f"{path} line {reader.line_num}", row))
     else:
         try:
-            doc = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" line {mark.line + 1}" if mark else ""
-            raise ChangeFileError(f"{path}:{where} not valid YAML") from exc
+            doc = parse_yaml(text, path)
+        except FileProblem as exc:
+            raise ChangeFileError(str(exc)) from None
         if not isinstance(doc, dict) or not isinstance(doc.get("changes"), list):
             raise ChangeFileError(f"{path}: expected a top-level 'changes:' list")
         for i, item in enumerate(doc["changes"]):

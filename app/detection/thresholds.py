@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
+from app.textfiles import FileProblem, load_yaml
 
 THRESHOLDS_FILE = "detection.yaml"
 
@@ -101,11 +101,9 @@ def load_thresholds(data_dir: Path | None = None, path: Path | None = None) -> T
     if not path.exists():
         return DEFAULTS
     try:
-        doc = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise ThresholdsError(f"{path}:{where} not valid YAML") from exc
+        doc = load_yaml(path) or {}
+    except FileProblem as exc:
+        raise ThresholdsError(str(exc)) from None
     if not isinstance(doc, dict):
         raise ThresholdsError(f"{path}: expected a mapping at the top level")
     return parse_thresholds(doc, str(path))

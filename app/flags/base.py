@@ -41,6 +41,7 @@ class ErrorCode(StrEnum):
     UNSAFE_CHANGE = "unsafe_change"
     UNSUPPORTED = "unsupported"
     READBACK_MISMATCH = "readback_mismatch"
+    BAD_RESPONSE = "bad_response"
 
 
 class FlagError(Exception):
@@ -102,6 +103,13 @@ class UnsafeChange(FlagError):
 
 class Unsupported(FlagError):
     code = ErrorCode.UNSUPPORTED
+
+
+class BadResponse(FlagError):
+    """The service answered, but not with what its API promises (an HTML page from a proxy,
+    JSON of another shape): whether a write was applied is unknown until read back."""
+
+    code = ErrorCode.BAD_RESPONSE
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from app.flags.base import ConfigError, FlagRole
+from app.textfiles import FileProblem, load_yaml
 
 CONFIG_FILE = "flags.yaml"
 BACKEND_TYPES = ("flagd-file", "unleash", "launchdarkly")
@@ -97,9 +96,9 @@ def load_config(data_dir: Path, secrets_files: tuple[Path, ...] = SECRETS_FILES)
     if not path.exists():
         return FlagConfig(path=path, backends={}, features={})
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        raw = load_yaml(path) or {}
+    except FileProblem as exc:
+        raise ConfigError(str(exc)) from None
     return parse_config(raw, path, Path(data_dir), secrets_files)
 
 

@@ -49,17 +49,32 @@ class FlagdFileBackend:
     # -- reading -------------------------------------------------------------------------
     def load(self) -> Document:
         try:
-            doc = json.loads(self.path.read_text())
+            data = self.path.read_bytes()
         except FileNotFoundError:
             raise ConfigError(f"flag file {self.path} does not exist") from None
+        except OSError as exc:
+            raise ConfigError(f"flag file {self.path}: cannot read ({exc.strerror})") from None
+        try:
+            doc = json.loads(data.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            raise ConfigError(f"flag file {self.path} line {line}: not UTF-8 text") from None
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"flag file {self.path} is not valid JSON: {exc}") from None
+            # The position only: the parser's message can quote the file's text.
+            raise ConfigError(f"flag file {self.path} line {exc.lineno}: not valid JSON "
+                              f"({exc.msg})") from None
         return doc
 
     def read(self, flag: str) -> FlagState:
         return self.state_of(flag, self._flag(self.load(), flag))
 
     def state_of(self, key: str, flag: dict[str, Any]) -> FlagState:
+        """The flag's state; ConfigError naming the flag and the field when its definition is
+        not one flagd serves as written (a state MAYBE is not "off")."""
+        try:
+            flagd_format.validate_flag(key, flag)
+        except InvalidValue as exc:
+            raise ConfigError(f"{self.path}: {exc.message}") from None
         split = flagd_format.fractional_split(flag)
         has_targeting = bool(flag.get("targeting"))
         percentage = None

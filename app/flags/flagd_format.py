@@ -75,7 +75,8 @@ def validate_flag(key: str, flag: Any) -> None:
     if unknown:
         raise InvalidValue(f"flag {key} has unknown keys: {sorted(unknown)}")
     if flag.get("state") not in STATES:
-        raise InvalidValue(f"flag {key}: state must be ENABLED or DISABLED")
+        raise InvalidValue(f"flag {key}: state must be ENABLED or DISABLED, "
+                           f"not {str(flag.get('state'))[:40]!r}")
     variants = flag.get("variants")
     if not isinstance(variants, dict) or not variants:
         raise InvalidValue(f"flag {key} needs at least one variant")

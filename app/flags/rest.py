@@ -4,7 +4,9 @@ URL and the HTTP status, never a token or a request header."""
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import requests
@@ -12,6 +14,7 @@ import requests
 from app.flags.base import (
     BackendTimeout,
     BackendUnreachable,
+    BadResponse,
     Conflict,
     FlagError,
     FlagNotFound,
@@ -74,7 +77,14 @@ class RestClient:
             raise BackendUnreachable(f"{self.service} at {self.base_url} unreachable") from None
         status = response.status_code
         if status < 300:
-            return response.json() if response.content else None
+            if not response.content:
+                return None
+            try:
+                return response.json()
+            except ValueError:
+                kind = (response.headers.get("Content-Type") or "no type").split(";")[0]
+                raise BadResponse(f"{self.service} at {self.base_url} answered {method} {path} "
+                                  f"with {status} and a body that is not JSON ({kind})") from None
         detail = _server_message(response)
         if status == 401:
             raise TokenRejected(f"token rejected (401) by {self.service} at {self.base_url}")
@@ -89,6 +99,17 @@ class RestClient:
         error = ServerError(f"{self.service} at {self.base_url} failed ({status}): {detail}")
         error.retryable = status in RETRY_STATUSES
         raise error
+
+
+@contextlib.contextmanager
+def answer_shape(service: str, what: str) -> Iterator[None]:
+    """Turn a KeyError/TypeError while reading a decoded answer into a BadResponse: an
+    answer of an unexpected shape is the service's fault, not a traceback."""
+    try:
+        yield
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+        raise BadResponse(f"{service} answered {what} in an unexpected shape "
+                          f"({type(exc).__name__}: {str(exc)[:80]})") from None
 
 
 def _server_message(response: requests.Response) -> str:

@@ -21,7 +21,7 @@ from app.flags.base import (
     validate_percentage,
 )
 from app.flags.config import Secret
-from app.flags.rest import RestClient, token_value
+from app.flags.rest import RestClient, answer_shape, token_value
 
 ROLLOUT_STRATEGY = "flexibleRollout"
 EVENT_CHANGES = {
@@ -59,8 +59,12 @@ class UnleashBackend:
     # -- reading -------------------------------------------------------------------------
     def read(self, flag: str) -> FlagState:
         feature = self._feature(flag)
+        with answer_shape(self.describe(), f"flag {flag}"):
+            return self._state(flag, feature)
+
+    def _state(self, flag: str, feature: dict[str, Any]) -> FlagState:
         environments, variants = {}, {}
-        for env in feature.get("environments", []):
+        for env in feature["environments"]:
             strategies = [s for s in env.get("strategies", []) if not s.get("disabled")]
             rollout = _rollout_strategy(strategies)
             for s in strategies:
@@ -113,7 +117,13 @@ class UnleashBackend:
         self._put_strategy(flag, environment, strategy)
 
     def _strategy(self, flag: str, environment: str, wanted, what: str) -> dict[str, Any]:
-        for env in self._feature(flag).get("environments", []):
+        feature = self._feature(flag)
+        with answer_shape(self.describe(), f"flag {flag}"):
+            return self._find_strategy(feature, flag, environment, wanted, what)
+
+    def _find_strategy(self, feature: dict[str, Any], flag: str, environment: str, wanted,
+                       what: str) -> dict[str, Any]:
+        for env in feature["environments"]:
             if env["name"] != environment:
                 continue
             for s in env.get("strategies", []):
@@ -140,8 +150,9 @@ class UnleashBackend:
             page = self.rest.request("GET", "/api/admin/search/events", idempotent=True,
                                      params={**params, "offset": offset},
                                      not_found=f"Unleash at {self.url} has no event search")
-            events = page.get("events", [])
-            entries += [e for e in map(_history_entry, events) if e is not None]
+            with answer_shape(self.describe(), "the event search"):
+                events = page.get("events", [])
+                entries += [e for e in map(_history_entry, events) if e is not None]
             if len(events) < 500:
                 break
         return [e for e in entries if since is None or e.timestamp >= since]

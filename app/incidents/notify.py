@@ -7,6 +7,7 @@ Webhooks are configured in `<data dir>/notify.yaml`:
         url_env: INCIDENTS_WEBHOOK_URL # or `url: https://hooks.slack.com/services/...`
         timeout_s: 5                   # per attempt (default 5)
         retries: 2                     # extra attempts after a timeout, 429 or 5xx (default 2)
+    allow_private: false               # true: loopback/link-local hosts allowed (tests only)
 
 A webhook URL is a secret (whoever has it can post to the channel): it is held in a `Secret`,
 and no message, error, log line, timeline entry or export ever contains it. Each send and its
@@ -15,18 +16,21 @@ outcome is an incident event; a failed send stays visible and can be sent again.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
-import yaml
 
 from app.flags.config import Secret
 from app.incidents.log import Incident, IncidentLog
 from app.incidents.playbooks import PLAYBOOKS_DIR, fill
+from app.textfiles import FileProblem, load_yaml
 
 CONFIG_FILE = "notify.yaml"
 TEMPLATES_DIR = PLAYBOOKS_DIR / "templates"
@@ -45,6 +49,7 @@ class Webhook:
     url: Secret = field(repr=False)
     timeout_s: float = 5.0
     retries: int = 2
+    allow_private: bool = False  # loopback and link-local targets allowed (tests)
 
 
 @dataclass(frozen=True)
@@ -71,13 +76,17 @@ def load_webhooks(data_dir: Path) -> dict[str, Webhook]:
     if not path.exists():
         return {}
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}:" if mark else ""
-        raise NotifyConfigError(f"{path}:{where} not valid YAML") from None
+        raw = load_yaml(path) or {}
+    except FileProblem as exc:
+        raise NotifyConfigError(str(exc)) from None
     if not isinstance(raw, dict) or not isinstance(raw.get("webhooks", {}), dict):
         raise NotifyConfigError(f"{path}: webhooks: expected a mapping of channel name -> webhook")
+    unknown = sorted(set(raw) - {"webhooks", "allow_private"})
+    if unknown:
+        raise NotifyConfigError(f"{path}: {unknown[0]}: expected one of allow_private, webhooks")
+    allow_private = raw.get("allow_private", False)
+    if not isinstance(allow_private, bool):
+        raise NotifyConfigError(f"{path}: allow_private: expected true or false")
     hooks = {}
     for name, spec in (raw.get("webhooks") or {}).items():
         at = f"{path}: webhooks.{name}"
@@ -99,8 +108,31 @@ def load_webhooks(data_dir: Path) -> dict[str, Webhook]:
             raise NotifyConfigError(f"{at}.timeout_s: expected a number of seconds > 0")
         if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:
             raise NotifyConfigError(f"{at}.retries: expected a whole number from 0 to 10")
-        hooks[str(name)] = Webhook(str(name), Secret(url), float(timeout), retries)
+        if "@" in (urlsplit(url).netloc or ""):
+            raise NotifyConfigError(f"{at}.url: expected no user or password in the URL")
+        hooks[str(name)] = Webhook(str(name), Secret(url), float(timeout), retries, allow_private)
     return hooks
+
+
+def refused_target(hook: Webhook) -> str | None:
+    """Why the webhook's host may not be called, or None. Loopback, link-local (the cloud
+    metadata service at 169.254.169.254), unspecified and multicast addresses are refused
+    unless notify.yaml says `allow_private: true`: a webhook must not become a way to reach
+    services on this machine."""
+    if hook.allow_private:
+        return None
+    host = urlsplit(hook.url.reveal()).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        return None  # the send itself reports "could not connect"
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if (address.is_loopback or address.is_link_local or address.is_unspecified
+                or address.is_multicast):
+            return ("the webhook's host is a loopback or link-local address: refused "
+                    f"(set allow_private: true in {CONFIG_FILE} to allow it)")
+    return None
 
 
 def load_templates(folder: Path = TEMPLATES_DIR) -> dict[str, Template]:
@@ -115,6 +147,9 @@ def render(template: Template, facts: dict[str, Any]) -> str:
 
 def post(hook: Webhook, text: str, backoff_s: float = RETRY_BACKOFF_S) -> SendResult:
     """POST `{"text": ...}` with a timeout; retry timeouts, refused connections, 429 and 5xx."""
+    refused = refused_target(hook)
+    if refused:
+        return SendResult("failed", 0, refused)
     detail = ""
     attempts = 0
     for attempt in range(hook.retries + 1):

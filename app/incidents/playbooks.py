@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from app.storage.schema import CHANGE_KINDS, SPLIT_DIMENSIONS
+from app.textfiles import FileProblem, read_text, yaml_problem
 
 PLAYBOOKS_DIR = Path(__file__).resolve().parents[2] / "playbooks"
 
@@ -131,9 +132,9 @@ def load_playbook(path: str | Path) -> Playbook:
     """Parse and validate one playbook file; raises PlaybookError listing every problem."""
     path = Path(path)
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise PlaybookError([f"{path}: cannot read ({exc.strerror})"]) from exc
+        text = read_text(path)
+    except FileProblem as exc:
+        raise PlaybookError([str(exc)]) from None
     return parse_playbook(text, path)
 
 
@@ -142,10 +143,7 @@ def parse_playbook(text: str, path: Path) -> Playbook:
         node = yaml.compose(text)
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}:" if mark else ""
-        problem = getattr(exc, "problem", None) or "not valid YAML"
-        raise PlaybookError([f"{path}:{where} not valid YAML ({problem})"]) from None
+        raise PlaybookError([yaml_problem(exc, path)]) from None
     v = _Validator(path, _line_index(node))
     playbook = v.playbook(raw)
     if v.errors:

@@ -15,9 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from app.storage.schema import FIELD_NAMES
+from app.textfiles import FileProblem, load_yaml
 
 
 class MappingError(ValueError):
@@ -36,13 +35,9 @@ class Mapping:
 def load_mapping(path: str | Path) -> Mapping:
     path = Path(path)
     try:
-        doc = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise MappingError(f"{path}: cannot read mapping file ({exc.strerror})") from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise MappingError(f"{path}:{where} not valid YAML ({exc})") from exc
+        doc = load_yaml(path)
+    except FileProblem as exc:
+        raise MappingError(str(exc)) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("fields"), dict):
         raise MappingError(f"{path}: expected a mapping with a 'fields:' mapping at the top")
     unknown = [k for k in doc if k != "fields"]

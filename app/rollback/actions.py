@@ -193,14 +193,16 @@ def execute(
         ref = feature_flags.flag(ROLE_OF[action])
         backend = backend_for_feature(config, feature_flags)
     except FlagError as exc:
-        return _failed_early(base, exc, started)
+        result = _failed_early(base, exc, started)
+        _record_press(data_dir, result, str(ROLE_OF[action]), "")  # refused presses too
+        return result
     with _flag_lock(data_dir, feature_flags.backend, ref.key):
         try:
             the_plan = _plan(action, feature, ref, backend, backend.read(ref.key), value)
         except FlagError as exc:
             result = _failed_early(base, exc, started, flag=ref.key, env=ref.environment,
                                    backend=backend.name)
-            _record_failed_read(data_dir, result, ref, backend)
+            _record_press(data_dir, result, str(ref.role), backend.describe())
             return result
         trail.record_intent(
             data_dir, action_id=action_id, feature=feature, action=str(action),
@@ -208,7 +210,19 @@ def execute(
             flag=ref.key, environment=ref.environment, before=the_plan.before,
             after=the_plan.after, operator=operator, reason=reason, incident_id=incident_id,
         )
-        result = _apply(the_plan, backend, base, started)
+        try:
+            result = _apply(the_plan, backend, base, started)
+        except Exception as exc:  # noqa: BLE001 - the intent is on record: so is the outcome
+            # A fault nobody foresaw, after the write may have been sent: the press must not
+            # stay "no outcome recorded", nor claim anything about the flag.
+            result = ActionResult(
+                outcome=Outcome.UNVERIFIED, after=the_plan.after, error_code=type(exc).__name__,
+                message=f"unexpected {type(exc).__name__} while changing {ref.key}: check it "
+                        "before retrying", latency_ms=_ms(started), flag=ref.key,
+                environment=ref.environment, backend=backend.name, before=the_plan.before,
+                **base)
+            trail.record_outcome(data_dir, result, str(ref.role), the_plan.location)
+            raise
         trail.record_outcome(data_dir, result, str(ref.role), the_plan.location)
     return result
 
@@ -232,7 +246,10 @@ def _apply(p: Plan, backend: FlagBackend, base: dict[str, Any], started: float) 
         if exc.code in NOT_APPLIED:
             return ActionResult(outcome=Outcome.FAILED, after=p.before, message=exc.message,
                                 error_code=str(exc.code), latency_ms=_ms(started), **common)
-    timed_out = call_error is not None and call_error.code is ErrorCode.TIMEOUT
+    # A timeout or an unreadable answer says nothing of whether the write landed: the
+    # read-back decides, with the usual wait.
+    timed_out = call_error is not None and call_error.code in (ErrorCode.TIMEOUT,
+                                                                ErrorCode.BAD_RESPONSE)
     try:
         seen = _read_back(backend, p, wait=call_error is None or timed_out)
     except FlagError as exc:
@@ -246,7 +263,7 @@ def _apply(p: Plan, backend: FlagBackend, base: dict[str, Any], started: float) 
                             message=f"{p.flag.key} now {_show(seen, role)} {where}, read back "
                                     f"from {backend.describe()}{note}", **common)
     if timed_out:
-        return ActionResult(outcome=Outcome.UNVERIFIED, after=seen, error_code=str(ErrorCode.TIMEOUT),
+        return ActionResult(outcome=Outcome.UNVERIFIED, after=seen, error_code=str(call_error.code),
                             message=f"{call_error.message} and the change is not visible: it may "
                                     f"still land, check {p.flag.key} before retrying",
                             latency_ms=_ms(started), **common)
@@ -318,15 +335,16 @@ def _failed_early(base: dict[str, Any], exc: FlagError, started: float, *, flag:
                         latency_ms=_ms(started), changed=False, **base)
 
 
-def _record_failed_read(data_dir: Path, result: ActionResult, ref: FlagRef, backend: FlagBackend):
-    """A press that failed before any change (state unreadable) is still on record."""
+def _record_press(data_dir: Path, result: ActionResult, role: str, location: str) -> None:
+    """A press refused or failed before any change (bad configuration, state unreadable) is
+    still on record."""
     trail.record_intent(
         data_dir, action_id=result.action_id, feature=result.feature, action=result.action,
-        role=str(ref.role), backend=backend.name, location=backend.describe(), flag=ref.key,
-        environment=ref.environment, before={}, after={}, operator=result.operator,
+        role=role, backend=result.backend or "-", location=location, flag=result.flag or "-",
+        environment=result.environment or "-", before={}, after={}, operator=result.operator,
         reason=result.reason, incident_id=result.incident_id,
     )
-    trail.record_outcome(data_dir, result, str(ref.role), backend.describe())
+    trail.record_outcome(data_dir, result, role, location)
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ APP = Path(__file__).resolve().parents[2] / "app"
 # the same number may not import each other.
 LAYERS = {
     "config": 0,
+    "textfiles": 0,
     "flags": 1,
     "storage": 2,
     "changes": 3,
