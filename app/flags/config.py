@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from urllib.parse import urlsplit, urlunsplit
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,7 +134,12 @@ def _backend(
     if kind == "flagd-file":
         options["path"] = str(data_dir / where.text(spec.get("path", "flags.json"), f"{at}.path"))
     else:
-        where.text(spec.get("url"), f"{at}.url")
+        url = where.text(spec.get("url"), f"{at}.url")
+        if not url.startswith(("http://", "https://")):
+            where.fail(f"{at}.url", "an http(s) URL")
+        if "@" in (urlsplit(url).netloc or ""):
+            where.fail(f"{at}.url", "a URL without user or password: put the token in "
+                                    "token_env or token_secret")
     timeout = spec.get("timeout_s", 5.0)
     if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
         where.fail(f"{at}.timeout_s", "a number of seconds > 0")
@@ -189,6 +195,19 @@ def _secret(dotted: str, files: tuple[Path, ...]) -> str:
         if isinstance(node, str):
             return node
     return ""
+
+
+def redact_url(url: str) -> str:
+    """The URL with any user and password replaced by ***, for every place a URL is shown
+    or stored (messages, the audit trail, exports)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(unparsable URL)"
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"***@{host}"))
 
 
 class _Where:

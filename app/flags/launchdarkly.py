@@ -18,7 +18,7 @@ from app.flags.base import (
     InvalidValue,
     validate_percentage,
 )
-from app.flags.config import Secret
+from app.flags.config import Secret, redact_url
 from app.flags.flagd_format import value_type
 from app.flags.rest import RestClient, answer_shape, token_value
 
@@ -31,10 +31,10 @@ class LaunchDarklyBackend:
 
     def __init__(self, url: str, token: Secret | None, project: str = "default",
                  timeout_s: float = 5.0) -> None:
-        self.url = url.rstrip("/")
+        self.url = redact_url(url.rstrip("/"))  # shown and stored: never a password
         self.project = project
         auth = {"Authorization": token_value(token, f"LaunchDarkly at {self.url}")}
-        self.rest = RestClient("LaunchDarkly", self.url, auth, timeout_s)
+        self.rest = RestClient("LaunchDarkly", url, auth, timeout_s)
 
     def describe(self) -> str:
         return f"LaunchDarkly at {self.url}"

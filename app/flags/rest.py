@@ -23,7 +23,7 @@ from app.flags.base import (
     ServerError,
     TokenRejected,
 )
-from app.flags.config import Secret
+from app.flags.config import Secret, redact_url
 
 RETRY_STATUSES = {429, 502, 503, 504}
 BACKOFF_S = (0.2, 0.5)  # two retries at most, only for idempotent calls
@@ -32,7 +32,8 @@ BACKOFF_S = (0.2, 0.5)  # two retries at most, only for idempotent calls
 class RestClient:
     def __init__(self, service: str, base_url: str, auth: dict[str, str], timeout_s: float):
         self.service = service
-        self.base_url = base_url.rstrip("/")
+        self.base_url = redact_url(base_url.rstrip("/"))  # the one shown in messages
+        self._url = base_url.rstrip("/")
         self._auth = auth
         self.timeout_s = timeout_s
         self._session = requests.Session()
@@ -63,7 +64,7 @@ class RestClient:
         raise AssertionError("unreachable")
 
     def _once(self, method, path, not_found, json, params, headers) -> Any:
-        url = f"{self.base_url}{path}"
+        url = f"{self._url}{path}"
         try:
             response = self._session.request(
                 method, url, json=json, params=params, timeout=self.timeout_s,

@@ -20,7 +20,7 @@ from app.flags.base import (
     UnsafeChange,
     validate_percentage,
 )
-from app.flags.config import Secret
+from app.flags.config import Secret, redact_url
 from app.flags.rest import RestClient, answer_shape, token_value
 
 ROLLOUT_STRATEGY = "flexibleRollout"
@@ -38,10 +38,10 @@ class UnleashBackend:
 
     def __init__(self, url: str, token: Secret | None, project: str = "default",
                  timeout_s: float = 5.0) -> None:
-        self.url = url.rstrip("/")
+        self.url = redact_url(url.rstrip("/"))  # shown and stored: never a password
         self.project = project
         auth = {"Authorization": token_value(token, f"Unleash at {self.url}")}
-        self.rest = RestClient("Unleash", self.url, auth, timeout_s)
+        self.rest = RestClient("Unleash", url, auth, timeout_s)
 
     def describe(self) -> str:
         return f"Unleash at {self.url}"

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from fault_proxy import Fault, FaultProxy
 from test_launchdarkly import TOKEN, write_config
 from test_launchdarkly import ld as ld  # noqa: F401  (fixture)
@@ -156,3 +157,31 @@ def test_a_flags_yaml_error_never_quotes_the_file(flag_dir, capsys):
     main(["flags", "status", "--data-dir", str(flag_dir)])
     err = capsys.readouterr().err
     assert "flags.yaml" in err and "line" in err and "sk-live" not in err
+
+
+# -- credentials in URLs -------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["unleash", "launchdarkly"])
+def test_credentials_in_a_backend_url_are_refused_and_never_shown(tmp_path, capsys, kind):
+    (tmp_path / "flags.yaml").write_text(yaml.safe_dump({
+        "backends": {"b": {"type": kind, "url": "http://admin:hunter2@127.0.0.1:9",
+                           "token_env": "NO_SUCH_TOKEN"}},
+        "features": {"f": {"backend": "b", "flags": {"kill_switch": "f"}}}}))
+    assert main(["flags", "status", "--data-dir", str(tmp_path)]) == 2
+    assert main(["flags", "kill", "f", "--yes", "--json", "--data-dir", str(tmp_path)]) == 1
+    assert main(["flags", "audit", "--data-dir", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert "backends.b.url: expected a URL without user or password" in err
+    assert "hunter2" not in out + err and "admin:" not in out + err
+
+
+def test_a_url_with_userinfo_is_redacted_wherever_it_is_shown(tmp_path):
+    from app.flags.config import Secret, redact_url
+    from app.flags.unleash import UnleashBackend
+
+    assert redact_url("https://u:p@flags.example:4242/api") == "https://***@flags.example:4242/api"
+    assert redact_url("https://flags.example/api") == "https://flags.example/api"
+    backend = UnleashBackend("http://admin:hunter2@127.0.0.1:9", Secret("t"), timeout_s=0.2)
+    assert "hunter2" not in backend.describe()
+    with pytest.raises(Exception) as caught:
+        backend.read("f")
+    assert "hunter2" not in str(caught.value) and "***@127.0.0.1:9" in str(caught.value)
