@@ -185,3 +185,60 @@ def test_a_url_with_userinfo_is_redacted_wherever_it_is_shown(tmp_path):
     with pytest.raises(Exception) as caught:
         backend.read("f")
     assert "hunter2" not in str(caught.value) and "***@127.0.0.1:9" in str(caught.value)
+
+
+# -- a writer killed mid-write ---------------------------------------------------------------
+KILLED_KILL = """
+import sys
+from pathlib import Path
+from app.rollback import actions
+actions.execute(Path(sys.argv[1]), "support-reply", "kill", operator="ana")
+"""
+
+
+def test_a_writer_killed_after_the_replace_still_gets_its_history_line(flag_dir: Path):
+    """The history file is a FIFO for the child: opening it to append blocks, which holds
+    the child right after the replace of flags.json, where it is killed."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from flag_components import ROOT
+
+    from app.flags.flagd_file import FlagdFileBackend
+
+    history = flag_dir / "flags.history.jsonl"
+    kept = history.read_bytes()
+    history.unlink()
+    os.mkfifo(history)
+    child = subprocess.Popen([sys.executable, "-c", KILLED_KILL, str(flag_dir)], cwd=ROOT,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            flags = json.loads((flag_dir / "flags.json").read_text())["flags"]
+            if flags["support-reply-enabled"]["state"] == "DISABLED":
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the child never replaced flags.json")
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+    history.unlink()
+    history.write_bytes(kept)
+    backend = FlagdFileBackend(flag_dir / "flags.json")
+    changes = [(e.flag, e.change, e.after) for e in backend.history()]
+    assert ("support-reply-enabled", "disabled", "DISABLED") in changes
+    assert not (flag_dir / "flags.json.pending").exists()
+    assert len(backend.history()) == len(changes)  # appended once
+
+
+def test_a_temporary_file_left_by_a_killed_writer_is_removed_by_the_next_write(flag_dir: Path):
+    stale = flag_dir / ".flags.json.k1ll3d.tmp"
+    stale.write_text('{"flags": {}}')
+    assert actions.execute(flag_dir, "support-reply", "kill").verified
+    assert not stale.exists()
+    assert not list(flag_dir.glob(".flags.json.*"))
