@@ -39,7 +39,7 @@ from app.ingest.sources import (
     blank_lines,
     csv_rejects,
     detect,
-    expand,
+    expand_with_links,
     inspect,
     last_scan_id,
     lines_sql,
@@ -143,10 +143,12 @@ def ingest_paths(
     Files in `whole` are known to be complete (uploads): a last line without a newline is
     read like any other, not left for a writer to finish."""
     complete = {Path(w).resolve() for w in whole}
-    files, missing = expand(paths)
+    files, missing, links = expand_with_links(paths)
     result = IngestResult()
     for spec in missing:
         result.files.append(FileResult(path=spec, error=f"{spec}: no such file or directory"))
+    for link, reason in links:
+        result.files.append(FileResult(path=str(link), error=f"{link}: {reason}"))
     touched: set[str] = set()
     for i, path in enumerate(files):
         on_read = None

@@ -9,6 +9,7 @@ row rather than fail a file; the other columns keep the type DuckDB detects.
 
 from __future__ import annotations
 
+import errno
 import glob
 import gzip
 import json
@@ -16,6 +17,7 @@ import mmap
 import os
 import re
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,12 +70,27 @@ def detect(path: Path) -> SourceFile:
 
 def expand(paths: list[str]) -> tuple[list[Path], list[str]]:
     """Files named by paths, directories (recursively) and globs; and the names that match nothing."""
+    files, missing, _ = expand_with_links(paths)
+    return files, missing
+
+
+def expand_with_links(paths: list[str]) -> tuple[list[Path], list[str], list[tuple[Path, str]]]:
+    """Like `expand`, plus the symbolic links found in directories that were not followed,
+    each with the reason (a loop, a link to nothing, a link to a folder)."""
     found: list[Path] = []
     missing: list[str] = []
+    links: list[tuple[Path, str]] = []
     for spec in paths:
         p = Path(spec)
         if p.is_dir():
-            found.extend(sorted(q for q in p.rglob("*") if q.is_file() and _loadable(q)))
+            for q in sorted(p.rglob("*")):
+                if q.is_symlink() and not q.name.startswith("."):
+                    reason = _unfollowed_link(q)
+                    if reason:
+                        links.append((q, reason))
+                        continue
+                if q.is_file() and _loadable(q):
+                    found.append(q)
         elif p.exists():
             found.append(p)
         else:
@@ -90,7 +107,20 @@ def expand(paths: list[str]) -> tuple[list[Path], list[str]]:
         if r not in seen:
             seen.add(r)
             unique.append(r)
-    return unique, missing
+    return unique, missing, links
+
+
+def _unfollowed_link(link: Path) -> str | None:
+    """Why a link in a folder is not loaded, or None when it leads to a file."""
+    try:
+        target = link.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop, skipped"
+        return "symbolic link to nothing (dangling), skipped"
+    if stat.S_ISDIR(target.st_mode):
+        return "symbolic link to a folder, not followed (name the folder itself to load it)"
+    return None
 
 
 def _loadable(path: Path) -> bool:

@@ -116,3 +116,20 @@ def test_a_latin1_csv_row_is_quarantined_with_a_readable_reason(desk, tmp_path):
 def test_the_cli_exit_status_is_zero_when_bad_rows_are_quarantined(tmp_path, capsys):
     path = write_jsonl(tmp_path / "a.jsonl", [request(0), request(1, latency_ms="NaN")])
     assert main(["ingest", str(path), "--data-dir", str(tmp_path / "d")]) == 0
+
+
+def test_broken_and_looping_links_in_a_folder_are_reported_in_the_summary(desk, tmp_path, capsys):
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    write_jsonl(folder / "good.jsonl", [request(0)])
+    (folder / "loop.jsonl").symlink_to(folder / "loop.jsonl")
+    (folder / "gone.jsonl").symlink_to(tmp_path / "deleted.jsonl")
+    (folder / "linked.jsonl").symlink_to(folder / "good.jsonl")  # a link to a file loads
+    code, out = desk.ingest(folder)
+    errors = {Path(f["path"]).name: f["error"] for f in out["files"] if f["error"]}
+    assert errors == {
+        "loop.jsonl": f"{folder / 'loop.jsonl'}: symbolic link loop, skipped",
+        "gone.jsonl": f"{folder / 'gone.jsonl'}: symbolic link to nothing (dangling), skipped"}
+    assert out["loaded"] == 1 and code == 1
+    main(["ingest", str(folder), "--data-dir", str(desk.data_dir)])
+    assert "symbolic link loop, skipped" in capsys.readouterr().err
