@@ -8,6 +8,10 @@
 A value that is exactly the name of a source column takes that column; any other value is a
 DuckDB SQL expression over the source columns. Canonical fields left out are taken from
 same-named source columns when present.
+
+Every expression is parsed when the mapping is loaded (`app/ingest/expressions.py`) and
+accepted only as one scalar expression: no subquery, table function or statement, so the
+text of a mapping cannot read any file but the log it maps.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.ingest.expressions import Expression, UnsafeExpression, check_expression
 from app.storage.schema import FIELD_NAMES
 from app.textfiles import FileProblem, load_yaml
 
@@ -27,6 +32,8 @@ class MappingError(ValueError):
 class Mapping:
     fields: dict[str, str] = field(default_factory=dict)
     source: str | None = None  # the mapping file, for error messages
+    # field -> the checked expression (the columns it reads; whether it parsed at all)
+    expressions: dict[str, Expression] = field(default_factory=dict, compare=False)
 
     def label(self) -> str:
         return self.source or "(no mapping)"
@@ -55,4 +62,11 @@ def load_mapping(path: str | Path) -> Mapping:
                 f"{path}: fields.{name} must be a column name or a SQL expression (text)"
             )
         fields[name] = str(value)
-    return Mapping(fields=fields, source=str(path))
+    expressions = {}
+    for name, value in fields.items():
+        try:
+            expressions[name] = check_expression(value)
+        except UnsafeExpression as exc:
+            raise MappingError(f"{path}: fields.{name}: {exc}; expected a column name or a "
+                               "scalar expression over the source's columns") from None
+    return Mapping(fields=fields, source=str(path), expressions=expressions)

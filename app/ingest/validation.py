@@ -90,6 +90,8 @@ def plan_fields(columns: list[tuple[str, str]], mapping: Mapping | None,
             continue
         if sources[name] in names:
             plain.add(name)
+    if mapping:
+        _check_mapped_columns(mapping, sources, plain, names, source)
     missing = [f for f in ("timestamp", "feature") if f not in sources]
     if missing and columns:
         hint = f" in {mapping.label()}" if mapping else "; add a mapping file (--mapping)"
@@ -110,6 +112,22 @@ def plan_fields(columns: list[tuple[str, str]], mapping: Mapping | None,
             json_types[sources["timestamp"]] = "DOUBLE"  # epoch s, ms, us or ns
     return FieldPlan(columns=columns, sources=sources, plain=plain, extras=extras,
                      text_columns=text, json_types=json_types, mapping=mapping)
+
+
+def _check_mapped_columns(mapping: Mapping, sources: dict[str, str], plain: set[str],
+                          names: set[str], source: SourceFile) -> None:
+    """A mapped expression may read only this file's columns; text that is not an
+    expression must be one of its column names."""
+    for name, expression in mapping.expressions.items():
+        if name in plain or name not in sources:
+            continue
+        if not expression.parsed:
+            raise MappingError(f"{mapping.label()}: field {name}: neither a column of "
+                               f"{source.path.name} nor a valid SQL expression")
+        unknown = sorted(expression.columns - names)
+        if unknown:
+            raise MappingError(f"{mapping.label()}: field {name}: no column "
+                               f"{', '.join(repr(c) for c in unknown)} in {source.path.name}")
 
 
 def checked_sql(con, plan: FieldPlan, source: SourceFile) -> str:
