@@ -28,7 +28,9 @@ from urllib.parse import urlsplit
 import requests
 
 from app.flags.config import Secret
-from app.incidents.log import Incident, IncidentLog
+from app.access.identity import Identity
+from app.access.roles import AccessDenied, Permission, require
+from app.incidents.log import Incident, IncidentError, IncidentLog
 from app.incidents.playbooks import PLAYBOOKS_DIR, fill
 from app.textfiles import FileProblem, load_yaml
 
@@ -175,16 +177,24 @@ def post(hook: Webhook, text: str, backoff_s: float = RETRY_BACKOFF_S) -> SendRe
 
 def send(data_dir: Path, incident: Incident, channel: str, template: Template, text: str,
          actor: str | None = None, retry_of: int | None = None,
-         backoff_s: float = RETRY_BACKOFF_S) -> SendResult:
+         backoff_s: float = RETRY_BACKOFF_S, identity: Identity | None = None) -> SendResult:
     """Send a message to one configured webhook and put the send and its outcome on the
-    incident's timeline. A missing channel or a broken config is a failed send, recorded."""
+    incident's timeline. A missing channel or a broken config is a failed send, recorded.
+    With an `identity`, a role that may not send is refused (IncidentError) before anything
+    is sent."""
+    log = IncidentLog(data_dir, identity)
+    if identity is not None:
+        try:
+            require(identity, Permission.MESSAGE_SEND)
+        except AccessDenied as exc:
+            raise IncidentError(str(exc)) from None
     try:
         hook = load_webhooks(data_dir).get(channel)
         result = (post(hook, text, backoff_s) if hook is not None
                   else SendResult("failed", 0, f"no webhook named {channel} in {CONFIG_FILE}"))
     except NotifyConfigError as exc:
         result = SendResult("failed", 0, str(exc))
-    IncidentLog(data_dir).append(incident.id, "message", {
+    log.append(incident.id, "message", {
         "channel": channel, "template": template.id, "template_title": template.title, "text": text,
         "outcome": result.outcome, "attempts": result.attempts, "detail": result.detail,
         "retry_of": retry_of}, actor)

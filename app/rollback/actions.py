@@ -20,6 +20,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from app.access.identity import Identity
+from app.access.roles import AccessDenied, Permission, allowed
 from app.changes import recorded
 from app.flags.base import (
     ActionResult,
@@ -31,6 +33,7 @@ from app.flags.base import (
     FlagRole,
     FlagState,
     InvalidValue,
+    NotAllowed,
     Outcome,
     validate_percentage,
 )
@@ -180,13 +183,26 @@ def execute(
     operator: str | None = None,
     reason: str | None = None,
     incident_id: str | None = None,
+    actor: Identity | None = None,
 ) -> ActionResult:
-    """Carry out one press end to end and return its result; never raises FlagError."""
+    """Carry out one press end to end and return its result; never raises FlagError.
+
+    With `actor` (the console always passes the signed-in or local identity; the CLI its
+    user) the operator recorded is the actor, with its role, and a role that may not act is
+    refused before anything is read: the refusal is on the audit trail like any press."""
     action = Action(action)
     action_id = trail.new_action_id()
     started = time.monotonic()
+    if actor is not None:
+        operator = actor.name
     base = dict(action=str(action), feature=feature, action_id=action_id, operator=operator,
-                reason=reason, incident_id=incident_id)
+                reason=reason, incident_id=incident_id,
+                operator_role=str(actor.role) if actor is not None else None)
+    if actor is not None and not allowed(actor, Permission.FLAG_ACTION):
+        refusal = NotAllowed(str(AccessDenied(actor, Permission.FLAG_ACTION)))
+        result = _failed_early(base, refusal, started)
+        _record_press(data_dir, result, str(ROLE_OF[action]), "")
+        return result
     try:
         config = load_config(data_dir)
         feature_flags = config.feature(feature)
@@ -209,6 +225,7 @@ def execute(
             role=str(ref.role), backend=backend.name, location=the_plan.location,
             flag=ref.key, environment=ref.environment, before=the_plan.before,
             after=the_plan.after, operator=operator, reason=reason, incident_id=incident_id,
+            operator_role=base["operator_role"],
         )
         try:
             result = _apply(the_plan, backend, base, started)
@@ -342,7 +359,7 @@ def _record_press(data_dir: Path, result: ActionResult, role: str, location: str
         data_dir, action_id=result.action_id, feature=result.feature, action=result.action,
         role=role, backend=result.backend or "-", location=location, flag=result.flag or "-",
         environment=result.environment or "-", before={}, after={}, operator=result.operator,
-        reason=result.reason, incident_id=result.incident_id,
+        reason=result.reason, incident_id=result.incident_id, operator_role=result.operator_role,
     )
     trail.record_outcome(data_dir, result, role, location)
 

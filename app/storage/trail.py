@@ -11,6 +11,7 @@ operators, reasons and messages only.
 from __future__ import annotations
 
 import json
+import sqlite3
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,7 +27,7 @@ DDL = (
         action_id TEXT NOT NULL,
         phase TEXT NOT NULL CHECK (phase IN ('intent', 'outcome')),
         recorded_at TEXT NOT NULL,
-        operator TEXT, reason TEXT, incident_id TEXT,
+        operator TEXT, operator_role TEXT, reason TEXT, incident_id TEXT,
         feature TEXT NOT NULL, action TEXT NOT NULL, role TEXT NOT NULL,
         backend TEXT NOT NULL, location TEXT,
         flag TEXT NOT NULL, environment TEXT NOT NULL,
@@ -75,6 +76,7 @@ class AuditEntry:
     latency_ms: int | None
     changed: bool | None
     finished_at: datetime | None
+    operator_role: str | None = None  # viewer / responder / admin, when known
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -82,6 +84,7 @@ class AuditEntry:
             "requested_at": _iso(self.requested_at),
             "finished_at": _iso(self.finished_at) if self.finished_at else None,
             "operator": self.operator,
+            "operator_role": self.operator_role,
             "reason": self.reason,
             "incident_id": self.incident_id,
             "feature": self.feature,
@@ -98,10 +101,28 @@ class AuditEntry:
         }
 
 
+_UPGRADED: set[Path] = set()
+
+
 def ledger(data_dir: Path) -> Ledger:
     led = Ledger(Path(data_dir))
     led.ensure_tables("audit", DDL)
+    if led.path not in _UPGRADED:
+        _add_operator_role(led)
+        _UPGRADED.add(led.path)
     return led
+
+
+def _add_operator_role(led: Ledger) -> None:
+    """Trails written before roles existed get the column (empty for their rows)."""
+    with led.connect() as con:
+        columns = {r[1] for r in con.execute("PRAGMA table_info(flag_audit)").fetchall()}
+        if "operator_role" not in columns:
+            try:
+                con.execute("ALTER TABLE flag_audit ADD COLUMN operator_role TEXT")
+            except sqlite3.OperationalError as exc:  # another process added it first
+                if "duplicate column" not in str(exc):
+                    raise
 
 
 def new_action_id() -> str:
@@ -124,26 +145,29 @@ def record_intent(
     operator: str | None,
     reason: str | None,
     incident_id: str | None,
+    operator_role: str | None = None,
 ) -> None:
     with ledger(data_dir).connect() as con, con:
         con.execute(
-            """INSERT INTO flag_audit (action_id, phase, recorded_at, operator, reason,
-                   incident_id, feature, action, role, backend, location, flag, environment,
-                   before_json, after_json)
-               VALUES (?, 'intent', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (action_id, _now(), operator, reason, incident_id, feature, action, role, backend,
-             location, flag, environment, json.dumps(before), json.dumps(after)),
+            """INSERT INTO flag_audit (action_id, phase, recorded_at, operator, operator_role,
+                   reason, incident_id, feature, action, role, backend, location, flag,
+                   environment, before_json, after_json)
+               VALUES (?, 'intent', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (action_id, _now(), operator, operator_role, reason, incident_id, feature, action,
+             role, backend, location, flag, environment, json.dumps(before), json.dumps(after)),
         )
 
 
 def record_outcome(data_dir: Path, result: ActionResult, role: str, location: str) -> None:
     with ledger(data_dir).connect() as con, con:
         con.execute(
-            """INSERT INTO flag_audit (action_id, phase, recorded_at, operator, reason,
-                   incident_id, feature, action, role, backend, location, flag, environment,
-                   before_json, after_json, outcome, message, error_code, latency_ms, changed)
-               VALUES (?, 'outcome', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (result.action_id, _now(), result.operator, result.reason, result.incident_id,
+            """INSERT INTO flag_audit (action_id, phase, recorded_at, operator, operator_role,
+                   reason, incident_id, feature, action, role, backend, location, flag,
+                   environment, before_json, after_json, outcome, message, error_code,
+                   latency_ms, changed)
+               VALUES (?, 'outcome', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (result.action_id, _now(), result.operator, result.operator_role, result.reason,
+             result.incident_id,
              result.feature, result.action, role, result.backend, location, result.flag,
              result.environment, json.dumps(result.before), json.dumps(result.after),
              str(result.outcome), result.message, result.error_code, result.latency_ms,
@@ -205,6 +229,7 @@ def _entry(row: Any) -> AuditEntry:
         latency_ms=row["o_latency"],
         changed=None if row["o_changed"] is None else bool(row["o_changed"]),
         finished_at=_parse(row["o_at"]) if has_outcome else None,
+        operator_role=row["operator_role"],
     )
 
 

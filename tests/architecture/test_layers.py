@@ -17,6 +17,7 @@ LAYERS = {
     "config": 0,
     "textfiles": 0,
     "flags": 1,
+    "access": 1,
     "storage": 2,
     "changes": 3,
     "metrics": 3,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from app.rollback import actions
 from app.storage import trail
 
 PANEL = str(Path(__file__).with_name("panel_app.py"))
+LOCAL = f"{getpass.getuser()}@local"  # the console's operator in local mode
 AUDIT_PAGE = str(ROOT / "app" / "ui" / "views" / "audit.py")
 
 
@@ -24,6 +26,7 @@ def fresh_caches():
 
 def panel(flag_dir: Path, monkeypatch, feature: str, incident: str = "") -> AppTest:
     monkeypatch.setenv("PANEL_DATA_DIR", str(flag_dir))
+    monkeypatch.setenv("ROLLBACK_DESK_DATA", str(flag_dir))
     monkeypatch.setenv("PANEL_FEATURE", feature)
     monkeypatch.setenv("PANEL_INCIDENT", incident)
     at = AppTest.from_file(PANEL, default_timeout=30)
@@ -49,9 +52,9 @@ def test_confirming_the_dialog_rolls_back_and_shows_verified(flag_dir, monkeypat
     at = panel(flag_dir, monkeypatch, "support-reply", incident="INC-11")
     button(at, "⏪").click().run()
     [dialog] = at.get("dialog")
-    assert "Before:** v8" in at.markdown[-1].value and "After:** v7" in at.markdown[-1].value
-    assert at.button(key="flags-support-reply-INC-11-confirm").disabled  # no operator yet
-    at.text_input(key="flags-support-reply-INC-11-operator").input("ana")
+    [plan] = [m.value for m in at.markdown if "Before:**" in m.value]
+    assert "Before:** v8" in plan and "After:** v7" in plan
+    assert any(m.value == f"**Acting as:** {LOCAL} (admin)" for m in at.markdown)
     at.text_input(key="flags-support-reply-INC-11-reason").input("prompt v8 regression")
     at.run()
     at.button(key="flags-support-reply-INC-11-confirm").click().run()
@@ -59,8 +62,8 @@ def test_confirming_the_dialog_rolls_back_and_shows_verified(flag_dir, monkeypat
     assert not at.get("dialog")
     assert "verified" in at.success[0].value and "v7" in at.success[0].value
     [entry] = trail.entries(flag_dir)
-    assert (entry.operator, entry.reason, entry.incident_id, entry.outcome) == (
-        "ana", "prompt v8 regression", "INC-11", "verified")
+    assert (entry.operator, entry.operator_role, entry.reason, entry.incident_id, entry.outcome) == (
+        LOCAL, "admin", "prompt v8 regression", "INC-11", "verified")
     assert list(at.dataframe[0].value["state"])[1] == "v7"
 
 
@@ -79,7 +82,7 @@ def test_a_failure_is_never_shown_as_success(flag_dir, monkeypatch) -> None:
     button(at, "📌").click().run()
     (flag_dir / "flags.yaml").write_text((flag_dir / "flags.yaml").read_text().replace(
         "search-answers-model", "search-answers-model-gone"))
-    at.text_input(key="flags-search-answers-none-operator").input("ana").run()
+    at.text_input(key="flags-search-answers-none-reason").input("drill").run()
     assert not at.success
     assert any("not found" in e.value for e in at.error)
 

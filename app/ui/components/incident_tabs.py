@@ -22,7 +22,7 @@ from app.incidents.log import ACTION_ITEM_TYPES, Incident, IncidentError, Incide
 from app.incidents.playbooks import Check, Playbook, Step, fill
 from app.incidents.timeline import format_duration
 from app.metrics import timeline as metrics
-from app.ui import common
+from app.ui import auth, common
 
 PHASE_ICONS = {"detect": "🚨", "triage": "🔎", "rollback": "⏪", "communicate": "📣",
                "investigate": "🧪", "postmortem": "📝"}
@@ -188,10 +188,9 @@ def _notes(log: IncidentLog, incident: Incident) -> None:
             st.markdown(f"- `{e.at:%Y-%m-%d %H:%M}` {e.actor or ''}: {e.data['text']}")
     with st.form(f"note_{incident.id}", clear_on_submit=True):
         text = st.text_area("Add a note", height=80)
-        author = st.text_input("Your name", value=st.session_state.get("operator", ""))
+        st.caption(f"Recorded as {auth.identity().label}")
         if st.form_submit_button("🗒️ Add note"):
-            st.session_state["operator"] = author
-            write(lambda: log.add_note(incident.id, text, actor=author or None))
+            write(lambda: log.add_note(incident.id, text))
 
 
 # Triage -----------------------------------------------------------------------------------
@@ -300,7 +299,7 @@ def _send(data_dir: Path, incident: Incident, channel: str, template: notify.Tem
     with st.spinner(f"Sending to {channel}..."):
         try:
             result = notify.send(data_dir, incident, channel, template, text,
-                                 actor=st.session_state.get("operator"), retry_of=retry_of)
+                                 retry_of=retry_of, identity=auth.identity())
         except IncidentError as exc:
             st.error(f"Could not record the message: {exc}", icon="🛑")
             return
