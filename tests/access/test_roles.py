@@ -113,7 +113,8 @@ def test_the_cli_records_the_os_user_or_the_actor(flag_dir: Path, capsys):
 def test_the_cli_is_refused_when_access_yaml_makes_local_a_viewer(flag_dir: Path, capsys):
     (flag_dir / "access.yaml").write_text("local_role: viewer\n")
     code = main(["flags", "kill", "support-reply", "--yes", "--json", "--data-dir", str(flag_dir)])
-    assert code == 1 and "is a viewer: may not act on a flag" in json.loads(capsys.readouterr().out)["message"]
+    message = json.loads(capsys.readouterr().out)["message"]
+    assert code == 1 and "is a viewer: may not act on a flag" in message
     assert trail.entries(flag_dir)[0].operator_role == "viewer"
 
 
