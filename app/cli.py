@@ -18,6 +18,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "app.commands.flags": ("flags",),
     "app.commands.incidents": ("incidents", "postmortem"),
     "app.commands.analysis": ("analyze", "rollout", "watch"),
+    "app.commands.serve": ("serve",),
 }
 
 

@@ -16,7 +16,7 @@ from app.access.identity import Identity, Source
 from app.access.roles import AccessError, load_access
 from app.config import resolve_data_dir
 
-UNAUTHENTICATED_ENV = "ROLLBACK_DESK_UNAUTHENTICATED"  # set by `serve --allow-unauthenticated`
+UNAUTHENTICATED_ENV = "ROLLBACK_DESK_UNAUTHENTICATED"  # set by `serve` (app/commands/serve.py)
 
 
 def sign_in_configured() -> bool:
