@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 import tomllib
-from urllib.parse import urlsplit, urlunsplit
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from app.flags.base import ConfigError, FlagRole
 from app.textfiles import FileProblem, load_yaml

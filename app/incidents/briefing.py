@@ -141,7 +141,7 @@ def link_actions_to_steps(data_dir: Path, incident: Incident, playbook: Playbook
         incident = log.record_step_action(incident.id, step.id, {
             "action_id": entry.action_id, "action": entry.action, "flag": entry.flag,
             "outcome": entry.outcome, "message": entry.message, "before": entry.before,
-            "after": entry.after}, actor=entry.operator)
+            "after": entry.after}, actor=entry.operator_label)
     return incident
 
 
@@ -269,3 +269,4 @@ def as_dict(b: Briefing) -> dict[str, Any]:
             "suspect": {"change": b.suspect.change.as_dict(), "evidence": b.suspect.evidence}
             if b.suspect else None,
             "mitigated_at": iso(b.mitigated_at), "resolved_at": iso(b.resolved_at)}
+

@@ -27,9 +27,9 @@ from urllib.parse import urlsplit
 
 import requests
 
-from app.flags.config import Secret
 from app.access.identity import Identity
 from app.access.roles import AccessDenied, Permission, require
+from app.flags.config import Secret
 from app.incidents.log import Incident, IncidentError, IncidentLog
 from app.incidents.playbooks import PLAYBOOKS_DIR, fill
 from app.textfiles import FileProblem, load_yaml

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from app.config import setting
-
 from app.ingest.mapping import Mapping, MappingError
 from app.ingest.sources import SourceFile, ident, literal
 from app.storage.schema import FIELD_BY_NAME, FIELD_NAMES, FIELDS

@@ -78,6 +78,13 @@ class AuditEntry:
     finished_at: datetime | None
     operator_role: str | None = None  # viewer / responder / admin, when known
 
+    @property
+    def operator_label(self) -> str | None:
+        """The operator with the role when known: `ana@example.com (responder)`."""
+        if self.operator and self.operator_role:
+            return f"{self.operator} ({self.operator_role})"
+        return self.operator
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "action_id": self.action_id,

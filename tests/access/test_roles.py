@@ -138,3 +138,19 @@ def test_signed_in_identity_uses_email_and_name_claims(flag_dir: Path):
     assert (who.name, who.display_name, who.role, who.source) == (
         "ana@example.com", "Ana Responder", Role.RESPONDER, Source.SIGNED_IN)
     assert person(flag_dir, {"sub": "abc"}).name == "sub:abc"
+
+
+def test_the_post_mortem_names_who_acted_with_their_role(flag_dir: Path):
+    from app.incidents import postmortem
+
+    responder = person(flag_dir, RESPONDER)
+    incident = IncidentLog(flag_dir, responder).open("support-reply errors", ["support-reply"])
+    IncidentLog(flag_dir, responder).add_note(incident.id, "killing the feature")
+    assert actions.execute(flag_dir, "support-reply", "kill", actor=responder,
+                           incident_id=incident.id).verified
+    text = postmortem.export(flag_dir, incident.id)
+    actions_taken = text.split("## Actions taken", 1)[1].split("##", 1)[0]
+    [row] = [line for line in actions_taken.splitlines() if "kill support-reply-enabled" in line]
+    assert row.rstrip(" |").endswith("ana@example.com (responder)")
+    events = IncidentLog(flag_dir).get(incident.id).events
+    assert {e.actor for e in events if e.kind in ("opened", "note")} == {"ana@example.com (responder)"}

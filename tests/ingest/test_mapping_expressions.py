@@ -88,7 +88,8 @@ def test_an_expression_over_a_column_the_source_lacks_names_it(desk: Desk, tmp_p
     log = write_text(tmp_path / "trace.csv", LOG)
     code, out = desk.ingest(log, "--mapping", mapping(tmp_path, "\"upper(Modle)\""))
     assert code == 1
-    assert out["files"][0]["error"] == f"{tmp_path / 'mapping.yaml'}: field model: no column 'Modle' in trace.csv"
+    expected = f"{tmp_path / 'mapping.yaml'}: field model: no column 'Modle' in trace.csv"
+    assert out["files"][0]["error"] == expected
 
 
 def test_a_mapping_path_pointed_at_the_secrets_file_never_shows_its_content(tmp_path, secrets_file,

@@ -32,8 +32,8 @@ rows = trail.entries(
 if rows:
     st.dataframe(
         [{"requested (UTC)": f"{e.requested_at:%Y-%m-%d %H:%M:%S}", "operator": e.operator,
-          "role": e.operator_role, "feature": e.feature, "action": e.action, "backend": e.backend, "flag": e.flag,
-          "environment": e.environment,
+          "role": e.operator_role, "feature": e.feature, "action": e.action,
+          "backend": e.backend, "flag": e.flag, "environment": e.environment,
           "before": recorded.summary(e.before, e.role), "after": recorded.summary(e.after, e.role),
           "outcome": e.outcome or "no outcome recorded", "latency (ms)": e.latency_ms,
           "changed": {True: "yes", False: "no", None: "?"}[e.changed], "reason": e.reason,
