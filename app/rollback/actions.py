@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -40,6 +41,8 @@ from app.flags.base import (
 from app.flags.config import FlagConfig, FlagRef, load_config
 from app.flags.registry import backend_for_feature
 from app.storage import trail
+
+_LOG = logging.getLogger(__name__)
 
 READBACK_S = 3.0
 READBACK_INTERVAL_S = 0.2
@@ -231,7 +234,9 @@ def execute(
             result = _apply(the_plan, backend, base, started)
         except Exception as exc:  # noqa: BLE001 - the intent is on record: so is the outcome
             # A fault nobody foresaw, after the write may have been sent: the press must not
-            # stay "no outcome recorded", nor claim anything about the flag.
+            # stay "no outcome recorded", nor claim anything about the flag. The traceback
+            # goes to the log; the operator gets an unverified result, not a traceback.
+            _LOG.exception("action %s on %s ended in an unexpected error", action_id, ref.key)
             result = ActionResult(
                 outcome=Outcome.UNVERIFIED, after=the_plan.after, error_code=type(exc).__name__,
                 message=f"unexpected {type(exc).__name__} while changing {ref.key}: check it "
@@ -239,7 +244,7 @@ def execute(
                 environment=ref.environment, backend=backend.name, before=the_plan.before,
                 **base)
             trail.record_outcome(data_dir, result, str(ref.role), the_plan.location)
-            raise
+            return result
         trail.record_outcome(data_dir, result, str(ref.role), the_plan.location)
     return result
 

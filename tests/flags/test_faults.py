@@ -242,3 +242,23 @@ def test_a_temporary_file_left_by_a_killed_writer_is_removed_by_the_next_write(f
     assert actions.execute(flag_dir, "support-reply", "kill").verified
     assert not stale.exists()
     assert not list(flag_dir.glob(".flags.json.*"))
+
+
+def test_an_unforeseen_error_after_the_write_is_unverified_and_on_record(flag_dir: Path, monkeypatch):
+    """A backend that applies the change and then fails in a way nobody foresaw (here a
+    RuntimeError after the write): no traceback, no "no outcome recorded", no "verified"."""
+    from app.flags import registry
+    from app.flags.flagd_file import FlagdFileBackend
+
+    class CrashesAfterWriting(FlagdFileBackend):
+        def set_enabled(self, flag, environment, enabled, *, comment=""):
+            super().set_enabled(flag, environment, enabled, comment=comment)
+            raise RuntimeError("connection pool exploded")
+
+    monkeypatch.setitem(registry._FACTORIES, "flagd-file",
+                        lambda cfg: CrashesAfterWriting(Path(cfg.options["path"])))
+    result = actions.execute(flag_dir, "support-reply", "kill", operator="ana")
+    assert result.outcome == "unverified" and result.error_code == "RuntimeError"
+    assert "check support-reply-enabled before retrying" in result.message
+    [entry] = trail.entries(flag_dir)
+    assert entry.outcome == "unverified" and entry.operator == "ana"
