@@ -234,17 +234,10 @@ def execute(
             result = _apply(the_plan, backend, base, started)
         except Exception as exc:  # noqa: BLE001 - the intent is on record: so is the outcome
             # A fault nobody foresaw, after the write may have been sent: the press must not
-            # stay "no outcome recorded", nor claim anything about the flag. The traceback
-            # goes to the log; the operator gets an unverified result, not a traceback.
+            # stay "no outcome recorded", nor claim what it cannot see. The traceback goes
+            # to the log; the read-back decides, as for an unreadable answer.
             _LOG.exception("action %s on %s ended in an unexpected error", action_id, ref.key)
-            result = ActionResult(
-                outcome=Outcome.UNVERIFIED, after=the_plan.after, error_code=type(exc).__name__,
-                message=f"unexpected {type(exc).__name__} while changing {ref.key}: check it "
-                        "before retrying", latency_ms=_ms(started), flag=ref.key,
-                environment=ref.environment, backend=backend.name, before=the_plan.before,
-                **base)
-            trail.record_outcome(data_dir, result, str(ref.role), the_plan.location)
-            return result
+            result = _after_unforeseen(the_plan, backend, base, started, exc)
         trail.record_outcome(data_dir, result, str(ref.role), the_plan.location)
     return result
 
@@ -296,6 +289,27 @@ def _apply(p: Plan, backend: FlagBackend, base: dict[str, Any], started: float) 
         outcome=Outcome.UNVERIFIED, after=seen, error_code=str(ErrorCode.READBACK_MISMATCH),
         message=f"change sent, but {p.flag.key} reads back {_show(seen, role)} instead of "
                 f"{_show(p.after, role)} {where}", latency_ms=_ms(started), **common)
+
+
+def _after_unforeseen(p: Plan, backend: FlagBackend, base: dict[str, Any], started: float,
+                      exc: Exception) -> ActionResult:
+    common = dict(base, flag=p.flag.key, environment=p.flag.environment, backend=backend.name,
+                  before=p.before, error_code=type(exc).__name__)
+    what = f"unexpected {type(exc).__name__} while changing {p.flag.key}"
+    try:
+        seen = _read_back(backend, p, wait=True)
+    except Exception:  # noqa: BLE001 - nothing more is known: say so
+        return ActionResult(outcome=Outcome.UNVERIFIED, after={}, latency_ms=_ms(started),
+                            message=f"{what}, and its state could not be read back: check "
+                                    f"{p.flag.key} before retrying", **common)
+    role, where = p.flag.role, f"in {p.flag.environment}"
+    if _matches(seen, p.change):
+        return ActionResult(outcome=Outcome.VERIFIED, after=seen, latency_ms=_ms(started),
+                            message=f"{p.flag.key} now {_show(seen, role)} {where}, read back "
+                                    f"from {backend.describe()} (after: {what})", **common)
+    return ActionResult(outcome=Outcome.UNVERIFIED, after=seen, latency_ms=_ms(started),
+                        message=f"{what}; it reads back {_show(seen, role)} {where}: check "
+                                f"{p.flag.key} before retrying", **common)
 
 
 def _call(backend: FlagBackend, p: Plan, comment: str) -> None:

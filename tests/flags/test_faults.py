@@ -244,21 +244,29 @@ def test_a_temporary_file_left_by_a_killed_writer_is_removed_by_the_next_write(f
     assert not list(flag_dir.glob(".flags.json.*"))
 
 
-def test_an_unforeseen_error_after_the_write_is_unverified_and_on_record(flag_dir: Path, monkeypatch):
-    """A backend that applies the change and then fails in a way nobody foresaw (here a
-    RuntimeError after the write): no traceback, no "no outcome recorded", no "verified"."""
+@pytest.mark.parametrize("applied", [True, False])
+def test_an_unforeseen_error_is_decided_by_the_read_back_and_on_record(flag_dir: Path, monkeypatch,
+                                                                      applied: bool):
+    """A backend that fails in a way nobody foresaw (a RuntimeError, after or instead of the
+    write): no traceback, no "no outcome recorded"; the read-back decides."""
     from app.flags import registry
     from app.flags.flagd_file import FlagdFileBackend
 
-    class CrashesAfterWriting(FlagdFileBackend):
+    class Crashes(FlagdFileBackend):
         def set_enabled(self, flag, environment, enabled, *, comment=""):
-            super().set_enabled(flag, environment, enabled, comment=comment)
+            if applied:
+                super().set_enabled(flag, environment, enabled, comment=comment)
             raise RuntimeError("connection pool exploded")
 
     monkeypatch.setitem(registry._FACTORIES, "flagd-file",
-                        lambda cfg: CrashesAfterWriting(Path(cfg.options["path"])))
+                        lambda cfg: Crashes(Path(cfg.options["path"])))
+    monkeypatch.setattr(actions, "READBACK_S", 0.5)
     result = actions.execute(flag_dir, "support-reply", "kill", operator="ana")
-    assert result.outcome == "unverified" and result.error_code == "RuntimeError"
-    assert "check support-reply-enabled before retrying" in result.message
+    assert result.error_code == "RuntimeError" and "unexpected RuntimeError" in result.message
+    if applied:
+        assert result.verified and result.after["enabled"] is False
+    else:
+        assert result.outcome == "unverified" and result.after["enabled"] is True
+        assert "check support-reply-enabled before retrying" in result.message
     [entry] = trail.entries(flag_dir)
-    assert entry.outcome == "unverified" and entry.operator == "ana"
+    assert entry.outcome == str(result.outcome) and entry.operator == "ana"
