@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import json
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,17 @@ def test_the_audit_page_lists_presses_with_filters(flag_dir, monkeypatch) -> Non
     assert list(at.dataframe[0].value["feature"]) == ["support-reply"]
     at.button(key="audit_sync").click().run()
     assert "support-reply-prompt" in list(at.dataframe[-1].value["flag"])
+
+
+def test_a_viewer_pressing_a_button_is_refused_by_the_action_code_and_recorded(flag_dir, monkeypatch):
+    (flag_dir / "access.yaml").write_text("local_role: viewer\n")  # this console is read-only
+    at = panel(flag_dir, monkeypatch, "support-reply")
+    assert any("You are a viewer" in c.value for c in at.caption)
+    button(at, "🛑").click().run()
+    at.button(key="flags-support-reply-none-confirm").click().run()
+    assert not at.exception and not at.success
+    assert any("is a viewer: may not act on a flag (needs responder)" in e.value for e in at.error)
+    [entry] = trail.entries(flag_dir)
+    assert (entry.operator, entry.operator_role, entry.outcome) == (LOCAL, "viewer", "failed")
+    flags = json.loads((flag_dir / "flags.json").read_text())["flags"]
+    assert flags["support-reply-enabled"]["state"] == "ENABLED"
