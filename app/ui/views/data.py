@@ -41,11 +41,11 @@ if st.button("Load", type="primary", key="load"):
     mapping = None
     data_dir = common.data_dir()
     try:
+        require(who, Permission.UPLOAD)  # the logic below checks again; this says it first
         if mapping_upload is not None:
             mapping = load_mapping(save_upload(data_dir, who, mapping_upload.name,
                                                mapping_upload.getvalue()))
         elif mapping_path.strip():
-            require(who, Permission.UPLOAD)
             mapping = load_mapping(mapping_path.strip())
         uploaded = [str(save_upload(data_dir, who, up.name, up.getvalue())) for up in uploads or []]
     except (MappingError, AccessDenied) as exc:
