@@ -104,6 +104,19 @@ def test_steps_are_done_or_skipped_and_an_action_step_waits_for_verification(
     assert any("2 of 7 steps" in p.proto.text for p in at.get("progress"))
 
 
+def test_a_viewers_note_is_refused_on_the_page_and_not_recorded(flag_demo_dir, canary_incident,
+                                                                  monkeypatch):
+    (flag_demo_dir / "access.yaml").write_text("local_role: viewer\n")
+    at = page(flag_demo_dir, monkeypatch)
+    widget(at.text_area, "Add a note").set_value("I should not be able to write this")
+    button(at, "🗒️ Add note").click()
+    at.run()
+    assert not at.exception
+    assert any("is a viewer: may not change an incident (needs responder)" in e.value for e in at.error)
+    events = IncidentLog(flag_demo_dir).get(canary_incident.id).events
+    assert not [e for e in events if e.kind == "note"]
+
+
 def test_a_note_lands_on_the_timeline(flag_demo_dir, canary_incident, monkeypatch):
     at = page(flag_demo_dir, monkeypatch)
     widget(at.text_area, "Add a note").set_value("Canary arm only; control is clean")
