@@ -31,6 +31,11 @@ def sign_in_configured(files: tuple[Path, ...] = SECRETS_FILES) -> bool:
     return False
 
 
+def auth_section_complete(auth: dict[str, Any]) -> bool:
+    """True when an [auth] section has what st.login needs (see the module docstring)."""
+    return _complete(auth)
+
+
 def _complete(auth: dict[str, Any]) -> bool:
     if not all(isinstance(auth.get(k), str) and auth[k] for k in ("redirect_uri", "cookie_secret")):
         return False

@@ -14,17 +14,27 @@ import streamlit as st
 
 from app.access.identity import Identity, Source
 from app.access.roles import AccessError, load_access
+from app.access.signin import auth_section_complete
 from app.config import resolve_data_dir
 
 UNAUTHENTICATED_ENV = "ROLLBACK_DESK_UNAUTHENTICATED"  # set by `serve` (app/commands/serve.py)
 
 
 def sign_in_configured() -> bool:
-    """True when the secrets have an [auth] section for st.login."""
+    """True when the secrets have an [auth] section for st.login; a section without what
+    st.login needs stops the page with the reason (rather than serving without sign-in)."""
     try:
-        return "auth" in st.secrets
+        if "auth" not in st.secrets:
+            return False
+        section = st.secrets["auth"].to_dict()
     except Exception:  # noqa: BLE001 - no secrets file, or one Streamlit cannot parse
         return False
+    if not auth_section_complete(section):
+        st.error("Sign-in is configured incompletely: [auth] in .streamlit/secrets.toml needs "
+                 "redirect_uri, cookie_secret, client_id, client_secret and "
+                 "server_metadata_url (docs/security.md).", icon="🛑")
+        st.stop()
+    return True
 
 
 def gate() -> Identity:
@@ -42,7 +52,7 @@ def gate() -> Identity:
         who = access.local(f"{_os_user()}@local")
         st.session_state["identity"] = who
         return who
-    if not st.user.is_logged_in:
+    if not st.user.get("is_logged_in"):
         st.title("🧯 Rollback Desk")
         st.write("Sign in to see incidents and act on flags.")
         st.button("Sign in", type="primary", on_click=st.login, key="sign_in")

@@ -147,3 +147,28 @@ def test_allow_unauthenticated_starts_on_a_network_address_with_the_banner_flag(
     finally:
         os.kill(server.pid, signal.SIGTERM)
         server.wait(timeout=20)
+
+
+def auth_secrets() -> dict:
+    return {"redirect_uri": "http://127.0.0.1:8501/oauth2callback", "cookie_secret": "s" * 32,
+            "client_id": "rd", "client_secret": "cs",
+            "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration"}
+
+
+def test_with_sign_in_configured_a_visitor_gets_only_the_sign_in_page(tmp_path, monkeypatch, fresh):
+    monkeypatch.setenv("ROLLBACK_DESK_DATA", str(tmp_path / "d"))
+    at = AppTest.from_file(ROUTER, default_timeout=30)
+    at.secrets["auth"] = auth_secrets()
+    at.run()
+    assert not at.exception
+    assert [b.label for b in at.button] == ["Sign in"]
+    assert not at.sidebar.warning  # no local mode
+
+
+def test_an_incomplete_auth_section_stops_the_app_with_the_reason(tmp_path, monkeypatch, fresh):
+    monkeypatch.setenv("ROLLBACK_DESK_DATA", str(tmp_path / "d"))
+    at = AppTest.from_file(ROUTER, default_timeout=30)
+    at.secrets["auth"] = {k: v for k, v in auth_secrets().items() if k != "client_secret"}
+    at.run()
+    assert any("Sign-in is configured incompletely" in e.value for e in at.error)
+    assert not at.button and not at.sidebar.warning
