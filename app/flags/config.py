@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from app.flags.base import ConfigError, FlagRole
-from app.textfiles import FileProblem, load_yaml
+from app.textfiles import FileProblem, load_yaml, read_text
 
 CONFIG_FILE = "flags.yaml"
 BACKEND_TYPES = ("flagd-file", "unleash", "launchdarkly")
@@ -189,7 +189,13 @@ def _secret(dotted: str, files: tuple[Path, ...]) -> str:
     for file in files:
         if not file.exists():
             continue
-        node: Any = tomllib.loads(file.read_text())
+        try:
+            node: Any = tomllib.loads(read_text(file))
+        except FileProblem as exc:
+            raise ConfigError(str(exc)) from None
+        except tomllib.TOMLDecodeError as exc:
+            # tomllib's message gives the position only, never the text.
+            raise ConfigError(f"{file}: not valid TOML ({exc})") from None
         for part in dotted.split("."):
             node = node.get(part) if isinstance(node, dict) else None
         if isinstance(node, str):

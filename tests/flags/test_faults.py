@@ -270,3 +270,19 @@ def test_an_unforeseen_error_is_decided_by_the_read_back_and_on_record(flag_dir:
         assert "check support-reply-enabled before retrying" in result.message
     [entry] = trail.entries(flag_dir)
     assert entry.outcome == str(result.outcome) and entry.operator == "ana"
+
+
+@pytest.mark.parametrize("content", [b'[unleash]\ntoken = "sk-\xff\xfe"\n',
+                                     b'[unleash]\ntoken = sk-live-123\n'])
+def test_a_broken_secrets_file_is_an_error_naming_it_never_quoting_it(tmp_path, content):
+    from app.flags.base import ConfigError
+    from app.flags.config import parse_config
+
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_bytes(content)
+    raw = {"backends": {"u": {"type": "unleash", "url": "http://127.0.0.1:9",
+                              "token_secret": "unleash.token"}}}
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw, tmp_path / "flags.yaml", tmp_path, (secrets,))
+    message = str(caught.value)
+    assert message.startswith(str(secrets)) and "line 2" in message and "sk-" not in message
