@@ -32,7 +32,7 @@ from app.access.roles import AccessDenied, Permission, require
 from app.flags.config import Secret
 from app.incidents.log import Incident, IncidentError, IncidentLog
 from app.incidents.playbooks import PLAYBOOKS_DIR, fill
-from app.textfiles import FileProblem, load_yaml
+from app.textfiles import FileProblem, load_yaml, read_text
 
 CONFIG_FILE = "notify.yaml"
 TEMPLATES_DIR = PLAYBOOKS_DIR / "templates"
@@ -138,9 +138,27 @@ def refused_target(hook: Webhook) -> str | None:
 
 
 def load_templates(folder: Path = TEMPLATES_DIR) -> dict[str, Template]:
-    return {p.stem: Template(p.stem, TEMPLATE_TITLES.get(p.stem, p.stem.replace("-", " ").capitalize()),
-                             p.read_text().strip())
-            for p in sorted(Path(folder).glob("*.md"))}
+    """The message templates that can be read (see `template_problems` for the others)."""
+    return read_templates(folder)[0]
+
+
+def template_problems(folder: Path = TEMPLATES_DIR) -> list[str]:
+    """One line per template file that cannot be read (file and line, never its text)."""
+    return read_templates(folder)[1]
+
+
+def read_templates(folder: Path = TEMPLATES_DIR) -> tuple[dict[str, Template], list[str]]:
+    templates: dict[str, Template] = {}
+    problems: list[str] = []
+    for p in sorted(Path(folder).glob("*.md")):
+        try:
+            text = read_text(p).strip()
+        except FileProblem as exc:
+            problems.append(str(exc))
+            continue
+        title = TEMPLATE_TITLES.get(p.stem, p.stem.replace("-", " ").capitalize())
+        templates[p.stem] = Template(p.stem, title, text)
+    return templates, problems
 
 
 def render(template: Template, facts: dict[str, Any]) -> str:

@@ -186,3 +186,17 @@ def test_one_binary_file_among_the_playbooks_is_reported_and_the_others_load(tmp
     loaded, errors = load_playbooks(folder)
     assert [p.id for p in loaded] == [p.id for p in good] and good
     assert errors == [f"{folder / 'zz-broken.yaml'} line 2: not UTF-8 text"]
+
+
+def test_a_binary_message_template_is_reported_and_the_others_load(tmp_path):
+    import shutil
+
+    from app.incidents.notify import TEMPLATES_DIR, read_templates
+
+    folder = tmp_path / "templates"
+    shutil.copytree(TEMPLATES_DIR, folder)
+    good, _ = read_templates(folder)
+    (folder / "broken.md").write_bytes(b"Hello\n\xff\xfe\x00")
+    templates, problems = read_templates(folder)
+    assert set(templates) == set(good) and good
+    assert problems == [f"{folder / 'broken.md'} line 2: not UTF-8 text"]

@@ -269,7 +269,11 @@ def timeline_tab(log: IncidentLog, incident: Incident, b: Briefing) -> None:
 
 
 def communicate_tab(data_dir: Path, incident: Incident, b: Briefing) -> None:
-    templates = notify.load_templates()
+    templates, problems = notify.read_templates()
+    for problem in problems:
+        st.error(f"Template not loaded: {problem}", icon="⚠️")
+    if not templates:
+        return
     choice = st.selectbox("Template", list(templates), format_func=lambda t: templates[t].title)
     template = templates[choice]
     text = notify.render(template, facts(b, _rollout_flag(data_dir, incident.feature)))
