@@ -23,8 +23,7 @@ endif
 
 run: $(VENV)/.installed
 	$(PY) -m app $(DEMO) --if-empty --data-dir $(DATA)
-	ROLLBACK_DESK_DATA=$(DATA) $(VENV)/bin/streamlit run app/ui/streamlit_app.py \
-		--server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+	$(PY) -m app serve --address 127.0.0.1 --port $(PORT) --data-dir $(DATA)
 
 test: $(VENV)/.installed
 	$(PY) -m pytest

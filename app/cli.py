@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 from collections.abc import Sequence
+
+from app.storage.store import StoreBusy
 
 # Each module registers its own subcommands; order is the order of `--help`. The table
 # names each module's top-level commands, so that running one imports only its module
@@ -18,6 +21,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "app.commands.review": ("review",),
     "app.commands.lake": ("aggregate", "lake"),
     "app.commands.investigate": ("query", "compare", "sample"),
+    "app.commands.serve": ("serve",),
 }
 
 
@@ -40,6 +44,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+# The database stayed held by another process past the lock timeout: try again later
+# (EX_TEMPFAIL), told apart from a failed command (1) and bad usage (2).
+EXIT_BUSY = 75
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv[0] if argv else None)
@@ -51,3 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except StoreBusy as exc:
+        if getattr(args, "json", False):
+            print(json.dumps({"error": "busy", "message": str(exc)}))
+        else:
+            print(f"error: {exc}; try again when it is done", file=sys.stderr)
+        return EXIT_BUSY

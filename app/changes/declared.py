@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from app.changes.events import ChangeEvent
@@ -23,6 +23,8 @@ def parse_time(value: object) -> datetime | None:
     """ISO 8601 with Z or an offset (converted to UTC), naive (taken as UTC), or epoch s/ms."""
     if isinstance(value, datetime):
         dt = value
+    elif isinstance(value, date):  # an unquoted YAML date: midnight UTC
+        return datetime(value.year, value.month, value.day)
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = value / 1000 if abs(value) >= 1e11 else value
         return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
@@ -100,9 +102,14 @@ def _declared_event(row: dict) -> tuple[ChangeEvent | None, str | None]:
 
     if not row:
         return None, "expected a mapping with timestamp, feature, kind"
+    for key in DECLARED_COLUMNS:
+        if isinstance(row.get(key), dict | list):
+            kind = "a mapping" if isinstance(row[key], dict) else "a list"
+            return None, f"{key}: expected a single value (quote it as text), got {kind}"
     ts = parse_time(row.get("timestamp"))
     if ts is None:
-        return None, f"timestamp {row.get('timestamp')!r} is not a time (ISO 8601 or epoch)"
+        return None, (f"timestamp {str(row.get('timestamp'))[:40]!r} is not a time "
+                      "(ISO 8601 or epoch)")
     feature = text("feature")
     if not feature:
         return None, "feature is missing"

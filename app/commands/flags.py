@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Any
 
+from app.access.identity import Source, cli_user
+from app.access.roles import AccessError, load_access
 from app.changes import recorded
 from app.config import resolve_data_dir
 from app.flags.base import FlagError, FlagRole
@@ -39,7 +40,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         p.add_argument("--yes", action="store_true", help="do it (without: show the plan only)")
         p.add_argument("--json", action="store_true", help="print JSON")
         p.add_argument("--incident", metavar="ID", help="incident this action belongs to")
-        p.add_argument("--operator", help="who acts (default: $USER)")
+        p.add_argument("--actor", "--operator", dest="operator",
+                       help="who acts, for the audit trail (default: the OS user)")
         p.add_argument("--reason", help="why, for the audit trail")
         p.set_defaults(handler=run_action, action=name)
         return p
@@ -101,11 +103,12 @@ def run_action(args: argparse.Namespace) -> int:
                                                    "add --yes to do it"}
         _print(args, doc)
         return EXIT_NOT_VERIFIED
-    result = actions.execute(
-        data_dir, args.feature, action, value,
-        operator=args.operator or os.environ.get("USER") or "cli",
-        reason=args.reason, incident_id=args.incident,
-    )
+    try:
+        actor = load_access(data_dir).local(cli_user(args.operator), Source.CLI)
+    except AccessError as exc:
+        return _error(args, str(exc))
+    result = actions.execute(data_dir, args.feature, action, value, actor=actor,
+                             reason=args.reason, incident_id=args.incident)
     _print(args, result.cli_dict())
     return 0 if result.verified else EXIT_NOT_VERIFIED
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 from pathlib import Path
 
+from app.access.identity import cli_user
 from app.changes.declared import parse_time
 from app.incidents import postmortem
 from app.incidents.log import SEVERITIES, STATUSES, Incident, IncidentError, IncidentLog
@@ -60,7 +60,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def _author(args: argparse.Namespace) -> str:
-    return getattr(args, "author", None) or getpass.getuser()
+    return cli_user(getattr(args, "author", None))
 
 
 def _log(args: argparse.Namespace) -> IncidentLog:
@@ -85,7 +85,7 @@ def cmd_open(args: argparse.Namespace) -> int:
     try:
         incident = _log(args).open(args.title, args.feature, args.severity, playbook=args.playbook,
                                    metric=args.metric, onset=onset, commander=args.commander,
-                                   comms_lead=args.comms_lead, actor=getpass.getuser())
+                                   comms_lead=args.comms_lead, actor=cli_user())
     except IncidentError as exc:
         return _fail(str(exc))
     print(json.dumps({"id": incident.id}) if args.json else f"opened {incident.id}: {incident.title}")

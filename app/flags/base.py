@@ -40,7 +40,9 @@ class ErrorCode(StrEnum):
     INVALID_CONFIG = "invalid_config"
     UNSAFE_CHANGE = "unsafe_change"
     UNSUPPORTED = "unsupported"
+    NOT_ALLOWED = "not_allowed"  # the operator's role does not allow the action
     READBACK_MISMATCH = "readback_mismatch"
+    BAD_RESPONSE = "bad_response"
 
 
 class FlagError(Exception):
@@ -102,6 +104,19 @@ class UnsafeChange(FlagError):
 
 class Unsupported(FlagError):
     code = ErrorCode.UNSUPPORTED
+
+
+class NotAllowed(FlagError):
+    """The operator's role does not allow the action (see app/access)."""
+
+    code = ErrorCode.NOT_ALLOWED
+
+
+class BadResponse(FlagError):
+    """The service answered, but not with what its API promises (an HTML page from a proxy,
+    JSON of another shape): whether a write was applied is unknown until read back."""
+
+    code = ErrorCode.BAD_RESPONSE
 
 
 @dataclass(frozen=True)
@@ -176,6 +191,7 @@ class ActionResult:
     error_code: str | None = None
     changed: bool = True  # False when the flag already was in the asked state
     extra: dict[str, Any] = field(default_factory=dict)
+    operator_role: str | None = None  # the operator's role (viewer/responder/admin) if known
 
     @property
     def verified(self) -> bool:

@@ -14,9 +14,11 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from app.config import setting
 from app.configuration import ConfigFileError, Document, load_yaml
+from app.configuration.textfiles import FileProblem, read_text
 from app.flags.base import ConfigError, FlagRole
 
 CONFIG_FILE = "flags.yaml"
@@ -111,7 +113,7 @@ def load_config(data_dir: Path, secrets_files: tuple[Path, ...] = SECRETS_FILES)
 def parse_config(doc: Document, data_dir: Path, secrets_files: tuple[Path, ...] = SECRETS_FILES
                  ) -> FlagConfig:
     """The configuration from a document that passed the schema."""
-    backends = {name: _backend(name, spec, data_dir, secrets_files)
+    backends = {name: _backend(name, spec, data_dir, secrets_files, doc)
                 for name, spec in (doc.data.get("backends") or {}).items()}
     features = {}
     for name, spec in (doc.data.get("features") or {}).items():
@@ -124,12 +126,16 @@ def parse_config(doc: Document, data_dir: Path, secrets_files: tuple[Path, ...] 
     return FlagConfig(path=doc.path, backends=backends, features=features)
 
 
-def _backend(name: str, spec: dict[str, Any], data_dir: Path, secrets_files: tuple[Path, ...]
-             ) -> BackendConfig:
+def _backend(name: str, spec: dict[str, Any], data_dir: Path, secrets_files: tuple[Path, ...],
+             doc: Document | None = None) -> BackendConfig:
     kind = spec["type"]
     options = {k: v for k, v in spec.items() if k not in {"type", "token_env", "token_secret", "timeout_s"}}
     if kind == "flagd-file":
         options["path"] = str(data_dir / spec.get("path", "flags.json"))
+    elif doc is not None and "@" in (urlsplit(str(spec.get("url", ""))).netloc or ""):
+        raise ConfigError(str(doc.problem(("backends", name, "url"),
+                                          "expected a URL without user or password: put the token "
+                                          "in token_env or token_secret")))
     token = None
     if "token_env" in spec:
         token = Secret(os.environ.get(spec["token_env"], ""))
@@ -160,9 +166,28 @@ def _secret(dotted: str, files: tuple[Path, ...]) -> str:
     for file in files:
         if not file.exists():
             continue
-        node: Any = tomllib.loads(file.read_text())
+        try:
+            node: Any = tomllib.loads(read_text(file))
+        except FileProblem as exc:
+            raise ConfigError(str(exc)) from None
+        except tomllib.TOMLDecodeError as exc:
+            # tomllib's message gives the position only, never the text.
+            raise ConfigError(f"{file}: not valid TOML ({exc})") from None
         for part in dotted.split("."):
             node = node.get(part) if isinstance(node, dict) else None
         if isinstance(node, str):
             return node
     return ""
+
+
+def redact_url(url: str) -> str:
+    """The URL with any user and password replaced by ***, for every place a URL is shown
+    or stored (messages, the audit trail, exports)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(unparsable URL)"
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"***@{host}"))

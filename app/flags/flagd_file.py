@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import tempfile
@@ -42,6 +43,9 @@ class FlagdFileBackend:
         self.environment = environment
         self.history_path = self.path.with_name(self.path.stem + ".history.jsonl")
         self.lock_path = self.path.with_name(self.path.name + ".lock")
+        # The history line of a write in progress, written before the file is replaced: a
+        # process killed after the replace leaves it, and the next one appends it.
+        self.pending_path = self.path.with_name(self.path.name + ".pending")
 
     def describe(self) -> str:
         return str(self.path)
@@ -49,17 +53,32 @@ class FlagdFileBackend:
     # -- reading -------------------------------------------------------------------------
     def load(self) -> Document:
         try:
-            doc = json.loads(self.path.read_text())
+            data = self.path.read_bytes()
         except FileNotFoundError:
             raise ConfigError(f"flag file {self.path} does not exist") from None
+        except OSError as exc:
+            raise ConfigError(f"flag file {self.path}: cannot read ({exc.strerror})") from None
+        try:
+            doc = json.loads(data.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            raise ConfigError(f"flag file {self.path} line {line}: not UTF-8 text") from None
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"flag file {self.path} is not valid JSON: {exc}") from None
+            # The position only: the parser's message can quote the file's text.
+            raise ConfigError(f"flag file {self.path} line {exc.lineno}: not valid JSON "
+                              f"({exc.msg})") from None
         return doc
 
     def read(self, flag: str) -> FlagState:
         return self.state_of(flag, self._flag(self.load(), flag))
 
     def state_of(self, key: str, flag: dict[str, Any]) -> FlagState:
+        """The flag's state; ConfigError naming the flag and the field when its definition is
+        not one flagd serves as written (a state MAYBE is not "off")."""
+        try:
+            flagd_format.validate_flag(key, flag)
+        except InvalidValue as exc:
+            raise ConfigError(f"{self.path}: {exc.message}") from None
         split = flagd_format.fractional_split(flag)
         has_targeting = bool(flag.get("targeting"))
         percentage = None
@@ -143,8 +162,7 @@ class FlagdFileBackend:
         with self._locked():
             previous = self.load() if self.path.exists() else None
             flagd_format.validate_document(doc, previous)
-            self._replace(doc)
-            self._append_history("*", "replaced", None, None, comment)
+            self._write(doc, self._history_line("*", "replaced", None, None, comment))
 
     def _update(
         self,
@@ -159,8 +177,18 @@ class FlagdFileBackend:
             if before == after and doc == previous:
                 return  # already so: no write, no history line
             flagd_format.validate_document(doc, previous)
-            self._replace(doc)
-            self._append_history(key, kind, before, after, comment)
+            self._write(doc, self._history_line(key, kind, before, after, comment))
+
+    def _write(self, doc: Document, line: dict[str, Any]) -> None:
+        """Replace the file and append its history line, so that a kill at any point leaves
+        either the old file and no line, or the new file and (now or at the next start)
+        its line: the line is noted as pending before the replace."""
+        data = (json.dumps(doc, indent=2) + "\n").encode()
+        pending = {"sha256": hashlib.sha256(data).hexdigest(), "line": line}
+        _write_synced(self.pending_path, json.dumps(pending).encode())
+        self._replace(data)
+        self._write_history_line(line)
+        self.pending_path.unlink(missing_ok=True)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -168,18 +196,36 @@ class FlagdFileBackend:
         with open(self.lock_path, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
+                self._recover()
                 yield
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def _replace(self, doc: Document) -> None:
+    def _recover(self) -> None:
+        """Finish what a killed writer left (called under the lock, so no writer is at work):
+        remove its temporary files, and append the history line of a replace it made."""
+        for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+            stale.unlink(missing_ok=True)
+        if not self.pending_path.exists():
+            return
+        try:
+            pending = json.loads(self.pending_path.read_text())
+            sha, line = pending["sha256"], pending["line"]
+        except (ValueError, KeyError, TypeError):
+            sha = line = None  # torn: killed while noting it, before the replace
+        if line is not None and self.path.exists():
+            replaced = hashlib.sha256(self.path.read_bytes()).hexdigest() == sha
+            if replaced and line["id"] not in {e.entry_id for e in self._entries()}:
+                self._write_history_line(line)
+        self.pending_path.unlink(missing_ok=True)
+
+    def _replace(self, data: bytes) -> None:
         folder = self.path.parent
         old_mtime = self.path.stat().st_mtime_ns if self.path.exists() else 0
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=folder)
         try:
-            with os.fdopen(fd, "w") as out:
-                json.dump(doc, out, indent=2)
-                out.write("\n")
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
                 out.flush()
                 os.fsync(out.fileno())
             os.chmod(tmp, 0o644)
@@ -197,7 +243,7 @@ class FlagdFileBackend:
         finally:
             os.close(dir_fd)
 
-    def _append_history(
+    def _history_line(
         self,
         key: str,
         kind: str,
@@ -205,9 +251,9 @@ class FlagdFileBackend:
         after: str | None,
         comment: str,
         when: datetime | None = None,
-    ) -> None:
+    ) -> dict[str, Any]:
         when = when or datetime.now(UTC).replace(tzinfo=None)
-        line = {
+        return {
             "id": uuid.uuid4().hex,
             "time": when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "flag": key,
@@ -217,6 +263,8 @@ class FlagdFileBackend:
             "after": after,
             "comment": comment,
         }
+
+    def _write_history_line(self, line: dict[str, Any]) -> None:
         with open(self.history_path, "a") as out:
             out.write(json.dumps(line) + "\n")
             out.flush()
@@ -224,22 +272,28 @@ class FlagdFileBackend:
 
     def record_past_change(self, entry: HistoryEntry) -> None:
         """Append a change made before this file was managed here (demo and imports)."""
-        self._append_history(entry.flag, entry.change, entry.before, entry.after,
-                             entry.description or "", entry.timestamp)
+        with self._locked():
+            self._write_history_line(self._history_line(
+                entry.flag, entry.change, entry.before, entry.after, entry.description or "",
+                entry.timestamp))
 
     # -- history -------------------------------------------------------------------------
     def history(self, since: datetime | None = None) -> list[HistoryEntry]:
+        if self.pending_path.exists():  # a write was interrupted: finish it first
+            with self._locked():
+                pass
+        return [e for e in self._entries() if since is None or e.timestamp >= since]
+
+    def _entries(self) -> list[HistoryEntry]:
         if not self.history_path.exists():
             return []
         entries = []
-        for raw in self.history_path.read_text().splitlines():
+        for raw in self.history_path.read_text(errors="replace").splitlines():
             try:
                 line = json.loads(raw)
                 when = datetime.strptime(line["time"], "%Y-%m-%dT%H:%M:%S.%fZ")
-            except (ValueError, KeyError):
+            except (ValueError, KeyError, TypeError):
                 continue  # a torn last line after a crash
-            if since is not None and when < since:
-                continue
             entries.append(
                 HistoryEntry(
                     timestamp=when,
@@ -258,3 +312,10 @@ class FlagdFileBackend:
 
 def _text(value: float | None) -> str | None:
     return None if value is None else f"{value:g}%"
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())

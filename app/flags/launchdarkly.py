@@ -19,9 +19,9 @@ from app.flags.base import (
     InvalidValue,
     validate_percentage,
 )
-from app.flags.config import Secret
+from app.flags.config import Secret, redact_url
 from app.flags.flagd_format import value_type
-from app.flags.rest import RestClient, token_value
+from app.flags.rest import RestClient, answer_shape, token_value
 
 SEMANTIC_PATCH = "application/json; domain-model=launchdarkly.semanticpatch"
 FULL_WEIGHT = 100_000
@@ -32,10 +32,10 @@ class LaunchDarklyBackend:
 
     def __init__(self, url: str, token: Secret | None, project: str = "default",
                  timeout_s: float | None = None) -> None:
-        self.url = url.rstrip("/")
+        self.url = redact_url(url.rstrip("/"))  # shown and stored: never a password
         self.project = project
         auth = {"Authorization": token_value(token, f"LaunchDarkly at {self.url}")}
-        self.rest = RestClient("LaunchDarkly", self.url, auth,
+        self.rest = RestClient("LaunchDarkly", url.rstrip("/"), auth,
                                float(setting("flag_timeout_s")) if timeout_s is None else timeout_s)
 
     def describe(self) -> str:
@@ -50,9 +50,13 @@ class LaunchDarklyBackend:
 
     def read(self, flag: str) -> FlagState:
         doc = self._flag(flag)
-        names = [_variation_name(v, i) for i, v in enumerate(doc.get("variations", []))]
+        with answer_shape(self.describe(), f"flag {flag}"):
+            return self._state(flag, doc)
+
+    def _state(self, flag: str, doc: dict[str, Any]) -> FlagState:
+        names = [_variation_name(v, i) for i, v in enumerate(doc["variations"])]
         environments = {}
-        for key, env in (doc.get("environments") or {}).items():
+        for key, env in doc["environments"].items():
             fallthrough = env.get("fallthrough") or {}
             split = None
             if "rollout" in fallthrough:
@@ -64,7 +68,7 @@ class LaunchDarklyBackend:
                 name=key, enabled=bool(env.get("on")), variant=variant, split=split,
                 rollout_percentage=None if first is None else _number(first),
             )
-        variations = doc.get("variations", [])
+        variations = doc["variations"]
         return FlagState(
             key=flag,
             variants={n: v.get("value") for n, v in zip(names, variations, strict=True)},
@@ -80,7 +84,8 @@ class LaunchDarklyBackend:
                     *, comment: str = "") -> None:
         percentage = validate_percentage(percentage)
         doc = self._flag(flag)
-        ids = _ids_by_name(doc)
+        with answer_shape(self.describe(), f"flag {flag}"):
+            ids = _ids_by_name(doc)
         if variant not in ids:
             raise InvalidValue(f"flag {flag} has no variation {variant}")
         state = self.read(flag).environment(environment)
@@ -95,7 +100,9 @@ class LaunchDarklyBackend:
         }], comment)
 
     def set_variant(self, flag: str, environment: str, variant: str, *, comment: str = "") -> None:
-        ids = _ids_by_name(self._flag(flag))
+        doc = self._flag(flag)
+        with answer_shape(self.describe(), f"flag {flag}"):
+            ids = _ids_by_name(doc)
         if variant not in ids:
             raise InvalidValue(f"flag {flag} has no variation {variant} (known: {', '.join(ids)})")
         self._patch(flag, environment, [{"kind": "updateFallthroughVariationOrRollout",
@@ -117,7 +124,8 @@ class LaunchDarklyBackend:
             params["after"] = int(since.replace(tzinfo=UTC).timestamp() * 1000)
         page = self.rest.request("GET", "/api/v2/auditlog", params=params, idempotent=True,
                                  not_found=f"LaunchDarkly at {self.url} has no audit log")
-        return [_history_entry(item) for item in page.get("items", [])]
+        with answer_shape(self.describe(), "the audit log"):
+            return [_history_entry(item) for item in page.get("items", [])]
 
 
 def _variation_name(variation: dict[str, Any], index: int) -> str:

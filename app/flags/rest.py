@@ -4,7 +4,9 @@ URL and the HTTP status, never a token or a request header."""
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import requests
@@ -12,6 +14,7 @@ import requests
 from app.flags.base import (
     BackendTimeout,
     BackendUnreachable,
+    BadResponse,
     Conflict,
     FlagError,
     FlagNotFound,
@@ -20,7 +23,7 @@ from app.flags.base import (
     ServerError,
     TokenRejected,
 )
-from app.flags.config import Secret
+from app.flags.config import Secret, redact_url
 
 RETRY_STATUSES = {429, 502, 503, 504}
 BACKOFF_S = (0.2, 0.5)  # two retries at most, only for idempotent calls
@@ -29,7 +32,8 @@ BACKOFF_S = (0.2, 0.5)  # two retries at most, only for idempotent calls
 class RestClient:
     def __init__(self, service: str, base_url: str, auth: dict[str, str], timeout_s: float):
         self.service = service
-        self.base_url = base_url.rstrip("/")
+        self.base_url = redact_url(base_url.rstrip("/"))  # the one shown in messages
+        self._url = base_url.rstrip("/")
         self._auth = auth
         self.timeout_s = timeout_s
         self._session = requests.Session()
@@ -60,7 +64,7 @@ class RestClient:
         raise AssertionError("unreachable")
 
     def _once(self, method, path, not_found, json, params, headers) -> Any:
-        url = f"{self.base_url}{path}"
+        url = f"{self._url}{path}"
         try:
             response = self._session.request(
                 method, url, json=json, params=params, timeout=self.timeout_s,
@@ -74,7 +78,14 @@ class RestClient:
             raise BackendUnreachable(f"{self.service} at {self.base_url} unreachable") from None
         status = response.status_code
         if status < 300:
-            return response.json() if response.content else None
+            if not response.content:
+                return None
+            try:
+                return response.json()
+            except ValueError:
+                kind = (response.headers.get("Content-Type") or "no type").split(";")[0]
+                raise BadResponse(f"{self.service} at {self.base_url} answered {method} {path} "
+                                  f"with {status} and a body that is not JSON ({kind})") from None
         detail = _server_message(response)
         if status == 401:
             raise TokenRejected(f"token rejected (401) by {self.service} at {self.base_url}")
@@ -89,6 +100,17 @@ class RestClient:
         error = ServerError(f"{self.service} at {self.base_url} failed ({status}): {detail}")
         error.retryable = status in RETRY_STATUSES
         raise error
+
+
+@contextlib.contextmanager
+def answer_shape(service: str, what: str) -> Iterator[None]:
+    """Turn a KeyError/TypeError while reading a decoded answer into a BadResponse: an
+    answer of an unexpected shape is the service's fault, not a traceback."""
+    try:
+        yield
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+        raise BadResponse(f"{service} answered {what} in an unexpected shape "
+                          f"({type(exc).__name__}: {str(exc)[:80]})") from None
 
 
 def _server_message(response: requests.Response) -> str:

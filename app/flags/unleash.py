@@ -21,8 +21,8 @@ from app.flags.base import (
     UnsafeChange,
     validate_percentage,
 )
-from app.flags.config import Secret
-from app.flags.rest import RestClient, token_value
+from app.flags.config import Secret, redact_url
+from app.flags.rest import RestClient, answer_shape, token_value
 
 ROLLOUT_STRATEGY = "flexibleRollout"
 EVENT_CHANGES = {
@@ -39,10 +39,10 @@ class UnleashBackend:
 
     def __init__(self, url: str, token: Secret | None, project: str = "default",
                  timeout_s: float | None = None) -> None:
-        self.url = url.rstrip("/")
+        self.url = redact_url(url.rstrip("/"))  # shown and stored: never a password
         self.project = project
         auth = {"Authorization": token_value(token, f"Unleash at {self.url}")}
-        self.rest = RestClient("Unleash", self.url, auth,
+        self.rest = RestClient("Unleash", url.rstrip("/"), auth,
                                float(setting("flag_timeout_s")) if timeout_s is None else timeout_s)
 
     def describe(self) -> str:
@@ -61,8 +61,12 @@ class UnleashBackend:
     # -- reading -------------------------------------------------------------------------
     def read(self, flag: str) -> FlagState:
         feature = self._feature(flag)
+        with answer_shape(self.describe(), f"flag {flag}"):
+            return self._state(flag, feature)
+
+    def _state(self, flag: str, feature: dict[str, Any]) -> FlagState:
         environments, variants = {}, {}
-        for env in feature.get("environments", []):
+        for env in feature["environments"]:
             strategies = [s for s in env.get("strategies", []) if not s.get("disabled")]
             rollout = _rollout_strategy(strategies)
             for s in strategies:
@@ -115,7 +119,13 @@ class UnleashBackend:
         self._put_strategy(flag, environment, strategy)
 
     def _strategy(self, flag: str, environment: str, wanted, what: str) -> dict[str, Any]:
-        for env in self._feature(flag).get("environments", []):
+        feature = self._feature(flag)
+        with answer_shape(self.describe(), f"flag {flag}"):
+            return self._find_strategy(feature, flag, environment, wanted, what)
+
+    def _find_strategy(self, feature: dict[str, Any], flag: str, environment: str, wanted,
+                       what: str) -> dict[str, Any]:
+        for env in feature["environments"]:
             if env["name"] != environment:
                 continue
             for s in env.get("strategies", []):
@@ -142,8 +152,9 @@ class UnleashBackend:
             page = self.rest.request("GET", "/api/admin/search/events", idempotent=True,
                                      params={**params, "offset": offset},
                                      not_found=f"Unleash at {self.url} has no event search")
-            events = page.get("events", [])
-            entries += [e for e in map(_history_entry, events) if e is not None]
+            with answer_shape(self.describe(), "the event search"):
+                events = page.get("events", [])
+                entries += [e for e in map(_history_entry, events) if e is not None]
             if len(events) < 500:
                 break
         return [e for e in entries if since is None or e.timestamp >= since]

@@ -150,7 +150,7 @@ def link_actions_to_steps(data_dir: DataDir | Path, incident: Incident, playbook
         incident = log.record_step_action(incident.id, step.id, {
             "action_id": entry.action_id, "action": entry.action, "flag": entry.flag,
             "outcome": entry.outcome, "message": entry.message, "before": entry.before,
-            "after": entry.after}, actor=entry.operator)
+            "after": entry.after}, actor=entry.operator_label)
     return incident
 
 

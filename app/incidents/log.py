@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from app.access.identity import Identity
+from app.access.roles import AccessDenied, Permission, require
 from app.storage.datadir import DataDir
 from app.storage.ledger import Ledger
 from app.timestamps import machine
@@ -144,10 +146,24 @@ class Incident:
 
 
 class IncidentLog:
-    """The incidents of one data directory."""
+    """The incidents of one data directory.
 
-    def __init__(self, data_dir: DataDir | Path) -> None:
+    With an `identity` (the console passes the signed-in or local person) every write is
+    checked against its role and recorded under its name and role, whatever actor the
+    caller names; a viewer's write is refused."""
+
+    def __init__(self, data_dir: DataDir | Path, identity: Identity | None = None) -> None:
         self.ledger = data_dir.ledger if isinstance(data_dir, DataDir) else Ledger(Path(data_dir))
+        self.identity = identity
+
+    def _writer(self, actor: str | None) -> str | None:
+        if self.identity is None:
+            return actor
+        try:
+            require(self.identity, Permission.INCIDENT_WRITE)
+        except AccessDenied as exc:
+            raise IncidentError(str(exc)) from None
+        return self.identity.label
 
     def _connect(self):
         try:
@@ -165,6 +181,7 @@ class IncidentLog:
              finding: dict[str, Any] | None = None, source: str = "manual",
              actor: str | None = None, at: datetime | None = None) -> Incident:
         """Open an incident in status `investigating`; returns it with its new id."""
+        actor = self._writer(actor)
         if not title.strip():
             raise IncidentError("an incident needs a title")
         _check_severity(severity)
@@ -191,6 +208,7 @@ class IncidentLog:
                check: Callable[[Incident], dict[str, Any] | None] | None = None) -> Incident:
         """Append one event; `check(incident)` runs on the current state inside the write
         transaction: it raises to refuse the event, or returns fields to add to it."""
+        actor = self._writer(actor)
         with self._connect() as con:
             try:
                 con.execute("BEGIN IMMEDIATE")

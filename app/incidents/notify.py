@@ -7,6 +7,7 @@ Webhooks are configured in `<data dir>/notify.yaml`:
         url_env: INCIDENTS_WEBHOOK_URL # or `url: https://hooks.slack.com/services/...`
         timeout_s: 5                   # per attempt (default 5)
         retries: 2                     # extra attempts after a timeout, 429 or 5xx (default 2)
+    allow_private: false               # true: loopback/link-local hosts allowed (tests only)
 
 A webhook URL is a secret (whoever has it can post to the channel): it is held in a `Secret`,
 and no message, error, log line, timeline entry or export ever contains it. Each send and its
@@ -15,18 +16,24 @@ outcome is an incident event; a failed send stays visible and can be sent again.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
+from app.access.identity import Identity
+from app.access.roles import AccessDenied, Permission, require
 from app.config import setting
 from app.configuration import ConfigFileError, load_yaml
+from app.configuration.textfiles import FileProblem, read_text
 from app.flags.config import Secret
-from app.incidents.log import Incident, IncidentLog
+from app.incidents.log import Incident, IncidentError, IncidentLog
 from app.incidents.playbooks import PLAYBOOKS_DIR, fill
 
 CONFIG_FILE = "notify.yaml"
@@ -46,6 +53,7 @@ class Webhook:
     url: Secret = field(repr=False)
     timeout_s: float = 5.0
     retries: int = 2
+    allow_private: bool = False  # loopback and link-local targets allowed (tests)
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,7 @@ def load_webhooks(data_dir: Path) -> dict[str, Webhook]:
     if not path.exists():
         return {}
     doc = load_yaml(path, "notify", error=NotifyConfigError, empty={})
+    allow_private = bool(doc.data.get("allow_private", False))
     hooks = {}
     for name, spec in (doc.data.get("webhooks") or {}).items():
         if "url_env" in spec:
@@ -83,15 +92,58 @@ def load_webhooks(data_dir: Path) -> dict[str, Webhook]:
                                                      f"environment variable {spec['url_env']} {state}")])
         else:
             url = spec["url"]
-        hooks[str(name)] = Webhook(str(name), Secret(url), float(spec.get("timeout_s", setting("webhook_timeout_s"))),
-                                   int(spec.get("retries", 2)))
+        if "@" in (urlsplit(url).netloc or ""):
+            raise NotifyConfigError([doc.problem(("webhooks", name, "url"),
+                                                 "expected no user or password in the URL")])
+        hooks[str(name)] = Webhook(str(name), Secret(url),
+                                   float(spec.get("timeout_s", setting("webhook_timeout_s"))),
+                                   int(spec.get("retries", 2)), allow_private)
     return hooks
 
 
+def refused_target(hook: Webhook) -> str | None:
+    """Why the webhook's host may not be called, or None. Loopback, link-local (the cloud
+    metadata service at 169.254.169.254), unspecified and multicast addresses are refused
+    unless notify.yaml says `allow_private: true`: a webhook must not become a way to reach
+    services on this machine."""
+    if hook.allow_private:
+        return None
+    host = urlsplit(hook.url.reveal()).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        return None  # the send itself reports "could not connect"
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if (address.is_loopback or address.is_link_local or address.is_unspecified
+                or address.is_multicast):
+            return ("the webhook's host is a loopback or link-local address: refused "
+                    f"(set allow_private: true in {CONFIG_FILE} to allow it)")
+    return None
+
+
 def load_templates(folder: Path = TEMPLATES_DIR) -> dict[str, Template]:
-    return {p.stem: Template(p.stem, TEMPLATE_TITLES.get(p.stem, p.stem.replace("-", " ").capitalize()),
-                             p.read_text().strip())
-            for p in sorted(Path(folder).glob("*.md"))}
+    """The message templates that can be read (see `template_problems` for the others)."""
+    return read_templates(folder)[0]
+
+
+def template_problems(folder: Path = TEMPLATES_DIR) -> list[str]:
+    """One line per template file that cannot be read (file and line, never its text)."""
+    return read_templates(folder)[1]
+
+
+def read_templates(folder: Path = TEMPLATES_DIR) -> tuple[dict[str, Template], list[str]]:
+    templates: dict[str, Template] = {}
+    problems: list[str] = []
+    for p in sorted(Path(folder).glob("*.md")):
+        try:
+            text = read_text(p).strip()
+        except FileProblem as exc:
+            problems.append(str(exc))
+            continue
+        title = TEMPLATE_TITLES.get(p.stem, p.stem.replace("-", " ").capitalize())
+        templates[p.stem] = Template(p.stem, title, text)
+    return templates, problems
 
 
 def render(template: Template, facts: dict[str, Any]) -> str:
@@ -100,6 +152,9 @@ def render(template: Template, facts: dict[str, Any]) -> str:
 
 def post(hook: Webhook, text: str, backoff_s: float = RETRY_BACKOFF_S) -> SendResult:
     """POST `{"text": ...}` with a timeout; retry timeouts, refused connections, 429 and 5xx."""
+    refused = refused_target(hook)
+    if refused:
+        return SendResult("failed", 0, refused)
     detail = ""
     attempts = 0
     for attempt in range(hook.retries + 1):
@@ -125,16 +180,24 @@ def post(hook: Webhook, text: str, backoff_s: float = RETRY_BACKOFF_S) -> SendRe
 
 def send(data_dir: Path, incident: Incident, channel: str, template: Template, text: str,
          actor: str | None = None, retry_of: int | None = None,
-         backoff_s: float = RETRY_BACKOFF_S) -> SendResult:
+         backoff_s: float = RETRY_BACKOFF_S, identity: Identity | None = None) -> SendResult:
     """Send a message to one configured webhook and put the send and its outcome on the
-    incident's timeline. A missing channel or a broken config is a failed send, recorded."""
+    incident's timeline. A missing channel or a broken config is a failed send, recorded.
+    With an `identity`, a role that may not send is refused (IncidentError) before anything
+    is sent."""
+    log = IncidentLog(data_dir, identity)
+    if identity is not None:
+        try:
+            require(identity, Permission.MESSAGE_SEND)
+        except AccessDenied as exc:
+            raise IncidentError(str(exc)) from None
     try:
         hook = load_webhooks(data_dir).get(channel)
         result = (post(hook, text, backoff_s) if hook is not None
                   else SendResult("failed", 0, f"no webhook named {channel} in {CONFIG_FILE}"))
     except NotifyConfigError as exc:
         result = SendResult("failed", 0, str(exc))
-    IncidentLog(data_dir).append(incident.id, "message", {
+    log.append(incident.id, "message", {
         "channel": channel, "template": template.id, "template_title": template.title, "text": text,
         "outcome": result.outcome, "attempts": result.attempts, "detail": result.detail,
         "retry_of": retry_of}, actor)

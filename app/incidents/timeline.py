@@ -85,7 +85,7 @@ def action_entries(data_dir: DataDir | Path, incident: Incident) -> list[Entry]:
                 + (f" ({a.message})" if a.message else "")
                 + (f"; reason: {a.reason}" if a.reason else ""))
         out.append(Entry(f"action:{a.action_id}", a.requested_at.replace(microsecond=0), "audit",
-                         a.action, text, outcome=outcome, actor=a.operator))
+                         a.action, text, outcome=outcome, actor=a.operator_label))
     return out
 
 
@@ -187,3 +187,4 @@ def format_duration(delta: timedelta | None) -> str:
     if minutes:
         return f"{sign}{minutes} min"
     return f"{sign}{secs} s"
+

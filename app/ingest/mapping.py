@@ -19,6 +19,10 @@ Telemetry sources take two more sections (docs/formats.md):
       quality_score: helpfulness
       feedback: user-feedback
       scores_file: scores.jsonl
+
+Every expression is parsed when the mapping is loaded (`app/ingest/expressions.py`) and
+accepted only as one scalar expression: no subquery, table function or statement, so the
+text of a mapping cannot read any file but the log it maps.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.configuration import ConfigFileError, load_yaml
+from app.ingest.expressions import Expression, UnsafeExpression, check_expression
 from app.storage.schema import FIELD_NAMES
 
 
@@ -50,6 +55,8 @@ class Mapping:
     source: str | None = None  # the mapping file, for error messages
     otlp: dict[str, str] = field(default_factory=dict)
     langfuse: dict[str, str] = field(default_factory=dict)
+    # field -> the checked expression (the columns it reads; whether it parsed at all)
+    expressions: dict[str, Expression] = field(default_factory=dict, compare=False)
 
     def label(self) -> str:
         return self.source or "(no mapping)"
@@ -84,7 +91,8 @@ class Mapping:
 
 def load_mapping(path: str | Path) -> Mapping:
     """Read a mapping file, checked against schemas/mapping.json (telemetry sections
-    included); raises MappingError naming the file, the line and the key."""
+    included); raises MappingError naming the file, the line and the key. Every expression is
+    parsed here and accepted only as one scalar expression over the source's columns."""
     doc = load_yaml(path, "mapping", error=MappingError, vocabularies={"field": FIELD_NAMES})
     data = doc.data
     if not any(k in data for k in ("fields", *SECTION_KEYS)):
@@ -92,7 +100,15 @@ def load_mapping(path: str | Path) -> Mapping:
                                             "or 'langfuse:' section)")])
     sections = {kind: _section(doc, kind, data.get(kind)) for kind in SECTION_KEYS}
     fields = {name: str(value) for name, value in (data.get("fields") or {}).items()}
-    return Mapping(fields=fields, source=str(path), **sections)
+    expressions = {}
+    for name, value in fields.items():
+        try:
+            expressions[name] = check_expression(value)
+        except UnsafeExpression as exc:
+            raise MappingError([doc.problem(("fields", name),
+                                            f"{exc}; expected a column name or a scalar expression "
+                                            "over the source's columns")]) from None
+    return Mapping(fields=fields, source=str(path), expressions=expressions, **sections)
 
 
 def _section(doc, kind: str, body: dict | None) -> dict[str, str]:

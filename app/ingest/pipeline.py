@@ -10,7 +10,6 @@ occurrence wins, later ones count as duplicates.
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 import sys
 import threading
@@ -42,7 +41,7 @@ from app.ingest.sources import (
     blank_lines,
     csv_rejects,
     detect_format,
-    expand,
+    expand_with_links,
     inspect,
     last_scan_id,
     lines_sql,
@@ -161,10 +160,12 @@ def ingest_paths(
     read like any other, not left for a writer to finish. `kind` names the telemetry every
     file holds (`otlp`, `langfuse`; '' for request logs) instead of telling it by content."""
     complete = {Path(w).resolve() for w in whole}
-    files, missing = expand(paths)
+    files, missing, links = expand_with_links(paths)
     result = IngestResult()
     for spec in missing:
         result.files.append(FileResult(path=spec, error=f"{spec}: no such file or directory"))
+    for link, reason in links:
+        result.files.append(FileResult(path=str(link), error=f"{link}: {reason}"))
     touched: set[str] = set()
     for i, path in enumerate(files):
         on_read = None
@@ -496,8 +497,9 @@ def _load_with(con, job: _Job, layout: Layout, plan: FieldPlan, read: str,
     # fail, and the line-by-line read then quarantines that line.
     json_reader = read in (Read.UNORDERED, Read.ORDERED, Read.NUMBERED)
     fast_types = plan.json_types if json_reader else None
-    # Rows DuckDB's CSV reader rejects are noted in scans after this one.
-    scan_before = last_scan_id(con) if source.format == "csv" else 0
+    # Rows DuckDB's CSV reader rejects (and JSONL lines that are not UTF-8 text) are noted
+    # in scans after this one.
+    scan_before = last_scan_id(con) if source.format in ("csv", "jsonl") and not source.kind else 0
     if source.kind:  # converted into a table already
         src = otlp.reader_sql(layout, ordered=Read.numbered(read))
     elif source.format in ("csv", "jsonl") and Read.numbered(read):
@@ -531,7 +533,10 @@ def _load_with(con, job: _Job, layout: Layout, plan: FieldPlan, read: str,
     quarantined = _insert_parked(con, file_id, str(fr.path), now,
                                  None if Read.numbered(read) else Read.with_numbers(read),
                                  job.on_read, raw=raw_from)
-    rejects = csv_rejects(con, scan_before) if source.format == "csv" and not source.kind else []
+    rejects = ([] if source.kind else
+               csv_rejects(con, scan_before) if source.format == "csv" else
+               csv_rejects(con, scan_before, header_lines=0) if read in (Read.LINES, Read.PLAIN)
+               and source.format == "jsonl" else [])
     skipped = [r[0] for r in rejects]
     if read == Read.NUMBERED and quarantined and not source.kind:  # objects, not lines
         skipped = blank_lines(readable)

@@ -9,6 +9,7 @@ row rather than fail a file; the other columns keep the type DuckDB detects.
 
 from __future__ import annotations
 
+import errno
 import glob
 import gzip
 import json
@@ -16,6 +17,7 @@ import mmap
 import os
 import re
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,12 +77,27 @@ def detect_format(path: Path, kind: str | None = None) -> SourceFile:
 
 def expand(paths: list[str]) -> tuple[list[Path], list[str]]:
     """Files named by paths, directories (recursively) and globs; and the names that match nothing."""
+    files, missing, _ = expand_with_links(paths)
+    return files, missing
+
+
+def expand_with_links(paths: list[str]) -> tuple[list[Path], list[str], list[tuple[Path, str]]]:
+    """Like `expand`, plus the symbolic links found in directories that were not followed,
+    each with the reason (a loop, a link to nothing, a link to a folder)."""
     found: list[Path] = []
     missing: list[str] = []
+    links: list[tuple[Path, str]] = []
     for spec in paths:
         p = Path(spec)
         if p.is_dir():
-            found.extend(sorted(q for q in p.rglob("*") if q.is_file() and _loadable(q)))
+            for q in sorted(p.rglob("*")):
+                if q.is_symlink() and not q.name.startswith("."):
+                    reason = _unfollowed_link(q)
+                    if reason:
+                        links.append((q, reason))
+                        continue
+                if q.is_file() and _loadable(q):
+                    found.append(q)
         elif p.exists():
             found.append(p)
         else:
@@ -97,7 +114,20 @@ def expand(paths: list[str]) -> tuple[list[Path], list[str]]:
         if r not in seen:
             seen.add(r)
             unique.append(r)
-    return unique, missing
+    return unique, missing, links
+
+
+def _unfollowed_link(link: Path) -> str | None:
+    """Why a link in a folder is not loaded, or None when it leads to a file."""
+    try:
+        target = link.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop, skipped"
+        return "symbolic link to nothing (dangling), skipped"
+    if stat.S_ISDIR(target.st_mode):
+        return "symbolic link to a folder, not followed (name the folder itself to load it)"
+    return None
 
 
 def _loadable(path: Path) -> bool:
@@ -160,11 +190,15 @@ def _csv_options(readable: Path) -> str:
             f"max_line_size = {MAX_LINE_BYTES}, store_rejects = true")
 
 
-def _lines(path: str) -> str:
-    """A JSONL file as one text value per line, blank lines included (they keep numbers)."""
+def _lines(path: str, rejects: bool = False) -> str:
+    """A JSONL file as one text value per line, blank lines included (they keep numbers).
+
+    A line that is not UTF-8 text is skipped; with `rejects` it is noted in DuckDB's
+    reject tables (`csv_rejects`), so that it is quarantined with its number."""
+    skip = ", ignore_errors = true" + (", store_rejects = true" if rejects else "")
     return (f"read_csv({path}, columns = {{'line': 'VARCHAR'}}, delim = {literal(_NO_DELIMITER)}, "
             "quote = '', escape = '', header = false, auto_detect = false, strict_mode = false, "
-            f"max_line_size = {MAX_LINE_BYTES})")
+            f"max_line_size = {MAX_LINE_BYTES}{skip})")
 
 
 def inspect(con, source: SourceFile, readable: Path) -> Layout:
@@ -231,7 +265,7 @@ def reader_sql(source: SourceFile, readable: Path, layout: Layout, text: set[str
         return (f"SELECT {row} AS __row, NULL::VARCHAR AS __bad, "
                 f"{_raw_struct(columns)} AS __raw, {', '.join(ident(c) for c, _ in columns)} "
                 f"FROM {_json_reader(path, columns, text, fast_types)}")
-    return _jsonl_sql(f"(SELECT row_number() OVER () AS __row, line FROM {_lines(path)})",
+    return _jsonl_sql(f"(SELECT row_number() OVER () AS __row, line FROM {_lines(path, True)})",
                       columns, text)
 
 
@@ -281,7 +315,7 @@ def numbered_sql(con, source: SourceFile, readable: Path, layout: Layout, text: 
         return (f"SELECT __row, NULL::VARCHAR AS __bad, {_raw_struct(columns)} AS __raw, "
                 f"{names} FROM {NUMBERED_TABLE}")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {NUMBERED_TABLE} AS
-                    SELECT row_number() OVER () AS __row, line FROM {_lines(path)}""")
+                    SELECT row_number() OVER () AS __row, line FROM {_lines(path, True)}""")
     return _jsonl_sql(NUMBERED_TABLE, columns, text)
 
 
@@ -352,17 +386,25 @@ def last_scan_id(con) -> int:
     return int(con.execute("SELECT coalesce(max(scan_id), 0) FROM reject_errors").fetchone()[0])
 
 
-def csv_rejects(con, after_scan: int) -> list[tuple[int, str, str]]:
-    """(data row, reason, raw line) for the CSV rows DuckDB could not parse in the scans
-    since `after_scan`."""
+def csv_rejects(con, after_scan: int, header_lines: int = 1) -> list[tuple[int, str, str]]:
+    """(data row, reason, raw line) for the CSV rows (or JSONL lines, `header_lines=0`)
+    DuckDB could not parse in the scans since `after_scan`."""
     if not _has_rejects_table(con):
         return []
     rows = con.execute(
-        """SELECT line - 1, string_agg(DISTINCT error_message, '; '), any_value(csv_line)
+        """SELECT line - ?, string_agg(DISTINCT error_type, '; '),
+                  string_agg(DISTINCT error_message, '; '), any_value(csv_line)
            FROM reject_errors WHERE scan_id > ? GROUP BY line ORDER BY line""",
-        [after_scan],
+        [header_lines, after_scan],
     ).fetchall()
-    return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+    return [(int(r[0]), _reject_reason(str(r[1]), str(r[2])), str(r[3])) for r in rows]
+
+
+def _reject_reason(kind: str, message: str) -> str:
+    # DuckDB's own message for a byte sequence that is not UTF-8 speaks of CSV options.
+    if "INVALID UNICODE" in kind.upper() or "unicode" in message.lower():
+        return "not UTF-8 text (re-encode the file as UTF-8)"
+    return message
 
 
 def lines_sql(readable: Path) -> str:

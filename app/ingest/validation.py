@@ -5,9 +5,11 @@ its typed value, and the checks that send a row to the quarantine instead of the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 
+from app.config import setting
 from app.ingest.mapping import Mapping, MappingError
 from app.ingest.sources import SourceFile, ident, literal
 from app.storage.schema import FIELD_BY_NAME, FIELD_NAMES, FIELDS
@@ -52,9 +54,30 @@ class FieldPlan:
         return ident(value) if name in self.plain else f"({value})"
 
 
-def define_macros(con) -> None:
+@dataclass(frozen=True)
+class TimeRange:
+    """Request times a load accepts; a time outside is quarantined with the reason (a stray
+    year 9999 would otherwise move every default time window far from the real data)."""
+
+    not_before: datetime
+    not_after: datetime
+
+    @classmethod
+    def default(cls, now: datetime | None = None) -> TimeRange:
+        """From the settings `timestamp_not_before` and `timestamp_max_ahead_h`."""
+        now = now or datetime.now(UTC).replace(tzinfo=None)
+        earliest = datetime.fromisoformat(str(setting("timestamp_not_before")))
+        ahead = timedelta(hours=float(setting("timestamp_max_ahead_h")))  # type: ignore[arg-type]
+        return cls(earliest.replace(tzinfo=None), now + ahead)
+
+
+def define_macros(con, time_range: TimeRange | None = None) -> None:
     for macro in _MACROS:
         con.execute(macro)
+    time_range = time_range or TimeRange.default()
+    for name, when in (("rd_ts_min", time_range.not_before), ("rd_ts_max", time_range.not_after)):
+        con.execute(f"CREATE OR REPLACE TEMP MACRO {name}() AS "
+                    f"TIMESTAMP '{when.isoformat(sep=' ', timespec='seconds')}'")
 
 
 def plan_fields(columns: list[tuple[str, str]], mapping: Mapping | None,
@@ -71,6 +94,8 @@ def plan_fields(columns: list[tuple[str, str]], mapping: Mapping | None,
             continue
         if sources[name] in names:
             plain.add(name)
+    if mapping:
+        _check_mapped_columns(mapping, sources, plain, names, source)
     missing = [f for f in ("timestamp", "feature") if f not in sources]
     if missing and columns:
         hint = f" in {mapping.label()}" if mapping else "; add a mapping file (--mapping)"
@@ -91,6 +116,22 @@ def plan_fields(columns: list[tuple[str, str]], mapping: Mapping | None,
             json_types[sources["timestamp"]] = "DOUBLE"  # epoch s, ms, us or ns
     return FieldPlan(columns=columns, sources=sources, plain=plain, extras=extras,
                      text_columns=text, json_types=json_types, mapping=mapping)
+
+
+def _check_mapped_columns(mapping: Mapping, sources: dict[str, str], plain: set[str],
+                          names: set[str], source: SourceFile) -> None:
+    """A mapped expression may read only this file's columns; text that is not an
+    expression must be one of its column names."""
+    for name, expression in mapping.expressions.items():
+        if name in plain or name not in sources:
+            continue
+        if not expression.parsed:
+            raise MappingError(f"{mapping.label()}: field {name}: neither a column of "
+                               f"{source.path.name} nor a valid SQL expression")
+        unknown = sorted(expression.columns - names)
+        if unknown:
+            raise MappingError(f"{mapping.label()}: field {name}: no column "
+                               f"{', '.join(repr(c) for c in unknown)} in {source.path.name}")
 
 
 def checked_sql(con, plan: FieldPlan, source: SourceFile) -> str:
@@ -184,7 +225,11 @@ def _typed(name: str, kind: str, sql_type: str, raw: str, rtype: str
             value = f"rd_parse_ts(CAST({raw} AS VARCHAR))"
         return value, [(f"{raw} IS NULL", "'missing timestamp'"),
                        (f"{raw} IS NOT NULL AND {name} IS NULL",
-                        f"'timestamp ' || {shown} || ' is not a time'")]
+                        f"'timestamp ' || {shown} || ' is not a time'"),
+                       (f"{name} < rd_ts_min() OR {name} > rd_ts_max()",
+                        f"'timestamp ' || {shown} || ' outside the plausible range ' || "
+                        "strftime(rd_ts_min(), '%Y-%m-%d') || ' to ' || "
+                        "strftime(rd_ts_max(), '%Y-%m-%d %H:%M')")]
     if kind == "text":
         text = raw if rtype == "VARCHAR" else f"CAST({raw} AS VARCHAR)"
         if name in ("feature", "error"):
@@ -202,7 +247,13 @@ def _typed(name: str, kind: str, sql_type: str, raw: str, rtype: str
         text = raw if rtype == "VARCHAR" else f"CAST({raw} AS VARCHAR)"
         value = f"TRY_CAST(nullif(trim({text}), '') AS {sql_type})"
         bad_type = f"{name} IS NULL AND nullif(trim({text}), '') IS NOT NULL"
-    checks = [(bad_type, f"'{name} ' || {shown} || ' is not {what}'")]
+    message = f"' is not {what}'"
+    if kind == "double":
+        # NaN and infinities (NaN, "Infinity", 1e400) are not measurements: the row goes to
+        # the quarantine instead of poisoning sums and histograms.
+        message = f"CASE WHEN {value} IS NULL THEN {message} ELSE ' is not a finite number' END"
+        value = f"CASE WHEN isfinite({value}) THEN {value} END"
+    checks = [(bad_type, f"'{name} ' || {shown} || {message}")]
     given = f"trim(CAST({raw} AS VARCHAR))"  # as written in the file
     if name == "quality_score":
         checks.append((f"NOT ({name} BETWEEN 0 AND 1)",

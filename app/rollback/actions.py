@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -20,6 +21,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from app.access.identity import Identity
+from app.access.roles import AccessDenied, Permission, allowed
 from app.changes import recorded
 from app.flags.base import (
     ActionResult,
@@ -31,12 +34,15 @@ from app.flags.base import (
     FlagRole,
     FlagState,
     InvalidValue,
+    NotAllowed,
     Outcome,
     validate_percentage,
 )
 from app.flags.config import FlagConfig, FlagRef, load_config
 from app.flags.registry import backend_for_feature
 from app.storage import trail
+
+_LOG = logging.getLogger(__name__)
 
 READBACK_S = 3.0
 READBACK_INTERVAL_S = 0.2
@@ -180,35 +186,58 @@ def execute(
     operator: str | None = None,
     reason: str | None = None,
     incident_id: str | None = None,
+    actor: Identity | None = None,
 ) -> ActionResult:
-    """Carry out one press end to end and return its result; never raises FlagError."""
+    """Carry out one press end to end and return its result; never raises FlagError.
+
+    With `actor` (the console always passes the signed-in or local identity; the CLI its
+    user) the operator recorded is the actor, with its role, and a role that may not act is
+    refused before anything is read: the refusal is on the audit trail like any press."""
     action = Action(action)
     action_id = trail.new_action_id()
     started = time.monotonic()
+    if actor is not None:
+        operator = actor.name
     base = dict(action=str(action), feature=feature, action_id=action_id, operator=operator,
-                reason=reason, incident_id=incident_id)
+                reason=reason, incident_id=incident_id,
+                operator_role=str(actor.role) if actor is not None else None)
+    if actor is not None and not allowed(actor, Permission.FLAG_ACTION):
+        refusal = NotAllowed(str(AccessDenied(actor, Permission.FLAG_ACTION)))
+        result = _failed_early(base, refusal, started)
+        _record_press(data_dir, result, str(ROLE_OF[action]), "")
+        return result
     try:
         config = load_config(data_dir)
         feature_flags = config.feature(feature)
         ref = feature_flags.flag(ROLE_OF[action])
         backend = backend_for_feature(config, feature_flags)
     except FlagError as exc:
-        return _failed_early(base, exc, started)
+        result = _failed_early(base, exc, started)
+        _record_press(data_dir, result, str(ROLE_OF[action]), "")  # refused presses too
+        return result
     with _flag_lock(data_dir, feature_flags.backend, ref.key):
         try:
             the_plan = _plan(action, feature, ref, backend, backend.read(ref.key), value)
         except FlagError as exc:
             result = _failed_early(base, exc, started, flag=ref.key, env=ref.environment,
                                    backend=backend.name)
-            _record_failed_read(data_dir, result, ref, backend)
+            _record_press(data_dir, result, str(ref.role), backend.describe())
             return result
         trail.record_intent(
             data_dir, action_id=action_id, feature=feature, action=str(action),
             role=str(ref.role), backend=backend.name, location=the_plan.location,
             flag=ref.key, environment=ref.environment, before=the_plan.before,
             after=the_plan.after, operator=operator, reason=reason, incident_id=incident_id,
+            operator_role=base["operator_role"],
         )
-        result = _apply(the_plan, backend, base, started)
+        try:
+            result = _apply(the_plan, backend, base, started)
+        except Exception as exc:  # noqa: BLE001 - the intent is on record: so is the outcome
+            # A fault nobody foresaw, after the write may have been sent: the press must not
+            # stay "no outcome recorded", nor claim what it cannot see. The traceback goes
+            # to the log; the read-back decides, as for an unreadable answer.
+            _LOG.exception("action %s on %s ended in an unexpected error", action_id, ref.key)
+            result = _after_unforeseen(the_plan, backend, base, started, exc)
         trail.record_outcome(data_dir, result, str(ref.role), the_plan.location)
     return result
 
@@ -232,7 +261,10 @@ def _apply(p: Plan, backend: FlagBackend, base: dict[str, Any], started: float) 
         if exc.code in NOT_APPLIED:
             return ActionResult(outcome=Outcome.FAILED, after=p.before, message=exc.message,
                                 error_code=str(exc.code), latency_ms=_ms(started), **common)
-    timed_out = call_error is not None and call_error.code is ErrorCode.TIMEOUT
+    # A timeout or an unreadable answer says nothing of whether the write landed: the
+    # read-back decides, with the usual wait.
+    timed_out = call_error is not None and call_error.code in (ErrorCode.TIMEOUT,
+                                                                ErrorCode.BAD_RESPONSE)
     try:
         seen = _read_back(backend, p, wait=call_error is None or timed_out)
     except FlagError as exc:
@@ -246,7 +278,7 @@ def _apply(p: Plan, backend: FlagBackend, base: dict[str, Any], started: float) 
                             message=f"{p.flag.key} now {_show(seen, role)} {where}, read back "
                                     f"from {backend.describe()}{note}", **common)
     if timed_out:
-        return ActionResult(outcome=Outcome.UNVERIFIED, after=seen, error_code=str(ErrorCode.TIMEOUT),
+        return ActionResult(outcome=Outcome.UNVERIFIED, after=seen, error_code=str(call_error.code),
                             message=f"{call_error.message} and the change is not visible: it may "
                                     f"still land, check {p.flag.key} before retrying",
                             latency_ms=_ms(started), **common)
@@ -257,6 +289,27 @@ def _apply(p: Plan, backend: FlagBackend, base: dict[str, Any], started: float) 
         outcome=Outcome.UNVERIFIED, after=seen, error_code=str(ErrorCode.READBACK_MISMATCH),
         message=f"change sent, but {p.flag.key} reads back {_show(seen, role)} instead of "
                 f"{_show(p.after, role)} {where}", latency_ms=_ms(started), **common)
+
+
+def _after_unforeseen(p: Plan, backend: FlagBackend, base: dict[str, Any], started: float,
+                      exc: Exception) -> ActionResult:
+    common = dict(base, flag=p.flag.key, environment=p.flag.environment, backend=backend.name,
+                  before=p.before, error_code=type(exc).__name__)
+    what = f"unexpected {type(exc).__name__} while changing {p.flag.key}"
+    try:
+        seen = _read_back(backend, p, wait=True)
+    except Exception:  # noqa: BLE001 - nothing more is known: say so
+        return ActionResult(outcome=Outcome.UNVERIFIED, after={}, latency_ms=_ms(started),
+                            message=f"{what}, and its state could not be read back: check "
+                                    f"{p.flag.key} before retrying", **common)
+    role, where = p.flag.role, f"in {p.flag.environment}"
+    if _matches(seen, p.change):
+        return ActionResult(outcome=Outcome.VERIFIED, after=seen, latency_ms=_ms(started),
+                            message=f"{p.flag.key} now {_show(seen, role)} {where}, read back "
+                                    f"from {backend.describe()} (after: {what})", **common)
+    return ActionResult(outcome=Outcome.UNVERIFIED, after=seen, latency_ms=_ms(started),
+                        message=f"{what}; it reads back {_show(seen, role)} {where}: check "
+                                f"{p.flag.key} before retrying", **common)
 
 
 def _call(backend: FlagBackend, p: Plan, comment: str) -> None:
@@ -318,15 +371,16 @@ def _failed_early(base: dict[str, Any], exc: FlagError, started: float, *, flag:
                         latency_ms=_ms(started), changed=False, **base)
 
 
-def _record_failed_read(data_dir: Path, result: ActionResult, ref: FlagRef, backend: FlagBackend):
-    """A press that failed before any change (state unreadable) is still on record."""
+def _record_press(data_dir: Path, result: ActionResult, role: str, location: str) -> None:
+    """A press refused or failed before any change (bad configuration, state unreadable) is
+    still on record."""
     trail.record_intent(
         data_dir, action_id=result.action_id, feature=result.feature, action=result.action,
-        role=str(ref.role), backend=backend.name, location=backend.describe(), flag=ref.key,
-        environment=ref.environment, before={}, after={}, operator=result.operator,
-        reason=result.reason, incident_id=result.incident_id,
+        role=role, backend=result.backend or "-", location=location, flag=result.flag or "-",
+        environment=result.environment or "-", before={}, after={}, operator=result.operator,
+        reason=result.reason, incident_id=result.incident_id, operator_role=result.operator_role,
     )
-    trail.record_outcome(data_dir, result, str(ref.role), backend.describe())
+    trail.record_outcome(data_dir, result, role, location)
 
 
 @contextlib.contextmanager

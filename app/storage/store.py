@@ -9,6 +9,8 @@ Small transactional state (audit trail, incidents, flag history) lives in SQLite
 
 from __future__ import annotations
 
+import fcntl
+import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -173,9 +175,29 @@ class Store:
         with self._open() as con:
             yield con
 
+    def _create(self) -> None:
+        """Create the database file whole, or wait for the process creating it: another
+        process opening a half-written new file would find "not a valid DuckDB database
+        file". The file is made under another name and renamed into place."""
+        lock_path = self.path.with_name(f".{self.path.name}.create.lock")
+        with open(lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                if self.path.exists():
+                    return
+                fresh = self.path.with_name(f".{self.path.name}.{os.getpid()}.new")
+                for leftover in (fresh, fresh.with_name(fresh.name + ".wal")):
+                    leftover.unlink(missing_ok=True)
+                duckdb.connect(str(fresh)).close()
+                os.replace(fresh, self.path)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     @contextmanager
     def _open(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-write connection; waits while another process holds the file."""
+        if not self.path.exists():
+            self._create()
         deadline = time.monotonic() + self.lock_timeout_s
         delay = 0.02
         while True:

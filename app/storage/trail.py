@@ -11,6 +11,7 @@ operators, reasons and messages only.
 from __future__ import annotations
 
 import json
+import sqlite3
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,7 +28,7 @@ DDL = (
         action_id TEXT NOT NULL,
         phase TEXT NOT NULL CHECK (phase IN ('intent', 'outcome')),
         recorded_at TEXT NOT NULL,
-        operator TEXT, reason TEXT, incident_id TEXT,
+        operator TEXT, operator_role TEXT, reason TEXT, incident_id TEXT,
         feature TEXT NOT NULL, action TEXT NOT NULL, role TEXT NOT NULL,
         backend TEXT NOT NULL, location TEXT,
         flag TEXT NOT NULL, environment TEXT NOT NULL,
@@ -76,6 +77,14 @@ class AuditEntry:
     latency_ms: int | None
     changed: bool | None
     finished_at: datetime | None
+    operator_role: str | None = None  # viewer / responder / admin, when known
+
+    @property
+    def operator_label(self) -> str | None:
+        """The operator with the role when known: `ana@example.com (responder)`."""
+        if self.operator and self.operator_role:
+            return f"{self.operator} ({self.operator_role})"
+        return self.operator
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +92,7 @@ class AuditEntry:
             "requested_at": _iso(self.requested_at),
             "finished_at": _iso(self.finished_at) if self.finished_at else None,
             "operator": self.operator,
+            "operator_role": self.operator_role,
             "reason": self.reason,
             "incident_id": self.incident_id,
             "feature": self.feature,
@@ -99,10 +109,16 @@ class AuditEntry:
         }
 
 
+_UPGRADED: set[Path] = set()
+
+
 def ledger(data_dir: DataDir | Path) -> Ledger:
     """The data directory's ledger with the audit tables (the DataDir's own, when given one)."""
     led = data_dir.ledger if isinstance(data_dir, DataDir) else Ledger(Path(data_dir))
     led.ensure_tables("audit", DDL)
+    if led.path not in _UPGRADED:
+        _add_operator_role(led)
+        _UPGRADED.add(led.path)
     return led
 
 
@@ -111,6 +127,16 @@ def _reading(data_dir: DataDir | Path) -> Ledger | None:
     creates neither the ledger nor its tables (an export leaves the ledger as it was)."""
     led = data_dir.ledger if isinstance(data_dir, DataDir) else Ledger(Path(data_dir))
     return led if led.has_tables("flag_audit", "flag_history", "flag_history_sync") else None
+def _add_operator_role(led: Ledger) -> None:
+    """Trails written before roles existed get the column (empty for their rows)."""
+    with led.connect() as con:
+        columns = {r[1] for r in con.execute("PRAGMA table_info(flag_audit)").fetchall()}
+        if "operator_role" not in columns:
+            try:
+                con.execute("ALTER TABLE flag_audit ADD COLUMN operator_role TEXT")
+            except sqlite3.OperationalError as exc:  # another process added it first
+                if "duplicate column" not in str(exc):
+                    raise
 
 
 def new_action_id() -> str:
@@ -133,26 +159,29 @@ def record_intent(
     operator: str | None,
     reason: str | None,
     incident_id: str | None,
+    operator_role: str | None = None,
 ) -> None:
     with ledger(data_dir).connect() as con, con:
         con.execute(
-            """INSERT INTO flag_audit (action_id, phase, recorded_at, operator, reason,
-                   incident_id, feature, action, role, backend, location, flag, environment,
-                   before_json, after_json)
-               VALUES (?, 'intent', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (action_id, _now(), operator, reason, incident_id, feature, action, role, backend,
-             location, flag, environment, json.dumps(before), json.dumps(after)),
+            """INSERT INTO flag_audit (action_id, phase, recorded_at, operator, operator_role,
+                   reason, incident_id, feature, action, role, backend, location, flag,
+                   environment, before_json, after_json)
+               VALUES (?, 'intent', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (action_id, _now(), operator, operator_role, reason, incident_id, feature, action,
+             role, backend, location, flag, environment, json.dumps(before), json.dumps(after)),
         )
 
 
 def record_outcome(data_dir: Path, result: ActionResult, role: str, location: str) -> None:
     with ledger(data_dir).connect() as con, con:
         con.execute(
-            """INSERT INTO flag_audit (action_id, phase, recorded_at, operator, reason,
-                   incident_id, feature, action, role, backend, location, flag, environment,
-                   before_json, after_json, outcome, message, error_code, latency_ms, changed)
-               VALUES (?, 'outcome', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (result.action_id, _now(), result.operator, result.reason, result.incident_id,
+            """INSERT INTO flag_audit (action_id, phase, recorded_at, operator, operator_role,
+                   reason, incident_id, feature, action, role, backend, location, flag,
+                   environment, before_json, after_json, outcome, message, error_code,
+                   latency_ms, changed)
+               VALUES (?, 'outcome', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (result.action_id, _now(), result.operator, result.operator_role, result.reason,
+             result.incident_id,
              result.feature, result.action, role, result.backend, location, result.flag,
              result.environment, json.dumps(result.before), json.dumps(result.after),
              str(result.outcome), result.message, result.error_code, result.latency_ms,
@@ -217,6 +246,7 @@ def _entry(row: Any) -> AuditEntry:
         latency_ms=row["o_latency"],
         changed=None if row["o_changed"] is None else bool(row["o_changed"]),
         finished_at=_parse(row["o_at"]) if has_outcome else None,
+        operator_role=row["operator_role"] if "operator_role" in row.keys() else None,
     )
 
 

@@ -12,9 +12,10 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from app.ui import common  # noqa: E402
+from app.ui import auth, common  # noqa: E402
 
 st.set_page_config(page_title="Rollback Desk", page_icon="🧯", layout="wide")
+who = auth.gate()  # sign-in (or local mode) before any page
 
 SECTIONS: dict[str, list[tuple[str, str, str]]] = {
     "Monitor": [
@@ -47,5 +48,6 @@ nav = st.navigation({
     for section, entries in SECTIONS.items()
 })
 with st.sidebar:
+    auth.sidebar(who)
     st.caption(f"Data directory: `{common.data_dir()}`")
 nav.run()

@@ -18,6 +18,7 @@ LAYERS = {
     "configuration": 0,
     "timestamps": 0,
     "flags": 1,
+    "access": 1,
     "storage": 2,
     "changes": 3,
     "metrics": 3,

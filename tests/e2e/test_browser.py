@@ -110,7 +110,7 @@ def test_canary_incident_from_feature_to_verified_rollback_and_post_mortem(app_u
             dialog = page.get_by_role("dialog")
             expect(dialog).to_be_visible()
             expect(dialog.get_by_text("Before:")).to_be_visible()
-            dialog.get_by_label("Operator").fill("ana")
+            expect(dialog.get_by_text("Acting as:")).to_be_visible()
             dialog.get_by_label("Reason").fill("canary errors at 11%")
             dialog.get_by_label("Reason").press("Tab")
             page.screenshot(path=str(SHOTS / "e2e-3-confirm.png"))

@@ -20,6 +20,10 @@ class Fault:
     delay_s: float = 0.0  # wait this long first
     forward_after_delay: bool = False  # after the delay, still pass the call on
     all_methods: bool = False
+    # Answer with this body (and status, default 200) instead; with forward_after_delay the
+    # call still reaches the server first, so the write is applied but the answer is junk.
+    body: bytes | None = None
+    content_type: str = "application/json"
 
 
 class FaultProxy:
@@ -37,19 +41,27 @@ class FaultProxy:
                 fault = proxy.fault
                 if fault and (fault.all_methods or self.command in WRITES):
                     time.sleep(fault.delay_s)
+                    if fault.body is not None:
+                        if fault.forward_after_delay:
+                            self._forward(body)
+                        self._reply(fault.status or 200, fault.body, fault.content_type)
+                        return
                     if fault.status is not None or not fault.forward_after_delay:
                         self._reply(fault.status or 504, b'{"message": "injected fault"}')
                         return
-                headers = {k: v for k, v in self.headers.items()
-                           if k.lower() not in ("host", "content-length")}
-                up = requests.request(self.command, proxy.upstream + self.path, data=body,
-                                      headers=headers, timeout=30)
+                up = self._forward(body)
                 self._reply(up.status_code, up.content)
 
-            def _reply(self, status: int, body: bytes) -> None:
+            def _forward(self, body: bytes) -> requests.Response:
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("host", "content-length")}
+                return requests.request(self.command, proxy.upstream + self.path, data=body,
+                                        headers=headers, timeout=30)
+
+            def _reply(self, status: int, body: bytes, content_type: str = "application/json") -> None:
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Type", content_type)
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
                     self.wfile.write(body)

@@ -66,7 +66,8 @@ def hook() -> Iterator[Hook]:
 
 def configure(data_dir: Path, url: str, timeout_s: float = 0.3, retries: int = 2) -> None:
     (data_dir / "notify.yaml").write_text(
-        f"webhooks:\n  incidents:\n    url: {url}\n    timeout_s: {timeout_s}\n    retries: {retries}\n")
+        f"allow_private: true\nwebhooks:\n  incidents:\n    url: {url}\n    timeout_s: {timeout_s}\n"
+        f"    retries: {retries}\n")
 
 
 def internal_update(data_dir: Path, incident: Incident) -> tuple[notify.Template, str]:
@@ -159,9 +160,29 @@ def test_the_webhook_url_never_reaches_the_timeline_the_store_or_the_post_mortem
 
 def test_a_url_from_the_environment_is_used(flag_demo_dir, canary_incident, hook, monkeypatch):
     monkeypatch.setenv("INCIDENTS_HOOK", hook.url)
-    (flag_demo_dir / "notify.yaml").write_text("webhooks:\n  incidents:\n    url_env: INCIDENTS_HOOK\n")
+    (flag_demo_dir / "notify.yaml").write_text(
+        "allow_private: true\nwebhooks:\n  incidents:\n    url_env: INCIDENTS_HOOK\n")
     template, text = internal_update(flag_demo_dir, canary_incident)
     assert notify.send(flag_demo_dir, canary_incident, "incidents", template, text).ok
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]", "169.254.169.254"])
+def test_a_loopback_or_link_local_target_is_refused_unless_allowed(flag_demo_dir, canary_incident,
+                                                                    hook, host):
+    port = hook.server.server_address[1]
+    (flag_demo_dir / "notify.yaml").write_text(
+        f"webhooks:\n  incidents:\n    url: http://{host}:{port}\n    retries: 0\n")
+    template, text = internal_update(flag_demo_dir, canary_incident)
+    result = notify.send(flag_demo_dir, canary_incident, "incidents", template, text)
+    assert result.outcome == "failed" and result.attempts == 0
+    assert "loopback or link-local" in result.detail and "allow_private: true" in result.detail
+    assert hook.received == []
+
+
+def test_credentials_in_a_webhook_url_are_refused(tmp_path):
+    (tmp_path / "notify.yaml").write_text("webhooks:\n  x:\n    url: https://u:p@hooks.example\n")
+    with pytest.raises(notify.NotifyConfigError, match="webhooks.x.url: expected no user"):
+        notify.load_webhooks(tmp_path)
 
 
 @pytest.mark.parametrize("yaml_text, message", [

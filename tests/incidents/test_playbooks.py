@@ -202,3 +202,31 @@ def test_suggestions_put_the_matching_playbook_first():
     assert best(metric="quality_score", change_kind="silent_update") == "model-regression"
     assert best(metric="error_rate", change_kind="none", scope="total") == "provider-outage"
     assert best(metric="error_rate", scope="single_user") == "runaway-agent"
+
+
+def test_one_binary_file_among_the_playbooks_is_reported_and_the_others_load(tmp_path):
+    import shutil
+
+    from app.incidents.playbooks import PLAYBOOKS_DIR, load_playbooks
+
+    folder = tmp_path / "playbooks"
+    shutil.copytree(PLAYBOOKS_DIR, folder)
+    good, _ = load_playbooks(folder)
+    (folder / "zz-broken.yaml").write_bytes(b"id: x\n\x89PNG\r\n\x1a\n\xff\xfe\x00binary")
+    loaded, errors = load_playbooks(folder)
+    assert [p.id for p in loaded] == [p.id for p in good] and good
+    assert errors == [f"{folder / 'zz-broken.yaml'} line 2: not UTF-8 text"]
+
+
+def test_a_binary_message_template_is_reported_and_the_others_load(tmp_path):
+    import shutil
+
+    from app.incidents.notify import TEMPLATES_DIR, read_templates
+
+    folder = tmp_path / "templates"
+    shutil.copytree(TEMPLATES_DIR, folder)
+    good, _ = read_templates(folder)
+    (folder / "broken.md").write_bytes(b"Hello\n\xff\xfe\x00")
+    templates, problems = read_templates(folder)
+    assert set(templates) == set(good) and good
+    assert problems == [f"{folder / 'broken.md'} line 2: not UTF-8 text"]

@@ -284,3 +284,17 @@ def test_data_page_loads_a_file_by_path_and_shows_it(empty_dir: Path, tmp_path: 
     assert any(f"{rows:,} loaded" in s.value for s in at.success)
     # The page ran again after the load: its counts include the new file.
     assert at.metric[0].value == f"{rows:,}" and at.metric[1].value == "1"
+
+
+def test_data_page_refuses_a_load_by_a_responder(empty_dir: Path, tmp_path: Path, monkeypatch):
+    (empty_dir / "access.yaml").write_text("local_role: responder\n")
+    logs = tmp_path / "a.jsonl"
+    logs.write_text('{"timestamp": "2026-03-02T10:00:00Z", "feature": "chat"}\n')
+    at = run_page(empty_dir, "views/data.py", monkeypatch)
+    assert any("Loading data needs the admin role; you are a responder" in c.value for c in at.caption)
+    at.text_input(key="paths").set_value(str(logs))
+    at.button(key="load").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("may not load or upload data (needs admin)" in e.value for e in at.error)
+    assert at.metric[0].value == "0"

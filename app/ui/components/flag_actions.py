@@ -1,5 +1,8 @@
 """The flag action panel: live state of a feature's flags, one button per action, a
-confirmation dialog (before -> after, operator, reason) and the verified result.
+confirmation dialog (before -> after, who acts, reason) and the verified result.
+
+The operator is the signed-in (or local) person, never a typed name; their role is
+checked by `actions.execute`, which refuses and records a press the role does not allow.
 
 Shown on the feature page and inside playbook steps. Every press goes through
 `app.actions.execute`, like the CLI. "Dialog open" lives in session state (set by the
@@ -13,11 +16,13 @@ from typing import Any
 
 import streamlit as st
 
+from app.access import roles
 from app.changes import recorded
 from app.flags.base import ActionResult, FlagError
 from app.flags.config import load_config
 from app.rollback import actions
 from app.rollback.actions import LABELS, Action
+from app.ui import auth
 
 OUTCOME_ICONS = {"verified": "✅", "unverified": "⚠️", "failed": "❌"}
 
@@ -39,6 +44,10 @@ def render_flag_actions(
         st.info(f"No flags configured for {feature} (add it to `flags.yaml`, see docs/flags.md).")
         return None
     _live_state(config, feature)
+    who = auth.identity()
+    if not roles.allowed(who, roles.Permission.FLAG_ACTION):
+        st.caption(f"You are a {who.role}: a press is refused and recorded on the audit trail "
+                   "(acting on flags needs the responder role).")
     choices = [a for a in actions.available_actions(config, feature)
                if allowed is None or str(a) in allowed]
     columns = st.columns(max(len(choices), 1))
@@ -89,13 +98,13 @@ def _confirm(data_dir: Path, feature: str, action: Action, incident_id: str | No
                     f"**After:** {recorded.summary(the_plan.after, role) or '-'}")
         if incident_id:
             st.caption(f"Recorded against incident {incident_id}")
-        operator = st.text_input("Operator", key=f"{scope}-operator")
+        who = auth.identity()
+        st.markdown(f"**Acting as:** {who.name} ({who.role})")
         reason = st.text_input("Reason", key=f"{scope}-reason")
-        if st.button("Confirm", type="primary", key=f"{scope}-confirm",
-                     disabled=not operator.strip()):
+        if st.button("Confirm", type="primary", key=f"{scope}-confirm"):
             with st.spinner("Changing the flag and reading it back..."):
-                result = actions.execute(data_dir, feature, action, value,
-                                         operator=operator.strip(), reason=reason.strip() or None,
+                result = actions.execute(data_dir, feature, action, value, actor=who,
+                                         reason=reason.strip() or None,
                                          incident_id=incident_id)
             st.session_state[f"{scope}-result"] = result
             st.session_state[f"{scope}-confirmed"] = result

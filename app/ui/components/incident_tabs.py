@@ -24,7 +24,7 @@ from app.incidents.timeline import format_duration
 from app.metrics import timeline as metrics
 from app.rollback import history
 from app.timestamps import display
-from app.ui import common
+from app.ui import auth, common
 from app.ui.components.investigate_ui import compare_preset_link
 
 PHASE_ICONS = {"detect": "🚨", "triage": "🔎", "rollback": "⏪", "communicate": "📣",
@@ -205,10 +205,9 @@ def _notes(log: IncidentLog, incident: Incident) -> None:
             st.markdown(f"- `{display(e.at)}` {e.actor or ''}: {e.data['text']}")
     with st.form(f"note_{incident.id}", clear_on_submit=True):
         text = st.text_area("Add a note", height=80)
-        author = st.text_input("Your name", value=st.session_state.get("operator", ""))
+        st.caption(f"Recorded as {auth.identity().label}")
         if st.form_submit_button("🗒️ Add note"):
-            st.session_state["operator"] = author
-            write(lambda: log.add_note(incident.id, text, actor=author or None))
+            write(lambda: log.add_note(incident.id, text))
 
 
 # Triage -----------------------------------------------------------------------------------
@@ -289,7 +288,11 @@ def timeline_tab(log: IncidentLog, incident: Incident, b: Briefing) -> None:
 
 
 def communicate_tab(data_dir: Path, incident: Incident, b: Briefing) -> None:
-    templates = notify.load_templates()
+    templates, problems = notify.read_templates()
+    for problem in problems:
+        st.error(f"Template not loaded: {problem}", icon="⚠️")
+    if not templates:
+        return
     choice = st.selectbox("Template", list(templates), format_func=lambda t: templates[t].title)
     template = templates[choice]
     text = notify.render(template, facts(b, _rollout_flag(data_dir, incident.feature)))
@@ -319,7 +322,7 @@ def _send(data_dir: Path, incident: Incident, channel: str, template: notify.Tem
     with st.spinner(f"Sending to {channel}..."):
         try:
             result = notify.send(data_dir, incident, channel, template, text,
-                                 actor=st.session_state.get("operator"), retry_of=retry_of)
+                                 retry_of=retry_of, identity=auth.identity())
         except IncidentError as exc:
             st.error(f"Could not record the message: {exc}", icon="🛑")
             return

@@ -32,8 +32,8 @@ rows = trail.entries(
 if rows:
     st.dataframe(
         [{"requested": display(e.requested_at, seconds=True), "operator": e.operator,
-          "feature": e.feature, "action": e.action, "backend": e.backend, "flag": e.flag,
-          "environment": e.environment,
+          "role": e.operator_role, "feature": e.feature, "action": e.action,
+          "backend": e.backend, "flag": e.flag, "environment": e.environment,
           "before": recorded.summary(e.before, e.role), "after": recorded.summary(e.after, e.role),
           "outcome": e.outcome or "no outcome recorded", "latency (ms)": e.latency_ms,
           "changed": {True: "yes", False: "no", None: "?"}[e.changed], "reason": e.reason,
@@ -41,6 +41,11 @@ if rows:
          for e in rows],
         hide_index=True, width="stretch", key="audit_table",
     )
+    latest = rows[0]
+    st.markdown(f"Latest press: **{latest.operator or 'unknown'}** "
+                f"({latest.operator_role or 'role not recorded'}) · {latest.action} "
+                f"{latest.feature} · {latest.outcome or 'no outcome recorded'} · "
+                f"{latest.requested_at:%Y-%m-%d %H:%M:%S} UTC")
     st.caption("One row per press. \"No outcome recorded\" means the process stopped between "
                "calling the flag backend and recording the result: check the flag's state.")
 else:

@@ -6,10 +6,12 @@ from pathlib import Path
 import streamlit as st
 from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
+from app.access.roles import AccessDenied, Permission, allowed, require
 from app.changes import declared
 from app.ingest.mapping import MappingError, load_mapping
-from app.ingest.pipeline import LoadProgress, ingest_paths
-from app.ui import common
+from app.ingest.pipeline import LoadProgress
+from app.ingest.uploads import load_files, save_upload
+from app.ui import auth, common
 
 st.title("💾 Data")
 store = common.store()
@@ -31,27 +33,24 @@ with tab_path:
     path_text = st.text_input("Files, folders or globs (one per line)", key="paths")
     mapping_path = st.text_input("Mapping file path (optional)", key="mapping_path")
 
+who = auth.identity()
+if not allowed(who, Permission.UPLOAD):
+    st.caption(f"Loading data needs the admin role; you are a {who.role}.")
 if st.button("Load", type="primary", key="load"):
     paths: list[str] = []
     mapping = None
-    inbox = common.data_dir() / "uploads"
+    data_dir = common.data_dir()
     try:
+        require(who, Permission.UPLOAD)  # the logic below checks again; this says it first
         if mapping_upload is not None:
-            inbox.mkdir(exist_ok=True)
-            target = inbox / Path(mapping_upload.name).name
-            target.write_bytes(mapping_upload.getvalue())
-            mapping = load_mapping(target)
+            mapping = load_mapping(save_upload(data_dir, who, mapping_upload.name,
+                                               mapping_upload.getvalue()))
         elif mapping_path.strip():
             mapping = load_mapping(mapping_path.strip())
-    except MappingError as exc:
+        uploaded = [str(save_upload(data_dir, who, up.name, up.getvalue())) for up in uploads or []]
+    except (MappingError, AccessDenied) as exc:
         st.error(str(exc))
         st.stop()
-    uploaded: list[str] = []
-    for up in uploads or []:
-        inbox.mkdir(exist_ok=True)
-        target = inbox / Path(up.name).name
-        target.write_bytes(up.getvalue())
-        uploaded.append(str(target))
     paths += uploaded
     paths += [p.strip() for p in path_text.splitlines() if p.strip()]
     if not paths:
@@ -68,7 +67,7 @@ if st.button("Load", type="primary", key="load"):
             bar.progress(p.fraction, text=f"file {min(p.files_done + 1, p.files_total)} of "
                                           f"{p.files_total}: {what}")
 
-        result = ingest_paths(store, paths, mapping=mapping, progress=progress, whole=uploaded)
+        result = load_files(store, who, paths, mapping=mapping, progress=progress, whole=uploaded)
         outcome = []
         for f in result.files:
             kind = "error" if f.error else "info" if f.skipped else "success"
@@ -86,13 +85,10 @@ st.subheader("Declared changes")
 changes_upload = st.file_uploader("Changes file (YAML `changes:` list or CSV)",
                                   type=["yaml", "yml", "csv"], key="changes_upload")
 if changes_upload is not None and st.button("Load changes", key="load_changes"):
-    inbox = common.data_dir() / "uploads"
-    inbox.mkdir(exist_ok=True)
-    target = inbox / Path(changes_upload.name).name
-    target.write_bytes(changes_upload.getvalue())
     try:
+        target = save_upload(common.data_dir(), who, changes_upload.name, changes_upload.getvalue())
         events, errors = declared.load_declared(target)
-    except declared.ChangeFileError as exc:
+    except (declared.ChangeFileError, AccessDenied) as exc:
         st.error(str(exc))
     else:
         added = declared.save_events(store, events)

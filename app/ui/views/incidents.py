@@ -9,12 +9,12 @@ from app.changes.declared import parse_time
 from app.incidents import briefing
 from app.incidents.log import SEVERITIES, STATUSES, IncidentError, IncidentLog
 from app.incidents.playbooks import METRICS, load_playbooks, suggest
-from app.ui import common
+from app.ui import auth, common
 from app.ui.components import incident_tabs as tabs
 
 st.title("🧯 Incidents")
 data_dir = common.datadir()
-log = IncidentLog(data_dir)
+log = IncidentLog(data_dir, auth.identity())  # writes checked and recorded as this person
 playbooks, playbook_errors = load_playbooks()
 for error in playbook_errors:
     st.error(f"Playbook not loaded: {error}", icon="⚠️")
