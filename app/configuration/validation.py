@@ -29,7 +29,7 @@ from referencing.jsonschema import DRAFT7
 from app.configuration.problems import KeyPath
 
 SCHEMAS_DIR = Path(__file__).resolve().parent / "schemas"
-KINDS: tuple[str, ...] = ("playbook", "flags", "detection", "notify", "mapping", "changes")
+KINDS: tuple[str, ...] = ("playbook", "flags", "detection", "notify", "mapping", "changes", "lake")
 FLAGD = "flagd"
 
 _TYPE_WORDS = {"object": "a mapping", "array": "a list", "string": "text", "number": "a number",

@@ -77,6 +77,7 @@ class FlagdFileBackend:
         not one flagd serves as written (a state MAYBE is not "off")."""
         try:
             flagd_format.validate_flag(key, flag)
+            flagd_format.check_state(key, flag)
         except InvalidValue as exc:
             raise ConfigError(f"{self.path}: {exc.message}") from None
         split = flagd_format.fractional_split(flag)

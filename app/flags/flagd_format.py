@@ -16,6 +16,7 @@ from typing import Any
 from app.configuration import FLAGD, key_label, violations
 from app.flags.base import InvalidValue
 
+STATES = {"ENABLED", "DISABLED"}
 FLAG_KEYS = {"state", "variants", "defaultVariant", "targeting", "metadata"}
 MAX_TOTAL_WEIGHT = 2_147_483_647
 
@@ -57,6 +58,14 @@ def validate_document(doc: Any, previous: dict[str, Any] | None = None) -> None:
                 raise InvalidValue(
                     f"flag {key} would change type from {flag_type(old)} to {flag_type(new)}"
                 )
+
+
+def check_state(key: str, flag: Any) -> None:
+    """A flag read without the schema (status, the read-back of an action) has a state we
+    know: an unknown one is never taken for off."""
+    if isinstance(flag, dict) and flag.get("state") not in STATES:
+        raise InvalidValue(f"flag {key}: state must be ENABLED or DISABLED, "
+                           f"not {str(flag.get('state'))[:40]!r}")
 
 
 def validate_flag(key: str, flag: Any) -> None:

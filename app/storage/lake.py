@@ -19,14 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from app.configuration import ConfigFileError, load_yaml
 from app.storage.schema import FIELDS
 
 LAKE_FILE = "lake.yaml"
 
 
-class LakeConfigError(ValueError):
+class LakeConfigError(ConfigFileError):
     """lake.yaml cannot be used; the message names the file, the key and what to do."""
 
 
@@ -46,27 +45,13 @@ def load_lake(data_dir: Path) -> LakeConfig | None:
     path = Path(data_dir) / LAKE_FILE
     if not path.exists():
         return None
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        line = getattr(getattr(exc, "problem_mark", None), "line", None)
-        where = f" line {line + 1}" if line is not None else ""
-        raise LakeConfigError(f"{path}{where}: not readable YAML ({exc.__class__.__name__})") from exc
-    if not isinstance(raw, dict):
-        raise LakeConfigError(f"{path}: expected a mapping with keys 'requests' and 'aggregates'")
-    unknown = sorted(set(raw) - {"requests", "aggregates"})
-    if unknown:
-        raise LakeConfigError(
-            f"{path}: unknown key {unknown[0]!r} (keys: requests, aggregates; "
-            "credentials come from the environment, never from this file)"
-        )
+    doc = load_yaml(path, "lake", error=LakeConfigError)
+    raw = doc.data
     values = {}
     for key in ("requests", "aggregates"):
-        value = raw.get(key)
-        if not isinstance(value, str) or not value.strip():
-            raise LakeConfigError(f"{path}: '{key}' must be a folder path or an s3:// URI")
+        value = raw[key].strip()
         if "@" in value.split("/")[2 if value.startswith("s3://") else 0]:
-            raise LakeConfigError(f"{path}: '{key}' holds credentials; set them in the environment")
+            raise LakeConfigError([doc.problem((key,), "holds credentials; set them in the environment")])
         if not value.startswith("s3://"):
             value = str((path.parent / value).resolve()) if not Path(value).is_absolute() else value
         values[key] = value.rstrip("/")

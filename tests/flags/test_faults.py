@@ -137,7 +137,8 @@ def test_a_flags_yaml_that_is_not_utf8_is_a_one_line_error_naming_file_and_line(
     path.write_bytes(b"\n".join(lines))
     code = main(["flags", "status", "--data-dir", str(flag_dir)])
     err = capsys.readouterr().err
-    assert code == 2 and err == f"error: {path} line 3: not UTF-8 text\n"
+    assert code == 2 and err.startswith(f"error: {path}: line 3: ") and "not UTF-8 text" in err
+    assert err.count("\n") == 1
 
 
 def test_a_flags_json_that_is_not_utf8_fails_the_press_naming_file_and_line(flag_dir, capsys):
@@ -275,14 +276,17 @@ def test_an_unforeseen_error_is_decided_by_the_read_back_and_on_record(flag_dir:
 @pytest.mark.parametrize("content", [b'[unleash]\ntoken = "sk-\xff\xfe"\n',
                                      b'[unleash]\ntoken = sk-live-123\n'])
 def test_a_broken_secrets_file_is_an_error_naming_it_never_quoting_it(tmp_path, content):
+    import yaml
+
     from app.flags.base import ConfigError
-    from app.flags.config import parse_config
+    from app.flags.config import load_config
 
     secrets = tmp_path / "secrets.toml"
     secrets.write_bytes(content)
     raw = {"backends": {"u": {"type": "unleash", "url": "http://127.0.0.1:9",
                               "token_secret": "unleash.token"}}}
     with pytest.raises(ConfigError) as caught:
-        parse_config(raw, tmp_path / "flags.yaml", tmp_path, (secrets,))
+        (tmp_path / "flags.yaml").write_text(yaml.safe_dump(raw))
+        load_config(tmp_path, (secrets,))
     message = str(caught.value)
     assert message.startswith(str(secrets)) and "line 2" in message and "sk-" not in message

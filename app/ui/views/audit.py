@@ -45,7 +45,7 @@ if rows:
     st.markdown(f"Latest press: **{latest.operator or 'unknown'}** "
                 f"({latest.operator_role or 'role not recorded'}) · {latest.action} "
                 f"{latest.feature} · {latest.outcome or 'no outcome recorded'} · "
-                f"{latest.requested_at:%Y-%m-%d %H:%M:%S} UTC")
+                f"{display(latest.requested_at, seconds=True)}")
     st.caption("One row per press. \"No outcome recorded\" means the process stopped between "
                "calling the flag backend and recording the result: check the flag's state.")
 else:
