@@ -36,6 +36,7 @@ class Permission(StrEnum):
     UPLOAD = "load or upload data"
     CONFIGURE = "change the configuration"
     SQL_CONSOLE = "run SQL in the console"
+    EXPORT = "export requests"
 
 
 NEEDS: dict[Permission, Role] = {
@@ -45,6 +46,7 @@ NEEDS: dict[Permission, Role] = {
     Permission.UPLOAD: Role.ADMIN,
     Permission.CONFIGURE: Role.ADMIN,
     Permission.SQL_CONSOLE: Role.ADMIN,
+    Permission.EXPORT: Role.RESPONDER,
 }
 
 

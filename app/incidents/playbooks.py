@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from app.configuration import ConfigFileError, Document, KeyPath, Problem, load_yaml
+from app.storage.readonly import QueryResult, run_readonly
 from app.storage.schema import CHANGE_KINDS, SPLIT_DIMENSIONS
 from app.storage.statements import select_problem
+from app.storage.store import Store
 
 PLAYBOOKS_DIR = Path(__file__).resolve().parents[2] / "playbooks"
 
@@ -258,3 +261,13 @@ def suggest(playbooks: list[Playbook], feature: str | None = None, metric: str |
         return total
 
     return sorted(playbooks, key=lambda pb: (-score(pb), pb.id))
+
+
+def run_query_check(store: Store, check: Check, feature: str, since: datetime, until: datetime,
+                    limit: int = 1000) -> QueryResult:
+    """A playbook's query check, on the sandboxed read-only connection (one SELECT, no file
+    access, a row and a time limit): a playbook file cannot read or write anything but the
+    request tables. Raises ReadOnlyQueryError with a one-line reason."""
+    return run_readonly(store.path, check.sql or "", {"feature": feature, "since": since, "until": until},
+                        limit=limit)
+

@@ -1,17 +1,21 @@
 """Who may do what in Investigate, checked here (not in the pages) so the CLI obeys it too.
 
-The sign-in layer supplies an `Actor` (a name and a role); with no sign-in configured the
-caller passes `None` and every action is allowed, as everywhere else in the console.
-Roles rank viewer < responder < admin: exports need a responder, the SQL console an admin.
+The roles and what each permission needs are the console's own (app/access/roles.py): the
+SQL console needs an admin, exports a responder. The page passes the person signed in (or
+the local person, whose role access.yaml's `local_role` sets); `None` is a caller that
+checked nothing itself (the CLI, run by whoever may run commands on this machine).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-ROLE_RANK = {"viewer": 0, "responder": 1, "admin": 2}
-CONSOLE_ROLE = "admin"
-EXPORT_ROLE = "responder"
+from app.access.identity import Identity, Role
+from app.access.roles import NEEDS, Permission
+
+ROLE_RANK = {role.value: role.rank for role in Role}
+CONSOLE_ROLE = NEEDS[Permission.SQL_CONSOLE].value
+EXPORT_ROLE = NEEDS[Permission.EXPORT].value
 
 
 class PermissionDenied(PermissionError):
@@ -26,6 +30,10 @@ class Actor:
     def __post_init__(self) -> None:
         if self.role not in ROLE_RANK:
             raise ValueError(f"role {self.role!r} is not one of {', '.join(ROLE_RANK)}")
+
+    @classmethod
+    def of(cls, identity: Identity) -> Actor:
+        return cls(identity.name, identity.role.value)
 
 
 def allowed(actor: Actor | None, needed: str) -> bool:

@@ -16,13 +16,14 @@ import streamlit as st
 from app.changes.declared import parse_time
 from app.flags.base import FlagError, FlagRole
 from app.flags.config import load_config
-from app.incidents import notify, postmortem
+from app.incidents import notify, playbooks, postmortem
 from app.incidents.briefing import Briefing, brief, facts, link_actions_to_steps, money
 from app.incidents.log import ACTION_ITEM_TYPES, Incident, IncidentError, IncidentLog
 from app.incidents.playbooks import Check, Playbook, Step, fill
 from app.incidents.timeline import format_duration
 from app.metrics import timeline as metrics
 from app.rollback import history
+from app.storage.readonly import ReadOnlyQueryError
 from app.timestamps import display
 from app.ui import auth, common
 from app.ui.components.investigate_ui import compare_preset_link
@@ -194,8 +195,13 @@ def _check(check: Check, incident: Incident, known: dict[str, Any], b: Briefing)
                      hide_index=True, width="stretch")
     elif check.kind == "query":
         st.markdown(f"**{title}**")
-        st.dataframe(store.query(check.sql or "", {"feature": feature, "since": onset, "until": until}),
-                     hide_index=True, width="stretch")
+        try:
+            result = playbooks.run_query_check(store, check, feature, onset, until)
+        except ReadOnlyQueryError as exc:
+            st.error(f"This check's query did not run: {exc}", icon="⚠️")
+        else:
+            st.dataframe([dict(zip(result.columns, row, strict=True)) for row in result.rows],
+                         hide_index=True, width="stretch")
 
 
 def _notes(log: IncidentLog, incident: Incident) -> None:

@@ -19,20 +19,14 @@ from app.investigate.filters import Filter, Scope
 from app.investigate.links import compare_params, time_param
 from app.investigate.roles import Actor
 from app.storage.store import Store
-from app.ui import common
+from app.ui import auth, common
 
 ARM_COLOURS = {"a": "#1f77b4", "b": "#d62728"}
 
 
-def current_actor() -> Actor | None:
-    """The signed-in person, as the sign-in layer leaves it in `st.session_state["actor"]`
-    (an Actor, or anything with `name` and `role`); None when sign-in is not configured."""
-    who = st.session_state.get("actor")
-    if who is None:
-        return None
-    if isinstance(who, Actor):
-        return who
-    return Actor(str(who.name), str(who.role))
+def current_actor() -> Actor:
+    """The person using the page: signed in, or the local person (app/ui/auth.py)."""
+    return Actor.of(auth.identity())
 
 
 def _seen() -> dict[str, str | None]:
