@@ -184,8 +184,10 @@ def _feature(doc: Document, name: Any, spec: dict[str, Any], default_window: flo
         sli = o["sli"]
         if sli in seen:
             # One threshold per SLI and feature keeps the review to one pass over the requests.
+            first = (*at, "objectives", seen[sli])
+            where = f", line {doc.line(first)}" if doc.lines else ""
             problems.append(doc.problem((*okeys, "sli"), f"{name} already has a {sli} objective "
-                                                         f"(objectives[{seen[sli]}]); one per SLI"))
+                                                         f"(objectives[{seen[sli]}]{where}); one per SLI"))
             continue
         seen[sli] = i
         needed = THRESHOLD_KEYS.get(sli)

@@ -97,7 +97,8 @@ def test_a_bad_value_is_named_with_its_file_line_and_key(tmp_path: Path, text: s
 
 def test_two_objectives_on_one_sli_are_refused(tmp_path: Path):
     text = GOOD.replace("sli: latency", "sli: success_rate").replace("        threshold_ms: 3000\n", "")
-    with pytest.raises(SloConfigError, match=r"line 7: .*already has a success_rate objective"):
+    with pytest.raises(SloConfigError, match=r"line 7: .*already has a success_rate objective "
+                                             r"\(objectives\[0\], line 5\); one per SLI"):
         load_slos(write(tmp_path, text))
 
 
