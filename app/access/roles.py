@@ -10,23 +10,24 @@
       platform-admins: admin
 
 A person gets the highest role among their email's and their groups'. Without the file:
-signed-in people are viewers and local mode is admin. The file is validated on load; an
-error names the file and the key and says what was expected.
+signed-in people are viewers and local mode is admin. The shape and the role names are
+checked by `app/configuration/schemas/access.json`; this module adds that two users do not
+differ only in the case of their email (emails are compared without case). An error names
+the file, the line and the key, and says what was expected.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from app.access.identity import Identity, Role, Source
-from app.configuration import ConfigFileError
-from app.configuration.documents import read_yaml
+from app.configuration import ConfigFileError, Document, Problem, check, load_yaml
 
 ACCESS_FILE = "access.yaml"
-TOP_KEYS = {"default_role", "local_role", "groups_claim", "users", "groups"}
+VOCABULARIES = {"role": tuple(r.value for r in Role)}
 
 
 class Permission(StrEnum):
@@ -50,8 +51,8 @@ NEEDS: dict[Permission, Role] = {
 }
 
 
-class AccessError(ValueError):
-    """access.yaml is not valid; the message names the file and the key."""
+class AccessError(ConfigFileError):
+    """access.yaml is not valid; the message names the file, the line and the key."""
 
 
 class AccessDenied(PermissionError):
@@ -108,51 +109,47 @@ def allowed(identity: Identity, permission: Permission) -> bool:
 
 
 def load_access(data_dir: Path) -> AccessConfig:
-    """The access rules of a data directory (defaults when access.yaml does not exist)."""
+    """The access rules of a data directory (defaults when access.yaml does not exist or is
+    empty). Raises AccessError listing every problem of the file."""
     path = Path(data_dir) / ACCESS_FILE
     if not path.exists():
         return AccessConfig(path=path)
-    try:
-        raw = read_yaml(path).data
-    except ConfigFileError as exc:
-        raise AccessError(str(exc)) from None
-    return parse_access(raw if raw is not None else {}, path)
+    return parse_access(load_yaml(path, "access", error=AccessError, empty={},
+                                  vocabularies=VOCABULARIES), path)
 
 
-def parse_access(raw: Any, path: Path) -> AccessConfig:
-    def fail(key: str, expected: str) -> AccessError:
-        return AccessError(f"{path}: {key}: expected {expected}")
-
-    if not isinstance(raw, dict):
-        raise fail("(top level)", "a mapping with " + ", ".join(sorted(TOP_KEYS)))
-    unknown = sorted(set(raw) - TOP_KEYS)
-    if unknown:
-        raise fail(str(unknown[0]), "one of " + ", ".join(sorted(TOP_KEYS)))
-
-    def role(value: Any, key: str) -> Role:
-        if value not in {r.value for r in Role}:
-            raise fail(key, "a role: " + ", ".join(r.value for r in Role) + f", got {value!r}")
-        return Role(value)
-
-    def table(key: str) -> dict[str, Role]:
-        value = raw.get(key) or {}
-        if not isinstance(value, dict):
-            raise fail(key, "a mapping of name -> role")
-        out = {}
-        for name, r in value.items():
-            if not isinstance(name, str) or not name.strip():
-                raise fail(f"{key}.{name}", "a non-empty name")
-            out[name.strip().lower() if key == "users" else name.strip()] = role(r, f"{key}.{name}")
-        return out
-
-    claim = raw.get("groups_claim", "groups")
-    if not isinstance(claim, str) or not claim:
-        raise fail("groups_claim", "the name of a claim, like groups")
+def parse_access(raw: Document | Any, path: Path) -> AccessConfig:
+    """The access rules of a document read by `load_access`, or of a plain mapping built in
+    code (checked against the same schema; its messages name no line). Raises AccessError."""
+    built_in_code = not isinstance(raw, Document)
+    doc = Document(path=Path(path), data={} if raw is None else raw) if built_in_code else raw
+    if built_in_code:
+        _raise_any(check(doc, "access", VOCABULARIES), built_in_code)
+    data: dict[str, Any] = doc.data
+    users: dict[str, Role] = {}
+    first: dict[str, str] = {}
+    problems = []
+    for name, role in (data.get("users") or {}).items():
+        email = name.strip().lower()
+        if email in first:
+            where = "" if built_in_code else f" (line {doc.line(('users', first[email]))})"
+            problems.append(doc.problem(("users", name), f"the same email as {first[email]}{where}; "
+                                        "emails are compared without case, keep one"))
+        first.setdefault(email, name)
+        users[email] = Role(role)
+    _raise_any(problems, built_in_code)
     return AccessConfig(
-        path=path,
-        default_role=role(raw.get("default_role", "viewer"), "default_role"),
-        local_role=role(raw.get("local_role", "admin"), "local_role"),
-        groups_claim=claim,
-        users=table("users"),
-        groups=table("groups"),
+        path=Path(path),
+        default_role=Role(data.get("default_role", "viewer")),
+        local_role=Role(data.get("local_role", "admin")),
+        groups_claim=data.get("groups_claim", "groups"),
+        users=users,
+        groups={name.strip(): Role(role) for name, role in (data.get("groups") or {}).items()},
     )
+
+
+def _raise_any(problems: list[Problem], built_in_code: bool) -> None:
+    if built_in_code:  # a mapping built in code has no lines to name
+        problems = [replace(p, line=None) for p in problems]
+    if problems:
+        raise AccessError(problems)

@@ -29,7 +29,8 @@ from referencing.jsonschema import DRAFT7
 from app.configuration.problems import KeyPath
 
 SCHEMAS_DIR = Path(__file__).resolve().parent / "schemas"
-KINDS: tuple[str, ...] = ("playbook", "flags", "detection", "notify", "mapping", "changes", "lake")
+KINDS: tuple[str, ...] = ("playbook", "flags", "detection", "notify", "mapping", "changes", "lake",
+                          "slos", "access")
 FLAGD = "flagd"
 
 _TYPE_WORDS = {"object": "a mapping", "array": "a list", "string": "text", "number": "a number",
@@ -184,7 +185,7 @@ def _range(sub: dict[str, Any]) -> str:
 
 def _got(instance: Any) -> str:
     if isinstance(instance, dict):
-        return ", got a mapping"
+        return ", got a mapping" if instance else ", got an empty mapping"
     if isinstance(instance, list):
         return ", got a list" if instance else ", got an empty list"
     text = repr(instance)

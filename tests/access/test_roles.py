@@ -119,18 +119,39 @@ def test_the_cli_is_refused_when_access_yaml_makes_local_a_viewer(flag_dir: Path
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ("default_role: boss\n", "default_role: expected a role: viewer, responder, admin, got 'boss'"),
-    ("users: [a]\n", "users: expected a mapping of name -> role"),
-    ("users:\n  ana@x: owner\n", "users.ana@x: expected a role"),
-    ("roles: {}\n", "roles: expected one of"),
-    ("groups_claim: 3\n", "groups_claim: expected the name of a claim"),
+    ("default_role: boss\n",
+     "line 1: default_role: expected a role: one of viewer, responder, admin, got 'boss'"),
+    ("users: [a]\n", "line 1: users: expected a mapping of email -> role, got a list"),
+    ("users:\n  ana@x: owner\n", "line 2: users.ana@x: expected a role: one of viewer, "
+                                  "responder, admin, got 'owner'"),
+    ("local_role: admin\nroles: {}\n", "line 2: roles: unknown key; expected one of default_role, "
+                                        "groups, groups_claim, local_role, users"),
+    ("groups_claim: 3\n", "line 1: groups_claim: expected the name of an ID-token claim, like "
+                          "groups, got 3"),
+    ("users:\n  Ana@x: admin\n  ana@X: viewer\n",
+     "line 3: users.ana@X: the same email as Ana@x (line 2); emails are compared without case"),
     ("users: {a: [\n", "line 2: not valid YAML"),
 ])
-def test_an_invalid_access_yaml_names_the_file_and_the_key(flag_dir: Path, text: str, expected: str):
+def test_an_invalid_access_yaml_names_the_file_line_and_key(flag_dir: Path, text: str, expected: str):
     (flag_dir / "access.yaml").write_text(text)
     with pytest.raises(AccessError) as caught:
         load_access(flag_dir)
-    assert str(caught.value).startswith(str(flag_dir / "access.yaml")) and expected in str(caught.value)
+    assert str(caught.value).startswith(f"{flag_dir / 'access.yaml'}: {expected}")
+    assert len(caught.value.problems) == 1
+
+
+def test_every_problem_of_access_yaml_is_listed(flag_dir: Path):
+    (flag_dir / "access.yaml").write_text("default_role: boss\nusers:\n  ana@x: owner\n"
+                                          "groups:\n  ops: responder\n")
+    with pytest.raises(AccessError) as caught:
+        load_access(flag_dir)
+    assert [(p.line, p.key) for p in caught.value.problems] == [(1, "default_role"), (3, "users.ana@x")]
+
+
+def test_an_empty_access_yaml_means_the_defaults(flag_dir: Path):
+    (flag_dir / "access.yaml").write_text("# roles come later\n")
+    access = load_access(flag_dir)
+    assert (access.default_role, access.local_role, access.users) == (Role.VIEWER, Role.ADMIN, {})
 
 
 def test_signed_in_identity_uses_email_and_name_claims(flag_dir: Path):
@@ -154,3 +175,14 @@ def test_the_post_mortem_names_who_acted_with_their_role(flag_dir: Path):
     assert row.rstrip(" |").endswith("ana@example.com (responder)")
     events = IncidentLog(flag_dir).get(incident.id).events
     assert {e.actor for e in events if e.kind in ("opened", "note")} == {"ana@example.com (responder)"}
+
+
+def test_rules_built_in_code_are_checked_by_the_same_schema(tmp_path: Path):
+    from app.access.roles import parse_access
+
+    access = parse_access({"users": {"Ana@Example.com": "responder"}}, tmp_path / "access.yaml")
+    assert access.role_for({"email": "ana@example.com"}) is Role.RESPONDER
+    with pytest.raises(AccessError) as caught:
+        parse_access({"users": {"ana@x": "owner"}}, tmp_path / "access.yaml")
+    assert str(caught.value) == (f"{tmp_path / 'access.yaml'}: users.ana@x: expected a role: one of "
+                                 "viewer, responder, admin, got 'owner'")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft7Validator, Draft202012Validator
 
+from app.access.roles import AccessError, load_access
 from app.changes.declared import ChangeFileError, load_declared
 from app.configuration import KINDS, ConfigFileError, load_yaml, parse_yaml
 from app.configuration.validation import SCHEMAS_DIR, schema
@@ -20,6 +21,7 @@ from app.flags.config import load_config
 from app.incidents.notify import NotifyConfigError, load_webhooks
 from app.incidents.playbooks import PlaybookError, load_playbook
 from app.ingest.mapping import MappingError, load_mapping
+from app.review.slos import SloConfigError, load_slos
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,6 +63,10 @@ LOADERS: list[tuple[str, str, Callable[[Path], object], type[Exception]]] = [
      lambda p: load_thresholds(p.parent), ThresholdsError),
     ("changes.yaml", "changes:\n  - timestamp: 2026-11-20T14:00:00Z\n    feature: caf@\n    kind: prompt\n",
      load_declared, ChangeFileError),
+    ("slos.yaml", "features:\n  chat:\n    objectives: [{name: caf@, sli: feedback, objective: 0.9}]\n",
+     lambda p: load_slos(p.parent), SloConfigError),
+    ("access.yaml", "default_role: viewer\nusers:\n  caf@@example.com: admin\n",
+     lambda p: load_access(p.parent), AccessError),
 ]
 
 

@@ -31,7 +31,9 @@ class Receiver:
 
     def configure(self, data_dir) -> None:
         (data_dir / "notify.yaml").write_text(
-            f"webhooks:\n  reliability:\n    url: {self.url}\n    timeout_s: 2\n    retries: 0\n")
+            # the receiver listens on loopback, which webhooks refuse unless allowed
+            f"allow_private: true\nwebhooks:\n  reliability:\n    url: {self.url}\n"
+            "    timeout_s: 2\n    retries: 0\n")
 
     def close(self) -> None:
         self.server.shutdown()

@@ -96,3 +96,22 @@ def test_the_overview_names_the_features_burning_budget_now(demo_dir: Path,
     warned = {w.value.split(" is burning", 1)[0].removeprefix("🔥 ")
               for w in at.warning if "is burning its error budget" in w.value}
     assert warned == burning
+
+
+def test_a_bad_slos_yaml_is_shown_with_every_problem_named_by_line_and_key(
+        demo_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    slos = demo_dir / "slos.yaml"
+    slos.write_text("window_days: 0\nfeatures:\n  support-reply:\n    objectives:\n"
+                    "      - {sli: speed, objective: 0.9}\n")
+    monkeypatch.setenv("ROLLBACK_DESK_DATA", str(demo_dir))
+    st.cache_data.clear()
+    at = AppTest.from_file(str(ROOT / "app/ui/streamlit_app.py"), default_timeout=90)
+    at.run()
+    at.switch_page("views/review.py")
+    at.run()
+    assert not at.exception, at.exception
+    [error] = [e.value for e in at.error if "slos.yaml cannot be used" in e.value]
+    assert f"{slos}: line 1: window_days: expected a number of days from 1 to 366, got 0" in error
+    assert (f"{slos}: line 5: features.support-reply.objectives[0].sli: expected an SLI: one of "
+            "success_rate, latency, quality, feedback, got 'speed'") in error
+    assert not at.metric  # no attainment is shown from a file that cannot be used

@@ -73,6 +73,7 @@ EMPTY = {  # what each page tells someone who has loaded nothing yet
     "views/audit.py": "No flag actions recorded yet",
     "views/incidents.py": "No incidents yet.",
     "views/data.py": "No files loaded yet.",
+    "views/review.py": NO_LOGS,
 }
 
 
@@ -171,6 +172,8 @@ SPARSE = {  # what each page shows of 180 requests with only a timestamp and a f
     "views/incidents.py": lambda at: "No incidents yet." in shown(at),
     "views/data.py": lambda at: {m.label: m.value for m in at.metric}
     == {"Requests stored": "180", "Files loaded": "1", "Rows quarantined": "0"},
+    "views/review.py": lambda at: "No objectives for bare-minimum in slos.yaml: none is assumed."
+    in shown(at) and "2026-W48 (2026-11-23 to 2026-11-29), UTC. 0 of 0 objectives met" in shown(at),
 }
 
 

@@ -10,7 +10,7 @@ from app.review.slos import SloConfigError
 from app.ui import common
 from app.ui.components import review_data
 
-st.title("🗓️ Weekly reliability review")
+st.title("🗓️ Weekly review")
 if not common.features():
     common.empty_state()
     st.stop()
