@@ -52,7 +52,7 @@ def test_an_expression_that_could_read_beyond_the_row_is_refused_when_loaded(
     with pytest.raises(MappingError) as caught:
         load_mapping(m)
     message = str(caught.value)
-    assert message.startswith(f"{m}: fields.model: ") and reason in message
+    assert message.startswith(f"{m}: line 4: fields.model: ") and reason in message
     assert SECRET not in message and "\n" not in message
 
 

@@ -74,7 +74,12 @@ EMPTY = {  # what each page tells someone who has loaded nothing yet
     "views/incidents.py": "No incidents yet.",
     "views/data.py": "No files loaded yet.",
     "views/review.py": NO_LOGS,
+    "views/explore.py": NO_LOGS,
+    "views/compare.py": NO_LOGS,
+    "views/sql.py": "Read-only: one SELECT",
 }
+# Pages that show a table even with nothing loaded: the SQL console lists what can be queried.
+TABLE_WHEN_EMPTY = {"views/sql.py"}
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -84,7 +89,8 @@ def test_each_page_on_an_empty_data_dir_says_what_is_missing(page: str, empty_di
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == router_pages()[page]
     assert EMPTY[page] in shown(at)
-    assert not at.dataframe and not at.get("plotly_chart")
+    assert not at.get("plotly_chart")
+    assert bool(at.dataframe) == (page in TABLE_WHEN_EMPTY)
     if page == "views/data.py":
         assert {m.label: m.value for m in at.metric} == {
             "Requests stored": "0", "Files loaded": "0", "Rows quarantined": "0"}
@@ -122,7 +128,7 @@ def test_registry_lists_every_feature_with_its_prompt_and_quality(demo_dir: Path
     table = at.dataframe[0].value
     assert list(table["feature"]) == features
     row = table.set_index("feature").loc["support-reply"]
-    assert row["prompt"] == "v8" and row["prompt changed"] == "2026-11-20 14:00"
+    assert row["prompt"] == "v8" and row["prompt changed"] == "2026-11-20 14:00 UTC"
     assert row["Δ"] < -0.05  # the demo's prompt regression
     assert "Quality now = last 24 h of data" in shown(at)
 
@@ -174,6 +180,10 @@ SPARSE = {  # what each page shows of 180 requests with only a timestamp and a f
     == {"Requests stored": "180", "Files loaded": "1", "Rows quarantined": "0"},
     "views/review.py": lambda at: "No objectives for bare-minimum in slos.yaml: none is assumed."
     in shown(at) and "2026-W48 (2026-11-23 to 2026-11-29), UTC. 0 of 0 objectives met" in shown(at),
+    "views/explore.py": lambda at: {m.label: m.value for m in at.metric}["Requests"] == "180"
+    and "Requests 1 to 50 of 180." in shown(at),
+    "views/compare.py": lambda at: "Give each arm a filter" in shown(at),
+    "views/sql.py": lambda at: "Read-only: one SELECT" in shown(at),
 }
 
 
