@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from app.changes import timeline as changes
 from app.changes.events import ChangeEvent
 from app.detection import attribute
-from app.detection.detect import Detection, Onset, detect, refine_onset
+from app.detection.detect import Detection, OnsetEstimate, detect, refine_onset
 from app.detection.findings import AnalysisResult, Finding, Scope
 from app.detection.hourly import load_hourly
 from app.detection.thresholds import Thresholds, load_thresholds
@@ -84,7 +84,7 @@ def explain(store: Store, det: Detection, range_start: datetime, until: datetime
         where = [(s.dimension, s.value) for s in scope.slices]
         slice_onset = attribute.new_slice_onset(ctx, scope, table)
         if slice_onset is not None:
-            refined = Onset(slice_onset, slice_onset, slice_onset)
+            refined = OnsetEstimate(slice_onset, slice_onset, slice_onset)
         else:
             refined = refine_onset(store, det, ctx.base_mean, ctx.base_var, where)
         onset = refined.at

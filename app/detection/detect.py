@@ -313,19 +313,19 @@ def measure(metric: str, baseline: float) -> tuple[str, list]:
 
 
 @dataclass(frozen=True)
-class Onset:
+class OnsetEstimate:
     at: datetime
     lo: datetime  # the onsets the data cannot tell apart from `at`
     hi: datetime
 
 
 def refine_onset(store: Store, det: Detection, base_mean: float, base_var: float,
-                 where: list[tuple[str, str]] | None = None) -> Onset:
+                 where: list[tuple[str, str]] | None = None) -> OnsetEstimate:
     """The onset to the nearest 5 minutes: a single change point in the contribution of the
     degraded requests (`where`: the scope's slice values, or all) to the feature's metric, first
     on 15-minute buckets across the hourly onset band (plus an hour each side), then on
     5-minute buckets. Ramps keep their hourly onset and band."""
-    hourly = Onset(det.onset, det.onset_lo, det.onset_hi)
+    hourly = OnsetEstimate(det.onset, det.onset_lo, det.onset_hi)
     if det.shape == "ramp":
         return hourly
     search_end = det.onset_hi + timedelta(hours=1)
@@ -339,12 +339,12 @@ def refine_onset(store: Store, det: Detection, base_mean: float, base_var: float
                          coarse.at - timedelta(minutes=30), coarse.at + timedelta(minutes=30))
     if fine is None:
         return coarse
-    return Onset(fine.at, min(fine.lo, coarse.lo), max(fine.hi, coarse.hi))
+    return OnsetEstimate(fine.at, min(fine.lo, coarse.lo), max(fine.hi, coarse.hi))
 
 
 def _change_point(store: Store, det: Detection, base_mean: float, base_var: float,
                   where: list[tuple[str, str]] | None, minutes: int, lo: datetime,
-                  hi: datetime) -> Onset | None:
+                  hi: datetime) -> OnsetEstimate | None:
     expr, params = measure(det.metric, det.baseline)
     pred, pred_params = "TRUE", []
     if where:
@@ -373,4 +373,4 @@ def _change_point(store: Store, det: Detection, base_mean: float, base_var: floa
         return None
     # Likelihood-ratio band: change points whose fit is within chi2(1, 95%) of the best.
     close = k[gain >= gain[best] - 3.84 * max(base_var, 1e-12)]
-    return Onset(rows[k[best]][0], rows[int(close.min())][0], rows[int(close.max())][0])
+    return OnsetEstimate(rows[k[best]][0], rows[int(close.min())][0], rows[int(close.max())][0])

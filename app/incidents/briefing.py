@@ -27,7 +27,7 @@ NEXT_UPDATE = {"SEV1": timedelta(minutes=30), "SEV2": timedelta(minutes=30),
 
 
 @dataclass(frozen=True)
-class Suspect:
+class SuspectChange:
     change: ChangeEvent
     evidence: str
 
@@ -57,7 +57,7 @@ class Briefing:
     incident: Incident
     now: datetime
     impact: impact.Impact | None  # the first feature's
-    suspect: Suspect | None
+    suspect: SuspectChange | None
     timeline: list[Entry]
     others: tuple[impact.Impact, ...] = ()  # the incident's other features, in its order
     totals: Totals | None = None  # over all its features, when it has more than one
@@ -176,7 +176,7 @@ def opening_hints(store: Store, feature: str, onset: datetime | None = None,
     return OpeningHints(onset, metric or scope.metric, kind, scope.kind)
 
 
-def find_suspect(store: Store, incident: Incident, measured: impact.Impact | None) -> Suspect | None:
+def find_suspect(store: Store, incident: Incident, measured: impact.Impact | None) -> SuspectChange | None:
     """The change named on the incident (from detection), else the feature's last change in
     the 48 hours before the onset."""
     feature, onset = incident.feature, incident.onset
@@ -192,7 +192,7 @@ def find_suspect(store: Store, incident: Incident, measured: impact.Impact | Non
     else:
         return None
     evidence = finding_evidence.get(change.change_id) or _own_evidence(change, onset, measured)
-    return Suspect(change, evidence)
+    return SuspectChange(change, evidence)
 
 
 def _finding_evidence(incident: Incident) -> dict[str, str]:

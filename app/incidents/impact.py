@@ -76,7 +76,7 @@ class Sums:
 
 
 @dataclass(frozen=True)
-class Slice:
+class SliceImpact:
     dimension: str
     value: str
     requests: int
@@ -87,7 +87,7 @@ class Slice:
 
 
 @dataclass(frozen=True)
-class Scope:
+class Triage:
     kind: str  # total | partial | single_user | none
     metric: str
     dimension: str | None = None
@@ -95,7 +95,7 @@ class Scope:
     same_requests_as: tuple[str, ...] = ()  # other slices holding exactly these requests
     carried_by: tuple[str, ...] = ()  # total scope: values new since onset serving most requests
     z: float = 0.0  # standard errors by which the metric got worse
-    slices: dict[str, list[Slice]] = field(default_factory=dict)
+    slices: dict[str, list[SliceImpact]] = field(default_factory=dict)
 
     def describe(self) -> str:
         if self.kind == "none":
@@ -113,7 +113,7 @@ class Impact:
     metric: str
     onset: datetime
     end: datetime
-    scope: Scope
+    scope: Triage
     requests: int
     users: int
     errors: int
@@ -184,7 +184,7 @@ def choose_metric(current: Sums, baseline: Sums) -> str:
 
 
 def triage(store: Store, feature: str, onset: datetime, end: datetime,
-           metric: str | None = None) -> Scope:
+           metric: str | None = None) -> Triage:
     """Where the degradation since onset sits, with every dimension's slices."""
     sums = _sums_by_slice(store, feature, onset, end)
     current, baseline = sums.get(("", "", True), Sums()), sums.get(("", "", False), Sums())
@@ -192,8 +192,8 @@ def triage(store: Store, feature: str, onset: datetime, end: datetime,
                       "latency_p95_ms"}:
         metric = choose_metric(current, baseline)
     total_excess = current.excess(metric, baseline)
-    slices: dict[str, list[Slice]] = {}
-    best: tuple[float, int, Slice] | None = None
+    slices: dict[str, list[SliceImpact]] = {}
+    best: tuple[float, int, SliceImpact] | None = None
     carried_by: list[str] = []
     for order, dim in enumerate(SCOPE_DIMENSIONS):
         rows = []
@@ -204,8 +204,8 @@ def triage(store: Store, feature: str, onset: datetime, end: datetime,
             base_rate = (own_base.rate(metric) if own_base and own_base.n >= MIN_SLICE_REQUESTS
                          else baseline.rate(metric))
             share = s.excess(metric, baseline) / total_excess if total_excess > 0 else 0.0
-            rows.append(Slice(dim, value, s.n, s.n / current.n if current.n else 0.0,
-                              s.rate(metric), base_rate, share))
+            rows.append(SliceImpact(dim, value, s.n, s.n / current.n if current.n else 0.0,
+                                    s.rate(metric), base_rate, share))
             if (own_base is None or own_base.n < MIN_SLICE_REQUESTS) and rows[-1].request_share >= 0.9:
                 carried_by.append(f"{dim} = {value}")
             concentration = share / max(s.n / current.n, 1e-9) if current.n else 0.0
@@ -215,20 +215,20 @@ def triage(store: Store, feature: str, onset: datetime, end: datetime,
         slices[dim] = sorted(rows, key=lambda sl: -sl.excess_share)
     z = _z_worse(metric, current, baseline)
     if total_excess <= 0 or z < MIN_Z:
-        return Scope("none", metric, slices=slices, z=z)
+        return Triage("none", metric, slices=slices, z=z)
     if best is None:
-        return Scope("total", metric, slices=slices, carried_by=tuple(carried_by), z=z)
+        return Triage("total", metric, slices=slices, carried_by=tuple(carried_by), z=z)
     top = best[2]
     same = tuple(f"{sl.dimension} = {sl.value}" for d, rows in slices.items() if d != top.dimension
                  for sl in rows
                  if sl.requests == top.requests and abs(sl.excess_share - top.excess_share) < 1e-9)
     kind = "single_user" if top.dimension == "user_id" else "partial"
-    return Scope(kind, metric, top.dimension, top.value, same_requests_as=same, slices=slices, z=z)
+    return Triage(kind, metric, top.dimension, top.value, same_requests_as=same, slices=slices, z=z)
 
 
 def measure(store: Store, feature: str, onset: datetime, until: datetime,
             metric: str | None = None) -> Impact:
-    """Scope and impact of a degradation of `feature` from `onset` until `until`."""
+    """Triage and impact of a degradation of `feature` from `onset` until `until`."""
     end = window_end(store, feature, until)
     scope = triage(store, feature, onset, end, metric)
     where, params = _affected(feature, onset, end, scope)
@@ -251,7 +251,7 @@ def measure(store: Store, feature: str, onset: datetime, until: datetime,
     )
 
 
-def _affected(feature: str, onset: datetime, end: datetime, scope: Scope) -> tuple[str, list]:
+def _affected(feature: str, onset: datetime, end: datetime, scope: Triage) -> tuple[str, list]:
     """SQL condition (and its parameters) for the requests a degradation affected: the
     feature's requests in the window, in the scope's slice when it has one."""
     where, params = "feature = ? AND timestamp >= ? AND timestamp < ?", [feature, onset, end]

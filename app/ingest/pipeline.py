@@ -38,7 +38,6 @@ from app.ingest.sources import (
     UnreadableFile,
     blank_lines,
     csv_rejects,
-    detect,
     expand,
     inspect,
     last_scan_id,
@@ -46,6 +45,7 @@ from app.ingest.sources import (
     literal,
     numbered_sql,
     reader_sql,
+    sniff_format,
 )
 from app.ingest.validation import FieldPlan, checked_sql, define_macros, plan_fields
 from app.storage import dedupe, rollups
@@ -174,7 +174,7 @@ def ingest_file(store: Store, path: Path, mapping: Mapping | None = None,
     says no writer is still adding to the file."""
     fr = FileResult(path=str(path))
     try:
-        source = detect(path)
+        source = sniff_format(path)
         fp = fingerprint(path)
     except UnreadableFile as exc:
         fr.error = str(exc)

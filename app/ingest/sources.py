@@ -53,7 +53,7 @@ class SourceFile:
         return "line" if self.format == "jsonl" else "row"
 
 
-def detect(path: Path) -> SourceFile:
+def sniff_format(path: Path) -> SourceFile:
     suffixes = [s.lower() for s in path.suffixes]
     gz = bool(suffixes) and suffixes[-1] == ".gz"
     ext = suffixes[-2] if gz and len(suffixes) >= 2 else (suffixes[-1] if suffixes else "")
@@ -97,7 +97,7 @@ def _loadable(path: Path) -> bool:
     if path.name.startswith("."):
         return False
     try:
-        detect(path)
+        sniff_format(path)
         return True
     except UnreadableFile:
         return False

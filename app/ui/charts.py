@@ -26,7 +26,7 @@ SERIES_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564
 
 
 @dataclass(frozen=True)
-class Onset:
+class OnsetMarker:
     """A detected degradation's onset, drawn as a dashed marker."""
 
     timestamp: datetime
@@ -42,7 +42,7 @@ def change_hover(e: ChangeEvent) -> str:
 
 
 def timeline_figure(df: pl.DataFrame, events: Sequence[ChangeEvent],
-                    onsets: Sequence[Onset] = (), title: str = "") -> go.Figure:
+                    onsets: Sequence[OnsetMarker] = (), title: str = "") -> go.Figure:
     """Six stacked panels sharing one time axis; every change is a vertical line across all
     panels, coloured by kind, with a hover marker on the top panel."""
     fig = make_subplots(rows=len(PANELS), cols=1, shared_xaxes=True, vertical_spacing=0.025,

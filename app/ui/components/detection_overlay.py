@@ -12,7 +12,7 @@ from app.detection.findings import AnalysisResult, Finding, format_value, iso_z
 from app.detection.thresholds import load_thresholds
 from app.storage.store import Store
 from app.ui import common
-from app.ui.charts import Onset
+from app.ui.charts import OnsetMarker
 
 
 @st.cache_data(show_spinner="Analysing…", max_entries=32)
@@ -28,13 +28,13 @@ def analysis(feature: str | None = None, since: datetime | None = None,
     return cached_analysis(str(common.data_dir()), common.data_version(), feature, since, until)
 
 
-def onsets_for(feature: str, since: datetime, until: datetime) -> list[Onset]:
+def onsets_for(feature: str, since: datetime, until: datetime) -> list[OnsetMarker]:
     """Onsets of the feature's findings within [since, until), for the timeline."""
     try:
         result = analysis(feature, since, until)
     except Exception:  # noqa: BLE001 - a marker overlay must never break the timeline page
         return []
-    return [Onset(f.onset, f"{f.metric}: {format_value(f.metric, f.baseline)} → "
+    return [OnsetMarker(f.onset, f"{f.metric}: {format_value(f.metric, f.baseline)} → "
                            f"{format_value(f.metric, f.current)}")
             for f in result.findings]
 
