@@ -132,13 +132,16 @@ class ScanResult:
 
 
 def scan(y: np.ndarray, w: np.ndarray, strata: np.ndarray, first: int, direction: int,
-         min_hours: int = 1, min_weight: float = 0.0) -> ScanResult | None:
+         min_hours: int = 1, min_weight: float = 0.0, min_inside: float | None = None
+         ) -> ScanResult | None:
     """The window whose shape best explains a move in the bad direction, by the reduction in
     weighted squared error of a fit with hour-of-day effects; and how many windows were tried.
-    Windows with fewer than `min_weight` observations inside or before them are not tried."""
+    Windows with fewer than `min_inside` observations inside them (default `min_weight`) or
+    fewer than `min_weight` before them are not tried."""
     windows = candidate_windows(len(y), first, min_hours)
     cum = np.concatenate([[0.0], np.cumsum(w)])
-    windows = windows.subset((cum[windows.end] - cum[windows.start] >= min_weight)
+    inside = min_weight if min_inside is None else min_inside
+    windows = windows.subset((cum[windows.end] - cum[windows.start] >= inside)
                              & (cum[windows.start] >= min_weight))
     if windows.start.size == 0 or w.sum() <= 0:
         return None
@@ -154,10 +157,17 @@ def scan(y: np.ndarray, w: np.ndarray, strata: np.ndarray, first: int, direction
     best = int(np.argmax(gain))
     if gain[best] <= 0:
         return None
-    shape, length = windows.shape[best], windows.length[best]
     # Residual variance per unit weight, for the band of starts within chi2(1, 95%) of the best.
     dof = max(int((w > 0).sum()) - 25, 1)
     sigma2 = max(float((w * y_dm * y_dm).sum()) - float(gain[best]), 0.0) / dof
+    # Parsimony: a ramp or a transient has one parameter more than a step (its length), so it
+    # must beat the best step by a likelihood ratio of chi2(1, 99%) to be preferred.
+    steps = windows.shape == "step"
+    if windows.shape[best] != "step" and steps.any():
+        best_step = int(np.flatnonzero(steps)[np.argmax(gain[steps])])
+        if gain[best_step] > 0 and gain[best] - gain[best_step] < 6.63 * sigma2:
+            best = best_step
+    shape, length = windows.shape[best], windows.length[best]
     # A ramp's start trades off against its length, so its band spans every ramp length.
     alike = windows.shape == shape
     if shape != "ramp":
@@ -182,13 +192,12 @@ def compare_window(d: HourlyData, metric: str, base: np.ndarray, win: np.ndarray
         num, den = PROPORTIONS[metric]
         xb, nb = _by_stratum(s[num], base, strata), _by_stratum(s[den], base, strata)
         xw, nw = _by_stratum(s[num], win, strata), _by_stratum(s[den], win, strata)
-        ok = nb > 0
-        result = stats.stratified_proportions(xb[ok], nb[ok], xw[ok], nw[ok])
-        rate_b = np.divide(xb, nb, out=np.zeros(24), where=ok)
-        n_cur = nw[ok].sum()
-        baseline = float((nw[ok] * rate_b[ok]).sum() / n_cur) if n_cur else None
-        current = float(xw[ok].sum() / n_cur) if n_cur else None
-        return WindowTest(result, baseline, current, int(nb.sum()), int(n_cur))
+        if nb.sum() <= 0 or nw.sum() <= 0:
+            return WindowTest(stats.TestResult(0.0, 1.0, 1.0), None, None, int(nb.sum()),
+                              int(nw.sum()))
+        result, baseline = stats.matched_proportions(xb, nb, xw, nw)
+        return WindowTest(result, baseline, float(xw.sum() / nw.sum()), int(nb.sum()),
+                          int(nw.sum()))
     hist = d.hists[metric]
     onehot = _stratum_matrix(strata)
     hb = onehot[base].T @ hist.counts[base]  # [24, bins]
@@ -214,6 +223,12 @@ def compare_window(d: HourlyData, metric: str, base: np.ndarray, win: np.ndarray
     return WindowTest(result, baseline, current, int(nb.sum()), int(n_cur))
 
 
+def window_floor(need: int) -> int:
+    """Observations a degraded window needs: a tenth of the baseline's, at least 20. A short
+    outage in a small feature holds few requests; the exact tests keep it honest."""
+    return max(20, need // 10)
+
+
 def threshold_effect(t: Thresholds, metric: str, baseline: float) -> float:
     m = t.metric(metric)
     return max(m.min_effect, m.min_relative * abs(baseline), 1e-12)
@@ -236,7 +251,8 @@ def detect_metric(d: HourlyData, metric: str, since: datetime, t: Thresholds
                                                f"at least {2 * need} are needed to judge")
     has_data = np.flatnonzero(w > 0)
     first = max(first_i, int(has_data[0]) + MIN_BASELINE_HOURS)
-    chosen = scan(y, w, d.strata, first, direction, int(t.min_window_hours), need)
+    chosen = scan(y, w, d.strata, first, direction, int(t.min_window_hours), need,
+                  window_floor(need))
     if chosen is None:
         return None
     start, end, shape, tried = chosen.start, chosen.end, chosen.shape, chosen.tried
@@ -248,7 +264,7 @@ def detect_metric(d: HourlyData, metric: str, since: datetime, t: Thresholds
     needed = threshold_effect(t, metric, test.baseline)
     if effect < needed:
         return None
-    if test.n_current < need or test.n_baseline < need:
+    if test.n_current < window_floor(need) or test.n_baseline < need:
         noun = SAMPLE_NOUN.get(metric, "requests")
         return Inconclusive(d.feature, metric, (
             f"{metric} moved from {format_value(metric, test.baseline)} to "

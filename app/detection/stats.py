@@ -48,6 +48,48 @@ def stratified_proportions(x_base: np.ndarray, n_base: np.ndarray, x_win: np.nda
     return _result(diff, float(var.sum()))
 
 
+RATE_PRIOR = 200.0  # an hour of day's own baseline rate counts as if shrunk by this many requests
+
+
+def matched_proportions(x_base: np.ndarray, n_base: np.ndarray, x_win: np.ndarray,
+                        n_win: np.ndarray, prior: float = RATE_PRIOR) -> tuple[TestResult, float]:
+    """Events in the window against the baseline rate of the same hours of day.
+
+    Each stratum's baseline rate is shrunk toward the pooled rate (an hour of day seen on only
+    a day or two of baseline says little on its own); the window's expected count is the sum
+    of its strata's rates, with the baseline's own uncertainty in the variance. Returns the
+    test and the matched baseline rate."""
+    xb, nb, xw, nw = (np.asarray(a, dtype=float) for a in (x_base, n_base, x_win, n_win))
+    if nb.sum() <= 0 or nw.sum() <= 0:
+        return TestResult(0.0, 1.0, 1.0), float("nan")
+    pooled = xb.sum() / nb.sum()
+    rate = (xb + prior * pooled) / (nb + prior)
+    expected = float((nw * rate).sum())
+    var = float((nw * rate * (1 - rate)).sum() + (nw * nw * rate * (1 - rate) / (nb + prior)).sum())
+    diff = float(xw.sum()) - expected
+    diff = math.copysign(max(abs(diff) - 0.5, 0.0), diff)
+    matched = expected / nw.sum()
+    return conservative(_result(diff, max(var, 1e-12)),
+                        exact_binomial(xw.sum(), nw.sum(), matched)), matched
+
+
+def exact_binomial(x: float, n: float, p0: float) -> TestResult:
+    """`x` events in `n` trials against a known rate `p0`, from the binomial tails: honest
+    where the normal approximation is not (a few events in a short window)."""
+    n_i, x_i = int(round(n)), int(round(x))
+    if n_i <= 0:
+        return TestResult(0.0, 1.0, 1.0)
+    p0 = min(max(p0, 1e-9), 1 - 1e-9)
+    sd = math.sqrt(n_i * p0 * (1 - p0))
+    return TestResult((x_i - n_i * p0) / sd, float(sst.binom.sf(x_i - 1, n_i, p0)),
+                      float(sst.binom.cdf(x_i, n_i, p0)))
+
+
+def conservative(a: TestResult, b: TestResult) -> TestResult:
+    """The weaker of two tests of the same question, side by side."""
+    return TestResult(min(a.z, b.z, key=abs), max(a.p_greater, b.p_greater), max(a.p_less, b.p_less))
+
+
 def stratified_rank_test(base: np.ndarray, win: np.ndarray) -> TestResult:
     """Mann-Whitney summed over strata, from histograms `base[s, b]` and `win[s, b]` whose bins
     are ordered by value. Ties (same bin) count one half, and the variance is tie-corrected."""
