@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from app.changes import timeline as changes
 from app.changes.events import ChangeEvent
 from app.detection import attribute
-from app.detection.detect import Detection, OnsetEstimate, detect, refine_onset
-from app.detection.findings import AnalysisResult, Finding, Scope
+from app.detection.detect import Detection, OnsetEstimate, detect, refine_end, refine_onset
+from app.detection.findings import AnalysisResult, CrossFeatureEvent, Finding, Scope
 from app.detection.hourly import load_hourly
 from app.detection.thresholds import Thresholds, load_thresholds
 from app.storage.store import Store
@@ -70,7 +70,8 @@ def _analyze(store: Store, feature: str | None, since: datetime | None, until: d
     detections, inconclusive = detect(hourly, since, t)
     findings = [explain(store, d, range_start, until, t, extra_changes) for d in detections]
     findings.sort(key=lambda f: (-f.severity, f.feature, f.metric))
-    return AnalysisResult(tuple(findings), tuple(inconclusive), since, until)
+    return AnalysisResult(tuple(findings), tuple(inconclusive), since, until,
+                          cross_feature_events(findings))
 
 
 def explain(store: Store, det: Detection, range_start: datetime, until: datetime, t: Thresholds,
@@ -78,7 +79,9 @@ def explain(store: Store, det: Detection, range_start: datetime, until: datetime
     """A detection with its onset to the minute, its scope and its suspects."""
     table = attribute.slice_table(store, det, det.onset, range_start, until)
     ctx = attribute.context(det, det.onset, range_start, until, table)
-    scope, suspects, onset = Scope("total"), [], det.onset
+    scope, suspects, onset, ended = Scope("total"), [], det.onset, None
+    if det.shape == "transient":
+        ended = det.end
     if ctx is not None:
         scope = attribute.classify_scope(ctx, table, t)
         where = [(s.dimension, s.value) for s in scope.slices]
@@ -93,10 +96,42 @@ def explain(store: Store, det: Detection, range_start: datetime, until: datetime
             ctx = attribute.context(det, onset, range_start, until, table) or ctx
             scope = attribute.classify_scope(ctx, table, t)
         ctx = replace(ctx, onset_lo=refined.lo, onset_hi=refined.hi)
+        if det.shape == "transient":
+            ended = refine_end(store, det, onset, until, ctx.base_mean, ctx.base_var, where)
         candidates = candidate_changes(store, det.feature, range_start, until, extra_changes)
         suspects = attribute.rank_suspects(store, ctx, scope, table, candidates, t)
     return Finding(
         feature=det.feature, metric=det.metric, onset=onset, end=det.end, baseline=det.baseline,
         current=det.current, p_value=det.p_value, n_baseline=det.n_baseline,
         n_current=det.n_current, shape=det.shape, severity=det.severity, scope=scope,
-        suspects=tuple(suspects))
+        suspects=tuple(suspects), ended=ended)
+
+
+EVENT_ONSET_TOLERANCE = timedelta(minutes=15)
+EXPLAINED_TIMING = 0.5  # a suspect this close in time, naming the requests, explains a finding
+
+
+def cross_feature_events(findings: list[Finding]) -> tuple[CrossFeatureEvent, ...]:
+    """Findings of one metric in two or more features whose onsets lie within 15 minutes of
+    each other, none explained by a change of its own feature: one event each."""
+    def explained(f: Finding) -> bool:
+        return any(s.timing >= EXPLAINED_TIMING and s.coverage >= 0.5 for s in f.suspects)
+
+    out = []
+    free = sorted((f for f in findings if f.scope.kind != "single_user" and not explained(f)),
+                  key=lambda f: (f.metric, f.onset))
+    used: set[int] = set()
+    for i, f in enumerate(free):
+        if i in used:
+            continue
+        group = [j for j in range(i, len(free)) if j not in used and free[j].metric == f.metric
+                 and abs(free[j].onset - f.onset) <= EVENT_ONSET_TOLERANCE]
+        features = sorted({free[j].feature for j in group})
+        if len(features) < 2:
+            continue
+        used.update(group)
+        ends = [free[j].ended for j in group]
+        end = None if any(e is None for e in ends) else max(e for e in ends if e is not None)
+        out.append(CrossFeatureEvent(f.metric, min(free[j].onset for j in group), end,
+                                     tuple(features)))
+    return tuple(out)

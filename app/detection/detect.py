@@ -27,7 +27,7 @@ from app.storage.store import Store
 
 RAMP_HOURS = (6, 12, 24, 36, 48, 72)
 TRANSIENT_HOURS = (1, 2, 3, 4, 6, 12, 24)
-MIN_BASELINE_HOURS = 6
+MIN_BASELINE_HOURS = 24  # a full daily cycle before the first onset the scan may place
 PROPORTIONS = {"error_rate": ("errors", "n"), "negative_feedback_rate": ("neg_n", "fb_n")}
 SAMPLE_NOUN = {"quality_score": "scored requests", "negative_feedback_rate": "requests with feedback"}
 
@@ -335,32 +335,58 @@ class OnsetEstimate:
     hi: datetime
 
 
+ONSET_SEARCH_BEFORE = timedelta(hours=3)  # the hourly band can miss a step by an hour or two
+ONSET_SEARCH_AFTER = timedelta(hours=2)
+
+
 def refine_onset(store: Store, det: Detection, base_mean: float, base_var: float,
                  where: list[tuple[str, str]] | None = None) -> OnsetEstimate:
     """The onset to the nearest 5 minutes: a single change point in the contribution of the
     degraded requests (`where`: the scope's slice values, or all) to the feature's metric, first
-    on 15-minute buckets across the hourly onset band (plus an hour each side), then on
-    5-minute buckets. Ramps keep their hourly onset and band."""
+    on 15-minute buckets across the hourly onset band (three hours before it, two after), then
+    on 5-minute buckets. Ramps keep their hourly onset and band."""
     hourly = OnsetEstimate(det.onset, det.onset_lo, det.onset_hi)
     if det.shape == "ramp":
         return hourly
-    search_end = det.onset_hi + timedelta(hours=1)
+    direction = METRIC_DIRECTION[det.metric]
+    search_end = min(det.onset_hi + ONSET_SEARCH_AFTER, det.end)
     if det.shape == "transient":  # the whole episode, so its start stands out against it
-        search_end = max(search_end, det.end)
+        search_end = det.end
     coarse = _change_point(store, det, base_mean, base_var, where, 15,
-                           det.onset_lo - timedelta(hours=1), search_end)
+                           det.onset_lo - ONSET_SEARCH_BEFORE, search_end, direction)
     if coarse is None:
         return hourly
     fine = _change_point(store, det, base_mean, base_var, where, 5,
-                         coarse.at - timedelta(minutes=30), coarse.at + timedelta(minutes=30))
+                         coarse.at - timedelta(minutes=30),
+                         min(coarse.at + timedelta(minutes=30), search_end), direction)
     if fine is None:
         return coarse
     return OnsetEstimate(fine.at, min(fine.lo, coarse.lo), max(fine.hi, coarse.hi))
 
 
+def refine_end(store: Store, det: Detection, onset: datetime, data_end: datetime,
+               base_mean: float, base_var: float,
+               where: list[tuple[str, str]] | None = None) -> datetime:
+    """A transient's end to the nearest 5 minutes: the change point back toward the baseline
+    between its onset and an hour after its hourly end."""
+    hi = min(det.end + timedelta(hours=1), data_end)
+    lo = max(onset + timedelta(minutes=5), det.end - timedelta(hours=2))
+    if hi <= lo:
+        return det.end
+    back = -METRIC_DIRECTION[det.metric]
+    coarse = _change_point(store, det, base_mean, base_var, where, 15, lo, hi, back)
+    if coarse is None:
+        return det.end
+    fine = _change_point(store, det, base_mean, base_var, where, 5,
+                         max(lo, coarse.at - timedelta(minutes=30)),
+                         min(hi, coarse.at + timedelta(minutes=30)), back)
+    return (fine or coarse).at
+
+
 def _change_point(store: Store, det: Detection, base_mean: float, base_var: float,
                   where: list[tuple[str, str]] | None, minutes: int, lo: datetime,
-                  hi: datetime) -> OnsetEstimate | None:
+                  hi: datetime, direction: int) -> OnsetEstimate | None:
+    """The single change point of the metric between `lo` and `hi` in `direction`."""
     expr, params = measure(det.metric, det.baseline)
     pred, pred_params = "TRUE", []
     if where:
@@ -372,13 +398,12 @@ def _change_point(store: Store, det: Detection, base_mean: float, base_var: floa
             FROM (SELECT *, {expr} AS x FROM requests
                   WHERE feature = ? AND timestamp >= ? AND timestamp < ?)
             GROUP BY 1 ORDER BY 1""",
-        [base_mean, *pred_params, *params, det.feature, lo, min(hi, det.end)])
+        [base_mean, *pred_params, *params, det.feature, lo, hi])
     rows = [r for r in rows if r[1]]
     if len(rows) < 3:
         return None
     n = np.array([r[1] for r in rows], dtype=float)
     s = np.array([r[2] for r in rows], dtype=float)  # excess of the degraded requests
-    direction = METRIC_DIRECTION[det.metric]
     k = np.arange(1, len(rows))
     n1, s1 = np.cumsum(n)[:-1], np.cumsum(s)[:-1]
     n2, s2 = n.sum() - n1, s.sum() - s1

@@ -48,24 +48,51 @@ def stratified_proportions(x_base: np.ndarray, n_base: np.ndarray, x_win: np.nda
     return _result(diff, float(var.sum()))
 
 
-RATE_PRIOR = 200.0  # an hour of day's own baseline rate counts as if shrunk by this many requests
+MAX_RATE_PRIOR = 1e4
+
+
+def rate_prior(x: np.ndarray, n: np.ndarray) -> float:
+    """How many requests' worth of the pooled rate each stratum's rate is shrunk by: the
+    method-of-moments strength of a beta prior over the strata. Strata that agree (their rates
+    vary no more than sampling does) are pooled; a real hour-of-day pattern keeps its own."""
+    ok = n > 0
+    if ok.sum() < 2:
+        return MAX_RATE_PRIOR
+    p = x[ok].sum() / n[ok].sum()
+    if p <= 0 or p >= 1:
+        return MAX_RATE_PRIOR
+    rates = x[ok] / n[ok]
+    between = float(np.average((rates - p) ** 2, weights=n[ok]))
+    sampling = p * (1 - p) * ok.sum() / n[ok].sum()
+    tau2 = between - sampling
+    if tau2 <= 0:
+        return MAX_RATE_PRIOR
+    return float(min(max(p * (1 - p) / tau2 - 1, 0.0), MAX_RATE_PRIOR))
 
 
 def matched_proportions(x_base: np.ndarray, n_base: np.ndarray, x_win: np.ndarray,
-                        n_win: np.ndarray, prior: float = RATE_PRIOR) -> tuple[TestResult, float]:
+                        n_win: np.ndarray) -> tuple[TestResult, float]:
     """Events in the window against the baseline rate of the same hours of day.
 
-    Each stratum's baseline rate is shrunk toward the pooled rate (an hour of day seen on only
-    a day or two of baseline says little on its own); the window's expected count is the sum
-    of its strata's rates, with the baseline's own uncertainty in the variance. Returns the
-    test and the matched baseline rate."""
+    Each stratum's baseline rate is shrunk toward the pooled rate (`rate_prior`: an hour of day
+    seen on only a day or two of baseline says little on its own unless the hours really
+    differ); the window's expected count is the sum of its strata's rates, with the baseline's
+    own uncertainty in the variance, checked against the exact binomial tail. Returns the test
+    and the matched baseline rate."""
     xb, nb, xw, nw = (np.asarray(a, dtype=float) for a in (x_base, n_base, x_win, n_win))
     if nb.sum() <= 0 or nw.sum() <= 0:
         return TestResult(0.0, 1.0, 1.0), float("nan")
+    prior = rate_prior(xb, nb)
     pooled = xb.sum() / nb.sum()
     rate = (xb + prior * pooled) / (nb + prior)
     expected = float((nw * rate).sum())
-    var = float((nw * rate * (1 - rate)).sum() + (nw * nw * rate * (1 - rate) / (nb + prior)).sum())
+    # The baseline's own uncertainty: each stratum's share of its rate from its own requests,
+    # and the pooled part shared by every stratum (added as standard deviations: an upper bound).
+    own = nb / (nb + prior)
+    v = rate * (1 - rate)
+    own_var = float((nw * nw * own * own * np.divide(v, nb, out=np.zeros_like(v), where=nb > 0)).sum())
+    pooled_var = float((nw * (1 - own)).sum()) ** 2 * pooled * (1 - pooled) / nb.sum()
+    var = float((nw * v).sum()) + (math.sqrt(own_var) + math.sqrt(pooled_var)) ** 2
     diff = float(xw.sum()) - expected
     diff = math.copysign(max(abs(diff) - 0.5, 0.0), diff)
     matched = expected / nw.sum()
