@@ -82,7 +82,7 @@ def test_a_bad_time_argument_is_refused(demo_template, capsys):
 
 def test_an_empty_data_dir_gives_an_empty_result(empty_dir, capsys):
     assert main(["analyze", "--data-dir", str(empty_dir), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"findings": [], "inconclusive": []}
+    assert json.loads(capsys.readouterr().out) == {"findings": [], "inconclusive": [], "events": []}
 
 
 def test_rollout_status_says_the_canary_sits_between_ladder_steps(demo_dir, capsys):
