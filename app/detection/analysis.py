@@ -12,11 +12,11 @@ from datetime import datetime, timedelta
 
 from app.changes import timeline as changes
 from app.changes.events import ChangeEvent
-from app.detection import attribute
+from app.detection import attribute, slices
 from app.detection.detect import Detection, OnsetEstimate, detect, refine_end, refine_onset
 from app.detection.findings import AnalysisResult, CrossFeatureEvent, Finding, Scope
 from app.detection.hourly import load_hourly
-from app.detection.thresholds import Thresholds, load_thresholds
+from app.detection.thresholds import METRIC_NAMES, Thresholds, load_thresholds
 from app.storage.store import Store
 
 DEFAULT_WINDOW = timedelta(days=7)
@@ -67,7 +67,9 @@ def _analyze(store: Store, feature: str | None, since: datetime | None, until: d
     since, until = window
     range_start = since - timedelta(days=t.lookback_days)
     hourly = load_hourly(store, range_start, until, feature)
-    detections, inconclusive = detect(hourly, since, t)
+    sliced = slices.detect_slices(slices.slice_hourly(store, range_start, until, feature),
+                                  range_start, until, since, t, METRIC_NAMES)
+    detections, inconclusive = detect(hourly, since, t, slices=sliced)
     findings = [explain(store, d, range_start, until, t, extra_changes) for d in detections]
     findings.sort(key=lambda f: (-f.severity, f.feature, f.metric))
     return AnalysisResult(tuple(findings), tuple(inconclusive), since, until,
@@ -83,7 +85,7 @@ def explain(store: Store, det: Detection, range_start: datetime, until: datetime
     if det.shape == "transient":
         ended = det.end
     if ctx is not None:
-        scope = attribute.classify_scope(ctx, table, t)
+        ctx, scope = _scope(ctx, table, det, t)
         where = [(s.dimension, s.value) for s in scope.slices]
         slice_onset = attribute.new_slice_onset(ctx, scope, table)
         if slice_onset is not None:
@@ -94,7 +96,7 @@ def explain(store: Store, det: Detection, range_start: datetime, until: datetime
         if onset != det.onset:
             table = attribute.slice_table(store, det, onset, range_start, until)
             ctx = attribute.context(det, onset, range_start, until, table) or ctx
-            scope = attribute.classify_scope(ctx, table, t)
+            ctx, scope = _scope(ctx, table, det, t)
         ctx = replace(ctx, onset_lo=refined.lo, onset_hi=refined.hi)
         if det.shape == "transient":
             ended = refine_end(store, det, onset, until, ctx.base_mean, ctx.base_var, where)
@@ -105,6 +107,15 @@ def explain(store: Store, det: Detection, range_start: datetime, until: datetime
         current=det.current, p_value=det.p_value, n_baseline=det.n_baseline,
         n_current=det.n_current, shape=det.shape, severity=det.severity, scope=scope,
         suspects=tuple(suspects), ended=ended)
+
+
+def _scope(ctx: attribute.Context, table, det: Detection, t: Thresholds
+           ) -> tuple[attribute.Context, Scope]:
+    """The scope rule's answer; for a degradation found only in a slice, that slice."""
+    scope = attribute.classify_scope(ctx, table, t)
+    if det.slice is None or any((s.dimension, s.value) == det.slice for s in scope.slices):
+        return ctx, scope
+    return attribute.focus(ctx, table, *det.slice) or (ctx, scope)
 
 
 EVENT_ONSET_TOLERANCE = timedelta(minutes=15)

@@ -16,7 +16,7 @@ requests is how far its x sum lies from the feature baseline, in the bad directi
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import polars as pl
@@ -154,6 +154,22 @@ def classify_scope(ctx: Context, table: pl.DataFrame, t: Thresholds) -> Scope:
     slices = [_slice(ctx, table, r.dimension, r.value, r.requests)
               for r in (*choice.picks, *choice.same_requests)]
     return Scope(choice.kind, tuple(slices), coverage=choice.coverage)
+
+
+def focus(ctx: Context, table: pl.DataFrame, dim: str, value: str) -> tuple[Context, Scope] | None:
+    """A degradation found in one slice only: the slice is the scope, and its excess (not the
+    feature's, which the rest's noise can hide) is what suspects must explain."""
+    rows = table.filter((pl.col("period") == "cur") & (pl.col("dimension") == dim)
+                        & (pl.col("value") == value))
+    if not rows.height or not rows["n"][0]:
+        return None
+    r = rows.row(0, named=True)
+    excess = METRIC_DIRECTION[ctx.det.metric] * (r["s"] - r["n"] * ctx.base_mean)
+    if excess <= 0:
+        return None
+    kind = "single_user" if dim == "user_id" else "partial"
+    return (replace(ctx, excess=excess),
+            Scope(kind, (_slice(ctx, table, dim, value, r["requests"]),), coverage=1.0))
 
 
 def _slice(ctx: Context, table: pl.DataFrame, dim: str, value: str, requests: int) -> Slice:

@@ -21,6 +21,7 @@ import numpy as np
 from app.detection import stats
 from app.detection.findings import Inconclusive, format_value
 from app.detection.hourly import HourlyData, hourly_p95
+from app.detection.slices import SliceDetection
 from app.detection.thresholds import METRIC_DIRECTION, METRIC_NAMES, Thresholds
 from app.storage.schema import SPLIT_DIMENSIONS
 from app.storage.store import Store
@@ -50,6 +51,7 @@ class Detection:
     n_current: int
     severity: float
     p_value: float = 1.0  # after Holm across features x metrics
+    slice: tuple[str, str] | None = None  # (dimension, value) when only a slice degraded
 
 
 @dataclass(frozen=True)
@@ -280,7 +282,8 @@ def detect_metric(d: HourlyData, metric: str, since: datetime, t: Thresholds
 
 
 def detect(hourly: dict[str, HourlyData], since: datetime, t: Thresholds,
-           metrics: tuple[str, ...] = METRIC_NAMES) -> tuple[list[Detection], list[Inconclusive]]:
+           metrics: tuple[str, ...] = METRIC_NAMES, slices: list[SliceDetection] | None = None
+           ) -> tuple[list[Detection], list[Inconclusive]]:
     """Significant degradations (Holm across every feature and metric tested) and the
     feature-metrics that could not be judged."""
     tested: list[Detection] = []
@@ -295,11 +298,30 @@ def detect(hourly: dict[str, HourlyData], since: datetime, t: Thresholds,
                 tested.append(out)
             if not isinstance(out, Inconclusive) and hourly[name].sums[_weight_key(metric)].sum() > 0:
                 family += 1
-    # Holm over the whole family: untested pairs count with p = 1.
-    ps = [d.p_raw for d in tested] + [1.0] * max(family - len(tested), 0)
-    adjusted = stats.holm(ps)[: len(tested)]
-    found = [_with_p(d, p) for d, p in zip(tested, adjusted, strict=True) if p < t.significance]
-    return found, inconclusive
+    judged = {(i.feature, i.metric) for i in inconclusive}
+    from_slices = [slice_detection(sd, hourly[sd.feature]) for sd in slices
+                   if sd.feature in hourly and (sd.feature, sd.metric) not in judged]
+    # Holm over the whole family (totals and slices of every feature-metric): untested
+    # members count with p = 1.
+    every = tested + from_slices
+    family *= 2 if slices is not None else 1
+    ps = [d.p_raw for d in every] + [1.0] * max(family - len(every), 0)
+    adjusted = stats.holm(ps)[: len(every)]
+    found: dict[tuple[str, str], Detection] = {}
+    for d, p in zip(every, adjusted, strict=True):
+        if p < t.significance and (d.feature, d.metric) not in found:  # totals first
+            found[(d.feature, d.metric)] = _with_p(d, p)
+    return list(found.values()), inconclusive
+
+
+def slice_detection(sd: SliceDetection, d: HourlyData) -> Detection:
+    """A degradation seen only in a slice, as a detection of its feature."""
+    end = d.time_of(d.hours)
+    return Detection(
+        feature=sd.feature, metric=sd.metric, onset=sd.onset, end=end, shape="step",
+        baseline=sd.baseline, current=sd.current, onset_lo=sd.onset,
+        onset_hi=sd.onset + timedelta(hours=1), p_raw=sd.p_raw, n_baseline=sd.n_baseline,
+        n_current=sd.n_current, severity=sd.severity, slice=(sd.dimension, sd.value))
 
 
 def _weight_key(metric: str) -> str:
