@@ -53,12 +53,13 @@ OUT = Path(__file__).resolve().parent / "out"
 CACHE = OUT / "independent"
 DOC = Path(__file__).resolve().parents[1] / "docs" / "detection-suite.md"
 MARK_START, MARK_END = "<!-- bench:start -->", "<!-- bench:end -->"
-SUITE_VERSION = "v1"
+SUITE_VERSION = "v2"
 ONSET_TOLERANCE = timedelta(hours=3)
 SAME_CHANGE_WINDOW = timedelta(hours=1)
 
 
 # Data --------------------------------------------------------------------------------------
+
 
 def load_case(case: Case) -> Store:
     """The case's data directory, generated and ingested on first use."""
@@ -89,6 +90,7 @@ def window(case: Case, store: Store) -> tuple[datetime, datetime]:
 
 # Matching ----------------------------------------------------------------------------------
 
+
 def onset_ok(inc: Incident, f: Finding) -> bool:
     lo = inc.onset - ONSET_TOLERANCE
     hi = inc.onset + timedelta(hours=inc.ramp_hours) + ONSET_TOLERANCE
@@ -101,8 +103,9 @@ def is_cause(cause: Cause, f: Finding) -> bool:
     c = f.suspects[0].change
     if cause.change_id is not None and c.change_id == cause.change_id:
         return True
-    return (c.kind == cause.kind and c.to_value == cause.to
-            and abs(c.timestamp - cause.at) <= SAME_CHANGE_WINDOW)
+    return (
+        c.kind == cause.kind and c.to_value == cause.to and abs(c.timestamp - cause.at) <= SAME_CHANGE_WINDOW
+    )
 
 
 def _events(result: AnalysisResult) -> list[Any]:
@@ -147,36 +150,65 @@ def evaluate(case: Case, result: AnalysisResult, until: datetime) -> dict:
     used: set[int] = set()
     rows = []
     for inc in sorted(case.incidents, key=lambda i: i.onset):
-        pool = [(k, f) for k, f in enumerate(result.findings)
-                if k not in used and f.feature == inc.feature and f.metric == inc.metric
-                and onset_ok(inc, f)]
+        pool = [
+            (k, f)
+            for k, f in enumerate(result.findings)
+            if k not in used and f.feature == inc.feature and f.metric == inc.metric and onset_ok(inc, f)
+        ]
         hit = min(pool, key=lambda kf: abs(kf[1].onset - inc.onset), default=None)
-        row: dict[str, Any] = {"family": inc.family, "case": case.name, "feature": inc.feature,
-                               "metric": inc.metric, "shape": inc.shape, "scope": inc.scope,
-                               "onset": inc.onset.isoformat(), "found": hit is not None}
+        row: dict[str, Any] = {
+            "family": inc.family,
+            "case": case.name,
+            "feature": inc.feature,
+            "metric": inc.metric,
+            "shape": inc.shape,
+            "scope": inc.scope,
+            "onset": inc.onset.isoformat(),
+            "found": hit is not None,
+        }
         if hit is not None:
             k, f = hit
             used.add(k)
-            row.update(onset_error_min=abs((f.onset - inc.onset).total_seconds()) / 60,
-                       scope_ok=scope_ok(inc, f, result), reported_scope=f.scope.kind,
-                       top1=None if inc.cause is None else is_cause(inc.cause, f))
+            row.update(
+                onset_error_min=abs((f.onset - inc.onset).total_seconds()) / 60,
+                scope_ok=scope_ok(inc, f, result),
+                reported_scope=f.scope.kind,
+                reported_slices=[f"{s.dimension}={s.value}" for s in f.scope.slices],
+                top1=None if inc.cause is None else is_cause(inc.cause, f),
+            )
             if inc.end is not None and f.end is not None and f.end < until:
                 row["end_error_min"] = abs((f.end - inc.end).total_seconds()) / 60
         else:
-            row.update(scope_ok=False, top1=None if inc.cause is None else False,
-                       near=[f"{f.metric}@{f.onset:%m-%d %H:%M}" for f in result.findings
-                             if f.feature == inc.feature])
+            row.update(
+                scope_ok=False,
+                top1=None if inc.cause is None else False,
+                near=[
+                    f"{f.metric}@{f.onset:%m-%d %H:%M}" for f in result.findings if f.feature == inc.feature
+                ],
+            )
         rows.append(row)
     clean = set(case.clean_features)
     moving = {(i.feature, m) for i in case.incidents for m in (i.metric, *i.also)}
     false = [f for f in result.findings if f.feature in clean]
-    extra = [f for k, f in enumerate(result.findings)
-             if k not in used and f.feature not in clean and (f.feature, f.metric) not in moving]
-    misdated = [f for k, f in enumerate(result.findings)
-                if k not in used and f.feature not in clean and (f.feature, f.metric) in moving
-                and any(i.feature == f.feature and i.metric == f.metric for i in case.incidents)]
-    return {"incidents": rows, "false": [_brief(f) for f in false],
-            "extra": [_brief(f) for f in extra], "unmatched_same_metric": [_brief(f) for f in misdated]}
+    extra = [
+        f
+        for k, f in enumerate(result.findings)
+        if k not in used and f.feature not in clean and (f.feature, f.metric) not in moving
+    ]
+    misdated = [
+        f
+        for k, f in enumerate(result.findings)
+        if k not in used
+        and f.feature not in clean
+        and (f.feature, f.metric) in moving
+        and any(i.feature == f.feature and i.metric == f.metric for i in case.incidents)
+    ]
+    return {
+        "incidents": rows,
+        "false": [_brief(f) for f in false],
+        "extra": [_brief(f) for f in extra],
+        "unmatched_same_metric": [_brief(f) for f in misdated],
+    }
 
 
 def _brief(f: Finding) -> str:
@@ -184,6 +216,7 @@ def _brief(f: Finding) -> str:
 
 
 # Summary -----------------------------------------------------------------------------------
+
 
 def _median(xs: list[float]) -> float | None:
     return statistics.median(xs) if xs else None
@@ -193,10 +226,22 @@ def summarise(runs: list[dict]) -> dict:
     rows = [r for run in runs for r in run["incidents"]]
     fams: dict[str, dict] = {}
     for run in runs:
-        v = fams.setdefault(run["family"], {"n": 0, "found": 0, "with_cause": 0, "top1": 0,
-                                            "scope_ok": 0, "onset": [], "end": [],
-                                            "clean_weeks": 0.0, "false": 0, "extra": 0,
-                                            "seconds": []})
+        v = fams.setdefault(
+            run["family"],
+            {
+                "n": 0,
+                "found": 0,
+                "with_cause": 0,
+                "top1": 0,
+                "scope_ok": 0,
+                "onset": [],
+                "end": [],
+                "clean_weeks": 0.0,
+                "false": 0,
+                "extra": 0,
+                "seconds": [],
+            },
+        )
         v["clean_weeks"] += run["clean_weeks"]
         v["false"] += len(run["false"])
         v["extra"] += len(run["extra"])
@@ -213,15 +258,21 @@ def summarise(runs: list[dict]) -> dict:
             if r.get("end_error_min") is not None:
                 v["end"].append(r["end_error_min"])
     with_cause = [r for r in rows if r["top1"] is not None]
-    step_like = [r["onset_error_min"] for r in rows
-                 if r["shape"] in ("step", "transient") and r.get("onset_error_min") is not None]
-    ramps = [r["onset_error_min"] for r in rows
-             if r["shape"] == "ramp" and r.get("onset_error_min") is not None]
+    step_like = [
+        r["onset_error_min"]
+        for r in rows
+        if r["shape"] in ("step", "transient") and r.get("onset_error_min") is not None
+    ]
+    ramps = [
+        r["onset_error_min"] for r in rows if r["shape"] == "ramp" and r.get("onset_error_min") is not None
+    ]
     clean_weeks = sum(run["clean_weeks"] for run in runs)
     seconds = [run["analyze_s"] for run in runs]
     n = len(rows)
     return {
-        "cases": len(runs), "incidents": n, "families": len({r["family"] for r in rows}),
+        "cases": len(runs),
+        "incidents": n,
+        "families": len({r["family"] for r in rows}),
         "found_rate": sum(r["found"] for r in rows) / n if n else None,
         "top1_rate": sum(r["top1"] for r in with_cause) / len(with_cause) if with_cause else None,
         "with_cause": len(with_cause),
@@ -231,15 +282,22 @@ def summarise(runs: list[dict]) -> dict:
         "end_median_min": _median([r["end_error_min"] for r in rows if "end_error_min" in r]),
         "clean_feature_weeks": clean_weeks,
         "false_findings": sum(len(run["false"]) for run in runs),
-        "false_per_100_clean_weeks": (100 * sum(len(run["false"]) for run in runs) / clean_weeks
-                                      if clean_weeks else None),
+        "false_per_100_clean_weeks": (
+            100 * sum(len(run["false"]) for run in runs) / clean_weeks if clean_weeks else None
+        ),
         "extra_findings_on_incident_features": sum(len(run["extra"]) for run in runs),
-        "analyze_median_s": _median(seconds), "analyze_total_s": sum(seconds),
+        "analyze_median_s": _median(seconds),
+        "analyze_total_s": sum(seconds),
         "rows_total": sum(run["rows"] for run in runs),
-        "by_family": {k: {**{x: y for x, y in v.items() if x not in ("onset", "end", "seconds")},
-                          "onset_median_min": _median(v["onset"]),
-                          "end_median_min": _median(v["end"]),
-                          "analyze_median_s": _median(v["seconds"])} for k, v in fams.items()},
+        "by_family": {
+            k: {
+                **{x: y for x, y in v.items() if x not in ("onset", "end", "seconds")},
+                "onset_median_min": _median(v["onset"]),
+                "end_median_min": _median(v["end"]),
+                "analyze_median_s": _median(v["seconds"]),
+            }
+            for k, v in fams.items()
+        },
     }
 
 
@@ -252,17 +310,21 @@ def _min(x: float | None) -> str:
 
 
 def table(s: dict) -> str:
-    lines = ["| family | incidents | found (right metric) | right change first | right scope | "
-             "median onset error | clean feature-weeks | false findings | analyze median |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| family | incidents | found (right metric) | right change first | right scope | "
+        "median onset error | clean feature-weeks | false findings | analyze median |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for name, v in s["by_family"].items():
         n = v["n"]
         found = f"{v['found']}/{n}" if n else "-"
         top1 = f"{v['top1']}/{v['with_cause']}" if v["with_cause"] else "-"
         scope = f"{v['scope_ok']}/{n}" if n else "-"
         onset = _min(v["onset_median_min"]) if n else "-"
-        lines.append(f"| {name} | {n} | {found} | {top1} | {scope} | {onset} | "
-                     f"{v['clean_weeks']:.1f} | {v['false']} | {v['analyze_median_s']:.2f} s |")
+        lines.append(
+            f"| {name} | {n} | {found} | {top1} | {scope} | {onset} | "
+            f"{v['clean_weeks']:.1f} | {v['false']} | {v['analyze_median_s']:.2f} s |"
+        )
     lines += [
         "",
         f"- Incidents found with the right metric: **{_pct(s['found_rate'])}** of {s['incidents']} "
@@ -300,6 +362,7 @@ def write_doc(text: str) -> None:
 
 # Run ---------------------------------------------------------------------------------------
 
+
 def run_case(case: Case) -> dict:
     t = time.perf_counter()
     store = load_case(case)
@@ -310,19 +373,35 @@ def run_case(case: Case) -> dict:
     analyze_s = time.perf_counter() - t
     days = (until - since).total_seconds() / 86400
     ev = evaluate(case, result, until)
-    return {"case": case.name, "family": case.family, "since": since.isoformat(),
-            "until": until.isoformat(), "rows": store.request_count(), "load_s": load_s,
-            "analyze_s": analyze_s, "clean_weeks": len(case.clean_features) * days / 7,
-            "findings": len(result.findings), **ev}
+    return {
+        "case": case.name,
+        "family": case.family,
+        "since": since.isoformat(),
+        "until": until.isoformat(),
+        "rows": store.request_count(),
+        "load_s": load_s,
+        "analyze_s": analyze_s,
+        "clean_weeks": len(case.clean_features) * days / 7,
+        "findings": len(result.findings),
+        **ev,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="the first case of each family")
-    parser.add_argument("--family", action="append", default=[], metavar="NAME",
-                        help=f"only this family (repeatable): {', '.join(FAMILIES)}")
-    parser.add_argument("--write-doc", action="store_true",
-                        help="write the table into docs/detection-suite.md even for a partial run")
+    parser.add_argument(
+        "--family",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=f"only this family (repeatable): {', '.join(FAMILIES)}",
+    )
+    parser.add_argument(
+        "--write-doc",
+        action="store_true",
+        help="write the table into docs/detection-suite.md even for a partial run",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="print every miss")
     args = parser.parse_args(argv)
     unknown = [f for f in args.family if f not in FAMILIES]
@@ -334,9 +413,12 @@ def main(argv: list[str] | None = None) -> int:
         run = run_case(case)
         runs.append(run)
         found = sum(r["found"] for r in run["incidents"])
-        print(f"{case.name}: {run['rows']:,} rows, {run['findings']} findings, "
-              f"{found}/{len(run['incidents'])} found, {len(run['false'])} false, "
-              f"analyze {run['analyze_s']:.2f} s (load {run['load_s']:.1f} s)", flush=True)
+        print(
+            f"{case.name}: {run['rows']:,} rows, {run['findings']} findings, "
+            f"{found}/{len(run['incidents'])} found, {len(run['false'])} false, "
+            f"analyze {run['analyze_s']:.2f} s (load {run['load_s']:.1f} s)",
+            flush=True,
+        )
         if args.verbose:
             for r in run["incidents"]:
                 if not r["found"] or not r["scope_ok"] or r["top1"] is False:
@@ -348,7 +430,8 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     OUT.mkdir(exist_ok=True)
     (OUT / "detection_independent.json").write_text(
-        json.dumps({"summary": s, "runs": runs}, indent=1, default=str))
+        json.dumps({"summary": s, "runs": runs}, indent=1, default=str)
+    )
     if args.write_doc or not (args.quick or args.family):
         write_doc(text)
     return 0

@@ -40,9 +40,14 @@ DATASETS = Path("/work/shared/datasets")
 EPOCH = datetime(1970, 1, 1)
 ERROR_KINDS = np.array(["upstream_5xx", "rate_limited", "bad_gateway", "content_filter"])
 PRICES = {  # USD per 1000 input / output tokens
-    "sonnet-4": (0.003, 0.015), "haiku-4": (0.0008, 0.004), "gpt-5": (0.00125, 0.01),
-    "gpt-5-mini": (0.00025, 0.002), "llama-70b": (0.0006, 0.0008), "gemini-pro": (0.00125, 0.005),
-    "gpt-4": (0.03, 0.06), "mistral-large": (0.002, 0.006),
+    "sonnet-4": (0.003, 0.015),
+    "haiku-4": (0.0008, 0.004),
+    "gpt-5": (0.00125, 0.01),
+    "gpt-5-mini": (0.00025, 0.002),
+    "llama-70b": (0.0006, 0.0008),
+    "gemini-pro": (0.00125, 0.005),
+    "gpt-4": (0.03, 0.06),
+    "mistral-large": (0.002, 0.006),
 }
 
 
@@ -61,10 +66,8 @@ class FeatureModel:
     tokens: str = "lognormal"  # lognormal | azure | burstgpt
     users: int = 3000
     heavy_users: int = 3
-    regions: tuple[tuple[str, float], ...] = (("eu-central", 0.45), ("us-west", 0.35),
-                                              ("sa-east", 0.2))
-    segments: tuple[tuple[str, float], ...] = (("self-serve", 0.7), ("team", 0.22),
-                                               ("strategic", 0.08))
+    regions: tuple[tuple[str, float], ...] = (("eu-central", 0.45), ("us-west", 0.35), ("sa-east", 0.2))
+    segments: tuple[tuple[str, float], ...] = (("self-serve", 0.7), ("team", 0.22), ("strategic", 0.08))
     model: str = "sonnet-4"
     response_model: str = "sonnet-4-20260301"
     prompt_version: str = "v7"
@@ -143,6 +146,7 @@ class World:
 
 # Arrivals ----------------------------------------------------------------------------------
 
+
 def hour_profile(f: FeatureModel) -> np.ndarray:
     """Relative traffic per UTC hour of day, mean 1."""
     h = np.arange(24) + 0.5
@@ -201,8 +205,7 @@ def trace_tokens(name: str) -> tuple[np.ndarray, np.ndarray]:
     return d["Request tokens"].to_numpy(), d["Response tokens"].to_numpy()
 
 
-def arrival_offsets(w: World, f: FeatureModel, rng: np.random.Generator
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def arrival_offsets(w: World, f: FeatureModel, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Seconds from the world's start of every request, and the index of the clump each one
     belongs to (-1 outside clumps)."""
     lam = minute_intensity(w, f, rng)
@@ -226,16 +229,17 @@ def arrival_offsets(w: World, f: FeatureModel, rng: np.random.Generator
         extra[s:e] += lam[s:e] * x
         clump_of[s:e] = i
     extra_counts = rng.poisson(extra)
-    minute = np.concatenate([np.repeat(np.arange(minutes), counts),
-                             np.repeat(np.arange(minutes), extra_counts)])
-    owner = np.concatenate([np.full(int(counts.sum()), -1),
-                            np.repeat(clump_of, extra_counts)])
+    minute = np.concatenate(
+        [np.repeat(np.arange(minutes), counts), np.repeat(np.arange(minutes), extra_counts)]
+    )
+    owner = np.concatenate([np.full(int(counts.sum()), -1), np.repeat(clump_of, extra_counts)])
     offsets = (minute + rng.random(minute.size)) * 60.0
     order = np.argsort(offsets, kind="stable")
     return offsets[order], owner[order]
 
 
 # Users -------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Users:
@@ -266,11 +270,20 @@ def make_users(f: FeatureModel, rng: np.random.Generator) -> Users:
         return values[rng.choice(values.size, size=n, p=p / p.sum())]
 
     err = rng.lognormal(0.0, 0.5, n)
-    return Users(ids, w, pick(f.regions), pick(f.segments), err / np.average(err, weights=w),
-                 rng.normal(0.0, 0.03, n), rng.random(n), heavy)
+    return Users(
+        ids,
+        w,
+        pick(f.regions),
+        pick(f.segments),
+        err / np.average(err, weights=w),
+        rng.normal(0.0, 0.03, n),
+        rng.random(n),
+        heavy,
+    )
 
 
 # Requests ----------------------------------------------------------------------------------
+
 
 def _seconds(w: World, t: datetime) -> float:
     return (t - w.start).total_seconds()
@@ -286,15 +299,19 @@ def feature_frame(w: World, f: FeatureModel, seed: int) -> pl.DataFrame:
         by_clump = users.heavy[rng.integers(0, users.heavy.size, int(clump.max()) + 1)]
         user = np.where(in_clump, by_clump[np.maximum(clump, 0)], user)
     cols: dict[str, np.ndarray] = {
-        "user_id": users.ids[user], "region": users.region[user], "segment": users.segment[user],
+        "user_id": users.ids[user],
+        "region": users.region[user],
+        "segment": users.segment[user],
     }
-    user_error, user_quality, user_sticky = (users.error_factor[user], users.quality_offset[user],
-                                             users.sticky[user])
+    user_error, user_quality, user_sticky = (
+        users.error_factor[user],
+        users.quality_offset[user],
+        users.sticky[user],
+    )
     for b in (b for b in w.bursts if b.feature == f.name):
         extra = _seconds(w, b.start) + np.sort(rng.random(b.count)) * b.minutes * 60
         offsets = np.concatenate([offsets, extra])
-        for name, value in (("user_id", b.user), ("region", f.regions[0][0]),
-                            ("segment", f.segments[0][0])):
+        for name, value in (("user_id", b.user), ("region", f.regions[0][0]), ("segment", f.segments[0][0])):
             cols[name] = np.concatenate([cols[name], np.full(b.count, value, dtype=object)])
         user_error = np.concatenate([user_error, np.full(b.count, np.inf)])  # marks burst rows
         user_quality = np.concatenate([user_quality, np.zeros(b.count)])
@@ -304,8 +321,12 @@ def feature_frame(w: World, f: FeatureModel, seed: int) -> pl.DataFrame:
     cols = {k: v[order] for k, v in cols.items()}
     user_error, user_quality, user_sticky = user_error[order], user_quality[order], user_sticky[order]
     n = offsets.size
-    for dim, value in (("model", f.model), ("response_model", f.response_model),
-                       ("prompt_version", f.prompt_version), ("variant", f.variant)):
+    for dim, value in (
+        ("model", f.model),
+        ("response_model", f.response_model),
+        ("prompt_version", f.prompt_version),
+        ("variant", f.variant),
+    ):
         cols[dim] = np.full(n, value, dtype=object)
     for r in sorted((r for r in w.routes if r.feature == f.name), key=lambda r: r.at):
         mask = offsets >= _seconds(w, r.at)
@@ -320,15 +341,25 @@ def feature_frame(w: World, f: FeatureModel, seed: int) -> pl.DataFrame:
     return _behaviour(w, f, rng, offsets, cols, user_error, user_quality)
 
 
-def _behaviour(w: World, f: FeatureModel, rng: np.random.Generator, offsets: np.ndarray,
-               cols: dict[str, np.ndarray], user_error: np.ndarray, user_quality: np.ndarray
-               ) -> pl.DataFrame:
+def _behaviour(
+    w: World,
+    f: FeatureModel,
+    rng: np.random.Generator,
+    offsets: np.ndarray,
+    cols: dict[str, np.ndarray],
+    user_error: np.ndarray,
+    user_quality: np.ndarray,
+) -> pl.DataFrame:
     n = offsets.size
     hod = ((offsets // 3600) % 24).astype(int)
     dow = (w.start.weekday() + (offsets // 86400).astype(int)) % 7
     burst_row = np.isinf(user_error)
-    quality = (f.quality_mean + user_quality + np.where(dow >= 5, f.quality_weekend, 0.0)
-               + f.quality_wave * np.sin((hod - 3) / 24 * 2 * np.pi))
+    quality = (
+        f.quality_mean
+        + user_quality
+        + np.where(dow >= 5, f.quality_weekend, 0.0)
+        + f.quality_wave * np.sin((hod - 3) / 24 * 2 * np.pi)
+    )
     error_p = f.error_rate * np.where(burst_row, 1.0, user_error)
     latency_f, cost_f, neg_add = np.ones(n), np.ones(n), np.zeros(n)
     for s in (s for s in w.shifts if s.feature == f.name):
@@ -366,8 +397,10 @@ def _behaviour(w: World, f: FeatureModel, rng: np.random.Generator, offsets: np.
     tail = rng.random(n) < f.tail_share
     latency = np.where(tail, latency * (1 + rng.pareto(1.3, n)), latency)
     latency = np.where(failed, rng.uniform(30, 800, n), latency)
-    model_price = np.array([PRICES.get(str(m).removesuffix("-next"), (0.001, 0.004))
-                            for m in cols["model"]]).reshape(n, 2)
+    names, which = np.unique(cols["model"].astype(str), return_inverse=True)
+    model_price = np.array([PRICES.get(m.removesuffix("-next"), (0.001, 0.004)) for m in names]).reshape(
+        -1, 2
+    )[which]
     cost = (tin * model_price[:, 0] + tout * model_price[:, 1]) / 1000 * cost_f
     cost = np.where(failed, 0.0, cost)
     score = rng.beta(quality * f.quality_concentration, (1 - quality) * f.quality_concentration)
@@ -376,31 +409,35 @@ def _behaviour(w: World, f: FeatureModel, rng: np.random.Generator, offsets: np.
     p_neg = np.clip(f.negative_base + 1.2 * (f.quality_mean - quality) + neg_add, 0, 1)
     feedback = np.where(gives, np.where(rng.random(n) < p_neg, -1, 1), 0)
     if f.drift_task is not None:
-        score, latency, cost, tout = _drift_replay(f.drift_task, cols["response_model"], failed,
-                                                   score, latency, cost, tout, rng)
+        score, latency, cost, tout = _drift_replay(
+            f.drift_task, cols["response_model"], failed, score, latency, cost, tout, rng
+        )
     kinds = ERROR_KINDS[rng.integers(0, ERROR_KINDS.size, n)]
     start_us = int((w.start - EPOCH).total_seconds() * 1e6)
     ts = start_us + (offsets * 1e6).astype(np.int64)
-    return pl.DataFrame({
-        "timestamp": pl.Series(ts, dtype=pl.Int64).cast(pl.Datetime("us")),
-        "feature": pl.Series([f.name] * n, dtype=pl.Utf8),
-        "request_id": pl.Series(np.arange(n)).cast(pl.Utf8),
-        "model": pl.Series(cols["model"].tolist(), dtype=pl.Utf8),
-        "response_model": pl.Series(np.where(failed, None, cols["response_model"]).tolist(),
-                                    dtype=pl.Utf8),
-        "prompt_version": pl.Series(cols["prompt_version"].tolist(), dtype=pl.Utf8),
-        "variant": pl.Series(cols["variant"].tolist(), dtype=pl.Utf8),
-        "user_id": pl.Series(cols["user_id"].tolist(), dtype=pl.Utf8),
-        "segment": pl.Series(cols["segment"].tolist(), dtype=pl.Utf8),
-        "region": pl.Series(cols["region"].tolist(), dtype=pl.Utf8),
-        "latency_ms": np.round(latency, 1),
-        "input_tokens": tin.astype(np.int64),
-        "output_tokens": tout.astype(np.int64),
-        "cost_usd": np.round(cost, 7),
-        "error": pl.Series(np.where(failed, kinds, None).tolist(), dtype=pl.Utf8),
-        "quality_score": pl.Series(np.where(graded, np.round(score, 4), np.nan)).fill_nan(None),
-        "feedback": pl.Series(np.where(feedback == 0, None, feedback).tolist(), dtype=pl.Int8),
-    }).with_columns(request_id=pl.lit(f"{f.name}-{w.seed}-") + pl.col("request_id"))
+    return pl.DataFrame(
+        {
+            "timestamp": pl.Series(ts, dtype=pl.Int64).cast(pl.Datetime("us")),
+            "feature": pl.Series([f.name] * n, dtype=pl.Utf8),
+            "request_id": pl.Series(np.arange(n)).cast(pl.Utf8),
+            "model": pl.Series(cols["model"].tolist(), dtype=pl.Utf8),
+            "response_model": pl.Series(
+                np.where(failed, None, cols["response_model"]).tolist(), dtype=pl.Utf8
+            ),
+            "prompt_version": pl.Series(cols["prompt_version"].tolist(), dtype=pl.Utf8),
+            "variant": pl.Series(cols["variant"].tolist(), dtype=pl.Utf8),
+            "user_id": pl.Series(cols["user_id"].tolist(), dtype=pl.Utf8),
+            "segment": pl.Series(cols["segment"].tolist(), dtype=pl.Utf8),
+            "region": pl.Series(cols["region"].tolist(), dtype=pl.Utf8),
+            "latency_ms": np.round(latency, 1),
+            "input_tokens": tin.astype(np.int64),
+            "output_tokens": tout.astype(np.int64),
+            "cost_usd": np.round(cost, 7),
+            "error": pl.Series(np.where(failed, kinds, None).tolist(), dtype=pl.Utf8),
+            "quality_score": pl.Series(np.where(graded, np.round(score, 4), np.nan)).fill_nan(None),
+            "feedback": pl.Series(np.where(feedback == 0, None, feedback).tolist(), dtype=pl.Int8),
+        }
+    ).with_columns(request_id=pl.lit(f"{f.name}-{w.seed}-") + pl.col("request_id"))
 
 
 @lru_cache(maxsize=8)
@@ -408,19 +445,31 @@ def drift_rows(task: str, snapshot: str) -> tuple[np.ndarray, ...]:
     """LLMDrift's GPT-4 answers to one task from one snapshot: 0/1 quality, latency (ms),
     cost (USD) and answer tokens."""
     d = pl.read_csv(DATASETS / "llmdrift" / "llmdrift_labeled_requests.csv", infer_schema_length=0)
-    d = d.filter((pl.col("model_family") == "gpt-4") & (pl.col("dataset") == task)
-                 & (pl.col("snapshot") == snapshot))
-    return (d["quality"].cast(pl.Float64).to_numpy(), d["latency"].cast(pl.Float64).to_numpy() * 1000,
-            d["cost"].cast(pl.Float64).to_numpy(), d["answer_token"].cast(pl.Int64).to_numpy())
+    d = d.filter(
+        (pl.col("model_family") == "gpt-4") & (pl.col("dataset") == task) & (pl.col("snapshot") == snapshot)
+    )
+    return (
+        d["quality"].cast(pl.Float64).to_numpy(),
+        d["latency"].cast(pl.Float64).to_numpy() * 1000,
+        d["cost"].cast(pl.Float64).to_numpy(),
+        d["answer_token"].cast(pl.Int64).to_numpy(),
+    )
 
 
-def _drift_replay(task: str, response_model: np.ndarray, failed: np.ndarray, score: np.ndarray,
-                  latency: np.ndarray, cost: np.ndarray, tout: np.ndarray,
-                  rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+def _drift_replay(
+    task: str,
+    response_model: np.ndarray,
+    failed: np.ndarray,
+    score: np.ndarray,
+    latency: np.ndarray,
+    cost: np.ndarray,
+    tout: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, ...]:
     """Requests answered by a gpt-4 snapshot take a real answer of that snapshot."""
     score, latency, cost, tout = score.copy(), latency.copy(), cost.copy(), tout.copy()
     for snapshot in ("0314", "0613"):
-        rows = ~failed & np.array([str(r).endswith(snapshot) for r in response_model])
+        rows = ~failed & np.array([snapshot in str(r) for r in response_model])
         q, lat, c, tok = drift_rows(task, snapshot)
         pick = rng.integers(0, q.size, int(rows.sum()))
         score[rows], latency[rows], cost[rows], tout[rows] = q[pick], lat[pick], c[pick], tok[pick]

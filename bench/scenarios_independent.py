@@ -25,6 +25,7 @@ from app.changes.events import ChangeEvent
 from bench.independent_traffic import Burst, FeatureModel, Route, Shift, World
 
 BASE = datetime(2026, 2, 2)  # a Monday
+ROW_BUDGET = 120_000  # requests per feature and case, unless the family needs more per day
 
 
 @dataclass(frozen=True)
@@ -75,29 +76,46 @@ class Case:
 
 # Building blocks ---------------------------------------------------------------------------
 
-MODELS = [("sonnet-4", "sonnet-4-20260301"), ("gpt-5", "gpt-5-2026-01-10"),
-          ("gemini-pro", "gemini-pro-002"), ("llama-70b", "llama-70b-instruct-q8"),
-          ("mistral-large", "mistral-large-2601")]
+MODELS = [
+    ("sonnet-4", "sonnet-4-20260301"),
+    ("gpt-5", "gpt-5-2026-01-10"),
+    ("gemini-pro", "gemini-pro-002"),
+    ("llama-70b", "llama-70b-instruct-q8"),
+    ("mistral-large", "mistral-large-2601"),
+]
 
 
 def feature(rng: np.random.Generator, name: str, daily: float, **kw) -> FeatureModel:
     """A feature with its own daily and weekly shape, users and noise."""
     model, response = MODELS[int(rng.integers(0, len(MODELS)))]
     base = dict(
-        name=name, daily=daily, peak_hour=float(rng.uniform(7, 21)),
+        name=name,
+        daily=daily,
+        peak_hour=float(rng.uniform(7, 21)),
         second_peak=None if rng.random() < 0.5 else float(rng.uniform(0, 24)),
-        night_floor=float(rng.uniform(0.08, 0.5)), weekend_level=float(rng.uniform(0.3, 0.9)),
-        clumps_per_day=float(rng.uniform(0, 6)), users=int(np.clip(daily / 2, 120, 15000)),
-        heavy_users=int(rng.integers(1, 5)), model=model, response_model=response,
-        prompt_version=f"v{int(rng.integers(3, 20))}", error_rate=float(rng.uniform(0.003, 0.03)),
+        night_floor=float(rng.uniform(0.08, 0.5)),
+        weekend_level=float(rng.uniform(0.3, 0.9)),
+        clumps_per_day=float(rng.uniform(0, 6)),
+        users=int(np.clip(daily / 2, 120, 15000)),
+        heavy_users=int(rng.integers(1, 5)),
+        model=model,
+        response_model=response,
+        prompt_version=f"v{int(rng.integers(3, 20))}",
+        error_rate=float(rng.uniform(0.003, 0.03)),
         quality_mean=float(rng.uniform(0.62, 0.9)),
-        quality_concentration=float(rng.uniform(4, 30)), graded_share=float(rng.uniform(0.15, 0.6)),
-        quality_weekend=float(rng.uniform(-0.012, 0.008)), quality_wave=float(rng.uniform(0, 0.012)),
-        ttft_ms=float(rng.uniform(200, 1200)), ms_per_token=float(rng.uniform(3, 18)),
-        latency_sigma=float(rng.uniform(0.2, 0.55)), tail_share=float(rng.uniform(0, 0.03)),
+        quality_concentration=float(rng.uniform(4, 30)),
+        graded_share=float(rng.uniform(0.15, 0.6)),
+        quality_weekend=float(rng.uniform(-0.012, 0.008)),
+        quality_wave=float(rng.uniform(0, 0.012)),
+        ttft_ms=float(rng.uniform(200, 1200)),
+        ms_per_token=float(rng.uniform(3, 18)),
+        latency_sigma=float(rng.uniform(0.2, 0.55)),
+        tail_share=float(rng.uniform(0, 0.03)),
         evening_slowdown=1.0 if rng.random() < 0.6 else float(rng.uniform(1.1, 1.5)),
-        input_tokens=float(rng.uniform(200, 3000)), output_tokens=float(rng.uniform(60, 600)),
-        feedback_share=float(rng.uniform(0.03, 0.12)), negative_base=float(rng.uniform(0.05, 0.2)),
+        input_tokens=float(rng.uniform(200, 3000)),
+        output_tokens=float(rng.uniform(60, 600)),
+        feedback_share=float(rng.uniform(0.03, 0.12)),
+        negative_base=float(rng.uniform(0.05, 0.2)),
     )
     base.update(kw)
     return FeatureModel(**base)
@@ -109,8 +127,17 @@ def daily_volume(rng: np.random.Generator, lo: float, hi: float) -> float:
 
 
 def declared(at: datetime, feature: str, kind: str, key: str, old: str, new: str) -> ChangeEvent:
-    return ChangeEvent(timestamp=at, feature=feature, kind=kind, key=key, from_value=old,
-                       to_value=new, author="suite", description=None, source="declared")
+    return ChangeEvent(
+        timestamp=at,
+        feature=feature,
+        kind=kind,
+        key=key,
+        from_value=old,
+        to_value=new,
+        author="suite",
+        description=None,
+        source="declared",
+    )
 
 
 def cause_of(e: ChangeEvent) -> Cause:
@@ -125,8 +152,14 @@ def when(rng: np.random.Generator, start: datetime, lo_h: float, hi_h: float) ->
     return at_minute(start + timedelta(hours=float(rng.uniform(lo_h, hi_h))))
 
 
-def harmless(rng: np.random.Generator, f: FeatureModel, start: datetime, end: datetime,
-             avoid: list[datetime], n: int = 3) -> tuple[list[ChangeEvent], list[Route]]:
+def harmless(
+    rng: np.random.Generator,
+    f: FeatureModel,
+    start: datetime,
+    end: datetime,
+    avoid: list[datetime],
+    n: int = 3,
+) -> tuple[list[ChangeEvent], list[Route]]:
     """Changes that change nothing: a prompt wording update, a no-op flag canary, a silent
     provider update with the same behaviour, config tweaks; three hours or more from any
     incident."""
@@ -143,14 +176,32 @@ def harmless(rng: np.random.Generator, f: FeatureModel, start: datetime, end: da
         kind = ["prompt", "flag", "silent", "config", "config"][len(events) % 5]
         if kind == "prompt":
             new = f"{f.prompt_version}.{len(events) + 1}"
-            routes.append(Route(f.name, t, {"prompt_version": new}, sticky=False))
+            routes.append(
+                Route(
+                    f.name,
+                    t,
+                    {"prompt_version": new},
+                    sticky=False,
+                    where={"prompt_version": f.prompt_version},
+                )
+            )
             events.append(declared(t, f.name, "prompt", "prompt_version", f.prompt_version, new))
         elif kind == "flag":
             share = float(rng.choice([0.01, 0.05, 0.1, 0.25]))
-            routes.append(Route(f.name, t, {"variant": "noop-arm"}, share=share))
+            routes.append(
+                Route(f.name, t, {"variant": "noop-arm"}, share=share, where={"variant": f.variant})
+            )
             events.append(declared(t, f.name, "flag", f"{f.name}-noop", "0%", f"{share:.0%}"))
         elif kind == "silent":
-            routes.append(Route(f.name, t, {"response_model": f"{f.response_model}-r2"}, sticky=False))
+            routes.append(
+                Route(
+                    f.name,
+                    t,
+                    {"response_model": f"{f.response_model}-r2"},
+                    sticky=False,
+                    where={"response_model": f.response_model},
+                )
+            )
         else:
             key = ["temperature", "top_k", "max_output_tokens", "cache_ttl_s"][int(rng.integers(0, 4))]
             events.append(declared(t, f.name, "config", key, "a", f"b{len(events)}"))
@@ -168,7 +219,7 @@ def proportion_sd(p: float) -> float:
 
 def quality_sd(f: FeatureModel) -> float:
     q = f.quality_mean
-    return math.sqrt(q * (1 - q) / (f.quality_concentration + 1) + 0.03 ** 2)
+    return math.sqrt(q * (1 - q) / (f.quality_concentration + 1) + 0.03**2)
 
 
 def requests_between(f: FeatureModel, start: datetime, end: datetime) -> float:
@@ -178,8 +229,9 @@ def requests_between(f: FeatureModel, start: datetime, end: datetime) -> float:
 class Draft:
     """A case under construction."""
 
-    def __init__(self, family: str, seed: int, windows: tuple[float, ...],
-                 histories: tuple[float, ...]) -> None:
+    def __init__(
+        self, family: str, seed: int, windows: tuple[float, ...], histories: tuple[float, ...]
+    ) -> None:
         self.family, self.seed = family, seed
         self.rng = np.random.default_rng(abs(hash_name(family)) * 1000 + seed)
         self.start = BASE + timedelta(days=int(self.rng.integers(0, 56)))
@@ -198,8 +250,9 @@ class Draft:
     def window_start(self) -> datetime:
         return self.start + timedelta(days=self.history)
 
-    def onset(self, lo: float = 0.3, hi: float = 0.75, min_before_h: float = 14,
-              min_after_h: float = 12) -> datetime:
+    def onset(
+        self, lo: float = 0.3, hi: float = 0.75, min_before_h: float = 14, min_after_h: float = 12
+    ) -> datetime:
         """A time inside the window, leaving data before (history or not) and after it."""
         span = self.window * 24
         a = max(lo * span, min_before_h)
@@ -207,36 +260,57 @@ class Draft:
         return when(self.rng, self.window_start, a, b)
 
     def add(self, name: str, lo: float, hi: float, **kw) -> FeatureModel:
-        f = feature(self.rng, f"{self.family.replace('_', '-')}-{self.seed}-{name}",
-                    daily_volume(self.rng, lo, hi), **kw)
+        days = self.history + self.window
+        daily = min(daily_volume(self.rng, lo, hi), max(lo, ROW_BUDGET / days))
+        f = feature(self.rng, f"{self.family.replace('_', '-')}-{self.seed}-{name}", daily, **kw)
         self.features.append(f)
         return f
 
-    def change(self, at: datetime, f: FeatureModel, kind: str, key: str, old: str, new: str
-               ) -> ChangeEvent:
+    def change(self, at: datetime, f: FeatureModel, kind: str, key: str, old: str, new: str) -> ChangeEvent:
         e = declared(at, f.name, kind, key, old, new)
         self.declared.append(e)
         return e
 
-    def incident(self, f: FeatureModel, metric: str, onset: datetime, shape: str = "step",
-                 scope: str = "total", **kw) -> None:
+    def incident(
+        self, f: FeatureModel, metric: str, onset: datetime, shape: str = "step", scope: str = "total", **kw
+    ) -> None:
         self.incidents.append(Incident(self.family, f.name, metric, onset, shape, scope, **kw))
 
-    def companions(self, k: int = 1, lo: float = 300, hi: float = 5000) -> None:
+    def companions(self, k: int = 1, lo: float = 200, hi: float = 5000) -> None:
         for i in range(k):
             self.add(f"quiet{i}", lo, hi)
 
     def case(self) -> Case:
         avoid = [i.onset for i in self.incidents] + [i.end for i in self.incidents if i.end]
         for f in self.features:
-            events, routes = harmless(self.rng, f, self.window_start - timedelta(hours=self.history * 12),
-                                      self.end, avoid, n=int(self.rng.integers(2, 5)))
+            events, routes = harmless(
+                self.rng,
+                f,
+                self.window_start - timedelta(hours=self.history * 12),
+                self.end,
+                avoid,
+                n=int(self.rng.integers(2, 5)),
+            )
             self.declared += events
             self.routes += routes
-        world = World(self.start, self.end, tuple(self.features), tuple(self.routes),
-                      tuple(self.shifts), tuple(self.bursts), seed=self.seed)
-        return Case(f"{self.family}-{self.seed}", self.family, world, self.declared,
-                    self.incidents, self.history, self.until)
+        world = World(
+            self.start,
+            self.end,
+            tuple(self.features),
+            tuple(self.routes),
+            tuple(self.shifts),
+            tuple(self.bursts),
+            seed=self.seed,
+        )
+        return Case(
+            f"{self.family}-{self.seed}",
+            self.family,
+            world,
+            self.declared,
+            self.incidents,
+            self.history,
+            self.until,
+        )
 
 
 def hash_name(name: str) -> int:
@@ -260,10 +334,12 @@ def expected_requests(f: FeatureModel, start: datetime, minutes: float) -> float
 
 # Incident families -------------------------------------------------------------------------
 
+
 def _outage(d: Draft, f: FeatureModel, t: datetime, minutes: float, scope: str) -> None:
     n = expected_requests(f, t, minutes)
-    add = min(0.95, z_sized(f.error_rate, proportion_sd(f.error_rate + 0.3), n,
-                            float(d.rng.uniform(0.3, 0.8))))
+    add = min(
+        0.95, z_sized(f.error_rate, proportion_sd(f.error_rate + 0.3), n, float(d.rng.uniform(0.3, 0.8)))
+    )
     end = t + timedelta(minutes=minutes)
     d.shifts.append(Shift(f.name, t, end, error_add=add))
     d.incident(f, "error_rate", t, "transient", scope, end=end)
@@ -317,18 +393,17 @@ def error_step_high_volume(seed: int) -> Case:
 
 
 def canary_errors(seed: int) -> Case:
-    d = Draft("canary_errors", seed, (3, 5, 7), (0, 7))
     share = (0.01, 0.05, 0.1)[seed % 3]
+    short = share == 0.01  # a 1% canary needs a busy feature: keep its window short
+    d = Draft("canary_errors", seed, (2, 3) if short else (3, 5, 7), (0, 2) if short else (0, 7))
     lo, hi = {0.01: (30000, 50000), 0.05: (5000, 20000), 0.1: (2000, 10000)}[share]
     f = d.add("assist", lo, hi)
     d.companions(1)
     t = d.onset()
     d.routes.append(Route(f.name, t, {"variant": "canary"}, share=share, sticky=False))
     e = d.change(t, f, "flag", f"{f.name}-canary", "0%", f"{share:.0%}")
-    d.shifts.append(Shift(f.name, t, where={"variant": "canary"}, error_mult=10.0,
-                          error_add=0.01))
-    d.incident(f, "error_rate", t, scope="slice", slices=(("variant", "canary"),),
-               cause=cause_of(e))
+    d.shifts.append(Shift(f.name, t, where={"variant": "canary"}, error_mult=10.0, error_add=0.01))
+    d.incident(f, "error_rate", t, scope="slice", slices=(("variant", "canary"),), cause=cause_of(e))
     return d.case()
 
 
@@ -342,8 +417,15 @@ def canary_quality(seed: int) -> Case:
     d.routes.append(Route(f.name, t, {"prompt_version": new}, share=share, sticky=False))
     e = d.change(t, f, "prompt", "prompt_version", f.prompt_version, new)
     d.shifts.append(Shift(f.name, t, where={"prompt_version": new}, quality_delta=-0.25))
-    d.incident(f, "quality_score", t, scope="slice", slices=(("prompt_version", new),),
-               cause=cause_of(e), also=("negative_feedback_rate",))
+    d.incident(
+        f,
+        "quality_score",
+        t,
+        scope="slice",
+        slices=(("prompt_version", new),),
+        cause=cause_of(e),
+        also=("negative_feedback_rate",),
+    )
     return d.case()
 
 
@@ -357,12 +439,14 @@ def region_slice(seed: int) -> Case:
     if seed % 2 == 0:
         cause = cause_of(d.change(t, f, "config", "gateway", f"{region}-gw1", f"{region}-gw2"))
     if seed % 4 < 2:
-        d.shifts.append(Shift(f.name, t, where={"region": region},
-                              latency_mult=float(d.rng.uniform(1.8, 3.0))))
+        d.shifts.append(
+            Shift(f.name, t, where={"region": region}, latency_mult=float(d.rng.uniform(1.8, 3.0)))
+        )
         metric = "latency_p95_ms"
     else:
-        d.shifts.append(Shift(f.name, t, where={"region": region},
-                              error_add=float(d.rng.uniform(0.08, 0.25))))
+        d.shifts.append(
+            Shift(f.name, t, where={"region": region}, error_add=float(d.rng.uniform(0.08, 0.25)))
+        )
         metric = "error_rate"
     d.incident(f, metric, t, scope="slice", slices=(("region", region),), cause=cause)
     return d.case()
@@ -371,15 +455,24 @@ def region_slice(seed: int) -> Case:
 def segment_slice(seed: int) -> Case:
     d = Draft("segment_slice", seed, (4, 7), (0, 7))
     share = float(d.rng.uniform(0.08, 0.15))
-    f = d.add("answer", 2000, 10000, segments=(("self-serve", 0.75 - share), ("team", 0.25),
-                                               ("strategic", share)))
+    f = d.add(
+        "answer", 2000, 10000, segments=(("self-serve", 0.75 - share), ("team", 0.25), ("strategic", share))
+    )
     d.companions(1)
     t = d.onset()
     e = d.change(t, f, "config", "retrieval_index", "idx-2025", "idx-2026")
-    d.shifts.append(Shift(f.name, t, where={"segment": "strategic"},
-                          quality_delta=-float(d.rng.uniform(0.18, 0.3))))
-    d.incident(f, "quality_score", t, scope="slice", slices=(("segment", "strategic"),),
-               cause=cause_of(e), also=("negative_feedback_rate",))
+    d.shifts.append(
+        Shift(f.name, t, where={"segment": "strategic"}, quality_delta=-float(d.rng.uniform(0.18, 0.3)))
+    )
+    d.incident(
+        f,
+        "quality_score",
+        t,
+        scope="slice",
+        slices=(("segment", "strategic"),),
+        cause=cause_of(e),
+        also=("negative_feedback_rate",),
+    )
     return d.case()
 
 
@@ -389,13 +482,26 @@ def model_slice(seed: int) -> Case:
     d.companions(1)
     t = d.onset()
     new, resp = f"{f.model}-next", f"{f.model}-next-0501"
-    d.routes.append(Route(f.name, t, {"model": new, "response_model": resp},
-                          share=float(d.rng.uniform(0.2, 0.4)), sticky=False))
+    d.routes.append(
+        Route(
+            f.name,
+            t,
+            {"model": new, "response_model": resp},
+            share=float(d.rng.uniform(0.2, 0.4)),
+            sticky=False,
+        )
+    )
     e = d.change(t, f, "model", "router", f.model, new)
-    d.shifts.append(Shift(f.name, t, where={"model": new},
-                          quality_delta=-float(d.rng.uniform(0.12, 0.2))))
-    d.incident(f, "quality_score", t, scope="slice", slices=(("model", new), ("response_model", resp)),
-               cause=cause_of(e), also=("negative_feedback_rate",))
+    d.shifts.append(Shift(f.name, t, where={"model": new}, quality_delta=-float(d.rng.uniform(0.12, 0.2))))
+    d.incident(
+        f,
+        "quality_score",
+        t,
+        scope="slice",
+        slices=(("model", new), ("response_model", resp)),
+        cause=cause_of(e),
+        also=("negative_feedback_rate",),
+    )
     return d.case()
 
 
@@ -406,10 +512,18 @@ def single_user_burst(seed: int) -> Case:
     t = d.onset()
     minutes = float(d.rng.uniform(30, 90))
     user = f"client-{seed:03d}-retry"
-    d.bursts.append(Burst(f.name, user, t, minutes, int(d.rng.integers(200, 601)),
-                          float(d.rng.uniform(0.95, 1.0))))
-    d.incident(f, "error_rate", t, "transient", "single_user", slices=(("user_id", user),),
-               end=t + timedelta(minutes=minutes))
+    d.bursts.append(
+        Burst(f.name, user, t, minutes, int(d.rng.integers(200, 601)), float(d.rng.uniform(0.95, 1.0)))
+    )
+    d.incident(
+        f,
+        "error_rate",
+        t,
+        "transient",
+        "single_user",
+        slices=(("user_id", user),),
+        end=t + timedelta(minutes=minutes),
+    )
     return d.case()
 
 
@@ -422,10 +536,24 @@ def gradual_drift(seed: int) -> Case:
         hours = float(d.rng.uniform(6, 36))
         new = f"{f.response_model}-q2"
         d.routes.append(Route(f.name, t, {"response_model": new}, sticky=False))
-        d.shifts.append(Shift(f.name, t, where={"response_model": new}, ramp_hours=hours,
-                              quality_delta=-float(d.rng.uniform(0.08, 0.15))))
-        d.incident(f, "quality_score", t, "ramp", ramp_hours=hours, cause=Cause("model", new, t),
-                   also=("negative_feedback_rate",))
+        d.shifts.append(
+            Shift(
+                f.name,
+                t,
+                where={"response_model": new},
+                ramp_hours=hours,
+                quality_delta=-float(d.rng.uniform(0.08, 0.15)),
+            )
+        )
+        d.incident(
+            f,
+            "quality_score",
+            t,
+            "ramp",
+            ramp_hours=hours,
+            cause=Cause("model", new, t),
+            also=("negative_feedback_rate",),
+        )
     else:
         hours = float(d.rng.uniform(12, 48))
         e = d.change(t, f, "config", "context_window", "8k", "32k")
@@ -509,16 +637,24 @@ def concurrent_features(seed: int) -> Case:
 def replay_llmdrift(seed: int) -> Case:
     d = Draft("replay_llmdrift", seed, (3, 5, 7), (0, 7))
     task = ("prime", "counthappynumber")[seed % 2]
-    f = d.add("math", 300, 3000, model="gpt-4", response_model="gpt-4-0314", drift_task=task,
-              graded_share=float(d.rng.uniform(0.3, 0.6)))
+    f = d.add(
+        "math",
+        300,
+        3000,
+        model="gpt-4",
+        response_model="gpt-4-0314",
+        drift_task=task,
+        graded_share=float(d.rng.uniform(0.3, 0.6)),
+    )
     d.companions(1)
     t = d.onset()
     if seed % 4 < 2:  # the provider moved the alias: a silent update
         d.routes.append(Route(f.name, t, {"response_model": "gpt-4-0613"}, sticky=False))
         cause = Cause("model", "gpt-4-0613", t)
     else:
-        d.routes.append(Route(f.name, t, {"model": "gpt-4-0613", "response_model": "gpt-4-0613"},
-                              sticky=False))
+        d.routes.append(
+            Route(f.name, t, {"model": "gpt-4-0613", "response_model": "gpt-4-0613"}, sticky=False)
+        )
         cause = cause_of(d.change(t, f, "model", "model", "gpt-4-0314", "gpt-4-0613"))
     d.incident(f, "quality_score", t, cause=cause, also=("negative_feedback_rate",))
     return d.case()
@@ -570,6 +706,7 @@ def long_window_weekly(seed: int) -> Case:
 
 # Clean families ----------------------------------------------------------------------------
 
+
 def clean_weekly(seed: int) -> Case:
     d = Draft("clean_weekly", seed, (14,), (7,))
     for i in range(3):
@@ -580,8 +717,7 @@ def clean_weekly(seed: int) -> Case:
 def clean_evening_edge(seed: int) -> Case:
     d = Draft("clean_evening_edge", seed, (3, 5, 7), (0, 7))
     for i in range(3):
-        d.add(f"e{i}", 1000, 10000, evening_slowdown=float(d.rng.uniform(1.4, 1.6)),
-              quality_wave=0.012)
+        d.add(f"e{i}", 1000, 10000, evening_slowdown=float(d.rng.uniform(1.4, 1.6)), quality_wave=0.012)
     d.until = d.end - timedelta(hours=float(d.rng.uniform(1, 3)))
     return d.case()
 
@@ -589,7 +725,7 @@ def clean_evening_edge(seed: int) -> Case:
 def clean_no_history(seed: int) -> Case:
     d = Draft("clean_no_history", seed, (2, 3, 5), (0,))
     for i in range(3):
-        d.add(f"n{i}", 300, 20000)
+        d.add(f"n{i}", 200, 20000)
     return d.case()
 
 
