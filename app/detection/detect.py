@@ -390,9 +390,9 @@ def refine_end(store: Store, det: Detection, onset: datetime, data_end: datetime
                base_mean: float, base_var: float,
                where: list[tuple[str, str]] | None = None) -> datetime:
     """A transient's end to the nearest 5 minutes: the change point back toward the baseline
-    between its onset and an hour after its hourly end."""
-    hi = min(det.end + timedelta(hours=1), data_end)
-    lo = max(onset + timedelta(minutes=5), det.end - timedelta(hours=2))
+    between its onset and two hours after its hourly end."""
+    hi = min(det.end + timedelta(hours=2), data_end)
+    lo = onset + timedelta(minutes=5)
     if hi <= lo:
         return det.end
     back = -METRIC_DIRECTION[det.metric]
