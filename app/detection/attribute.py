@@ -59,7 +59,8 @@ def slice_table(store: Store, det: Detection, onset: datetime, range_start: date
     expr, params = measure(det.metric, det.baseline)
     dims = ", ".join(SPLIT_DIMENSIONS)
     sets = ", ".join(["(period)"] + [f"(period, {d})" for d in SPLIT_DIMENSIONS])
-    p95 = ", quantile_cont(latency_ms, 0.95) AS p95" if det.metric == "latency_p95_ms" else ""
+    p95 = (", quantile_cont(latency_ms, 0.95) FILTER (WHERE error IS NULL) AS p95"
+           if det.metric == "latency_p95_ms" else "")
     df = frame_query(
         store, f"""SELECT period, {dims}, GROUPING({dims}) AS g, count(*) AS requests,
                    count(x) AS n, sum(x) AS s, sum(x * x) AS ss, min(timestamp) AS first_seen,

@@ -13,6 +13,7 @@ the thresholds file, else it is no finding; too few samples make it "inconclusiv
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -28,7 +29,7 @@ from app.storage.store import Store
 
 RAMP_HOURS = (6, 12, 24, 36, 48, 72)
 TRANSIENT_HOURS = (1, 2, 3, 4, 6, 12, 24)
-MIN_BASELINE_HOURS = 24  # a full daily cycle before the first onset the scan may place
+MIN_BASELINE_HOURS = 6  # hours of baseline before the first onset the scan may place
 PROPORTIONS = {"error_rate": ("errors", "n"), "negative_feedback_rate": ("neg_n", "fb_n")}
 SAMPLE_NOUN = {"quality_score": "scored requests", "negative_feedback_rate": "requests with feedback"}
 
@@ -131,6 +132,7 @@ class ScanResult:
     start_lo: int  # the band of starts whose fit is not clearly worse (same shape)
     start_hi: int
     tried: int
+    sigma2: float = 0.0  # residual variance per unit weight of the fit (hour-of-day + window)
 
 
 def scan(y: np.ndarray, w: np.ndarray, strata: np.ndarray, first: int, direction: int,
@@ -177,7 +179,7 @@ def scan(y: np.ndarray, w: np.ndarray, strata: np.ndarray, first: int, direction
     same = alike & (gain >= gain[best] - 3.84 * sigma2)
     starts = windows.start[same] if same.any() else windows.start[best:best + 1]
     return ScanResult(int(windows.start[best]), int(windows.end[best]), str(shape), int(starts.min()),
-                      int(starts.max()), int(windows.start.size))
+                      int(starts.max()), int(windows.start.size), sigma2)
 
 
 # The window's test ---------------------------------------------------------------------
@@ -223,6 +225,30 @@ def compare_window(d: HourlyData, metric: str, base: np.ndarray, win: np.ndarray
         baseline = float((cw[ok2] * mean_b[ok2]).sum() / cw[ok2].sum()) if ok2.any() else None
         current = float(sw[ok2].sum() / cw[ok2].sum()) if ok2.any() else None
     return WindowTest(result, baseline, current, int(nb.sum()), int(n_cur))
+
+
+def dispersion(d: HourlyData, metric: str, y: np.ndarray, w: np.ndarray, sigma2: float) -> float:
+    """How much more the hourly values scatter than independent requests would make them
+    (at least 1): users with their own habits and clumps of traffic make requests of one hour
+    alike. The window's test is widened by it. (Latency's hourly p95 has no simple per-request
+    variance: 1.)"""
+    total = w.sum()
+    if total <= 0 or sigma2 <= 0:
+        return 1.0
+    if metric in PROPORTIONS:
+        p = float((w * y).sum() / total)
+        unit = p * (1 - p)
+    elif metric in ("quality_score", "cost_per_request_usd"):
+        h = d.hists[metric]
+        counts = h.counts.sum(axis=0)
+        mid = (h.edges[:-1] + h.edges[1:]) / 2
+        if counts.sum() <= 1:
+            return 1.0
+        mean = (counts * mid).sum() / counts.sum()
+        unit = float((counts * (mid - mean) ** 2).sum() / counts.sum())
+    else:
+        return 1.0
+    return max(1.0, sigma2 / unit) if unit > 0 else 1.0
 
 
 def window_floor(need: int) -> int:
@@ -273,7 +299,10 @@ def detect_metric(d: HourlyData, metric: str, since: datetime, t: Thresholds
             f"{format_value(metric, test.current)} from {d.time_of(start):%Y-%m-%d %H:%M}Z, "
             f"but on {test.n_current} {noun} since and {test.n_baseline} before "
             f"(at least {need} each are needed)"))
-    p_one = test.result.p_greater if direction > 0 else test.result.p_less
+    phi = dispersion(d, metric, y, w, chosen.sigma2)
+    z = test.result.z / math.sqrt(phi)
+    p_one = max(test.result.p_greater if direction > 0 else test.result.p_less,
+                float(stats.sst.norm.sf(direction * z)))
     return Detection(
         feature=d.feature, metric=metric, onset=d.time_of(start), end=d.time_of(end), shape=shape,
         baseline=test.baseline, current=test.current, onset_lo=d.time_of(chosen.start_lo),
@@ -338,8 +367,9 @@ def _with_p(d: Detection, p: float) -> Detection:
 MEASURE_SQL = {
     "error_rate": "CASE WHEN error IS NULL THEN 0.0 ELSE 1.0 END",
     "quality_score": "quality_score",
-    "latency_p95_ms": "CASE WHEN latency_ms IS NULL THEN NULL WHEN latency_ms > ? THEN 1.0 ELSE 0.0 END",
-    "cost_per_request_usd": "cost_usd",
+    "latency_p95_ms": ("CASE WHEN latency_ms IS NULL OR error IS NOT NULL THEN NULL "
+                       "WHEN latency_ms > ? THEN 1.0 ELSE 0.0 END"),
+    "cost_per_request_usd": "CASE WHEN error IS NULL THEN cost_usd END",
     "negative_feedback_rate": "CASE WHEN feedback = -1 THEN 1.0 WHEN feedback IS NOT NULL THEN 0.0 END",
 }
 

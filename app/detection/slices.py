@@ -28,7 +28,7 @@ from scipy import stats as sst
 
 from app.detection import stats
 from app.detection.hourly import floor_hour, frame_query
-from app.detection.scope import SliceExcess, is_symptom
+from app.detection.scope import USER_DIMENSION, SliceExcess, is_symptom
 from app.detection.thresholds import METRIC_DIRECTION, Thresholds
 from app.storage.schema import SPLIT_DIMENSIONS
 from app.storage.store import Store
@@ -83,13 +83,16 @@ def slice_hourly(store: Store, since: datetime, until: datetime, feature: str | 
                    1 AS n, CASE WHEN error IS NULL THEN 0 ELSE 1 END AS errors,
                    CASE WHEN quality_score IS NULL THEN 0 ELSE 1 END AS q_n,
                    coalesce(quality_score, 0) AS q_sum, coalesce(quality_score * quality_score, 0) AS q_ss,
-                   CASE WHEN cost_usd IS NULL THEN 0 ELSE 1 END AS cost_n,
-                   coalesce(cost_usd, 0) AS cost_sum, coalesce(cost_usd * cost_usd, 0) AS cost_ss,
+                   CASE WHEN cost_usd IS NULL OR error IS NOT NULL THEN 0 ELSE 1 END AS cost_n,
+                   CASE WHEN error IS NULL THEN coalesce(cost_usd, 0) ELSE 0 END AS cost_sum,
+                   CASE WHEN error IS NULL THEN coalesce(cost_usd * cost_usd, 0) ELSE 0 END AS cost_ss,
                    CASE WHEN feedback IS NULL THEN 0 ELSE 1 END AS fb_n,
                    CASE WHEN feedback = -1 THEN 1 ELSE 0 END AS neg_n,
-                   CASE WHEN latency_ms IS NULL THEN 0 ELSE 1 END AS lat_n,
-                   coalesce(ln(greatest(latency_ms, 0.01)), 0) AS lat_lsum,
-                   coalesce(ln(greatest(latency_ms, 0.01)) ^ 2, 0) AS lat_lss
+                   CASE WHEN latency_ms IS NULL OR error IS NOT NULL THEN 0 ELSE 1 END AS lat_n,
+                   CASE WHEN error IS NULL THEN coalesce(ln(greatest(latency_ms, 0.01)), 0)
+                        ELSE 0 END AS lat_lsum,
+                   CASE WHEN error IS NULL THEN coalesce(ln(greatest(latency_ms, 0.01)) ^ 2, 0)
+                        ELSE 0 END AS lat_lss
             FROM requests
             WHERE ($feature IS NULL OR feature = $feature) AND timestamp >= $since
                   AND timestamp < $until),
@@ -189,6 +192,8 @@ def _best_for_metric(feature: str, metric: str, series: dict, total: dict, rests
         first_seen = int(seen[0])
         gaps = HourlyGaps.of(n, s, rn, rs, var)
         if first_seen >= data_start + 1 and first_seen >= first_i:
+            if dim == USER_DIMENSION:
+                continue  # users come and go: a new user unlike the others is not a regression
             # A new value: its whole life against the rest in the same hours.
             live = (np.arange(len(n)) >= first_seen) & gaps.ok
             if n[live].sum() > MAX_SLICE_SHARE * base_n[live].sum() or rn[live].sum() < need:
