@@ -7,9 +7,11 @@ Definitions (docs/playbooks.md, "Triage and impact"):
 - a slice's *excess* is what it adds to the metric beyond the baseline: extra errors
   (errors - requests x baseline error rate), lost quality ((baseline - mean) x scored
   requests), extra thumbs-down, extra cost or extra latency;
-- scope is `single_user` when one user_id carries >= 70% of the excess, `partial` when one
-  value of another dimension carries >= 70% of it with at most 60% of the requests, `total`
-  otherwise, and `none` when the metric did not get worse by 2 standard errors or more;
+- scope is `none` when the metric did not get worse by 2 standard errors or more; otherwise
+  the scope rule `analyze` uses (app/detection/scope.py, with the `scope` settings of
+  detection.yaml): `single_user` when one user carries the excess, `partial` for the smallest
+  slice carrying it with a minority of the requests, `total` otherwise; a value set by the
+  failure itself (no response_model on an error) is never the scope;
 - impact counts the requests of the scope (the slice, or the whole feature when total):
   requests, distinct users, extra errors, quality delta against the baseline, extra cost.
 """
@@ -21,13 +23,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from app.detection.scope import SliceExcess, choose_scope
+from app.detection.thresholds import DEFAULTS, Thresholds, ThresholdsError, load_thresholds
 from app.storage.store import Store
 
 BASELINE = timedelta(hours=24)
 SCOPE_DIMENSIONS: tuple[str, ...] = ("variant", "prompt_version", "model", "response_model",
                                      "region", "segment", "user_id")
-CARRIES_SHARE = 0.7  # share of the excess a slice must carry to be "the" scope
-MAX_REQUEST_SHARE = 0.6  # ... while holding at most this share of the requests
 MIN_SLICE_REQUESTS = 20
 MIN_Z = 2.0  # below this many standard errors there is no degradation to scope
 _SUMS = """count(*) AS n, count(error) AS errors, sum(quality_score) AS q_sum,
@@ -193,9 +195,9 @@ def triage(store: Store, feature: str, onset: datetime, end: datetime,
         metric = choose_metric(current, baseline)
     total_excess = current.excess(metric, baseline)
     slices: dict[str, list[SliceImpact]] = {}
-    best: tuple[float, int, SliceImpact] | None = None
+    rows_for_scope: list[SliceExcess] = []
     carried_by: list[str] = []
-    for order, dim in enumerate(SCOPE_DIMENSIONS):
+    for dim in SCOPE_DIMENSIONS:
         rows = []
         for (d, value, cur), s in sums.items():
             if d != dim or not cur:
@@ -203,27 +205,42 @@ def triage(store: Store, feature: str, onset: datetime, end: datetime,
             own_base = sums.get((d, value, False))
             base_rate = (own_base.rate(metric) if own_base and own_base.n >= MIN_SLICE_REQUESTS
                          else baseline.rate(metric))
-            share = s.excess(metric, baseline) / total_excess if total_excess > 0 else 0.0
+            excess = s.excess(metric, baseline)
+            share = excess / total_excess if total_excess > 0 else 0.0
             rows.append(SliceImpact(dim, value, s.n, s.n / current.n if current.n else 0.0,
                                     s.rate(metric), base_rate, share))
             if (own_base is None or own_base.n < MIN_SLICE_REQUESTS) and rows[-1].request_share >= 0.9:
                 carried_by.append(f"{dim} = {value}")
-            concentration = share / max(s.n / current.n, 1e-9) if current.n else 0.0
-            if (share >= CARRIES_SHARE and s.n / max(current.n, 1) <= MAX_REQUEST_SHARE
-                    and (best is None or (concentration, -order) > (best[0], -best[1]))):
-                best = (concentration, order, rows[-1])
+            seen_n = s.n + (own_base.n if own_base else 0)
+            failed = (s.errors + (own_base.errors if own_base else 0)) / seen_n if seen_n else 0.0
+            if s.n >= MIN_SLICE_REQUESTS:
+                rows_for_scope.append(SliceExcess(dim, value, s.n, excess, failed))
         slices[dim] = sorted(rows, key=lambda sl: -sl.excess_share)
     z = _z_worse(metric, current, baseline)
     if total_excess <= 0 or z < MIN_Z:
         return Triage("none", metric, slices=slices, z=z)
-    if best is None:
+    t = _thresholds(store)
+    choice = choose_scope(rows_for_scope, total_excess, current.n, t.scope_coverage,
+                          t.scope_max_share)
+    if choice.kind == "total":
         return Triage("total", metric, slices=slices, carried_by=tuple(carried_by), z=z)
-    top = best[2]
-    same = tuple(f"{sl.dimension} = {sl.value}" for d, rows in slices.items() if d != top.dimension
-                 for sl in rows
-                 if sl.requests == top.requests and abs(sl.excess_share - top.excess_share) < 1e-9)
-    kind = "single_user" if top.dimension == "user_id" else "partial"
-    return Triage(kind, metric, top.dimension, top.value, same_requests_as=same, slices=slices, z=z)
+    top = next(sl for sl in slices[choice.picks[0].dimension] if sl.value == choice.picks[0].value)
+    same = [f"{r.dimension} = {r.value}" for r in choice.same_requests]
+    same += [f"{sl.dimension} = {sl.value}" for d, rows in slices.items() if d != top.dimension
+             for sl in rows if sl.requests == top.requests
+             and abs(sl.excess_share - top.excess_share) < 1e-9
+             and f"{sl.dimension} = {sl.value}" not in same]
+    return Triage(choice.kind, metric, top.dimension, top.value, same_requests_as=tuple(same),
+                  slices=slices, z=z)
+
+
+def _thresholds(store: Store) -> Thresholds:
+    """The scope settings of the data directory's detection.yaml (defaults when it is broken:
+    triage must still answer; `analyze` reports the file's error)."""
+    try:
+        return load_thresholds(store.data_dir)
+    except ThresholdsError:
+        return DEFAULTS
 
 
 def measure(store: Store, feature: str, onset: datetime, until: datetime,
