@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from app.changes.events import ChangeEvent
+from app.detection import stats
 from app.detection.detect import Detection, measure
 from app.detection.findings import Scope, Slice, Suspect, format_value
 from app.detection.hourly import frame_query
@@ -127,8 +128,8 @@ def new_slice_onset(ctx: Context, scope: Scope, table: pl.DataFrame) -> datetime
     n, s = pre["n"].sum(), pre["s"].sum()
     if not n:
         return None
-    z = METRIC_DIRECTION[ctx.det.metric] * (s - n * ctx.base_mean) / math.sqrt(n * ctx.base_var)
-    return first.replace(second=0, microsecond=0) if z > 1.645 else None
+    z = METRIC_DIRECTION[ctx.det.metric] * stats.excess_z(s, n, ctx.base_mean, ctx.base_var)
+    return first.replace(second=0, microsecond=0) if z > stats.Z90 else None
 
 
 # Scope ---------------------------------------------------------------------------------------

@@ -137,6 +137,31 @@ def stratified_rank_test(base: np.ndarray, win: np.ndarray) -> TestResult:
     return _result(float((u - n1 * n2 / 2.0).sum()), float(var.sum()))
 
 
+def two_proportions_z(x1: float, n1: float, x0: float, n0: float) -> float:
+    """z of rate x1/n1 above rate x0/n0, pooled standard error (0 without data)."""
+    if not n1 or not n0:
+        return 0.0
+    pooled = (x1 + x0) / (n1 + n0)
+    se = math.sqrt(max(pooled * (1 - pooled), 1e-12) * (1 / n1 + 1 / n0))
+    return (x1 / n1 - x0 / n0) / se
+
+
+def two_means_z(s1: float, ss1: float, n1: float, s0: float, ss0: float, n0: float) -> float:
+    """z of mean s1/n1 above mean s0/n0 from sums and sums of squares, pooled variance
+    (0 with fewer than two values on a side)."""
+    if n1 < 2 or n0 < 2:
+        return 0.0
+    var = max((ss1 + ss0) / (n1 + n0) - ((s1 + s0) / (n1 + n0)) ** 2, 1e-12)
+    return (s1 / n1 - s0 / n0) / math.sqrt(var * (1 / n1 + 1 / n0))
+
+
+def excess_z(total: float, n: float, mean0: float, var0: float) -> float:
+    """z of n values summing to `total` above a known mean and variance."""
+    if n <= 0 or var0 <= 0:
+        return 0.0
+    return (total - n * mean0) / math.sqrt(n * var0)
+
+
 def holm(p_values: list[float]) -> list[float]:
     """Holm-Bonferroni adjusted p-values, in the input order."""
     m = len(p_values)
@@ -167,6 +192,7 @@ def histogram_quantile(counts: np.ndarray, edges: np.ndarray, q: float) -> float
 # Confidence intervals ------------------------------------------------------------------
 
 Z95 = 1.959963984540054
+Z90 = 1.6448536269514722  # one-sided 5%
 
 
 def wilson_interval(x: float, n: float, z: float = Z95) -> tuple[float, float]:

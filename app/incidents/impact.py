@@ -18,11 +18,11 @@ Definitions (docs/playbooks.md, "Triage and impact"):
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from app.detection import stats
 from app.detection.scope import SliceExcess, choose_scope
 from app.detection.thresholds import DEFAULTS, Thresholds, ThresholdsError, load_thresholds
 from app.storage.store import Store
@@ -165,18 +165,10 @@ def _sums_by_slice(store: Store, feature: str, onset: datetime, end: datetime
 def _z_worse(metric: str, cur: Sums, base: Sums) -> float:
     """How many standard errors the metric got worse (two-sample normal approximation)."""
     if metric == "quality_mean":
-        if cur.q_n < 2 or base.q_n < 2:
-            return 0.0
-        var = max((cur.q_sq + base.q_sq) / (cur.q_n + base.q_n)
-                  - ((cur.q_sum + base.q_sum) / (cur.q_n + base.q_n)) ** 2, 1e-12)
-        return (base.q_sum / base.q_n - cur.q_sum / cur.q_n) / math.sqrt(var * (1 / cur.q_n + 1 / base.q_n))
-    num, den = ((cur.errors, base.errors), (cur.n, base.n)) if metric == "error_rate" else (
-        (cur.neg, base.neg), (cur.fb_n, base.fb_n))
-    if not den[0] or not den[1]:
-        return 0.0
-    pooled = (num[0] + num[1]) / (den[0] + den[1])
-    se = math.sqrt(max(pooled * (1 - pooled), 1e-12) * (1 / den[0] + 1 / den[1]))
-    return (num[0] / den[0] - num[1] / den[1]) / se
+        return stats.two_means_z(base.q_sum, base.q_sq, base.q_n, cur.q_sum, cur.q_sq, cur.q_n)
+    if metric == "error_rate":
+        return stats.two_proportions_z(cur.errors, cur.n, base.errors, base.n)
+    return stats.two_proportions_z(cur.neg, cur.fb_n, base.neg, base.fb_n)
 
 
 def choose_metric(current: Sums, baseline: Sums) -> str:
