@@ -14,6 +14,7 @@ the thresholds file, else it is no finding; too few samples make it "inconclusiv
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -105,6 +106,7 @@ class Windows:
                        self.g[keep])
 
 
+@lru_cache(maxsize=8)  # every feature and metric of one analysis scans the same windows
 def candidate_windows(hours: int, first: int, min_hours: int) -> Windows:
     t = np.arange(hours)[None, :]
     taus = np.arange(first, max(hours - min_hours + 1, first))[:, None]
