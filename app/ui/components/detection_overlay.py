@@ -35,7 +35,8 @@ def onsets_for(feature: str, since: datetime, until: datetime) -> list[OnsetMark
     except Exception:  # noqa: BLE001 - a marker overlay must never break the timeline page
         return []
     return [OnsetMarker(f.onset, f"{f.metric}: {format_value(f.metric, f.baseline)} → "
-                           f"{format_value(f.metric, f.current)}")
+                                 f"{format_value(f.metric, f.current)}"
+                                 + (f" until {f.ended:%H:%M}" if f.ended else ""), f.ended)
             for f in result.findings]
 
 
