@@ -70,15 +70,20 @@ def _analyze(store: Store, feature: str | None, since: datetime | None, until: d
     sliced = slices.detect_slices(slices.slice_hourly(store, range_start, until, feature),
                                   range_start, until, since, t, METRIC_NAMES)
     detections, inconclusive = detect(hourly, since, t, slices=sliced)
-    findings = [explain(store, d, range_start, until, t, extra_changes) for d in detections]
+    hints = {(sd.feature, sd.metric): sd for sd in sliced}
+    findings = [explain(store, d, range_start, until, t, extra_changes,
+                        hints.get((d.feature, d.metric))) for d in detections]
     findings.sort(key=lambda f: (-f.severity, f.feature, f.metric))
     return AnalysisResult(tuple(findings), tuple(inconclusive), since, until,
                           cross_feature_events(findings))
 
 
 def explain(store: Store, det: Detection, range_start: datetime, until: datetime, t: Thresholds,
-            extra_changes: list[ChangeEvent] | None = None) -> Finding:
-    """A detection with its onset to the minute, its scope and its suspects."""
+            extra_changes: list[ChangeEvent] | None = None,
+            hint: slices.SliceDetection | None = None) -> Finding:
+    """A detection with its onset to the minute, its scope and its suspects. `hint`: the
+    slice test's answer for the same feature and metric; when the scope is that slice, its
+    step (found on the slice's own gap, not diluted in the total) places the hourly onset."""
     table = attribute.slice_table(store, det, det.onset, range_start, until)
     ctx = attribute.context(det, det.onset, range_start, until, table)
     scope, suspects, onset, ended = Scope("total"), [], det.onset, None
@@ -86,6 +91,14 @@ def explain(store: Store, det: Detection, range_start: datetime, until: datetime
         ended = det.end
     if ctx is not None:
         ctx, scope = _scope(ctx, table, det, t)
+        if (hint is not None and not hint.new_value and det.shape == "step"
+                and (hint.dimension, hint.value) in {(s.dimension, s.value) for s in scope.slices}
+                and abs(hint.onset - det.onset) > timedelta(hours=1)):
+            det = replace(det, onset=hint.onset, onset_lo=hint.onset,
+                          onset_hi=hint.onset + timedelta(hours=1))
+            table = attribute.slice_table(store, det, det.onset, range_start, until)
+            ctx = attribute.context(det, det.onset, range_start, until, table) or ctx
+            ctx, scope = _scope(ctx, table, det, t)
         where = [(s.dimension, s.value) for s in scope.slices]
         slice_onset = attribute.new_slice_onset(ctx, scope, table)
         if slice_onset is not None:
@@ -97,7 +110,17 @@ def explain(store: Store, det: Detection, range_start: datetime, until: datetime
             table = attribute.slice_table(store, det, onset, range_start, until)
             ctx = attribute.context(det, onset, range_start, until, table) or ctx
             ctx, scope = _scope(ctx, table, det, t)
+            # The scope seen from the new onset can be a new slice (a canary that went unseen
+            # at night): then it began with the slice's first requests.
+            later = None if slice_onset is not None else attribute.new_slice_onset(ctx, scope, table)
+            if later is not None and later != onset:
+                refined = OnsetEstimate(later, later, later)
+                onset = later
+                table = attribute.slice_table(store, det, onset, range_start, until)
+                ctx = attribute.context(det, onset, range_start, until, table) or ctx
+                ctx, scope = _scope(ctx, table, det, t)
         ctx = replace(ctx, onset_lo=refined.lo, onset_hi=refined.hi)
+        where = [(s.dimension, s.value) for s in scope.slices]
         if det.shape == "transient":
             ended = refine_end(store, det, onset, until, ctx.base_mean, ctx.base_var, where)
         candidates = candidate_changes(store, det.feature, range_start, until, extra_changes)

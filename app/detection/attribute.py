@@ -111,8 +111,10 @@ def context(det: Detection, onset: datetime, range_start: datetime, until: datet
 
 def new_slice_onset(ctx: Context, scope: Scope, table: pl.DataFrame) -> datetime | None:
     """When the degradation sits in requests that did not exist before (a canary variant, a new
-    user), it began with the first of them, provided they were already significantly worse than
-    the baseline before the detected onset (one-sided z test, 5%)."""
+    user), it began with the first of them, provided their requests before the detected onset
+    were already significantly worse than the baseline, or too few to say they were any
+    better than after it (one-sided z tests, 5%): a canary started at night is degraded from
+    its first request even if the night's dozen requests cannot show it."""
     if scope.kind == "total" or not scope.slices:
         return None
     dim = scope.slices[0].dimension
@@ -128,8 +130,20 @@ def new_slice_onset(ctx: Context, scope: Scope, table: pl.DataFrame) -> datetime
     n, s = pre["n"].sum(), pre["s"].sum()
     if not n:
         return None
-    z = METRIC_DIRECTION[ctx.det.metric] * stats.excess_z(s, n, ctx.base_mean, ctx.base_var)
-    return first.replace(second=0, microsecond=0) if z > stats.Z90 else None
+    direction = METRIC_DIRECTION[ctx.det.metric]
+    if direction * stats.excess_z(s, n, ctx.base_mean, ctx.base_var) > stats.Z90:
+        return first.replace(second=0, microsecond=0)
+    cur = rows.filter(pl.col("period") == "cur")
+    n_c, s_c, ss_c = cur["n"].sum(), cur["s"].sum(), cur["ss"].sum()
+    if not n_c:
+        return None
+    mean_c = s_c / n_c
+    var_c = max(ss_c / n_c - mean_c * mean_c, 1e-12)
+    if ctx.det.metric in ("error_rate", "negative_feedback_rate"):  # a few events: exact tails
+        p_better = stats.exact_binomial(s, n, mean_c).p_less
+        return first.replace(second=0, microsecond=0) if p_better > 0.05 else None
+    better = direction * stats.excess_z(n * mean_c - s, n, 0.0, var_c)  # pre below the degraded level
+    return first.replace(second=0, microsecond=0) if better < stats.Z90 else None
 
 
 # Scope ---------------------------------------------------------------------------------------

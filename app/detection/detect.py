@@ -14,9 +14,9 @@ the thresholds file, else it is no finding; too few samples make it "inconclusiv
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 import numpy as np
 
@@ -330,7 +330,7 @@ def detect(hourly: dict[str, HourlyData], since: datetime, t: Thresholds,
             if not isinstance(out, Inconclusive) and hourly[name].sums[_weight_key(metric)].sum() > 0:
                 family += 1
     judged = {(i.feature, i.metric) for i in inconclusive}
-    from_slices = [slice_detection(sd, hourly[sd.feature]) for sd in slices
+    from_slices = [slice_detection(sd, hourly[sd.feature]) for sd in slices or []
                    if sd.feature in hourly and (sd.feature, sd.metric) not in judged]
     # Holm over the whole family (totals and slices of every feature-metric): untested
     # members count with p = 1.

@@ -1,14 +1,17 @@
 """Slice-level detection: a degradation confined to a few percent of a feature's requests.
 
 A canary served to 5% of the traffic can be ten times worse than control while the feature's
-total barely moves, so totals alone miss it. Here every value of every split dimension (the
-top users only, by requests) is compared with *the rest of the same feature in the same
-hours*, from one grouped scan of hourly aggregates:
+total barely moves, so totals alone miss it. Here every value of every split dimension but
+users is compared with *the rest of the same feature in the same hours*, from one grouped
+scan of hourly aggregates:
 
 - a value first seen inside the range (a canary arm, a new prompt or model) is tested over its
   whole life against the rest of the feature in the hours it was served;
 - a value seen from the start is scanned for a step in its gap to the rest (the gap after
   against the gap before), so a lasting difference (one region always slower) is no finding.
+
+Users are not tested as slices (their habits differ and shift by the hour): a degradation's
+concentration by user decides `single_user` in the scope rule instead.
 
 Comparing within the same hours cancels the daily and weekly cycles and needs no history
 before the range. Significance is Bonferroni over every value and step position tested in a
@@ -33,7 +36,6 @@ from app.detection.thresholds import METRIC_DIRECTION, Thresholds
 from app.storage.schema import SPLIT_DIMENSIONS
 from app.storage.store import Store
 
-TOP_USERS = 10
 MIN_SHARE_OF_REST = 0.0  # any share: a 1% canary counts
 MAX_SLICE_SHARE = 0.6  # a value serving most requests is the total's business
 NEW_AFTER = timedelta(hours=1)  # first seen this long after the range start: a new value
@@ -69,17 +71,14 @@ class SliceDetection:
 
 def slice_hourly(store: Store, since: datetime, until: datetime, feature: str | None
                  ) -> pl.DataFrame:
-    """Hourly sums per feature, dimension and value (users: the top ones by requests)."""
-    dims = [d for d in SPLIT_DIMENSIONS if d != "user_id"]
+    """Hourly sums per feature, dimension and value (users excepted)."""
+    dims = [d for d in SPLIT_DIMENSIONS if d != USER_DIMENSION]
     parts = [f"""SELECT feature, '{d}' AS dimension, coalesce(CAST({d} AS VARCHAR), '(none)') AS value,
                         hour, {', '.join(f'sum({c}) AS {c}' for c in _SUMS)}
                  FROM rows GROUP BY ALL""" for d in dims]
-    parts.append(f"""SELECT feature, 'user_id', user_id, hour,
-                            {', '.join(f'sum({c})' for c in _SUMS)}
-                     FROM rows SEMI JOIN top USING (feature, user_id) GROUP BY ALL""")
     sql = f"""
         WITH rows AS (
-            SELECT feature, {', '.join(SPLIT_DIMENSIONS)}, date_trunc('hour', timestamp) AS hour,
+            SELECT feature, {', '.join(dims)}, date_trunc('hour', timestamp) AS hour,
                    1 AS n, CASE WHEN error IS NULL THEN 0 ELSE 1 END AS errors,
                    CASE WHEN quality_score IS NULL THEN 0 ELSE 1 END AS q_n,
                    coalesce(quality_score, 0) AS q_sum, coalesce(quality_score * quality_score, 0) AS q_ss,
@@ -95,9 +94,7 @@ def slice_hourly(store: Store, since: datetime, until: datetime, feature: str | 
                         ELSE 0 END AS lat_lss
             FROM requests
             WHERE ($feature IS NULL OR feature = $feature) AND timestamp >= $since
-                  AND timestamp < $until),
-        top AS (SELECT feature, user_id FROM rows WHERE user_id IS NOT NULL GROUP BY 1, 2
-                QUALIFY row_number() OVER (PARTITION BY feature ORDER BY count(*) DESC) <= {TOP_USERS})
+                  AND timestamp < $until)
         {' UNION ALL '.join(parts)}"""
     return frame_query(store, sql, {"since": since, "until": until, "feature": feature})
 
@@ -189,11 +186,14 @@ def _best_for_metric(feature: str, metric: str, series: dict, total: dict, rests
         seen = np.flatnonzero(arrs["n"] > 0)
         if seen.size == 0 or n[first_i:].sum() < floor:
             continue
+        if dim == USER_DIMENSION:
+            # Users are judged by how concentrated a degradation is (app/detection/scope.py), not
+            # as slices: each has habits of their own that shift from hour to hour and day to
+            # day, so a user's own "step" is usually just that user.
+            continue
         first_seen = int(seen[0])
         gaps = HourlyGaps.of(n, s, rn, rs, var)
         if first_seen >= data_start + 1 and first_seen >= first_i:
-            if dim == USER_DIMENSION:
-                continue  # users come and go: a new user unlike the others is not a regression
             # A new value: its whole life against the rest in the same hours.
             live = (np.arange(len(n)) >= first_seen) & gaps.ok
             if n[live].sum() > MAX_SLICE_SHARE * base_n[live].sum() or rn[live].sum() < need:
