@@ -83,7 +83,7 @@ def matched_proportions(x_base: np.ndarray, n_base: np.ndarray, x_win: np.ndarra
     if nb.sum() <= 0 or nw.sum() <= 0:
         return TestResult(0.0, 1.0, 1.0), float("nan")
     prior = rate_prior(xb, nb)
-    pooled = xb.sum() / nb.sum()
+    pooled = (xb.sum() + 0.5) / (nb.sum() + 1)  # Jeffreys: no events is not a rate of zero
     rate = (xb + prior * pooled) / (nb + prior)
     expected = float((nw * rate).sum())
     # The baseline's own uncertainty: each stratum's share of its rate from its own requests,
@@ -96,8 +96,10 @@ def matched_proportions(x_base: np.ndarray, n_base: np.ndarray, x_win: np.ndarra
     diff = float(xw.sum()) - expected
     diff = math.copysign(max(abs(diff) - 0.5, 0.0), diff)
     matched = expected / nw.sum()
+    # The exact tail against the rate the baseline cannot rule out: one more event than seen.
+    cautious = max(matched, (xb.sum() + 1) / (nb.sum() + 1))
     return conservative(_result(diff, max(var, 1e-12)),
-                        exact_binomial(xw.sum(), nw.sum(), matched)), matched
+                        exact_binomial(xw.sum(), nw.sum(), cautious)), matched
 
 
 def exact_binomial(x: float, n: float, p0: float) -> TestResult:
