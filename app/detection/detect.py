@@ -54,6 +54,7 @@ class Detection:
     severity: float
     p_value: float = 1.0  # after Holm across features x metrics
     slice: tuple[str, str] | None = None  # (dimension, value) when only a slice degraded
+    seasonal: tuple[float, ...] | None = None  # baseline mean of `measure` per hour of day
 
 
 @dataclass(frozen=True)
@@ -229,6 +230,31 @@ def compare_window(d: HourlyData, metric: str, base: np.ndarray, win: np.ndarray
     return WindowTest(result, baseline, current, int(nb.sum()), int(n_cur))
 
 
+SEASONAL_PRIOR = 50.0  # an hour of day's own baseline mean counts as shrunk by this many values
+
+
+def seasonal_means(d: HourlyData, metric: str, base: np.ndarray, threshold: float
+                   ) -> tuple[float, ...] | None:
+    """The baseline mean of the per-request `measure` for each hour of day (shrunk toward the
+    pooled mean), so the onset's change point compares like hours with like: an evening that
+    is always slower is not taken for the step."""
+    strata = d.strata
+    if metric == "latency_p95_ms":
+        h = d.hists[metric]
+        above = np.clip((h.edges[1:] - threshold) / np.diff(h.edges), 0.0, 1.0)  # share of each bin
+        num_h, den_h = h.counts @ above, h.counts.sum(axis=1)
+    else:
+        key = {"error_rate": ("errors", "n"), "negative_feedback_rate": ("neg_n", "fb_n"),
+               "quality_score": ("q_sum", "q_n"), "cost_per_request_usd": ("cost_sum", "cost_n")}
+        num_h, den_h = d.sums[key[metric][0]], d.sums[key[metric][1]]
+    num = np.bincount(strata[base], weights=num_h[base], minlength=24)
+    den = np.bincount(strata[base], weights=den_h[base], minlength=24)
+    if den.sum() <= 0:
+        return None
+    pooled = num.sum() / den.sum()
+    return tuple(float(x) for x in (num + SEASONAL_PRIOR * pooled) / (den + SEASONAL_PRIOR))
+
+
 def dispersion(d: HourlyData, metric: str, y: np.ndarray, w: np.ndarray, sigma2: float) -> float:
     """How much more the hourly values scatter than independent requests would make them
     (at least 1): users with their own habits and clumps of traffic make requests of one hour
@@ -301,6 +327,7 @@ def detect_metric(d: HourlyData, metric: str, since: datetime, t: Thresholds
             f"{format_value(metric, test.current)} from {d.time_of(start):%Y-%m-%d %H:%M}Z, "
             f"but on {test.n_current} {noun} since and {test.n_baseline} before "
             f"(at least {need} each are needed)"))
+    seasonal = seasonal_means(d, metric, hours < start, test.baseline)
     phi = dispersion(d, metric, y, w, chosen.sigma2)
     z = test.result.z / math.sqrt(phi)
     p_one = max(test.result.p_greater if direction > 0 else test.result.p_less,
@@ -309,7 +336,8 @@ def detect_metric(d: HourlyData, metric: str, since: datetime, t: Thresholds
         feature=d.feature, metric=metric, onset=d.time_of(start), end=d.time_of(end), shape=shape,
         baseline=test.baseline, current=test.current, onset_lo=d.time_of(chosen.start_lo),
         onset_hi=d.time_of(chosen.start_hi + 1), p_raw=min(1.0, p_one * tried),
-        n_baseline=test.n_baseline, n_current=test.n_current, severity=effect / needed)
+        n_baseline=test.n_baseline, n_current=test.n_current, severity=effect / needed,
+        seasonal=seasonal)
 
 
 def detect(hourly: dict[str, HourlyData], since: datetime, t: Thresholds,
@@ -446,13 +474,17 @@ def _change_point(store: Store, det: Detection, base_mean: float, base_var: floa
     if where:
         pred = " OR ".join(f"{d} = ?" for d, _ in where if d in SPLIT_DIMENSIONS) or "TRUE"
         pred_params = [v for d, v in where if d in SPLIT_DIMENSIONS]
+    # Against each hour of day's own baseline when known (a daily cycle is not a change).
+    expected, expected_params = "?", [base_mean]
+    if det.seasonal is not None:
+        expected, expected_params = "list_extract(?::DOUBLE[], hour(timestamp) + 1)", [list(det.seasonal)]
     rows = store.rows(
         f"""SELECT time_bucket(INTERVAL '{int(minutes)} minutes', timestamp) AS b,
-                   count(x), coalesce(sum(x - ?) FILTER (WHERE {pred}), 0)
+                   count(x), coalesce(sum(x - {expected}) FILTER (WHERE {pred}), 0)
             FROM (SELECT *, {expr} AS x FROM requests
                   WHERE feature = ? AND timestamp >= ? AND timestamp < ?)
             GROUP BY 1 ORDER BY 1""",
-        [base_mean, *pred_params, *params, det.feature, lo, hi])
+        [*expected_params, *pred_params, *params, det.feature, lo, hi])
     rows = [r for r in rows if r[1]]
     if len(rows) < 3:
         return None
