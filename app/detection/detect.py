@@ -22,7 +22,7 @@ import numpy as np
 
 from app.detection import stats
 from app.detection.findings import Inconclusive, format_value
-from app.detection.hourly import HourlyData, hourly_p95
+from app.detection.hourly import Histogram, HourlyData, hourly_p95
 from app.detection.slices import SliceDetection
 from app.detection.thresholds import METRIC_DIRECTION, METRIC_NAMES, Thresholds
 from app.storage.schema import SPLIT_DIMENSIONS
@@ -79,12 +79,21 @@ def metric_series(d: HourlyData, metric: str) -> tuple[np.ndarray, np.ndarray]:
         w = s["q_n"]
         y = np.divide(s["q_sum"], w, out=np.zeros_like(w), where=w > 0)
     elif metric == "cost_per_request_usd":
-        w = s["cost_n"]
-        y = np.divide(s["cost_sum"], w, out=np.zeros_like(w), where=w > 0)
+        # The hourly mean of log cost: real token counts have tails that make the plain mean
+        # jump with one long request; the test itself is a rank test on the histogram.
+        h = d.hists[metric]
+        w = h.counts.sum(axis=1)
+        y = np.divide(h.counts @ log_centres(h), w, out=np.zeros_like(w), where=w > 0)
     else:
         w = s["lat_n"].copy()
         y = np.nan_to_num(hourly_p95(d.hists[metric]), nan=0.0)
     return y, np.where(np.isfinite(y), w, 0.0)
+
+
+def log_centres(h: Histogram) -> np.ndarray:
+    """The log of each bin's centre for a log-binned histogram (latency, cost)."""
+    logs = np.log(h.edges)
+    return (logs[:-1] + logs[1:]) / 2
 
 
 def _stratum_matrix(strata: np.ndarray) -> np.ndarray:
@@ -243,9 +252,12 @@ def seasonal_means(d: HourlyData, metric: str, base: np.ndarray, threshold: floa
         h = d.hists[metric]
         above = np.clip((h.edges[1:] - threshold) / np.diff(h.edges), 0.0, 1.0)  # share of each bin
         num_h, den_h = h.counts @ above, h.counts.sum(axis=1)
+    elif metric == "cost_per_request_usd":  # log cost, as ONSET_MEASURE_SQL reads it
+        h = d.hists[metric]
+        num_h, den_h = h.counts @ log_centres(h), h.counts.sum(axis=1)
     else:
         key = {"error_rate": ("errors", "n"), "negative_feedback_rate": ("neg_n", "fb_n"),
-               "quality_score": ("q_sum", "q_n"), "cost_per_request_usd": ("cost_sum", "cost_n")}
+               "quality_score": ("q_sum", "q_n")}
         num_h, den_h = d.sums[key[metric][0]], d.sums[key[metric][1]]
     num = np.bincount(strata[base], weights=num_h[base], minlength=24)
     den = np.bincount(strata[base], weights=den_h[base], minlength=24)
@@ -269,7 +281,8 @@ def dispersion(d: HourlyData, metric: str, y: np.ndarray, w: np.ndarray, sigma2:
     elif metric in ("quality_score", "cost_per_request_usd"):
         h = d.hists[metric]
         counts = h.counts.sum(axis=0)
-        mid = (h.edges[:-1] + h.edges[1:]) / 2
+        # In the unit of the hourly series: score, or log cost.
+        mid = log_centres(h) if metric == "cost_per_request_usd" else (h.edges[:-1] + h.edges[1:]) / 2
         if counts.sum() <= 1:
             return 1.0
         mean = (counts * mid).sum() / counts.sum()
@@ -404,6 +417,14 @@ MEASURE_SQL = {
 }
 
 
+# Where the onset's change point reads another quantity than `measure`: log cost, whose
+# baseline per hour of day comes from the cost histogram (`seasonal_means`).
+ONSET_MEASURE_SQL = {
+    "cost_per_request_usd": "CASE WHEN error IS NULL AND cost_usd IS NOT NULL "
+                            "THEN ln(greatest(cost_usd, 1e-9)) END",
+}
+
+
 def measure(metric: str, baseline: float) -> tuple[str, list]:
     """A per-request quantity whose mean moves with the metric (for p95 latency: the share of
     requests slower than the baseline p95), as SQL with its parameters."""
@@ -470,6 +491,10 @@ def _change_point(store: Store, det: Detection, base_mean: float, base_var: floa
                   hi: datetime, direction: int) -> OnsetEstimate | None:
     """The single change point of the metric between `lo` and `hi` in `direction`."""
     expr, params = measure(det.metric, det.baseline)
+    if det.metric in ONSET_MEASURE_SQL:
+        if det.seasonal is None:
+            return None
+        expr, params = ONSET_MEASURE_SQL[det.metric], []
     pred, pred_params = "TRUE", []
     if where:
         pred = " OR ".join(f"{d} = ?" for d, _ in where if d in SPLIT_DIMENSIONS) or "TRUE"
@@ -480,7 +505,8 @@ def _change_point(store: Store, det: Detection, base_mean: float, base_var: floa
         expected, expected_params = "list_extract(?::DOUBLE[], hour(timestamp) + 1)", [list(det.seasonal)]
     rows = store.rows(
         f"""SELECT time_bucket(INTERVAL '{int(minutes)} minutes', timestamp) AS b,
-                   count(x), coalesce(sum(x - {expected}) FILTER (WHERE {pred}), 0)
+                   count(x), coalesce(sum(x - {expected}) FILTER (WHERE {pred}), 0),
+                   coalesce(sum(x * x), 0), coalesce(sum(x), 0)
             FROM (SELECT *, {expr} AS x FROM requests
                   WHERE feature = ? AND timestamp >= ? AND timestamp < ?)
             GROUP BY 1 ORDER BY 1""",
@@ -498,6 +524,11 @@ def _change_point(store: Store, det: Detection, base_mean: float, base_var: floa
     best = int(np.argmax(gain))
     if gain[best] <= 0:
         return None
-    # Likelihood-ratio band: change points whose fit is within chi2(1, 95%) of the best.
-    close = k[gain >= gain[best] - 3.84 * max(base_var, 1e-12)]
+    # Likelihood-ratio band: change points whose fit is within chi2(1, 95%) of the best, with
+    # the per-request variance of the quantity read (over the searched range).
+    total = n.sum()
+    sq, sm = sum(float(r[3]) for r in rows), sum(float(r[4]) for r in rows)
+    var = max(sq / total - (sm / total) ** 2, base_var if det.metric not in ONSET_MEASURE_SQL else 0.0,
+              1e-12)
+    close = k[gain >= gain[best] - 3.84 * var]
     return OnsetEstimate(rows[k[best]][0], rows[int(close.min())][0], rows[int(close.max())][0])
