@@ -20,6 +20,7 @@ from app.detection.thresholds import METRIC_NAMES, Thresholds, load_thresholds
 from app.storage.store import Store
 
 DEFAULT_WINDOW = timedelta(days=7)
+RESCAN_AFTER = timedelta(minutes=10)
 
 
 def default_window(store: Store, feature: str | None = None, since: datetime | None = None,
@@ -106,7 +107,9 @@ def explain(store: Store, det: Detection, range_start: datetime, until: datetime
         else:
             refined = refine_onset(store, det, ctx.base_mean, ctx.base_var, where)
         onset = refined.at
-        if onset != det.onset:
+        # The tables are re-read (a scan of the feature's rows) only when the onset moved by
+        # more than ten minutes: within them the scope and the suspects' sums barely change.
+        if abs(onset - det.onset) > RESCAN_AFTER:
             table = attribute.slice_table(store, det, onset, range_start, until)
             ctx = attribute.context(det, onset, range_start, until, table) or ctx
             ctx, scope = _scope(ctx, table, det, t)
@@ -119,7 +122,7 @@ def explain(store: Store, det: Detection, range_start: datetime, until: datetime
                 table = attribute.slice_table(store, det, onset, range_start, until)
                 ctx = attribute.context(det, onset, range_start, until, table) or ctx
                 ctx, scope = _scope(ctx, table, det, t)
-        ctx = replace(ctx, onset_lo=refined.lo, onset_hi=refined.hi)
+        ctx = replace(ctx, onset=onset, onset_lo=refined.lo, onset_hi=refined.hi)
         where = [(s.dimension, s.value) for s in scope.slices]
         if det.shape == "transient":
             ended = refine_end(store, det, onset, until, ctx.base_mean, ctx.base_var, where)

@@ -59,6 +59,10 @@ def slice_table(store: Store, det: Detection, onset: datetime, range_start: date
     and sum of x, first time seen, and (for latency) the p95."""
     expr, params = measure(det.metric, det.baseline)
     dims = ", ".join(SPLIT_DIMENSIONS)
+    # Users are read from the onset on only: the baseline's thousands of users would make the
+    # scan several times slower, and a user's scope is judged on the degraded period.
+    inner = ", ".join("CASE WHEN timestamp >= ? THEN user_id END AS user_id" if d == "user_id" else d
+                      for d in SPLIT_DIMENSIONS)
     sets = ", ".join(["(period)"] + [f"(period, {d})" for d in SPLIT_DIMENSIONS])
     p95 = (", quantile_cont(latency_ms, 0.95) FILTER (WHERE error IS NULL) AS p95"
            if det.metric == "latency_p95_ms" else "")
@@ -66,19 +70,19 @@ def slice_table(store: Store, det: Detection, onset: datetime, range_start: date
         store, f"""SELECT period, {dims}, GROUPING({dims}) AS g, count(*) AS requests,
                    count(x) AS n, sum(x) AS s, sum(x * x) AS ss, min(timestamp) AS first_seen,
                    count(error) AS failed{p95}
-            FROM (SELECT timestamp, latency_ms, error, {dims}, {expr} AS x,
+            FROM (SELECT timestamp, latency_ms, error, {inner}, {expr} AS x,
                          CASE WHEN timestamp < ? THEN 'base' WHEN timestamp < ? THEN 'cur'
                               ELSE 'after' END AS period
                   FROM requests WHERE feature = ? AND timestamp >= ? AND timestamp < ?)
             GROUP BY GROUPING SETS ({sets})""",
-        [*params, onset, det.end, det.feature, range_start, until])
+        [onset, *params, onset, det.end, det.feature, range_start, until])
     k = len(SPLIT_DIMENSIONS)
     codes = {(2**k - 1) - 2 ** (k - 1 - i): d for i, d in enumerate(SPLIT_DIMENSIONS)}
     codes[2**k - 1] = "(all)"
     rows = []
     for r in df.iter_rows(named=True):
         dim = codes.get(r["g"])
-        if dim is None:
+        if dim is None or (dim == "user_id" and r["period"] == "base"):
             continue
         value = "(all)" if dim == "(all)" else r[dim]
         rows.append({"period": r["period"], "dimension": dim,
@@ -118,6 +122,8 @@ def new_slice_onset(ctx: Context, scope: Scope, table: pl.DataFrame) -> datetime
     if scope.kind == "total" or not scope.slices:
         return None
     dim = scope.slices[0].dimension
+    if dim == "user_id":  # users are read from the onset on (slice_table): the change point decides
+        return None
     values = [s.value for s in scope.slices if s.dimension == dim]
     rows = table.filter((pl.col("dimension") == dim) & pl.col("value").is_in(values))
     everything = table.filter(pl.col("dimension") == "(all)")["first_seen"].min()
