@@ -1,8 +1,8 @@
 """The statistical tests, on aggregates (counts, sums, histograms), never on raw rows.
 
 - Proportions (error rate, negative-feedback rate): matched hour-of-day rates shrunk toward the
-  pooled rate, checked against the exact binomial tail (`matched_proportions`); the
-  Cochran-Mantel-Haenszel test stays for the canary guardrails.
+  pooled rate, checked against the exact binomial tail (`matched_proportions`).
+  `stratified_proportions` (Cochran-Mantel-Haenszel) is no longer called by the detector.
 - Two-sample and one-sample z tests used by triage and attribution live here too.
 - Skewed or bounded measures (quality score, latency, cost): a stratified Mann-Whitney
   (Wilcoxon rank-sum summed over strata) computed exactly from binned counts, ties included.
