@@ -286,6 +286,7 @@ def summarise(runs: list[dict]) -> dict:
             100 * sum(len(run["false"]) for run in runs) / clean_weeks if clean_weeks else None
         ),
         "extra_findings_on_incident_features": sum(len(run["extra"]) for run in runs),
+        "misdated_findings": sum(len(run["unmatched_same_metric"]) for run in runs),
         "analyze_median_s": _median(seconds),
         "analyze_total_s": sum(seconds),
         "rows_total": sum(run["rows"] for run in runs),
@@ -334,8 +335,9 @@ def table(s: dict) -> str:
         f"- Right scope: **{_pct(s['scope_rate'])}** (target 95%)",
         f"- False findings: **{_fmt(s['false_per_100_clean_weeks'])} per 100 clean feature-weeks** "
         f"({s['false_findings']} on {s['clean_feature_weeks']:.0f} clean feature-weeks; target 1); "
-        f"findings on incident features that match nothing: "
-        f"{s['extra_findings_on_incident_features']}",
+        f"on incident features, findings of another metric: "
+        f"{s['extra_findings_on_incident_features']}, of the incident's metric but more than 3 h "
+        f"from its onset: {s['misdated_findings']}",
         f"- Median onset error: **{_min(s['onset_median_min_steps_transients'])}** on steps and "
         f"transients (target 10 min); {_min(s['onset_median_min_ramps'])} on ramps; median error "
         f"of a transient's reported end: {_min(s['end_median_min'])}",
