@@ -29,6 +29,7 @@ Matching rules (docs/detection-suite.md):
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -53,7 +54,7 @@ OUT = Path(__file__).resolve().parent / "out"
 CACHE = OUT / "independent"
 DOC = Path(__file__).resolve().parents[1] / "docs" / "detection-suite.md"
 MARK_START, MARK_END = "<!-- bench:start -->", "<!-- bench:end -->"
-SUITE_VERSION = "v2"
+SUITE_VERSION = "v2"  # bump when bench/independent_traffic.py changes what it generates
 ONSET_TOLERANCE = timedelta(hours=3)
 SAME_CHANGE_WINDOW = timedelta(hours=1)
 
@@ -61,13 +62,21 @@ SAME_CHANGE_WINDOW = timedelta(hours=1)
 # Data --------------------------------------------------------------------------------------
 
 
+def case_digest(case: Case) -> str:
+    """Same generator version, same world and declared changes: same data."""
+    text = repr((SUITE_VERSION, case.world, case.declared))
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
 def load_case(case: Case) -> Store:
-    """The case's data directory, generated and ingested on first use."""
-    folder = CACHE / f"{SUITE_VERSION}-{case.name}"
+    """The case's data directory, generated and ingested on first use and again whenever the
+    case's definition changed."""
+    folder = CACHE / case.name
     ready = folder / "suite-ready"
-    if not ready.exists():
+    digest = case_digest(case)
+    if not ready.exists() or ready.read_text().strip() != digest:
         if folder.exists():
-            shutil.rmtree(folder)  # a half-built directory from an interrupted run
+            shutil.rmtree(folder)  # a stale case, or half built by an interrupted run
         folder.mkdir(parents=True)
         path = folder / "requests.parquet"
         generate(case.world).write_parquet(path)
@@ -77,7 +86,7 @@ def load_case(case: Case) -> Store:
             raise SystemExit(f"{case.name}: ingest failed: {result.summary()}")
         declared.save_events(store, case.declared)
         path.unlink()
-        ready.write_text("ok\n")
+        ready.write_text(f"{digest}\n")
     return Store(folder)
 
 
@@ -405,7 +414,12 @@ def main(argv: list[str] | None = None) -> int:
         help="write the table into docs/detection-suite.md even for a partial run",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="print every miss")
+    parser.add_argument("--list", action="store_true", help="list the families and their sizes")
     args = parser.parse_args(argv)
+    if args.list:
+        for name, (_, n) in FAMILIES.items():
+            print(f"{name}: {n} cases")
+        return 0
     unknown = [f for f in args.family if f not in FAMILIES]
     if unknown:
         parser.error(f"unknown family {', '.join(unknown)}; known: {', '.join(FAMILIES)}")

@@ -230,9 +230,15 @@ class Draft:
     """A case under construction."""
 
     def __init__(
-        self, family: str, seed: int, windows: tuple[float, ...], histories: tuple[float, ...]
+        self,
+        family: str,
+        seed: int,
+        windows: tuple[float, ...],
+        histories: tuple[float, ...],
+        budget: float = 0.0,
     ) -> None:
         self.family, self.seed = family, seed
+        self.budget = budget or ROW_BUDGET
         self.rng = np.random.default_rng(abs(hash_name(family)) * 1000 + seed)
         self.start = BASE + timedelta(days=int(self.rng.integers(0, 56)))
         self.history = float(self.rng.choice(histories))
@@ -261,7 +267,7 @@ class Draft:
 
     def add(self, name: str, lo: float, hi: float, **kw) -> FeatureModel:
         days = self.history + self.window
-        daily = min(daily_volume(self.rng, lo, hi), max(lo, ROW_BUDGET / days))
+        daily = min(daily_volume(self.rng, lo, hi), max(lo, self.budget / days))
         f = feature(self.rng, f"{self.family.replace('_', '-')}-{self.seed}-{name}", daily, **kw)
         self.features.append(f)
         return f
@@ -382,7 +388,7 @@ def reverted_prompt(seed: int) -> Case:
 
 
 def error_step_high_volume(seed: int) -> Case:
-    d = Draft("error_step_high_volume", seed, (2, 3, 4), (0, 2))
+    d = Draft("error_step_high_volume", seed, (2, 3), (0, 1), budget=160_000)
     f = d.add("search", 20000, 50000)
     t = d.onset()
     e = d.change(t, f, "config", "upstream_pool", "pool-a", "pool-b")
