@@ -15,6 +15,7 @@ from app.detection.thresholds import METRIC_NAMES
 from bench.detection_independent_bench import evaluate
 from bench.independent_traffic import Burst, FeatureModel, Route, Shift, World, generate
 from bench.scenarios_independent import FAMILIES, Cause, Incident, cases
+from bench.scenarios_oracle import incident_z
 
 START = datetime(2026, 3, 2)  # a Monday
 
@@ -288,3 +289,13 @@ def test_scorer_scope_rules():
         case, AnalysisResult((_finding("f", "error_rate", START, named, inferred),), ()), case.world.end
     )["incidents"][0]
     assert row["top1"] is True
+
+
+def test_oracle_sees_an_injected_step_and_nothing_in_a_clean_series():
+    at = START + timedelta(days=3, hours=12)
+    f = FeatureModel("f", 5000, error_rate=0.01, clumps_per_day=0.0)
+    inc = Incident("x", "f", "error_rate", at, "step", "total")
+    stepped = generate(world(5, features=(f,), shifts=(Shift("f", at, error_add=0.02),)))
+    clean = generate(world(5, features=(f,)))
+    assert incident_z(stepped, inc) > 6
+    assert abs(incident_z(clean, inc)) < 4
