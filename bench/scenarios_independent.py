@@ -208,8 +208,9 @@ def harmless(
     return events, routes
 
 
-def z_sized(base: float, per_unit_sd: float, n_after: float, wanted: float, z: float = 6.0) -> float:
-    """The larger of the wanted effect and the effect a z-test would see at `z` sigmas."""
+def z_sized(base: float, per_unit_sd: float, n_after: float, wanted: float, z: float = 8.0) -> float:
+    """The larger of the wanted effect and the effect a one-sample z-test would see at `z`
+    sigmas (8 rather than 6: the control's own noise and the traffic's dips cost the rest)."""
     return max(wanted, z * per_unit_sd / math.sqrt(max(n_after, 1.0)))
 
 
@@ -535,7 +536,7 @@ def single_user_burst(seed: int) -> Case:
 
 def gradual_drift(seed: int) -> Case:
     d = Draft("gradual_drift", seed, (4, 7, 10), (0, 7))
-    f = d.add("classify", 1500, 12000)
+    f = d.add("classify", 3000, 12000)
     d.companions(1)
     t = d.onset(0.2, 0.5)
     if seed % 2 == 0:
@@ -687,7 +688,9 @@ def feedback_step(seed: int) -> Case:
     d.companions(1)
     t = d.onset()
     e = d.change(t, f, "config", "answer_style", "concise", "verbose")
-    n = requests_between(f, t, d.end) * f.feedback_share
+    after = requests_between(f, t, d.end) * f.feedback_share
+    before = requests_between(f, max(d.start, t - timedelta(days=7)), t) * f.feedback_share
+    n = 1 / (1 / after + 1 / before)  # both sides are noisy
     add = min(0.4, z_sized(0, proportion_sd(f.negative_base + 0.1), n, float(d.rng.uniform(0.1, 0.2))))
     d.shifts.append(Shift(f.name, t, negative_add=add))
     d.incident(f, "negative_feedback_rate", t, cause=cause_of(e))

@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/scenarios_oracle.py [--quick] [--family NAME ...]
 
-For every incident, the affected requests (the feature, or its slice or user) after the true
-onset are compared with a control: the same requests in the 48 hours before the onset, or,
+For every incident, the affected requests (the feature, or its slice or user) from the true
+onset (a ramp: from its full size) to its end or the end of the window are compared with a
+control: the same requests in the week before the onset, or,
 when the slice did not exist before (a canary, a new client), the feature's other requests
 over the same hours. One-sided z: two proportions for error and thumbs-down rates, Welch for
 mean quality and cost, and for p95 latency the share of requests above the control's p95
@@ -15,7 +16,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -26,8 +27,7 @@ from bench.independent_traffic import generate  # noqa: E402
 from bench.scenarios_independent import FAMILIES, Incident, cases  # noqa: E402
 
 PROMISED_Z = 6.0
-AFTER = timedelta(hours=24)  # the look after a lasting step or a ramp at full size
-BEFORE = timedelta(hours=48)
+BEFORE = timedelta(days=7)
 MIN_CONTROL = 30
 
 
@@ -67,14 +67,14 @@ def metric_z(metric: str, after: pl.DataFrame, before: pl.DataFrame) -> float:
     return (share - 0.05) / math.sqrt(0.05 * 0.95 / ok_after.height)
 
 
-def incident_z(data: pl.DataFrame, inc: Incident) -> float:
+def incident_z(data: pl.DataFrame, inc: Incident, until: datetime) -> float:
     feat = data.filter(pl.col("feature") == inc.feature)
     mine = pl.lit(True)
     if inc.scope in ("slice", "single_user"):
         dim, value = inc.slices[0]
         mine = pl.col(dim) == value
     start = inc.onset + timedelta(hours=inc.ramp_hours)
-    stop = inc.end or start + AFTER
+    stop = inc.end or until
     ts = pl.col("timestamp")
     after = feat.filter(mine & (ts >= start) & (ts < stop))
     before = feat.filter(mine & (ts < inc.onset) & (ts >= inc.onset - BEFORE))
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         data = generate(case.world)
         for inc in case.incidents:
-            z = incident_z(data, inc)
+            z = incident_z(data, inc, case.until or case.world.end)
             weakest.append((z, case.name, f"{inc.feature} {inc.metric} {inc.scope}"))
             flag = "" if z >= PROMISED_Z else f"   below {PROMISED_Z:.0f}"
             print(f"{case.name}: {inc.metric} z = {z:.1f}{flag}", flush=True)
