@@ -697,6 +697,53 @@ def feedback_step(seed: int) -> Case:
     return d.case()
 
 
+def provider_slowdown_all(seed: int) -> Case:
+    d = Draft("provider_slowdown_all", seed, (2, 4, 7), (0, 7))
+    feats = [d.add(chr(97 + i), 3000, 20000, tail_share=0.0) for i in range(3)]
+    t = d.onset()
+    minutes = float(d.rng.uniform(45, 120))
+    end = t + timedelta(minutes=minutes)
+    for f in feats:
+        d.shifts.append(Shift(f.name, t, end, latency_mult=float(d.rng.uniform(2.0, 3.0))))
+        d.incident(f, "latency_p95_ms", t, "transient", "cross_feature", end=end)
+    return d.case()
+
+
+def _day_in_window(d: Draft, weekend: bool) -> datetime:
+    """Midnight of a random day in the window (a Saturday or Sunday when `weekend`, a weekday
+    otherwise, when the window has one), leaving a day before and after it."""
+    days = [d.window_start + timedelta(days=k) for k in range(1, int(d.window) - 1)]
+    fitting = [day for day in days if (day.weekday() >= 5) == weekend] or days
+    return fitting[int(d.rng.integers(0, len(fitting)))]
+
+
+def weekend_step(seed: int) -> Case:
+    d = Draft("weekend_step", seed, (7, 10, 14), (0, 7))
+    f = d.add("help", 1500, 10000, weekend_level=float(d.rng.uniform(0.25, 0.4)))
+    d.companions(1)
+    t = at_minute(_day_in_window(d, weekend=True) + timedelta(hours=float(d.rng.uniform(8, 20))))
+    e = d.change(t, f, "config", "reranker", "off", "on")
+    if seed % 2 == 0:
+        n = requests_between(f, t, d.end) * f.graded_share * 0.5  # weekend-thin traffic
+        d.shifts.append(Shift(f.name, t, quality_delta=-min(0.25, z_sized(0, quality_sd(f), n, 0.06))))
+        d.incident(f, "quality_score", t, cause=cause_of(e), also=("negative_feedback_rate",))
+    else:
+        d.shifts.append(Shift(f.name, t, error_add=float(d.rng.uniform(0.03, 0.08))))
+        d.incident(f, "error_rate", t, cause=cause_of(e))
+    return d.case()
+
+
+def night_outage(seed: int) -> Case:
+    d = Draft("night_outage", seed, (3, 5, 7), (0, 7))
+    f = d.add("sync", 3000, 20000, night_floor=float(d.rng.uniform(0.08, 0.2)))
+    d.companions(1)
+    day = _day_in_window(d, weekend=False)
+    quiet = (f.peak_hour + 12) % 24
+    t = at_minute(day + timedelta(hours=quiet + float(d.rng.uniform(-1, 1))))
+    _outage(d, f, t, float(d.rng.uniform(45, 90)), "total")
+    return d.case()
+
+
 def long_window_weekly(seed: int) -> Case:
     d = Draft("long_window_weekly", seed, (21, 28), (0, 7))
     f = d.add("digest", 300, 2000, weekend_level=0.3, quality_weekend=-0.012)
@@ -773,6 +820,9 @@ FAMILIES: dict[str, tuple[Callable[[int], Case], int]] = {
     "replay_arrivals_cost": (replay_arrivals_cost, 8),
     "feedback_step": (feedback_step, 8),
     "long_window_weekly": (long_window_weekly, 6),
+    "provider_slowdown_all": (provider_slowdown_all, 4),
+    "weekend_step": (weekend_step, 6),
+    "night_outage": (night_outage, 6),
     "clean_weekly": (clean_weekly, 6),
     "clean_evening_edge": (clean_evening_edge, 5),
     "clean_no_history": (clean_no_history, 6),
