@@ -133,11 +133,19 @@ def _get(obj: Any, key: str) -> Any:
 
 
 def event_names(result: AnalysisResult, inc: Incident) -> bool:
-    """An event of the analysis names the incident's feature (cross-feature incidents)."""
+    """An event of the analysis names the incident's feature (cross-feature incidents), with
+    the incident's metric and a start within the onset tolerance, when it says them."""
     for ev in _events(result):
         feats = _get(ev, "features") or []
         names = {x if isinstance(x, str) else _get(x, "feature") for x in feats}
-        if inc.feature in names:
+        metric, start = _get(ev, "metric"), _get(ev, "start")
+        if isinstance(start, str):
+            start = datetime.fromisoformat(start.rstrip("Z"))
+        if (
+            inc.feature in names
+            and metric in (None, inc.metric)
+            and (start is None or abs(start - inc.onset) <= ONSET_TOLERANCE)
+        ):
             return True
     return False
 

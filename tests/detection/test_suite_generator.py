@@ -5,6 +5,7 @@ to incidents by the documented rules."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 import polars as pl
 import pytest
@@ -300,3 +301,22 @@ def test_oracle_sees_an_injected_step_and_nothing_in_a_clean_series():
     until = START + timedelta(days=5)
     assert incident_z(stepped, inc, until) > 6
     assert abs(incident_z(clean, inc, until)) < 4
+
+
+def test_scorer_wants_a_cross_feature_event_naming_the_feature():
+    case = cases(["provider_outage_all"])[0]
+    inc = case.incidents[0]
+    finding = _finding(inc.feature, inc.metric, inc.onset + timedelta(minutes=5))
+    onset = inc.onset.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def scope(events: list[dict]) -> bool:
+        result = SimpleNamespace(findings=(finding,), events=events)
+        rows = evaluate(case, result, case.world.end)["incidents"]
+        return next(r for r in rows if r["feature"] == inc.feature)["scope_ok"]
+
+    named = {"metric": inc.metric, "start": onset, "features": [inc.feature, "other"]}
+    assert scope([named])
+    assert not scope([])
+    assert not scope([{**named, "features": ["other"]}])
+    assert not scope([{**named, "metric": "latency_p95_ms"}])
+    assert not scope([{**named, "start": "2020-01-01T00:00:00Z"}])
