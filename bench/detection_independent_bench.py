@@ -14,8 +14,9 @@ print (and write bench/out/detection_independent.json).
 Matching rules (docs/detection-suite.md):
 - a finding matches an incident when the feature and the metric are the same and its onset is
   within ONSET_TOLERANCE of the true onset (for a ramp: from ONSET_TOLERANCE before its start
-  to ONSET_TOLERANCE after it reaches full size); each finding matches one incident at most,
-  incidents in onset order taking the nearest finding;
+  to ONSET_TOLERANCE after it reaches full size), or later with fewer than LATE_EVIDENCE
+  observations of the metric on the affected requests in between; each finding matches one
+  incident at most, incidents in onset order taking the nearest finding;
 - the right change is ranked first when the first suspect is the causing change: the same
   change id, or the same kind and new value within an hour (the same change inferred);
 - the scope is right when `total` is reported for a total incident, `partial` naming the
@@ -57,6 +58,7 @@ MARK_START, MARK_END = "<!-- bench:start -->", "<!-- bench:end -->"
 SUITE_VERSION = "v2"  # bump when bench/independent_traffic.py changes what it generates
 ONSET_TOLERANCE = timedelta(hours=3)
 SAME_CHANGE_WINDOW = timedelta(hours=1)
+LATE_EVIDENCE = 30
 
 
 # Data --------------------------------------------------------------------------------------
@@ -100,10 +102,40 @@ def window(case: Case, store: Store) -> tuple[datetime, datetime]:
 # Matching ----------------------------------------------------------------------------------
 
 
-def onset_ok(inc: Incident, f: Finding) -> bool:
+# What counts as one observation of a metric, for the evidence a late onset could have had.
+OBSERVED = {
+    "error_rate": "TRUE",
+    "latency_p95_ms": "error IS NULL",
+    "cost_per_request_usd": "error IS NULL",
+    "quality_score": "quality_score IS NOT NULL",
+    "negative_feedback_rate": "feedback IS NOT NULL",
+}
+DIMENSIONS = ("model", "response_model", "prompt_version", "variant", "region", "segment", "user_id")
+
+
+def observations(store: Store, inc: Incident, start: datetime, end: datetime) -> int:
+    """Observations of the incident's metric on its requests (its slice or user) in [start, end)."""
+    sql = (
+        "SELECT count(*) FROM requests WHERE feature = ? AND timestamp >= ? AND timestamp < ? "
+        f"AND {OBSERVED[inc.metric]}"
+    )
+    params: list[Any] = [inc.feature, start, end]
+    if inc.scope in ("slice", "single_user"):
+        dim, value = inc.slices[0]
+        assert dim in DIMENSIONS  # a name from the suite, never from input
+        sql += f" AND {dim} = ?"
+        params.append(value)
+    return store.rows(sql, params)[0][0]
+
+
+def onset_ok(inc: Incident, f: Finding, store: Store | None = None) -> bool:
+    """Within the tolerance of the true onset; or later, when fewer than LATE_EVIDENCE
+    observations of the metric came between (quiet hours cannot date an onset)."""
     lo = inc.onset - ONSET_TOLERANCE
-    hi = inc.onset + timedelta(hours=inc.ramp_hours) + ONSET_TOLERANCE
-    return lo <= f.onset <= hi
+    full = inc.onset + timedelta(hours=inc.ramp_hours)
+    if lo <= f.onset <= full + ONSET_TOLERANCE:
+        return True
+    return store is not None and f.onset > full and observations(store, inc, full, f.onset) < LATE_EVIDENCE
 
 
 def is_cause(cause: Cause, f: Finding) -> bool:
@@ -163,15 +195,16 @@ def scope_ok(inc: Incident, f: Finding, result: AnalysisResult) -> bool:
     return kind == "total" and event_names(result, inc)
 
 
-def evaluate(case: Case, result: AnalysisResult, until: datetime) -> dict:
+def evaluate(case: Case, result: AnalysisResult, until: datetime, store: Store | None = None) -> dict:
     used: set[int] = set()
     rows = []
     for inc in sorted(case.incidents, key=lambda i: i.onset):
-        pool = [
+        same = [
             (k, f)
             for k, f in enumerate(result.findings)
-            if k not in used and f.feature == inc.feature and f.metric == inc.metric and onset_ok(inc, f)
+            if k not in used and f.feature == inc.feature and f.metric == inc.metric
         ]
+        pool = [(k, f) for k, f in same if onset_ok(inc, f, store)]
         hit = min(pool, key=lambda kf: abs(kf[1].onset - inc.onset), default=None)
         row: dict[str, Any] = {
             "family": inc.family,
@@ -391,7 +424,7 @@ def run_case(case: Case) -> dict:
     result = analyze(store, since=since, until=until)
     analyze_s = time.perf_counter() - t
     days = (until - since).total_seconds() / 86400
-    ev = evaluate(case, result, until)
+    ev = evaluate(case, result, until, store)
     return {
         "case": case.name,
         "family": case.family,

@@ -13,9 +13,11 @@ import pytest
 from app.changes.events import ChangeEvent
 from app.detection.findings import AnalysisResult, Finding, Scope, Slice, Suspect
 from app.detection.thresholds import METRIC_NAMES
+from app.ingest.pipeline import ingest_paths
+from app.storage.store import Store
 from bench.detection_independent_bench import evaluate
 from bench.independent_traffic import Burst, FeatureModel, Route, Shift, World, generate
-from bench.scenarios_independent import FAMILIES, Cause, Incident, cases
+from bench.scenarios_independent import FAMILIES, Case, Cause, Incident, cases
 from bench.scenarios_oracle import incident_z
 
 START = datetime(2026, 3, 2)  # a Monday
@@ -320,3 +322,19 @@ def test_scorer_wants_a_cross_feature_event_naming_the_feature():
     assert not scope([{**named, "features": ["other"]}])
     assert not scope([{**named, "metric": "latency_p95_ms"}])
     assert not scope([{**named, "start": "2020-01-01T00:00:00Z"}])
+
+
+def test_a_late_onset_counts_only_when_the_data_between_could_not_date_it(tmp_path):
+    at = START + timedelta(days=1, hours=2)
+    inc = Incident("x", "f", "error_rate", at, "step", "total")
+    late = _finding("f", "error_rate", at + timedelta(hours=4))
+    for daily, ok in ((60, True), (5000, False)):
+        feature = FeatureModel("f", daily, clumps_per_day=0.0)
+        path = tmp_path / f"{daily}.parquet"
+        generate(world(2, features=(feature,))).write_parquet(path)
+        store = Store(tmp_path / f"store-{daily}")
+        ingest_paths(store, [str(path)])
+        case = Case("c", "x", world(2, features=(feature,)), incidents=[inc])
+        until = START + timedelta(days=2)
+        row = evaluate(case, AnalysisResult((late,), ()), until, store)["incidents"][0]
+        assert row["found"] is ok
