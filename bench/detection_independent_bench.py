@@ -386,7 +386,7 @@ def table(s: dict) -> str:
         f"- False findings: **{_fmt(s['false_per_100_clean_weeks'])} per 100 clean feature-weeks** "
         f"({s['false_findings']} on {s['clean_feature_weeks']:.0f} clean feature-weeks; target 1); "
         f"on incident features, findings of another metric: "
-        f"{s['extra_findings_on_incident_features']}, of the incident's metric but more than 3 h "
+        f"{s['extra_findings_on_incident_features']}, of the incident's metric but dated too far "
         f"from its onset: {s['misdated_findings']}",
         f"- Median onset error: **{_min(s['onset_median_min_steps_transients'])}** on steps and "
         f"transients (target 10 min); {_min(s['onset_median_min_ramps'])} on ramps; median error "
