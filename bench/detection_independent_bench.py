@@ -14,8 +14,9 @@ print (and write bench/out/detection_independent.json).
 Matching rules (docs/detection-suite.md):
 - a finding matches an incident when the feature and the metric are the same and its onset is
   within ONSET_TOLERANCE of the true onset (for a ramp: from ONSET_TOLERANCE before its start
-  to ONSET_TOLERANCE after it reaches full size); each finding matches one incident at most,
-  incidents in onset order taking the nearest finding;
+  to ONSET_TOLERANCE after it reaches full size), or later with fewer than LATE_EVIDENCE
+  observations of the metric on the affected requests in between; each finding matches one
+  incident at most, incidents in onset order taking the nearest finding;
 - the right change is ranked first when the first suspect is the causing change: the same
   change id, or the same kind and new value within an hour (the same change inferred);
 - the scope is right when `total` is reported for a total incident, `partial` naming the
@@ -29,6 +30,7 @@ Matching rules (docs/detection-suite.md):
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -53,21 +55,30 @@ OUT = Path(__file__).resolve().parent / "out"
 CACHE = OUT / "independent"
 DOC = Path(__file__).resolve().parents[1] / "docs" / "detection-suite.md"
 MARK_START, MARK_END = "<!-- bench:start -->", "<!-- bench:end -->"
-SUITE_VERSION = "v2"
+SUITE_VERSION = "v2"  # bump when bench/independent_traffic.py changes what it generates
 ONSET_TOLERANCE = timedelta(hours=3)
 SAME_CHANGE_WINDOW = timedelta(hours=1)
+LATE_EVIDENCE = 30
 
 
 # Data --------------------------------------------------------------------------------------
 
 
+def case_digest(case: Case) -> str:
+    """Same generator version, same world and declared changes: same data."""
+    text = repr((SUITE_VERSION, case.world, case.declared))
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
 def load_case(case: Case) -> Store:
-    """The case's data directory, generated and ingested on first use."""
-    folder = CACHE / f"{SUITE_VERSION}-{case.name}"
+    """The case's data directory, generated and ingested on first use and again whenever the
+    case's definition changed."""
+    folder = CACHE / case.name
     ready = folder / "suite-ready"
-    if not ready.exists():
+    digest = case_digest(case)
+    if not ready.exists() or ready.read_text().strip() != digest:
         if folder.exists():
-            shutil.rmtree(folder)  # a half-built directory from an interrupted run
+            shutil.rmtree(folder)  # a stale case, or half built by an interrupted run
         folder.mkdir(parents=True)
         path = folder / "requests.parquet"
         generate(case.world).write_parquet(path)
@@ -77,7 +88,7 @@ def load_case(case: Case) -> Store:
             raise SystemExit(f"{case.name}: ingest failed: {result.summary()}")
         declared.save_events(store, case.declared)
         path.unlink()
-        ready.write_text("ok\n")
+        ready.write_text(f"{digest}\n")
     return Store(folder)
 
 
@@ -91,10 +102,40 @@ def window(case: Case, store: Store) -> tuple[datetime, datetime]:
 # Matching ----------------------------------------------------------------------------------
 
 
-def onset_ok(inc: Incident, f: Finding) -> bool:
+# What counts as one observation of a metric, for the evidence a late onset could have had.
+OBSERVED = {
+    "error_rate": "TRUE",
+    "latency_p95_ms": "error IS NULL",
+    "cost_per_request_usd": "error IS NULL",
+    "quality_score": "quality_score IS NOT NULL",
+    "negative_feedback_rate": "feedback IS NOT NULL",
+}
+DIMENSIONS = ("model", "response_model", "prompt_version", "variant", "region", "segment", "user_id")
+
+
+def observations(store: Store, inc: Incident, start: datetime, end: datetime) -> int:
+    """Observations of the incident's metric on its requests (its slice or user) in [start, end)."""
+    sql = (
+        "SELECT count(*) FROM requests WHERE feature = ? AND timestamp >= ? AND timestamp < ? "
+        f"AND {OBSERVED[inc.metric]}"
+    )
+    params: list[Any] = [inc.feature, start, end]
+    if inc.scope in ("slice", "single_user"):
+        dim, value = inc.slices[0]
+        assert dim in DIMENSIONS  # a name from the suite, never from input
+        sql += f" AND {dim} = ?"
+        params.append(value)
+    return store.rows(sql, params)[0][0]
+
+
+def onset_ok(inc: Incident, f: Finding, store: Store | None = None) -> bool:
+    """Within the tolerance of the true onset; or later, when fewer than LATE_EVIDENCE
+    observations of the metric came between (quiet hours cannot date an onset)."""
     lo = inc.onset - ONSET_TOLERANCE
-    hi = inc.onset + timedelta(hours=inc.ramp_hours) + ONSET_TOLERANCE
-    return lo <= f.onset <= hi
+    full = inc.onset + timedelta(hours=inc.ramp_hours)
+    if lo <= f.onset <= full + ONSET_TOLERANCE:
+        return True
+    return store is not None and f.onset > full and observations(store, inc, full, f.onset) < LATE_EVIDENCE
 
 
 def is_cause(cause: Cause, f: Finding) -> bool:
@@ -124,11 +165,19 @@ def _get(obj: Any, key: str) -> Any:
 
 
 def event_names(result: AnalysisResult, inc: Incident) -> bool:
-    """An event of the analysis names the incident's feature (cross-feature incidents)."""
+    """An event of the analysis names the incident's feature (cross-feature incidents), with
+    the incident's metric and a start within the onset tolerance, when it says them."""
     for ev in _events(result):
         feats = _get(ev, "features") or []
         names = {x if isinstance(x, str) else _get(x, "feature") for x in feats}
-        if inc.feature in names:
+        metric, start = _get(ev, "metric"), _get(ev, "start")
+        if isinstance(start, str):
+            start = datetime.fromisoformat(start.rstrip("Z"))
+        if (
+            inc.feature in names
+            and metric in (None, inc.metric)
+            and (start is None or abs(start - inc.onset) <= ONSET_TOLERANCE)
+        ):
             return True
     return False
 
@@ -146,15 +195,16 @@ def scope_ok(inc: Incident, f: Finding, result: AnalysisResult) -> bool:
     return kind == "total" and event_names(result, inc)
 
 
-def evaluate(case: Case, result: AnalysisResult, until: datetime) -> dict:
+def evaluate(case: Case, result: AnalysisResult, until: datetime, store: Store | None = None) -> dict:
     used: set[int] = set()
     rows = []
     for inc in sorted(case.incidents, key=lambda i: i.onset):
-        pool = [
+        same = [
             (k, f)
             for k, f in enumerate(result.findings)
-            if k not in used and f.feature == inc.feature and f.metric == inc.metric and onset_ok(inc, f)
+            if k not in used and f.feature == inc.feature and f.metric == inc.metric
         ]
+        pool = [(k, f) for k, f in same if onset_ok(inc, f, store)]
         hit = min(pool, key=lambda kf: abs(kf[1].onset - inc.onset), default=None)
         row: dict[str, Any] = {
             "family": inc.family,
@@ -286,6 +336,7 @@ def summarise(runs: list[dict]) -> dict:
             100 * sum(len(run["false"]) for run in runs) / clean_weeks if clean_weeks else None
         ),
         "extra_findings_on_incident_features": sum(len(run["extra"]) for run in runs),
+        "misdated_findings": sum(len(run["unmatched_same_metric"]) for run in runs),
         "analyze_median_s": _median(seconds),
         "analyze_total_s": sum(seconds),
         "rows_total": sum(run["rows"] for run in runs),
@@ -334,8 +385,9 @@ def table(s: dict) -> str:
         f"- Right scope: **{_pct(s['scope_rate'])}** (target 95%)",
         f"- False findings: **{_fmt(s['false_per_100_clean_weeks'])} per 100 clean feature-weeks** "
         f"({s['false_findings']} on {s['clean_feature_weeks']:.0f} clean feature-weeks; target 1); "
-        f"findings on incident features that match nothing: "
-        f"{s['extra_findings_on_incident_features']}",
+        f"on incident features, findings of another metric: "
+        f"{s['extra_findings_on_incident_features']}, of the incident's metric but dated too far "
+        f"from its onset: {s['misdated_findings']}",
         f"- Median onset error: **{_min(s['onset_median_min_steps_transients'])}** on steps and "
         f"transients (target 10 min); {_min(s['onset_median_min_ramps'])} on ramps; median error "
         f"of a transient's reported end: {_min(s['end_median_min'])}",
@@ -372,7 +424,7 @@ def run_case(case: Case) -> dict:
     result = analyze(store, since=since, until=until)
     analyze_s = time.perf_counter() - t
     days = (until - since).total_seconds() / 86400
-    ev = evaluate(case, result, until)
+    ev = evaluate(case, result, until, store)
     return {
         "case": case.name,
         "family": case.family,
@@ -403,7 +455,12 @@ def main(argv: list[str] | None = None) -> int:
         help="write the table into docs/detection-suite.md even for a partial run",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="print every miss")
+    parser.add_argument("--list", action="store_true", help="list the families and their sizes")
     args = parser.parse_args(argv)
+    if args.list:
+        for name, (_, n) in FAMILIES.items():
+            print(f"{name}: {n} cases")
+        return 0
     unknown = [f for f in args.family if f not in FAMILIES]
     if unknown:
         parser.error(f"unknown family {', '.join(unknown)}; known: {', '.join(FAMILIES)}")

@@ -27,6 +27,7 @@ ramping in) and `Burst`s (one client sends many extra requests).
 
 from __future__ import annotations
 
+import os
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -36,7 +37,25 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-DATASETS = Path("/work/shared/datasets")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def datasets_dir() -> Path:
+    """The shared public datasets: $ROLLBACK_DESK_DATASETS, else ../shared/datasets next to the
+    repository (or next to the folder of worktrees it sits in)."""
+    candidates = [ROOT.parent / "shared" / "datasets", ROOT.parent.parent / "shared" / "datasets"]
+    if os.environ.get("ROLLBACK_DESK_DATASETS"):
+        candidates.insert(0, Path(os.environ["ROLLBACK_DESK_DATASETS"]))
+    for c in candidates:
+        if c.is_dir():
+            return c
+    raise FileNotFoundError(
+        "the shared datasets are needed for the replay families; looked in "
+        + ", ".join(str(c) for c in candidates)
+        + " (set ROLLBACK_DESK_DATASETS)"
+    )
+
+
 EPOCH = datetime(1970, 1, 1)
 ERROR_KINDS = np.array(["upstream_5xx", "rate_limited", "bad_gateway", "content_filter"])
 PRICES = {  # USD per 1000 input / output tokens
@@ -184,10 +203,10 @@ def clumps(minutes: int, f: FeatureModel, rng: np.random.Generator) -> list[tupl
 def trace_gaps(name: str) -> np.ndarray:
     """Real inter-arrival gaps of a public trace, normalised to mean 1."""
     if name == "azure":
-        ts = pl.read_csv(DATASETS / "azure_llm_trace_2023" / "AzureLLMInferenceTrace_conv.csv")
+        ts = pl.read_csv(datasets_dir() / "azure_llm_trace_2023" / "AzureLLMInferenceTrace_conv.csv")
         t = ts["TIMESTAMP"].str.to_datetime("%Y-%m-%d %H:%M:%S%.f").dt.epoch("us").to_numpy() / 1e6
     else:
-        ts = pl.read_csv(DATASETS / "burstgpt" / "burstgpt1_head400.csv")
+        ts = pl.read_csv(datasets_dir() / "burstgpt" / "burstgpt1_head400.csv")
         t = ts["Timestamp"].to_numpy().astype(float)
     t = np.sort(t)
     gaps = np.diff(t)
@@ -198,9 +217,9 @@ def trace_gaps(name: str) -> np.ndarray:
 @lru_cache(maxsize=4)
 def trace_tokens(name: str) -> tuple[np.ndarray, np.ndarray]:
     if name == "azure":
-        d = pl.read_csv(DATASETS / "azure_llm_trace_2023" / "AzureLLMInferenceTrace_code.csv")
+        d = pl.read_csv(datasets_dir() / "azure_llm_trace_2023" / "AzureLLMInferenceTrace_code.csv")
         return d["ContextTokens"].to_numpy(), d["GeneratedTokens"].to_numpy()
-    d = pl.read_csv(DATASETS / "burstgpt" / "burstgpt1_head400.csv")
+    d = pl.read_csv(datasets_dir() / "burstgpt" / "burstgpt1_head400.csv")
     d = d.filter(pl.col("Response tokens") > 0)
     return d["Request tokens"].to_numpy(), d["Response tokens"].to_numpy()
 
@@ -444,7 +463,7 @@ def _behaviour(
 def drift_rows(task: str, snapshot: str) -> tuple[np.ndarray, ...]:
     """LLMDrift's GPT-4 answers to one task from one snapshot: 0/1 quality, latency (ms),
     cost (USD) and answer tokens."""
-    d = pl.read_csv(DATASETS / "llmdrift" / "llmdrift_labeled_requests.csv", infer_schema_length=0)
+    d = pl.read_csv(datasets_dir() / "llmdrift" / "llmdrift_labeled_requests.csv", infer_schema_length=0)
     d = d.filter(
         (pl.col("model_family") == "gpt-4") & (pl.col("dataset") == task) & (pl.col("snapshot") == snapshot)
     )

@@ -5,6 +5,7 @@ to incidents by the documented rules."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 import polars as pl
 import pytest
@@ -12,9 +13,12 @@ import pytest
 from app.changes.events import ChangeEvent
 from app.detection.findings import AnalysisResult, Finding, Scope, Slice, Suspect
 from app.detection.thresholds import METRIC_NAMES
+from app.ingest.pipeline import ingest_paths
+from app.storage.store import Store
 from bench.detection_independent_bench import evaluate
 from bench.independent_traffic import Burst, FeatureModel, Route, Shift, World, generate
-from bench.scenarios_independent import FAMILIES, Cause, Incident, cases
+from bench.scenarios_independent import FAMILIES, Case, Cause, Incident, cases
+from bench.scenarios_oracle import incident_z
 
 START = datetime(2026, 3, 2)  # a Monday
 
@@ -288,3 +292,49 @@ def test_scorer_scope_rules():
         case, AnalysisResult((_finding("f", "error_rate", START, named, inferred),), ()), case.world.end
     )["incidents"][0]
     assert row["top1"] is True
+
+
+def test_oracle_sees_an_injected_step_and_nothing_in_a_clean_series():
+    at = START + timedelta(days=3, hours=12)
+    f = FeatureModel("f", 5000, error_rate=0.01, clumps_per_day=0.0)
+    inc = Incident("x", "f", "error_rate", at, "step", "total")
+    stepped = generate(world(5, features=(f,), shifts=(Shift("f", at, error_add=0.02),)))
+    clean = generate(world(5, features=(f,)))
+    until = START + timedelta(days=5)
+    assert incident_z(stepped, inc, until) > 6
+    assert abs(incident_z(clean, inc, until)) < 4
+
+
+def test_scorer_wants_a_cross_feature_event_naming_the_feature():
+    case = cases(["provider_outage_all"])[0]
+    inc = case.incidents[0]
+    finding = _finding(inc.feature, inc.metric, inc.onset + timedelta(minutes=5))
+    onset = inc.onset.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def scope(events: list[dict]) -> bool:
+        result = SimpleNamespace(findings=(finding,), events=events)
+        rows = evaluate(case, result, case.world.end)["incidents"]
+        return next(r for r in rows if r["feature"] == inc.feature)["scope_ok"]
+
+    named = {"metric": inc.metric, "start": onset, "features": [inc.feature, "other"]}
+    assert scope([named])
+    assert not scope([])
+    assert not scope([{**named, "features": ["other"]}])
+    assert not scope([{**named, "metric": "latency_p95_ms"}])
+    assert not scope([{**named, "start": "2020-01-01T00:00:00Z"}])
+
+
+def test_a_late_onset_counts_only_when_the_data_between_could_not_date_it(tmp_path):
+    at = START + timedelta(days=1, hours=2)
+    inc = Incident("x", "f", "error_rate", at, "step", "total")
+    late = _finding("f", "error_rate", at + timedelta(hours=4))
+    for daily, ok in ((60, True), (5000, False)):
+        feature = FeatureModel("f", daily, clumps_per_day=0.0)
+        path = tmp_path / f"{daily}.parquet"
+        generate(world(2, features=(feature,))).write_parquet(path)
+        store = Store(tmp_path / f"store-{daily}")
+        ingest_paths(store, [str(path)])
+        case = Case("c", "x", world(2, features=(feature,)), incidents=[inc])
+        until = START + timedelta(days=2)
+        row = evaluate(case, AnalysisResult((late,), ()), until, store)["incidents"][0]
+        assert row["found"] is ok
