@@ -1,4 +1,5 @@
-"""`incidents open|list|show|note|status` and `postmortem`: incidents from the command line."""
+"""`incidents open|analyze|list|show|note|status` and `postmortem`: incidents from the command
+line. `open` analyses the incident's features and attaches the finding (app/incidents/attach.py)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from pathlib import Path
 
 from app.access.identity import cli_user
 from app.changes.declared import parse_time
+from app.config import resolve_data_dir
+from app.detection.thresholds import ThresholdsError, load_thresholds
 from app.incidents import postmortem
 from app.incidents.log import SEVERITIES, STATUSES, Incident, IncidentError, IncidentLog
 from app.incidents.playbooks import load_playbooks
 from app.storage.datadir import DataDir
+from app.storage.store import Store
 from app.timestamps import display, machine
 
 
@@ -30,7 +34,15 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     o.add_argument("--commander")
     o.add_argument("--comms-lead")
     o.add_argument("--json", action="store_true", help='print {"id": ...}')
+    o.add_argument("--no-analysis", action="store_true",
+                   help="do not analyse the features to attach a finding")
     o.set_defaults(handler=cmd_open)
+
+    an = isub.add_parser("analyze", parents=[common],
+                         help="analyse an incident's features again and attach the finding")
+    an.add_argument("id")
+    an.add_argument("--json", action="store_true")
+    an.set_defaults(handler=cmd_attach)
 
     ls = isub.add_parser("list", parents=[common], help="list incidents, newest first")
     ls.add_argument("--json", action="store_true")
@@ -88,7 +100,42 @@ def cmd_open(args: argparse.Namespace) -> int:
                                    comms_lead=args.comms_lead, actor=cli_user())
     except IncidentError as exc:
         return _fail(str(exc))
-    print(json.dumps({"id": incident.id}) if args.json else f"opened {incident.id}: {incident.title}")
+    attached = None if args.no_analysis else _attach(args, incident.id)
+    if args.json:
+        print(json.dumps({"id": incident.id, **({"analysis": attached} if attached else {})}))
+    else:
+        print(f"opened {incident.id}: {incident.title}")
+        if attached:
+            print(attached["summary"])
+    return 0
+
+
+def _attach(args: argparse.Namespace, incident_id: str) -> dict | None:
+    """Run the analysis for the incident and attach its finding; None (with a warning) when the
+    thresholds file is broken: the incident stays open either way."""
+    from app.incidents.attach import attach_finding
+
+    data_dir = resolve_data_dir(args.data_dir)
+    try:
+        thresholds = load_thresholds(data_dir)
+    except ThresholdsError as exc:
+        print(f"warning: no analysis attached: {exc}", file=sys.stderr)
+        return None
+    result = attach_finding(Store(data_dir), IncidentLog(data_dir), incident_id, load_playbooks()[0],
+                            thresholds, actor=cli_user())
+    return {"finding": result.finding.as_dict() if result.finding else None,
+            "reason": result.reason, "playbook": result.playbook, "summary": result.summary()}
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    try:
+        _log(args).get(args.id)
+    except IncidentError as exc:
+        return _fail(str(exc))
+    attached = _attach(args, args.id)
+    if attached is None:
+        return 1
+    print(json.dumps(attached) if args.json else attached["summary"])
     return 0
 
 

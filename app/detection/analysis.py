@@ -12,14 +12,15 @@ from datetime import datetime, timedelta
 
 from app.changes import timeline as changes
 from app.changes.events import ChangeEvent
-from app.detection import attribute
-from app.detection.detect import Detection, Onset, detect, refine_onset
-from app.detection.findings import AnalysisResult, Finding, Scope
+from app.detection import attribute, slices
+from app.detection.detect import Detection, OnsetEstimate, detect, refine_end, refine_onset
+from app.detection.findings import AnalysisResult, CrossFeatureEvent, Finding, Scope
 from app.detection.hourly import load_hourly
-from app.detection.thresholds import Thresholds, load_thresholds
+from app.detection.thresholds import METRIC_NAMES, Thresholds, load_thresholds
 from app.storage.store import Store
 
 DEFAULT_WINDOW = timedelta(days=7)
+RESCAN_AFTER = timedelta(minutes=10)
 
 
 def default_window(store: Store, feature: str | None = None, since: datetime | None = None,
@@ -67,36 +68,107 @@ def _analyze(store: Store, feature: str | None, since: datetime | None, until: d
     since, until = window
     range_start = since - timedelta(days=t.lookback_days)
     hourly = load_hourly(store, range_start, until, feature)
-    detections, inconclusive = detect(hourly, since, t)
-    findings = [explain(store, d, range_start, until, t, extra_changes) for d in detections]
+    sliced = slices.detect_slices(slices.slice_hourly(store, range_start, until, feature),
+                                  range_start, until, since, t, METRIC_NAMES)
+    detections, inconclusive = detect(hourly, since, t, slices=sliced)
+    hints = {(sd.feature, sd.metric): sd for sd in sliced}
+    findings = [explain(store, d, range_start, until, t, extra_changes,
+                        hints.get((d.feature, d.metric))) for d in detections]
     findings.sort(key=lambda f: (-f.severity, f.feature, f.metric))
-    return AnalysisResult(tuple(findings), tuple(inconclusive), since, until)
+    return AnalysisResult(tuple(findings), tuple(inconclusive), since, until,
+                          cross_feature_events(findings))
 
 
 def explain(store: Store, det: Detection, range_start: datetime, until: datetime, t: Thresholds,
-            extra_changes: list[ChangeEvent] | None = None) -> Finding:
-    """A detection with its onset to the minute, its scope and its suspects."""
+            extra_changes: list[ChangeEvent] | None = None,
+            hint: slices.SliceDetection | None = None) -> Finding:
+    """A detection with its onset to the minute, its scope and its suspects. `hint`: the
+    slice test's answer for the same feature and metric; when the scope is that slice, its
+    step (found on the slice's own gap, not diluted in the total) places the hourly onset."""
     table = attribute.slice_table(store, det, det.onset, range_start, until)
     ctx = attribute.context(det, det.onset, range_start, until, table)
-    scope, suspects, onset = Scope("total"), [], det.onset
+    scope, suspects, onset, ended = Scope("total"), [], det.onset, None
+    if det.shape == "transient":
+        ended = det.end
     if ctx is not None:
-        scope = attribute.classify_scope(ctx, table, t)
+        ctx, scope = _scope(ctx, table, det, t)
+        if (hint is not None and not hint.new_value and det.shape == "step"
+                and (hint.dimension, hint.value) in {(s.dimension, s.value) for s in scope.slices}
+                and abs(hint.onset - det.onset) > timedelta(hours=1)):
+            det = replace(det, onset=hint.onset, onset_lo=hint.onset,
+                          onset_hi=hint.onset + timedelta(hours=1))
+            table = attribute.slice_table(store, det, det.onset, range_start, until)
+            ctx = attribute.context(det, det.onset, range_start, until, table) or ctx
+            ctx, scope = _scope(ctx, table, det, t)
         where = [(s.dimension, s.value) for s in scope.slices]
         slice_onset = attribute.new_slice_onset(ctx, scope, table)
         if slice_onset is not None:
-            refined = Onset(slice_onset, slice_onset, slice_onset)
+            refined = OnsetEstimate(slice_onset, slice_onset, slice_onset)
         else:
             refined = refine_onset(store, det, ctx.base_mean, ctx.base_var, where)
         onset = refined.at
-        if onset != det.onset:
+        # The tables are re-read (a scan of the feature's rows) only when the onset moved by
+        # more than ten minutes: within them the scope and the suspects' sums barely change.
+        if abs(onset - det.onset) > RESCAN_AFTER:
             table = attribute.slice_table(store, det, onset, range_start, until)
             ctx = attribute.context(det, onset, range_start, until, table) or ctx
-            scope = attribute.classify_scope(ctx, table, t)
-        ctx = replace(ctx, onset_lo=refined.lo, onset_hi=refined.hi)
+            ctx, scope = _scope(ctx, table, det, t)
+            # The scope seen from the new onset can be a new slice (a canary that went unseen
+            # at night): then it began with the slice's first requests.
+            later = None if slice_onset is not None else attribute.new_slice_onset(ctx, scope, table)
+            if later is not None and later != onset:
+                refined = OnsetEstimate(later, later, later)
+                onset = later
+                table = attribute.slice_table(store, det, onset, range_start, until)
+                ctx = attribute.context(det, onset, range_start, until, table) or ctx
+                ctx, scope = _scope(ctx, table, det, t)
+        ctx = replace(ctx, onset=onset, onset_lo=refined.lo, onset_hi=refined.hi)
+        where = [(s.dimension, s.value) for s in scope.slices]
+        if det.shape == "transient":
+            ended = refine_end(store, det, onset, until, ctx.base_mean, ctx.base_var, where)
         candidates = candidate_changes(store, det.feature, range_start, until, extra_changes)
         suspects = attribute.rank_suspects(store, ctx, scope, table, candidates, t)
     return Finding(
         feature=det.feature, metric=det.metric, onset=onset, end=det.end, baseline=det.baseline,
         current=det.current, p_value=det.p_value, n_baseline=det.n_baseline,
         n_current=det.n_current, shape=det.shape, severity=det.severity, scope=scope,
-        suspects=tuple(suspects))
+        suspects=tuple(suspects), ended=ended)
+
+
+def _scope(ctx: attribute.Context, table, det: Detection, t: Thresholds
+           ) -> tuple[attribute.Context, Scope]:
+    """The scope rule's answer; for a degradation found only in a slice, that slice."""
+    scope = attribute.classify_scope(ctx, table, t)
+    if det.slice is None or any((s.dimension, s.value) == det.slice for s in scope.slices):
+        return ctx, scope
+    return attribute.focus(ctx, table, *det.slice) or (ctx, scope)
+
+
+EVENT_ONSET_TOLERANCE = timedelta(minutes=15)
+EXPLAINED_TIMING = 0.5  # a suspect this close in time, naming the requests, explains a finding
+
+
+def cross_feature_events(findings: list[Finding]) -> tuple[CrossFeatureEvent, ...]:
+    """Findings of one metric in two or more features whose onsets lie within 15 minutes of
+    each other, none explained by a change of its own feature: one event each."""
+    def explained(f: Finding) -> bool:
+        return any(s.timing >= EXPLAINED_TIMING and s.coverage >= 0.5 for s in f.suspects)
+
+    out = []
+    free = sorted((f for f in findings if f.scope.kind != "single_user" and not explained(f)),
+                  key=lambda f: (f.metric, f.onset))
+    used: set[int] = set()
+    for i, f in enumerate(free):
+        if i in used:
+            continue
+        group = [j for j in range(i, len(free)) if j not in used and free[j].metric == f.metric
+                 and abs(free[j].onset - f.onset) <= EVENT_ONSET_TOLERANCE]
+        features = sorted({free[j].feature for j in group})
+        if len(features) < 2:
+            continue
+        used.update(group)
+        ends = [free[j].ended for j in group]
+        end = None if any(e is None for e in ends) else max(e for e in ends if e is not None)
+        out.append(CrossFeatureEvent(f.metric, min(free[j].onset for j in group), end,
+                                     tuple(features)))
+    return tuple(out)

@@ -16,21 +16,21 @@ requests is how far its x sum lies from the feature baseline, in the bad directi
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import polars as pl
 
 from app.changes.events import ChangeEvent
+from app.detection import stats
 from app.detection.detect import Detection, measure
 from app.detection.findings import Scope, Slice, Suspect, format_value
 from app.detection.hourly import frame_query
+from app.detection.scope import SliceExcess, choose_scope
 from app.detection.thresholds import METRIC_DIRECTION, Thresholds
 from app.storage.schema import SPLIT_DIMENSIONS
 from app.storage.store import Store
 
-DIM_PRIORITY = ("variant", "prompt_version", "response_model", "model", "region", "segment", "user_id")
-MAX_SLICE_VALUES = 3
 MIN_SLICE_N = 20
 NEW_VALUE_WINDOW = (timedelta(minutes=-5), timedelta(hours=2))
 SOURCE_ORDER = {"declared": 0, "flag-audit": 1, "rollback-desk": 2, "inferred": 3}
@@ -59,34 +59,40 @@ def slice_table(store: Store, det: Detection, onset: datetime, range_start: date
     and sum of x, first time seen, and (for latency) the p95."""
     expr, params = measure(det.metric, det.baseline)
     dims = ", ".join(SPLIT_DIMENSIONS)
+    # Users are read from the onset on only: the baseline's thousands of users would make the
+    # scan several times slower, and a user's scope is judged on the degraded period.
+    inner = ", ".join("CASE WHEN timestamp >= ? THEN user_id END AS user_id" if d == "user_id" else d
+                      for d in SPLIT_DIMENSIONS)
     sets = ", ".join(["(period)"] + [f"(period, {d})" for d in SPLIT_DIMENSIONS])
-    p95 = ", quantile_cont(latency_ms, 0.95) AS p95" if det.metric == "latency_p95_ms" else ""
+    p95 = (", quantile_cont(latency_ms, 0.95) FILTER (WHERE error IS NULL) AS p95"
+           if det.metric == "latency_p95_ms" else "")
     df = frame_query(
         store, f"""SELECT period, {dims}, GROUPING({dims}) AS g, count(*) AS requests,
-                   count(x) AS n, sum(x) AS s, sum(x * x) AS ss, min(timestamp) AS first_seen{p95}
-            FROM (SELECT timestamp, latency_ms, {dims}, {expr} AS x,
+                   count(x) AS n, sum(x) AS s, sum(x * x) AS ss, min(timestamp) AS first_seen,
+                   count(error) AS failed{p95}
+            FROM (SELECT timestamp, latency_ms, error, {inner}, {expr} AS x,
                          CASE WHEN timestamp < ? THEN 'base' WHEN timestamp < ? THEN 'cur'
                               ELSE 'after' END AS period
                   FROM requests WHERE feature = ? AND timestamp >= ? AND timestamp < ?)
             GROUP BY GROUPING SETS ({sets})""",
-        [*params, onset, det.end, det.feature, range_start, until])
+        [onset, *params, onset, det.end, det.feature, range_start, until])
     k = len(SPLIT_DIMENSIONS)
     codes = {(2**k - 1) - 2 ** (k - 1 - i): d for i, d in enumerate(SPLIT_DIMENSIONS)}
     codes[2**k - 1] = "(all)"
     rows = []
     for r in df.iter_rows(named=True):
         dim = codes.get(r["g"])
-        if dim is None:
+        if dim is None or (dim == "user_id" and r["period"] == "base"):
             continue
         value = "(all)" if dim == "(all)" else r[dim]
         rows.append({"period": r["period"], "dimension": dim,
                      "value": "(none)" if value is None else str(value),
                      "requests": r["requests"], "n": r["n"] or 0, "s": r["s"] or 0.0,
-                     "ss": r["ss"] or 0.0,
-                     "first_seen": r["first_seen"], "p95": r.get("p95")})
+                     "ss": r["ss"] or 0.0, "first_seen": r["first_seen"],
+                     "failed": r["failed"] or 0, "p95": r.get("p95")})
     schema = {"period": pl.Utf8, "dimension": pl.Utf8, "value": pl.Utf8, "requests": pl.Int64,
               "n": pl.Int64, "s": pl.Float64, "ss": pl.Float64, "first_seen": pl.Datetime("us"),
-              "p95": pl.Float64}
+              "failed": pl.Int64, "p95": pl.Float64}
     return pl.DataFrame(rows, schema=schema)
 
 
@@ -109,11 +115,15 @@ def context(det: Detection, onset: datetime, range_start: datetime, until: datet
 
 def new_slice_onset(ctx: Context, scope: Scope, table: pl.DataFrame) -> datetime | None:
     """When the degradation sits in requests that did not exist before (a canary variant, a new
-    user), it began with the first of them, provided they were already significantly worse than
-    the baseline before the detected onset (one-sided z test, 5%)."""
+    user), it began with the first of them, provided their requests before the detected onset
+    were already significantly worse than the baseline, or too few to say they were any
+    better than after it (one-sided z tests, 5%): a canary started at night is degraded from
+    its first request even if the night's dozen requests cannot show it."""
     if scope.kind == "total" or not scope.slices:
         return None
     dim = scope.slices[0].dimension
+    if dim == "user_id":  # users are read from the onset on (slice_table): the change point decides
+        return None
     values = [s.value for s in scope.slices if s.dimension == dim]
     rows = table.filter((pl.col("dimension") == dim) & pl.col("value").is_in(values))
     everything = table.filter(pl.col("dimension") == "(all)")["first_seen"].min()
@@ -126,50 +136,71 @@ def new_slice_onset(ctx: Context, scope: Scope, table: pl.DataFrame) -> datetime
     n, s = pre["n"].sum(), pre["s"].sum()
     if not n:
         return None
-    z = METRIC_DIRECTION[ctx.det.metric] * (s - n * ctx.base_mean) / math.sqrt(n * ctx.base_var)
-    return first.replace(second=0, microsecond=0) if z > 1.645 else None
+    direction = METRIC_DIRECTION[ctx.det.metric]
+    if direction * stats.excess_z(s, n, ctx.base_mean, ctx.base_var) > stats.Z90:
+        return first.replace(second=0, microsecond=0)
+    cur = rows.filter(pl.col("period") == "cur")
+    n_c, s_c, ss_c = cur["n"].sum(), cur["s"].sum(), cur["ss"].sum()
+    if not n_c:
+        return None
+    mean_c = s_c / n_c
+    var_c = max(ss_c / n_c - mean_c * mean_c, 1e-12)
+    if ctx.det.metric in ("error_rate", "negative_feedback_rate"):  # a few events: exact tails
+        p_better = stats.exact_binomial(s, n, mean_c).p_less
+        return first.replace(second=0, microsecond=0) if p_better > 0.05 else None
+    better = direction * stats.excess_z(n * mean_c - s, n, 0.0, var_c)  # pre below the degraded level
+    return first.replace(second=0, microsecond=0) if better < stats.Z90 else None
 
 
 # Scope ---------------------------------------------------------------------------------------
 
-def classify_scope(ctx: Context, table: pl.DataFrame, t: Thresholds) -> Scope:
-    if ctx.excess <= 0:
-        return Scope("total")
+def slice_excesses(ctx: Context, table: pl.DataFrame) -> list[SliceExcess]:
+    """Every value of every split dimension since the onset, with its excess over the
+    feature's baseline and the share of its requests (over the whole range) that failed."""
     direction = METRIC_DIRECTION[ctx.det.metric]
-    cur = table.filter((pl.col("period") == "cur") & (pl.col("dimension") != "(all)")
-                       & (pl.col("n") >= MIN_SLICE_N))
-    options = []
-    for dim in DIM_PRIORITY:
-        part = cur.filter(pl.col("dimension") == dim).with_columns(
-            excess=direction * (pl.col("s") - pl.col("n") * ctx.base_mean)).sort("excess", descending=True)
-        chosen, covered, share = [], 0.0, 0.0
-        for r in part.iter_rows(named=True):
-            if r["excess"] <= 0 or len(chosen) == MAX_SLICE_VALUES:
-                break
-            chosen.append(r)
-            covered += r["excess"] / ctx.excess
-            share += r["requests"] / ctx.cur_requests
-            if covered >= t.scope_coverage:
-                break
-        if chosen and covered >= t.scope_coverage and share <= t.scope_max_share:
-            options.append((round(share, 3), DIM_PRIORITY.index(dim), dim, chosen, covered))
-    if not options:
+    sliced = table.filter(pl.col("dimension") != "(all)")
+    failed = sliced.group_by("dimension", "value").agg(
+        (pl.col("failed").sum() / pl.col("requests").sum()).alias("failed_share"))
+    cur = sliced.filter((pl.col("period") == "cur") & (pl.col("n") >= MIN_SLICE_N)).join(
+        failed, on=["dimension", "value"], how="left")
+    return [SliceExcess(r["dimension"], r["value"], r["requests"],
+                        direction * (r["s"] - r["n"] * ctx.base_mean), r["failed_share"] or 0.0)
+            for r in cur.iter_rows(named=True)]
+
+
+def classify_scope(ctx: Context, table: pl.DataFrame, t: Thresholds) -> Scope:
+    choice = choose_scope(slice_excesses(ctx, table), ctx.excess, ctx.cur_requests,
+                          t.scope_coverage, t.scope_max_share)
+    if choice.kind == "total":
         return Scope("total")
-    options.sort(key=lambda o: (o[0], o[1]))
-    share0, _, dim0, chosen0, covered0 = options[0]
-    slices = [_slice(ctx, table, dim0, r) for r in chosen0]
-    # The same requests named by another dimension (variant = canary is model = X): say so.
-    for share, _, dim, chosen, covered in options[1:]:
-        if dim != "user_id" and abs(share - share0) <= 0.005 and abs(covered - covered0) <= 0.05:
-            slices += [_slice(ctx, table, dim, r) for r in chosen]
-    kind = "single_user" if dim0 == "user_id" and len(chosen0) == 1 else "partial"
-    return Scope(kind, tuple(slices), coverage=min(covered0, 1.0))
+    slices = [_slice(ctx, table, r.dimension, r.value, r.requests)
+              for r in (*choice.picks, *choice.same_requests)]
+    return Scope(choice.kind, tuple(slices), coverage=choice.coverage)
 
 
-def _slice(ctx: Context, table: pl.DataFrame, dim: str, cur_row: dict) -> Slice:
+def focus(ctx: Context, table: pl.DataFrame, dim: str, value: str) -> tuple[Context, Scope] | None:
+    """A degradation found in one slice only: the slice is the scope, and its excess (not the
+    feature's, which the rest's noise can hide) is what suspects must explain."""
+    rows = table.filter((pl.col("period") == "cur") & (pl.col("dimension") == dim)
+                        & (pl.col("value") == value))
+    if not rows.height or not rows["n"][0]:
+        return None
+    r = rows.row(0, named=True)
+    excess = METRIC_DIRECTION[ctx.det.metric] * (r["s"] - r["n"] * ctx.base_mean)
+    if excess <= 0:
+        return None
+    kind = "single_user" if dim == "user_id" else "partial"
+    return (replace(ctx, excess=excess),
+            Scope(kind, (_slice(ctx, table, dim, value, r["requests"]),), coverage=1.0))
+
+
+def _slice(ctx: Context, table: pl.DataFrame, dim: str, value: str, requests: int) -> Slice:
     metric = ctx.det.metric
     base = table.filter((pl.col("period") == "base") & (pl.col("dimension") == dim)
-                        & (pl.col("value") == cur_row["value"]))
+                        & (pl.col("value") == value))
+    cur = table.filter((pl.col("period") == "cur") & (pl.col("dimension") == dim)
+                       & (pl.col("value") == value))
+    cur_row = cur.row(0, named=True)
     own = base.row(0, named=True) if base.height and base["n"][0] >= MIN_SLICE_N else None
     if metric == "latency_p95_ms":
         baseline = own["p95"] if own else ctx.det.baseline
@@ -177,7 +208,7 @@ def _slice(ctx: Context, table: pl.DataFrame, dim: str, cur_row: dict) -> Slice:
     else:
         baseline = own["s"] / own["n"] if own else ctx.det.baseline
         current = cur_row["s"] / cur_row["n"] if cur_row["n"] else None
-    return Slice(dim, cur_row["value"], cur_row["requests"] / ctx.cur_requests, baseline, current)
+    return Slice(dim, value, requests / ctx.cur_requests, baseline, current)
 
 
 # Suspects -------------------------------------------------------------------------------------

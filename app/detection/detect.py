@@ -13,21 +13,24 @@ the thresholds file, else it is no finding; too few samples make it "inconclusiv
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 import numpy as np
 
 from app.detection import stats
 from app.detection.findings import Inconclusive, format_value
-from app.detection.hourly import HourlyData, hourly_p95
+from app.detection.hourly import Histogram, HourlyData, hourly_p95
+from app.detection.slices import SliceDetection
 from app.detection.thresholds import METRIC_DIRECTION, METRIC_NAMES, Thresholds
 from app.storage.schema import SPLIT_DIMENSIONS
 from app.storage.store import Store
 
 RAMP_HOURS = (6, 12, 24, 36, 48, 72)
 TRANSIENT_HOURS = (1, 2, 3, 4, 6, 12, 24)
-MIN_BASELINE_HOURS = 6
+MIN_BASELINE_HOURS = 6  # hours of baseline before the first onset the scan may place
 PROPORTIONS = {"error_rate": ("errors", "n"), "negative_feedback_rate": ("neg_n", "fb_n")}
 SAMPLE_NOUN = {"quality_score": "scored requests", "negative_feedback_rate": "requests with feedback"}
 
@@ -50,6 +53,8 @@ class Detection:
     n_current: int
     severity: float
     p_value: float = 1.0  # after Holm across features x metrics
+    slice: tuple[str, str] | None = None  # (dimension, value) when only a slice degraded
+    seasonal: tuple[float, ...] | None = None  # baseline mean of `measure` per hour of day
 
 
 @dataclass(frozen=True)
@@ -74,12 +79,21 @@ def metric_series(d: HourlyData, metric: str) -> tuple[np.ndarray, np.ndarray]:
         w = s["q_n"]
         y = np.divide(s["q_sum"], w, out=np.zeros_like(w), where=w > 0)
     elif metric == "cost_per_request_usd":
-        w = s["cost_n"]
-        y = np.divide(s["cost_sum"], w, out=np.zeros_like(w), where=w > 0)
+        # The hourly mean of log cost: real token counts have tails that make the plain mean
+        # jump with one long request; the test itself is a rank test on the histogram.
+        h = d.hists[metric]
+        w = h.counts.sum(axis=1)
+        y = np.divide(h.counts @ log_centres(h), w, out=np.zeros_like(w), where=w > 0)
     else:
         w = s["lat_n"].copy()
         y = np.nan_to_num(hourly_p95(d.hists[metric]), nan=0.0)
     return y, np.where(np.isfinite(y), w, 0.0)
+
+
+def log_centres(h: Histogram) -> np.ndarray:
+    """The log of each bin's centre for a log-binned histogram (latency, cost)."""
+    logs = np.log(h.edges)
+    return (logs[:-1] + logs[1:]) / 2
 
 
 def _stratum_matrix(strata: np.ndarray) -> np.ndarray:
@@ -102,6 +116,7 @@ class Windows:
                        self.g[keep])
 
 
+@lru_cache(maxsize=8)  # every feature and metric of one analysis scans the same windows
 def candidate_windows(hours: int, first: int, min_hours: int) -> Windows:
     t = np.arange(hours)[None, :]
     taus = np.arange(first, max(hours - min_hours + 1, first))[:, None]
@@ -129,16 +144,20 @@ class ScanResult:
     start_lo: int  # the band of starts whose fit is not clearly worse (same shape)
     start_hi: int
     tried: int
+    sigma2: float = 0.0  # residual variance per unit weight of the fit (hour-of-day + window)
 
 
 def scan(y: np.ndarray, w: np.ndarray, strata: np.ndarray, first: int, direction: int,
-         min_hours: int = 1, min_weight: float = 0.0) -> ScanResult | None:
+         min_hours: int = 1, min_weight: float = 0.0, min_inside: float | None = None
+         ) -> ScanResult | None:
     """The window whose shape best explains a move in the bad direction, by the reduction in
     weighted squared error of a fit with hour-of-day effects; and how many windows were tried.
-    Windows with fewer than `min_weight` observations inside or before them are not tried."""
+    Windows with fewer than `min_inside` observations inside them (default `min_weight`) or
+    fewer than `min_weight` before them are not tried."""
     windows = candidate_windows(len(y), first, min_hours)
     cum = np.concatenate([[0.0], np.cumsum(w)])
-    windows = windows.subset((cum[windows.end] - cum[windows.start] >= min_weight)
+    inside = min_weight if min_inside is None else min_inside
+    windows = windows.subset((cum[windows.end] - cum[windows.start] >= inside)
                              & (cum[windows.start] >= min_weight))
     if windows.start.size == 0 or w.sum() <= 0:
         return None
@@ -154,10 +173,17 @@ def scan(y: np.ndarray, w: np.ndarray, strata: np.ndarray, first: int, direction
     best = int(np.argmax(gain))
     if gain[best] <= 0:
         return None
-    shape, length = windows.shape[best], windows.length[best]
     # Residual variance per unit weight, for the band of starts within chi2(1, 95%) of the best.
     dof = max(int((w > 0).sum()) - 25, 1)
     sigma2 = max(float((w * y_dm * y_dm).sum()) - float(gain[best]), 0.0) / dof
+    # Parsimony: a ramp or a transient has one parameter more than a step (its length), so it
+    # must beat the best step by a likelihood ratio of chi2(1, 99%) to be preferred.
+    steps = windows.shape == "step"
+    if windows.shape[best] != "step" and steps.any():
+        best_step = int(np.flatnonzero(steps)[np.argmax(gain[steps])])
+        if gain[best_step] > 0 and gain[best] - gain[best_step] < 6.63 * sigma2:
+            best = best_step
+    shape, length = windows.shape[best], windows.length[best]
     # A ramp's start trades off against its length, so its band spans every ramp length.
     alike = windows.shape == shape
     if shape != "ramp":
@@ -165,7 +191,7 @@ def scan(y: np.ndarray, w: np.ndarray, strata: np.ndarray, first: int, direction
     same = alike & (gain >= gain[best] - 3.84 * sigma2)
     starts = windows.start[same] if same.any() else windows.start[best:best + 1]
     return ScanResult(int(windows.start[best]), int(windows.end[best]), str(shape), int(starts.min()),
-                      int(starts.max()), int(windows.start.size))
+                      int(starts.max()), int(windows.start.size), sigma2)
 
 
 # The window's test ---------------------------------------------------------------------
@@ -182,13 +208,12 @@ def compare_window(d: HourlyData, metric: str, base: np.ndarray, win: np.ndarray
         num, den = PROPORTIONS[metric]
         xb, nb = _by_stratum(s[num], base, strata), _by_stratum(s[den], base, strata)
         xw, nw = _by_stratum(s[num], win, strata), _by_stratum(s[den], win, strata)
-        ok = nb > 0
-        result = stats.stratified_proportions(xb[ok], nb[ok], xw[ok], nw[ok])
-        rate_b = np.divide(xb, nb, out=np.zeros(24), where=ok)
-        n_cur = nw[ok].sum()
-        baseline = float((nw[ok] * rate_b[ok]).sum() / n_cur) if n_cur else None
-        current = float(xw[ok].sum() / n_cur) if n_cur else None
-        return WindowTest(result, baseline, current, int(nb.sum()), int(n_cur))
+        if nb.sum() <= 0 or nw.sum() <= 0:
+            return WindowTest(stats.TestResult(0.0, 1.0, 1.0), None, None, int(nb.sum()),
+                              int(nw.sum()))
+        result, baseline = stats.matched_proportions(xb, nb, xw, nw)
+        return WindowTest(result, baseline, float(xw.sum() / nw.sum()), int(nb.sum()),
+                          int(nw.sum()))
     hist = d.hists[metric]
     onehot = _stratum_matrix(strata)
     hb = onehot[base].T @ hist.counts[base]  # [24, bins]
@@ -214,6 +239,65 @@ def compare_window(d: HourlyData, metric: str, base: np.ndarray, win: np.ndarray
     return WindowTest(result, baseline, current, int(nb.sum()), int(n_cur))
 
 
+SEASONAL_PRIOR = 50.0  # an hour of day's own baseline mean counts as shrunk by this many values
+
+
+def seasonal_means(d: HourlyData, metric: str, base: np.ndarray, threshold: float
+                   ) -> tuple[float, ...] | None:
+    """The baseline mean of the per-request `measure` for each hour of day (shrunk toward the
+    pooled mean), so the onset's change point compares like hours with like: an evening that
+    is always slower is not taken for the step."""
+    strata = d.strata
+    if metric == "latency_p95_ms":
+        h = d.hists[metric]
+        above = np.clip((h.edges[1:] - threshold) / np.diff(h.edges), 0.0, 1.0)  # share of each bin
+        num_h, den_h = h.counts @ above, h.counts.sum(axis=1)
+    elif metric == "cost_per_request_usd":  # log cost, as ONSET_MEASURE_SQL reads it
+        h = d.hists[metric]
+        num_h, den_h = h.counts @ log_centres(h), h.counts.sum(axis=1)
+    else:
+        key = {"error_rate": ("errors", "n"), "negative_feedback_rate": ("neg_n", "fb_n"),
+               "quality_score": ("q_sum", "q_n")}
+        num_h, den_h = d.sums[key[metric][0]], d.sums[key[metric][1]]
+    num = np.bincount(strata[base], weights=num_h[base], minlength=24)
+    den = np.bincount(strata[base], weights=den_h[base], minlength=24)
+    if den.sum() <= 0:
+        return None
+    pooled = num.sum() / den.sum()
+    return tuple(float(x) for x in (num + SEASONAL_PRIOR * pooled) / (den + SEASONAL_PRIOR))
+
+
+def dispersion(d: HourlyData, metric: str, y: np.ndarray, w: np.ndarray, sigma2: float) -> float:
+    """How much more the hourly values scatter than independent requests would make them
+    (at least 1): users with their own habits and clumps of traffic make requests of one hour
+    alike. The window's test is widened by it. (Latency's hourly p95 has no simple per-request
+    variance: 1.)"""
+    total = w.sum()
+    if total <= 0 or sigma2 <= 0:
+        return 1.0
+    if metric in PROPORTIONS:
+        p = float((w * y).sum() / total)
+        unit = p * (1 - p)
+    elif metric in ("quality_score", "cost_per_request_usd"):
+        h = d.hists[metric]
+        counts = h.counts.sum(axis=0)
+        # In the unit of the hourly series: score, or log cost.
+        mid = log_centres(h) if metric == "cost_per_request_usd" else (h.edges[:-1] + h.edges[1:]) / 2
+        if counts.sum() <= 1:
+            return 1.0
+        mean = (counts * mid).sum() / counts.sum()
+        unit = float((counts * (mid - mean) ** 2).sum() / counts.sum())
+    else:
+        return 1.0
+    return max(1.0, sigma2 / unit) if unit > 0 else 1.0
+
+
+def window_floor(need: int) -> int:
+    """Observations a degraded window needs: a tenth of the baseline's, at least 20. A short
+    outage in a small feature holds few requests; the exact tests keep it honest."""
+    return max(20, need // 10)
+
+
 def threshold_effect(t: Thresholds, metric: str, baseline: float) -> float:
     m = t.metric(metric)
     return max(m.min_effect, m.min_relative * abs(baseline), 1e-12)
@@ -236,7 +320,8 @@ def detect_metric(d: HourlyData, metric: str, since: datetime, t: Thresholds
                                                f"at least {2 * need} are needed to judge")
     has_data = np.flatnonzero(w > 0)
     first = max(first_i, int(has_data[0]) + MIN_BASELINE_HOURS)
-    chosen = scan(y, w, d.strata, first, direction, int(t.min_window_hours), need)
+    chosen = scan(y, w, d.strata, first, direction, int(t.min_window_hours), need,
+                  window_floor(need))
     if chosen is None:
         return None
     start, end, shape, tried = chosen.start, chosen.end, chosen.shape, chosen.tried
@@ -248,23 +333,29 @@ def detect_metric(d: HourlyData, metric: str, since: datetime, t: Thresholds
     needed = threshold_effect(t, metric, test.baseline)
     if effect < needed:
         return None
-    if test.n_current < need or test.n_baseline < need:
+    if test.n_current < window_floor(need) or test.n_baseline < need:
         noun = SAMPLE_NOUN.get(metric, "requests")
         return Inconclusive(d.feature, metric, (
             f"{metric} moved from {format_value(metric, test.baseline)} to "
             f"{format_value(metric, test.current)} from {d.time_of(start):%Y-%m-%d %H:%M}Z, "
             f"but on {test.n_current} {noun} since and {test.n_baseline} before "
             f"(at least {need} each are needed)"))
-    p_one = test.result.p_greater if direction > 0 else test.result.p_less
+    seasonal = seasonal_means(d, metric, hours < start, test.baseline)
+    phi = dispersion(d, metric, y, w, chosen.sigma2)
+    z = test.result.z / math.sqrt(phi)
+    p_one = max(test.result.p_greater if direction > 0 else test.result.p_less,
+                float(stats.sst.norm.sf(direction * z)))
     return Detection(
         feature=d.feature, metric=metric, onset=d.time_of(start), end=d.time_of(end), shape=shape,
         baseline=test.baseline, current=test.current, onset_lo=d.time_of(chosen.start_lo),
         onset_hi=d.time_of(chosen.start_hi + 1), p_raw=min(1.0, p_one * tried),
-        n_baseline=test.n_baseline, n_current=test.n_current, severity=effect / needed)
+        n_baseline=test.n_baseline, n_current=test.n_current, severity=effect / needed,
+        seasonal=seasonal)
 
 
 def detect(hourly: dict[str, HourlyData], since: datetime, t: Thresholds,
-           metrics: tuple[str, ...] = METRIC_NAMES) -> tuple[list[Detection], list[Inconclusive]]:
+           metrics: tuple[str, ...] = METRIC_NAMES, slices: list[SliceDetection] | None = None
+           ) -> tuple[list[Detection], list[Inconclusive]]:
     """Significant degradations (Holm across every feature and metric tested) and the
     feature-metrics that could not be judged."""
     tested: list[Detection] = []
@@ -279,11 +370,30 @@ def detect(hourly: dict[str, HourlyData], since: datetime, t: Thresholds,
                 tested.append(out)
             if not isinstance(out, Inconclusive) and hourly[name].sums[_weight_key(metric)].sum() > 0:
                 family += 1
-    # Holm over the whole family: untested pairs count with p = 1.
-    ps = [d.p_raw for d in tested] + [1.0] * max(family - len(tested), 0)
-    adjusted = stats.holm(ps)[: len(tested)]
-    found = [_with_p(d, p) for d, p in zip(tested, adjusted, strict=True) if p < t.significance]
-    return found, inconclusive
+    judged = {(i.feature, i.metric) for i in inconclusive}
+    from_slices = [slice_detection(sd, hourly[sd.feature]) for sd in slices or []
+                   if sd.feature in hourly and (sd.feature, sd.metric) not in judged]
+    # Holm over the whole family (totals and slices of every feature-metric): untested
+    # members count with p = 1.
+    every = tested + from_slices
+    family *= 2 if slices is not None else 1
+    ps = [d.p_raw for d in every] + [1.0] * max(family - len(every), 0)
+    adjusted = stats.holm(ps)[: len(every)]
+    found: dict[tuple[str, str], Detection] = {}
+    for d, p in zip(every, adjusted, strict=True):
+        if p < t.significance and (d.feature, d.metric) not in found:  # totals first
+            found[(d.feature, d.metric)] = _with_p(d, p)
+    return list(found.values()), inconclusive
+
+
+def slice_detection(sd: SliceDetection, d: HourlyData) -> Detection:
+    """A degradation seen only in a slice, as a detection of its feature."""
+    end = d.time_of(d.hours)
+    return Detection(
+        feature=sd.feature, metric=sd.metric, onset=sd.onset, end=end, shape="step",
+        baseline=sd.baseline, current=sd.current, onset_lo=sd.onset,
+        onset_hi=sd.onset + timedelta(hours=1), p_raw=sd.p_raw, n_baseline=sd.n_baseline,
+        n_current=sd.n_current, severity=sd.severity, slice=(sd.dimension, sd.value))
 
 
 def _weight_key(metric: str) -> str:
@@ -300,9 +410,18 @@ def _with_p(d: Detection, p: float) -> Detection:
 MEASURE_SQL = {
     "error_rate": "CASE WHEN error IS NULL THEN 0.0 ELSE 1.0 END",
     "quality_score": "quality_score",
-    "latency_p95_ms": "CASE WHEN latency_ms IS NULL THEN NULL WHEN latency_ms > ? THEN 1.0 ELSE 0.0 END",
-    "cost_per_request_usd": "cost_usd",
+    "latency_p95_ms": ("CASE WHEN latency_ms IS NULL OR error IS NOT NULL THEN NULL "
+                       "WHEN latency_ms > ? THEN 1.0 ELSE 0.0 END"),
+    "cost_per_request_usd": "CASE WHEN error IS NULL THEN cost_usd END",
     "negative_feedback_rate": "CASE WHEN feedback = -1 THEN 1.0 WHEN feedback IS NOT NULL THEN 0.0 END",
+}
+
+
+# Where the onset's change point reads another quantity than `measure`: log cost, whose
+# baseline per hour of day comes from the cost histogram (`seasonal_means`).
+ONSET_MEASURE_SQL = {
+    "cost_per_request_usd": "CASE WHEN error IS NULL AND cost_usd IS NOT NULL "
+                            "THEN ln(greatest(cost_usd, 1e-9)) END",
 }
 
 
@@ -313,56 +432,90 @@ def measure(metric: str, baseline: float) -> tuple[str, list]:
 
 
 @dataclass(frozen=True)
-class Onset:
+class OnsetEstimate:
     at: datetime
     lo: datetime  # the onsets the data cannot tell apart from `at`
     hi: datetime
 
 
+ONSET_SEARCH_BEFORE = timedelta(hours=3)  # the hourly band can miss a step by an hour or two
+ONSET_SEARCH_AFTER = timedelta(hours=2)
+
+
 def refine_onset(store: Store, det: Detection, base_mean: float, base_var: float,
-                 where: list[tuple[str, str]] | None = None) -> Onset:
+                 where: list[tuple[str, str]] | None = None) -> OnsetEstimate:
     """The onset to the nearest 5 minutes: a single change point in the contribution of the
     degraded requests (`where`: the scope's slice values, or all) to the feature's metric, first
-    on 15-minute buckets across the hourly onset band (plus an hour each side), then on
-    5-minute buckets. Ramps keep their hourly onset and band."""
-    hourly = Onset(det.onset, det.onset_lo, det.onset_hi)
+    on 15-minute buckets across the hourly onset band (three hours before it, two after), then
+    on 5-minute buckets. Ramps keep their hourly onset and band."""
+    hourly = OnsetEstimate(det.onset, det.onset_lo, det.onset_hi)
     if det.shape == "ramp":
         return hourly
-    search_end = det.onset_hi + timedelta(hours=1)
+    direction = METRIC_DIRECTION[det.metric]
+    search_end = min(det.onset_hi + ONSET_SEARCH_AFTER, det.end)
     if det.shape == "transient":  # the whole episode, so its start stands out against it
-        search_end = max(search_end, det.end)
+        search_end = det.end
     coarse = _change_point(store, det, base_mean, base_var, where, 15,
-                           det.onset_lo - timedelta(hours=1), search_end)
+                           det.onset_lo - ONSET_SEARCH_BEFORE, search_end, direction)
     if coarse is None:
         return hourly
     fine = _change_point(store, det, base_mean, base_var, where, 5,
-                         coarse.at - timedelta(minutes=30), coarse.at + timedelta(minutes=30))
+                         coarse.at - timedelta(minutes=30),
+                         min(coarse.at + timedelta(minutes=30), search_end), direction)
     if fine is None:
         return coarse
-    return Onset(fine.at, min(fine.lo, coarse.lo), max(fine.hi, coarse.hi))
+    return OnsetEstimate(fine.at, min(fine.lo, coarse.lo), max(fine.hi, coarse.hi))
+
+
+def refine_end(store: Store, det: Detection, onset: datetime, data_end: datetime,
+               base_mean: float, base_var: float,
+               where: list[tuple[str, str]] | None = None) -> datetime:
+    """A transient's end to the nearest 5 minutes: the change point back toward the baseline
+    between its onset and two hours after its hourly end."""
+    hi = min(det.end + timedelta(hours=2), data_end)
+    lo = onset + timedelta(minutes=5)
+    if hi <= lo:
+        return det.end
+    back = -METRIC_DIRECTION[det.metric]
+    coarse = _change_point(store, det, base_mean, base_var, where, 15, lo, hi, back)
+    if coarse is None:
+        return det.end
+    fine = _change_point(store, det, base_mean, base_var, where, 5,
+                         max(lo, coarse.at - timedelta(minutes=30)),
+                         min(hi, coarse.at + timedelta(minutes=30)), back)
+    return (fine or coarse).at
 
 
 def _change_point(store: Store, det: Detection, base_mean: float, base_var: float,
                   where: list[tuple[str, str]] | None, minutes: int, lo: datetime,
-                  hi: datetime) -> Onset | None:
+                  hi: datetime, direction: int) -> OnsetEstimate | None:
+    """The single change point of the metric between `lo` and `hi` in `direction`."""
     expr, params = measure(det.metric, det.baseline)
+    if det.metric in ONSET_MEASURE_SQL:
+        if det.seasonal is None:
+            return None
+        expr, params = ONSET_MEASURE_SQL[det.metric], []
     pred, pred_params = "TRUE", []
     if where:
         pred = " OR ".join(f"{d} = ?" for d, _ in where if d in SPLIT_DIMENSIONS) or "TRUE"
         pred_params = [v for d, v in where if d in SPLIT_DIMENSIONS]
+    # Against each hour of day's own baseline when known (a daily cycle is not a change).
+    expected, expected_params = "?", [base_mean]
+    if det.seasonal is not None:
+        expected, expected_params = "list_extract(?::DOUBLE[], hour(timestamp) + 1)", [list(det.seasonal)]
     rows = store.rows(
         f"""SELECT time_bucket(INTERVAL '{int(minutes)} minutes', timestamp) AS b,
-                   count(x), coalesce(sum(x - ?) FILTER (WHERE {pred}), 0)
+                   count(x), coalesce(sum(x - {expected}) FILTER (WHERE {pred}), 0),
+                   coalesce(sum(x * x), 0), coalesce(sum(x), 0)
             FROM (SELECT *, {expr} AS x FROM requests
                   WHERE feature = ? AND timestamp >= ? AND timestamp < ?)
             GROUP BY 1 ORDER BY 1""",
-        [base_mean, *pred_params, *params, det.feature, lo, min(hi, det.end)])
+        [*expected_params, *pred_params, *params, det.feature, lo, hi])
     rows = [r for r in rows if r[1]]
     if len(rows) < 3:
         return None
     n = np.array([r[1] for r in rows], dtype=float)
     s = np.array([r[2] for r in rows], dtype=float)  # excess of the degraded requests
-    direction = METRIC_DIRECTION[det.metric]
     k = np.arange(1, len(rows))
     n1, s1 = np.cumsum(n)[:-1], np.cumsum(s)[:-1]
     n2, s2 = n.sum() - n1, s.sum() - s1
@@ -371,6 +524,11 @@ def _change_point(store: Store, det: Detection, base_mean: float, base_var: floa
     best = int(np.argmax(gain))
     if gain[best] <= 0:
         return None
-    # Likelihood-ratio band: change points whose fit is within chi2(1, 95%) of the best.
-    close = k[gain >= gain[best] - 3.84 * max(base_var, 1e-12)]
-    return Onset(rows[k[best]][0], rows[int(close.min())][0], rows[int(close.max())][0])
+    # Likelihood-ratio band: change points whose fit is within chi2(1, 95%) of the best, with
+    # the per-request variance of the quantity read (over the searched range).
+    total = n.sum()
+    sq, sm = sum(float(r[3]) for r in rows), sum(float(r[4]) for r in rows)
+    var = max(sq / total - (sm / total) ** 2, base_var if det.metric not in ONSET_MEASURE_SQL else 0.0,
+              1e-12)
+    close = k[gain >= gain[best] - 3.84 * var]
+    return OnsetEstimate(rows[k[best]][0], rows[int(close.min())][0], rows[int(close.max())][0])

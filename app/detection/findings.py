@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from app.changes.events import ChangeEvent
@@ -75,6 +75,12 @@ class Finding:
     severity: float  # effect / minimum effect
     scope: Scope = field(default_factory=lambda: Scope("total"))
     suspects: tuple[Suspect, ...] = ()
+    ended: datetime | None = None  # a transient's end; None while it lasts
+
+    @property
+    def duration(self) -> timedelta | None:
+        """How long a transient lasted (None while ongoing)."""
+        return None if self.ended is None else self.ended - self.onset
 
     @property
     def title(self) -> str:
@@ -82,7 +88,7 @@ class Finding:
 
     def as_dict(self) -> dict[str, Any]:
         return {"feature": self.feature, "metric": self.metric, "onset": iso_z(self.onset),
-                "baseline": _num(self.baseline), "current": _num(self.current),
+                "end": iso_z(self.ended), "baseline": _num(self.baseline), "current": _num(self.current),
                 "p_value": float(f"{self.p_value:.3g}"), "scope": self.scope.as_dict(),
                 "suspects": [s.as_dict() for s in self.suspects]}
 
@@ -98,15 +104,38 @@ class Inconclusive:
 
 
 @dataclass(frozen=True)
+class CrossFeatureEvent:
+    """The same metric breaking at the same time in several features, with no change of ours
+    explaining it: said once (the per-feature findings stay)."""
+
+    metric: str
+    start: datetime
+    end: datetime | None  # None while it lasts
+    features: tuple[str, ...]
+
+    @property
+    def summary(self) -> str:
+        until = f"{self.end:%H:%M}" if self.end else "ongoing"
+        return (f"{len(self.features)} features at {self.start:%Y-%m-%d %H:%M}–{until} UTC "
+                f"({self.metric}), no change of ours: likely the provider or a shared dependency")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"metric": self.metric, "start": iso_z(self.start), "end": iso_z(self.end),
+                "features": list(self.features), "summary": self.summary}
+
+
+@dataclass(frozen=True)
 class AnalysisResult:
     findings: tuple[Finding, ...]
     inconclusive: tuple[Inconclusive, ...]
     since: datetime | None = None
     until: datetime | None = None
+    events: tuple[CrossFeatureEvent, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {"findings": [f.as_dict() for f in self.findings],
-                "inconclusive": [i.as_dict() for i in self.inconclusive]}
+                "inconclusive": [i.as_dict() for i in self.inconclusive],
+                "events": [e.as_dict() for e in self.events]}
 
 
 def _fmt(x: float) -> str:

@@ -3,6 +3,11 @@
 Detection never reads raw rows: one grouped scan gives, per feature and hour, the counts and
 sums of every metric plus histograms of quality score (0.01 bins), latency and cost (5% wide
 log bins). The rank tests, seasonal baselines and p95s are all computed from these.
+
+Latency, cost and quality are measured on successful requests only: a failed call answers
+fast, costs nothing and has no score, so a burst of failures would otherwise read as a faster,
+cheaper hour and make the same hour of the next day look like a regression. Failures are the
+error rate's business.
 """
 
 from __future__ import annotations
@@ -32,12 +37,13 @@ _WHERE = "($feature IS NULL OR feature = $feature) AND timestamp >= $since AND t
 _SQL = "\nUNION ALL\n".join([
     f"""SELECT feature, date_trunc('hour', timestamp) AS hour, 0 AS k, 0 AS b, count(*) AS n,
            count(error) AS errors, count(quality_score) AS q_n, sum(quality_score) AS q_sum,
-           count(cost_usd) AS cost_n, sum(cost_usd) AS cost_sum, count(feedback) AS fb_n,
-           count_if(feedback = -1) AS neg_n, count(latency_ms) AS lat_n
+           count(cost_usd) FILTER (WHERE error IS NULL) AS cost_n,
+           sum(cost_usd) FILTER (WHERE error IS NULL) AS cost_sum, count(feedback) AS fb_n,
+           count_if(feedback = -1) AS neg_n, count(latency_ms) FILTER (WHERE error IS NULL) AS lat_n
         FROM requests WHERE {_WHERE} GROUP BY 1, 2""",
     *[f"""SELECT feature, date_trunc('hour', timestamp), {_KIND[m]}, {_BIN[m]}, count(*),
               0, 0, 0, 0, 0, 0, 0, 0
-          FROM requests WHERE {_WHERE} AND {col} IS NOT NULL GROUP BY 1, 2, 4"""
+          FROM requests WHERE {_WHERE} AND {col} IS NOT NULL AND error IS NULL GROUP BY 1, 2, 4"""
       for m, col in HISTS.items()],
 ])
 

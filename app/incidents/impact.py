@@ -7,27 +7,29 @@ Definitions (docs/playbooks.md, "Triage and impact"):
 - a slice's *excess* is what it adds to the metric beyond the baseline: extra errors
   (errors - requests x baseline error rate), lost quality ((baseline - mean) x scored
   requests), extra thumbs-down, extra cost or extra latency;
-- scope is `single_user` when one user_id carries >= 70% of the excess, `partial` when one
-  value of another dimension carries >= 70% of it with at most 60% of the requests, `total`
-  otherwise, and `none` when the metric did not get worse by 2 standard errors or more;
+- scope is `none` when the metric did not get worse by 2 standard errors or more; otherwise
+  the scope rule `analyze` uses (app/detection/scope.py, with the `scope` settings of
+  detection.yaml): `single_user` when one user carries the excess, `partial` for the smallest
+  slice carrying it with a minority of the requests, `total` otherwise; a value set by the
+  failure itself (no response_model on an error) is never the scope;
 - impact counts the requests of the scope (the slice, or the whole feature when total):
   requests, distinct users, extra errors, quality delta against the baseline, extra cost.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from app.detection import stats
+from app.detection.scope import SliceExcess, choose_scope
+from app.detection.thresholds import DEFAULTS, Thresholds, ThresholdsError, load_thresholds
 from app.storage.store import Store
 
 BASELINE = timedelta(hours=24)
 SCOPE_DIMENSIONS: tuple[str, ...] = ("variant", "prompt_version", "model", "response_model",
                                      "region", "segment", "user_id")
-CARRIES_SHARE = 0.7  # share of the excess a slice must carry to be "the" scope
-MAX_REQUEST_SHARE = 0.6  # ... while holding at most this share of the requests
 MIN_SLICE_REQUESTS = 20
 MIN_Z = 2.0  # below this many standard errors there is no degradation to scope
 _SUMS = """count(*) AS n, count(error) AS errors, sum(quality_score) AS q_sum,
@@ -76,7 +78,7 @@ class Sums:
 
 
 @dataclass(frozen=True)
-class Slice:
+class SliceImpact:
     dimension: str
     value: str
     requests: int
@@ -87,7 +89,7 @@ class Slice:
 
 
 @dataclass(frozen=True)
-class Scope:
+class Triage:
     kind: str  # total | partial | single_user | none
     metric: str
     dimension: str | None = None
@@ -95,7 +97,7 @@ class Scope:
     same_requests_as: tuple[str, ...] = ()  # other slices holding exactly these requests
     carried_by: tuple[str, ...] = ()  # total scope: values new since onset serving most requests
     z: float = 0.0  # standard errors by which the metric got worse
-    slices: dict[str, list[Slice]] = field(default_factory=dict)
+    slices: dict[str, list[SliceImpact]] = field(default_factory=dict)
 
     def describe(self) -> str:
         if self.kind == "none":
@@ -113,7 +115,7 @@ class Impact:
     metric: str
     onset: datetime
     end: datetime
-    scope: Scope
+    scope: Triage
     requests: int
     users: int
     errors: int
@@ -163,18 +165,10 @@ def _sums_by_slice(store: Store, feature: str, onset: datetime, end: datetime
 def _z_worse(metric: str, cur: Sums, base: Sums) -> float:
     """How many standard errors the metric got worse (two-sample normal approximation)."""
     if metric == "quality_score":
-        if cur.q_n < 2 or base.q_n < 2:
-            return 0.0
-        var = max((cur.q_sq + base.q_sq) / (cur.q_n + base.q_n)
-                  - ((cur.q_sum + base.q_sum) / (cur.q_n + base.q_n)) ** 2, 1e-12)
-        return (base.q_sum / base.q_n - cur.q_sum / cur.q_n) / math.sqrt(var * (1 / cur.q_n + 1 / base.q_n))
-    num, den = ((cur.errors, base.errors), (cur.n, base.n)) if metric == "error_rate" else (
-        (cur.neg, base.neg), (cur.fb_n, base.fb_n))
-    if not den[0] or not den[1]:
-        return 0.0
-    pooled = (num[0] + num[1]) / (den[0] + den[1])
-    se = math.sqrt(max(pooled * (1 - pooled), 1e-12) * (1 / den[0] + 1 / den[1]))
-    return (num[0] / den[0] - num[1] / den[1]) / se
+        return stats.two_means_z(base.q_sum, base.q_sq, base.q_n, cur.q_sum, cur.q_sq, cur.q_n)
+    if metric == "error_rate":
+        return stats.two_proportions_z(cur.errors, cur.n, base.errors, base.n)
+    return stats.two_proportions_z(cur.neg, cur.fb_n, base.neg, base.fb_n)
 
 
 def choose_metric(current: Sums, baseline: Sums) -> str:
@@ -184,7 +178,7 @@ def choose_metric(current: Sums, baseline: Sums) -> str:
 
 
 def triage(store: Store, feature: str, onset: datetime, end: datetime,
-           metric: str | None = None) -> Scope:
+           metric: str | None = None) -> Triage:
     """Where the degradation since onset sits, with every dimension's slices."""
     sums = _sums_by_slice(store, feature, onset, end)
     current, baseline = sums.get(("", "", True), Sums()), sums.get(("", "", False), Sums())
@@ -192,10 +186,10 @@ def triage(store: Store, feature: str, onset: datetime, end: datetime,
                       "latency_p95_ms"}:
         metric = choose_metric(current, baseline)
     total_excess = current.excess(metric, baseline)
-    slices: dict[str, list[Slice]] = {}
-    best: tuple[float, int, Slice] | None = None
+    slices: dict[str, list[SliceImpact]] = {}
+    rows_for_scope: list[SliceExcess] = []
     carried_by: list[str] = []
-    for order, dim in enumerate(SCOPE_DIMENSIONS):
+    for dim in SCOPE_DIMENSIONS:
         rows = []
         for (d, value, cur), s in sums.items():
             if d != dim or not cur:
@@ -203,32 +197,47 @@ def triage(store: Store, feature: str, onset: datetime, end: datetime,
             own_base = sums.get((d, value, False))
             base_rate = (own_base.rate(metric) if own_base and own_base.n >= MIN_SLICE_REQUESTS
                          else baseline.rate(metric))
-            share = s.excess(metric, baseline) / total_excess if total_excess > 0 else 0.0
-            rows.append(Slice(dim, value, s.n, s.n / current.n if current.n else 0.0,
-                              s.rate(metric), base_rate, share))
+            excess = s.excess(metric, baseline)
+            share = excess / total_excess if total_excess > 0 else 0.0
+            rows.append(SliceImpact(dim, value, s.n, s.n / current.n if current.n else 0.0,
+                                    s.rate(metric), base_rate, share))
             if (own_base is None or own_base.n < MIN_SLICE_REQUESTS) and rows[-1].request_share >= 0.9:
                 carried_by.append(f"{dim} = {value}")
-            concentration = share / max(s.n / current.n, 1e-9) if current.n else 0.0
-            if (share >= CARRIES_SHARE and s.n / max(current.n, 1) <= MAX_REQUEST_SHARE
-                    and (best is None or (concentration, -order) > (best[0], -best[1]))):
-                best = (concentration, order, rows[-1])
+            seen_n = s.n + (own_base.n if own_base else 0)
+            failed = (s.errors + (own_base.errors if own_base else 0)) / seen_n if seen_n else 0.0
+            if s.n >= MIN_SLICE_REQUESTS:
+                rows_for_scope.append(SliceExcess(dim, value, s.n, excess, failed))
         slices[dim] = sorted(rows, key=lambda sl: -sl.excess_share)
     z = _z_worse(metric, current, baseline)
     if total_excess <= 0 or z < MIN_Z:
-        return Scope("none", metric, slices=slices, z=z)
-    if best is None:
-        return Scope("total", metric, slices=slices, carried_by=tuple(carried_by), z=z)
-    top = best[2]
-    same = tuple(f"{sl.dimension} = {sl.value}" for d, rows in slices.items() if d != top.dimension
-                 for sl in rows
-                 if sl.requests == top.requests and abs(sl.excess_share - top.excess_share) < 1e-9)
-    kind = "single_user" if top.dimension == "user_id" else "partial"
-    return Scope(kind, metric, top.dimension, top.value, same_requests_as=same, slices=slices, z=z)
+        return Triage("none", metric, slices=slices, z=z)
+    t = _thresholds(store)
+    choice = choose_scope(rows_for_scope, total_excess, current.n, t.scope_coverage,
+                          t.scope_max_share)
+    if choice.kind == "total":
+        return Triage("total", metric, slices=slices, carried_by=tuple(carried_by), z=z)
+    top = next(sl for sl in slices[choice.picks[0].dimension] if sl.value == choice.picks[0].value)
+    same = [f"{r.dimension} = {r.value}" for r in choice.same_requests]
+    same += [f"{sl.dimension} = {sl.value}" for d, rows in slices.items() if d != top.dimension
+             for sl in rows if sl.requests == top.requests
+             and abs(sl.excess_share - top.excess_share) < 1e-9
+             and f"{sl.dimension} = {sl.value}" not in same]
+    return Triage(choice.kind, metric, top.dimension, top.value, same_requests_as=tuple(same),
+                  slices=slices, z=z)
+
+
+def _thresholds(store: Store) -> Thresholds:
+    """The scope settings of the data directory's detection.yaml (defaults when it is broken:
+    triage must still answer; `analyze` reports the file's error)."""
+    try:
+        return load_thresholds(store.data_dir)
+    except ThresholdsError:
+        return DEFAULTS
 
 
 def measure(store: Store, feature: str, onset: datetime, until: datetime,
             metric: str | None = None) -> Impact:
-    """Scope and impact of a degradation of `feature` from `onset` until `until`."""
+    """Triage and impact of a degradation of `feature` from `onset` until `until`."""
     end = window_end(store, feature, until)
     scope = triage(store, feature, onset, end, metric)
     where, params = _affected(feature, onset, end, scope)
@@ -251,7 +260,7 @@ def measure(store: Store, feature: str, onset: datetime, until: datetime,
     )
 
 
-def _affected(feature: str, onset: datetime, end: datetime, scope: Scope) -> tuple[str, list]:
+def _affected(feature: str, onset: datetime, end: datetime, scope: Triage) -> tuple[str, list]:
     """SQL condition (and its parameters) for the requests a degradation affected: the
     feature's requests in the window, in the scope's slice when it has one."""
     where, params = "feature = ? AND timestamp >= ? AND timestamp < ?", [feature, onset, end]

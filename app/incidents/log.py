@@ -376,6 +376,8 @@ def _fold(incident_id: str, events: list[Event]) -> Incident:
         d = e.data
         if e.kind == "status":
             inc.status = d["to"]
+        elif e.kind == "finding":  # the analysis run for the incident (app/incidents/attach.py)
+            inc.finding = d.get("finding") or inc.finding
         elif e.kind == "field":
             value = parse_iso(d["value"]) if d["field"] == "onset" else d["value"]
             setattr(inc, d["field"], _metric(value) if d["field"] == "metric" else value)

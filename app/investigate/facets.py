@@ -16,7 +16,7 @@ which measured as long as the users' query itself.
 How much a value contributes to a degradation of the chosen metric, in the metric's units
 summed over requests ("excess"):
 - error_rate: errors of the value minus its requests x the overall error rate (excess errors);
-- quality_mean: its scored requests x (overall mean - its mean) (missing quality points);
+- quality_score: its scored requests x (overall mean - its mean) (missing quality points);
 - latency_p95_ms: its requests x (its p95 - overall p95), in request-milliseconds;
 - cost_per_request_usd: its cost minus its requests x the overall mean cost (excess dollars).
 A value that is worse than the whole and large ranks first; a value better than the whole
@@ -33,7 +33,7 @@ from app.investigate.filters import MISSING, Scope, dimension_sql, where_sql
 from app.storage.schema import SPLIT_DIMENSIONS
 from app.storage.store import Store
 
-FACET_METRICS = ("error_rate", "quality_mean", "latency_p95_ms", "cost_per_request_usd")
+FACET_METRICS = ("error_rate", "quality_score", "latency_p95_ms", "cost_per_request_usd")
 DEFAULT_DIMENSIONS: tuple[str, ...] = (*SPLIT_DIMENSIONS, "error")
 DEFAULT_TOP = 8
 
@@ -92,10 +92,10 @@ def _contribution(metric: str, v: FacetValue, o: FacetValue, quality_n: int,
                   cost_sum: float) -> float | None:
     if metric == "error_rate":
         return v.requests * (v.error_rate - o.error_rate)
-    if metric == "quality_mean":
-        if v.quality_mean is None or o.quality_mean is None:
+    if metric == "quality_score":
+        if v.quality_score is None or o.quality_score is None:
             return None
-        return quality_n * (o.quality_mean - v.quality_mean)
+        return quality_n * (o.quality_score - v.quality_score)
     if metric == "latency_p95_ms":
         if v.latency_p95_ms is None or o.latency_p95_ms is None:
             return None
@@ -110,7 +110,7 @@ class FacetValue:
     value: str
     requests: int
     error_rate: float
-    quality_mean: float | None
+    quality_score: float | None
     latency_p95_ms: float | None
     cost_per_request_usd: float | None
     contribution: float | None  # to a degradation of the chosen metric; see the module doc

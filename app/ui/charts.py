@@ -32,6 +32,7 @@ class OnsetMarker:
 
     timestamp: datetime
     label: str
+    end: datetime | None = None  # a transient's end: the episode is drawn as a shaded band
 
 
 def change_hover(e: ChangeEvent) -> str:
@@ -83,6 +84,10 @@ def timeline_figure(df: pl.DataFrame, events: Sequence[ChangeEvent],
                 marker={"symbol": "triangle-down", "size": 11, "color": KIND_COLOURS.get(kind)},
                 name=f"{kind} change", hovertext=[change_hover(e) for e in group],
                 hoverinfo="text", showlegend=True), row=1, col=1)
+    for o in onsets:
+        if o.end is not None:
+            fig.add_shape(type="rect", x0=o.timestamp, x1=o.end, xref="x", yref="paper", y0=0, y1=1,
+                          fillcolor="rgba(192, 57, 43, 0.12)", line={"width": 0}, layer="below")
     by_time: dict[datetime, list[str]] = {}
     for o in onsets:
         by_time.setdefault(o.timestamp, []).append(o.label)

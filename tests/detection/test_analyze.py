@@ -106,4 +106,4 @@ def test_an_empty_window_gives_an_empty_result(stories):
     from app.detection.analysis import analyze
 
     result = analyze(stories, feature="no-such-feature")
-    assert result.as_dict() == {"findings": [], "inconclusive": []}
+    assert result.as_dict() == {"findings": [], "inconclusive": [], "events": []}

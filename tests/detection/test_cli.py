@@ -8,7 +8,7 @@ import pytest
 
 from app.cli import main
 
-FINDING_KEYS = {"feature", "metric", "onset", "baseline", "current", "p_value", "scope", "suspects"}
+FINDING_KEYS = {"feature", "metric", "onset", "end", "baseline", "current", "p_value", "scope", "suspects"}
 SUSPECT_KEYS = {"change_id", "timestamp", "feature", "kind", "key", "from", "to", "source", "score",
                 "evidence"}
 SLICE_KEYS = {"dimension", "value", "share", "baseline", "current"}
@@ -28,7 +28,7 @@ def demo_json(demo_template) -> dict:
 
 
 def test_the_output_is_exactly_the_contract(demo_json):
-    assert set(demo_json) == {"findings", "inconclusive"}
+    assert set(demo_json) == {"findings", "inconclusive", "events"}
     assert demo_json["findings"]
     for f in demo_json["findings"]:
         assert set(f) == FINDING_KEYS
@@ -82,7 +82,7 @@ def test_a_bad_time_argument_is_refused(demo_template, capsys):
 
 def test_an_empty_data_dir_gives_an_empty_result(empty_dir, capsys):
     assert main(["analyze", "--data-dir", str(empty_dir), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"findings": [], "inconclusive": []}
+    assert json.loads(capsys.readouterr().out) == {"findings": [], "inconclusive": [], "events": []}
 
 
 def test_rollout_status_says_the_canary_sits_between_ladder_steps(demo_dir, capsys):

@@ -200,3 +200,20 @@ def test_the_rollback_step_runs_its_action_through_the_confirmation_and_is_done_
     assert after["flags"]["doc-summarizer-canary"] != before["flags"]["doc-summarizer-canary"]
     assert any("rollout verified" in s.value for s in at.success)
     assert any(m.value.startswith("✅ rollout doc-summarizer-canary: **verified**") for m in at.markdown)
+
+
+def test_an_incident_opened_by_hand_gets_the_analysis_finding_and_can_be_analysed_again(
+        flag_demo_dir, monkeypatch):
+    at = page(flag_demo_dir, monkeypatch, feature="ticket-triage-agent")
+    button(at, "🧯 Open incident").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    [incident] = IncidentLog(flag_demo_dir).list()
+    assert incident.finding is not None and incident.finding["metric"] == "error_rate"
+    assert incident.finding["scope"]["kind"] == "single_user"
+    assert any("ticket-triage-agent error_rate" in s.value for s in at.success)
+    button(at, "🔬 Analyse the features again").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    again = IncidentLog(flag_demo_dir).get(incident.id)
+    assert [e.kind for e in again.events].count("finding") == 2

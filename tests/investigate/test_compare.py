@@ -65,7 +65,7 @@ def _wilson_sql(known_template, arm):
         con.close()
 
 
-def test_quality_mean_and_interval_match_duckdb(result, known_template):
+def test_quality_score_and_interval_match_duckdb(result, known_template):
     m = result.metric("quality_score")
     for arm, value, ci, n in (("v7", m.a, m.a_ci, m.n_a), ("v8", m.b, m.b_ci, m.n_b)):
         mean, sd, count = direct(known_template, "SELECT avg(quality_score), "

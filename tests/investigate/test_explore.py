@@ -70,7 +70,7 @@ def test_facets_rank_the_values_that_carry_the_errors(known_template):
 
 def test_facets_for_quality_and_extra_columns(known_template):
     store = Store(known_template)
-    out = facets(store, Scope(FEATURE), "quality_mean", dimensions=("prompt_version",
+    out = facets(store, Scope(FEATURE), "quality_score", dimensions=("prompt_version",
                                                                      "ticket_channel"),
                  extras=EXTRAS)
     worst = out.facet("prompt_version").values[0]

@@ -23,11 +23,11 @@ from app.investigate.links import (
 def test_an_explore_link_reads_back_as_the_same_scope():
     scope = Scope("support-bot", datetime(2026, 11, 20), datetime(2026, 11, 21),
                   Filter.parse("prompt_version=v7|v8,latency_ms>=1200,error=(missing)"))
-    view, params = parse_link("http://127.0.0.1:8501/" + explore_link(scope, "quality_mean", page=3))
+    view, params = parse_link("http://127.0.0.1:8501/" + explore_link(scope, "quality_score", page=3))
     assert view == "explore"
     assert params == {"feature": "support-bot", "since": "2026-11-20T00:00:00Z",
                       "until": "2026-11-21T00:00:00Z", "where": scope.filter.text(),
-                      "metric": "quality_mean", "page": "3"}
+                      "metric": "quality_score", "page": "3"}
     assert Filter.parse(params["where"]) == scope.filter
     assert time_param(params["since"]) == scope.since
 

@@ -56,3 +56,38 @@ def test_rollouts_shows_the_canary_against_control_with_its_tripped_guardrail(de
     tripped = dict(zip(guards["metric"], guards["status"], strict=True))
     assert "tripped" in tripped["error_rate"]
     assert "requests a day" in at.info[0].value
+
+
+@pytest.mark.parametrize("page", ["views/detect.py", "views/rollout.py"])
+def test_pages_run_on_an_empty_data_dir(page, empty_dir, monkeypatch):
+    open_page(empty_dir, page, monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def outage_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.detection.adversarial import load
+    from tests.detection.adversarial_cases import outage
+
+    folder = tmp_path_factory.mktemp("outage")
+    load(folder, outage().logs)
+    return folder
+
+
+def test_a_provider_outage_is_said_once_at_the_top_and_each_transient_shows_its_end(outage_dir, monkeypatch):
+    at = open_page(outage_dir, "views/detect.py", monkeypatch)
+    [event] = [w.value for w in at.warning if "Cross-feature event" in w.value]
+    assert "4 features at" in event and "no change of ours" in event
+    ends = [m for m in at.metric if m.label == "End"]
+    assert len(ends) == 4 and all(m.value != "ongoing" for m in ends)
+    assert all("lasted" in (m.delta or "") for m in ends)
+
+
+def test_the_feature_timeline_shades_a_transient_from_its_onset_to_its_end(outage_dir, monkeypatch):
+    import json
+
+    at = open_page(outage_dir, "views/feature.py", monkeypatch, feature="chat")
+    [chart] = [c for c in at.get("plotly_chart")]
+    shapes = json.loads(chart.proto.spec)["layout"]["shapes"]
+    bands = [s for s in shapes if s["type"] == "rect"]
+    assert len(bands) == 1
+    assert bands[0]["x0"].startswith("2026-06-02T13:10") and bands[0]["x1"].startswith("2026-06-02T13:5")

@@ -12,6 +12,7 @@ from app.detection.analysis import analyze
 from app.detection.findings import AnalysisResult, Finding, format_value, iso_z
 from app.detection.thresholds import ThresholdsError, load_thresholds
 from app.storage.store import Store
+from app.timestamps import display
 from app.ui import common
 from app.ui.charts import OnsetMarker
 
@@ -46,9 +47,10 @@ def findings_for(feature: str, since: datetime, until: datetime) -> list[Finding
 
 
 def onsets_of(findings: list[Finding] | None) -> list[OnsetMarker]:
-    """The findings' onsets as timeline markers."""
+    """The findings' onsets as timeline markers; a transient's episode as a band to its end."""
     return [OnsetMarker(f.onset, f"{f.metric}: {format_value(f.metric, f.baseline)} → "
-                           f"{format_value(f.metric, f.current)}")
+                                 f"{format_value(f.metric, f.current)}"
+                                 + (f" until {display(f.ended)}" if f.ended else ""), f.ended)
             for f in findings or []]
 
 

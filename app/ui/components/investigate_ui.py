@@ -189,8 +189,7 @@ def p_text(p: float | None) -> str:
 def shown(metric: str, value: float | None) -> str:
     if value is None:
         return "n/a"
-    name = {"quality_mean": "quality_score"}.get(metric, metric)
-    return format_value(name, value)
+    return format_value(metric, value)
 
 
 # Presets -------------------------------------------------------------------------------------

@@ -44,13 +44,22 @@ st.caption(f"Window {iso_z(result.since)} to {iso_z(result.until)}, compared hou
            f"`{thresholds_path(common.data_dir())}` (defaults when absent).")
 
 
+def duration_text(f: Finding) -> str | None:
+    if f.duration is None:
+        return None
+    minutes = int(f.duration.total_seconds() // 60)
+    return f"lasted {minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"lasted {minutes} min"
+
+
 def show_finding(i: int, f: Finding) -> None:
     with st.container(border=True):
         st.subheader(f"🔴 {f.feature}: {f.metric}")
-        a, b, c, d = st.columns(4)
+        a, b, c, e, d = st.columns(5)
         a.metric("Before", format_value(f.metric, f.baseline))
         b.metric("Since onset", format_value(f.metric, f.current))
         c.metric("Onset", display(f.onset))
+        e.metric("End", display(f.ended) if f.ended else "ongoing",
+                 delta=duration_text(f), delta_color="off")
         d.metric("Scope", SCOPE_LABEL.get(f.scope.kind, f.scope.kind))
         st.caption(f"{f.shape} change · p = {f.p_value:.2g} (adjusted) · {f.n_current:,} "
                    f"observations since the onset, {f.n_baseline:,} before")
@@ -75,6 +84,9 @@ def show_finding(i: int, f: Finding) -> None:
         compare_finding(f)
 
 
+for event in result.events:
+    st.warning(f"**Cross-feature event:** {event.summary}. Each feature's finding is below.",
+               icon="🌩️")
 if not result.findings:
     st.success("No degradations in this window.", icon="✅")
 for i, finding in enumerate(result.findings):

@@ -12,7 +12,7 @@ from app.ui.components import investigate_ui as ui
 from app.ui.components.investigate_evidence import render_save_to_incident
 from app.ui.components.investigate_export import render_export
 
-METRIC_LABELS = {"error_rate": "error rate", "quality_mean": "mean quality",
+METRIC_LABELS = {"error_rate": "error rate", "quality_score": "mean quality",
                  "latency_p95_ms": "p95 latency", "cost_per_request_usd": "cost per request"}
 OPERATORS = {"equals": "=", "any of (a|b)": "=", "at least": ">=", "below": "<",
              "is missing": "="}
@@ -73,7 +73,7 @@ ui.to_url(feature=feature, since=since, until=until, where=flt.text(), metric=me
 m1, m2, m3, m4, m5 = st.columns(5)
 m1.metric("Requests", f"{result.total:,}")
 m2.metric("Error rate", ui.shown("error_rate", result.overall.error_rate))
-m3.metric("Mean quality", ui.shown("quality_mean", result.overall.quality_mean))
+m3.metric("Mean quality", ui.shown("quality_score", result.overall.quality_score))
 m4.metric("p95 latency", ui.shown("latency_p95_ms", result.overall.latency_p95_ms))
 m5.metric("Cost / request", ui.shown("cost_per_request_usd", result.overall.cost_per_request_usd))
 st.caption(f"Share this view: `{explore_link(scope, metric)}`")
@@ -88,7 +88,7 @@ for i, facet in enumerate(result.facets):
         st.dataframe(
             [{"value": v.value, "requests": v.requests,
               "errors": ui.shown("error_rate", v.error_rate),
-              "quality": ui.shown("quality_mean", v.quality_mean),
+              "quality": ui.shown("quality_score", v.quality_score),
               "p95": ui.shown("latency_p95_ms", v.latency_p95_ms),
               "cost": ui.shown("cost_per_request_usd", v.cost_per_request_usd),
               "contribution": round(v.contribution or 0.0, 4)} for v in facet.values],

@@ -6,7 +6,9 @@ from datetime import datetime, time
 import streamlit as st
 
 from app.changes.declared import parse_time
+from app.detection.thresholds import ThresholdsError, load_thresholds
 from app.incidents import briefing
+from app.incidents.attach import attach_finding
 from app.incidents.log import SEVERITIES, STATUSES, IncidentError, IncidentLog
 from app.incidents.playbooks import METRICS, load_playbooks, suggest
 from app.ui import auth, common
@@ -28,6 +30,17 @@ except IncidentError as exc:
 prefill = st.session_state.get("incident_prefill")
 wanted = st.session_state.get("incident_id") or st.query_params.get("incident")
 labels = {i.id: f"{i.id} · {i.severity} · {i.status} · {i.title}" for i in incidents}
+
+
+def attach_analysis(incident_id: str) -> None:
+    """Run the analysis for the incident's features and attach the finding (or why none)."""
+    try:
+        attached = attach_finding(common.store(), log, incident_id, playbooks,
+                                  load_thresholds(data_dir))
+    except (ThresholdsError, IncidentError) as exc:
+        st.session_state["flash"] = f"No analysis attached: {exc}"
+        return
+    st.session_state["flash"] = attached.summary()
 
 
 def open_form() -> None:
@@ -89,6 +102,8 @@ def open_form() -> None:
         except IncidentError as exc:
             st.error(str(exc), icon="🛑")
             return
+        if not finding:  # opened by hand: the analysis of its features, attached
+            attach_analysis(incident.id)
         st.session_state.pop("incident_prefill", None)
         st.session_state["incident_id"] = incident.id
         st.query_params["incident"] = incident.id
@@ -126,6 +141,11 @@ c1.metric("Status", incident.status)
 c2.metric("Severity", incident.severity)
 c3.metric("Requests affected", f"{(b.totals or b.impact).requests:,}" if b.impact else "n/a")
 c4.metric("Time to detect", tabs.ttd(incident))
+if st.button("🔬 Analyse the features again", key=f"reanalyse_{incident.id}",
+             help="Runs the detection for this incident's features and attaches the finding "
+                  "that fits; fills the onset, metric, suspects and playbook when they are missing."):
+    attach_analysis(incident.id)
+    st.rerun()
 with st.form(f"status_{incident.id}"):
     s1, s2 = st.columns([3, 1])
     new_status = s1.selectbox("Move to status", STATUSES, index=STATUSES.index(incident.status))
