@@ -25,6 +25,7 @@ from app.detection.thresholds import Thresholds
 from app.incidents.log import Incident, IncidentLog
 from app.incidents.playbooks import Playbook, suggest
 from app.storage.store import Store
+from app.timestamps import display
 
 LOOKBACK = timedelta(days=7)
 AROUND_ONSET = timedelta(days=2)
@@ -44,7 +45,7 @@ class Attachment:
             return f"{self.incident_id}: no finding attached: {self.reason}"
         f = self.finding
         head = (f"{self.incident_id}: {f.feature} {f.metric} {format_value(f.metric, f.baseline)} -> "
-                f"{format_value(f.metric, f.current)} from {f.onset:%Y-%m-%d %H:%M}Z, "
+                f"{format_value(f.metric, f.current)} from {display(f.onset)}, "
                 f"scope {f.scope.kind}")
         if f.suspects:
             c = f.suspects[0].change
@@ -96,7 +97,7 @@ def attach_finding(store: Store, log: IncidentLog, incident_id: str, playbooks: 
         result = analyze(store, feature=feature, since=since, until=until, thresholds=thresholds)
         findings += [f for f in result.findings if f.onset <= incident.opened_at.replace(tzinfo=None)]
         thin = [f"{i.metric}: {i.reason}" for i in result.inconclusive]
-        notes.append(f"{feature}: no degradation found {since:%Y-%m-%d %H:%M}–{until:%Y-%m-%d %H:%M}Z"
+        notes.append(f"{feature}: no degradation found {display(since)} to {display(until)}"
                      + (f" (too thin to judge: {'; '.join(thin)})" if thin else ""))
     chosen = best_finding(findings, incident)
     if chosen is None:

@@ -155,7 +155,7 @@ def _read_arm(store: Store, scope: Scope, extras: tuple[str, ...]) -> _Arm:
             moments[int(k)].append((int(n), float(s1), float(s2)))
     scored, q_mean, q_sd = _moments(moments[1])
     cost_n, c_mean, c_sd = _moments(moments[3])
-    agg = {"requests": counts[0], "errors": counts[1], "scored": scored, "quality_score": q_mean,
+    agg = {"requests": counts[0], "errors": counts[1], "scored": scored, "quality_mean": q_mean,
            "quality_sd": q_sd, "latency_n": sum(hists[2].values()), "cost_n": cost_n,
            "cost_mean": c_mean, "cost_sd": c_sd, "feedback_n": counts[2],
            "negative_feedback": counts[3]}

@@ -28,6 +28,7 @@ STORAGE_OR_WIRE = {
     "investigate/compare.py",  # a filter value in a shareable link
     "investigate/querylog.py",  # the ledger's stored form
     "ingest/validation.py",  # a quarantine reason DuckDB writes in SQL
+    "detection/findings.py",  # a time range on one day: "13:10–13:55 UTC"
 }
 
 
