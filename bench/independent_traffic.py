@@ -40,6 +40,28 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# Samples of the same files kept in the repository (tests/fixtures/datasets), read when the
+# shared datasets are not beside it: the replays then draw from a few hundred real rows.
+FIXTURES = ROOT / "tests" / "fixtures" / "datasets"
+SAMPLES = {
+    "azure_llm_trace_2023/AzureLLMInferenceTrace_conv.csv": "azure_llm_trace_2023/AzureLLMInferenceTrace_conv_head300.csv",
+    "azure_llm_trace_2023/AzureLLMInferenceTrace_code.csv": "azure_llm_trace_2023/AzureLLMInferenceTrace_code_head300.csv",
+    "burstgpt/burstgpt1_head400.csv": "burstgpt/burstgpt1_head400.csv",
+    "llmdrift/llmdrift_labeled_requests.csv": "llmdrift/llmdrift_labeled_sample.csv",
+}
+
+
+def dataset_file(rel: str) -> Path:
+    """A shared dataset's file, else its sample in the repository."""
+    try:
+        full = datasets_dir() / rel
+        if full.exists():
+            return full
+    except FileNotFoundError:
+        pass
+    return FIXTURES / SAMPLES[rel]
+
+
 def datasets_dir() -> Path:
     """The shared public datasets: $ROLLBACK_DESK_DATASETS, else ../shared/datasets next to the
     repository (or next to the folder of worktrees it sits in)."""
@@ -203,10 +225,10 @@ def clumps(minutes: int, f: FeatureModel, rng: np.random.Generator) -> list[tupl
 def trace_gaps(name: str) -> np.ndarray:
     """Real inter-arrival gaps of a public trace, normalised to mean 1."""
     if name == "azure":
-        ts = pl.read_csv(datasets_dir() / "azure_llm_trace_2023" / "AzureLLMInferenceTrace_conv.csv")
+        ts = pl.read_csv(dataset_file("azure_llm_trace_2023/AzureLLMInferenceTrace_conv.csv"))
         t = ts["TIMESTAMP"].str.to_datetime("%Y-%m-%d %H:%M:%S%.f").dt.epoch("us").to_numpy() / 1e6
     else:
-        ts = pl.read_csv(datasets_dir() / "burstgpt" / "burstgpt1_head400.csv")
+        ts = pl.read_csv(dataset_file("burstgpt/burstgpt1_head400.csv"))
         t = ts["Timestamp"].to_numpy().astype(float)
     t = np.sort(t)
     gaps = np.diff(t)
@@ -217,9 +239,9 @@ def trace_gaps(name: str) -> np.ndarray:
 @lru_cache(maxsize=4)
 def trace_tokens(name: str) -> tuple[np.ndarray, np.ndarray]:
     if name == "azure":
-        d = pl.read_csv(datasets_dir() / "azure_llm_trace_2023" / "AzureLLMInferenceTrace_code.csv")
+        d = pl.read_csv(dataset_file("azure_llm_trace_2023/AzureLLMInferenceTrace_code.csv"))
         return d["ContextTokens"].to_numpy(), d["GeneratedTokens"].to_numpy()
-    d = pl.read_csv(datasets_dir() / "burstgpt" / "burstgpt1_head400.csv")
+    d = pl.read_csv(dataset_file("burstgpt/burstgpt1_head400.csv"))
     d = d.filter(pl.col("Response tokens") > 0)
     return d["Request tokens"].to_numpy(), d["Response tokens"].to_numpy()
 
@@ -463,7 +485,7 @@ def _behaviour(
 def drift_rows(task: str, snapshot: str) -> tuple[np.ndarray, ...]:
     """LLMDrift's GPT-4 answers to one task from one snapshot: 0/1 quality, latency (ms),
     cost (USD) and answer tokens."""
-    d = pl.read_csv(datasets_dir() / "llmdrift" / "llmdrift_labeled_requests.csv", infer_schema_length=0)
+    d = pl.read_csv(dataset_file("llmdrift/llmdrift_labeled_requests.csv"), infer_schema_length=0)
     d = d.filter(
         (pl.col("model_family") == "gpt-4") & (pl.col("dataset") == task) & (pl.col("snapshot") == snapshot)
     )
