@@ -23,10 +23,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("lock_timeout_s", 60.0, "How long a command waits for another process's DuckDB write."),
     Setting("flag_timeout_s", 5.0, "Timeout of one call to a flag backend."),
     Setting("webhook_timeout_s", 5.0, "Timeout of one attempt to post to a webhook."),
-    Setting("timestamp_not_before", "2015-01-01",
-            "Request times before this date are quarantined as implausible."),
-    Setting("timestamp_max_ahead_h", 24.0,
-            "Request times more than this many hours after the load are quarantined."),
+    Setting(
+        "timestamp_not_before", "2015-01-01", "Request times before this date are quarantined as implausible."
+    ),
+    Setting(
+        "timestamp_max_ahead_h",
+        24.0,
+        "Request times more than this many hours after the load are quarantined.",
+    ),
 )
 
 
@@ -41,8 +45,10 @@ def setting(name: str) -> object:
             try:
                 return type(s.default)(override)
             except ValueError:
-                raise ValueError(f"ROLLBACK_DESK_{name.upper()}={override!r}: expected "
-                                 f"{type(s.default).__name__}, like {s.default!r}") from None
+                raise ValueError(
+                    f"ROLLBACK_DESK_{name.upper()}={override!r}: expected "
+                    f"{type(s.default).__name__}, like {s.default!r}"
+                ) from None
     raise KeyError(name)
 
 

@@ -50,8 +50,11 @@ def is_cause(case: Case, finding: Finding) -> bool:
     if not finding.suspects or case.cause is None:
         return False
     c = finding.suspects[0].change
-    return (c.kind == case.cause.kind and c.to_value == case.cause.to
-            and abs(c.timestamp - case.cause.at) <= timedelta(minutes=15))
+    return (
+        c.kind == case.cause.kind
+        and c.to_value == case.cause.to
+        and abs(c.timestamp - case.cause.at) <= timedelta(minutes=15)
+    )
 
 
 def evaluate(cases: list[Case], result: AnalysisResult) -> list[dict]:
@@ -63,13 +66,17 @@ def evaluate(cases: list[Case], result: AnalysisResult) -> list[dict]:
             continue
         hit = next((f for f in mine if f.metric == case.metric), None)
         allowed = {case.metric, *case.also}
-        rows.append({
-            "kind": case.name, "clean": False, "detected": hit is not None,
-            "top1": None if case.cause is None else bool(hit and is_cause(case, hit)),
-            "onset_error_min": abs((hit.onset - case.onset).total_seconds()) / 60 if hit else None,
-            "scope_ok": bool(hit and hit.scope.kind == case.scope),
-            "extra": sum(1 for f in mine if f.metric not in allowed),
-        })
+        rows.append(
+            {
+                "kind": case.name,
+                "clean": False,
+                "detected": hit is not None,
+                "top1": None if case.cause is None else bool(hit and is_cause(case, hit)),
+                "onset_error_min": abs((hit.onset - case.onset).total_seconds()) / 60 if hit else None,
+                "scope_ok": bool(hit and hit.scope.kind == case.scope),
+                "extra": sum(1 for f in mine if f.metric not in allowed),
+            }
+        )
     return rows
 
 
@@ -95,8 +102,13 @@ def scale_timing(rows: int, repeat: int) -> dict:
         t = time.perf_counter()
         result = analyze(store)
         times.append(time.perf_counter() - t)
-    return {"rows": store.request_count(), "median_s": statistics.median(times), "min_s": min(times),
-            "findings": len(result.findings), "load_average": os.getloadavg()[0]}
+    return {
+        "rows": store.request_count(),
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "findings": len(result.findings),
+        "load_average": os.getloadavg()[0],
+    }
 
 
 def summarise(rows: list[dict]) -> dict:
@@ -106,8 +118,9 @@ def summarise(rows: list[dict]) -> dict:
     onsets = sorted(r["onset_error_min"] for r in incidents if r["onset_error_min"] is not None)
     by_kind: dict[str, dict] = {}
     for r in incidents:
-        k = by_kind.setdefault(r["kind"], {"n": 0, "detected": 0, "top1": 0, "with_cause": 0,
-                                           "scope_ok": 0, "onset": []})
+        k = by_kind.setdefault(
+            r["kind"], {"n": 0, "detected": 0, "top1": 0, "with_cause": 0, "scope_ok": 0, "onset": []}
+        )
         k["n"] += 1
         k["detected"] += r["detected"]
         k["scope_ok"] += r["scope_ok"]
@@ -126,35 +139,50 @@ def summarise(rows: list[dict]) -> dict:
         "clean_feature_weeks": len(clean),
         "false_findings_per_clean_week": sum(r["false"] for r in clean) / len(clean),
         "extra_findings_on_incident_features": sum(r["extra"] for r in incidents),
-        "by_kind": {k: {"n": v["n"], "detected": v["detected"], "top1": v["top1"],
-                        "with_cause": v["with_cause"], "scope_ok": v["scope_ok"],
-                        "onset_median_min": statistics.median(v["onset"]) if v["onset"] else None}
-                    for k, v in by_kind.items()},
+        "by_kind": {
+            k: {
+                "n": v["n"],
+                "detected": v["detected"],
+                "top1": v["top1"],
+                "with_cause": v["with_cause"],
+                "scope_ok": v["scope_ok"],
+                "onset_median_min": statistics.median(v["onset"]) if v["onset"] else None,
+            }
+            for k, v in by_kind.items()
+        },
     }
 
 
 def table(s: dict, timing: dict | None) -> str:
-    lines = ["| scenario | runs | detected (right metric) | top-1 suspect right | scope right | "
-             "median onset error |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| scenario | runs | detected (right metric) | top-1 suspect right | scope right | "
+        "median onset error |",
+        "|---|---|---|---|---|---|",
+    ]
     for kind, v in s["by_kind"].items():
         top1 = f"{v['top1']}/{v['with_cause']}" if v["with_cause"] else "n/a (no change caused it)"
         onset = f"{v['onset_median_min']:.0f} min" if v["onset_median_min"] is not None else "n/a"
-        lines.append(f"| {kind} | {v['n']} | {v['detected']}/{v['n']} | {top1} | "
-                     f"{v['scope_ok']}/{v['n']} | {onset} |")
-    lines += ["", f"- Detection rate: **{100 * s['detection_rate']:.0f}%** of {s['incidents']} "
-              f"injected incidents found with the right metric",
-              f"- Top-1 suspect accuracy: **{100 * s['top1_accuracy']:.0f}%** (scenarios caused "
-              f"by a change)",
-              f"- Scope classification right: {100 * s['scope_accuracy']:.0f}%",
-              f"- Onset error: median {s['onset_error_median_min']:.0f} min, "
-              f"90th percentile {s['onset_error_p90_min']:.0f} min",
-              f"- False findings per clean feature-week: **{s['false_findings_per_clean_week']:.2f}** "
-              f"({s['clean_feature_weeks']} clean feature-weeks with harmless changes); findings "
-              f"on unaffected metrics of incident features: {s['extra_findings_on_incident_features']}"]
+        lines.append(
+            f"| {kind} | {v['n']} | {v['detected']}/{v['n']} | {top1} | {v['scope_ok']}/{v['n']} | {onset} |"
+        )
+    lines += [
+        "",
+        f"- Detection rate: **{100 * s['detection_rate']:.0f}%** of {s['incidents']} "
+        f"injected incidents found with the right metric",
+        f"- Top-1 suspect accuracy: **{100 * s['top1_accuracy']:.0f}%** (scenarios caused by a change)",
+        f"- Scope classification right: {100 * s['scope_accuracy']:.0f}%",
+        f"- Onset error: median {s['onset_error_median_min']:.0f} min, "
+        f"90th percentile {s['onset_error_p90_min']:.0f} min",
+        f"- False findings per clean feature-week: **{s['false_findings_per_clean_week']:.2f}** "
+        f"({s['clean_feature_weeks']} clean feature-weeks with harmless changes); findings "
+        f"on unaffected metrics of incident features: {s['extra_findings_on_incident_features']}",
+    ]
     if timing:
-        lines.append(f"- `analyze` over one week of {timing['rows']:,} rows: median "
-                     f"**{timing['median_s']:.1f} s** (best {timing['min_s']:.1f} s; 2-core machine, "
-                     f"load average {timing['load_average']:.1f} during the run)")
+        lines.append(
+            f"- `analyze` over one week of {timing['rows']:,} rows: median "
+            f"**{timing['median_s']:.1f} s** (best {timing['min_s']:.1f} s; 2-core machine, "
+            f"load average {timing['load_average']:.1f} during the run)"
+        )
     return "\n".join(lines)
 
 
@@ -187,8 +215,9 @@ def main() -> int:
     text = table(s, timing)
     print(text)
     OUT.mkdir(exist_ok=True)
-    (OUT / "detection_bench.json").write_text(json.dumps({"summary": s, "timing": timing,
-                                                          "rows": rows}, indent=1, default=str))
+    (OUT / "detection_bench.json").write_text(
+        json.dumps({"summary": s, "timing": timing, "rows": rows}, indent=1, default=str)
+    )
     write_doc(text)
     return 0
 

@@ -43,9 +43,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # Samples of the same files kept in the repository (tests/fixtures/datasets), read when the
 # shared datasets are not beside it: the replays then draw from a few hundred real rows.
 FIXTURES = ROOT / "tests" / "fixtures" / "datasets"
+_AZURE = "azure_llm_trace_2023/AzureLLMInferenceTrace"
 SAMPLES = {
-    "azure_llm_trace_2023/AzureLLMInferenceTrace_conv.csv": "azure_llm_trace_2023/AzureLLMInferenceTrace_conv_head300.csv",
-    "azure_llm_trace_2023/AzureLLMInferenceTrace_code.csv": "azure_llm_trace_2023/AzureLLMInferenceTrace_code_head300.csv",
+    f"{_AZURE}_conv.csv": f"{_AZURE}_conv_head300.csv",
+    f"{_AZURE}_code.csv": f"{_AZURE}_code_head300.csv",
     "burstgpt/burstgpt1_head400.csv": "burstgpt/burstgpt1_head400.csv",
     "llmdrift/llmdrift_labeled_requests.csv": "llmdrift/llmdrift_labeled_sample.csv",
 }

@@ -49,9 +49,15 @@ def generate(path: Path, rows: int, fmt: str) -> int:
     writer = None
     with open(tmp, "wb") as out:
         for day in range(days):
-            scenario = Scenario(start=DEMO_START + timedelta(days=day), days=1,
-                                features=base.features, switches=base.switches,
-                                effects=base.effects, seed=1000 + day, scale=scale)
+            scenario = Scenario(
+                start=DEMO_START + timedelta(days=day),
+                days=1,
+                features=base.features,
+                switches=base.switches,
+                effects=base.effects,
+                seed=1000 + day,
+                scale=scale,
+            )
             frame = synth_generate(scenario).head(rows - written)
             if fmt == "parquet":
                 table = frame.to_arrow()
@@ -59,8 +65,9 @@ def generate(path: Path, rows: int, fmt: str) -> int:
                     writer = pq.ParquetWriter(out, table.schema)
                 writer.write_table(table, row_group_size=122_880)
             else:
-                frame.with_columns(pl.col("timestamp").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
-                                   ).write_ndjson(out)
+                frame.with_columns(pl.col("timestamp").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ")).write_ndjson(
+                    out
+                )
             written += frame.height
             if written >= rows:
                 break
@@ -140,15 +147,19 @@ def measure(path: Path, fmt: str, rows: int, runs: int) -> dict:
                 loaded = n
             else:
                 bare.append(seconds)
-            print(f"  {fmt:<8} {kind:<5} run {i + 1}: {seconds:6.2f} s  peak {peak:7.0f} MB",
-                  flush=True)
+            print(f"  {fmt:<8} {kind:<5} run {i + 1}: {seconds:6.2f} s  peak {peak:7.0f} MB", flush=True)
     if loaded != rows:
         raise SystemExit(f"{path.name}: ingest loaded {loaded} rows, expected {rows}")
     med_ours, med_bare = statistics.median(ours), statistics.median(bare)
     return {
-        "format": fmt, "rows": rows, "ingest_s": round(med_ours, 3), "bare_s": round(med_bare, 3),
-        "ingest_rows_per_s": round(rows / med_ours), "bare_rows_per_s": round(rows / med_bare),
-        "ratio": round(med_bare / med_ours, 3), "ingest_peak_mb": round(max(peaks)),
+        "format": fmt,
+        "rows": rows,
+        "ingest_s": round(med_ours, 3),
+        "bare_s": round(med_bare, 3),
+        "ingest_rows_per_s": round(rows / med_ours),
+        "bare_rows_per_s": round(rows / med_bare),
+        "ratio": round(med_bare / med_ours, 3),
+        "ingest_peak_mb": round(max(peaks)),
     }
 
 
@@ -166,8 +177,9 @@ def ensure_one_bad_row(path: Path, fmt: str) -> Path:
 
         df = pl.read_parquet(path)
         middle = pl.int_range(pl.len()) == df.height // 2
-        df.with_columns(pl.when(middle).then(-5.0).otherwise(pl.col("latency_ms"))
-                        .alias("latency_ms")).write_parquet(tmp, row_group_size=122_880)
+        df.with_columns(
+            pl.when(middle).then(-5.0).otherwise(pl.col("latency_ms")).alias("latency_ms")
+        ).write_parquet(tmp, row_group_size=122_880)
     else:
         lines = count_rows(path, fmt)
         with open(path, "rb") as src, open(tmp, "wb") as out:
@@ -186,14 +198,18 @@ def measure_one_bad_row(path: Path, fmt: str, rows: int, runs: int) -> dict:
     bad = ensure_one_bad_row(path, fmt)
     times: dict[str, list[float]] = {"clean": [], "one bad": []}
     for i in range(runs):
-        for kind in (("one bad", "clean") if i % 2 == 0 else ("clean", "one bad")):
+        for kind in ("one bad", "clean") if i % 2 == 0 else ("clean", "one bad"):
             seconds, peak, loaded = run_once("ours", bad if kind == "one bad" else path, fmt)
             times[kind].append(seconds)
-            print(f"  {fmt:<8} {kind:<7} run {i + 1}: {seconds:6.2f} s  peak {peak:7.0f} MB",
-                  flush=True)
+            print(f"  {fmt:<8} {kind:<7} run {i + 1}: {seconds:6.2f} s  peak {peak:7.0f} MB", flush=True)
     med_bad, med_clean = statistics.median(times["one bad"]), statistics.median(times["clean"])
-    return {"format": fmt, "rows": rows, "one_bad_row_s": round(med_bad, 3),
-            "clean_s": round(med_clean, 3), "ratio": round(med_clean / med_bad, 3)}
+    return {
+        "format": fmt,
+        "rows": rows,
+        "one_bad_row_s": round(med_bad, 3),
+        "clean_s": round(med_clean, 3),
+        "ratio": round(med_clean / med_bad, 3),
+    }
 
 
 def measure_small_into_large(parquet: Path, rows: int, runs: int) -> dict:
@@ -208,14 +224,24 @@ def measure_small_into_large(parquet: Path, rows: int, runs: int) -> dict:
         timed([sys.executable, "-c", _OURS, str(store), str(parquet)])
     small = OUT / f"small-{SMALL_LINES}.jsonl"
     if not small.exists():
-        small.write_text("".join(
-            json.dumps({"timestamp": f"2026-11-23T10:{i // 60 % 60:02d}:{i % 60:02d}Z",
-                        "feature": "support-reply", "request_id": f"small-{i}",
-                        "model": "gpt-4o-mini-2024-07-18", "latency_ms": 100.0 + i}) + "\n"
-            for i in range(SMALL_LINES)))
+        small.write_text(
+            "".join(
+                json.dumps(
+                    {
+                        "timestamp": f"2026-11-23T10:{i // 60 % 60:02d}:{i % 60:02d}Z",
+                        "feature": "support-reply",
+                        "request_id": f"small-{i}",
+                        "model": "gpt-4o-mini-2024-07-18",
+                        "latency_ms": 100.0 + i,
+                    }
+                )
+                + "\n"
+                for i in range(SMALL_LINES)
+            )
+        )
     times: dict[str, list[float]] = {"empty": [], "large": []}
     for i in range(runs):
-        for kind in (("large", "empty") if i % 2 == 0 else ("empty", "large")):
+        for kind in ("large", "empty") if i % 2 == 0 else ("empty", "large"):
             work = Path(tempfile.mkdtemp(prefix="ingest-bench-", dir=OUT))
             try:
                 if kind == "large":
@@ -228,9 +254,14 @@ def measure_small_into_large(parquet: Path, rows: int, runs: int) -> dict:
                 shutil.rmtree(work, ignore_errors=True)
             print(f"  small    {kind:<5} run {i + 1}: {times[kind][-1]:6.2f} s", flush=True)
     med_large, med_empty = statistics.median(times["large"]), statistics.median(times["empty"])
-    return {"format": "jsonl", "rows": SMALL_LINES, "store_rows": rows,
-            "ingest_s": round(med_large, 3), "empty_store_s": round(med_empty, 3),
-            "ratio": round(med_empty / med_large, 3)}
+    return {
+        "format": "jsonl",
+        "rows": SMALL_LINES,
+        "store_rows": rows,
+        "ingest_s": round(med_large, 3),
+        "empty_store_s": round(med_empty, 3),
+        "ratio": round(med_empty / med_large, 3),
+    }
 
 
 def count_rows(path: Path, fmt: str) -> int:
@@ -254,22 +285,30 @@ def main() -> int:
         results.append(measure(path, fmt, count_rows(path, fmt), args.runs))
     parquet = ensure_file(args.rows, "parquet")
     small = measure_small_into_large(parquet, results[0]["rows"], args.runs)
-    one_bad = [measure_one_bad_row(path, r["format"], r["rows"], args.runs)
-               for path, r in zip(paths, results, strict=True)]
+    one_bad = [
+        measure_one_bad_row(path, r["format"], r["rows"], args.runs)
+        for path, r in zip(paths, results, strict=True)
+    ]
     print()
-    print(f"{'format':<8} {'rows':>11} {'ingest s':>9} {'rows/s':>11} {'bare s':>8} "
-          f"{'ratio':>6} {'peak MB':>8}")
+    print(
+        f"{'format':<8} {'rows':>11} {'ingest s':>9} {'rows/s':>11} {'bare s':>8} {'ratio':>6} {'peak MB':>8}"
+    )
     for r in results:
-        print(f"{r['format']:<8} {r['rows']:>11,} {r['ingest_s']:>9.2f} {r['ingest_rows_per_s']:>11,} "
-              f"{r['bare_s']:>8.2f} {r['ratio']:>6.2f} {r['ingest_peak_mb']:>8,}")
-    print(f"{small['rows']:,} lines into a store of {small['store_rows']:,} rows: "
-          f"{small['ingest_s']:.2f} s; into an empty store: {small['empty_store_s']:.2f} s; "
-          f"ratio {small['ratio']:.2f}")
+        print(
+            f"{r['format']:<8} {r['rows']:>11,} {r['ingest_s']:>9.2f} {r['ingest_rows_per_s']:>11,} "
+            f"{r['bare_s']:>8.2f} {r['ratio']:>6.2f} {r['ingest_peak_mb']:>8,}"
+        )
+    print(
+        f"{small['rows']:,} lines into a store of {small['store_rows']:,} rows: "
+        f"{small['ingest_s']:.2f} s; into an empty store: {small['empty_store_s']:.2f} s; "
+        f"ratio {small['ratio']:.2f}"
+    )
     for b in one_bad:
-        print(f"{b['format']:<8} {b['rows']:>11,} rows with one bad row: "
-              f"{b['one_bad_row_s']:.2f} s; clean: {b['clean_s']:.2f} s; ratio {b['ratio']:.2f}")
-    (OUT / "ingest_bench.json").write_text(
-        json.dumps([*results, small, *one_bad], indent=2) + "\n")
+        print(
+            f"{b['format']:<8} {b['rows']:>11,} rows with one bad row: "
+            f"{b['one_bad_row_s']:.2f} s; clean: {b['clean_s']:.2f} s; ratio {b['ratio']:.2f}"
+        )
+    (OUT / "ingest_bench.json").write_text(json.dumps([*results, small, *one_bad], indent=2) + "\n")
     return 0
 
 

@@ -67,9 +67,13 @@ def main() -> None:
     store = loaded_store(args.rows)
     since, until = DEMO_START, DEMO_START + timedelta(days=DEMO_DAYS)
     week = Scope(FEATURE, since, until)
-    versions = [r[0] for r in store.rows(
-        "SELECT prompt_version FROM requests WHERE feature = ? GROUP BY 1 ORDER BY count(*) DESC "
-        "LIMIT 2", [FEATURE])]
+    versions = [
+        r[0]
+        for r in store.rows(
+            "SELECT prompt_version FROM requests WHERE feature = ? GROUP BY 1 ORDER BY count(*) DESC LIMIT 2",
+            [FEATURE],
+        )
+    ]
     arm_a = Scope(FEATURE, since, until, Filter.parse(f"prompt_version={versions[0]}"))
     arm_b = Scope(FEATURE, since, until, Filter.parse(f"prompt_version={versions[-1]}"))
     extras = tuple(store.extra_columns(FEATURE))
@@ -81,7 +85,9 @@ def main() -> None:
         "first page": lambda: request_table.page(store, week, extras=extras),
         "bare scan (baseline)": lambda: store.rows(
             "SELECT count(*), avg(latency_ms) FROM requests WHERE feature = ? AND "
-            "timestamp >= ? AND timestamp < ?", [FEATURE, since, until]),
+            "timestamp >= ? AND timestamp < ?",
+            [FEATURE, since, until],
+        ),
     }
     for fn in cases.values():  # warm the file cache
         fn()
@@ -91,18 +97,29 @@ def main() -> None:
             times[name].append(timed(fn))
     med = {name: statistics.median(t) for name, t in times.items()}
     base = med["bare scan (baseline)"]
-    print(f"rows stored: {store.request_count():,}; {FEATURE}, one week: {week_rows:,} rows; "
-          f"compare prompt_version {versions[0]} against {versions[-1]}; {args.repeat} runs")
+    print(
+        f"rows stored: {store.request_count():,}; {FEATURE}, one week: {week_rows:,} rows; "
+        f"compare prompt_version {versions[0]} against {versions[-1]}; {args.repeat} runs"
+    )
     for name, m in med.items():
         target = TARGETS_MS.get(name)
         verdict = "" if target is None else f"  target {target} ms: {'met' if m <= target else 'MISSED'}"
-        print(f"{name:<22} median {m:7.0f} ms  p90 {sorted(times[name])[int(0.9 * len(times[name]))]:7.0f} ms"
-              f"  {m / base:5.1f}x baseline{verdict}")
+        print(
+            f"{name:<22} median {m:7.0f} ms  p90 {sorted(times[name])[int(0.9 * len(times[name]))]:7.0f} ms"
+            f"  {m / base:5.1f}x baseline{verdict}"
+        )
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": store.request_count(),
-                                               "feature_week_rows": week_rows,
-                                               "median_ms": med, "ratio_to_baseline": {
-                                                   k: v / base for k, v in med.items()}}, indent=2))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "rows": store.request_count(),
+                    "feature_week_rows": week_rows,
+                    "median_ms": med,
+                    "ratio_to_baseline": {k: v / base for k, v in med.items()},
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

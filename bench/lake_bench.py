@@ -45,7 +45,7 @@ def make_lake(rows: int, days: int) -> Path:
     con = duckdb.connect()
     for d in range(days):
         day = f"2026-10-{d + 1:02d}" if d < 31 else None
-        for fi, feature in enumerate(FEATURES):
+        for feature in FEATURES:
             part = root / f"date={day}" / f"feature={feature}"
             part.mkdir(parents=True, exist_ok=True)
             con.execute(f"""COPY (SELECT
@@ -53,7 +53,8 @@ def make_lake(rows: int, days: int) -> Path:
                     MICROSECOND AS timestamp,
                 '{feature}' AS feature, '{feature[:3]}-{d}-' || i AS request_id,
                 CASE WHEN {d} < 20 THEN 'gpt-4o' ELSE 'gpt-4o-mini' END AS model,
-                CASE WHEN {d} < 20 THEN 'gpt-4o-2024-08-06' ELSE 'gpt-4o-mini-2024-07-18' END AS response_model,
+                CASE WHEN {d} < 20 THEN 'gpt-4o-2024-08-06' ELSE 'gpt-4o-mini-2024-07-18' END
+                    AS response_model,
                 'v' || (1 + ({d} // 7)) AS prompt_version,
                 CASE WHEN hash(i) % 10 = 0 THEN 'canary' ELSE 'control' END AS variant,
                 'user-' || (hash(i * 7) % 5000) AS user_id,
@@ -62,7 +63,8 @@ def make_lake(rows: int, days: int) -> Path:
                 (200 + (hash(i * 11) % 100000) / 50.0)::DOUBLE AS latency_ms,
                 (500 + hash(i * 13) % 1500)::BIGINT AS input_tokens,
                 (100 + hash(i * 17) % 400)::BIGINT AS output_tokens,
-                ((500 + hash(i * 13) % 1500) * 2.5e-6 + (100 + hash(i * 17) % 400) * 1e-5)::DOUBLE AS cost_usd,
+                ((500 + hash(i * 13) % 1500) * 2.5e-6
+                 + (100 + hash(i * 17) % 400) * 1e-5)::DOUBLE AS cost_usd,
                 CASE WHEN hash(i * 19) % 100 < 2 THEN 'rate_limit' END AS error,
                 CASE WHEN hash(i * 23) % 10 = 0 THEN (hash(i * 29) % 1000) / 1000.0 END AS quality_score,
                 CASE WHEN hash(i * 31) % 50 = 0 THEN -1 WHEN hash(i * 31) % 50 = 1 THEN 1 END::TINYINT
@@ -96,7 +98,9 @@ def main() -> int:
         build_duckdb(str(src), parts, stage / "duck", threads=2)
 
     duck_s = timed(duck, args.repeat)
-    print(f"DuckDB (2 threads) full build: {duck_s:.1f} s ({args.rows / duck_s / 1e6:.2f} M rows/s)", flush=True)
+    print(
+        f"DuckDB (2 threads) full build: {duck_s:.1f} s ({args.rows / duck_s / 1e6:.2f} M rows/s)", flush=True
+    )
     if not args.no_spark:
         spark = session("local[2]")
         keys = [p.key for p in parts]
@@ -107,8 +111,10 @@ def main() -> int:
 
         spark_s = timed(sp, args.repeat)
         spark.stop()
-        print(f"Spark local[2] full build: {spark_s:.1f} s; ratio Spark / DuckDB = {spark_s / duck_s:.2f}",
-              flush=True)
+        print(
+            f"Spark local[2] full build: {spark_s:.1f} s; ratio Spark / DuckDB = {spark_s / duck_s:.2f}",
+            flush=True,
+        )
 
     # lake mode
     data = OUT / f"lake-{args.rows}" / "desk"
@@ -128,13 +134,22 @@ def main() -> int:
 
     def explore() -> None:
         con = duckdb.connect()
-        relation(con, str(src), "r", feature=FEATURES[1], since=hi - timedelta(days=1), until=hi - timedelta(days=1))
+        relation(
+            con,
+            str(src),
+            "r",
+            feature=FEATURES[1],
+            since=hi - timedelta(days=1),
+            until=hi - timedelta(days=1),
+        )
         con.execute("SELECT count(*) FROM r").fetchall()
         con.execute("SELECT * FROM r ORDER BY timestamp DESC LIMIT 100").fetchall()
 
     ex = timed(explore, args.repeat)
-    print(f"lake mode at {args.rows:,} rows: timeline {tl:.2f} s (30 days, one feature), "
-          f"analyze {an:.1f} s (one week, every feature), one feature-day of requests {ex:.2f} s")
+    print(
+        f"lake mode at {args.rows:,} rows: timeline {tl:.2f} s (30 days, one feature), "
+        f"analyze {an:.1f} s (one week, every feature), one feature-day of requests {ex:.2f} s"
+    )
     return 0
 
 

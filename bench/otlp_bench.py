@@ -32,11 +32,14 @@ TRACES_PER_LINE = 100
 START_NS = 1_772_452_800_000_000_000  # 2026-03-02 12:00 UTC
 FEATURES = ("support-reply", "ticket-triage", "kb-search", "summarise-thread")
 MODELS = ("gpt-4o-mini", "gpt-4o")
-RESOURCE = {"attributes": [
-    {"key": "telemetry.sdk.language", "value": {"stringValue": "python"}},
-    {"key": "telemetry.sdk.name", "value": {"stringValue": "opentelemetry"}},
-    {"key": "telemetry.sdk.version", "value": {"stringValue": "1.45.2"}},
-    {"key": "service.name", "value": {"stringValue": "helpdesk-api"}}]}
+RESOURCE = {
+    "attributes": [
+        {"key": "telemetry.sdk.language", "value": {"stringValue": "python"}},
+        {"key": "telemetry.sdk.name", "value": {"stringValue": "opentelemetry"}},
+        {"key": "telemetry.sdk.version", "value": {"stringValue": "1.45.2"}},
+        {"key": "service.name", "value": {"stringValue": "helpdesk-api"}},
+    ]
+}
 
 
 def _s(key: str, value: str) -> dict:
@@ -53,28 +56,49 @@ def _trace(n: int, rng: random.Random) -> tuple[dict, dict]:
     start = START_NS + n * 50_000_000
     latency = int(rng.lognormvariate(6.5, 0.4) * 1e6)
     model = MODELS[n % 2]
-    attrs = [_s("gen_ai.operation.name", "chat"), _s("gen_ai.request.model", model),
-             _s("gen_ai.system", "openai"), _s("server.address", "api.openai.com"),
-             _i("server.port", 443)]
+    attrs = [
+        _s("gen_ai.operation.name", "chat"),
+        _s("gen_ai.request.model", model),
+        _s("gen_ai.system", "openai"),
+        _s("server.address", "api.openai.com"),
+        _i("server.port", 443),
+    ]
     status: dict = {}
     if n % 10 == 9:
         attrs.append(_s("error.type", "RateLimitError"))
         status = {"code": 2, "message": "Error code: 429 - Rate limit reached"}
     else:
-        attrs += [_s("gen_ai.response.model", model + "-2024-08-06"),
-                  {"key": "gen_ai.response.finish_reasons",
-                   "value": {"arrayValue": {"values": [{"stringValue": "stop"}]}}},
-                  _s("gen_ai.response.id", f"chatcmpl-{n}"),
-                  _i("gen_ai.usage.input_tokens", rng.randint(200, 2000)),
-                  _i("gen_ai.usage.output_tokens", rng.randint(20, 400))]
-    llm = {"traceId": trace_id, "spanId": llm_id, "parentSpanId": root_id,
-           "name": f"chat {model}", "kind": 3, "startTimeUnixNano": str(start + 1_000_000),
-           "endTimeUnixNano": str(start + 1_000_000 + latency), "attributes": attrs,
-           "status": status}
-    root = {"traceId": trace_id, "spanId": root_id, "name": FEATURES[n % len(FEATURES)],
-            "kind": 2, "startTimeUnixNano": str(start),
-            "endTimeUnixNano": str(start + latency + 3_000_000),
-            "attributes": [_s("user.id", f"u-{n % 5000}")], "status": {}}
+        attrs += [
+            _s("gen_ai.response.model", model + "-2024-08-06"),
+            {
+                "key": "gen_ai.response.finish_reasons",
+                "value": {"arrayValue": {"values": [{"stringValue": "stop"}]}},
+            },
+            _s("gen_ai.response.id", f"chatcmpl-{n}"),
+            _i("gen_ai.usage.input_tokens", rng.randint(200, 2000)),
+            _i("gen_ai.usage.output_tokens", rng.randint(20, 400)),
+        ]
+    llm = {
+        "traceId": trace_id,
+        "spanId": llm_id,
+        "parentSpanId": root_id,
+        "name": f"chat {model}",
+        "kind": 3,
+        "startTimeUnixNano": str(start + 1_000_000),
+        "endTimeUnixNano": str(start + 1_000_000 + latency),
+        "attributes": attrs,
+        "status": status,
+    }
+    root = {
+        "traceId": trace_id,
+        "spanId": root_id,
+        "name": FEATURES[n % len(FEATURES)],
+        "kind": 2,
+        "startTimeUnixNano": str(start),
+        "endTimeUnixNano": str(start + latency + 3_000_000),
+        "attributes": [_s("user.id", f"u-{n % 5000}")],
+        "status": {},
+    }
     return root, llm
 
 
@@ -88,9 +112,17 @@ def generate(path: Path, spans: int) -> None:
                 root, llm = _trace(n, rng)
                 roots.append(root)
                 llms.append(llm)
-            doc = {"resourceSpans": [{"resource": RESOURCE, "scopeSpans": [
-                {"scope": {"name": "opentelemetry.instrumentation.openai_v2"}, "spans": llms},
-                {"scope": {"name": "helpdesk"}, "spans": roots}]}]}
+            doc = {
+                "resourceSpans": [
+                    {
+                        "resource": RESOURCE,
+                        "scopeSpans": [
+                            {"scope": {"name": "opentelemetry.instrumentation.openai_v2"}, "spans": llms},
+                            {"scope": {"name": "helpdesk"}, "spans": roots},
+                        ],
+                    }
+                ]
+            }
             out.write(json.dumps(doc, separators=(",", ":")) + "\n")
     tmp.replace(path)
 
@@ -101,8 +133,10 @@ def ensure_file(spans: int) -> Path:
         OUT.mkdir(parents=True, exist_ok=True)
         t = time.perf_counter()
         generate(path, spans)
-        print(f"generated {path.name} ({path.stat().st_size / 1e6:.0f} MB) "
-              f"in {time.perf_counter() - t:.0f} s", flush=True)
+        print(
+            f"generated {path.name} ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.0f} s",
+            flush=True,
+        )
     return path
 
 
@@ -115,7 +149,7 @@ def main() -> None:
     times: dict[str, list[float]] = {"ours": [], "bare": []}
     peaks: list[float] = []
     for i in range(args.runs):
-        for kind in (("ours", "bare") if i % 2 == 0 else ("bare", "ours")):
+        for kind in ("ours", "bare") if i % 2 == 0 else ("bare", "ours"):
             seconds, peak, loaded = run_once(kind, path, "jsonl")
             if kind == "ours" and loaded != args.spans:
                 raise SystemExit(f"ingest loaded {loaded} requests, expected {args.spans}")
@@ -124,10 +158,16 @@ def main() -> None:
                 peaks.append(peak)
             print(f"  {kind:<5} run {i + 1}: {seconds:6.2f} s  peak {peak:7.0f} MB", flush=True)
     ours, bare = statistics.median(times["ours"]), statistics.median(times["bare"])
-    result = {"llm_spans": args.spans, "file_mb": round(path.stat().st_size / 1e6),
-              "runs": args.runs, "ingest_s": round(ours, 3), "bare_read_json_s": round(bare, 3),
-              "ratio": round(bare / ours, 3), "ingest_spans_per_s": round(args.spans / ours),
-              "ingest_peak_mb": round(max(peaks))}
+    result = {
+        "llm_spans": args.spans,
+        "file_mb": round(path.stat().st_size / 1e6),
+        "runs": args.runs,
+        "ingest_s": round(ours, 3),
+        "bare_read_json_s": round(bare, 3),
+        "ratio": round(bare / ours, 3),
+        "ingest_spans_per_s": round(args.spans / ours),
+        "ingest_peak_mb": round(max(peaks)),
+    }
     print(json.dumps(result, indent=2))
     (OUT / "otlp_bench.json").write_text(json.dumps(result, indent=2) + "\n")
 

@@ -66,10 +66,12 @@ def main() -> None:
 
     def baseline() -> None:
         # A bare scan of what the objectives read: every request of the 28-day window.
-        store.rows("""SELECT feature, count(*), count(error), count(latency_ms),
+        store.rows(
+            """SELECT feature, count(*), count(error), count(latency_ms),
                              count(quality_score), count(feedback), sum(cost_usd)
                       FROM requests WHERE timestamp >= ? AND timestamp < ? GROUP BY 1""",
-                   [window_start, period.until])
+            [window_start, period.until],
+        )
 
     def slis() -> None:
         count_events(store, config, window_start - timedelta(days=3), period.until)
@@ -82,15 +84,23 @@ def main() -> None:
 
     review()  # warm the file cache once; every measure below runs on a warm cache
     n = store.request_count()
-    results = {name: timed(fn, args.repeat) for name, fn in
-               (("baseline scan", baseline), ("SLI counts", slis), ("analysis", analysis),
-                ("weekly review", review))}
+    results = {
+        name: timed(fn, args.repeat)
+        for name, fn in (
+            ("baseline scan", baseline),
+            ("SLI counts", slis),
+            ("analysis", analysis),
+            ("weekly review", review),
+        )
+    }
     base = statistics.median(results["baseline scan"])
     print(f"\n{n:,} rows; review of {WEEK}; {args.repeat} runs each; medians")
     for name, times in results.items():
         med = statistics.median(times)
-        print(f"  {name:<14} {med:6.2f} s  (x{med / base:4.1f} the baseline scan; "
-              f"min {min(times):.2f}, max {max(times):.2f})")
+        print(
+            f"  {name:<14} {med:6.2f} s  (x{med / base:4.1f} the baseline scan; "
+            f"min {min(times):.2f}, max {max(times):.2f})"
+        )
 
 
 if __name__ == "__main__":

@@ -87,9 +87,11 @@ def main() -> None:
         metrics.timeline(store, feature, since, until, split="region")
 
     def bare_scan() -> None:
-        store.rows("SELECT count(*), avg(latency_ms) FROM requests "
-                   "WHERE feature = ? AND timestamp >= ? AND timestamp < ?",
-                   [feature, since, until])
+        store.rows(
+            "SELECT count(*), avg(latency_ms) FROM requests "
+            "WHERE feature = ? AND timestamp >= ? AND timestamp < ?",
+            [feature, since, until],
+        )
 
     page_queries()  # warm the file cache
     page, split, bare = [], [], []
@@ -99,8 +101,10 @@ def main() -> None:
         bare += timed(bare_scan, 1)
     med = statistics.median
     print(f"rows stored: {n:,}; feature {feature}: one week")
-    print(f"feature page queries, all together: median {med(page):.0f} ms "
-          f"(p90 {sorted(page)[int(0.9 * len(page))]:.0f} ms)")
+    print(
+        f"feature page queries, all together: median {med(page):.0f} ms "
+        f"(p90 {sorted(page)[int(0.9 * len(page))]:.0f} ms)"
+    )
     print(f"timeline split by region:           median {med(split):.0f} ms")
     print(f"bare filtered scan (baseline):      median {med(bare):.0f} ms")
     print(f"ratio page / bare scan: {med(page) / med(bare):.1f}x")

@@ -60,8 +60,9 @@ class AccessDenied(PermissionError):
 
     def __init__(self, identity: Identity, permission: Permission) -> None:
         self.identity, self.permission = identity, permission
-        super().__init__(f"{identity.name} is a {identity.role}: may not {permission} "
-                         f"(needs {NEEDS[permission]})")
+        super().__init__(
+            f"{identity.name} is a {identity.role}: may not {permission} (needs {NEEDS[permission]})"
+        )
 
 
 @dataclass(frozen=True)
@@ -91,8 +92,7 @@ class AccessConfig:
         email, subject = claims.get("email"), claims.get("sub")
         name = email if isinstance(email, str) and email else f"sub:{subject}"
         display = claims.get("name") if isinstance(claims.get("name"), str) else None
-        return Identity(name=name, role=self.role_for(claims), source=Source.SIGNED_IN,
-                        display_name=display)
+        return Identity(name=name, role=self.role_for(claims), source=Source.SIGNED_IN, display_name=display)
 
     def local(self, name: str, source: Source = Source.LOCAL) -> Identity:
         return Identity(name=name, role=self.local_role, source=source)
@@ -114,8 +114,9 @@ def load_access(data_dir: Path) -> AccessConfig:
     path = Path(data_dir) / ACCESS_FILE
     if not path.exists():
         return AccessConfig(path=path)
-    return parse_access(load_yaml(path, "access", error=AccessError, empty={},
-                                  vocabularies=VOCABULARIES), path)
+    return parse_access(
+        load_yaml(path, "access", error=AccessError, empty={}, vocabularies=VOCABULARIES), path
+    )
 
 
 def parse_access(raw: Document | Any, path: Path) -> AccessConfig:
@@ -133,8 +134,12 @@ def parse_access(raw: Document | Any, path: Path) -> AccessConfig:
         email = name.strip().lower()
         if email in first:
             where = "" if built_in_code else f" (line {doc.line(('users', first[email]))})"
-            problems.append(doc.problem(("users", name), f"the same email as {first[email]}{where}; "
-                                        "emails are compared without case, keep one"))
+            problems.append(
+                doc.problem(
+                    ("users", name),
+                    f"the same email as {first[email]}{where}; emails are compared without case, keep one",
+                )
+            )
         first.setdefault(email, name)
         users[email] = Role(role)
     _raise_any(problems, built_in_code)

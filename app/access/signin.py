@@ -53,5 +53,4 @@ def is_loopback(address: str) -> bool:
         infos = socket.getaddrinfo(address, None, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError):
         return False
-    return bool(infos) and all(
-        ipaddress.ip_address(str(i[4][0]).split("%")[0]).is_loopback for i in infos)
+    return bool(infos) and all(ipaddress.ip_address(str(i[4][0]).split("%")[0]).is_loopback for i in infos)

@@ -59,8 +59,10 @@ def load_declared(path: str | Path) -> tuple[list[ChangeEvent], list[str]]:
         reader = csv.DictReader(io.StringIO(text))
         missing = [c for c in ("timestamp", "feature", "kind") if c not in (reader.fieldnames or [])]
         if missing:
-            raise ChangeFileError(f"{path}: CSV header lacks column(s) {', '.join(missing)}; "
-                                  f"expected {', '.join(DECLARED_COLUMNS)}")
+            raise ChangeFileError(
+                f"{path}: CSV header lacks column(s) {', '.join(missing)}; "
+                f"expected {', '.join(DECLARED_COLUMNS)}"
+            )
         for row in reader:
             entries.append((f"{path} line {reader.line_num}", row))
     else:
@@ -89,10 +91,14 @@ def _yaml_entries(text: str, path: Path) -> list[tuple[str, dict | str]]:
         raise ChangeFileError(fatal)
     by_entry: dict[int, list[str]] = {}
     for p in problems:
-        by_entry.setdefault(int(p.key[len("changes["):p.key.index("]")]), []).append(str(p))
-    return [(f"{path}: line {doc.line(('changes', i))}: changes[{i}]",
-             "\n".join(by_entry[i]) if i in by_entry else item)
-            for i, item in enumerate(doc.data["changes"])]
+        by_entry.setdefault(int(p.key[len("changes[") : p.key.index("]")]), []).append(str(p))
+    return [
+        (
+            f"{path}: line {doc.line(('changes', i))}: changes[{i}]",
+            "\n".join(by_entry[i]) if i in by_entry else item,
+        )
+        for i, item in enumerate(doc.data["changes"])
+    ]
 
 
 def _declared_event(row: dict) -> tuple[ChangeEvent | None, str | None]:
@@ -108,17 +114,24 @@ def _declared_event(row: dict) -> tuple[ChangeEvent | None, str | None]:
             return None, f"{key}: expected a single value (quote it as text), got {kind}"
     ts = parse_time(row.get("timestamp"))
     if ts is None:
-        return None, (f"timestamp {str(row.get('timestamp'))[:40]!r} is not a time "
-                      "(ISO 8601 or epoch)")
+        return None, (f"timestamp {str(row.get('timestamp'))[:40]!r} is not a time (ISO 8601 or epoch)")
     feature = text("feature")
     if not feature:
         return None, "feature is missing"
     kind = (text("kind") or "").lower()
     if kind not in CHANGE_KINDS:
         return None, f"kind {row.get('kind')!r} is not one of {', '.join(CHANGE_KINDS)}"
-    return ChangeEvent(timestamp=ts, feature=feature, kind=kind, key=text("key"),
-                       from_value=text("from"), to_value=text("to"), author=text("author"),
-                       description=text("description"), source="declared"), None
+    return ChangeEvent(
+        timestamp=ts,
+        feature=feature,
+        kind=kind,
+        key=text("key"),
+        from_value=text("from"),
+        to_value=text("to"),
+        author=text("author"),
+        description=text("description"),
+        source="declared",
+    ), None
 
 
 def save_events(store: Store, events: list[ChangeEvent]) -> int:
@@ -129,7 +142,21 @@ def save_events(store: Store, events: list[ChangeEvent]) -> int:
         before = con.execute("SELECT count(*) FROM changes").fetchone()[0]
         con.executemany(
             "INSERT OR IGNORE INTO changes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [[e.change_id, e.timestamp, e.feature, e.kind, e.key, e.from_value, e.to_value,
-              e.author, e.description, e.source, e.silent_update] for e in events],
+            [
+                [
+                    e.change_id,
+                    e.timestamp,
+                    e.feature,
+                    e.kind,
+                    e.key,
+                    e.from_value,
+                    e.to_value,
+                    e.author,
+                    e.description,
+                    e.source,
+                    e.silent_update,
+                ]
+                for e in events
+            ],
         )
         return con.execute("SELECT count(*) FROM changes").fetchone()[0] - before

@@ -28,8 +28,7 @@ def first_appearances(store: Store, features: list[str]) -> dict[str, dict]:
                                    (feature, prompt_version))""",
         [features],
     )
-    out: dict[str, dict] = {f: {"t0": None, **{d: [] for d in INFERRED_DIMENSIONS}}
-                            for f in features}
+    out: dict[str, dict] = {f: {"t0": None, **{d: [] for d in INFERRED_DIMENSIONS}} for f in features}
     # GROUPING() sets a bit for every column left out: 0b011 = only model kept, and so on.
     kept = {0b011: ("model", 1), 0b101: ("response_model", 2), 0b110: ("prompt_version", 3)}
     for r in rows:
@@ -67,8 +66,9 @@ def infer_changes(store: Store, feature: str, firsts: dict | None = None) -> lis
     return [e for e in events if e is not None]
 
 
-def _inferred_event(con, feature: str, dim: str, value: str, seen: datetime,
-                    model_first: dict[str, datetime]) -> ChangeEvent | None:
+def _inferred_event(
+    con, feature: str, dim: str, value: str, seen: datetime, model_first: dict[str, datetime]
+) -> ChangeEvent | None:
     # Both lookups read the five-minute rollups, which count requests per model,
     # response_model and prompt_version.
     def previous(where_sql: str, params: list) -> str | None:
@@ -87,9 +87,17 @@ def _inferred_event(con, feature: str, dim: str, value: str, seen: datetime,
 
     if dim != "response_model":
         kind = "model" if dim == "model" else "prompt"
-        return ChangeEvent(timestamp=seen, feature=feature, kind=kind, key=dim,
-                           from_value=previous("", []), to_value=value, author=None,
-                           description=f"first request with {dim} = {value}", source="inferred")
+        return ChangeEvent(
+            timestamp=seen,
+            feature=feature,
+            kind=kind,
+            key=dim,
+            from_value=previous("", []),
+            to_value=value,
+            author=None,
+            description=f"first request with {dim} = {value}",
+            source="inferred",
+        )
     row = con.execute(
         """SELECT model FROM rollup_5m WHERE feature = ? AND response_model = ?
            AND model IS NOT NULL GROUP BY 1 ORDER BY sum(requests) DESC, 1 LIMIT 1""",
@@ -99,15 +107,32 @@ def _inferred_event(con, feature: str, dim: str, value: str, seen: datetime,
     if alias is not None and alias in model_first and model_first[alias] >= seen - INITIAL_WINDOW:
         return None  # the app switched models; the model event tells that story
     if alias is None:
-        return ChangeEvent(timestamp=seen, feature=feature, kind="model", key="response_model",
-                           from_value=previous("", []), to_value=value, author=None,
-                           description=f"first response from {value}", source="inferred")
+        return ChangeEvent(
+            timestamp=seen,
+            feature=feature,
+            kind="model",
+            key="response_model",
+            from_value=previous("", []),
+            to_value=value,
+            author=None,
+            description=f"first response from {value}",
+            source="inferred",
+        )
     before = previous("AND model = ?", [alias])
     return ChangeEvent(
-        timestamp=seen, feature=feature, kind="model", key=alias, from_value=before,
-        to_value=value, author=None, source="inferred", silent_update=True,
-        description=(f"silent provider model update: requests for {alias} now answered by "
-                     f"{value}" + (f" (was {before})" if before else "")),
+        timestamp=seen,
+        feature=feature,
+        kind="model",
+        key=alias,
+        from_value=before,
+        to_value=value,
+        author=None,
+        source="inferred",
+        silent_update=True,
+        description=(
+            f"silent provider model update: requests for {alias} now answered by "
+            f"{value}" + (f" (was {before})" if before else "")
+        ),
     )
 
 
@@ -118,7 +143,8 @@ def refresh_inferred(store: Store, features: list[str]) -> None:
         events = [e for f in features for e in infer_changes(store, f, firsts[f])]
         with store.connect() as con:  # the session's connection: one transaction
             con.execute("BEGIN TRANSACTION")
-            con.execute("DELETE FROM changes WHERE source = 'inferred' AND list_contains(?, feature)",
-                        [features])
+            con.execute(
+                "DELETE FROM changes WHERE source = 'inferred' AND list_contains(?, feature)", [features]
+            )
             save_events(store, events)
             con.execute("COMMIT")

@@ -97,8 +97,10 @@ def _history_events(dd: DataDir, entries: list[trail.AuditEntry]) -> list[Change
         keeps_comments = backend is not None and backend.type in KEEPS_COMMENTS
         near = None if keeps_comments else _near_own(entries, row["flag"], when)
         if near is not None:
-            description += (f" (within {NEAR_OWN_S} s of the console's action {near.action_id}; "
-                            f"{row['backend']} keeps no action id to tell whether it is that one)")
+            description += (
+                f" (within {NEAR_OWN_S} s of the console's action {near.action_id}; "
+                f"{row['backend']} keeps no action id to tell whether it is that one)"
+            )
         events.append(
             ChangeEvent(
                 timestamp=when,
@@ -115,10 +117,15 @@ def _history_events(dd: DataDir, entries: list[trail.AuditEntry]) -> list[Change
     return events
 
 
-def _near_own(entries: list[trail.AuditEntry], flag: str, when: datetime
-              ) -> trail.AuditEntry | None:
-    return next((e for e in entries if e.flag == flag and e.changed
-                 and abs((e.requested_at - when).total_seconds()) <= NEAR_OWN_S), None)
+def _near_own(entries: list[trail.AuditEntry], flag: str, when: datetime) -> trail.AuditEntry | None:
+    return next(
+        (
+            e
+            for e in entries
+            if e.flag == flag and e.changed and abs((e.requested_at - when).total_seconds()) <= NEAR_OWN_S
+        ),
+        None,
+    )
 
 
 def is_own(comment: str | None, own_ids: set[str]) -> bool:

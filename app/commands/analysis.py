@@ -17,11 +17,11 @@ from app.storage.store import Store
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("analyze", parents=[common],
-                       help="find degradations, their scope and what changed")
+    p = sub.add_parser("analyze", parents=[common], help="find degradations, their scope and what changed")
     p.add_argument("--feature", help="only this feature")
-    p.add_argument("--since", metavar="TIME", help="start (ISO 8601 or epoch; default: a week "
-                                                  "before --until)")
+    p.add_argument(
+        "--since", metavar="TIME", help="start (ISO 8601 or epoch; default: a week before --until)"
+    )
     p.add_argument("--until", metavar="TIME", help="end (default: the newest request loaded)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=cmd_analyze)
@@ -32,12 +32,14 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_rollout)
 
-    p = sub.add_parser("watch", parents=[common],
-                       help="ingest new logs every interval and guard running canaries")
+    p = sub.add_parser(
+        "watch", parents=[common], help="ingest new logs every interval and guard running canaries"
+    )
     p.add_argument("--folder", metavar="DIR", required=True, help="folder to ingest new files from")
     p.add_argument("--interval", type=float, default=60.0, metavar="S", help="seconds between looks")
-    p.add_argument("--apply", action="store_true",
-                   help="roll back for real (default: record what would have been done)")
+    p.add_argument(
+        "--apply", action="store_true", help="roll back for real (default: record what would have been done)"
+    )
     p.add_argument("--once", action="store_true", help="look once and exit")
     p.add_argument("--json", action="store_true", help="one JSON object per look")
     p.set_defaults(handler=cmd_watch)
@@ -70,8 +72,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     except (ValueError, ThresholdsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    result = analyze(Store(data_dir), feature=args.feature, since=since, until=until,
-                     thresholds=thresholds)
+    result = analyze(Store(data_dir), feature=args.feature, since=since, until=until, thresholds=thresholds)
     if args.json:
         print(json.dumps(result.as_dict()))
     else:
@@ -87,15 +88,22 @@ def print_analysis(result: AnalysisResult) -> None:
     for f in result.findings:
         scope = f.scope.kind
         if f.scope.slices:
-            scope += " (" + ", ".join(f"{s.dimension} = {s.value}, {100 * s.share:.0f}%"
-                                      for s in f.scope.slices) + ")"
-        print(f"\n{f.feature}: {f.metric} {format_value(f.metric, f.baseline)} -> "
-              f"{format_value(f.metric, f.current)} from {iso_z(f.onset)} "
-              f"(p = {f.p_value:.2g}, {f.shape}); scope {scope}")
+            scope += (
+                " ("
+                + ", ".join(f"{s.dimension} = {s.value}, {100 * s.share:.0f}%" for s in f.scope.slices)
+                + ")"
+            )
+        print(
+            f"\n{f.feature}: {f.metric} {format_value(f.metric, f.baseline)} -> "
+            f"{format_value(f.metric, f.current)} from {iso_z(f.onset)} "
+            f"(p = {f.p_value:.2g}, {f.shape}); scope {scope}"
+        )
         for i, s in enumerate(f.suspects, 1):
             c = s.change
-            print(f"  {i}. [{s.score:.2f}] {c.kind} {c.key or ''}: {c.from_value or '?'} -> "
-                  f"{c.to_value or '?'} at {iso_z(c.timestamp)} ({c.source})")
+            print(
+                f"  {i}. [{s.score:.2f}] {c.kind} {c.key or ''}: {c.from_value or '?'} -> "
+                f"{c.to_value or '?'} at {iso_z(c.timestamp)} ({c.source})"
+            )
             print(f"     {s.evidence}")
     for i in result.inconclusive:
         print(f"\ninconclusive: {i.feature} {i.metric}: {i.reason}")
@@ -141,6 +149,14 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
     from app.review.alerting import watch_hook  # burn-rate alerts of slos.yaml
 
-    watch.watch(data_dir, args.folder, interval_s=args.interval, apply=args.apply,
-                     once=args.once, thresholds=thresholds, on_look=report, hooks=[watch_hook])
+    watch.watch(
+        data_dir,
+        args.folder,
+        interval_s=args.interval,
+        apply=args.apply,
+        once=args.once,
+        thresholds=thresholds,
+        on_look=report,
+        hooks=[watch_hook],
+    )
     return 0

@@ -20,23 +20,33 @@ _FORMATS = {"otlp": "otlp", "langfuse": "langfuse", "logs": ""}
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("ingest", parents=[common],
-                       help="load request logs (JSONL, CSV, Parquet, OTLP traces, Langfuse exports)")
+    p = sub.add_parser(
+        "ingest",
+        parents=[common],
+        help="load request logs (JSONL, CSV, Parquet, OTLP traces, Langfuse exports)",
+    )
     p.add_argument("paths", nargs="+", metavar="PATH", help="files, directories or globs")
     p.add_argument("--changes", metavar="FILE", help="declared changes (YAML or CSV)")
     p.add_argument("--mapping", metavar="FILE", help="mapping YAML for differently named columns")
-    p.add_argument("--format", choices=sorted(_FORMATS), default=None,
-                   help="what the files hold: OTLP JSON traces, a Langfuse export, or request "
-                        "logs (default: told by each file's content)")
+    p.add_argument(
+        "--format",
+        choices=sorted(_FORMATS),
+        default=None,
+        help="what the files hold: OTLP JSON traces, a Langfuse export, or request "
+        "logs (default: told by each file's content)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=cmd_ingest)
 
     p = sub.add_parser("demo", parents=[common], help="generate and load the demo week")
     p.add_argument("--if-empty", action="store_true", help="do nothing when data is loaded")
     p.add_argument("--scale", type=float, default=1.0, help="traffic multiplier")
-    p.add_argument("--examples", metavar="DIR",
-                   help="only write example telemetry files (OTLP traces, a Langfuse export) "
-                        "with a known incident into DIR; load nothing")
+    p.add_argument(
+        "--examples",
+        metavar="DIR",
+        help="only write example telemetry files (OTLP traces, a Langfuse export) "
+        "with a known incident into DIR; load nothing",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_demo)
 
@@ -61,9 +71,11 @@ class _Bar:
         filled = int(width * p.fraction)
         done = p.files_done == p.files_total
         name = Path(p.path).name[-40:] if p.path else "done"
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] file "
-                         f"{min(p.files_done + 1, p.files_total)}/{p.files_total} "
-                         f"{1.0 if done else p.within_file:4.0%} {name:<40}")
+        sys.stderr.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] file "
+            f"{min(p.files_done + 1, p.files_total)}/{p.files_total} "
+            f"{1.0 if done else p.within_file:4.0%} {name:<40}"
+        )
         if done:
             sys.stderr.write("\n")
         sys.stderr.flush()
@@ -80,8 +92,10 @@ def _print_result(result: IngestResult, as_json: bool) -> None:
             print(f.summary())
         for w in f.warnings:
             print(f"warning: {w}", file=sys.stderr)
-    print(f"total: {result.loaded:,} loaded, {result.quarantined:,} quarantined, "
-          f"{result.duplicates:,} duplicates")
+    print(
+        f"total: {result.loaded:,} loaded, {result.quarantined:,} quarantined, "
+        f"{result.duplicates:,} duplicates"
+    )
 
 
 def _load_changes(store: Store, path: str, quiet: bool) -> int:
@@ -107,9 +121,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         except MappingError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
-    result = ingest_paths(store, args.paths, mapping=mapping,
-                          progress=None if args.json else _Bar(),
-                          kind=_FORMATS[args.format] if args.format else None)
+    result = ingest_paths(
+        store,
+        args.paths,
+        mapping=mapping,
+        progress=None if args.json else _Bar(),
+        kind=_FORMATS[args.format] if args.format else None,
+    )
     code = 0 if result.ok else 1
     if args.changes:
         code = max(code, _load_changes(store, args.changes, quiet=args.json))
@@ -150,6 +168,8 @@ def cmd_changes(args: argparse.Namespace) -> int:
         print(json.dumps({"changes": [e.as_dict() for e in events]}))
     else:
         for e in events:
-            print(f"{display(e.timestamp)} {e.feature:<22} {e.kind:<7} {e.key or '':<22} "
-                  f"{e.from_value or ''} -> {e.to_value or ''} [{e.source}]")
+            print(
+                f"{display(e.timestamp)} {e.feature:<22} {e.kind:<7} {e.key or '':<22} "
+                f"{e.from_value or ''} -> {e.to_value or ''} [{e.source}]"
+            )
     return 0

@@ -40,8 +40,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         p.add_argument("--yes", action="store_true", help="do it (without: show the plan only)")
         p.add_argument("--json", action="store_true", help="print JSON")
         p.add_argument("--incident", metavar="ID", help="incident this action belongs to")
-        p.add_argument("--actor", "--operator", dest="operator",
-                       help="who acts, for the audit trail (default: the OS user)")
+        p.add_argument(
+            "--actor",
+            "--operator",
+            dest="operator",
+            help="who acts, for the audit trail (default: the OS user)",
+        )
         p.add_argument("--reason", help="why, for the audit trail")
         p.set_defaults(handler=run_action, action=name)
         return p
@@ -55,8 +59,11 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     revert.add_argument("version", nargs="?", metavar="VERSION")
     action("pause", "pause the agent (dry-run mode)")
     resume = action("resume", "undo a kill switch or an agent pause")
-    resume.add_argument("--what", choices=["kill_switch", "agent_pause"],
-                        help="which one (default: whichever is active, kill switch first)")
+    resume.add_argument(
+        "--what",
+        choices=["kill_switch", "agent_pause"],
+        help="which one (default: whichever is active, kill switch first)",
+    )
 
     history = sub.add_parser("audit", parents=[common], help="the audit trail of flag actions")
     history.add_argument("--feature")
@@ -65,8 +72,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     history.add_argument("--limit", type=int, default=50)
     history.set_defaults(handler=run_audit)
 
-    sync = sub.add_parser("sync-history", parents=[common],
-                          help="fetch the backends' change histories into the cache")
+    sync = sub.add_parser(
+        "sync-history", parents=[common], help="fetch the backends' change histories into the cache"
+    )
     sync.set_defaults(handler=run_sync)
 
 
@@ -98,17 +106,22 @@ def run_action(args: argparse.Namespace) -> int:
             the_plan = actions.plan(data_dir, args.feature, action, value)
         except FlagError as exc:
             return _error(args, exc.message)
-        doc = {"outcome": "planned", "flag": the_plan.flag.key, "before": the_plan.before,
-               "after": the_plan.after, "message": f"would change {the_plan.description}; "
-                                                   "add --yes to do it"}
+        doc = {
+            "outcome": "planned",
+            "flag": the_plan.flag.key,
+            "before": the_plan.before,
+            "after": the_plan.after,
+            "message": f"would change {the_plan.description}; add --yes to do it",
+        }
         _print(args, doc)
         return EXIT_NOT_VERIFIED
     try:
         actor = load_access(data_dir).local(cli_user(args.operator), Source.CLI)
     except AccessError as exc:
         return _error(args, str(exc))
-    result = actions.execute(data_dir, args.feature, action, value, actor=actor,
-                             reason=args.reason, incident_id=args.incident)
+    result = actions.execute(
+        data_dir, args.feature, action, value, actor=actor, reason=args.reason, incident_id=args.incident
+    )
     _print(args, result.cli_dict())
     return 0 if result.verified else EXIT_NOT_VERIFIED
 
@@ -135,8 +148,9 @@ def _resolve(args: argparse.Namespace, data_dir: Any) -> tuple[Action, Any]:
 
 def run_audit(args: argparse.Namespace) -> int:
     data_dir = resolve_data_dir(args.data_dir)
-    rows = trail.entries(data_dir, feature=args.feature, incident_id=args.incident,
-                         outcome=args.outcome, limit=args.limit)
+    rows = trail.entries(
+        data_dir, feature=args.feature, incident_id=args.incident, outcome=args.outcome, limit=args.limit
+    )
     print(json.dumps({"entries": [r.as_dict() for r in rows]}, indent=2))
     return 0
 
@@ -160,8 +174,12 @@ def _print(args: argparse.Namespace, doc: dict[str, Any]) -> None:
 
 def _error(args: argparse.Namespace, message: str) -> int:
     if getattr(args, "json", False) and getattr(args, "action", None):
-        print(json.dumps({"outcome": "failed", "flag": None, "before": None, "after": None,
-                          "message": message}, indent=2))
+        print(
+            json.dumps(
+                {"outcome": "failed", "flag": None, "before": None, "after": None, "message": message},
+                indent=2,
+            )
+        )
     else:
         print(f"error: {message}", file=sys.stderr)
     return EXIT_USAGE if getattr(args, "action", None) is None else EXIT_NOT_VERIFIED

@@ -34,12 +34,14 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     o.add_argument("--commander")
     o.add_argument("--comms-lead")
     o.add_argument("--json", action="store_true", help='print {"id": ...}')
-    o.add_argument("--no-analysis", action="store_true",
-                   help="do not analyse the features to attach a finding")
+    o.add_argument(
+        "--no-analysis", action="store_true", help="do not analyse the features to attach a finding"
+    )
     o.set_defaults(handler=cmd_open)
 
-    an = isub.add_parser("analyze", parents=[common],
-                         help="analyse an incident's features again and attach the finding")
+    an = isub.add_parser(
+        "analyze", parents=[common], help="analyse an incident's features again and attach the finding"
+    )
     an.add_argument("id")
     an.add_argument("--json", action="store_true")
     an.set_defaults(handler=cmd_attach)
@@ -95,9 +97,17 @@ def cmd_open(args: argparse.Namespace) -> int:
         if onset is None:
             return _fail(f"--onset {args.onset!r} is not a time (ISO 8601, UTC)")
     try:
-        incident = _log(args).open(args.title, args.feature, args.severity, playbook=args.playbook,
-                                   metric=args.metric, onset=onset, commander=args.commander,
-                                   comms_lead=args.comms_lead, actor=cli_user())
+        incident = _log(args).open(
+            args.title,
+            args.feature,
+            args.severity,
+            playbook=args.playbook,
+            metric=args.metric,
+            onset=onset,
+            commander=args.commander,
+            comms_lead=args.comms_lead,
+            actor=cli_user(),
+        )
     except IncidentError as exc:
         return _fail(str(exc))
     attached = None if args.no_analysis else _attach(args, incident.id)
@@ -121,10 +131,15 @@ def _attach(args: argparse.Namespace, incident_id: str) -> dict | None:
     except ThresholdsError as exc:
         print(f"warning: no analysis attached: {exc}", file=sys.stderr)
         return None
-    result = attach_finding(Store(data_dir), IncidentLog(data_dir), incident_id, load_playbooks()[0],
-                            thresholds, actor=cli_user())
-    return {"finding": result.finding.as_dict() if result.finding else None,
-            "reason": result.reason, "playbook": result.playbook, "summary": result.summary()}
+    result = attach_finding(
+        Store(data_dir), IncidentLog(data_dir), incident_id, load_playbooks()[0], thresholds, actor=cli_user()
+    )
+    return {
+        "finding": result.finding.as_dict() if result.finding else None,
+        "reason": result.reason,
+        "playbook": result.playbook,
+        "summary": result.summary(),
+    }
 
 
 def cmd_attach(args: argparse.Namespace) -> int:
@@ -140,8 +155,9 @@ def cmd_attach(args: argparse.Namespace) -> int:
 
 
 def _line(i: Incident) -> str:
-    return (f"{i.id}  {i.severity}  {i.status:<13} {display(i.opened_at)}  "
-            f"{','.join(i.features):<24} {i.title}")
+    return (
+        f"{i.id}  {i.severity}  {i.status:<13} {display(i.opened_at)}  {','.join(i.features):<24} {i.title}"
+    )
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -163,14 +179,17 @@ def cmd_show(args: argparse.Namespace) -> int:
     except IncidentError as exc:
         return _fail(str(exc))
     if args.json:
-        events = [{"seq": e.seq, "at": machine(e.at), "kind": e.kind, "actor": e.actor, "data": e.data}
-                  for e in incident.events]
+        events = [
+            {"seq": e.seq, "at": machine(e.at), "kind": e.kind, "actor": e.actor, "data": e.data}
+            for e in incident.events
+        ]
         print(json.dumps({**incident.as_dict(), "events": events}))
     else:
         print(_line(incident))
         for e in incident.events:
-            print(f"  {display(e.at, seconds=True)} {e.kind:<12} {e.actor or '':<10} "
-                  f"{json.dumps(e.data)[:100]}")
+            print(
+                f"  {display(e.at, seconds=True)} {e.kind:<12} {e.actor or '':<10} {json.dumps(e.data)[:100]}"
+            )
     return 0
 
 

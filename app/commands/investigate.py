@@ -22,20 +22,26 @@ DEFAULT_SAMPLE = 50
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("query", parents=[common],
-                       help="run one read-only SQL statement over the stored tables")
+    p = sub.add_parser(
+        "query", parents=[common], help="run one read-only SQL statement over the stored tables"
+    )
     p.add_argument("sql", metavar="SQL", help="one SELECT (DESCRIBE, SHOW, SUMMARIZE too)")
     out = p.add_mutually_exclusive_group()
-    out.add_argument("--json", action="store_true",
-                     help='print {"columns":[...],"rows":[[...]],"truncated":bool}')
+    out.add_argument(
+        "--json", action="store_true", help='print {"columns":[...],"rows":[[...]],"truncated":bool}'
+    )
     out.add_argument("--csv", action="store_true", help="print CSV with a header row")
     p.add_argument("--limit", type=int, default=1000, metavar="N", help="at most N rows (1000)")
-    p.add_argument("--timeout", type=float, default=10.0, metavar="S",
-                   help="interrupt the query after S seconds (10)")
+    p.add_argument(
+        "--timeout", type=float, default=10.0, metavar="S", help="interrupt the query after S seconds (10)"
+    )
     p.set_defaults(handler=cmd_query)
 
-    p = sub.add_parser("compare", parents=[common],
-                       help="two arms of a feature: every metric with 95%% intervals and p-values")
+    p = sub.add_parser(
+        "compare",
+        parents=[common],
+        help="two arms of a feature: every metric with 95%% intervals and p-values",
+    )
     p.add_argument("feature")
     p.add_argument("--a", required=True, metavar="FILTER", help="field=value[,field=value...]")
     p.add_argument("--b", required=True, metavar="FILTER", help="field=value[,field=value...]")
@@ -43,18 +49,28 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=cmd_compare)
 
-    p = sub.add_parser("sample", parents=[common],
-                       help="export requests of a feature (an eval set) as JSONL, CSV or Parquet")
+    p = sub.add_parser(
+        "sample", parents=[common], help="export requests of a feature (an eval set) as JSONL, CSV or Parquet"
+    )
     p.add_argument("feature")
     p.add_argument("--where", metavar="FILTER", default="", help="field=value[,field=value...]")
-    p.add_argument("--n", type=int, default=DEFAULT_SAMPLE, metavar="N",
-                   help=f"how many requests ({DEFAULT_SAMPLE}; 0 = all that match)")
-    p.add_argument("--worst", action="store_true",
-                   help="errors first, then the lowest quality, then the slowest")
-    p.add_argument("--output", required=True, metavar="FILE",
-                   help="FILE.jsonl, FILE.csv or FILE.parquet; the filter goes to FILE.json")
-    p.add_argument("--format", choices=["jsonl", "csv", "parquet"],
-                   help="default: from the file name")
+    p.add_argument(
+        "--n",
+        type=int,
+        default=DEFAULT_SAMPLE,
+        metavar="N",
+        help=f"how many requests ({DEFAULT_SAMPLE}; 0 = all that match)",
+    )
+    p.add_argument(
+        "--worst", action="store_true", help="errors first, then the lowest quality, then the slowest"
+    )
+    p.add_argument(
+        "--output",
+        required=True,
+        metavar="FILE",
+        help="FILE.jsonl, FILE.csv or FILE.parquet; the filter goes to FILE.json",
+    )
+    p.add_argument("--format", choices=["jsonl", "csv", "parquet"], help="default: from the file name")
     _time_args(p)
     p.set_defaults(handler=cmd_sample)
 
@@ -95,8 +111,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     if args.limit < 0:
         return _fail("--limit must be 0 or more")
     try:
-        result = run_sql(data_dir, args.sql, who=getpass.getuser(), limit=args.limit,
-                         timeout_s=args.timeout)
+        result = run_sql(data_dir, args.sql, who=getpass.getuser(), limit=args.limit, timeout_s=args.timeout)
     except QueryRefused as exc:
         return _fail(str(exc), 2)
     except QueryTimeout as exc:
@@ -104,9 +119,15 @@ def cmd_query(args: argparse.Namespace) -> int:
     except ReadOnlyQueryError as exc:
         return _fail(str(exc), 1)
     if args.json:
-        print(json.dumps({"columns": list(result.columns),
-                          "rows": [[_plain(v) for v in row] for row in result.rows],
-                          "truncated": result.truncated}))
+        print(
+            json.dumps(
+                {
+                    "columns": list(result.columns),
+                    "rows": [[_plain(v) for v in row] for row in result.rows],
+                    "truncated": result.truncated,
+                }
+            )
+        )
     elif args.csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(result.columns)
@@ -158,8 +179,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.as_dict()))
         return 0
-    print(f"{result.feature}: a = {result.a.filter or '(all)'} ({result.a.requests:,} requests), "
-          f"b = {result.b.filter or '(all)'} ({result.b.requests:,} requests)")
+    print(
+        f"{result.feature}: a = {result.a.filter or '(all)'} ({result.a.requests:,} requests), "
+        f"b = {result.b.filter or '(all)'} ({result.b.requests:,} requests)"
+    )
+
     def fmt(x: float | None) -> str:
         return "n/a" if x is None else f"{x:.4g}"
 
@@ -167,8 +191,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return "" if c is None else f" [{fmt(c[0])}, {fmt(c[1])}]"
 
     for m in result.metrics:
-        print(f"  {m.metric:<24} a {fmt(m.a)}{ci(m.a_ci)}  b {fmt(m.b)}{ci(m.b_ci)}  "
-              f"b-a {fmt(m.difference)}  p {fmt(m.p_value)}")
+        print(
+            f"  {m.metric:<24} a {fmt(m.a)}{ci(m.a_ci)}  b {fmt(m.b)}{ci(m.b_ci)}  "
+            f"b-a {fmt(m.difference)}  p {fmt(m.p_value)}"
+        )
     return 0
 
 
@@ -186,11 +212,17 @@ def cmd_sample(args: argparse.Namespace) -> int:
             raise ValueError(f"feature {args.feature!r} has no stored requests")
         extras = tuple(store.extra_columns(args.feature))
         scope = Scope(args.feature, since, until, Filter.parse(args.where))
-        result = export_slice(store, scope, Path(args.output), fmt=args.format,
-                              n=args.n or None, worst=args.worst, extras=extras,
-                              who=getpass.getuser())
+        result = export_slice(
+            store,
+            scope,
+            Path(args.output),
+            fmt=args.format,
+            n=args.n or None,
+            worst=args.worst,
+            extras=extras,
+            who=getpass.getuser(),
+        )
     except (ValueError, FilterError, ExportError) as exc:
         return _fail(str(exc))
-    print(f"{result.rows} request(s) written to {result.path} ({result.format}); "
-          f"filter in {result.sidecar}")
+    print(f"{result.rows} request(s) written to {result.path} ({result.format}); filter in {result.sidecar}")
     return 0

@@ -24,8 +24,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--output", required=True, metavar="DIR", help="where the aggregate tables go")
     p.add_argument("--full", action="store_true", help="rebuild every partition, not only changed ones")
     p.add_argument("--master", default="local[2]", help="Spark master (default: local[2])")
-    p.add_argument("--plan", metavar="FILE",
-                   help="only write the partitions to (re)build to FILE, one a line (for spark-submit)")
+    p.add_argument(
+        "--plan",
+        metavar="FILE",
+        help="only write the partitions to (re)build to FILE, one a line (for spark-submit)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_aggregate)
 

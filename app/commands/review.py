@@ -12,17 +12,23 @@ from app.config import resolve_data_dir
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("review", parents=[common],
-                       help="weekly reliability review: SLOs, error budgets, failed changes")
-    p.add_argument("--week", metavar="YYYY-Www",
-                   help="ISO week, e.g. 2026-W47 (default: the last complete week of the data)")
+    p = sub.add_parser(
+        "review", parents=[common], help="weekly reliability review: SLOs, error budgets, failed changes"
+    )
+    p.add_argument(
+        "--week",
+        metavar="YYYY-Www",
+        help="ISO week, e.g. 2026-W47 (default: the last complete week of the data)",
+    )
     p.add_argument("--since", metavar="TIME", help="start instead of a week (ISO 8601 or epoch)")
     p.add_argument("--until", metavar="TIME", help="end instead of a week")
-    p.add_argument("--output", metavar="FILE",
-                   help="write the review to FILE: .md (markdown) or .html (one self-contained page)")
+    p.add_argument(
+        "--output",
+        metavar="FILE",
+        help="write the review to FILE: .md (markdown) or .html (one self-contained page)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--post", action="store_true",
-                   help="send a short summary to the webhooks of notify.yaml")
+    p.add_argument("--post", action="store_true", help="send a short summary to the webhooks of notify.yaml")
     p.set_defaults(handler=cmd_review)
 
 
@@ -96,6 +102,7 @@ def _post(data_dir: Path, text: str, quiet: bool) -> int:
     for name, hook in sorted(hooks.items()):
         result = notify.post(hook, text)
         failed += not result.ok
-        print(f"posted to {name}: {result.outcome} ({result.detail})",
-              file=sys.stderr if quiet else sys.stdout)
+        print(
+            f"posted to {name}: {result.outcome} ({result.detail})", file=sys.stderr if quiet else sys.stdout
+        )
     return 1 if failed else 0

@@ -20,8 +20,21 @@ from app.configuration.problems import ConfigFileError, KeyPath, Problem, key_la
 from app.configuration.validation import FLAGD, KINDS, Vocabularies, violations
 
 __all__ = [
-    "FLAGD", "KINDS", "ConfigFileError", "Document", "KeyPath", "Problem", "Vocabularies", "check",
-    "decode_text", "key_label", "load_yaml", "parse_yaml", "problem", "read_yaml", "violations",
+    "FLAGD",
+    "KINDS",
+    "ConfigFileError",
+    "Document",
+    "KeyPath",
+    "Problem",
+    "Vocabularies",
+    "check",
+    "decode_text",
+    "key_label",
+    "load_yaml",
+    "parse_yaml",
+    "problem",
+    "read_yaml",
+    "violations",
 ]
 
 _NO_DEFAULT: Any = object()
@@ -33,9 +46,15 @@ def check(doc: Document, kind: str, vocabularies: Vocabularies | None = None) ->
     return sorted(found, key=lambda p: (p.line or 0, p.key))
 
 
-def load_yaml(path: str | Path, kind: str, *, error: type[ConfigFileError] = ConfigFileError,
-              empty: Any = _NO_DEFAULT, text: str | bytes | None = None,
-              vocabularies: Vocabularies | None = None) -> Document:
+def load_yaml(
+    path: str | Path,
+    kind: str,
+    *,
+    error: type[ConfigFileError] = ConfigFileError,
+    empty: Any = _NO_DEFAULT,
+    text: str | bytes | None = None,
+    vocabularies: Vocabularies | None = None,
+) -> Document:
     """Read a YAML file of `kind` and check it against its schema; raise `error` listing every
     problem. An empty file stands for `empty` when given. `text` replaces reading the file
     (for uploads); `path` then only names it in errors. `vocabularies` fills the schema's

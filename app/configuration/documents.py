@@ -51,8 +51,9 @@ def read_yaml(path: str | Path, error: type[ConfigFileError] = ConfigFileError) 
     return parse_yaml(raw, path, error)
 
 
-def parse_yaml(raw: bytes | str, path: str | Path, error: type[ConfigFileError] = ConfigFileError
-               ) -> Document:
+def parse_yaml(
+    raw: bytes | str, path: str | Path, error: type[ConfigFileError] = ConfigFileError
+) -> Document:
     path = Path(path)
     text = decode_text(raw, path, error) if isinstance(raw, bytes) else raw
     loader = None
@@ -81,19 +82,28 @@ def decode_text(raw: bytes, path: str | Path, error: type[ConfigFileError] = Con
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise error([problem(path, line, None, f"byte 0x{raw[exc.start]:02x} at column {column} is not "
-                                             "UTF-8 text; save the file as UTF-8")]) from None
+        raise error(
+            [
+                problem(
+                    path,
+                    line,
+                    None,
+                    f"byte 0x{raw[exc.start]:02x} at column {column} is not "
+                    "UTF-8 text; save the file as UTF-8",
+                )
+            ]
+        ) from None
 
 
 def _yaml_problem(exc: yaml.YAMLError, text: str, path: Path) -> Problem:
     if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow
         line = text[: exc.position].count("\n") + 1
-        return problem(path, line, None, f"character U+{exc.character:04X} is not allowed in YAML; "
-                                         "remove it")
+        return problem(path, line, None, f"character U+{exc.character:04X} is not allowed in YAML; remove it")
     mark = getattr(exc, "problem_mark", None)
     what = " ".join(str(p) for p in (getattr(exc, "context", None), getattr(exc, "problem", None)) if p)
-    return problem(path, mark.line + 1 if mark else None, None,
-                   f"not valid YAML ({what or exc.__class__.__name__})")
+    return problem(
+        path, mark.line + 1 if mark else None, None, f"not valid YAML ({what or exc.__class__.__name__})"
+    )
 
 
 def _key(node: yaml.Node) -> str | int:
@@ -108,8 +118,9 @@ def _key(node: yaml.Node) -> str | int:
     return str(node.value)
 
 
-def _index(node: yaml.Node, at: KeyPath, lines: dict[KeyPath, int], duplicates: list[Problem],
-           path: Path) -> None:
+def _index(
+    node: yaml.Node, at: KeyPath, lines: dict[KeyPath, int], duplicates: list[Problem], path: Path
+) -> None:
     lines.setdefault(at, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         seen: dict[str | int, int] = {}
@@ -117,9 +128,14 @@ def _index(node: yaml.Node, at: KeyPath, lines: dict[KeyPath, int], duplicates: 
             key = _key(key_node)
             line = key_node.start_mark.line + 1
             if key in seen and key != "<<":
-                duplicates.append(problem(path, line, (*at, key),
-                                          f"written twice in one mapping (first on line {seen[key]}); "
-                                          "keep one"))
+                duplicates.append(
+                    problem(
+                        path,
+                        line,
+                        (*at, key),
+                        f"written twice in one mapping (first on line {seen[key]}); keep one",
+                    )
+                )
             seen.setdefault(key, line)
             _index(value_node, (*at, key), lines, duplicates, path)
             lines[(*at, key)] = line

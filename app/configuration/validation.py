@@ -29,12 +29,28 @@ from referencing.jsonschema import DRAFT7
 from app.configuration.problems import KeyPath
 
 SCHEMAS_DIR = Path(__file__).resolve().parent / "schemas"
-KINDS: tuple[str, ...] = ("playbook", "flags", "detection", "notify", "mapping", "changes", "lake",
-                          "slos", "access")
+KINDS: tuple[str, ...] = (
+    "playbook",
+    "flags",
+    "detection",
+    "notify",
+    "mapping",
+    "changes",
+    "lake",
+    "slos",
+    "access",
+)
 FLAGD = "flagd"
 
-_TYPE_WORDS = {"object": "a mapping", "array": "a list", "string": "text", "number": "a number",
-               "integer": "a whole number", "boolean": "true or false", "null": "nothing"}
+_TYPE_WORDS = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "text",
+    "number": "a number",
+    "integer": "a whole number",
+    "boolean": "true or false",
+    "null": "nothing",
+}
 
 
 def schema(kind: str) -> dict[str, Any]:
@@ -49,22 +65,26 @@ def schema(kind: str) -> dict[str, Any]:
 Vocabularies = dict[str, tuple[str, ...]]
 
 
-def validator(kind: str, vocabularies: Vocabularies | None = None
-              ) -> Draft7Validator | Draft202012Validator:
+def validator(kind: str, vocabularies: Vocabularies | None = None) -> Draft7Validator | Draft202012Validator:
     """The validator of a file kind, with the named `$defs` narrowed to the given names."""
     frozen = tuple(sorted((k, tuple(v)) for k, v in (vocabularies or {}).items()))
     return _validator(kind, frozen)
 
 
 @cache
-def _validator(kind: str, vocabularies: tuple[tuple[str, tuple[str, ...]], ...]
-               ) -> Draft7Validator | Draft202012Validator:
+def _validator(
+    kind: str, vocabularies: tuple[tuple[str, tuple[str, ...]], ...]
+) -> Draft7Validator | Draft202012Validator:
     if kind == FLAGD:
         targeting = json.loads((SCHEMAS_DIR / "flagd" / "targeting.json").read_text())
         resource = Resource.from_contents(targeting, default_specification=DRAFT7)
         registry = Registry().with_resources(
-            [("./targeting.json", resource), ("targeting.json", resource),
-             ("https://flagd.dev/schema/v0/targeting.json", resource)])
+            [
+                ("./targeting.json", resource),
+                ("targeting.json", resource),
+                ("https://flagd.dev/schema/v0/targeting.json", resource),
+            ]
+        )
         return Draft7Validator(schema(FLAGD), registry=registry)
     doc = schema(kind)
     defs = doc.setdefault("$defs", {})
@@ -74,13 +94,11 @@ def _validator(kind: str, vocabularies: tuple[tuple[str, tuple[str, ...]], ...]
         defs[name] = {**defs[name], "enum": list(names)}
     unfilled = sorted(n for n, d in defs.items() if d.get("vocabulary") and "enum" not in d)
     if unfilled:  # a check that would let any name through is a bug of the caller
-        raise KeyError(f"schema {kind} needs the names of {', '.join(unfilled)} "
-                       f"(pass vocabularies={{...}})")
+        raise KeyError(f"schema {kind} needs the names of {', '.join(unfilled)} (pass vocabularies={{...}})")
     return Draft202012Validator(doc)
 
 
-def violations(data: Any, kind: str, vocabularies: Vocabularies | None = None
-               ) -> list[tuple[KeyPath, str]]:
+def violations(data: Any, kind: str, vocabularies: Vocabularies | None = None) -> list[tuple[KeyPath, str]]:
     """Every place where `data` breaks the schema of `kind`, as (key path, what was expected),
     each once."""
     found: list[tuple[KeyPath, str]] = []
@@ -106,8 +124,12 @@ def explain(error: ValidationError, hint: bool = True) -> list[tuple[KeyPath, st
         return out
     if kind == "additionalProperties" and isinstance(instance, dict):
         allowed = sorted(sub.get("properties", {}))
-        extra = sorted(k for k in instance if k not in sub.get("properties", {})
-                       and not _matches_pattern(k, sub.get("patternProperties", {})))
+        extra = sorted(
+            k
+            for k in instance
+            if k not in sub.get("properties", {})
+            and not _matches_pattern(k, sub.get("patternProperties", {}))
+        )
         known = f"; expected one of {', '.join(allowed)}" if allowed and hint else ""
         return [((*at, k), f"unknown key{known}") for k in extra]
     if "propertyNames" in error.absolute_schema_path:  # a key, not a value, is wrong
@@ -118,15 +140,19 @@ def explain(error: ValidationError, hint: bool = True) -> list[tuple[KeyPath, st
     return [(at, f"expected {_expected(sub, kind, value)}{got}")]
 
 
-def _alternatives(error: ValidationError, at: KeyPath, sub: dict[str, Any], kind: str, value: Any,
-                  instance: Any) -> list[tuple[KeyPath, str]]:
+def _alternatives(
+    error: ValidationError, at: KeyPath, sub: dict[str, Any], kind: str, value: Any, instance: Any
+) -> list[tuple[KeyPath, str]]:
     """A value that fits none of `oneOf`/`anyOf`: explain the alternative that came closest,
     i.e. whose type fits the value and that has the fewest errors."""
     branches: dict[Any, list[ValidationError]] = {}
     for e in error.context or ():
         branches.setdefault(e.relative_schema_path[0], []).append(e)
-    fitting = {b: errs for b, errs in branches.items()
-               if not any(e.validator == "type" and not e.relative_path for e in errs)}
+    fitting = {
+        b: errs
+        for b, errs in branches.items()
+        if not any(e.validator == "type" and not e.relative_path for e in errs)
+    }
     if fitting and not sub.get("expected"):
         fewest = min(len(errs) for errs in fitting.values())
         closest = [errs for errs in fitting.values() if len(errs) == fewest]
@@ -138,9 +164,15 @@ def _alternatives(error: ValidationError, at: KeyPath, sub: dict[str, Any], kind
     if sub.get("expected"):
         got = "" if isinstance(instance, dict | list) else _got(instance)
         return [(at, f"expected {sub['expected']}{got}")]
-    kinds = sorted({k for errs in branches.values() for e in errs if e.validator == "type"
-                    for k in (e.validator_value if isinstance(e.validator_value, list)
-                              else [e.validator_value])})
+    kinds = sorted(
+        {
+            k
+            for errs in branches.values()
+            for e in errs
+            if e.validator == "type"
+            for k in (e.validator_value if isinstance(e.validator_value, list) else [e.validator_value])
+        }
+    )
     what = " or ".join(_TYPE_WORDS.get(k, k) for k in kinds) or "another value"
     return [(at, f"expected {what}{_got(instance)}")]
 
@@ -154,8 +186,9 @@ def _expected(sub: dict[str, Any], kind: str | None = None, value: Any = None) -
         return said
     if kind == "const":
         return repr(value)
-    if kind == "type" and any(k in sub for k in ("minimum", "exclusiveMinimum", "maximum",
-                                                   "exclusiveMaximum")):
+    if kind == "type" and any(
+        k in sub for k in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum")
+    ):
         return _range(sub)
     if kind == "type":
         kinds = value if isinstance(value, list) else [value]
@@ -175,8 +208,12 @@ def _expected(sub: dict[str, Any], kind: str | None = None, value: Any = None) -
 
 def _range(sub: dict[str, Any]) -> str:
     parts = []
-    for key, sign in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="),
-                      ("exclusiveMaximum", "<")):
+    for key, sign in (
+        ("minimum", ">="),
+        ("exclusiveMinimum", ">"),
+        ("maximum", "<="),
+        ("exclusiveMaximum", "<"),
+    ):
         if key in sub:
             parts.append(f"{sign} {sub[key]}")
     what = "a whole number" if sub.get("type") == "integer" else "a number"

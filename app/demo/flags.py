@@ -22,8 +22,11 @@ FLAG_FILE = "flags.json"
 
 
 def _switch(enabled: bool = True) -> dict[str, Any]:
-    return {"state": "ENABLED" if enabled else "DISABLED",
-            "variants": {"on": True, "off": False}, "defaultVariant": "on"}
+    return {
+        "state": "ENABLED" if enabled else "DISABLED",
+        "variants": {"on": True, "off": False},
+        "defaultVariant": "on",
+    }
 
 
 def _versions(names: list[str], default: str) -> dict[str, Any]:
@@ -42,18 +45,17 @@ def demo_flag_document() -> dict[str, Any]:
         "support-reply-enabled": _switch(),
         "support-reply-prompt": _versions(["v6", "v7", "v8"], "v8"),
         "support-reply-model": _versions(
-            ["gpt-3.5-turbo-0125", "gpt-4o-mini-2024-07-18"], "gpt-4o-mini-2024-07-18"),
+            ["gpt-3.5-turbo-0125", "gpt-4o-mini-2024-07-18"], "gpt-4o-mini-2024-07-18"
+        ),
         "doc-summarizer-enabled": _switch(),
         "doc-summarizer-canary": canary,
-        "doc-summarizer-model": _versions(
-            ["gpt-4o-2024-08-06", "gpt-4.1-2025-04-14"], "gpt-4.1-2025-04-14"),
+        "doc-summarizer-model": _versions(["gpt-4o-2024-08-06", "gpt-4.1-2025-04-14"], "gpt-4.1-2025-04-14"),
         "search-answers-enabled": _switch(),
-        "search-answers-model": _versions(
-            ["gpt-4o", "gpt-4o-2024-08-06", "gpt-4o-2024-11-20"], "gpt-4o"),
+        "search-answers-model": _versions(["gpt-4o", "gpt-4o-2024-08-06", "gpt-4o-2024-11-20"], "gpt-4o"),
         "code-assistant-enabled": _switch(),
         "code-assistant-model": _versions(
-            ["claude-3-5-sonnet-20241022", "claude-sonnet-4-20250514"],
-            "claude-sonnet-4-20250514"),
+            ["claude-3-5-sonnet-20241022", "claude-sonnet-4-20250514"], "claude-sonnet-4-20250514"
+        ),
         "code-assistant-prompt": _versions(["v3", "v4"], "v4"),
         "ticket-triage-agent-enabled": _switch(),
         "ticket-triage-agent-dry-run": _switch(enabled=False),
@@ -83,8 +85,7 @@ def demo_flag_config() -> dict[str, Any]:
             ),
             "search-answers": feature(
                 kill_switch="search-answers-enabled",
-                model={"key": "search-answers-model",
-                       "versions": ["gpt-4o-2024-08-06", "gpt-4o-2024-11-20"]},
+                model={"key": "search-answers-model", "versions": ["gpt-4o-2024-08-06", "gpt-4o-2024-11-20"]},
             ),
             "code-assistant": feature(
                 kill_switch="code-assistant-enabled",
@@ -102,12 +103,23 @@ def demo_flag_config() -> dict[str, Any]:
 
 # The flag changes of the demo week, as the flag file's own history records them.
 DEMO_HISTORY = (
-    ("2026-11-18T10:00:00", "code-assistant-prompt", "variant", "v3", "v4",
-     "tone tweak in the system prompt"),
-    ("2026-11-20T14:00:00", "support-reply-prompt", "variant", "v7", "v8",
-     "support-reply prompt v8"),
-    ("2026-11-21T09:00:00", "doc-summarizer-canary", "rollout", "0%", "10%",
-     "canary claude-sonnet-4-5-20250929 at 10%"),
+    (
+        "2026-11-18T10:00:00",
+        "code-assistant-prompt",
+        "variant",
+        "v3",
+        "v4",
+        "tone tweak in the system prompt",
+    ),
+    ("2026-11-20T14:00:00", "support-reply-prompt", "variant", "v7", "v8", "support-reply prompt v8"),
+    (
+        "2026-11-21T09:00:00",
+        "doc-summarizer-canary",
+        "rollout",
+        "0%",
+        "10%",
+        "canary claude-sonnet-4-5-20250929 at 10%",
+    ),
 )
 
 
@@ -124,9 +136,17 @@ def write_demo_flags(data_dir: Path) -> None:
     for stale in (backend.path, backend.history_path):
         stale.unlink(missing_ok=True)
     for when, flag, change, before, after, note in DEMO_HISTORY:
-        backend.record_past_change(HistoryEntry(
-            timestamp=datetime.fromisoformat(when), flag=flag, environment="production",
-            change=change, before=before, after=after, author=None, description=note,
-            entry_id="",
-        ))
+        backend.record_past_change(
+            HistoryEntry(
+                timestamp=datetime.fromisoformat(when),
+                flag=flag,
+                environment="production",
+                change=change,
+                before=before,
+                after=after,
+                author=None,
+                description=note,
+                entry_id="",
+            )
+        )
     backend.write_document(demo_flag_document(), comment="demo flag file")

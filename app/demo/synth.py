@@ -103,8 +103,11 @@ def _feature_frame(s: Scenario, f: FeatureSpec, rng: np.random.Generator) -> pl.
     hour_index = np.repeat(np.arange(counts.size), counts)
     offset_s = (hour_index + rng.random(n)) * 3600.0
     offset_s.sort()
-    start_us = int(s.start.timestamp() * 1_000_000) if s.start.tzinfo else int(
-        (s.start - datetime(1970, 1, 1)).total_seconds() * 1_000_000)
+    start_us = (
+        int(s.start.timestamp() * 1_000_000)
+        if s.start.tzinfo
+        else int((s.start - datetime(1970, 1, 1)).total_seconds() * 1_000_000)
+    )
     ts_us = start_us + (offset_s * 1_000_000).astype(np.int64)
     t_hours = offset_s / 3600.0
 
@@ -133,7 +136,8 @@ def _feature_frame(s: Scenario, f: FeatureSpec, rng: np.random.Generator) -> pl.
             cols[dim] = np.where(mask, value, cols[dim])
 
     quality = np.full(n, f.quality) + f.quality_daily_amplitude * np.cos(
-        ((t_hours + s.start.hour) % 24 - 15) / 24 * 2 * np.pi)
+        ((t_hours + s.start.hour) % 24 - 15) / 24 * 2 * np.pi
+    )
     error_p = np.full(n, f.error_rate)
     latency_f = np.ones(n)
     cost_f = np.ones(n)
@@ -176,19 +180,20 @@ def _feature_frame(s: Scenario, f: FeatureSpec, rng: np.random.Generator) -> pl.
         "feature": pl.Series([f.name] * n),
         "request_id": pl.Series([f"{f.name}-{s.seed}-{i:08d}" for i in range(n)]),
     }
-    for dim in ("model", "response_model", "prompt_version", "variant", "user_id", "segment",
-                "region"):
+    for dim in ("model", "response_model", "prompt_version", "variant", "user_id", "segment", "region"):
         if dim in cols:
             data[dim] = pl.Series(cols[dim].tolist(), dtype=pl.Utf8)
-    data.update({
-        "latency_ms": pl.Series(np.round(latency, 1)),
-        "input_tokens": pl.Series(input_tokens),
-        "output_tokens": pl.Series(output_tokens),
-        "cost_usd": pl.Series(np.round(cost, 6)),
-        "error": pl.Series(error.tolist(), dtype=pl.Utf8),
-        "quality_score": pl.Series(np.where(sampled, np.round(score, 4), np.nan)).fill_nan(None),
-        "feedback": pl.Series(feedback.tolist(), dtype=pl.Int8),
-    })
+    data.update(
+        {
+            "latency_ms": pl.Series(np.round(latency, 1)),
+            "input_tokens": pl.Series(input_tokens),
+            "output_tokens": pl.Series(output_tokens),
+            "cost_usd": pl.Series(np.round(cost, 6)),
+            "error": pl.Series(error.tolist(), dtype=pl.Utf8),
+            "quality_score": pl.Series(np.where(sampled, np.round(score, 4), np.nan)).fill_nan(None),
+            "feedback": pl.Series(feedback.tolist(), dtype=pl.Int8),
+        }
+    )
     for dim in cols:
         if dim not in data:
             data[dim] = pl.Series(cols[dim].tolist(), dtype=pl.Utf8)

@@ -219,9 +219,7 @@ class FlagBackend(Protocol):
 
     def read(self, flag: str) -> FlagState: ...
 
-    def set_enabled(
-        self, flag: str, environment: str, enabled: bool, *, comment: str = ""
-    ) -> None: ...
+    def set_enabled(self, flag: str, environment: str, enabled: bool, *, comment: str = "") -> None: ...
 
     def set_rollout(
         self, flag: str, environment: str, percentage: float, variant: str, *, comment: str = ""

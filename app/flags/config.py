@@ -103,46 +103,70 @@ def load_config(data_dir: Path, secrets_files: tuple[Path, ...] = SECRETS_FILES)
     if not path.exists():
         return FlagConfig(path=path, backends={}, features={})
     try:
-        doc = load_yaml(path, "flags", empty={},
-                        vocabularies={"backend_type": BACKEND_TYPES, "role": tuple(FlagRole)})
+        doc = load_yaml(
+            path, "flags", empty={}, vocabularies={"backend_type": BACKEND_TYPES, "role": tuple(FlagRole)}
+        )
     except ConfigFileError as exc:
         raise ConfigError(str(exc)) from None
     return parse_config(doc, Path(data_dir), secrets_files)
 
 
-def parse_config(doc: Document, data_dir: Path, secrets_files: tuple[Path, ...] = SECRETS_FILES
-                 ) -> FlagConfig:
+def parse_config(
+    doc: Document, data_dir: Path, secrets_files: tuple[Path, ...] = SECRETS_FILES
+) -> FlagConfig:
     """The configuration from a document that passed the schema."""
-    backends = {name: _backend(name, spec, data_dir, secrets_files, doc)
-                for name, spec in (doc.data.get("backends") or {}).items()}
+    backends = {
+        name: _backend(name, spec, data_dir, secrets_files, doc)
+        for name, spec in (doc.data.get("backends") or {}).items()
+    }
     features = {}
     for name, spec in (doc.data.get("features") or {}).items():
         if spec["backend"] not in backends:
             known = ", ".join(backends) or "none is defined under backends"
-            raise ConfigError(str(doc.problem(("features", name, "backend"),
-                                              f"expected one of the backends ({known}), "
-                                              f"got {spec['backend']!r}")))
+            raise ConfigError(
+                str(
+                    doc.problem(
+                        ("features", name, "backend"),
+                        f"expected one of the backends ({known}), got {spec['backend']!r}",
+                    )
+                )
+            )
         features[name] = _feature(name, spec)
     return FlagConfig(path=doc.path, backends=backends, features=features)
 
 
-def _backend(name: str, spec: dict[str, Any], data_dir: Path, secrets_files: tuple[Path, ...],
-             doc: Document | None = None) -> BackendConfig:
+def _backend(
+    name: str,
+    spec: dict[str, Any],
+    data_dir: Path,
+    secrets_files: tuple[Path, ...],
+    doc: Document | None = None,
+) -> BackendConfig:
     kind = spec["type"]
     options = {k: v for k, v in spec.items() if k not in {"type", "token_env", "token_secret", "timeout_s"}}
     if kind == "flagd-file":
         options["path"] = str(data_dir / spec.get("path", "flags.json"))
     elif doc is not None and "@" in (urlsplit(str(spec.get("url", ""))).netloc or ""):
-        raise ConfigError(str(doc.problem(("backends", name, "url"),
-                                          "expected a URL without user or password: put the token "
-                                          "in token_env or token_secret")))
+        raise ConfigError(
+            str(
+                doc.problem(
+                    ("backends", name, "url"),
+                    "expected a URL without user or password: put the token in token_env or token_secret",
+                )
+            )
+        )
     token = None
     if "token_env" in spec:
         token = Secret(os.environ.get(spec["token_env"], ""))
     elif "token_secret" in spec:
         token = Secret(_secret(spec["token_secret"], secrets_files))
-    return BackendConfig(name=name, type=kind, options=options, token=token,
-                         timeout_s=float(spec.get("timeout_s", setting("flag_timeout_s"))))
+    return BackendConfig(
+        name=name,
+        type=kind,
+        options=options,
+        token=token,
+        timeout_s=float(spec.get("timeout_s", setting("flag_timeout_s"))),
+    )
 
 
 def _feature(name: str, spec: dict[str, Any]) -> FeatureFlags:

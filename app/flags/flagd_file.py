@@ -65,8 +65,9 @@ class FlagdFileBackend:
             raise ConfigError(f"flag file {self.path} line {line}: not UTF-8 text") from None
         except json.JSONDecodeError as exc:
             # The position only: the parser's message can quote the file's text.
-            raise ConfigError(f"flag file {self.path} line {exc.lineno}: not valid JSON "
-                              f"({exc.msg})") from None
+            raise ConfigError(
+                f"flag file {self.path} line {exc.lineno}: not valid JSON ({exc.msg})"
+            ) from None
         return doc
 
     def read(self, flag: str) -> FlagState:
@@ -91,8 +92,9 @@ class FlagdFileBackend:
             enabled=flag.get("state") == "ENABLED",
             rollout_percentage=percentage,
             variant=None if has_targeting else flag.get("defaultVariant"),
-            split=None if split is None else {
-                name: flagd_format.served_percentage(flag, name) or 0 for name in split},
+            split=None
+            if split is None
+            else {name: flagd_format.served_percentage(flag, name) or 0 for name in split},
         )
         return FlagState(
             key=key,
@@ -274,9 +276,16 @@ class FlagdFileBackend:
     def record_past_change(self, entry: HistoryEntry) -> None:
         """Append a change made before this file was managed here (demo and imports)."""
         with self._locked():
-            self._write_history_line(self._history_line(
-                entry.flag, entry.change, entry.before, entry.after, entry.description or "",
-                entry.timestamp))
+            self._write_history_line(
+                self._history_line(
+                    entry.flag,
+                    entry.change,
+                    entry.before,
+                    entry.after,
+                    entry.description or "",
+                    entry.timestamp,
+                )
+            )
 
     # -- history -------------------------------------------------------------------------
     def history(self, since: datetime | None = None) -> list[HistoryEntry]:

@@ -49,23 +49,24 @@ def validate_document(doc: Any, previous: dict[str, Any] | None = None) -> None:
         validate_flag(key, flag)
     wrong = violations(doc, FLAGD)
     if wrong:
-        raise InvalidValue("flag file breaks the flagd schema: "
-                           + "; ".join(f"{key_label(at)}: {message}" for at, message in wrong))
+        raise InvalidValue(
+            "flag file breaks the flagd schema: "
+            + "; ".join(f"{key_label(at)}: {message}" for at, message in wrong)
+        )
     if previous:
         for key, old in previous.get("flags", {}).items():
             new = doc["flags"].get(key)
             if new is not None and flag_type(new) != flag_type(old):
-                raise InvalidValue(
-                    f"flag {key} would change type from {flag_type(old)} to {flag_type(new)}"
-                )
+                raise InvalidValue(f"flag {key} would change type from {flag_type(old)} to {flag_type(new)}")
 
 
 def check_state(key: str, flag: Any) -> None:
     """A flag read without the schema (status, the read-back of an action) has a state we
     know: an unknown one is never taken for off."""
     if isinstance(flag, dict) and flag.get("state") not in STATES:
-        raise InvalidValue(f"flag {key}: state must be ENABLED or DISABLED, "
-                           f"not {str(flag.get('state'))[:40]!r}")
+        raise InvalidValue(
+            f"flag {key}: state must be ENABLED or DISABLED, not {str(flag.get('state'))[:40]!r}"
+        )
 
 
 def validate_flag(key: str, flag: Any) -> None:

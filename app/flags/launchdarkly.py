@@ -30,13 +30,18 @@ FULL_WEIGHT = 100_000
 class LaunchDarklyBackend:
     name = "launchdarkly"
 
-    def __init__(self, url: str, token: Secret | None, project: str = "default",
-                 timeout_s: float | None = None) -> None:
+    def __init__(
+        self, url: str, token: Secret | None, project: str = "default", timeout_s: float | None = None
+    ) -> None:
         self.url = redact_url(url.rstrip("/"))  # shown and stored: never a password
         self.project = project
         auth = {"Authorization": token_value(token, f"LaunchDarkly at {self.url}")}
-        self.rest = RestClient("LaunchDarkly", url.rstrip("/"), auth,
-                               float(setting("flag_timeout_s")) if timeout_s is None else timeout_s)
+        self.rest = RestClient(
+            "LaunchDarkly",
+            url.rstrip("/"),
+            auth,
+            float(setting("flag_timeout_s")) if timeout_s is None else timeout_s,
+        )
 
     def describe(self) -> str:
         return f"LaunchDarkly at {self.url}"
@@ -45,8 +50,9 @@ class LaunchDarklyBackend:
         return f"flag {flag} not found in project {self.project}"
 
     def _flag(self, flag: str) -> dict[str, Any]:
-        return self.rest.request("GET", f"/api/v2/flags/{self.project}/{flag}",
-                                 idempotent=True, not_found=self._missing(flag))
+        return self.rest.request(
+            "GET", f"/api/v2/flags/{self.project}/{flag}", idempotent=True, not_found=self._missing(flag)
+        )
 
     def read(self, flag: str) -> FlagState:
         doc = self._flag(flag)
@@ -60,12 +66,17 @@ class LaunchDarklyBackend:
             fallthrough = env.get("fallthrough") or {}
             split = None
             if "rollout" in fallthrough:
-                split = {names[w["variation"]]: w["weight"] / 1000
-                         for w in fallthrough["rollout"].get("variations", [])}
+                split = {
+                    names[w["variation"]]: w["weight"] / 1000
+                    for w in fallthrough["rollout"].get("variations", [])
+                }
             variant = names[fallthrough["variation"]] if "variation" in fallthrough else None
             first = next(iter(split.values())) if split else None
             environments[key] = EnvironmentState(
-                name=key, enabled=bool(env.get("on")), variant=variant, split=split,
+                name=key,
+                enabled=bool(env.get("on")),
+                variant=variant,
+                split=split,
                 rollout_percentage=None if first is None else _number(first),
             )
         variations = doc["variations"]
@@ -77,11 +88,11 @@ class LaunchDarklyBackend:
         )
 
     def set_enabled(self, flag: str, environment: str, enabled: bool, *, comment: str = "") -> None:
-        self._patch(flag, environment, [{"kind": "turnFlagOn" if enabled else "turnFlagOff"}],
-                    comment)
+        self._patch(flag, environment, [{"kind": "turnFlagOn" if enabled else "turnFlagOff"}], comment)
 
-    def set_rollout(self, flag: str, environment: str, percentage: float, variant: str,
-                    *, comment: str = "") -> None:
+    def set_rollout(
+        self, flag: str, environment: str, percentage: float, variant: str, *, comment: str = ""
+    ) -> None:
         percentage = validate_percentage(percentage)
         doc = self._flag(flag)
         with answer_shape(self.describe(), f"flag {flag}"):
@@ -90,14 +101,24 @@ class LaunchDarklyBackend:
             raise InvalidValue(f"flag {flag} has no variation {variant}")
         state = self.read(flag).environment(environment)
         others = [n for n in (state.split or {}) if n != variant]
-        others += [n for n in ([state.variant] if state.variant else []) + list(ids)
-                   if n != variant and n not in others]
+        others += [
+            n
+            for n in ([state.variant] if state.variant else []) + list(ids)
+            if n != variant and n not in others
+        ]
         weight = round(percentage * 1000)
-        self._patch(flag, environment, [{
-            "kind": "updateFallthroughVariationOrRollout",
-            "rolloutWeights": {ids[variant]: weight, ids[others[0]]: FULL_WEIGHT - weight},
-            "rolloutBucketBy": "key",
-        }], comment)
+        self._patch(
+            flag,
+            environment,
+            [
+                {
+                    "kind": "updateFallthroughVariationOrRollout",
+                    "rolloutWeights": {ids[variant]: weight, ids[others[0]]: FULL_WEIGHT - weight},
+                    "rolloutBucketBy": "key",
+                }
+            ],
+            comment,
+        )
 
     def set_variant(self, flag: str, environment: str, variant: str, *, comment: str = "") -> None:
         doc = self._flag(flag)
@@ -105,25 +126,35 @@ class LaunchDarklyBackend:
             ids = _ids_by_name(doc)
         if variant not in ids:
             raise InvalidValue(f"flag {flag} has no variation {variant} (known: {', '.join(ids)})")
-        self._patch(flag, environment, [{"kind": "updateFallthroughVariationOrRollout",
-                                         "variationId": ids[variant]}], comment)
+        self._patch(
+            flag,
+            environment,
+            [{"kind": "updateFallthroughVariationOrRollout", "variationId": ids[variant]}],
+            comment,
+        )
 
-    def _patch(self, flag: str, environment: str, instructions: list[dict[str, Any]],
-               comment: str) -> None:
+    def _patch(self, flag: str, environment: str, instructions: list[dict[str, Any]], comment: str) -> None:
         # Every instruction used here sets an absolute state: safe to retry.
         self.rest.request(
-            "PATCH", f"/api/v2/flags/{self.project}/{flag}", idempotent=True,
-            json={"environmentKey": environment, "comment": comment,
-                  "instructions": instructions},
-            headers={"Content-Type": SEMANTIC_PATCH}, not_found=self._missing(flag),
+            "PATCH",
+            f"/api/v2/flags/{self.project}/{flag}",
+            idempotent=True,
+            json={"environmentKey": environment, "comment": comment, "instructions": instructions},
+            headers={"Content-Type": SEMANTIC_PATCH},
+            not_found=self._missing(flag),
         )
 
     def history(self, since: datetime | None = None) -> list[HistoryEntry]:
         params: dict[str, Any] = {"limit": 20, "spec": f"proj/{self.project}:env/*:flag/*"}
         if since is not None:
             params["after"] = int(since.replace(tzinfo=UTC).timestamp() * 1000)
-        page = self.rest.request("GET", "/api/v2/auditlog", params=params, idempotent=True,
-                                 not_found=f"LaunchDarkly at {self.url} has no audit log")
+        page = self.rest.request(
+            "GET",
+            "/api/v2/auditlog",
+            params=params,
+            idempotent=True,
+            not_found=f"LaunchDarkly at {self.url} has no audit log",
+        )
         with answer_shape(self.describe(), "the audit log"):
             return [_history_entry(item) for item in page.get("items", [])]
 

@@ -27,9 +27,7 @@ def register(kind: str) -> Callable[[Factory], Factory]:
 def _flagd(cfg: BackendConfig) -> FlagBackend:
     from app.flags.flagd_file import FlagdFileBackend
 
-    return FlagdFileBackend(
-        Path(cfg.options["path"]), str(cfg.options.get("environment", "production"))
-    )
+    return FlagdFileBackend(Path(cfg.options["path"]), str(cfg.options.get("environment", "production")))
 
 
 @register("unleash")

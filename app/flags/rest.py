@@ -67,7 +67,11 @@ class RestClient:
         url = f"{self._url}{path}"
         try:
             response = self._session.request(
-                method, url, json=json, params=params, timeout=self.timeout_s,
+                method,
+                url,
+                json=json,
+                params=params,
+                timeout=self.timeout_s,
                 headers={**self._auth, "Accept": "application/json", **(headers or {})},
             )
         except requests.Timeout:
@@ -84,8 +88,10 @@ class RestClient:
                 return response.json()
             except ValueError:
                 kind = (response.headers.get("Content-Type") or "no type").split(";")[0]
-                raise BadResponse(f"{self.service} at {self.base_url} answered {method} {path} "
-                                  f"with {status} and a body that is not JSON ({kind})") from None
+                raise BadResponse(
+                    f"{self.service} at {self.base_url} answered {method} {path} "
+                    f"with {status} and a body that is not JSON ({kind})"
+                ) from None
         detail = _server_message(response)
         if status == 401:
             raise TokenRejected(f"token rejected (401) by {self.service} at {self.base_url}")
@@ -109,8 +115,9 @@ def answer_shape(service: str, what: str) -> Iterator[None]:
     try:
         yield
     except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
-        raise BadResponse(f"{service} answered {what} in an unexpected shape "
-                          f"({type(exc).__name__}: {str(exc)[:80]})") from None
+        raise BadResponse(
+            f"{service} answered {what} in an unexpected shape ({type(exc).__name__}: {str(exc)[:80]})"
+        ) from None
 
 
 def _server_message(response: requests.Response) -> str:

@@ -37,13 +37,18 @@ EVENT_CHANGES = {
 class UnleashBackend:
     name = "unleash"
 
-    def __init__(self, url: str, token: Secret | None, project: str = "default",
-                 timeout_s: float | None = None) -> None:
+    def __init__(
+        self, url: str, token: Secret | None, project: str = "default", timeout_s: float | None = None
+    ) -> None:
         self.url = redact_url(url.rstrip("/"))  # shown and stored: never a password
         self.project = project
         auth = {"Authorization": token_value(token, f"Unleash at {self.url}")}
-        self.rest = RestClient("Unleash", url.rstrip("/"), auth,
-                               float(setting("flag_timeout_s")) if timeout_s is None else timeout_s)
+        self.rest = RestClient(
+            "Unleash",
+            url.rstrip("/"),
+            auth,
+            float(setting("flag_timeout_s")) if timeout_s is None else timeout_s,
+        )
 
     def describe(self) -> str:
         return f"Unleash at {self.url}"
@@ -55,8 +60,7 @@ class UnleashBackend:
         return f"flag {flag} not found in project {self.project}"
 
     def _feature(self, flag: str) -> dict[str, Any]:
-        return self.rest.request("GET", self._path(flag), idempotent=True,
-                                 not_found=self._missing(flag))
+        return self.rest.request("GET", self._path(flag), idempotent=True, not_found=self._missing(flag))
 
     # -- reading -------------------------------------------------------------------------
     def read(self, flag: str) -> FlagState:
@@ -79,9 +83,12 @@ class UnleashBackend:
                 variant=_served_variant(rollout or (strategies[0] if strategies else None)),
                 has_strategy=bool(strategies),
             )
-        return FlagState(key=flag, variants=variants or {"on": True, "off": False},
-                         environments=environments,
-                         value_type="string" if variants else "boolean")
+        return FlagState(
+            key=flag,
+            variants=variants or {"on": True, "off": False},
+            environments=environments,
+            value_type="string" if variants else "boolean",
+        )
 
     # -- writing -------------------------------------------------------------------------
     def set_enabled(self, flag: str, environment: str, enabled: bool, *, comment: str = "") -> None:
@@ -90,28 +97,38 @@ class UnleashBackend:
                 f"flag {flag} has no strategy in {environment}: turning it on would make "
                 "Unleash add a 100% rollout. Add a strategy in Unleash first."
             )
-        self.rest.request("POST", self._path(flag, f"/environments/{environment}/"
-                                             f"{'on' if enabled else 'off'}"),
-                          idempotent=True, not_found=self._missing(flag))
+        self.rest.request(
+            "POST",
+            self._path(flag, f"/environments/{environment}/{'on' if enabled else 'off'}"),
+            idempotent=True,
+            not_found=self._missing(flag),
+        )
 
-    def set_rollout(self, flag: str, environment: str, percentage: float, variant: str,
-                    *, comment: str = "") -> None:
+    def set_rollout(
+        self, flag: str, environment: str, percentage: float, variant: str, *, comment: str = ""
+    ) -> None:
         percentage = validate_percentage(percentage)
         if not float(percentage).is_integer():
             raise InvalidValue(f"rollout {percentage} is not a whole percentage (Unleash)")
-        strategy = self._strategy(flag, environment, lambda s: s["name"] == ROLLOUT_STRATEGY,
-                                  f"a {ROLLOUT_STRATEGY} strategy")
+        strategy = self._strategy(
+            flag, environment, lambda s: s["name"] == ROLLOUT_STRATEGY, f"a {ROLLOUT_STRATEGY} strategy"
+        )
         strategy["parameters"] = {**strategy.get("parameters", {}), "rollout": str(int(percentage))}
         self._put_strategy(flag, environment, strategy)
 
     def set_variant(self, flag: str, environment: str, variant: str, *, comment: str = "") -> None:
         strategy = self._strategy(
-            flag, environment,
+            flag,
+            environment,
             lambda s: any(v["name"] == variant for v in s.get("variants") or []),
-            f"a strategy with variant {variant}")
+            f"a strategy with variant {variant}",
+        )
         strategy["variants"] = [
-            {**v, "weight": 1000 if v["name"] == variant else 0,
-             "weightType": "fix" if v["name"] == variant else "variable"}
+            {
+                **v,
+                "weight": 1000 if v["name"] == variant else 0,
+                "weightType": "fix" if v["name"] == variant else "variable",
+            }
             for v in strategy["variants"]
         ]
         if len(strategy["variants"]) == 1:
@@ -123,8 +140,9 @@ class UnleashBackend:
         with answer_shape(self.describe(), f"flag {flag}"):
             return self._find_strategy(feature, flag, environment, wanted, what)
 
-    def _find_strategy(self, feature: dict[str, Any], flag: str, environment: str, wanted,
-                       what: str) -> dict[str, Any]:
+    def _find_strategy(
+        self, feature: dict[str, Any], flag: str, environment: str, wanted, what: str
+    ) -> dict[str, Any]:
         for env in feature["environments"]:
             if env["name"] != environment:
                 continue
@@ -135,12 +153,27 @@ class UnleashBackend:
         raise InvalidValue(f"flag {flag} has no environment {environment}")
 
     def _put_strategy(self, flag: str, environment: str, strategy: dict[str, Any]) -> None:
-        body = {k: strategy[k] for k in ("name", "title", "disabled", "constraints",
-                                          "parameters", "variants", "segments", "sortOrder")
-                if k in strategy}
-        self.rest.request("PUT", self._path(flag, f"/environments/{environment}/strategies/"
-                                            f"{strategy['id']}"),
-                          json=body, idempotent=True, not_found=self._missing(flag))
+        body = {
+            k: strategy[k]
+            for k in (
+                "name",
+                "title",
+                "disabled",
+                "constraints",
+                "parameters",
+                "variants",
+                "segments",
+                "sortOrder",
+            )
+            if k in strategy
+        }
+        self.rest.request(
+            "PUT",
+            self._path(flag, f"/environments/{environment}/strategies/{strategy['id']}"),
+            json=body,
+            idempotent=True,
+            not_found=self._missing(flag),
+        )
 
     # -- history -------------------------------------------------------------------------
     def history(self, since: datetime | None = None) -> list[HistoryEntry]:
@@ -149,9 +182,13 @@ class UnleashBackend:
             params["from"] = f"IS:{since.date().isoformat()}"
         entries = []
         for offset in range(0, 5000, 500):
-            page = self.rest.request("GET", "/api/admin/search/events", idempotent=True,
-                                     params={**params, "offset": offset},
-                                     not_found=f"Unleash at {self.url} has no event search")
+            page = self.rest.request(
+                "GET",
+                "/api/admin/search/events",
+                idempotent=True,
+                params={**params, "offset": offset},
+                not_found=f"Unleash at {self.url} has no event search",
+            )
             with answer_shape(self.describe(), "the event search"):
                 events = page.get("events", [])
                 entries += [e for e in map(_history_entry, events) if e is not None]

@@ -44,9 +44,11 @@ class Attachment:
         if self.finding is None:
             return f"{self.incident_id}: no finding attached: {self.reason}"
         f = self.finding
-        head = (f"{self.incident_id}: {f.feature} {f.metric} {format_value(f.metric, f.baseline)} -> "
-                f"{format_value(f.metric, f.current)} from {display(f.onset)}, "
-                f"scope {f.scope.kind}")
+        head = (
+            f"{self.incident_id}: {f.feature} {f.metric} {format_value(f.metric, f.baseline)} -> "
+            f"{format_value(f.metric, f.current)} from {display(f.onset)}, "
+            f"scope {f.scope.kind}"
+        )
         if f.suspects:
             c = f.suspects[0].change
             head += f"; first suspect {c.kind} {c.key or ''} -> {c.to_value or '?'}".replace("  ", " ")
@@ -62,8 +64,9 @@ def analysis_window(store: Store, incident: Incident, feature: str) -> tuple[dat
     if first is None or last is None:
         return None
     opened = incident.opened_at.replace(tzinfo=None)
-    end = min(last + timedelta(microseconds=1), opened) if opened > first else last + timedelta(
-        microseconds=1)
+    end = (
+        min(last + timedelta(microseconds=1), opened) if opened > first else last + timedelta(microseconds=1)
+    )
     if incident.onset is not None:
         onset = incident.onset.replace(tzinfo=None)
         end = min(last + timedelta(microseconds=1), max(end, onset + AROUND_ONSET))
@@ -81,8 +84,14 @@ def best_finding(findings: list[Finding], incident: Incident) -> Finding | None:
     return max(pool, key=lambda f: f.severity)
 
 
-def attach_finding(store: Store, log: IncidentLog, incident_id: str, playbooks: list[Playbook],
-                   thresholds: Thresholds | None = None, actor: str | None = None) -> Attachment:
+def attach_finding(
+    store: Store,
+    log: IncidentLog,
+    incident_id: str,
+    playbooks: list[Playbook],
+    thresholds: Thresholds | None = None,
+    actor: str | None = None,
+) -> Attachment:
     """Analyse the incident's features, record the finding that fits (or why none does) and
     fill what the incident is missing."""
     incident = log.get(incident_id)
@@ -97,23 +106,27 @@ def attach_finding(store: Store, log: IncidentLog, incident_id: str, playbooks: 
         result = analyze(store, feature=feature, since=since, until=until, thresholds=thresholds)
         findings += [f for f in result.findings if f.onset <= incident.opened_at.replace(tzinfo=None)]
         thin = [f"{i.metric}: {i.reason}" for i in result.inconclusive]
-        notes.append(f"{feature}: no degradation found {display(since)} to {display(until)}"
-                     + (f" (too thin to judge: {'; '.join(thin)})" if thin else ""))
+        notes.append(
+            f"{feature}: no degradation found {display(since)} to {display(until)}"
+            + (f" (too thin to judge: {'; '.join(thin)})" if thin else "")
+        )
     chosen = best_finding(findings, incident)
     if chosen is None:
         reason = "; ".join(notes) or "the incident names no feature"
         log.append(incident_id, "finding", {"finding": None, "reason": reason}, actor)
         return Attachment(incident_id, None, reason)
-    data: dict[str, Any] = {"finding": chosen.as_dict(), "reason": "found by the analysis",
-                            "shape": chosen.shape}
+    data: dict[str, Any] = {
+        "finding": chosen.as_dict(),
+        "reason": "found by the analysis",
+        "shape": chosen.shape,
+    }
     log.append(incident_id, "finding", data, actor)
     if incident.metric is None:
         log.set_field(incident_id, "metric", chosen.metric, actor)
     if incident.onset is None:
         log.set_field(incident_id, "onset", chosen.onset, actor)
     if not incident.suspect_change_ids and chosen.suspects:
-        log.set_field(incident_id, "suspect_change_ids",
-                      [s.change.change_id for s in chosen.suspects], actor)
+        log.set_field(incident_id, "suspect_change_ids", [s.change.change_id for s in chosen.suspects], actor)
     proposed = None
     if incident.playbook is None and playbooks:
         kind = None

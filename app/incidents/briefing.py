@@ -23,8 +23,12 @@ from app.storage.store import Store
 from app.timestamps import display, machine
 
 SUSPECT_LOOKBACK = timedelta(hours=48)
-NEXT_UPDATE = {"SEV1": timedelta(minutes=30), "SEV2": timedelta(minutes=30),
-               "SEV3": timedelta(hours=1), "SEV4": timedelta(hours=4)}
+NEXT_UPDATE = {
+    "SEV1": timedelta(minutes=30),
+    "SEV2": timedelta(minutes=30),
+    "SEV3": timedelta(hours=1),
+    "SEV4": timedelta(hours=4),
+}
 
 
 @dataclass(frozen=True)
@@ -34,8 +38,9 @@ class SuspectChange:
 
     def describe(self) -> str:
         c = self.change
-        return (f"{c.kind} {c.key or ''} {c.from_value or '?'} -> {c.to_value or '?'} "
-                f"at {display(c.timestamp)}").replace("  ", " ")
+        return (
+            f"{c.kind} {c.key or ''} {c.from_value or '?'} -> {c.to_value or '?'} at {display(c.timestamp)}"
+        ).replace("  ", " ")
 
 
 @dataclass(frozen=True)
@@ -115,25 +120,30 @@ def _brief(dd: DataDir, store: Store | None, incident: Incident, now: datetime) 
     totals = None
     if store is not None and incident.features and incident.onset is not None:
         end = first_verified_rollback(timeline) or incident.first_time_in("resolved") or now
-        measured = [impact.measure(store, f, incident.onset, max(end, incident.onset),
-                                   incident.metric) for f in incident.features]
+        measured = [
+            impact.measure(store, f, incident.onset, max(end, incident.onset), incident.metric)
+            for f in incident.features
+        ]
         if len(measured) > 1:
             # A feature named on the incident whose metric did not get worse adds nothing:
             # its requests were not affected.
             hit = [m for m in measured if m.scope.kind != "none"] or measured
             totals = Totals(
-                features=len(hit), of=len(measured), requests=sum(m.requests for m in hit),
-                users=impact.users_across(store, hit), errors=sum(m.errors for m in hit),
+                features=len(hit),
+                of=len(measured),
+                requests=sum(m.requests for m in hit),
+                users=impact.users_across(store, hit),
+                errors=sum(m.errors for m in hit),
                 extra_errors=sum(m.extra_errors for m in hit),
                 cost_usd=sum(m.cost_usd for m in hit),
-                extra_cost_usd=sum(m.extra_cost_usd for m in hit))
+                extra_cost_usd=sum(m.extra_cost_usd for m in hit),
+            )
     first = measured[0] if measured else None
     suspect = find_suspect(store, incident, first) if store is not None else None
     return Briefing(incident, now, first, suspect, timeline, tuple(measured[1:]), totals)
 
 
-def link_actions_to_steps(data_dir: DataDir | Path, incident: Incident, playbook: Playbook
-                          ) -> Incident:
+def link_actions_to_steps(data_dir: DataDir | Path, incident: Incident, playbook: Playbook) -> Incident:
     """Attribute the incident's flag actions (from the audit trail: the app's buttons and
     `flags ... --incident` alike) to the playbook steps offering them, each to the first such
     step without a verified action yet. A verified action marks its step done."""
@@ -147,10 +157,20 @@ def link_actions_to_steps(data_dir: DataDir | Path, incident: Incident, playbook
         if not offering:
             continue
         step = next((s for s in offering if not incident.step(s.id).verified), offering[0])
-        incident = log.record_step_action(incident.id, step.id, {
-            "action_id": entry.action_id, "action": entry.action, "flag": entry.flag,
-            "outcome": entry.outcome, "message": entry.message, "before": entry.before,
-            "after": entry.after}, actor=entry.operator_label)
+        incident = log.record_step_action(
+            incident.id,
+            step.id,
+            {
+                "action_id": entry.action_id,
+                "action": entry.action,
+                "flag": entry.flag,
+                "outcome": entry.outcome,
+                "message": entry.message,
+                "before": entry.before,
+                "after": entry.after,
+            },
+            actor=entry.operator_label,
+        )
     return incident
 
 
@@ -164,8 +184,9 @@ class OpeningHints:
     scope: str | None
 
 
-def opening_hints(store: Store, feature: str, onset: datetime | None = None,
-                  metric: str | None = None) -> OpeningHints:
+def opening_hints(
+    store: Store, feature: str, onset: datetime | None = None, metric: str | None = None
+) -> OpeningHints:
     """Onset (given, else the feature's latest change), the degraded metric, the kind of the
     change nearest the onset, and the scope since the onset."""
     events = changes.list_changes(store, feature)
@@ -215,8 +236,11 @@ def _finding_evidence(incident: Incident) -> dict[str, str]:
 
 def _own_evidence(change: ChangeEvent, onset: datetime, measured: impact.Impact | None) -> str:
     gap = onset - change.timestamp
-    when = ("at the onset" if abs(gap) < timedelta(minutes=1)
-            else f"{format_duration(abs(gap))} {'before' if gap > timedelta(0) else 'after'} the onset")
+    when = (
+        "at the onset"
+        if abs(gap) < timedelta(minutes=1)
+        else f"{format_duration(abs(gap))} {'before' if gap > timedelta(0) else 'after'} the onset"
+    )
     parts = [f"the change came {when}"]
     if measured is not None and measured.scope.kind in ("partial", "single_user", "total"):
         parts.append(f"the degradation ({measured.metric}) is {measured.scope.describe()}")
@@ -239,42 +263,65 @@ def facts(b: Briefing, rollout_flag: str | None = None) -> dict[str, Any]:
     inc, im = b.incident, b.impact
     next_update = b.now + NEXT_UPDATE.get(inc.severity, timedelta(hours=1))
     out: dict[str, Any] = {
-        "incident_id": inc.id, "title": inc.title, "severity": inc.severity, "status": inc.status,
-        "commander": inc.commander or "(unassigned)", "comms_lead": inc.comms_lead or "(unassigned)",
-        "feature": inc.feature, "features": ", ".join(inc.features),
+        "incident_id": inc.id,
+        "title": inc.title,
+        "severity": inc.severity,
+        "status": inc.status,
+        "commander": inc.commander or "(unassigned)",
+        "comms_lead": inc.comms_lead or "(unassigned)",
+        "feature": inc.feature,
+        "features": ", ".join(inc.features),
         "metric": inc.metric or (im and im.metric),
         "onset": display(inc.onset, missing=None),
-        "opened_at": display(inc.opened_at), "now": display(b.now),
-        "next_update": display(next_update), "playbook": inc.playbook,
-        "actions_done": b.actions_done(), "rollout_flag": rollout_flag,
+        "opened_at": display(inc.opened_at),
+        "now": display(b.now),
+        "next_update": display(next_update),
+        "playbook": inc.playbook,
+        "actions_done": b.actions_done(),
+        "rollout_flag": rollout_flag,
     }
     if b.suspect is not None:
         c = b.suspect.change
-        out |= {"suspect_change": b.suspect.describe(), "suspect_change.kind": c.kind,
-                "suspect_change.key": c.key, "suspect_change.from": c.from_value,
-                "suspect_change.to": c.to_value, "suspect_change.author": c.author,
-                "suspect_change.time": display(c.timestamp)}
+        out |= {
+            "suspect_change": b.suspect.describe(),
+            "suspect_change.kind": c.kind,
+            "suspect_change.key": c.key,
+            "suspect_change.from": c.from_value,
+            "suspect_change.to": c.to_value,
+            "suspect_change.author": c.author,
+            "suspect_change.time": display(c.timestamp),
+        }
     if im is not None:
         # Counts are the incident's, over all its features; rates, scope and quality are
         # the first feature's.
         total = b.totals or im
-        out |= {"scope": im.scope.describe(), "scope.kind": im.scope.kind,
-                "scope.slice": (f"{im.scope.dimension} = {im.scope.value}" if im.scope.dimension
-                                else "all requests"),
-                "impact.requests": f"{total.requests:,}", "impact.users": f"{total.users:,}",
-                "impact.extra_errors": f"{total.extra_errors:,}",
-                "impact.error_rate": _pct(im.error_rate),
-                "impact.baseline_error_rate": _pct(im.baseline_error_rate),
-                "impact.quality_delta": "n/a" if im.quality_delta is None else f"{im.quality_delta:+.3f}",
-                "impact.extra_cost": money(total.extra_cost_usd),
-                "impact.duration": format_duration(im.duration)}
+        out |= {
+            "scope": im.scope.describe(),
+            "scope.kind": im.scope.kind,
+            "scope.slice": (
+                f"{im.scope.dimension} = {im.scope.value}" if im.scope.dimension else "all requests"
+            ),
+            "impact.requests": f"{total.requests:,}",
+            "impact.users": f"{total.users:,}",
+            "impact.extra_errors": f"{total.extra_errors:,}",
+            "impact.error_rate": _pct(im.error_rate),
+            "impact.baseline_error_rate": _pct(im.baseline_error_rate),
+            "impact.quality_delta": "n/a" if im.quality_delta is None else f"{im.quality_delta:+.3f}",
+            "impact.extra_cost": money(total.extra_cost_usd),
+            "impact.duration": format_duration(im.duration),
+        }
     return out
 
 
 def as_dict(b: Briefing) -> dict[str, Any]:
-    return {"incident": b.incident.as_dict(), "impact": b.impact.as_dict() if b.impact else None,
-            "impacts": [m.as_dict() for m in b.impacts],
-            "totals": asdict(b.totals) if b.totals else None,
-            "suspect": {"change": b.suspect.change.as_dict(), "evidence": b.suspect.evidence}
-            if b.suspect else None,
-            "mitigated_at": machine(b.mitigated_at), "resolved_at": machine(b.resolved_at)}
+    return {
+        "incident": b.incident.as_dict(),
+        "impact": b.impact.as_dict() if b.impact else None,
+        "impacts": [m.as_dict() for m in b.impacts],
+        "totals": asdict(b.totals) if b.totals else None,
+        "suspect": {"change": b.suspect.change.as_dict(), "evidence": b.suspect.evidence}
+        if b.suspect
+        else None,
+        "mitigated_at": machine(b.mitigated_at),
+        "resolved_at": machine(b.resolved_at),
+    }

@@ -28,8 +28,15 @@ from app.detection.thresholds import DEFAULTS, Thresholds, ThresholdsError, load
 from app.storage.store import Store
 
 BASELINE = timedelta(hours=24)
-SCOPE_DIMENSIONS: tuple[str, ...] = ("variant", "prompt_version", "model", "response_model",
-                                     "region", "segment", "user_id")
+SCOPE_DIMENSIONS: tuple[str, ...] = (
+    "variant",
+    "prompt_version",
+    "model",
+    "response_model",
+    "region",
+    "segment",
+    "user_id",
+)
 MIN_SLICE_REQUESTS = 20
 MIN_Z = 2.0  # below this many standard errors there is no degradation to scope
 _SUMS = """count(*) AS n, count(error) AS errors, sum(quality_score) AS q_sum,
@@ -134,8 +141,12 @@ class Impact:
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["scope"] = {"kind": self.scope.kind, "dimension": self.scope.dimension,
-                      "value": self.scope.value, "describe": self.scope.describe()}
+        d["scope"] = {
+            "kind": self.scope.kind,
+            "dimension": self.scope.dimension,
+            "value": self.scope.value,
+            "describe": self.scope.describe(),
+        }
         d["duration_s"] = self.duration.total_seconds()
         return d
 
@@ -148,18 +159,35 @@ def window_end(store: Store, feature: str, until: datetime) -> datetime:
     return min(until, last + timedelta(microseconds=1))
 
 
-def _sums_by_slice(store: Store, feature: str, onset: datetime, end: datetime
-                   ) -> dict[tuple[str, str, bool], Sums]:
-    parts = [f"SELECT '{d}' AS dim, coalesce(CAST({d} AS VARCHAR), '(none)') AS value, cur, {_SUMS} "
-             f"FROM base GROUP BY ALL" for d in SCOPE_DIMENSIONS]
+def _sums_by_slice(
+    store: Store, feature: str, onset: datetime, end: datetime
+) -> dict[tuple[str, str, bool], Sums]:
+    parts = [
+        f"SELECT '{d}' AS dim, coalesce(CAST({d} AS VARCHAR), '(none)') AS value, cur, {_SUMS} "
+        f"FROM base GROUP BY ALL"
+        for d in SCOPE_DIMENSIONS
+    ]
     parts.append(f"SELECT '' AS dim, '' AS value, cur, {_SUMS} FROM base GROUP BY ALL")
-    sql = ("WITH base AS (SELECT *, timestamp >= ? AS cur FROM requests "
-           "WHERE feature = ? AND timestamp >= ? AND timestamp < ?) " + " UNION ALL ".join(parts))
+    sql = (
+        "WITH base AS (SELECT *, timestamp >= ? AS cur FROM requests "
+        "WHERE feature = ? AND timestamp >= ? AND timestamp < ?) " + " UNION ALL ".join(parts)
+    )
     rows = store.rows(sql, [onset, feature, onset - BASELINE, end])
-    return {(r[0], r[1], bool(r[2])): Sums(int(r[3]), int(r[4]), float(r[5] or 0), int(r[6]),
-                                           float(r[7] or 0), int(r[8]), int(r[9]), float(r[10] or 0),
-                                           float(r[11] or 0), int(r[12]))
-            for r in rows}
+    return {
+        (r[0], r[1], bool(r[2])): Sums(
+            int(r[3]),
+            int(r[4]),
+            float(r[5] or 0),
+            int(r[6]),
+            float(r[7] or 0),
+            int(r[8]),
+            int(r[9]),
+            float(r[10] or 0),
+            float(r[11] or 0),
+            int(r[12]),
+        )
+        for r in rows
+    }
 
 
 def _z_worse(metric: str, cur: Sums, base: Sums) -> float:
@@ -177,13 +205,17 @@ def choose_metric(current: Sums, baseline: Sums) -> str:
     return max(candidates, key=lambda m: _z_worse(m, current, baseline))
 
 
-def triage(store: Store, feature: str, onset: datetime, end: datetime,
-           metric: str | None = None) -> Triage:
+def triage(store: Store, feature: str, onset: datetime, end: datetime, metric: str | None = None) -> Triage:
     """Where the degradation since onset sits, with every dimension's slices."""
     sums = _sums_by_slice(store, feature, onset, end)
     current, baseline = sums.get(("", "", True), Sums()), sums.get(("", "", False), Sums())
-    if metric not in {"error_rate", "quality_score", "negative_feedback_rate", "cost_per_request_usd",
-                      "latency_p95_ms"}:
+    if metric not in {
+        "error_rate",
+        "quality_score",
+        "negative_feedback_rate",
+        "cost_per_request_usd",
+        "latency_p95_ms",
+    }:
         metric = choose_metric(current, baseline)
     total_excess = current.excess(metric, baseline)
     slices: dict[str, list[SliceImpact]] = {}
@@ -195,12 +227,18 @@ def triage(store: Store, feature: str, onset: datetime, end: datetime,
             if d != dim or not cur:
                 continue
             own_base = sums.get((d, value, False))
-            base_rate = (own_base.rate(metric) if own_base and own_base.n >= MIN_SLICE_REQUESTS
-                         else baseline.rate(metric))
+            base_rate = (
+                own_base.rate(metric)
+                if own_base and own_base.n >= MIN_SLICE_REQUESTS
+                else baseline.rate(metric)
+            )
             excess = s.excess(metric, baseline)
             share = excess / total_excess if total_excess > 0 else 0.0
-            rows.append(SliceImpact(dim, value, s.n, s.n / current.n if current.n else 0.0,
-                                    s.rate(metric), base_rate, share))
+            rows.append(
+                SliceImpact(
+                    dim, value, s.n, s.n / current.n if current.n else 0.0, s.rate(metric), base_rate, share
+                )
+            )
             if (own_base is None or own_base.n < MIN_SLICE_REQUESTS) and rows[-1].request_share >= 0.9:
                 carried_by.append(f"{dim} = {value}")
             seen_n = s.n + (own_base.n if own_base else 0)
@@ -212,18 +250,23 @@ def triage(store: Store, feature: str, onset: datetime, end: datetime,
     if total_excess <= 0 or z < MIN_Z:
         return Triage("none", metric, slices=slices, z=z)
     t = _thresholds(store)
-    choice = choose_scope(rows_for_scope, total_excess, current.n, t.scope_coverage,
-                          t.scope_max_share)
+    choice = choose_scope(rows_for_scope, total_excess, current.n, t.scope_coverage, t.scope_max_share)
     if choice.kind == "total":
         return Triage("total", metric, slices=slices, carried_by=tuple(carried_by), z=z)
     top = next(sl for sl in slices[choice.picks[0].dimension] if sl.value == choice.picks[0].value)
     same = [f"{r.dimension} = {r.value}" for r in choice.same_requests]
-    same += [f"{sl.dimension} = {sl.value}" for d, rows in slices.items() if d != top.dimension
-             for sl in rows if sl.requests == top.requests
-             and abs(sl.excess_share - top.excess_share) < 1e-9
-             and f"{sl.dimension} = {sl.value}" not in same]
-    return Triage(choice.kind, metric, top.dimension, top.value, same_requests_as=tuple(same),
-                  slices=slices, z=z)
+    same += [
+        f"{sl.dimension} = {sl.value}"
+        for d, rows in slices.items()
+        if d != top.dimension
+        for sl in rows
+        if sl.requests == top.requests
+        and abs(sl.excess_share - top.excess_share) < 1e-9
+        and f"{sl.dimension} = {sl.value}" not in same
+    ]
+    return Triage(
+        choice.kind, metric, top.dimension, top.value, same_requests_as=tuple(same), slices=slices, z=z
+    )
 
 
 def _thresholds(store: Store) -> Thresholds:
@@ -235,28 +278,42 @@ def _thresholds(store: Store) -> Thresholds:
         return DEFAULTS
 
 
-def measure(store: Store, feature: str, onset: datetime, until: datetime,
-            metric: str | None = None) -> Impact:
+def measure(
+    store: Store, feature: str, onset: datetime, until: datetime, metric: str | None = None
+) -> Impact:
     """Triage and impact of a degradation of `feature` from `onset` until `until`."""
     end = window_end(store, feature, until)
     scope = triage(store, feature, onset, end, metric)
     where, params = _affected(feature, onset, end, scope)
     n, users, errors, q_mean, cost = store.rows(
         f"SELECT count(*), count(DISTINCT user_id), count(error), avg(quality_score), "
-        f"coalesce(sum(cost_usd), 0) FROM requests WHERE {where}", params)[0]
+        f"coalesce(sum(cost_usd), 0) FROM requests WHERE {where}",
+        params,
+    )[0]
     b_n, b_errors, b_q, b_cost = store.rows(
         "SELECT count(*), count(error), avg(quality_score), coalesce(sum(cost_usd), 0) FROM requests "
-        "WHERE feature = ? AND timestamp >= ? AND timestamp < ?", [feature, onset - BASELINE, onset])[0]
+        "WHERE feature = ? AND timestamp >= ? AND timestamp < ?",
+        [feature, onset - BASELINE, onset],
+    )[0]
     base_rate = b_errors / b_n if b_n else None
     base_cost = b_cost / b_n if b_n else 0.0
     return Impact(
-        feature=feature, metric=scope.metric, onset=onset, end=end, scope=scope,
-        requests=int(n), users=int(users), errors=int(errors),
-        error_rate=errors / n if n else None, baseline_error_rate=base_rate,
+        feature=feature,
+        metric=scope.metric,
+        onset=onset,
+        end=end,
+        scope=scope,
+        requests=int(n),
+        users=int(users),
+        errors=int(errors),
+        error_rate=errors / n if n else None,
+        baseline_error_rate=base_rate,
         extra_errors=round(errors - n * (base_rate or 0.0)),
-        quality=q_mean, baseline_quality=b_q,
+        quality=q_mean,
+        baseline_quality=b_q,
         quality_delta=(q_mean - b_q) if q_mean is not None and b_q is not None else None,
-        cost_usd=float(cost), extra_cost_usd=float(cost) - n * base_cost,
+        cost_usd=float(cost),
+        extra_cost_usd=float(cost) - n * base_cost,
     )
 
 
@@ -278,5 +335,4 @@ def users_across(store: Store, impacts: list[Impact]) -> int:
     parts = [_affected(im.feature, im.onset, im.end, im.scope) for im in impacts]
     where = " OR ".join(f"({w})" for w, _ in parts)
     params = [p for _, ps in parts for p in ps]
-    return int(store.scalar(f"SELECT count(DISTINCT user_id) FROM requests WHERE {where}",
-                            params) or 0)
+    return int(store.scalar(f"SELECT count(DISTINCT user_id) FROM requests WHERE {where}", params) or 0)

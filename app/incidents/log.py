@@ -32,8 +32,17 @@ from app.timestamps import machine
 STATUSES: tuple[str, ...] = ("investigating", "identified", "mitigated", "resolved")
 SEVERITIES: tuple[str, ...] = ("SEV1", "SEV2", "SEV3", "SEV4")
 STEP_STATES: tuple[str, ...] = ("done", "skipped", "pending")
-FIELDS: tuple[str, ...] = ("title", "severity", "commander", "comms_lead", "features", "playbook",
-                           "metric", "onset", "suspect_change_ids")
+FIELDS: tuple[str, ...] = (
+    "title",
+    "severity",
+    "commander",
+    "comms_lead",
+    "features",
+    "playbook",
+    "metric",
+    "onset",
+    "suspect_change_ids",
+)
 SECTIONS: tuple[str, ...] = ("summary", "root_cause", "went_well", "went_wrong", "got_lucky")
 ACTION_ITEM_TYPES: tuple[str, ...] = ("mitigate", "prevent", "process")
 
@@ -138,11 +147,21 @@ class Incident:
         return None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "title": self.title, "severity": self.severity, "status": self.status,
-                "opened_at": machine(self.opened_at), "commander": self.commander,
-                "comms_lead": self.comms_lead, "features": self.features, "playbook": self.playbook,
-                "metric": self.metric, "onset": machine(self.onset),
-                "suspect_change_ids": self.suspect_change_ids, "version": self.version}
+        return {
+            "id": self.id,
+            "title": self.title,
+            "severity": self.severity,
+            "status": self.status,
+            "opened_at": machine(self.opened_at),
+            "commander": self.commander,
+            "comms_lead": self.comms_lead,
+            "features": self.features,
+            "playbook": self.playbook,
+            "metric": self.metric,
+            "onset": machine(self.onset),
+            "suspect_change_ids": self.suspect_change_ids,
+            "version": self.version,
+        }
 
 
 class IncidentLog:
@@ -174,22 +193,42 @@ class IncidentLog:
 
     # Writing ------------------------------------------------------------------------------
 
-    def open(self, title: str, features: list[str], severity: str = "SEV3", *,
-             commander: str | None = None, comms_lead: str | None = None,
-             playbook: str | None = None, metric: str | None = None,
-             onset: datetime | None = None, suspect_change_ids: list[str] | None = None,
-             finding: dict[str, Any] | None = None, source: str = "manual",
-             actor: str | None = None, at: datetime | None = None) -> Incident:
+    def open(
+        self,
+        title: str,
+        features: list[str],
+        severity: str = "SEV3",
+        *,
+        commander: str | None = None,
+        comms_lead: str | None = None,
+        playbook: str | None = None,
+        metric: str | None = None,
+        onset: datetime | None = None,
+        suspect_change_ids: list[str] | None = None,
+        finding: dict[str, Any] | None = None,
+        source: str = "manual",
+        actor: str | None = None,
+        at: datetime | None = None,
+    ) -> Incident:
         """Open an incident in status `investigating`; returns it with its new id."""
         actor = self._writer(actor)
         if not title.strip():
             raise IncidentError("an incident needs a title")
         _check_severity(severity)
         at = at or now_utc()
-        data = {"title": title.strip(), "severity": severity, "commander": commander,
-                "comms_lead": comms_lead, "features": list(features), "playbook": playbook,
-                "metric": metric, "onset": iso(onset), "suspect_change_ids": list(suspect_change_ids or []),
-                "finding": finding, "source": source}
+        data = {
+            "title": title.strip(),
+            "severity": severity,
+            "commander": commander,
+            "comms_lead": comms_lead,
+            "features": list(features),
+            "playbook": playbook,
+            "metric": metric,
+            "onset": iso(onset),
+            "suspect_change_ids": list(suspect_change_ids or []),
+            "finding": finding,
+            "source": source,
+        }
         with self._connect() as con:
             try:
                 con.execute("BEGIN IMMEDIATE")
@@ -203,9 +242,15 @@ class IncidentLog:
                 raise IncidentError(f"could not open the incident: {exc}") from exc
         return self.get(incident_id)
 
-    def append(self, incident_id: str, kind: str, data: dict[str, Any], actor: str | None = None,
-               at: datetime | None = None,
-               check: Callable[[Incident], dict[str, Any] | None] | None = None) -> Incident:
+    def append(
+        self,
+        incident_id: str,
+        kind: str,
+        data: dict[str, Any],
+        actor: str | None = None,
+        at: datetime | None = None,
+        check: Callable[[Incident], dict[str, Any] | None] | None = None,
+    ) -> Incident:
         """Append one event; `check(incident)` runs on the current state inside the write
         transaction: it raises to refuse the event, or returns fields to add to it."""
         actor = self._writer(actor)
@@ -224,8 +269,9 @@ class IncidentLog:
                 raise IncidentError(f"could not save the {kind} on {incident_id}: {exc}") from exc
         return self.get(incident_id)
 
-    def set_status(self, incident_id: str, status: str, actor: str | None = None,
-                   at: datetime | None = None) -> Incident:
+    def set_status(
+        self, incident_id: str, status: str, actor: str | None = None, at: datetime | None = None
+    ) -> Incident:
         if status not in STATUSES:
             raise IncidentError(f"status {status!r} is not one of {', '.join(STATUSES)}")
 
@@ -235,8 +281,10 @@ class IncidentLog:
             if new == old:
                 raise StaleEdit(f"{incident_id} is already {status}")
             if new < old and status != "investigating":
-                raise IncidentError(f"{incident_id} is {incident.status}: it can move forward, or be "
-                                    f"reopened as investigating, not go back to {status}")
+                raise IncidentError(
+                    f"{incident_id} is {incident.status}: it can move forward, or be "
+                    f"reopened as investigating, not go back to {status}"
+                )
             return {"from": incident.status}
 
         return self.append(incident_id, "status", {"to": status}, actor, at, check)
@@ -250,19 +298,28 @@ class IncidentLog:
             value = iso(value)
         return self.append(incident_id, "field", {"field": name, "value": value}, actor)
 
-    def add_note(self, incident_id: str, text: str, actor: str | None = None,
-                 at: datetime | None = None) -> Incident:
+    def add_note(
+        self, incident_id: str, text: str, actor: str | None = None, at: datetime | None = None
+    ) -> Incident:
         if not text.strip():
             raise IncidentError("a note needs some text")
         return self.append(incident_id, "note", {"text": text.strip()}, actor, at)
 
-    def record_step_action(self, incident_id: str, step_id: str, result: dict[str, Any],
-                           actor: str | None = None) -> Incident:
+    def record_step_action(
+        self, incident_id: str, step_id: str, result: dict[str, Any], actor: str | None = None
+    ) -> Incident:
         """A flag action run from a step; a verified one marks the step done."""
         return self.append(incident_id, "step_action", {"step_id": step_id, **result}, actor)
 
-    def mark_step(self, incident_id: str, step_id: str, state: str, actor: str | None = None,
-                  reason: str | None = None, needs_verified_action: bool = False) -> Incident:
+    def mark_step(
+        self,
+        incident_id: str,
+        step_id: str,
+        state: str,
+        actor: str | None = None,
+        reason: str | None = None,
+        needs_verified_action: bool = False,
+    ) -> Incident:
         """Mark a step done, skipped or pending again. A step that carries flag actions is only
         done after one of them was verified."""
         if state not in STEP_STATES:
@@ -270,22 +327,43 @@ class IncidentLog:
 
         def check(incident: Incident) -> None:
             if state == "done" and needs_verified_action and not incident.step(step_id).verified:
-                raise IncidentError(f"step {step_id} runs a flag action: it is done once an action "
-                                    "is verified (or skip it with a reason)")
+                raise IncidentError(
+                    f"step {step_id} runs a flag action: it is done once an action "
+                    "is verified (or skip it with a reason)"
+                )
 
-        return self.append(incident_id, "step", {"step_id": step_id, "state": state, "reason": reason},
-                           actor, check=check)
+        return self.append(
+            incident_id, "step", {"step_id": step_id, "state": state, "reason": reason}, actor, check=check
+        )
 
-    def correct(self, incident_id: str, target: str, *, time: datetime | None = None,
-                text: str | None = None, reason: str | None = None, actor: str | None = None) -> Incident:
+    def correct(
+        self,
+        incident_id: str,
+        target: str,
+        *,
+        time: datetime | None = None,
+        text: str | None = None,
+        reason: str | None = None,
+        actor: str | None = None,
+    ) -> Incident:
         """Correct a timeline entry's time or text; the original and each correction are kept."""
         if time is None and not (text and text.strip()):
             raise IncidentError("a correction changes the time, the text or both")
-        return self.append(incident_id, "correction", {"target": target, "time": iso(time),
-                                                       "text": text, "reason": reason}, actor)
+        return self.append(
+            incident_id,
+            "correction",
+            {"target": target, "time": iso(time), "text": text, "reason": reason},
+            actor,
+        )
 
-    def set_section(self, incident_id: str, section: str, text: str, actor: str | None = None,
-                    base_version: int | None = None) -> Incident:
+    def set_section(
+        self,
+        incident_id: str,
+        section: str,
+        text: str,
+        actor: str | None = None,
+        base_version: int | None = None,
+    ) -> Incident:
         """Save a post-mortem section. With `base_version` (the seq the editor started from),
         an edit made since by someone else is not overwritten: StaleEdit is raised."""
         if section not in SECTIONS:
@@ -295,23 +373,35 @@ class IncidentLog:
             current = incident.sections.get(section)
             if base_version is not None and current and current[1] > base_version:
                 who = next((e.actor for e in incident.events if e.seq == current[1]), None) or "someone"
-                raise StaleEdit(f"{who} changed '{section}' since you started editing; "
-                                f"their text is kept: reload and merge your edit")
+                raise StaleEdit(
+                    f"{who} changed '{section}' since you started editing; "
+                    f"their text is kept: reload and merge your edit"
+                )
 
         return self.append(incident_id, "section", {"section": section, "text": text}, actor, check=check)
 
-    def set_action_item(self, incident_id: str, text: str, owner: str | None, kind: str,
-                        item_id: str | None = None, removed: bool = False,
-                        actor: str | None = None) -> Incident:
+    def set_action_item(
+        self,
+        incident_id: str,
+        text: str,
+        owner: str | None,
+        kind: str,
+        item_id: str | None = None,
+        removed: bool = False,
+        actor: str | None = None,
+    ) -> Incident:
         if kind not in ACTION_ITEM_TYPES:
             raise IncidentError(f"action item type {kind!r} is not one of {', '.join(ACTION_ITEM_TYPES)}")
         if not removed and not text.strip():
             raise IncidentError("an action item needs some text")
         if item_id is None:
             item_id = f"AI-{uuid.uuid4().hex[:8]}"
-        return self.append(incident_id, "action_item", {"item_id": item_id, "text": text.strip(),
-                                                        "owner": owner, "type": kind,
-                                                        "removed": removed}, actor)
+        return self.append(
+            incident_id,
+            "action_item",
+            {"item_id": item_id, "text": text.strip(), "owner": owner, "type": kind, "removed": removed},
+            actor,
+        )
 
     # Reading ------------------------------------------------------------------------------
 
@@ -337,8 +427,14 @@ def _rollback(con: sqlite3.Connection) -> None:
         con.execute("ROLLBACK")
 
 
-def _insert(con: sqlite3.Connection, incident_id: str, at: datetime, kind: str,
-            actor: str | None, data: dict[str, Any]) -> None:
+def _insert(
+    con: sqlite3.Connection,
+    incident_id: str,
+    at: datetime,
+    kind: str,
+    actor: str | None,
+    data: dict[str, Any],
+) -> None:
     con.execute(
         "INSERT INTO incident_events (incident_id, at, recorded_at, kind, actor, data) "
         "VALUES (?, ?, ?, ?, ?, ?)",
@@ -349,9 +445,10 @@ def _insert(con: sqlite3.Connection, incident_id: str, at: datetime, kind: str,
 def _events(con: sqlite3.Connection, incident_id: str) -> list[Event]:
     rows = con.execute(
         "SELECT seq, incident_id, at, recorded_at, kind, actor, data FROM incident_events "
-        "WHERE incident_id = ? ORDER BY seq", [incident_id]).fetchall()
-    return [Event(r[0], r[1], parse_iso(r[2]), parse_iso(r[3]), r[4], r[5], json.loads(r[6]))
-            for r in rows]
+        "WHERE incident_id = ? ORDER BY seq",
+        [incident_id],
+    ).fetchall()
+    return [Event(r[0], r[1], parse_iso(r[2]), parse_iso(r[3]), r[4], r[5], json.loads(r[6])) for r in rows]
 
 
 # Incidents recorded before the quality metric took its one name keep their metric.
@@ -366,12 +463,22 @@ def _fold(incident_id: str, events: list[Event]) -> Incident:
     if not events or events[0].kind != "opened":
         raise IncidentNotFound(f"no incident {incident_id}")
     d = events[0].data
-    inc = Incident(id=incident_id, opened_at=events[0].at, title=d["title"], severity=d["severity"],
-                   status="investigating", commander=d.get("commander"), comms_lead=d.get("comms_lead"),
-                   features=list(d.get("features") or []), playbook=d.get("playbook"),
-                   metric=_metric(d.get("metric")), onset=parse_iso(d.get("onset")),
-                   suspect_change_ids=list(d.get("suspect_change_ids") or []),
-                   finding=d.get("finding"), source=d.get("source", "manual"))
+    inc = Incident(
+        id=incident_id,
+        opened_at=events[0].at,
+        title=d["title"],
+        severity=d["severity"],
+        status="investigating",
+        commander=d.get("commander"),
+        comms_lead=d.get("comms_lead"),
+        features=list(d.get("features") or []),
+        playbook=d.get("playbook"),
+        metric=_metric(d.get("metric")),
+        onset=parse_iso(d.get("onset")),
+        suspect_change_ids=list(d.get("suspect_change_ids") or []),
+        finding=d.get("finding"),
+        source=d.get("source", "manual"),
+    )
     for e in events[1:]:
         d = e.data
         if e.kind == "status":

@@ -38,8 +38,11 @@ from app.incidents.playbooks import PLAYBOOKS_DIR, fill
 
 CONFIG_FILE = "notify.yaml"
 TEMPLATES_DIR = PLAYBOOKS_DIR / "templates"
-TEMPLATE_TITLES = {"internal-update": "Internal update", "customer-update": "Customer-facing update",
-                   "resolution-notice": "Resolution notice"}
+TEMPLATE_TITLES = {
+    "internal-update": "Internal update",
+    "customer-update": "Customer-facing update",
+    "resolution-notice": "Resolution notice",
+}
 RETRY_BACKOFF_S = 0.5
 
 
@@ -88,16 +91,26 @@ def load_webhooks(data_dir: Path) -> dict[str, Webhook]:
             url = os.environ.get(spec["url_env"], "")
             if not url.startswith(("http://", "https://")):
                 state = "is not set" if not url else "does not hold an http(s) URL"
-                raise NotifyConfigError([doc.problem(("webhooks", name, "url_env"),
-                                                     f"environment variable {spec['url_env']} {state}")])
+                raise NotifyConfigError(
+                    [
+                        doc.problem(
+                            ("webhooks", name, "url_env"), f"environment variable {spec['url_env']} {state}"
+                        )
+                    ]
+                )
         else:
             url = spec["url"]
         if "@" in (urlsplit(url).netloc or ""):
-            raise NotifyConfigError([doc.problem(("webhooks", name, "url"),
-                                                 "expected no user or password in the URL")])
-        hooks[str(name)] = Webhook(str(name), Secret(url),
-                                   float(spec.get("timeout_s", setting("webhook_timeout_s"))),
-                                   int(spec.get("retries", 2)), allow_private)
+            raise NotifyConfigError(
+                [doc.problem(("webhooks", name, "url"), "expected no user or password in the URL")]
+            )
+        hooks[str(name)] = Webhook(
+            str(name),
+            Secret(url),
+            float(spec.get("timeout_s", setting("webhook_timeout_s"))),
+            int(spec.get("retries", 2)),
+            allow_private,
+        )
     return hooks
 
 
@@ -115,10 +128,11 @@ def refused_target(hook: Webhook) -> str | None:
         return None  # the send itself reports "could not connect"
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if (address.is_loopback or address.is_link_local or address.is_unspecified
-                or address.is_multicast):
-            return ("the webhook's host is a loopback or link-local address: refused "
-                    f"(set allow_private: true in {CONFIG_FILE} to allow it)")
+        if address.is_loopback or address.is_link_local or address.is_unspecified or address.is_multicast:
+            return (
+                "the webhook's host is a loopback or link-local address: refused "
+                f"(set allow_private: true in {CONFIG_FILE} to allow it)"
+            )
     return None
 
 
@@ -178,9 +192,17 @@ def post(hook: Webhook, text: str, backoff_s: float = RETRY_BACKOFF_S) -> SendRe
     return SendResult("failed", attempts, detail)
 
 
-def send(data_dir: Path, incident: Incident, channel: str, template: Template, text: str,
-         actor: str | None = None, retry_of: int | None = None,
-         backoff_s: float = RETRY_BACKOFF_S, identity: Identity | None = None) -> SendResult:
+def send(
+    data_dir: Path,
+    incident: Incident,
+    channel: str,
+    template: Template,
+    text: str,
+    actor: str | None = None,
+    retry_of: int | None = None,
+    backoff_s: float = RETRY_BACKOFF_S,
+    identity: Identity | None = None,
+) -> SendResult:
     """Send a message to one configured webhook and put the send and its outcome on the
     incident's timeline. A missing channel or a broken config is a failed send, recorded.
     With an `identity`, a role that may not send is refused (IncidentError) before anything
@@ -193,14 +215,28 @@ def send(data_dir: Path, incident: Incident, channel: str, template: Template, t
             raise IncidentError(str(exc)) from None
     try:
         hook = load_webhooks(data_dir).get(channel)
-        result = (post(hook, text, backoff_s) if hook is not None
-                  else SendResult("failed", 0, f"no webhook named {channel} in {CONFIG_FILE}"))
+        result = (
+            post(hook, text, backoff_s)
+            if hook is not None
+            else SendResult("failed", 0, f"no webhook named {channel} in {CONFIG_FILE}")
+        )
     except NotifyConfigError as exc:
         result = SendResult("failed", 0, str(exc))
-    log.append(incident.id, "message", {
-        "channel": channel, "template": template.id, "template_title": template.title, "text": text,
-        "outcome": result.outcome, "attempts": result.attempts, "detail": result.detail,
-        "retry_of": retry_of}, actor)
+    log.append(
+        incident.id,
+        "message",
+        {
+            "channel": channel,
+            "template": template.id,
+            "template_title": template.title,
+            "text": text,
+            "outcome": result.outcome,
+            "attempts": result.attempts,
+            "detail": result.detail,
+            "retry_of": retry_of,
+        },
+        actor,
+    )
     return result
 
 
@@ -208,5 +244,8 @@ def failed_messages(incident: Incident) -> list[dict[str, Any]]:
     """Failed sends not yet retried, with their event seq (a retry names it in `retry_of`;
     a retry that fails in turn is the one listed then)."""
     retried = {e.data.get("retry_of") for e in incident.events if e.kind == "message"}
-    return [{"seq": e.seq, **e.data} for e in incident.events
-            if e.kind == "message" and e.data.get("outcome") == "failed" and e.seq not in retried]
+    return [
+        {"seq": e.seq, **e.data}
+        for e in incident.events
+        if e.kind == "message" and e.data.get("outcome") == "failed" and e.seq not in retried
+    ]

@@ -30,7 +30,11 @@ PLAYBOOKS_DIR = Path(__file__).resolve().parents[2] / "playbooks"
 
 PHASES: tuple[str, ...] = ("detect", "triage", "rollback", "communicate", "investigate", "postmortem")
 METRICS: tuple[str, ...] = (
-    "error_rate", "quality_score", "latency_p95_ms", "cost_per_request_usd", "negative_feedback_rate",
+    "error_rate",
+    "quality_score",
+    "latency_p95_ms",
+    "cost_per_request_usd",
+    "negative_feedback_rate",
     "requests",
 )
 SCOPE_KINDS: tuple[str, ...] = ("total", "partial", "single_user")
@@ -52,20 +56,50 @@ ACTIONS: dict[str, dict[str, type]] = {
 
 # The names a playbook file may use where schemas/playbook.json asks for them.
 VOCABULARIES: dict[str, tuple[str, ...]] = {
-    "metric": METRICS, "change_kind": APPLIES_CHANGE_KINDS, "scope": SCOPE_KINDS, "phase": PHASES,
-    "split": SPLIT_DIMENSIONS, "action": tuple(ACTIONS),
+    "metric": METRICS,
+    "change_kind": APPLIES_CHANGE_KINDS,
+    "scope": SCOPE_KINDS,
+    "phase": PHASES,
+    "split": SPLIT_DIMENSIONS,
+    "action": tuple(ACTIONS),
 }
 
 # Placeholders instructions and templates may use; docs/playbooks.md explains each.
 PLACEHOLDERS: tuple[str, ...] = (
-    "incident_id", "title", "severity", "status", "commander", "comms_lead", "feature",
-    "features", "metric", "onset", "opened_at", "now", "next_update", "playbook",
-    "suspect_change", "suspect_change.kind", "suspect_change.key", "suspect_change.from",
-    "suspect_change.to", "suspect_change.time", "suspect_change.author",
-    "scope", "scope.kind", "scope.slice",
-    "impact.requests", "impact.users", "impact.extra_errors", "impact.error_rate",
-    "impact.baseline_error_rate", "impact.quality_delta", "impact.extra_cost", "impact.duration",
-    "actions_done", "rollout_flag",
+    "incident_id",
+    "title",
+    "severity",
+    "status",
+    "commander",
+    "comms_lead",
+    "feature",
+    "features",
+    "metric",
+    "onset",
+    "opened_at",
+    "now",
+    "next_update",
+    "playbook",
+    "suspect_change",
+    "suspect_change.kind",
+    "suspect_change.key",
+    "suspect_change.from",
+    "suspect_change.to",
+    "suspect_change.time",
+    "suspect_change.author",
+    "scope",
+    "scope.kind",
+    "scope.slice",
+    "impact.requests",
+    "impact.users",
+    "impact.extra_errors",
+    "impact.error_rate",
+    "impact.baseline_error_rate",
+    "impact.quality_delta",
+    "impact.extra_cost",
+    "impact.duration",
+    "actions_done",
+    "rollout_flag",
 )
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_.]*)\}")
 
@@ -136,8 +170,7 @@ def load_playbook(path: str | Path) -> Playbook:
 
 
 def parse_playbook(text: str, path: Path) -> Playbook:
-    return _playbook(load_yaml(path, "playbook", error=PlaybookError, vocabularies=VOCABULARIES,
-                               text=text))
+    return _playbook(load_yaml(path, "playbook", error=PlaybookError, vocabularies=VOCABULARIES, text=text))
 
 
 def load_playbooks(folder: str | Path = PLAYBOOKS_DIR) -> tuple[list[Playbook], list[str]]:
@@ -152,8 +185,9 @@ def load_playbooks(folder: str | Path = PLAYBOOKS_DIR) -> tuple[list[Playbook], 
             errors.extend(exc.errors)
             continue
         if pb.id in seen:
-            errors.append(f"{path}: line 1: id: expected a unique id, {pb.id!r} is also used by "
-                          f"{seen[pb.id]}")
+            errors.append(
+                f"{path}: line 1: id: expected a unique id, {pb.id!r} is also used by {seen[pb.id]}"
+            )
             continue
         seen[pb.id] = path
         playbooks.append(pb)
@@ -177,8 +211,9 @@ def _playbook(doc: Document) -> Playbook:
     for i, s in enumerate(raw["steps"]):
         at: KeyPath = ("steps", i)
         if s["id"] in ids:
-            problems.append(doc.problem((*at, "id"), f"expected a step id unique in the playbook, "
-                                                     f"got {s['id']!r} again"))
+            problems.append(
+                doc.problem((*at, "id"), f"expected a step id unique in the playbook, got {s['id']!r} again")
+            )
         ids.add(s["id"])
         problems += _placeholders(doc, s["instructions"], (*at, "instructions"))
         checks = []
@@ -187,34 +222,47 @@ def _playbook(doc: Document) -> Playbook:
             if c["kind"] == "query":
                 wrong = select_problem(c["sql"])
                 if wrong:
-                    problems.append(doc.problem((*at, "checks", j, "sql"),
-                                                f"expected one read-only SELECT (parameters $feature, "
-                                                f"$since, $until); {wrong}"))
+                    problems.append(
+                        doc.problem(
+                            (*at, "checks", j, "sql"),
+                            f"expected one read-only SELECT (parameters $feature, $since, $until); {wrong}",
+                        )
+                    )
             checks.append(Check(c["kind"], c["title"], c.get("metric"), c.get("split"), c.get("sql")))
         actions = []
         for j, a in enumerate(s.get("actions") or []):
-            action = StepAction(a, {}) if isinstance(a, str) else StepAction(a["action"],
-                                                                             dict(a.get("params") or {}))
+            action = (
+                StepAction(a, {})
+                if isinstance(a, str)
+                else StepAction(a["action"], dict(a.get("params") or {}))
+            )
             problems += _params(doc, action, (*at, "actions", j, "params"))
             actions.append(action)
-        steps.append(Step(s["id"], s["phase"], s["title"], s["instructions"], tuple(checks),
-                          tuple(actions)))
+        steps.append(Step(s["id"], s["phase"], s["title"], s["instructions"], tuple(checks), tuple(actions)))
     if problems:
         raise PlaybookError(problems)
     applies = raw.get("applies_when") or {}
     return Playbook(
-        id=raw["id"], title=raw["title"], description=raw.get("description") or "",
-        applies_when=AppliesWhen(features=_names(applies.get("features")),
-                                 metrics=_names(applies.get("metrics")),
-                                 change_kinds=_names(applies.get("change_kinds")),
-                                 scope=_names(applies.get("scope"))),
-        steps=tuple(steps), path=doc.path)
+        id=raw["id"],
+        title=raw["title"],
+        description=raw.get("description") or "",
+        applies_when=AppliesWhen(
+            features=_names(applies.get("features")),
+            metrics=_names(applies.get("metrics")),
+            change_kinds=_names(applies.get("change_kinds")),
+            scope=_names(applies.get("scope")),
+        ),
+        steps=tuple(steps),
+        path=doc.path,
+    )
 
 
 def _placeholders(doc: Document, text: str, at: KeyPath) -> list[Problem]:
-    return [doc.problem(at, f"expected placeholders among {{{'}, {'.join(PLACEHOLDERS)}}}, "
-                            f"got {{{name}}}")
-            for name in _PLACEHOLDER.findall(text) if name not in PLACEHOLDERS]
+    return [
+        doc.problem(at, f"expected placeholders among {{{'}, {'.join(PLACEHOLDERS)}}}, got {{{name}}}")
+        for name in _PLACEHOLDER.findall(text)
+        if name not in PLACEHOLDERS
+    ]
 
 
 def _params(doc: Document, action: StepAction, at: KeyPath) -> list[Problem]:
@@ -224,8 +272,9 @@ def _params(doc: Document, action: StepAction, at: KeyPath) -> list[Problem]:
         if kind is None:
             allowed = ", ".join(ACTIONS[action.action]) or "no parameters"
             problems.append(doc.problem((*at, key), f"unknown parameter; {action.action} takes {allowed}"))
-        elif kind is float and (isinstance(value, bool) or not isinstance(value, int | float)
-                                or not 0 <= value <= 100):
+        elif kind is float and (
+            isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100
+        ):
             problems.append(doc.problem((*at, key), f"expected a percentage from 0 to 100, got {value!r}"))
         elif kind is str and not isinstance(value, str):
             problems.append(doc.problem((*at, key), f"expected text, got {value!r}"))
@@ -245,16 +294,24 @@ def fill(text: str, facts: dict[str, Any]) -> str:
     return _PLACEHOLDER.sub(value, text)
 
 
-def suggest(playbooks: list[Playbook], feature: str | None = None, metric: str | None = None,
-            change_kind: str | None = None, scope: str | None = None) -> list[Playbook]:
+def suggest(
+    playbooks: list[Playbook],
+    feature: str | None = None,
+    metric: str | None = None,
+    change_kind: str | None = None,
+    scope: str | None = None,
+) -> list[Playbook]:
     """Playbooks ordered by how well they fit: each matching condition scores, a mismatch
     on a condition the playbook names sends it to the back."""
 
     def score(pb: Playbook) -> int:
         total = 0
-        for wanted, allowed in ((feature, pb.applies_when.features), (metric, pb.applies_when.metrics),
-                                (change_kind, pb.applies_when.change_kinds),
-                                (scope, pb.applies_when.scope)):
+        for wanted, allowed in (
+            (feature, pb.applies_when.features),
+            (metric, pb.applies_when.metrics),
+            (change_kind, pb.applies_when.change_kinds),
+            (scope, pb.applies_when.scope),
+        ):
             if wanted is None or not allowed:
                 continue
             total += 2 if wanted in allowed else -3
@@ -263,11 +320,12 @@ def suggest(playbooks: list[Playbook], feature: str | None = None, metric: str |
     return sorted(playbooks, key=lambda pb: (-score(pb), pb.id))
 
 
-def run_query_check(store: Store, check: Check, feature: str, since: datetime, until: datetime,
-                    limit: int = 1000) -> QueryResult:
+def run_query_check(
+    store: Store, check: Check, feature: str, since: datetime, until: datetime, limit: int = 1000
+) -> QueryResult:
     """A playbook's query check, on the sandboxed read-only connection (one SELECT, no file
     access, a row and a time limit): a playbook file cannot read or write anything but the
     request tables. Raises ReadOnlyQueryError with a one-line reason."""
-    return run_readonly(store.path, check.sql or "", {"feature": feature, "since": since, "until": until},
-                        limit=limit)
-
+    return run_readonly(
+        store.path, check.sql or "", {"feature": feature, "since": since, "until": until}, limit=limit
+    )

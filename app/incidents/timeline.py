@@ -54,15 +54,20 @@ class Entry:
         return len(self.history) > 1
 
 
-def assemble(data_dir: DataDir | Path, store: Store | None, incident: Incident,
-             now: datetime) -> list[Entry]:
+def assemble(data_dir: DataDir | Path, store: Store | None, incident: Incident, now: datetime) -> list[Entry]:
     """Every timeline entry of the incident, corrections applied, oldest first."""
     entries: list[Entry] = []
     if incident.onset is not None:
         metric = incident.metric or "quality"
-        entries.append(Entry("onset", incident.onset, "logs", "onset",
-                             f"Degradation of {metric} began in {', '.join(incident.features)} "
-                             "(first degraded bucket)"))
+        entries.append(
+            Entry(
+                "onset",
+                incident.onset,
+                "logs",
+                "onset",
+                f"Degradation of {metric} began in {', '.join(incident.features)} (first degraded bucket)",
+            )
+        )
     entries += _change_entries(data_dir, store, incident, now)
     actions = action_entries(data_dir, incident)
     entries += actions
@@ -81,23 +86,38 @@ def action_entries(data_dir: DataDir | Path, incident: Incident) -> list[Entry]:
     for a in trail.actions_for_incident(data_dir, incident.id):
         outcome = a.outcome or "no outcome recorded"
         change = f"{recorded.summary(a.before, a.role) or '?'} -> {recorded.summary(a.after, a.role) or '?'}"
-        text = (f"{a.action} {a.flag} ({a.environment}): {change}: {outcome}"
-                + (f" ({a.message})" if a.message else "")
-                + (f"; reason: {a.reason}" if a.reason else ""))
-        out.append(Entry(f"action:{a.action_id}", a.requested_at.replace(microsecond=0), "audit",
-                         a.action, text, outcome=outcome, actor=a.operator_label))
+        text = (
+            f"{a.action} {a.flag} ({a.environment}): {change}: {outcome}"
+            + (f" ({a.message})" if a.message else "")
+            + (f"; reason: {a.reason}" if a.reason else "")
+        )
+        out.append(
+            Entry(
+                f"action:{a.action_id}",
+                a.requested_at.replace(microsecond=0),
+                "audit",
+                a.action,
+                text,
+                outcome=outcome,
+                actor=a.operator_label,
+            )
+        )
     return out
 
 
 def first_verified_rollback(entries: list[Entry]) -> datetime | None:
     """Time of the first verified rollback action (the end of time-to-mitigate)."""
-    times = [e.time for e in entries if e.source == "audit" and e.kind in ROLLBACK_ACTIONS
-             and e.outcome == "verified"]
+    times = [
+        e.time
+        for e in entries
+        if e.source == "audit" and e.kind in ROLLBACK_ACTIONS and e.outcome == "verified"
+    ]
     return min(times) if times else None
 
 
-def _change_entries(data_dir: DataDir | Path, store: Store | None, incident: Incident,
-                    now: datetime) -> list[Entry]:
+def _change_entries(
+    data_dir: DataDir | Path, store: Store | None, incident: Incident, now: datetime
+) -> list[Entry]:
     if incident.onset is None:
         return []
     since = incident.onset - CHANGES_BEFORE_ONSET
@@ -107,15 +127,26 @@ def _change_entries(data_dir: DataDir | Path, store: Store | None, incident: Inc
             events += changes.list_changes(store, feature, since, now)
     # flag-history entries the backends keep (cached: nothing here calls a backend); the
     # console's own actions come from the audit trail as action entries
-    events += [e for e in recorded.change_events(data_dir, None, since, now, own=False)
-               if e.feature in incident.features]
+    events += [
+        e
+        for e in recorded.change_events(data_dir, None, since, now, own=False)
+        if e.feature in incident.features
+    ]
     out = []
     for e in events:
         what = f"{e.kind} {e.key or ''}: {e.from_value or '?'} -> {e.to_value or '?'}"
         by = f" by {e.author}" if e.author else ""
         text = f"{e.feature}: {what}{by} [{e.source}]" + (f" {e.description}" if e.description else "")
-        out.append(Entry(f"change:{e.change_id}", e.timestamp.replace(microsecond=0), "changes", e.kind,
-                         text, actor=e.author))
+        out.append(
+            Entry(
+                f"change:{e.change_id}",
+                e.timestamp.replace(microsecond=0),
+                "changes",
+                e.kind,
+                text,
+                actor=e.author,
+            )
+        )
     return out
 
 
@@ -123,33 +154,53 @@ def _incident_entry(event: Event, seen_actions: set[str]) -> Entry | None:
     d, key = event.data, f"event:{event.seq}"
     if event.kind == "opened":
         text = f"Incident opened: {d['title']} ({d['severity']})" + (
-            f" from {d['source']}" if d.get("source") not in (None, "manual") else "")
+            f" from {d['source']}" if d.get("source") not in (None, "manual") else ""
+        )
         return Entry(key, event.at, "incident", "opened", text, actor=event.actor)
     if event.kind == "status":
-        return Entry(key, event.at, "incident", "status", f"Status {d.get('from')} -> {d['to']}",
-                     actor=event.actor)
+        return Entry(
+            key, event.at, "incident", "status", f"Status {d.get('from')} -> {d['to']}", actor=event.actor
+        )
     if event.kind == "note":
         return Entry(key, event.at, "incident", "note", d["text"], actor=event.actor)
     if event.kind == "field" and d["field"] in ("severity", "commander", "comms_lead", "playbook"):
-        return Entry(key, event.at, "incident", "field", f"{d['field']} set to {d['value']}",
-                     actor=event.actor)
+        return Entry(
+            key, event.at, "incident", "field", f"{d['field']} set to {d['value']}", actor=event.actor
+        )
     if event.kind == "step" and d["state"] in ("done", "skipped"):
         why = f" ({d['reason']})" if d.get("reason") else ""
-        return Entry(key, event.at, "incident", "step", f"Step {d['step_id']} {d['state']}{why}",
-                     actor=event.actor)
+        return Entry(
+            key, event.at, "incident", "step", f"Step {d['step_id']} {d['state']}{why}", actor=event.actor
+        )
     if event.kind == "step_action" and f"action:{d.get('action_id')}" not in seen_actions:
         text = f"{d.get('action')} {d.get('flag')}: {d.get('outcome')} ({d.get('message')})"
-        return Entry(f"action:{d.get('action_id')}", event.at, "audit", str(d.get("action")), text,
-                     outcome=d.get("outcome"), actor=event.actor)
+        return Entry(
+            f"action:{d.get('action_id')}",
+            event.at,
+            "audit",
+            str(d.get("action")),
+            text,
+            outcome=d.get("outcome"),
+            actor=event.actor,
+        )
     if event.kind == "evidence":
         note = f": {d['note']}" if d.get("note") else ""
-        return Entry(key, event.at, "incident", "evidence",
-                     f"Investigation saved: {d['title']}{note}", actor=event.actor)
+        return Entry(
+            key,
+            event.at,
+            "incident",
+            "evidence",
+            f"Investigation saved: {d['title']}{note}",
+            actor=event.actor,
+        )
     if event.kind == "message":
         attempts = d.get("attempts")
         detail = d.get("detail") or ""
-        text = (f"{d['template_title']} to {d['channel']}: {d['outcome']}"
-                + (f" ({detail})" if detail else "") + (f", {attempts} attempt(s)" if attempts else ""))
+        text = (
+            f"{d['template_title']} to {d['channel']}: {d['outcome']}"
+            + (f" ({detail})" if detail else "")
+            + (f", {attempts} attempt(s)" if attempts else "")
+        )
         return Entry(key, event.at, "notify", "message", text, outcome=d["outcome"], actor=event.actor)
     return None
 
@@ -187,4 +238,3 @@ def format_duration(delta: timedelta | None) -> str:
     if minutes:
         return f"{sign}{minutes} min"
     return f"{sign}{secs} s"
-

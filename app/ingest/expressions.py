@@ -20,14 +20,36 @@ import duckdb
 
 # Expression classes a scalar expression over columns is made of.
 ALLOWED_CLASSES = {
-    "COLUMN_REF", "CONSTANT", "FUNCTION", "CAST", "OPERATOR", "COMPARISON", "CONJUNCTION",
-    "CASE", "BETWEEN", "COLLATE", "TYPE",
+    "COLUMN_REF",
+    "CONSTANT",
+    "FUNCTION",
+    "CAST",
+    "OPERATOR",
+    "COMPARISON",
+    "CONJUNCTION",
+    "CASE",
+    "BETWEEN",
+    "COLLATE",
+    "TYPE",
 }
 # Scalar functions that read the environment, the settings or the session, not the row.
 DENIED_FUNCTIONS = {
-    "getenv", "current_setting", "getvariable", "current_query", "current_database",
-    "current_catalog", "current_schema", "current_schemas", "current_user", "session_user",
-    "user", "version", "platform", "pragma_version", "txid_current", "current_role",
+    "getenv",
+    "current_setting",
+    "getvariable",
+    "current_query",
+    "current_database",
+    "current_catalog",
+    "current_schema",
+    "current_schemas",
+    "current_user",
+    "session_user",
+    "user",
+    "version",
+    "platform",
+    "pragma_version",
+    "txid_current",
+    "current_role",
 }
 # The ingest's own scalar macros (app/ingest/validation.py), defined on its connection.
 OWN_MACROS = {"rd_epoch", "rd_parse_ts"}
@@ -60,10 +82,16 @@ def check_expression(text: str) -> Expression:
     node = statements[0].get("node") or {}
     if node.get("type") != "SELECT_NODE":
         raise UnsafeExpression("only one expression is allowed, not a set operation")
-    if (node.get("from_table") or {}).get("type") != "EMPTY" or node.get("where_clause") \
-            or node.get("group_expressions") or node.get("having") or node.get("qualify") \
-            or node.get("modifiers") or (node.get("cte_map") or {}).get("map") \
-            or node.get("sample"):
+    if (
+        (node.get("from_table") or {}).get("type") != "EMPTY"
+        or node.get("where_clause")
+        or node.get("group_expressions")
+        or node.get("having")
+        or node.get("qualify")
+        or node.get("modifiers")
+        or (node.get("cte_map") or {}).get("map")
+        or node.get("sample")
+    ):
         raise UnsafeExpression("only one expression is allowed, not a query")
     select = node.get("select_list") or []
     if len(select) != 1:
@@ -87,8 +115,7 @@ def _check(node: Any, columns: set[str]) -> None:
         if kind == "SUBQUERY":
             raise UnsafeExpression("a subquery is not allowed (only the row's own values)")
         if kind not in ALLOWED_CLASSES:
-            raise UnsafeExpression(f"{kind.lower().replace('_', ' ')} is not allowed in a "
-                                   "mapping expression")
+            raise UnsafeExpression(f"{kind.lower().replace('_', ' ')} is not allowed in a mapping expression")
         if kind == "COLUMN_REF":
             names = node.get("column_names") or []
             if names:
@@ -116,8 +143,11 @@ def _check_function(node: dict[str, Any]) -> None:
     if kinds is None:
         return  # unknown: DuckDB's binder reports it when the mapping is used
     if not kinds & {"scalar", "macro"}:
-        what = "a table function" if kinds & {"table", "table_macro"} else (
-            "an aggregate" if "aggregate" in kinds else "not a scalar function")
+        what = (
+            "a table function"
+            if kinds & {"table", "table_macro"}
+            else ("an aggregate" if "aggregate" in kinds else "not a scalar function")
+        )
         raise UnsafeExpression(f"function {name} is {what}: not allowed in a mapping expression")
 
 
@@ -127,8 +157,8 @@ def _function_kinds() -> dict[str, frozenset[str]]:
     con = duckdb.connect()
     try:
         rows = con.execute(
-            "SELECT lower(function_name), list(DISTINCT function_type) FROM duckdb_functions() "
-            "GROUP BY 1").fetchall()
+            "SELECT lower(function_name), list(DISTINCT function_type) FROM duckdb_functions() GROUP BY 1"
+        ).fetchall()
     finally:
         con.close()
     return {name: frozenset(kinds) for name, kinds in rows}

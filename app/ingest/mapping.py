@@ -85,8 +85,7 @@ class Mapping:
                 doc["scores"] = f"{st.st_size}:{st.st_mtime_ns}"
             except OSError:
                 doc["scores"] = "missing"
-        return json.dumps(doc, sort_keys=True) if len(doc) > 1 else json.dumps(self.fields,
-                                                                             sort_keys=True)
+        return json.dumps(doc, sort_keys=True) if len(doc) > 1 else json.dumps(self.fields, sort_keys=True)
 
 
 def load_mapping(path: str | Path) -> Mapping:
@@ -96,8 +95,13 @@ def load_mapping(path: str | Path) -> Mapping:
     doc = load_yaml(path, "mapping", error=MappingError, vocabularies={"field": FIELD_NAMES})
     data = doc.data
     if not any(k in data for k in ("fields", *SECTION_KEYS)):
-        raise MappingError([doc.problem((), "expected a 'fields:' mapping at the top (or an 'otlp:' "
-                                            "or 'langfuse:' section)")])
+        raise MappingError(
+            [
+                doc.problem(
+                    (), "expected a 'fields:' mapping at the top (or an 'otlp:' or 'langfuse:' section)"
+                )
+            ]
+        )
     sections = {kind: _section(doc, kind, data.get(kind)) for kind in SECTION_KEYS}
     fields = {name: str(value) for name, value in (data.get("fields") or {}).items()}
     expressions = {}
@@ -105,9 +109,14 @@ def load_mapping(path: str | Path) -> Mapping:
         try:
             expressions[name] = check_expression(value)
         except UnsafeExpression as exc:
-            raise MappingError([doc.problem(("fields", name),
-                                            f"{exc}; expected a column name or a scalar expression "
-                                            "over the source's columns")]) from None
+            raise MappingError(
+                [
+                    doc.problem(
+                        ("fields", name),
+                        f"{exc}; expected a column name or a scalar expression over the source's columns",
+                    )
+                ]
+            ) from None
     return Mapping(fields=fields, source=str(path), expressions=expressions, **sections)
 
 
@@ -119,11 +128,11 @@ def _section(doc, kind: str, body: dict | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, value in body.items():
         if name not in allowed:
-            raise MappingError([doc.problem((kind, name), "not known; expected one of "
-                                                          + ", ".join(allowed))])
+            raise MappingError(
+                [doc.problem((kind, name), "not known; expected one of " + ", ".join(allowed))]
+            )
         out[name] = value.strip()
     unit = out.get("latency_unit")
     if unit is not None and unit not in ("s", "ms"):
-        raise MappingError([doc.problem((kind, "latency_unit"),
-                                        f"must be s or ms, not {unit!r}")])
+        raise MappingError([doc.problem((kind, "latency_unit"), f"must be s or ms, not {unit!r}")])
     return out

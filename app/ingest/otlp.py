@@ -31,17 +31,29 @@ from app.ingest.sources import JSON_READER_MAX_OBJECT, Layout, SourceFile, blank
 CONVERTED_TABLE = "rd_telemetry"
 _SPANS = "rd_otlp_spans"
 
-_VALUE = {"stringValue": "VARCHAR", "intValue": "VARCHAR", "doubleValue": "VARCHAR",
-          "boolValue": "VARCHAR", "arrayValue": "JSON", "kvlistValue": "JSON",
-          "bytesValue": "VARCHAR"}
+_VALUE = {
+    "stringValue": "VARCHAR",
+    "intValue": "VARCHAR",
+    "doubleValue": "VARCHAR",
+    "boolValue": "VARCHAR",
+    "arrayValue": "JSON",
+    "kvlistValue": "JSON",
+    "bytesValue": "VARCHAR",
+}
 _ATTRS = [{"key": "VARCHAR", "value": _VALUE}]
-_SPAN = {"traceId": "VARCHAR", "spanId": "VARCHAR", "parentSpanId": "VARCHAR", "name": "VARCHAR",
-         "startTimeUnixNano": "VARCHAR", "endTimeUnixNano": "VARCHAR", "attributes": _ATTRS,
-         "events": [{"timeUnixNano": "VARCHAR", "name": "VARCHAR", "attributes": _ATTRS}],
-         "status": {"code": "VARCHAR", "message": "VARCHAR"}}
+_SPAN = {
+    "traceId": "VARCHAR",
+    "spanId": "VARCHAR",
+    "parentSpanId": "VARCHAR",
+    "name": "VARCHAR",
+    "startTimeUnixNano": "VARCHAR",
+    "endTimeUnixNano": "VARCHAR",
+    "attributes": _ATTRS,
+    "events": [{"timeUnixNano": "VARCHAR", "name": "VARCHAR", "attributes": _ATTRS}],
+    "status": {"code": "VARCHAR", "message": "VARCHAR"},
+}
 # What is read of each line; every other key is passed over.
-TRACES_DATA = {"resourceSpans": [{"resource": {"attributes": _ATTRS},
-                                  "scopeSpans": [{"spans": [_SPAN]}]}]}
+TRACES_DATA = {"resourceSpans": [{"resource": {"attributes": _ATTRS}, "scopeSpans": [{"spans": [_SPAN]}]}]}
 
 
 def sql_type(shape) -> str:
@@ -56,11 +68,23 @@ def sql_type(shape) -> str:
 # GenAI operations that are not a call to a model.
 NOT_MODEL_CALLS = ("execute_tool", "invoke_agent", "create_agent")
 # Attributes that hold prompt and response text: never copied to `extra`.
-CONTENT_PREFIXES = ("gen_ai.prompt", "gen_ai.completion", "gen_ai.input.messages",
-                    "gen_ai.output.messages", "gen_ai.system_instructions",
-                    "gen_ai.tool.definitions", "llm.input_messages", "llm.output_messages",
-                    "llm.prompts", "llm.tools", "llm.invocation_parameters", "input.",
-                    "output.", "traceloop.entity.input", "traceloop.entity.output")
+CONTENT_PREFIXES = (
+    "gen_ai.prompt",
+    "gen_ai.completion",
+    "gen_ai.input.messages",
+    "gen_ai.output.messages",
+    "gen_ai.system_instructions",
+    "gen_ai.tool.definitions",
+    "llm.input_messages",
+    "llm.output_messages",
+    "llm.prompts",
+    "llm.tools",
+    "llm.invocation_parameters",
+    "input.",
+    "output.",
+    "traceloop.entity.input",
+    "traceloop.entity.output",
+)
 EVALUATION_EVENT = "gen_ai.evaluation.result"
 FEEDBACK_EVALUATION = "user_feedback"
 
@@ -69,12 +93,17 @@ ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "request_id": ("gen_ai.response.id",),
     "model": ("gen_ai.request.model",),
     "response_model": ("gen_ai.response.model",),
-    "input_tokens": ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens",
-                     "llm.token_count.prompt"),
-    "output_tokens": ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens",
-                      "llm.token_count.completion"),
-    "prompt_version": ("langfuse.observation.prompt.version", "traceloop.prompt.version",
-                       "llm.prompt_template.version"),
+    "input_tokens": ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt"),
+    "output_tokens": (
+        "gen_ai.usage.output_tokens",
+        "gen_ai.usage.completion_tokens",
+        "llm.token_count.completion",
+    ),
+    "prompt_version": (
+        "langfuse.observation.prompt.version",
+        "traceloop.prompt.version",
+        "llm.prompt_template.version",
+    ),
     "cost_usd": ("gen_ai.usage.cost", "llm.cost.total"),
 }
 # Looked up on the LLM span, then on its trace's root span.
@@ -85,8 +114,10 @@ TRACE_ATTRIBUTES: dict[str, tuple[str, ...]] = {
 PROVIDER = ("gen_ai.provider.name", "gen_ai.system", "llm.system")
 # Read into canonical fields (or `provider`): not repeated in `extra`. gen_ai.system is
 # kept there too, as the deprecated name some dashboards still split by.
-_CONSUMED = {a for names in (*ATTRIBUTES.values(), *TRACE_ATTRIBUTES.values()) for a in names} \
-    | {"gen_ai.provider.name", "error.type"}
+_CONSUMED = {a for names in (*ATTRIBUTES.values(), *TRACE_ATTRIBUTES.values()) for a in names} | {
+    "gen_ai.provider.name",
+    "error.type",
+}
 
 _MACROS = (
     """CREATE OR REPLACE TEMP MACRO rd_otlp_text(v) AS coalesce(
@@ -165,34 +196,44 @@ def _read_sql(source: SourceFile, readable: Path, lines: bool, numbered: bool = 
 def _spans_sql(section: dict[str, str]) -> str:
     """One row per span (and one per line that holds no spans): ids, times, status, and
     for LLM and root spans their attributes as a list of {k, v (text), t (OTLP type)}."""
-    rs, scope, span = (sql_type(TRACES_DATA["resourceSpans"][0]),
-                       sql_type(TRACES_DATA["resourceSpans"][0]["scopeSpans"][0]),
-                       sql_type(_SPAN))
-    llm = (f"(__keys_all[list_position(__keys_all, 'gen_ai.operation.name')] IS NOT NULL AND "
-           f"coalesce(sp.attributes[list_position(__keys_all, 'gen_ai.operation.name')]"
-           f".value.stringValue, '') NOT IN ({', '.join(literal(o) for o in NOT_MODEL_CALLS)}) "
-           "OR sp.attributes[list_position(__keys_all, 'openinference.span.kind')]"
-           ".value.stringValue = 'LLM')")
-    typed = ("lambda a: {'k': a.key, 'v': rd_otlp_text(a.value), 't': CASE "
-             "WHEN a.value.stringValue IS NOT NULL THEN 's' WHEN a.value.intValue IS NOT NULL "
-             "THEN 'i' WHEN a.value.doubleValue IS NOT NULL THEN 'd' "
-             "WHEN a.value.boolValue IS NOT NULL THEN 'b' ELSE 's' END}")
+    rs, scope, span = (
+        sql_type(TRACES_DATA["resourceSpans"][0]),
+        sql_type(TRACES_DATA["resourceSpans"][0]["scopeSpans"][0]),
+        sql_type(_SPAN),
+    )
+    llm = (
+        f"(__keys_all[list_position(__keys_all, 'gen_ai.operation.name')] IS NOT NULL AND "
+        f"coalesce(sp.attributes[list_position(__keys_all, 'gen_ai.operation.name')]"
+        f".value.stringValue, '') NOT IN ({', '.join(literal(o) for o in NOT_MODEL_CALLS)}) "
+        "OR sp.attributes[list_position(__keys_all, 'openinference.span.kind')]"
+        ".value.stringValue = 'LLM')"
+    )
+    typed = (
+        "lambda a: {'k': a.key, 'v': rd_otlp_text(a.value), 't': CASE "
+        "WHEN a.value.stringValue IS NOT NULL THEN 's' WHEN a.value.intValue IS NOT NULL "
+        "THEN 'i' WHEN a.value.doubleValue IS NOT NULL THEN 'd' "
+        "WHEN a.value.boolValue IS NOT NULL THEN 'b' ELSE 's' END}"
+    )
     evals = f"list_filter(sp.events, lambda e: e.name = {literal(EVALUATION_EVENT)})"
     feedback_name = literal(section.get("feedback", FEEDBACK_EVALUATION))
     if "quality_score" in section:
-        quality_pick = ("rd_otlp_get(e.attributes, 'gen_ai.evaluation.name') = "
-                        f"{literal(section['quality_score'])}")
+        quality_pick = (
+            f"rd_otlp_get(e.attributes, 'gen_ai.evaluation.name') = {literal(section['quality_score'])}"
+        )
     else:
-        quality_pick = (f"coalesce(rd_otlp_get(e.attributes, 'gen_ai.evaluation.name'), '') "
-                        f"<> {feedback_name}")
+        quality_pick = f"coalesce(rd_otlp_get(e.attributes, 'gen_ai.evaluation.name'), '') <> {feedback_name}"
 
     def score(pick: str) -> str:
-        return (f"rd_otlp_get(list_filter({evals}, lambda e: {pick})[1].attributes, "
-                "'gen_ai.evaluation.score.value')")
+        return (
+            f"rd_otlp_get(list_filter({evals}, lambda e: {pick})[1].attributes, "
+            "'gen_ai.evaluation.score.value')"
+        )
 
     wanted = "(__llm OR __parent IS NULL)"
-    resource = "".join(f"CASE WHEN {wanted} THEN rd_otlp_get(__resource, {literal(attr)}) END "
-                       f"AS r_{name}, " for name, attr in _mapped(section).items())
+    resource = "".join(
+        f"CASE WHEN {wanted} THEN rd_otlp_get(__resource, {literal(attr)}) END AS r_{name}, "
+        for name, attr in _mapped(section).items()
+    )
     return f"""
         SELECT __row, __bad, __raw, __trace, __span, __parent, __llm, sp.name AS __name,
                sp.startTimeUnixNano AS __start, sp.endTimeUnixNano AS __end,
@@ -238,6 +279,7 @@ def _mapped(section: dict[str, str]) -> dict[str, str]:
 
 def _requests_sql(section: dict[str, str], extras: list[str]) -> str:
     """One row per LLM span (and per line that held none), with the canonical fields."""
+
     def get(side: str, name: str) -> str:
         return _get(f"{side}.__attrs", f"{side}.__keys", name)
 
@@ -257,29 +299,47 @@ def _requests_sql(section: dict[str, str], extras: list[str]) -> str:
         return fallback or "NULL::VARCHAR"
 
     a = {name: first("s", names) for name, names in ATTRIBUTES.items()}
-    model = ("coalesce(" + a["model"] + ", json_extract_string(" + get("s", "llm.invocation_parameters")
-             + ", '$.model'), " + get("s", "llm.model_name") + ")")
+    model = (
+        "coalesce("
+        + a["model"]
+        + ", json_extract_string("
+        + get("s", "llm.invocation_parameters")
+        + ", '$.model'), "
+        + get("s", "llm.model_name")
+        + ")"
+    )
     response_model = f"coalesce({a['response_model']}, {get('s', 'llm.model_name')})"
-    feature = (f"coalesce({traced(TRACE_ATTRIBUTES['feature'])}, "
-               "CASE WHEN NOT r.__llm THEN r.__name END, s.__service)")
+    feature = (
+        f"coalesce({traced(TRACE_ATTRIBUTES['feature'])}, "
+        "CASE WHEN NOT r.__llm THEN r.__name END, s.__service)"
+    )
     error_type = get("s", "error.type")
-    error = (f"CASE WHEN s.__status = 2 OR {error_type} IS NOT NULL THEN coalesce({error_type}, "
-             "s.__exception, nullif(s.__status_message, ''), 'error') END")
+    error = (
+        f"CASE WHEN s.__status = 2 OR {error_type} IS NOT NULL THEN coalesce({error_type}, "
+        "s.__exception, nullif(s.__status_message, ''), 'error') END"
+    )
     span = "'span ' || coalesce(s.__span, '(no id)')"
-    bad = (f"CASE WHEN s.__start IS NULL OR s.__start = '0' THEN {span} || ' has no start time' "
-           f"WHEN s.__start_ns IS NULL THEN {span} || ' start time ' || to_json(s.__start) "
-           "|| ' is not a time' "
-           f"WHEN s.__end_ns < s.__start_ns THEN {span} || ' ends before it starts (' "
-           "|| ((s.__end_ns - s.__start_ns) / 1e6) || ' ms)' END")
-    derived = [("provider", first("s", PROVIDER)), ("trace_id", "s.__trace"),
-               ("span_id", "s.__span"), ("service.name", "s.__service"),
-               ("status_message", "CASE WHEN s.__status = 2 THEN nullif(s.__status_message, '') END")]
-    pairs = [f"{literal(json.dumps(k) + ':')} || CAST(to_json({e}) AS VARCHAR)"
-             for k, e in derived]
+    bad = (
+        f"CASE WHEN s.__start IS NULL OR s.__start = '0' THEN {span} || ' has no start time' "
+        f"WHEN s.__start_ns IS NULL THEN {span} || ' start time ' || to_json(s.__start) "
+        "|| ' is not a time' "
+        f"WHEN s.__end_ns < s.__start_ns THEN {span} || ' ends before it starts (' "
+        "|| ((s.__end_ns - s.__start_ns) / 1e6) || ' ms)' END"
+    )
+    derived = [
+        ("provider", first("s", PROVIDER)),
+        ("trace_id", "s.__trace"),
+        ("span_id", "s.__span"),
+        ("service.name", "s.__service"),
+        ("status_message", "CASE WHEN s.__status = 2 THEN nullif(s.__status_message, '') END"),
+    ]
+    pairs = [f"{literal(json.dumps(k) + ':')} || CAST(to_json({e}) AS VARCHAR)" for k, e in derived]
     for key in extras:
         at = f"s.__attrs[list_position(s.__keys, {literal(key)})]"
-        pairs.append(f"CASE WHEN {at} IS NOT NULL THEN CAST(to_json({literal(key)}) AS VARCHAR) "
-                     f"|| ':' || rd_otlp_render({at}) END")
+        pairs.append(
+            f"CASE WHEN {at} IS NOT NULL THEN CAST(to_json({literal(key)}) AS VARCHAR) "
+            f"|| ':' || rd_otlp_render({at}) END"
+        )
     columns = {
         "timestamp": "make_timestamp(s.__start_ns // 1000)",
         "feature": mapped("feature", feature),
@@ -300,7 +360,7 @@ def _requests_sql(section: dict[str, str], extras: list[str]) -> str:
         "feedback": "s.__feedback",
         "__extra": f"CAST('{{' || concat_ws(',', {', '.join(pairs)}) || '}}' AS JSON)",
     }
-    select = ", ".join(f"{expr} AS \"{name}\"" for name, expr in columns.items())
+    select = ", ".join(f'{expr} AS "{name}"' for name, expr in columns.items())
     root_cols = ["any_value(__llm) AS __llm", "any_value(__name) AS __name"]
     for names in TRACE_ATTRIBUTES.values():
         col = "__t_" + "_".join(n.replace(".", "_") for n in names)
@@ -316,7 +376,7 @@ def _requests_sql(section: dict[str, str], extras: list[str]) -> str:
                                      'endTimeUnixNano', s.__end)::VARCHAR END AS __raw,
                s.__trace AS __trace, {select}
         FROM ({keyed} WHERE __llm) s
-        LEFT JOIN (SELECT x.__trace, {', '.join(root_cols)}
+        LEFT JOIN (SELECT x.__trace, {", ".join(root_cols)}
                    FROM ({keyed} WHERE __parent IS NULL AND __trace IS NOT NULL) x
                    GROUP BY x.__trace) r
           USING (__trace)"""
@@ -325,9 +385,13 @@ def _requests_sql(section: dict[str, str], extras: list[str]) -> str:
 def extra_keys(con, section: dict[str, str]) -> list[str]:
     """The attributes of the file's LLM spans that go to `extra`: all but those read into
     fields and those holding prompt or response text."""
-    keys = [r[0] for r in con.execute(
-        f"SELECT DISTINCT u.k FROM (SELECT unnest(__attrs) AS u FROM {_SPANS} WHERE __llm) "
-        "WHERE u.k IS NOT NULL ORDER BY 1").fetchall()]
+    keys = [
+        r[0]
+        for r in con.execute(
+            f"SELECT DISTINCT u.k FROM (SELECT unnest(__attrs) AS u FROM {_SPANS} WHERE __llm) "
+            "WHERE u.k IS NOT NULL ORDER BY 1"
+        ).fetchall()
+    ]
     consumed = _CONSUMED | set(_mapped(section).values())
     return [k for k in keys if k not in consumed and not k.startswith(CONTENT_PREFIXES)]
 
@@ -337,8 +401,9 @@ def define_macros(con) -> None:
         con.execute(macro)
 
 
-def convert(con, source: SourceFile, readable: Path, mapping: Mapping | None,
-            numbered: bool = True) -> Converted:
+def convert(
+    con, source: SourceFile, readable: Path, mapping: Mapping | None, numbered: bool = True
+) -> Converted:
     """Read an OTLP JSON file into CONVERTED_TABLE: one row per LLM span and one per line
     that is not a TracesData object, numbered by line. Numbering keeps the read on one
     thread: `numbered=False` leaves `__row` NULL (a gzipped file is numbered anyway)."""
@@ -386,8 +451,7 @@ def number_past_blank_lines(con, readable: Path) -> None:
 
 def converted_layout(con) -> Layout:
     rows = con.execute(f"DESCRIBE {CONVERTED_TABLE}").fetchall()
-    return Layout(columns=[(r[0], r[1]) for r in rows if not r[0].startswith("__")]
-                  + [("__extra", "JSON")])
+    return Layout(columns=[(r[0], r[1]) for r in rows if not r[0].startswith("__")] + [("__extra", "JSON")])
 
 
 def reader_sql(layout: Layout, ordered: bool = False) -> str:

@@ -104,12 +104,12 @@ class FileResult:
             return f"{self.path}: unchanged since the last load"
         dup = "duplicate" if self.duplicates == 1 else "duplicates"
         new = " from the lines added since the last load" if self.appended else ""
-        wait = "; the last line, still being written, waits for the next load" \
-            if self.waiting else ""
-        other = (f"; {self.other_spans:,} other spans skipped (not LLM calls)"
-                 if self.other_spans else "")
-        return (f"{self.path}: {self.loaded:,} loaded, {self.quarantined:,} quarantined, "
-                f"{self.duplicates:,} {dup}{other}{new}{wait}")
+        wait = "; the last line, still being written, waits for the next load" if self.waiting else ""
+        other = f"; {self.other_spans:,} other spans skipped (not LLM calls)" if self.other_spans else ""
+        return (
+            f"{self.path}: {self.loaded:,} loaded, {self.quarantined:,} quarantined, "
+            f"{self.duplicates:,} {dup}{other}{new}{wait}"
+        )
 
 
 @dataclass
@@ -135,9 +135,12 @@ class IngestResult:
     def as_dict(self) -> dict:
         return {
             "files": [
-                {k: v for k, v in asdict(f).items()
-                 if k not in ("skipped", "appended", "waiting")
-                 and (k not in ("other_spans", "warnings", "note") or v)}
+                {
+                    k: v
+                    for k, v in asdict(f).items()
+                    if k not in ("skipped", "appended", "waiting")
+                    and (k not in ("other_spans", "warnings", "note") or v)
+                }
                 for f in self.files
             ],
             "loaded": self.loaded,
@@ -174,8 +177,10 @@ def ingest_paths(
 
             def on_read(share: float, i: int = i, path: Path = path) -> None:
                 progress(LoadProgress(i, len(files), str(path), share))
-        fr, features = ingest_file(store, path, mapping, on_read=on_read,
-                                   whole=path.resolve() in complete, kind=kind)
+
+        fr, features = ingest_file(
+            store, path, mapping, on_read=on_read, whole=path.resolve() in complete, kind=kind
+        )
         result.files.append(fr)
         touched |= features
     if progress:
@@ -185,9 +190,14 @@ def ingest_paths(
     return result
 
 
-def ingest_file(store: Store, path: Path, mapping: Mapping | None = None,
-                on_read: Callable[[float], None] | None = None,
-                whole: bool = False, kind: str | None = None) -> tuple[FileResult, set[str]]:
+def ingest_file(
+    store: Store,
+    path: Path,
+    mapping: Mapping | None = None,
+    on_read: Callable[[float], None] | None = None,
+    whole: bool = False,
+    kind: str | None = None,
+) -> tuple[FileResult, set[str]]:
     """Load one file; returns its result and the features whose requests changed.
     `on_read` hears, from another thread, how far the file has been read (0 to 1); `whole`
     says no writer is still adding to the file."""
@@ -203,8 +213,10 @@ def ingest_file(store: Store, path: Path, mapping: Mapping | None = None,
         return fr, set()
     if source.kind == sniff.SCORES:
         fr.skipped = True
-        fr.note = ("a Langfuse scores file: its scores join the observations through "
-                   "langfuse.scores_file in a mapping file (docs/formats.md)")
+        fr.note = (
+            "a Langfuse scores file: its scores join the observations through "
+            "langfuse.scores_file in a mapping file (docs/formats.md)"
+        )
         return fr, set()
     mapping_key = mapping.key(source.kind) if mapping else ""
     with store.connect() as con:
@@ -218,15 +230,18 @@ def ingest_file(store: Store, path: Path, mapping: Mapping | None = None,
             return fr, set()
         try:
             # A telemetry file is read whole: a trace's root span may sit in an earlier line.
-            start = (appended_from(path, source, prev[1])
-                     if prev and prev[2] == mapping_key and not source.kind else None)
+            start = (
+                appended_from(path, source, prev[1])
+                if prev and prev[2] == mapping_key and not source.kind
+                else None
+            )
             if start is not None:
-                return fr, _load_appended(con, path, source, mapping, fr, prev, start,
-                                          mapping_key, on_read)
+                return fr, _load_appended(con, path, source, mapping, fr, prev, start, mapping_key, on_read)
             end = None if whole else unfinished_end(path, source)
             if end is not None:
-                return fr, _load_complete_lines(con, path, source, mapping, fr, prev, end,
-                                                mapping_key, on_read)
+                return fr, _load_complete_lines(
+                    con, path, source, mapping, fr, prev, end, mapping_key, on_read
+                )
             with Staging(source) as readable:
                 job = _Job(source, readable, mapping, fr, prev, fp, mapping_key, on_read)
                 return fr, _load(con, job)
@@ -248,8 +263,9 @@ def _renamed_from(con, path: Path, source: SourceFile) -> tuple | None:
     name fills anew. Only records whose file changed (by size and time) are read."""
     size = path.stat().st_size
     for file_id, old, fp, mapping in con.execute(
-            "SELECT file_id, path, fingerprint, mapping FROM files WHERE format = ?",
-            [source.kind or source.format]).fetchall():
+        "SELECT file_id, path, fingerprint, mapping FROM files WHERE format = ?",
+        [source.kind or source.format],
+    ).fetchall():
         old_path = Path(old)
         old_size, old_mtime = (int(x) for x in fp.split(":")[:2])
         if old_path == path or old_size > size:
@@ -332,8 +348,7 @@ class Read:
     @staticmethod
     def in_order(read: str) -> str:
         """The same read, keeping the file's order."""
-        return {Read.UNORDERED: Read.ORDERED, Read.PARQUET: Read.PLAIN,
-                Read.CSV: Read.PLAIN}.get(read, read)
+        return {Read.UNORDERED: Read.ORDERED, Read.PARQUET: Read.PLAIN, Read.CSV: Read.PLAIN}.get(read, read)
 
     @staticmethod
     def with_numbers(read: str) -> str:
@@ -367,9 +382,17 @@ class _Append:
     path: Path
 
 
-def _load_appended(con, path: Path, source: SourceFile, mapping: Mapping | None,
-                   fr: FileResult, prev: tuple, start: int, mapping_key: str,
-                   on_read: Callable[[float], None] | None) -> set[str]:
+def _load_appended(
+    con,
+    path: Path,
+    source: SourceFile,
+    mapping: Mapping | None,
+    fr: FileResult,
+    prev: tuple,
+    start: int,
+    mapping_key: str,
+    on_read: Callable[[float], None] | None,
+) -> set[str]:
     """Read only the complete lines after `start` (a last line still being written waits
     for the next load)."""
     fr.appended = True
@@ -377,14 +400,31 @@ def _load_appended(con, path: Path, source: SourceFile, mapping: Mapping | None,
     if end <= start:
         return set()
     with TailCopy(path, start, end) as tail:
-        job = _Job(source, tail, mapping, fr, prev, fingerprint(path, end), mapping_key,
-                   on_read, _Append(prev[0], start, path))
+        job = _Job(
+            source,
+            tail,
+            mapping,
+            fr,
+            prev,
+            fingerprint(path, end),
+            mapping_key,
+            on_read,
+            _Append(prev[0], start, path),
+        )
         return _load(con, job)
 
 
-def _load_complete_lines(con, path: Path, source: SourceFile, mapping: Mapping | None,
-                         fr: FileResult, prev: tuple | None, end: int, mapping_key: str,
-                         on_read: Callable[[float], None] | None) -> set[str]:
+def _load_complete_lines(
+    con,
+    path: Path,
+    source: SourceFile,
+    mapping: Mapping | None,
+    fr: FileResult,
+    prev: tuple | None,
+    end: int,
+    mapping_key: str,
+    on_read: Callable[[float], None] | None,
+) -> set[str]:
     """Load a JSONL file up to `end`, where its last line, still being written, starts.
     The file is recorded as loaded up to there, so that the next load reads only what
     follows."""
@@ -409,8 +449,7 @@ class _ReadProgress:
 
     def __enter__(self) -> _ReadProgress:
         if self.report:
-            self._thread = threading.Thread(target=self._run, name="rd-read-progress",
-                                            daemon=True)
+            self._thread = threading.Thread(target=self._run, name="rd-read-progress", daemon=True)
             self._thread.start()
         return self
 
@@ -454,9 +493,17 @@ def _load(con, job: _Job) -> set[str]:
     # refuses (broken JSON, not an object, a value of another type) is read line by line,
     # which quarantines such lines with their numbers.
     fast = source.format == "jsonl" and not source.gzipped and bool(layout.columns)
-    read = (Read.UNORDERED if source.kind
-            else Read.UNORDERED if fast else Read.PARQUET if source.format == "parquet"
-            else Read.CSV if source.format == "csv" and layout.columns else Read.PLAIN)
+    read = (
+        Read.UNORDERED
+        if source.kind
+        else Read.UNORDERED
+        if fast
+        else Read.PARQUET
+        if source.format == "parquet"
+        else Read.CSV
+        if source.format == "csv" and layout.columns
+        else Read.PLAIN
+    )
     repeats = 0
     while True:
         try:
@@ -481,15 +528,13 @@ def _load(con, job: _Job) -> set[str]:
 def _convert(con, job: _Job, numbered: bool) -> Layout:
     """Turn a telemetry file into rows of canonical fields (app/ingest/otlp.py)."""
     with _ReadProgress(con, job.on_read):
-        converted = CONVERTERS[job.source.kind](con, job.source, job.readable, job.mapping,
-                                                numbered=numbered)
+        converted = CONVERTERS[job.source.kind](con, job.source, job.readable, job.mapping, numbered=numbered)
     job.result.other_spans = converted.other_spans
     job.result.warnings = converted.warnings
     return converted.layout
 
 
-def _load_with(con, job: _Job, layout: Layout, plan: FieldPlan, read: str,
-               repeats: int = 0) -> set[str]:
+def _load_with(con, job: _Job, layout: Layout, plan: FieldPlan, read: str, repeats: int = 0) -> set[str]:
     """One read of the file in one transaction; `repeats`: how many rows an earlier read of
     the same file found repeating an earlier row's request_id (the same rows do again)."""
     source, readable, fr, prev, fp = job.source, job.readable, job.result, job.prev, job.fingerprint
@@ -506,8 +551,9 @@ def _load_with(con, job: _Job, layout: Layout, plan: FieldPlan, read: str,
         with _ReadProgress(con, job.on_read):  # the numbering reads the file
             src = numbered_sql(con, source, readable, layout, plan.text_columns, fast_types)
     else:
-        src = reader_sql(source, readable, layout, plan.text_columns, fast_types,
-                         numbered=Read.numbered(read))
+        src = reader_sql(
+            source, readable, layout, plan.text_columns, fast_types, numbered=Read.numbered(read)
+        )
     # In file order, the first occurrence of a request_id in a file is the one with the
     # lowest rowid.
     con.execute(f"SET preserve_insertion_order = {str(Read.ordered(read)).lower()}")
@@ -528,15 +574,25 @@ def _load_with(con, job: _Job, layout: Layout, plan: FieldPlan, read: str,
         file_id = con.execute("SELECT coalesce(max(file_id), 0) + 1 FROM files").fetchone()[0]
     now = datetime.now(UTC).replace(tzinfo=None)
     # The JSON reader rebuilds a row from its values; the quarantine keeps the line as written.
-    raw_from = ("row" if read == Read.LINES or source.kind
-                else "later" if json_reader else "source")
-    quarantined = _insert_parked(con, file_id, str(fr.path), now,
-                                 None if Read.numbered(read) else Read.with_numbers(read),
-                                 job.on_read, raw=raw_from)
-    rejects = ([] if source.kind else
-               csv_rejects(con, scan_before) if source.format == "csv" else
-               csv_rejects(con, scan_before, header_lines=0) if read in (Read.LINES, Read.PLAIN)
-               and source.format == "jsonl" else [])
+    raw_from = "row" if read == Read.LINES or source.kind else "later" if json_reader else "source"
+    quarantined = _insert_parked(
+        con,
+        file_id,
+        str(fr.path),
+        now,
+        None if Read.numbered(read) else Read.with_numbers(read),
+        job.on_read,
+        raw=raw_from,
+    )
+    rejects = (
+        []
+        if source.kind
+        else csv_rejects(con, scan_before)
+        if source.format == "csv"
+        else csv_rejects(con, scan_before, header_lines=0)
+        if read in (Read.LINES, Read.PLAIN) and source.format == "jsonl"
+        else []
+    )
     skipped = [r[0] for r in rejects]
     if read == Read.NUMBERED and quarantined and not source.kind:  # objects, not lines
         skipped = blank_lines(readable)
@@ -546,18 +602,22 @@ def _load_with(con, job: _Job, layout: Layout, plan: FieldPlan, read: str,
         _raw_lines(con, file_id, readable)
     con.execute(f"DROP TABLE IF EXISTS {NUMBERED_TABLE}")  # read: free its memory
     if rejects:
-        con.executemany("INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?)",
-                        [[file_id, str(fr.path), row, reason, text, now]
-                         for row, reason, text in rejects])
+        con.executemany(
+            "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?)",
+            [[file_id, str(fr.path), row, reason, text, now] for row, reason, text in rejects],
+        )
         quarantined += len(rejects)
     if quarantined and job.append:  # positions count from the start of the whole file
-        con.execute("UPDATE quarantine SET source_row = source_row + ? WHERE file_id = ?",
-                    [lines_before(job.append.path, job.append.start), file_id])
+        con.execute(
+            "UPDATE quarantine SET source_row = source_row + ? WHERE file_id = ?",
+            [lines_before(job.append.path, job.append.start), file_id],
+        )
     if quarantined:
-        con.execute("UPDATE quarantine SET reason = ? || ' ' || source_row || ': ' || reason "
-                    "WHERE file_id = ?", [source.unit, file_id])
-    good = int(con.execute("SELECT count(*) FROM requests WHERE file_id = ?",
-                           [file_id]).fetchone()[0])
+        con.execute(
+            "UPDATE quarantine SET reason = ? || ' ' || source_row || ': ' || reason WHERE file_id = ?",
+            [source.unit, file_id],
+        )
+    good = int(con.execute("SELECT count(*) FROM requests WHERE file_id = ?", [file_id]).fetchone()[0])
     # Most files have no duplicates: one count settles that for the file itself, and the
     # other files are only searched when there are any. Rows inserted out of file order
     # cannot tell which occurrence came first: the file is then read again in order.
@@ -574,9 +634,19 @@ def _load_with(con, job: _Job, layout: Layout, plan: FieldPlan, read: str,
     con.execute("DELETE FROM files WHERE file_id = ?", [file_id])
     con.execute(
         "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [file_id, str(fr.path), source.kind or source.format, int(fp.split(":")[0]),
-         int(fp.split(":")[1]) / 1e9, fp, job.mapping_key, fr.loaded, fr.quarantined,
-         fr.duplicates, now],
+        [
+            file_id,
+            str(fr.path),
+            source.kind or source.format,
+            int(fp.split(":")[0]),
+            int(fp.split(":")[1]) / 1e9,
+            fp,
+            job.mapping_key,
+            fr.loaded,
+            fr.quarantined,
+            fr.duplicates,
+            now,
+        ],
     )
     if duplicates:
         dedupe.note(con, file_id, bool(repeated))
@@ -602,8 +672,17 @@ def _join_file(con, job: _Job, new_id: int, now: datetime) -> set[str]:
         """UPDATE files SET size = ?, mtime = ?, fingerprint = ?, loaded = loaded + ?,
                   quarantined = quarantined + ?, duplicates = duplicates + ?, loaded_at = ?
            WHERE file_id = ?""",
-        [int(fp.split(":")[0]), int(fp.split(":")[1]) / 1e9, fp, fr.loaded, fr.quarantined,
-         fr.duplicates, now, file_id])
+        [
+            int(fp.split(":")[0]),
+            int(fp.split(":")[1]) / 1e9,
+            fp,
+            fr.loaded,
+            fr.quarantined,
+            fr.duplicates,
+            now,
+            file_id,
+        ],
+    )
     con.execute("COMMIT")
     return features
 
@@ -613,8 +692,15 @@ def _join_file(con, job: _Job, new_id: int, now: datetime) -> set[str]:
 _NARROWED = frozenset(f.name for f in FIELDS if f.sql_type in ("TINYINT", "SMALLINT", "INTEGER"))
 
 
-def _insert_parked(con, file_id: int, path: str, now: datetime, renumber: str | None,
-                   on_read: Callable[[float], None] | None = None, raw: str = "source") -> int:
+def _insert_parked(
+    con,
+    file_id: int,
+    path: str,
+    now: datetime,
+    renumber: str | None,
+    on_read: Callable[[float], None] | None = None,
+    raw: str = "source",
+) -> int:
     """Read the file once: good rows into requests; bad rows parked there too (under the
     negative file_id, their reason and position in `extra`), then moved to the quarantine
     with their raw text. `raw` says where that text comes from: "row" where it is at hand
@@ -640,15 +726,14 @@ def _insert_parked(con, file_id: int, path: str, now: datetime, renumber: str | 
     with _ReadProgress(con, on_read):
         con.execute(
             f"""INSERT INTO requests ({cols}, extra, file_id)
-                SELECT {', '.join(values)},
+                SELECT {", ".join(values)},
                        CASE WHEN {good} THEN extra
                             ELSE json_object('reason', __reason, 'row', __row{raw_sql}) END,
                        CASE WHEN {good} THEN $1 ELSE -$1 END
                 FROM rd_checked""",
             [file_id],
         )
-    parked = con.execute("SELECT count(*) FROM requests WHERE file_id = ?",
-                         [-file_id]).fetchone()[0]
+    parked = con.execute("SELECT count(*) FROM requests WHERE file_id = ?", [-file_id]).fetchone()[0]
     if not parked:
         return 0
     if renumber:  # the rows were read without numbers: read them again with
@@ -675,8 +760,10 @@ def _insert_parked(con, file_id: int, path: str, now: datetime, renumber: str | 
 
 def _features(con, file_id: int) -> set[str]:
     """The features of one file's stored rows (read from its rollups)."""
-    return {r[0] for r in con.execute(
-        "SELECT DISTINCT feature FROM rollup_5m WHERE file_id = ?", [file_id]).fetchall()}
+    return {
+        r[0]
+        for r in con.execute("SELECT DISTINCT feature FROM rollup_5m WHERE file_id = ?", [file_id]).fetchall()
+    }
 
 
 def _raw_lines(con, file_id: int, readable: Path) -> None:
@@ -689,7 +776,8 @@ def _raw_lines(con, file_id: int, readable: Path) -> None:
                                   WHERE file_id = $1 AND raw IS NULL)) l
             WHERE quarantine.file_id = $1 AND quarantine.raw IS NULL
               AND quarantine.source_row = l.__row""",
-        [file_id])
+        [file_id],
+    )
 
 
 def _shift_rows(con, file_id: int, rejected: list[int]) -> None:
@@ -731,13 +819,13 @@ def _preload_polars(con, source: SourceFile, readable: Path) -> None:
     if "polars" in sys.modules:
         return
     if source.format == "parquet":
-        rows = con.execute(f"SELECT count(*) FROM read_parquet({literal(str(readable))})"
-                           ).fetchone()[0]
+        rows = con.execute(f"SELECT count(*) FROM read_parquet({literal(str(readable))})").fetchone()[0]
     else:
         rows = readable.stat().st_size // 256
     if rows >= FINGERPRINT_FROM_ROWS:
-        threading.Thread(target=importlib.import_module, args=("polars",),
-                         name="rd-import-polars", daemon=True).start()
+        threading.Thread(
+            target=importlib.import_module, args=("polars",), name="rd-import-polars", daemon=True
+        ).start()
 
 
 def _repeated_rows(con, file_id: int, rows: int) -> int:
@@ -748,14 +836,18 @@ def _repeated_rows(con, file_id: int, rows: int) -> int:
         # The fingerprints pass to Polars through Arrow's C stream (no pyarrow, no copy). A
         # relation cannot start while a result of execute() is still open on the
         # connection: the count below closes it.
-        total = con.execute("SELECT count(request_id) FROM requests WHERE file_id = ?",
-                            [file_id]).fetchall()[0][0]
-        fps = pl.DataFrame(con.sql(
-            f"SELECT {FINGERPRINT} AS fp FROM requests "
-            f"WHERE file_id = {int(file_id)} AND request_id IS NOT NULL"))["fp"]
+        total = con.execute("SELECT count(request_id) FROM requests WHERE file_id = ?", [file_id]).fetchall()[
+            0
+        ][0]
+        fps = pl.DataFrame(
+            con.sql(
+                f"SELECT {FINGERPRINT} AS fp FROM requests "
+                f"WHERE file_id = {int(file_id)} AND request_id IS NOT NULL"
+            )
+        )["fp"]
         if fps.n_unique() == total:
             return 0
     total, distinct = con.execute(
-        "SELECT count(request_id), count(DISTINCT request_id) FROM requests "
-        "WHERE file_id = ?", [file_id]).fetchone()
+        "SELECT count(request_id), count(DISTINCT request_id) FROM requests WHERE file_id = ?", [file_id]
+    ).fetchone()
     return int(total - distinct)

@@ -40,13 +40,13 @@ def load_scores(con, path: Path) -> None:
     try:
         cols = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {_reader(path)}").fetchall()}
     except duckdb.Error as exc:
-        raise ScoresFileError(f"{path}: cannot read scores file ({str(exc).splitlines()[0]})") \
-            from exc
+        raise ScoresFileError(f"{path}: cannot read scores file ({str(exc).splitlines()[0]})") from exc
     missing = {"name", "value"} - cols
     if missing or not cols & {"trace_id", "observation_id", "request_id"}:
         raise ScoresFileError(
             f"{path}: a scores file needs name, value and trace_id, observation_id or "
-            f"request_id columns; it has {', '.join(sorted(cols))}")
+            f"request_id columns; it has {', '.join(sorted(cols))}"
+        )
     request = " , ".join(c for c in ("observation_id", "request_id") if c in cols)
     request = f"coalesce({request})" if "," in request else (request or "NULL")
     trace = "trace_id" if "trace_id" in cols else "NULL"
@@ -69,13 +69,15 @@ def apply_scores(con, table: str, quality: str | None, feedback: str | None) -> 
             continue
         value = "avg(value)"
         if column == "feedback":
-            value = ("sign(avg(CASE WHEN data_type = 'BOOLEAN' THEN 2 * value - 1 "
-                     "ELSE value END))::INTEGER")
+            value = "sign(avg(CASE WHEN data_type = 'BOOLEAN' THEN 2 * value - 1 ELSE value END))::INTEGER"
         for key, col in (("trace_id", "__trace"), ("request_id", "request_id")):
             # Observation scores are applied last: they win over a trace's.
             only = "request_id IS NULL" if key == "trace_id" else "request_id IS NOT NULL"
-            con.execute(f"""UPDATE {table} SET {column} = CAST(s.v AS VARCHAR)
+            con.execute(
+                f"""UPDATE {table} SET {column} = CAST(s.v AS VARCHAR)
                             FROM (SELECT {key} AS k, {value} AS v FROM {SCORES_TABLE}
                                   WHERE name = ? AND {only} AND {key} IS NOT NULL
                                   GROUP BY {key}) s
-                            WHERE {table}.{col} = s.k""", [name])
+                            WHERE {table}.{col} = s.k""",
+                [name],
+            )

@@ -26,8 +26,16 @@ import duckdb
 
 from app.ingest import sniff
 
-FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv",
-           ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
+FORMATS = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
 
 MAX_LINE_BYTES = 64 << 20
 # The JSON reader's buffers follow its largest object: at 64 MiB it hands the insert
@@ -36,9 +44,27 @@ MAX_LINE_BYTES = 64 << 20
 JSON_READER_MAX_OBJECT = 16 << 20
 # JSONL is read one line per value; a delimiter no JSON text contains keeps each line whole.
 _NO_DELIMITER = "\x01\x02\x03\x04"
-_JSON_SCALARS = ("VARCHAR", "BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",
-                 "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DATE",
-                 "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIME", "UUID", "JSON")
+_JSON_SCALARS = (
+    "VARCHAR",
+    "BOOLEAN",
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "FLOAT",
+    "DOUBLE",
+    "DATE",
+    "TIMESTAMP",
+    "TIMESTAMP WITH TIME ZONE",
+    "TIME",
+    "UUID",
+    "JSON",
+)
 
 
 class UnreadableFile(ValueError):
@@ -181,13 +207,21 @@ class Layout:
 
 
 SAMPLE_ROWS = 20480
-_JSON_TYPES = {"VARCHAR": "VARCHAR", "UBIGINT": "BIGINT", "BIGINT": "BIGINT", "DOUBLE": "DOUBLE",
-               "BOOLEAN": "BOOLEAN", "NULL": "VARCHAR"}
+_JSON_TYPES = {
+    "VARCHAR": "VARCHAR",
+    "UBIGINT": "BIGINT",
+    "BIGINT": "BIGINT",
+    "DOUBLE": "DOUBLE",
+    "BOOLEAN": "BOOLEAN",
+    "NULL": "VARCHAR",
+}
 
 
 def _csv_options(readable: Path) -> str:
-    return (f"{literal(str(readable))}, sample_size = {SAMPLE_ROWS}, "
-            f"max_line_size = {MAX_LINE_BYTES}, store_rejects = true")
+    return (
+        f"{literal(str(readable))}, sample_size = {SAMPLE_ROWS}, "
+        f"max_line_size = {MAX_LINE_BYTES}, store_rejects = true"
+    )
 
 
 def _lines(path: str, rejects: bool = False) -> str:
@@ -196,9 +230,11 @@ def _lines(path: str, rejects: bool = False) -> str:
     A line that is not UTF-8 text is skipped; with `rejects` it is noted in DuckDB's
     reject tables (`csv_rejects`), so that it is quarantined with its number."""
     skip = ", ignore_errors = true" + (", store_rejects = true" if rejects else "")
-    return (f"read_csv({path}, columns = {{'line': 'VARCHAR'}}, delim = {literal(_NO_DELIMITER)}, "
-            "quote = '', escape = '', header = false, auto_detect = false, strict_mode = false, "
-            f"max_line_size = {MAX_LINE_BYTES}{skip})")
+    return (
+        f"read_csv({path}, columns = {{'line': 'VARCHAR'}}, delim = {literal(_NO_DELIMITER)}, "
+        "quote = '', escape = '', header = false, auto_detect = false, strict_mode = false, "
+        f"max_line_size = {MAX_LINE_BYTES}{skip})"
+    )
 
 
 def inspect(con, source: SourceFile, readable: Path) -> Layout:
@@ -206,20 +242,25 @@ def inspect(con, source: SourceFile, readable: Path) -> Layout:
     if readable.stat().st_size == 0:
         return Layout(columns=[])
     if source.format == "parquet":
-        rows = con.execute(
-            f"DESCRIBE SELECT * FROM read_parquet({literal(str(readable))})").fetchall()
+        rows = con.execute(f"DESCRIBE SELECT * FROM read_parquet({literal(str(readable))})").fetchall()
         return Layout(columns=[(r[0], r[1]) for r in rows])
     if source.format == "csv":
         header, date_format, ts_format, cols = con.execute(
             f"""SELECT HasHeader, DateFormat, TimestampFormat, Columns
-                FROM sniff_csv({_csv_options(readable)})""").fetchone()
-        return Layout(columns=[(c["name"], c["type"]) for c in cols], header=bool(header),
-                      date_format=date_format, timestamp_format=ts_format)
+                FROM sniff_csv({_csv_options(readable)})"""
+        ).fetchone()
+        return Layout(
+            columns=[(c["name"], c["type"]) for c in cols],
+            header=bool(header),
+            date_format=date_format,
+            timestamp_format=ts_format,
+        )
     try:
         rows = con.execute(
             f"""DESCRIBE SELECT * FROM read_json({literal(str(readable))},
                   format = 'newline_delimited', ignore_errors = true,
-                  sample_size = {SAMPLE_ROWS}, maximum_object_size = {JSON_READER_MAX_OBJECT})""").fetchall()
+                  sample_size = {SAMPLE_ROWS}, maximum_object_size = {JSON_READER_MAX_OBJECT})"""
+        ).fetchall()
     except duckdb.Error:
         rows = []
     if rows and [(r[0], r[1]) for r in rows] != [("json", "JSON")]:
@@ -230,16 +271,24 @@ def inspect(con, source: SourceFile, readable: Path) -> Layout:
         f"""SELECT json_group_structure(j) FROM (
               SELECT TRY(json(line)) AS j FROM (SELECT line FROM {_lines(literal(str(readable)))}
                                                 LIMIT {SAMPLE_ROWS}))
-            WHERE json_type(j) = 'OBJECT'""").fetchone()[0]
+            WHERE json_type(j) = 'OBJECT'"""
+    ).fetchone()[0]
     shape = json.loads(structure) if structure else {}
     if not isinstance(shape, dict):
         return Layout(columns=[])
-    return Layout(columns=[(k, _JSON_TYPES.get(v, "JSON") if isinstance(v, str) else "JSON")
-                           for k, v in shape.items()])
+    return Layout(
+        columns=[(k, _JSON_TYPES.get(v, "JSON") if isinstance(v, str) else "JSON") for k, v in shape.items()]
+    )
 
 
-def reader_sql(source: SourceFile, readable: Path, layout: Layout, text: set[str],
-               fast_types: dict[str, str] | None = None, numbered: bool = True) -> str:
+def reader_sql(
+    source: SourceFile,
+    readable: Path,
+    layout: Layout,
+    text: set[str],
+    fast_types: dict[str, str] | None = None,
+    numbered: bool = True,
+) -> str:
     """SQL for the relation `__row, __bad, __raw, <columns>`; columns in `text` as VARCHAR.
 
     `fast_types` (JSONL only) reads with DuckDB's JSON reader, the columns it names in the
@@ -251,22 +300,26 @@ def reader_sql(source: SourceFile, readable: Path, layout: Layout, text: set[str
     columns = layout.columns
     if source.format == "parquet":
         select = ", ".join(
-            f"CAST({ident(c)} AS VARCHAR) AS {ident(c)}" if c in text else ident(c)
-            for c, _ in columns)
-        return (f"SELECT file_row_number + 1 AS __row, NULL::VARCHAR AS __bad, "
-                f"{_raw_struct(columns)} AS __raw, {select} "
-                f"FROM read_parquet({path}, file_row_number = true)")
+            f"CAST({ident(c)} AS VARCHAR) AS {ident(c)}" if c in text else ident(c) for c, _ in columns
+        )
+        return (
+            f"SELECT file_row_number + 1 AS __row, NULL::VARCHAR AS __bad, "
+            f"{_raw_struct(columns)} AS __raw, {select} "
+            f"FROM read_parquet({path}, file_row_number = true)"
+        )
     if source.format == "csv":
         row = "row_number() OVER ()" if numbered else "NULL::BIGINT"
-        return _csv_sql(f"(SELECT {row} AS __row, * FROM {_csv_reader(readable, layout)})",
-                        layout, text)
+        return _csv_sql(f"(SELECT {row} AS __row, * FROM {_csv_reader(readable, layout)})", layout, text)
     if fast_types is not None:
         row = "row_number() OVER ()" if numbered else "NULL::BIGINT"
-        return (f"SELECT {row} AS __row, NULL::VARCHAR AS __bad, "
-                f"{_raw_struct(columns)} AS __raw, {', '.join(ident(c) for c, _ in columns)} "
-                f"FROM {_json_reader(path, columns, text, fast_types)}")
-    return _jsonl_sql(f"(SELECT row_number() OVER () AS __row, line FROM {_lines(path, True)})",
-                      columns, text)
+        return (
+            f"SELECT {row} AS __row, NULL::VARCHAR AS __bad, "
+            f"{_raw_struct(columns)} AS __raw, {', '.join(ident(c) for c, _ in columns)} "
+            f"FROM {_json_reader(path, columns, text, fast_types)}"
+        )
+    return _jsonl_sql(
+        f"(SELECT row_number() OVER () AS __row, line FROM {_lines(path, True)})", columns, text
+    )
 
 
 # A numbered read keeps the file's order on one thread, and so does everything after it in
@@ -279,8 +332,7 @@ NUMBERED_TABLE = "rd_numbered"
 def _csv_reader(readable: Path, layout: Layout) -> str:
     # Every value is read as text, so a value never makes DuckDB reject its row; the
     # detected types are applied afterwards (_csv_sql).
-    return (f"read_csv({_csv_options(readable)}, header = {str(layout.header).lower()}, "
-            "all_varchar = true)")
+    return f"read_csv({_csv_options(readable)}, header = {str(layout.header).lower()}, all_varchar = true)"
 
 
 def _csv_sql(numbered_rows: str, layout: Layout, text: set[str]) -> str:
@@ -292,12 +344,15 @@ def _csv_sql(numbered_rows: str, layout: Layout, text: set[str]) -> str:
         select.append(f"{_csv_typed(c, typ, layout)} AS {ident(c)}" if typed else ident(c))
         if typed:
             select.append(f"{ident(c)} AS {ident('__t_' + c)}")
-    return (f"SELECT __row, NULL::VARCHAR AS __bad, {_raw_struct(layout.columns)} AS __raw, "
-            f"{', '.join(select)} FROM {numbered_rows}")
+    return (
+        f"SELECT __row, NULL::VARCHAR AS __bad, {_raw_struct(layout.columns)} AS __raw, "
+        f"{', '.join(select)} FROM {numbered_rows}"
+    )
 
 
-def numbered_sql(con, source: SourceFile, readable: Path, layout: Layout, text: set[str],
-                 fast_types: dict[str, str] | None) -> str:
+def numbered_sql(
+    con, source: SourceFile, readable: Path, layout: Layout, text: set[str], fast_types: dict[str, str] | None
+) -> str:
     """Like reader_sql for a numbered read of a CSV or JSONL file (JSONL by the JSON reader
     with `fast_types`, else line by line), with the numbering done once into
     NUMBERED_TABLE."""
@@ -312,20 +367,25 @@ def numbered_sql(con, source: SourceFile, readable: Path, layout: Layout, text: 
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {NUMBERED_TABLE} AS
                         SELECT row_number() OVER () AS __row, {names}
                         FROM {_json_reader(path, columns, text, fast_types)}""")
-        return (f"SELECT __row, NULL::VARCHAR AS __bad, {_raw_struct(columns)} AS __raw, "
-                f"{names} FROM {NUMBERED_TABLE}")
+        return (
+            f"SELECT __row, NULL::VARCHAR AS __bad, {_raw_struct(columns)} AS __raw, "
+            f"{names} FROM {NUMBERED_TABLE}"
+        )
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {NUMBERED_TABLE} AS
                     SELECT row_number() OVER () AS __row, line FROM {_lines(path, True)}""")
     return _jsonl_sql(NUMBERED_TABLE, columns, text)
 
 
-def _json_reader(path: str, columns: list[tuple[str, str]], text: set[str],
-                 fast_types: dict[str, str]) -> str:
+def _json_reader(
+    path: str, columns: list[tuple[str, str]], text: set[str], fast_types: dict[str, str]
+) -> str:
     types = ", ".join(
-        f"{literal(c)}: {literal(fast_types.get(c) or ('VARCHAR' if c in text else t))}"
-        for c, t in columns)
-    return (f"read_json({path}, format = 'newline_delimited', columns = {{{types}}}, "
-            f"maximum_object_size = {JSON_READER_MAX_OBJECT})")
+        f"{literal(c)}: {literal(fast_types.get(c) or ('VARCHAR' if c in text else t))}" for c, t in columns
+    )
+    return (
+        f"read_json({path}, format = 'newline_delimited', columns = {{{types}}}, "
+        f"maximum_object_size = {JSON_READER_MAX_OBJECT})"
+    )
 
 
 def _csv_typed(name: str, typ: str, layout: Layout) -> str:
@@ -375,8 +435,9 @@ def _jsonl_sql(numbered_lines: str, columns: list[tuple[str, str]], text: set[st
 
 
 def _has_rejects_table(con) -> bool:
-    return bool(con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'reject_errors'").fetchone()[0])
+    return bool(
+        con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'reject_errors'").fetchone()[0]
+    )
 
 
 def last_scan_id(con) -> int:
@@ -434,7 +495,7 @@ def blank_lines(readable: Path) -> list[int]:
 
 def _newlines(data: mmap.mmap, start: int, end: int, chunk: int = 1 << 26) -> int:
     """How many newlines data[start:end] holds, read 64 MiB at a time."""
-    return sum(data[i:min(i + chunk, end)].count(b"\n") for i in range(start, end, chunk))
+    return sum(data[i : min(i + chunk, end)].count(b"\n") for i in range(start, end, chunk))
 
 
 # A blank line: at the start of the file, or after a newline; ending at a newline or at the

@@ -31,8 +31,14 @@ def save_upload(data_dir: Path, identity: Identity, name: str, data: bytes) -> P
     return target
 
 
-def load_files(store: Store, identity: Identity, paths: list[str], mapping: Mapping | None = None,
-               progress: Progress | None = None, whole: Collection[str] = ()) -> IngestResult:
+def load_files(
+    store: Store,
+    identity: Identity,
+    paths: list[str],
+    mapping: Mapping | None = None,
+    progress: Progress | None = None,
+    whole: Collection[str] = (),
+) -> IngestResult:
     """`ingest_paths` for a person of the console; AccessDenied unless admin."""
     require(identity, Permission.UPLOAD)
     return ingest_paths(store, paths, mapping=mapping, progress=progress, whole=whole)

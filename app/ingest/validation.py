@@ -14,8 +14,20 @@ from app.ingest.mapping import Mapping, MappingError
 from app.ingest.sources import SourceFile, ident, literal
 from app.storage.schema import FIELD_BY_NAME, FIELD_NAMES, FIELDS
 
-_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
-            "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "REAL")
+_NUMERIC = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "FLOAT",
+    "DOUBLE",
+    "REAL",
+)
 
 # Epoch numbers: seconds, milliseconds, microseconds or nanoseconds, told apart by size.
 _MACROS = (
@@ -76,12 +88,13 @@ def define_macros(con, time_range: TimeRange | None = None) -> None:
         con.execute(macro)
     time_range = time_range or TimeRange.default()
     for name, when in (("rd_ts_min", time_range.not_before), ("rd_ts_max", time_range.not_after)):
-        con.execute(f"CREATE OR REPLACE TEMP MACRO {name}() AS "
-                    f"TIMESTAMP '{when.isoformat(sep=' ', timespec='seconds')}'")
+        con.execute(
+            f"CREATE OR REPLACE TEMP MACRO {name}() AS "
+            f"TIMESTAMP '{when.isoformat(sep=' ', timespec='seconds')}'"
+        )
 
 
-def plan_fields(columns: list[tuple[str, str]], mapping: Mapping | None,
-                source: SourceFile) -> FieldPlan:
+def plan_fields(columns: list[tuple[str, str]], mapping: Mapping | None, source: SourceFile) -> FieldPlan:
     names = {c for c, _ in columns}
     sources: dict[str, str] = {}
     plain: set[str] = set()
@@ -99,39 +112,53 @@ def plan_fields(columns: list[tuple[str, str]], mapping: Mapping | None,
     missing = [f for f in ("timestamp", "feature") if f not in sources]
     if missing and columns:
         hint = f" in {mapping.label()}" if mapping else "; add a mapping file (--mapping)"
-        raise MappingError(f"{source.path}: no column for required field "
-                           f"{' and '.join(missing)}{hint}")
+        raise MappingError(f"{source.path}: no column for required field {' and '.join(missing)}{hint}")
     used = {sources[n] for n in plain}
     extras = [c for c, _ in columns if c not in FIELD_NAMES and c not in used]
     # Canonical values from text files are read as text and typed here, so that a bad
     # value quarantines its row with a reason instead of failing the file.
     text = {sources[n] for n in plain} if source.format != "parquet" else set()
-    json_types = {sources[n]: ("DOUBLE" if FIELD_BY_NAME[n].kind == "double" else "BIGINT")
-                  for n in plain if FIELD_BY_NAME[n].kind in ("double", "integer")}
+    json_types = {
+        sources[n]: ("DOUBLE" if FIELD_BY_NAME[n].kind == "double" else "BIGINT")
+        for n in plain
+        if FIELD_BY_NAME[n].kind in ("double", "integer")
+    }
     if "timestamp" in plain:
         detected = dict(columns)[sources["timestamp"]]
         if detected.startswith("TIMESTAMP") or detected == "DATE":
             json_types[sources["timestamp"]] = "TIMESTAMPTZ"  # naive times are taken as UTC
         elif detected in _NUMERIC:
             json_types[sources["timestamp"]] = "DOUBLE"  # epoch s, ms, us or ns
-    return FieldPlan(columns=columns, sources=sources, plain=plain, extras=extras,
-                     text_columns=text, json_types=json_types, mapping=mapping)
+    return FieldPlan(
+        columns=columns,
+        sources=sources,
+        plain=plain,
+        extras=extras,
+        text_columns=text,
+        json_types=json_types,
+        mapping=mapping,
+    )
 
 
-def _check_mapped_columns(mapping: Mapping, sources: dict[str, str], plain: set[str],
-                          names: set[str], source: SourceFile) -> None:
+def _check_mapped_columns(
+    mapping: Mapping, sources: dict[str, str], plain: set[str], names: set[str], source: SourceFile
+) -> None:
     """A mapped expression may read only this file's columns; text that is not an
     expression must be one of its column names."""
     for name, expression in mapping.expressions.items():
         if name in plain or name not in sources:
             continue
         if not expression.parsed:
-            raise MappingError(f"{mapping.label()}: field {name}: neither a column of "
-                               f"{source.path.name} nor a valid SQL expression")
+            raise MappingError(
+                f"{mapping.label()}: field {name}: neither a column of "
+                f"{source.path.name} nor a valid SQL expression"
+            )
         unknown = sorted(expression.columns - names)
         if unknown:
-            raise MappingError(f"{mapping.label()}: field {name}: no column "
-                               f"{', '.join(repr(c) for c in unknown)} in {source.path.name}")
+            raise MappingError(
+                f"{mapping.label()}: field {name}: no column "
+                f"{', '.join(repr(c) for c in unknown)} in {source.path.name}"
+            )
 
 
 def checked_sql(con, plan: FieldPlan, source: SourceFile) -> str:
@@ -145,31 +172,32 @@ def checked_sql(con, plan: FieldPlan, source: SourceFile) -> str:
         if f.name not in plan.sources:
             typed.append(f"NULL::{f.sql_type} AS {f.name}")
             continue
-        value, field_checks = _typed(f.name, f.kind, f.sql_type, ident("r_" + f.name),
-                                     raw_types[f.name])
+        value, field_checks = _typed(f.name, f.kind, f.sql_type, ident("r_" + f.name), raw_types[f.name])
         typed.append(f"{value} AS {f.name}")
         checks.extend(field_checks)
     types = dict(plan.columns)
     # `__extra`: a JSON object of extra columns a telemetry reader built (app/ingest/otlp.py).
     extras = [e for e in plan.extras if e != EXTRA_OBJECT]
     extra = (
-        "json_object(" + ", ".join(
-            f"{literal(e)}, {_extra_value(e, types[e], source.format)}" for e in extras
-        ) + ")" if extras else "NULL::JSON"
+        "json_object("
+        + ", ".join(f"{literal(e)}, {_extra_value(e, types[e], source.format)}" for e in extras)
+        + ")"
+        if extras
+        else "NULL::JSON"
     )
     if EXTRA_OBJECT in plan.extras:
-        extra = (f"json_merge_patch({ident(EXTRA_OBJECT)}, {extra})" if extras
-                 else ident(EXTRA_OBJECT))
-    level1 = (f"SELECT __row, __bad, __raw, {extra} AS extra"
-              f"{''.join(', ' + e for e in raw_exprs)} FROM rd_src")
+        extra = f"json_merge_patch({ident(EXTRA_OBJECT)}, {extra})" if extras else ident(EXTRA_OBJECT)
+    level1 = f"SELECT __row, __bad, __raw, {extra} AS extra{''.join(', ' + e for e in raw_exprs)} FROM rd_src"
     level2 = f"SELECT *, {', '.join(typed)} FROM ({level1})"
     # The reasons are only spelled out for the rows that fail a check.
     failed = " OR ".join(f"({cond})" for cond, _ in checks)
     spelled = ", ".join(f"CASE WHEN {cond} THEN {msg} END" for cond, msg in checks)
-    reason = (f"CASE WHEN __bad IS NOT NULL THEN __bad WHEN {failed} "
-              f"THEN concat_ws('; ', {spelled}) END" if checks else "__bad")
-    return (f"SELECT __row, {', '.join(FIELD_NAMES)}, extra, __raw, {reason} AS __reason "
-            f"FROM ({level2})")
+    reason = (
+        f"CASE WHEN __bad IS NOT NULL THEN __bad WHEN {failed} THEN concat_ws('; ', {spelled}) END"
+        if checks
+        else "__bad"
+    )
+    return f"SELECT __row, {', '.join(FIELD_NAMES)}, extra, __raw, {reason} AS __reason FROM ({level2})"
 
 
 def _extra_value(name: str, typ: str, source_format: str) -> str:
@@ -203,13 +231,14 @@ def _raw_types(con, plan: FieldPlan, source: SourceFile, raw_exprs: list[str]) -
             mapped = plan.mapping is not None and name in plan.mapping.fields
             where = plan.mapping.label() if mapped and plan.mapping else str(source.path)
             detail = " ".join(str(exc).split())[:300]
-            raise MappingError(f"{where}: field {name}: {plan.sources[name]!r} does not work on "
-                               f"{source.path.name} ({detail})") from exc
+            raise MappingError(
+                f"{where}: field {name}: {plan.sources[name]!r} does not work on "
+                f"{source.path.name} ({detail})"
+            ) from exc
     return out
 
 
-def _typed(name: str, kind: str, sql_type: str, raw: str, rtype: str
-           ) -> tuple[str, list[tuple[str, str]]]:
+def _typed(name: str, kind: str, sql_type: str, raw: str, rtype: str) -> tuple[str, list[tuple[str, str]]]:
     """The typed value of one canonical field, and the checks that quarantine a row: each a
     condition and the reason it gives."""
     shown = f"concat('''', CAST({raw} AS VARCHAR), '''')"
@@ -223,13 +252,16 @@ def _typed(name: str, kind: str, sql_type: str, raw: str, rtype: str
             value = f"rd_epoch(CAST({raw} AS DOUBLE))"
         else:
             value = f"rd_parse_ts(CAST({raw} AS VARCHAR))"
-        return value, [(f"{raw} IS NULL", "'missing timestamp'"),
-                       (f"{raw} IS NOT NULL AND {name} IS NULL",
-                        f"'timestamp ' || {shown} || ' is not a time'"),
-                       (f"{name} < rd_ts_min() OR {name} > rd_ts_max()",
-                        f"'timestamp ' || {shown} || ' outside the plausible range ' || "
-                        "strftime(rd_ts_min(), '%Y-%m-%d') || ' to ' || "
-                        "strftime(rd_ts_max(), '%Y-%m-%d %H:%M')")]
+        return value, [
+            (f"{raw} IS NULL", "'missing timestamp'"),
+            (f"{raw} IS NOT NULL AND {name} IS NULL", f"'timestamp ' || {shown} || ' is not a time'"),
+            (
+                f"{name} < rd_ts_min() OR {name} > rd_ts_max()",
+                f"'timestamp ' || {shown} || ' outside the plausible range ' || "
+                "strftime(rd_ts_min(), '%Y-%m-%d') || ' to ' || "
+                "strftime(rd_ts_max(), '%Y-%m-%d %H:%M')",
+            ),
+        ]
     if kind == "text":
         text = raw if rtype == "VARCHAR" else f"CAST({raw} AS VARCHAR)"
         if name in ("feature", "error"):
@@ -256,12 +288,9 @@ def _typed(name: str, kind: str, sql_type: str, raw: str, rtype: str
     checks = [(bad_type, f"'{name} ' || {shown} || {message}")]
     given = f"trim(CAST({raw} AS VARCHAR))"  # as written in the file
     if name == "quality_score":
-        checks.append((f"NOT ({name} BETWEEN 0 AND 1)",
-                       f"'quality_score ' || {given} || ' outside [0, 1]'"))
+        checks.append((f"NOT ({name} BETWEEN 0 AND 1)", f"'quality_score ' || {given} || ' outside [0, 1]'"))
     elif name == "feedback":
-        checks.append((f"{name} NOT IN (-1, 0, 1)",
-                       f"'feedback ' || {given} || ' is not -1, 0 or 1'"))
+        checks.append((f"{name} NOT IN (-1, 0, 1)", f"'feedback ' || {given} || ' is not -1, 0 or 1'"))
     else:
         checks.append((f"{name} < 0", f"'negative {name} ' || {given}"))
     return value, checks
-

@@ -53,8 +53,7 @@ TIMELINE_SQL = {
     "quality_score": "avg(quality_score)",
     "latency_p95_ms": "quantile_cont(latency_ms, 0.95)",
     "cost_per_request_usd": "avg(cost_usd)",
-    "negative_feedback_rate": "avg(CASE WHEN feedback = -1 THEN 1.0 "
-                              "WHEN feedback IS NOT NULL THEN 0.0 END)",
+    "negative_feedback_rate": "avg(CASE WHEN feedback = -1 THEN 1.0 WHEN feedback IS NOT NULL THEN 0.0 END)",
 }
 
 
@@ -67,8 +66,13 @@ class ArmSummary:
     feedback_n: int
 
     def as_dict(self) -> dict[str, Any]:
-        return {"filter": self.filter, "requests": self.requests, "errors": self.errors,
-                "scored": self.scored, "with_feedback": self.feedback_n}
+        return {
+            "filter": self.filter,
+            "requests": self.requests,
+            "errors": self.errors,
+            "scored": self.scored,
+            "with_feedback": self.feedback_n,
+        }
 
 
 @dataclass(frozen=True)
@@ -84,10 +88,17 @@ class MetricComparison:
     n_b: int
 
     def as_dict(self) -> dict[str, Any]:
-        return {"metric": self.metric, "a": _clean(self.a), "a_ci": _ci(self.a_ci),
-                "b": _clean(self.b), "b_ci": _ci(self.b_ci),
-                "difference": _clean(self.difference), "p_value": _clean(self.p_value),
-                "n_a": self.n_a, "n_b": self.n_b}
+        return {
+            "metric": self.metric,
+            "a": _clean(self.a),
+            "a_ci": _ci(self.a_ci),
+            "b": _clean(self.b),
+            "b_ci": _ci(self.b_ci),
+            "difference": _clean(self.difference),
+            "p_value": _clean(self.p_value),
+            "n_a": self.n_a,
+            "n_b": self.n_b,
+        }
 
 
 @dataclass(frozen=True)
@@ -103,9 +114,14 @@ class Comparison:
         return next(m for m in self.metrics if m.metric == name)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"feature": self.feature, "since": iso_z(self.since), "until": iso_z(self.until),
-                "a": self.a.as_dict(), "b": self.b.as_dict(),
-                "metrics": [m.as_dict() for m in self.metrics]}
+        return {
+            "feature": self.feature,
+            "since": iso_z(self.since),
+            "until": iso_z(self.until),
+            "a": self.a.as_dict(),
+            "b": self.b.as_dict(),
+            "metrics": [m.as_dict() for m in self.metrics],
+        }
 
 
 def _clean(x: float | None) -> float | None:
@@ -155,16 +171,26 @@ def _read_arm(store: Store, scope: Scope, extras: tuple[str, ...]) -> _Arm:
             moments[int(k)].append((int(n), float(s1), float(s2)))
     scored, q_mean, q_sd = _moments(moments[1])
     cost_n, c_mean, c_sd = _moments(moments[3])
-    agg = {"requests": counts[0], "errors": counts[1], "scored": scored, "quality_mean": q_mean,
-           "quality_sd": q_sd, "latency_n": sum(hists[2].values()), "cost_n": cost_n,
-           "cost_mean": c_mean, "cost_sd": c_sd, "feedback_n": counts[2],
-           "negative_feedback": counts[3]}
+    agg = {
+        "requests": counts[0],
+        "errors": counts[1],
+        "scored": scored,
+        "quality_mean": q_mean,
+        "quality_sd": q_sd,
+        "latency_n": sum(hists[2].values()),
+        "cost_n": cost_n,
+        "cost_mean": c_mean,
+        "cost_sd": c_sd,
+        "feedback_n": counts[2],
+        "negative_feedback": counts[3],
+    }
     arm = _Arm(scope, agg, hists=hists)
     n_lat = agg["latency_n"]
     if n_lat:
         lo, hi = stats.quantile_rank_levels(n_lat, 0.95)
-        q = store.scalar(f"SELECT quantile_cont(latency_ms, [0.95, ?, ?]) FROM requests "
-                         f"WHERE {where}", [lo, hi, *params])
+        q = store.scalar(
+            f"SELECT quantile_cont(latency_ms, [0.95, ?, ?]) FROM requests WHERE {where}", [lo, hi, *params]
+        )
         arm.p95, arm.p95_ci = q[0], (q[1], q[2])
     return arm
 
@@ -183,14 +209,29 @@ def _proportion(metric: str, xa: int, na: int, xb: int, nb: int) -> MetricCompar
     if not na or not nb:
         pa = xa / na if na else None
         pb = xb / nb if nb else None
-        return MetricComparison(metric, pa, stats.wilson_interval(xa, na) if na else None,
-                                pb, stats.wilson_interval(xb, nb) if nb else None, None, None,
-                                na, nb)
-    test = stats.stratified_proportions(np.array([xa]), np.array([na]), np.array([xb]),
-                                        np.array([nb]))
-    return MetricComparison(metric, xa / na, stats.wilson_interval(xa, na), xb / nb,
-                            stats.wilson_interval(xb, nb), xb / nb - xa / na, _two_sided(test),
-                            na, nb)
+        return MetricComparison(
+            metric,
+            pa,
+            stats.wilson_interval(xa, na) if na else None,
+            pb,
+            stats.wilson_interval(xb, nb) if nb else None,
+            None,
+            None,
+            na,
+            nb,
+        )
+    test = stats.stratified_proportions(np.array([xa]), np.array([na]), np.array([xb]), np.array([nb]))
+    return MetricComparison(
+        metric,
+        xa / na,
+        stats.wilson_interval(xa, na),
+        xb / nb,
+        stats.wilson_interval(xb, nb),
+        xb / nb - xa / na,
+        _two_sided(test),
+        na,
+        nb,
+    )
 
 
 def _mean(metric: str, a: _Arm, b: _Arm, prefix: str, n_key: str, kind: int) -> MetricComparison:
@@ -218,35 +259,62 @@ def compare(store: Store, a: Scope, b: Scope, extras: tuple[str, ...] = ()) -> C
     metrics = []
     for name in METRIC_NAMES:
         if name == "error_rate":
-            metrics.append(_proportion(name, arm_a.agg["errors"], arm_a.agg["requests"],
-                                       arm_b.agg["errors"], arm_b.agg["requests"]))
+            metrics.append(
+                _proportion(
+                    name,
+                    arm_a.agg["errors"],
+                    arm_a.agg["requests"],
+                    arm_b.agg["errors"],
+                    arm_b.agg["requests"],
+                )
+            )
         elif name == "negative_feedback_rate":
-            metrics.append(_proportion(name, arm_a.agg["negative_feedback"],
-                                       arm_a.agg["feedback_n"], arm_b.agg["negative_feedback"],
-                                       arm_b.agg["feedback_n"]))
+            metrics.append(
+                _proportion(
+                    name,
+                    arm_a.agg["negative_feedback"],
+                    arm_a.agg["feedback_n"],
+                    arm_b.agg["negative_feedback"],
+                    arm_b.agg["feedback_n"],
+                )
+            )
         elif name == "quality_score":
             metrics.append(_mean(name, arm_a, arm_b, "quality", "scored", 1))
         elif name == "cost_per_request_usd":
             metrics.append(_mean(name, arm_a, arm_b, "cost", "cost_n", 3))
         elif name == "latency_p95_ms":
-            diff = (None if arm_a.p95 is None or arm_b.p95 is None else arm_b.p95 - arm_a.p95)
-            metrics.append(MetricComparison(
-                name, arm_a.p95, arm_a.p95_ci, arm_b.p95, arm_b.p95_ci, diff,
-                _rank_p(arm_a, arm_b, 2), int(arm_a.agg["latency_n"] or 0),
-                int(arm_b.agg["latency_n"] or 0)))
+            diff = None if arm_a.p95 is None or arm_b.p95 is None else arm_b.p95 - arm_a.p95
+            metrics.append(
+                MetricComparison(
+                    name,
+                    arm_a.p95,
+                    arm_a.p95_ci,
+                    arm_b.p95,
+                    arm_b.p95_ci,
+                    diff,
+                    _rank_p(arm_a, arm_b, 2),
+                    int(arm_a.agg["latency_n"] or 0),
+                    int(arm_b.agg["latency_n"] or 0),
+                )
+            )
 
     def summary(arm: _Arm) -> ArmSummary:
-        return ArmSummary(arm.scope.filter.text(), int(arm.agg["requests"]),
-                          int(arm.agg["errors"]), int(arm.agg["scored"]),
-                          int(arm.agg["feedback_n"]))
+        return ArmSummary(
+            arm.scope.filter.text(),
+            int(arm.agg["requests"]),
+            int(arm.agg["errors"]),
+            int(arm.agg["scored"]),
+            int(arm.agg["feedback_n"]),
+        )
 
     since = min((t for t in (a.since, b.since) if t is not None), default=None)
     until = max((t for t in (a.until, b.until) if t is not None), default=None)
     return Comparison(a.feature, since, until, summary(arm_a), summary(arm_b), tuple(metrics))
 
 
-def arm_timeline(store: Store, a: Scope, b: Scope, metric: str, bucket: str,
-                 extras: tuple[str, ...] = ()) -> list[tuple[str, datetime, float | None, int]]:
+def arm_timeline(
+    store: Store, a: Scope, b: Scope, metric: str, bucket: str, extras: tuple[str, ...] = ()
+) -> list[tuple[str, datetime, float | None, int]]:
     """(arm, bucket start, metric value, requests) of both arms, bucket by bucket.
     `bucket` is a DuckDB interval such as '1 hour'."""
     if metric not in TIMELINE_SQL:
@@ -258,9 +326,10 @@ def arm_timeline(store: Store, a: Scope, b: Scope, metric: str, bucket: str,
         for name, scope in (("a", a), ("b", b)):
             where, params = where_sql(scope, extras)
             for t, value, n in store.rows(
-                    f"""SELECT time_bucket(INTERVAL '{bucket}', timestamp), {TIMELINE_SQL[metric]},
+                f"""SELECT time_bucket(INTERVAL '{bucket}', timestamp), {TIMELINE_SQL[metric]},
                                count(*) FROM requests WHERE {where} GROUP BY 1 ORDER BY 1""",
-                    params):
+                params,
+            ):
                 out.append((name, t, value, int(n)))
     return out
 
@@ -274,12 +343,15 @@ def before_after(at: datetime, base: Filter | None = None) -> tuple[Filter, Filt
     """Arms before and after a moment (a change, an onset), within an optional filter."""
     base = base or Filter()
     iso = at.strftime("%Y-%m-%dT%H:%M:%S")
-    return (base.with_condition(Condition("timestamp", "lt", (iso,))),
-            base.with_condition(Condition("timestamp", "ge", (iso,))))
+    return (
+        base.with_condition(Condition("timestamp", "lt", (iso,))),
+        base.with_condition(Condition("timestamp", "ge", (iso,))),
+    )
 
 
-def preset(onset: datetime, change: ChangeEvent | None = None,
-           where: tuple[str, str] | None = None) -> tuple[Filter, Filter, str]:
+def preset(
+    onset: datetime, change: ChangeEvent | None = None, where: tuple[str, str] | None = None
+) -> tuple[Filter, Filter, str]:
     """The suspect's requests against the baseline, and a sentence saying which arms these are:
     - a model or prompt change with both values: requests of the old value against the new;
     - a slice where the degradation sits (`where` = dimension, value): the rest of the
@@ -289,15 +361,19 @@ def preset(onset: datetime, change: ChangeEvent | None = None,
     if change is not None:
         field = _CHANGE_FIELD.get(change.kind)
         if field and change.from_value and change.to_value and change.from_value != change.to_value:
-            return (Filter((Condition(field, "eq", (change.from_value,)),)),
-                    Filter((Condition(field, "eq", (change.to_value,)),)),
-                    f"{field} {change.from_value} against {change.to_value}")
+            return (
+                Filter((Condition(field, "eq", (change.from_value,)),)),
+                Filter((Condition(field, "eq", (change.to_value,)),)),
+                f"{field} {change.from_value} against {change.to_value}",
+            )
     if where is not None:
         dimension, value = where
         since = Condition("timestamp", "ge", (onset.strftime("%Y-%m-%dT%H:%M:%S"),))
-        return (Filter((Condition(dimension, "ne", (value,)), since)),
-                Filter((Condition(dimension, "eq", (value,)), since)),
-                f"the rest against {dimension} = {value}, since the onset")
+        return (
+            Filter((Condition(dimension, "ne", (value,)), since)),
+            Filter((Condition(dimension, "eq", (value,)), since)),
+            f"the rest against {dimension} = {value}, since the onset",
+        )
     a, b = before_after(onset)
     return a, b, "the whole feature before the onset against after"
 

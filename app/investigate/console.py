@@ -34,8 +34,15 @@ TABLES: dict[str, str] = {
 MAX_LIMIT = 100_000
 
 
-def run_sql(data_dir: Path, sql: str, *, actor: Actor | None = None, who: str | None = None,
-            limit: int = DEFAULT_LIMIT, timeout_s: float = DEFAULT_TIMEOUT_S) -> QueryResult:
+def run_sql(
+    data_dir: Path,
+    sql: str,
+    *,
+    actor: Actor | None = None,
+    who: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> QueryResult:
     """Run one read-only statement for `actor` (None: no sign-in configured; `who` names the
     person then, e.g. the OS user of the CLI) and record the run in the query log.
     Raises PermissionDenied, QueryRefused, QueryTimeout or QueryFailed."""
@@ -45,20 +52,42 @@ def run_sql(data_dir: Path, sql: str, *, actor: Actor | None = None, who: str | 
     try:
         require(actor, CONSOLE_ROLE, "the SQL console")
     except PermissionDenied as exc:
-        querylog.record(data_dir, actor=name, role=role, kind="sql", text=sql, outcome="denied",
-                        message=str(exc))
+        querylog.record(
+            data_dir, actor=name, role=role, kind="sql", text=sql, outcome="denied", message=str(exc)
+        )
         raise
     started = time.monotonic()
     db_path = Path(data_dir) / str(setting("database_file"))
     try:
         result = run_readonly(db_path, sql, limit=limit, timeout_s=timeout_s)
     except ReadOnlyQueryError as exc:
-        outcome = ("refused" if isinstance(exc, QueryRefused)
-                   else "timeout" if isinstance(exc, QueryTimeout) else "failed")
-        querylog.record(data_dir, actor=name, role=role, kind="sql", text=sql, outcome=outcome,
-                        elapsed_ms=int(1000 * (time.monotonic() - started)), message=str(exc))
+        outcome = (
+            "refused"
+            if isinstance(exc, QueryRefused)
+            else "timeout"
+            if isinstance(exc, QueryTimeout)
+            else "failed"
+        )
+        querylog.record(
+            data_dir,
+            actor=name,
+            role=role,
+            kind="sql",
+            text=sql,
+            outcome=outcome,
+            elapsed_ms=int(1000 * (time.monotonic() - started)),
+            message=str(exc),
+        )
         raise
-    querylog.record(data_dir, actor=name, role=role, kind="sql", text=sql, outcome="ok",
-                    rows=len(result.rows), elapsed_ms=int(1000 * result.elapsed_s),
-                    message="truncated at the row limit" if result.truncated else None)
+    querylog.record(
+        data_dir,
+        actor=name,
+        role=role,
+        kind="sql",
+        text=sql,
+        outcome="ok",
+        rows=len(result.rows),
+        elapsed_ms=int(1000 * result.elapsed_s),
+        message="truncated at the row limit" if result.truncated else None,
+    )
     return result

@@ -25,21 +25,35 @@ def _cell(value: Any) -> str:
     return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
 
 
-def save_evidence(data_dir: Path, incident_id: str, *, title: str, link: str, note: str = "",
-                  query: str | None = None, rows: list[dict[str, Any]] | None = None,
-                  actor: str | None = None) -> Incident:
+def save_evidence(
+    data_dir: Path,
+    incident_id: str,
+    *,
+    title: str,
+    link: str,
+    note: str = "",
+    query: str | None = None,
+    rows: list[dict[str, Any]] | None = None,
+    actor: str | None = None,
+) -> Incident:
     """Attach a view or query, with its first MAX_ROWS result rows, to an incident."""
     if not title.strip():
         raise ValueError("evidence needs a title")
     rows = rows or []
     columns = list(rows[0]) if rows else []
     table = [[_cell(r.get(c)) for c in columns] for r in rows[:MAX_ROWS]]
-    data = {"title": title.strip(), "link": link, "query": query, "note": note.strip(),
-            "columns": columns, "rows": table, "rows_total": len(rows)}
+    data = {
+        "title": title.strip(),
+        "link": link,
+        "query": query,
+        "note": note.strip(),
+        "columns": columns,
+        "rows": table,
+        "rows_total": len(rows),
+    }
     return IncidentLog(Path(data_dir)).append(incident_id, "evidence", data, actor=actor)
 
 
 def evidence_of(incident: Incident) -> list[dict[str, Any]]:
     """The incident's saved evidence, oldest first, each with its time and who saved it."""
-    return [{**e.data, "at": e.at, "actor": e.actor} for e in incident.events
-            if e.kind == "evidence"]
+    return [{**e.data, "at": e.at, "actor": e.actor} for e in incident.events if e.kind == "evidence"]

@@ -26,10 +26,12 @@ from app.investigate.roles import EXPORT_ROLE, Actor, PermissionDenied, require
 from app.storage.schema import FIELD_NAMES
 from app.storage.store import Store
 
-FORMATS = {"jsonl": "(FORMAT json)", "csv": "(FORMAT csv, HEADER true)",
-           "parquet": "(FORMAT parquet, COMPRESSION zstd)"}
-_SUFFIX = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv",
-           ".parquet": "parquet"}
+FORMATS = {
+    "jsonl": "(FORMAT json)",
+    "csv": "(FORMAT csv, HEADER true)",
+    "parquet": "(FORMAT parquet, COMPRESSION zstd)",
+}
+_SUFFIX = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 _COLUMNS = ", ".join(f'"{n}"' for n in FIELD_NAMES) + ", extra"
 # Without --worst a sample is spread over the scope by a hash of each request (the same
 # rows every time for the same data), not the first N by time.
@@ -56,8 +58,9 @@ def format_of(path: Path, fmt: str | None = None) -> str:
         return fmt
     found = _SUFFIX.get(path.suffix.lower())
     if found is None:
-        raise ExportError(f"{path}: cannot tell the format from the name; use .jsonl, .csv "
-                          "or .parquet (or give the format)")
+        raise ExportError(
+            f"{path}: cannot tell the format from the name; use .jsonl, .csv or .parquet (or give the format)"
+        )
     return found
 
 
@@ -65,26 +68,49 @@ def sidecar_path(path: Path) -> Path:
     return path.with_name(path.name + ".json")
 
 
-def export_slice(store: Store, scope: Scope, path: Path, *, fmt: str | None = None,
-                 n: int | None = None, worst: bool = False, extras: tuple[str, ...] = (),
-                 actor: Actor | None = None, who: str | None = None) -> ExportResult:
+def export_slice(
+    store: Store,
+    scope: Scope,
+    path: Path,
+    *,
+    fmt: str | None = None,
+    n: int | None = None,
+    worst: bool = False,
+    extras: tuple[str, ...] = (),
+    actor: Actor | None = None,
+    who: str | None = None,
+) -> ExportResult:
     """Write the scope's requests (all, or `n` of them: the worst first with `worst`, else a
     spread sample) to `path`, and the sidecar beside it."""
     path = Path(path)
     kind = format_of(path, fmt)
     name, role = (actor.name, actor.role) if actor else (who, None)
     description = {
-        "feature": scope.feature, "since": iso_z(scope.since), "until": iso_z(scope.until),
-        "filter": scope.filter.text(), "n": n, "worst": worst, "format": kind,
-        "exported_by": name, "exported_at": iso_z(datetime.now(UTC).replace(tzinfo=None)),
+        "feature": scope.feature,
+        "since": iso_z(scope.since),
+        "until": iso_z(scope.until),
+        "filter": scope.filter.text(),
+        "n": n,
+        "worst": worst,
+        "format": kind,
+        "exported_by": name,
+        "exported_at": iso_z(datetime.now(UTC).replace(tzinfo=None)),
     }
-    log_text = json.dumps({k: description[k] for k in ("feature", "since", "until", "filter",
-                                                       "n", "worst", "format")})
+    log_text = json.dumps(
+        {k: description[k] for k in ("feature", "since", "until", "filter", "n", "worst", "format")}
+    )
     try:
         require(actor, EXPORT_ROLE, "exporting requests")
     except PermissionDenied as exc:
-        querylog.record(store.data_dir, actor=name, role=role, kind="export", text=log_text,
-                        outcome="denied", message=str(exc))
+        querylog.record(
+            store.data_dir,
+            actor=name,
+            role=role,
+            kind="export",
+            text=log_text,
+            outcome="denied",
+            message=str(exc),
+        )
         raise
     if n is not None and n < 1:
         raise ExportError(f"--n {n}: expected 1 or more")
@@ -99,8 +125,9 @@ def export_slice(store: Store, scope: Scope, path: Path, *, fmt: str | None = No
     started = time.monotonic()
     try:
         with store.connect() as con:
-            rows = con.execute(f"COPY ({select}) TO '{_quoted(partial)}' {FORMATS[kind]}",
-                               params).fetchone()[0]
+            rows = con.execute(f"COPY ({select}) TO '{_quoted(partial)}' {FORMATS[kind]}", params).fetchone()[
+                0
+            ]
         description["rows"] = int(rows)
         side_partial.write_text(json.dumps(description, indent=2) + "\n")
         os.replace(partial, path)
@@ -109,13 +136,27 @@ def export_slice(store: Store, scope: Scope, path: Path, *, fmt: str | None = No
         for leftover in (partial, side_partial):
             with contextlib.suppress(OSError):
                 leftover.unlink(missing_ok=True)
-        querylog.record(store.data_dir, actor=name, role=role, kind="export", text=log_text,
-                        outcome="failed", message=str(exc).splitlines()[0] if str(exc) else
-                        type(exc).__name__)
+        querylog.record(
+            store.data_dir,
+            actor=name,
+            role=role,
+            kind="export",
+            text=log_text,
+            outcome="failed",
+            message=str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+        )
         raise
-    querylog.record(store.data_dir, actor=name, role=role, kind="export", text=log_text,
-                    outcome="ok", rows=int(rows),
-                    elapsed_ms=int(1000 * (time.monotonic() - started)), message=str(path))
+    querylog.record(
+        store.data_dir,
+        actor=name,
+        role=role,
+        kind="export",
+        text=log_text,
+        outcome="ok",
+        rows=int(rows),
+        elapsed_ms=int(1000 * (time.monotonic() - started)),
+        message=str(path),
+    )
     return ExportResult(path, sidecar_path(path), kind, int(rows), description)
 
 

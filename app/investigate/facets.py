@@ -38,8 +38,9 @@ DEFAULT_DIMENSIONS: tuple[str, ...] = (*SPLIT_DIMENSIONS, "error")
 DEFAULT_TOP = 8
 
 # Dimensions grouped together in the cube: few values each, so their combinations stay few.
-CUBE_DIMENSIONS = frozenset({"model", "response_model", "prompt_version", "variant", "region",
-                             "segment", "error"})
+CUBE_DIMENSIONS = frozenset(
+    {"model", "response_model", "prompt_version", "variant", "region", "segment", "error"}
+)
 LATENCY_BINS_PER_UNIT = 100  # ln-scale bins: exp(1/100) = 1.005, i.e. 1% wide
 _SUMS = """count(*) AS requests, count(error) AS errors, count(quality_score) AS quality_n,
     coalesce(sum(quality_score), 0) AS quality_sum, count(cost_usd) AS cost_n,
@@ -67,10 +68,14 @@ class _Sums:
 
     def value(self, name: str) -> FacetValue:
         return FacetValue(
-            name, self.requests, self.errors / self.requests if self.requests else 0.0,
+            name,
+            self.requests,
+            self.errors / self.requests if self.requests else 0.0,
             self.quality_sum / self.quality_n if self.quality_n else None,
             self.p95 if self.p95 is not None else _histogram_p95(self.hist),
-            self.cost_sum / self.cost_n if self.cost_n else None, None)
+            self.cost_sum / self.cost_n if self.cost_n else None,
+            None,
+        )
 
 
 def _histogram_p95(hist: dict[int, int]) -> float | None:
@@ -88,8 +93,7 @@ def _histogram_p95(hist: dict[int, int]) -> float | None:
     return math.exp((max(hist) + 1) / LATENCY_BINS_PER_UNIT)
 
 
-def _contribution(metric: str, v: FacetValue, o: FacetValue, quality_n: int,
-                  cost_sum: float) -> float | None:
+def _contribution(metric: str, v: FacetValue, o: FacetValue, quality_n: int, cost_sum: float) -> float | None:
     if metric == "error_rate":
         return v.requests * (v.error_rate - o.error_rate)
     if metric == "quality_score":
@@ -136,9 +140,14 @@ class Facets:
         return next((f for f in self.facets if f.dimension == dimension), None)
 
 
-def facets(store: Store, scope: Scope, metric: str = "error_rate",
-           dimensions: Sequence[str] = DEFAULT_DIMENSIONS, extras: Iterable[str] = (),
-           top: int = DEFAULT_TOP) -> Facets:
+def facets(
+    store: Store,
+    scope: Scope,
+    metric: str = "error_rate",
+    dimensions: Sequence[str] = DEFAULT_DIMENSIONS,
+    extras: Iterable[str] = (),
+    top: int = DEFAULT_TOP,
+) -> Facets:
     """The top `top` values of every dimension by contribution to a degradation of `metric`."""
     if metric not in FACET_METRICS:
         raise ValueError(f"metric {metric!r} is not one of {', '.join(FACET_METRICS)}")
@@ -149,12 +158,14 @@ def facets(store: Store, scope: Scope, metric: str = "error_rate",
     per: dict[str, dict[str, _Sums]] = {d: {} for d in dimensions}
     overall = _Sums()
     with store.session():
-        bin_sql = (f"CAST(floor(ln(greatest(latency_ms, 0.001)) * {LATENCY_BINS_PER_UNIT}) "
-                   "AS INTEGER)")
+        bin_sql = f"CAST(floor(ln(greatest(latency_ms, 0.001)) * {LATENCY_BINS_PER_UNIT}) AS INTEGER)"
         keys = [dimension_sql(d, extras) for d in cube_dims]
-        for row in store.rows(f"""SELECT {", ".join([*keys, bin_sql])}, {_SUMS}
-                                  FROM requests WHERE {where} GROUP BY ALL""", params):
-            values, b, sums = row[:len(keys)], row[len(keys)], row[len(keys) + 1:]
+        for row in store.rows(
+            f"""SELECT {", ".join([*keys, bin_sql])}, {_SUMS}
+                                  FROM requests WHERE {where} GROUP BY ALL""",
+            params,
+        ):
+            values, b, sums = row[: len(keys)], row[len(keys)], row[len(keys) + 1 :]
             overall.add(sums)
             if b is not None:
                 overall.hist[b] = overall.hist.get(b, 0) + sums[6]
@@ -168,17 +179,25 @@ def facets(store: Store, scope: Scope, metric: str = "error_rate",
             if len(exprs) == 1:  # a plain GROUP BY: grouping sets cost more even for one set
                 which, value, group = "0", f"CAST({exprs[0]} AS VARCHAR)", "GROUP BY 2"
             else:
-                which = "CASE " + " ".join(f"WHEN GROUPING({e}) = 0 THEN {i}"
-                                           for i, e in enumerate(exprs)) + " END"
-                value = "CASE " + " ".join(f"WHEN GROUPING({e}) = 0 THEN CAST({e} AS VARCHAR)"
-                                           for e in exprs) + " END"
+                which = (
+                    "CASE "
+                    + " ".join(f"WHEN GROUPING({e}) = 0 THEN {i}" for i, e in enumerate(exprs))
+                    + " END"
+                )
+                value = (
+                    "CASE "
+                    + " ".join(f"WHEN GROUPING({e}) = 0 THEN CAST({e} AS VARCHAR)" for e in exprs)
+                    + " END"
+                )
                 group = "GROUP BY GROUPING SETS (" + ", ".join(f"({e})" for e in exprs) + ")"
-            for row in store.rows(f"""SELECT {which}, {value}, {_SUMS},
+            for row in store.rows(
+                f"""SELECT {which}, {value}, {_SUMS},
                                              quantile_cont(latency_ms, 0.95)
-                                      FROM requests WHERE {where} {group}""", params):
+                                      FROM requests WHERE {where} {group}""",
+                params,
+            ):
                 d, raw, sums, p95 = row[0], row[1], row[2:9], row[9]
-                slot = per[other_dims[d]].setdefault(MISSING if raw is None else str(raw),
-                                                     _Sums())
+                slot = per[other_dims[d]].setdefault(MISSING if raw is None else str(raw), _Sums())
                 slot.add(sums)
                 slot.p95 = p95
     whole = overall.value("(all)")

@@ -28,8 +28,17 @@ from app.changes.declared import parse_time
 from app.storage.schema import FIELD_BY_NAME
 
 MISSING = "(missing)"
-OPS = {"eq": "=", "in": "=", "ne": "!=", "nin": "!=", "ge": ">=", "gt": ">", "le": "<=",
-       "lt": "<", "missing": "="}
+OPS = {
+    "eq": "=",
+    "in": "=",
+    "ne": "!=",
+    "nin": "!=",
+    "ge": ">=",
+    "gt": ">",
+    "le": "<=",
+    "lt": "<",
+    "missing": "=",
+}
 _CONDITION = re.compile(r"^\s*([^=<>!]+?)\s*(>=|<=|!=|=|>|<)\s*(.*?)\s*$")
 _NUMERIC = {"double", "integer"}
 
@@ -72,8 +81,9 @@ class Filter:
 
     def with_condition(self, condition: Condition) -> Filter:
         """This filter with `condition` replacing any other on the same field and operator."""
-        kept = [c for c in self.conditions
-                if not (c.field == condition.field and _same_side(c.op, condition.op))]
+        kept = [
+            c for c in self.conditions if not (c.field == condition.field and _same_side(c.op, condition.op))
+        ]
         return Filter((*kept, condition))
 
     def without(self, field_name: str) -> Filter:
@@ -87,15 +97,20 @@ def _same_side(a: str, b: str) -> bool:
     """Two conditions on one field that a new one replaces: the same bound of a range, or
     both about which values (equals, in, not, missing)."""
     lower, upper = {"ge", "gt"}, {"le", "lt"}
-    return (a in lower and b in lower) or (a in upper and b in upper) or (
-        a not in lower | upper and b not in lower | upper)
+    return (
+        (a in lower and b in lower)
+        or (a in upper and b in upper)
+        or (a not in lower | upper and b not in lower | upper)
+    )
 
 
 def parse_condition(text: str) -> Condition:
     m = _CONDITION.match(text)
     if not m or not m.group(1).strip():
-        raise FilterError(f"filter {text.strip()!r}: expected field=value, field>=value, "
-                          f"field<value, field=a|b or field={MISSING}")
+        raise FilterError(
+            f"filter {text.strip()!r}: expected field=value, field>=value, "
+            f"field<value, field=a|b or field={MISSING}"
+        )
     name, sign, value = m.group(1).strip(), m.group(2), m.group(3)
     if sign == "=":
         if value == MISSING:
@@ -162,8 +177,11 @@ def _typed(value: str, kind: str, cond: Condition) -> Any:
                 raise ValueError
             return t
     except ValueError:
-        expected = {"double": "a number", "integer": "a whole number",
-                    "timestamp": "a time (ISO 8601 or epoch seconds)"}[kind]
+        expected = {
+            "double": "a number",
+            "integer": "a whole number",
+            "timestamp": "a time (ISO 8601 or epoch seconds)",
+        }[kind]
         raise FilterError(f"filter {cond.text()!r}: {value!r} is not {expected}") from None
     return value
 

@@ -37,26 +37,45 @@ def _link(view: str, params: dict[str, str]) -> str:
     return f"{view}?" + urlencode(params, safe="{}|,:=<>")
 
 
-def explore_params(scope: Scope, metric: str | None = None, order: str | None = None,
-                   page: int | None = None) -> dict[str, str]:
-    return _clean(feature=scope.feature, since=scope.since, until=scope.until,
-                  where=scope.filter.text(), metric=metric, order=order,
-                  page=page if page and page > 1 else None)
+def explore_params(
+    scope: Scope, metric: str | None = None, order: str | None = None, page: int | None = None
+) -> dict[str, str]:
+    return _clean(
+        feature=scope.feature,
+        since=scope.since,
+        until=scope.until,
+        where=scope.filter.text(),
+        metric=metric,
+        order=order,
+        page=page if page and page > 1 else None,
+    )
 
 
-def compare_params(feature: str, a: Filter, b: Filter, since: datetime | None = None,
-                   until: datetime | None = None, metric: str | None = None) -> dict[str, str]:
-    return _clean(feature=feature, since=since, until=until, a=a.text(), b=b.text(),
-                  metric=metric)
+def compare_params(
+    feature: str,
+    a: Filter,
+    b: Filter,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    metric: str | None = None,
+) -> dict[str, str]:
+    return _clean(feature=feature, since=since, until=until, a=a.text(), b=b.text(), metric=metric)
 
 
-def explore_link(scope: Scope, metric: str | None = None, order: str | None = None,
-                 page: int | None = None) -> str:
+def explore_link(
+    scope: Scope, metric: str | None = None, order: str | None = None, page: int | None = None
+) -> str:
     return _link("explore", explore_params(scope, metric, order, page))
 
 
-def compare_link(feature: str, a: Filter, b: Filter, since: datetime | None = None,
-                 until: datetime | None = None, metric: str | None = None) -> str:
+def compare_link(
+    feature: str,
+    a: Filter,
+    b: Filter,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    metric: str | None = None,
+) -> str:
     return _link("compare", compare_params(feature, a, b, since, until, metric))
 
 

@@ -50,17 +50,36 @@ def _ledger(data_dir: Path) -> Ledger:
     return led
 
 
-def record(data_dir: Path, *, actor: str | None, role: str | None, kind: str, text: str,
-           outcome: str, rows: int | None = None, elapsed_ms: int | None = None,
-           message: str | None = None) -> None:
+def record(
+    data_dir: Path,
+    *,
+    actor: str | None,
+    role: str | None,
+    kind: str,
+    text: str,
+    outcome: str,
+    rows: int | None = None,
+    elapsed_ms: int | None = None,
+    message: str | None = None,
+) -> None:
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome {outcome!r} is not one of {', '.join(OUTCOMES)}")
     with _ledger(data_dir).connect() as con, con:
         con.execute(
             """INSERT INTO investigate_queries (ran_at, actor, role, kind, text, outcome, rows,
                    elapsed_ms, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), actor, role, kind, text,
-             outcome, rows, elapsed_ms, message))
+            (
+                datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                actor,
+                role,
+                kind,
+                text,
+                outcome,
+                rows,
+                elapsed_ms,
+                message,
+            ),
+        )
 
 
 def recent(data_dir: Path, limit: int = 100, actor: str | None = None) -> list[QueryRecord]:
@@ -69,5 +88,7 @@ def recent(data_dir: Path, limit: int = 100, actor: str | None = None) -> list[Q
         rows = con.execute(
             """SELECT ran_at, actor, role, kind, text, outcome, rows, elapsed_ms, message
                FROM investigate_queries WHERE (:actor IS NULL OR actor = :actor)
-               ORDER BY seq DESC LIMIT :limit""", {"actor": actor, "limit": limit}).fetchall()
+               ORDER BY seq DESC LIMIT :limit""",
+            {"actor": actor, "limit": limit},
+        ).fetchall()
     return [QueryRecord(datetime.strptime(r[0], "%Y-%m-%dT%H:%M:%S.%fZ"), *r[1:]) for r in rows]

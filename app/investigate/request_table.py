@@ -23,7 +23,7 @@ ORDERS = {
     "newest": "timestamp DESC, request_id",
     "oldest": "timestamp ASC, request_id",
     "worst": "(error IS NULL), quality_score ASC NULLS LAST, latency_ms DESC NULLS LAST, "
-             "timestamp DESC, request_id",
+    "timestamp DESC, request_id",
 }
 _COLUMNS = ", ".join(f'"{n}"' for n in FIELD_NAMES) + ", extra"
 
@@ -63,17 +63,26 @@ def count(store: Store, scope: Scope, extras: Iterable[str] = ()) -> int:
     return int(store.scalar(f"SELECT count(*) FROM requests WHERE {where}", params) or 0)
 
 
-def page(store: Store, scope: Scope, offset: int = 0, limit: int = PAGE_SIZE,
-         order: str = "newest", extras: Iterable[str] = (), total: int | None = None) -> RequestPage:
+def page(
+    store: Store,
+    scope: Scope,
+    offset: int = 0,
+    limit: int = PAGE_SIZE,
+    order: str = "newest",
+    extras: Iterable[str] = (),
+    total: int | None = None,
+) -> RequestPage:
     """One page of the scope's requests; `total` skips the count when the caller has it."""
     if order not in ORDERS:
         raise ValueError(f"order {order!r} is not one of {', '.join(ORDERS)}")
     extras = tuple(extras)
     where, params = where_sql(scope, extras)
     with store.session():
-        rows = store.rows(f"""SELECT {_COLUMNS} FROM requests WHERE {where}
+        rows = store.rows(
+            f"""SELECT {_COLUMNS} FROM requests WHERE {where}
                               ORDER BY {ORDERS[order]} LIMIT ? OFFSET ?""",
-                          params + [int(limit), max(0, int(offset))])
+            params + [int(limit), max(0, int(offset))],
+        )
         if total is None:
             total = count(store, scope, extras)
     names = [*FIELD_NAMES, "extra"]
@@ -85,8 +94,9 @@ def page(store: Store, scope: Scope, offset: int = 0, limit: int = PAGE_SIZE,
 
 def request(store: Store, feature: str, request_id: str) -> dict[str, Any] | None:
     """One request whole (no truncation), with its extra columns spread out."""
-    rows = store.rows(f"SELECT {_COLUMNS} FROM requests WHERE feature = ? AND request_id = ? "
-                      "LIMIT 1", [feature, request_id])
+    rows = store.rows(
+        f"SELECT {_COLUMNS} FROM requests WHERE feature = ? AND request_id = ? LIMIT 1", [feature, request_id]
+    )
     if not rows:
         return None
     return _spread(dict(zip([*FIELD_NAMES, "extra"], rows[0], strict=True)), [])

@@ -43,8 +43,7 @@ def allowed(actor: Actor | None, needed: str) -> bool:
 def require(actor: Actor | None, needed: str, action: str) -> None:
     """Raise PermissionDenied unless `actor` (None: no sign-in configured) holds `needed`."""
     if not allowed(actor, needed):
-        raise PermissionDenied(f"{action} needs the {needed} role; {actor.name} is "
-                               f"{actor.role}")
+        raise PermissionDenied(f"{action} needs the {needed} role; {actor.name} is {actor.role}")
 
 
 def actor_name(actor: Actor | None) -> str | None:

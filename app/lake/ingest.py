@@ -59,7 +59,8 @@ def ingest_to_lake(
             if n:
                 Path(lake.requests).mkdir(parents=True, exist_ok=True)
                 con.execute(
-                    f"COPY (SELECT {columns}, CAST(CAST(timestamp AS DATE) AS VARCHAR) AS date FROM requests) "
+                    f"COPY (SELECT {columns}, CAST(CAST(timestamp AS DATE) AS VARCHAR) AS date "
+                    "FROM requests) "
                     f"TO '{target}' (FORMAT parquet, PARTITION_BY (date, feature), APPEND, "
                     f"FILENAME_PATTERN 'load-{load}-{{uuid}}')"
                 )

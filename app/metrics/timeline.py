@@ -70,8 +70,14 @@ def _split_expr(split: str | None, params: list) -> str:
     return "coalesce(json_extract_string(extra, ?), '(none)')"
 
 
-def timeline(store: Store, feature: str, since: datetime, until: datetime,
-             bucket: str | None = None, split: str | None = None) -> pl.DataFrame:
+def timeline(
+    store: Store,
+    feature: str,
+    since: datetime,
+    until: datetime,
+    bucket: str | None = None,
+    split: str | None = None,
+) -> pl.DataFrame:
     """One row per (bucket, series): every metric, with the quality confidence band.
 
     Without a split and with buckets of five minutes or more, the numbers come from the
@@ -99,10 +105,15 @@ def timeline(store: Store, feature: str, since: datetime, until: datetime,
         series = _split_expr(split, params)
         window = [feature, since, until]
         with store.session():
-            top = [r[0] for r in store.rows(
-                f"""SELECT {series} FROM requests
+            top = [
+                r[0]
+                for r in store.rows(
+                    f"""SELECT {series} FROM requests
                     WHERE feature = ? AND timestamp >= ? AND timestamp < ?
-                    GROUP BY 1 ORDER BY count(*) DESC LIMIT {MAX_SERIES}""", params + window)]
+                    GROUP BY 1 ORDER BY count(*) DESC LIMIT {MAX_SERIES}""",
+                    params + window,
+                )
+            ]
             sql = f"""
                 SELECT time_bucket(INTERVAL '{bucket}', timestamp) AS bucket,
                        CASE WHEN list_contains(?, {series}) THEN {series} ELSE 'other' END
@@ -120,8 +131,14 @@ def timeline(store: Store, feature: str, since: datetime, until: datetime,
     )
 
 
-OVERVIEW_METRICS = ("requests", "error_rate", "quality_score", "latency_p95_ms",
-                    "cost_per_request_usd", "negative_feedback_rate")
+OVERVIEW_METRICS = (
+    "requests",
+    "error_rate",
+    "quality_score",
+    "latency_p95_ms",
+    "cost_per_request_usd",
+    "negative_feedback_rate",
+)
 
 
 def overview(store: Store, since: datetime, until: datetime) -> pl.DataFrame:
@@ -139,24 +156,31 @@ def overview(store: Store, since: datetime, until: datetime) -> pl.DataFrame:
     kept = (*OVERVIEW_METRICS, "quality_sd", "quality_n", "feedback_n")
     cur = df.filter(pl.col("period") == "cur").select("feature", *kept)
     prev = df.filter(pl.col("period") == "prev").select(
-        "feature", *[pl.col(m).alias(f"{m}_prev") for m in kept])
+        "feature", *[pl.col(m).alias(f"{m}_prev") for m in kept]
+    )
     out = cur.join(prev, on="feature", how="left")
-    out = out.with_columns(*[
-        ((pl.col(m) - pl.col(f"{m}_prev")) / pl.col(f"{m}_prev").abs()).alias(f"{m}_change")
-        for m in OVERVIEW_METRICS
-    ])
-    out = out.with_columns(*[_worse(m).fill_null(False).alias(f"{m}_worse")
-                             for m in OVERVIEW_METRICS if m != "requests"])
+    out = out.with_columns(
+        *[
+            ((pl.col(m) - pl.col(f"{m}_prev")) / pl.col(f"{m}_prev").abs()).alias(f"{m}_change")
+            for m in OVERVIEW_METRICS
+        ]
+    )
+    out = out.with_columns(
+        *[_worse(m).fill_null(False).alias(f"{m}_worse") for m in OVERVIEW_METRICS if m != "requests"]
+    )
     last = store.query(
         """SELECT feature, arg_max(kind || ' ' || coalesce(key, '') || ': ' ||
                   coalesce(from_value, '?') || ' -> ' || coalesce(to_value, '?'), timestamp)
                   AS last_change, max(timestamp) AS last_change_at
-           FROM changes WHERE timestamp < ? GROUP BY feature""", [until])
+           FROM changes WHERE timestamp < ? GROUP BY feature""",
+        [until],
+    )
     if not last.is_empty():
         out = out.join(last, on="feature", how="left")
     else:
-        out = out.with_columns(last_change=pl.lit(None, pl.Utf8),
-                               last_change_at=pl.lit(None, pl.Datetime("us")))
+        out = out.with_columns(
+            last_change=pl.lit(None, pl.Utf8), last_change_at=pl.lit(None, pl.Datetime("us"))
+        )
     return out.sort("feature")
 
 
@@ -185,8 +209,10 @@ def _worse(metric: str) -> pl.Expr:
         z = _two_proportions_z(c, pl.col("feedback_n"), p, pl.col("feedback_n_prev"))
         return (change > OVERVIEW_MIN_RELATIVE) & (z > OVERVIEW_Z)
     if metric == "quality_score":
-        se = (pl.col("quality_sd") ** 2 / pl.col("quality_n")
-              + pl.col("quality_sd_prev") ** 2 / pl.col("quality_n_prev")).sqrt()
+        se = (
+            pl.col("quality_sd") ** 2 / pl.col("quality_n")
+            + pl.col("quality_sd_prev") ** 2 / pl.col("quality_n_prev")
+        ).sqrt()
         return (change < -OVERVIEW_MIN_RELATIVE / 5) & ((p - c) / se > OVERVIEW_Z)
     return change > OVERVIEW_MIN_RELATIVE_UNTESTED
 
@@ -226,18 +252,27 @@ def registry(store: Store) -> list[RegistryEntry]:
              SELECT r.* FROM requests r JOIN latest l USING (feature)
              WHERE r.timestamp > l.t - INTERVAL 1 HOUR)
            SELECT feature, mode(model), mode(response_model), mode(prompt_version)
-           FROM recent GROUP BY 1 ORDER BY 1""")
-    quality = {r[0]: r[1:] for r in store.rows(
-        """WITH latest AS (SELECT feature, max(timestamp) AS t FROM requests GROUP BY 1)
+           FROM recent GROUP BY 1 ORDER BY 1"""
+    )
+    quality = {
+        r[0]: r[1:]
+        for r in store.rows(
+            """WITH latest AS (SELECT feature, max(timestamp) AS t FROM requests GROUP BY 1)
            SELECT r.feature,
                   avg(quality_score) FILTER (WHERE r.timestamp > l.t - INTERVAL 1 DAY),
                   avg(quality_score) FILTER (WHERE r.timestamp <= l.t - INTERVAL 1 DAY
                                              AND r.timestamp > l.t - INTERVAL 8 DAY),
                   count(quality_score) FILTER (WHERE r.timestamp > l.t - INTERVAL 1 DAY)
-           FROM requests r JOIN latest l USING (feature) GROUP BY 1""")}
-    changed = {(r[0], r[1]): r[2] for r in store.rows(
-        """SELECT feature, kind, max(timestamp) FROM changes
-           WHERE kind IN ('model', 'prompt') GROUP BY 1, 2""")}
+           FROM requests r JOIN latest l USING (feature) GROUP BY 1"""
+        )
+    }
+    changed = {
+        (r[0], r[1]): r[2]
+        for r in store.rows(
+            """SELECT feature, kind, max(timestamp) FROM changes
+           WHERE kind IN ('model', 'prompt') GROUP BY 1, 2"""
+        )
+    }
     entries = []
     for feature, model, response_model, prompt in rows:
         warnings = []
@@ -246,10 +281,18 @@ def registry(store: Store) -> list[RegistryEntry]:
         if model and response_model and model != response_model:
             warnings.append(f"provider answers with {response_model}, not {model}")
         q_now, q_base, q_n = quality.get(feature, (None, None, 0))
-        entries.append(RegistryEntry(
-            feature=feature, model=model, response_model=response_model, prompt_version=prompt,
-            model_changed_at=changed.get((feature, "model")),
-            prompt_changed_at=changed.get((feature, "prompt")),
-            quality_now=q_now, quality_baseline=q_base, quality_n=int(q_n or 0),
-            warnings=tuple(warnings)))
+        entries.append(
+            RegistryEntry(
+                feature=feature,
+                model=model,
+                response_model=response_model,
+                prompt_version=prompt,
+                model_changed_at=changed.get((feature, "model")),
+                prompt_changed_at=changed.get((feature, "prompt")),
+                quality_now=q_now,
+                quality_baseline=q_base,
+                quality_n=int(q_n or 0),
+                warnings=tuple(warnings),
+            )
+        )
     return entries

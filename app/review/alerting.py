@@ -24,12 +24,14 @@ from app.storage.ledger import Ledger
 from app.storage.store import Store
 from app.timestamps import display, machine
 
-DDL = ("""CREATE TABLE IF NOT EXISTS review_alerts_sent (
+DDL = (
+    """CREATE TABLE IF NOT EXISTS review_alerts_sent (
             alert_key TEXT NOT NULL, channel TEXT NOT NULL, sent_at TEXT NOT NULL,
             outcome TEXT NOT NULL, detail TEXT, PRIMARY KEY (alert_key, channel))""",
-       """CREATE TABLE IF NOT EXISTS review_alert_episodes (
+    """CREATE TABLE IF NOT EXISTS review_alert_episodes (
             feature TEXT NOT NULL, slo TEXT NOT NULL, rule TEXT NOT NULL, start TEXT NOT NULL,
-            last_seen TEXT NOT NULL, PRIMARY KEY (feature, slo, rule, start))""")
+            last_seen TEXT NOT NULL, PRIMARY KEY (feature, slo, rule, start))""",
+)
 
 
 @dataclass(frozen=True)
@@ -40,16 +42,21 @@ class AlertSend:
     detail: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"feature": self.alert.feature, "slo": self.alert.slo, "rule": self.alert.rule,
-                "start": iso_z(self.alert.start), "channel": self.channel,
-                "outcome": self.outcome, "detail": self.detail}
+        return {
+            "feature": self.alert.feature,
+            "slo": self.alert.slo,
+            "rule": self.alert.rule,
+            "start": iso_z(self.alert.start),
+            "channel": self.channel,
+            "outcome": self.outcome,
+            "detail": self.detail,
+        }
 
 
 LOOKBACK = timedelta(days=1)
 
 
-def firing_now(store: Store, config: SloConfig | None = None,
-               lookback: timedelta = LOOKBACK) -> list[Alert]:
+def firing_now(store: Store, config: SloConfig | None = None, lookback: timedelta = LOOKBACK) -> list[Alert]:
     """Alerts firing at the newest data. Episodes are followed back up to `lookback`, so
     a long one keeps the start (and the identity) it had at its first look."""
     config = config or load_slos(store.data_dir)
@@ -61,15 +68,15 @@ def firing_now(store: Store, config: SloConfig | None = None,
         return []
     until = newest + timedelta(microseconds=1)
     longest = max(r.long_min for r in config.alerts)
-    series = count_events(store, config, until - timedelta(minutes=longest) - lookback, until,
-                          features)
+    series = count_events(store, config, until - timedelta(minutes=longest) - lookback, until, features)
     out = []
     for f in features:
         s = series[f]
         for o in config.features[f].objectives:
             # Only the burn rates matter here: the SLO window's attainment is the review's.
-            status = slo_status(s, config.features[f], o, s.until, config.alerts,
-                                s.until - lookback, min_requests=1)
+            status = slo_status(
+                s, config.features[f], o, s.until, config.alerts, s.until - lookback, min_requests=1
+            )
             out += [a for a in status.alerts if a.end >= s.until - timedelta(minutes=5)]
     return out
 
@@ -82,14 +89,18 @@ def _ledger(data_dir: Path) -> Ledger:
 
 def already_sent(data_dir: Path) -> set[tuple[str, str]]:
     with _ledger(data_dir).connect() as con:
-        return {(r[0], r[1]) for r in con.execute(
-            "SELECT alert_key, channel FROM review_alerts_sent WHERE outcome = 'sent'")}
+        return {
+            (r[0], r[1])
+            for r in con.execute("SELECT alert_key, channel FROM review_alerts_sent WHERE outcome = 'sent'")
+        }
 
 
 def alert_text(a: Alert) -> str:
-    return (f"Burn-rate alert ({a.severity}) on {a.feature}: objective {a.slo} is burning its "
-            f"error budget at {a.peak_burn_rate:.1f}× (rule {a.rule}: ≥ {a.threshold:g}× over "
-            f"both windows) since {display(a.start)}.")
+    return (
+        f"Burn-rate alert ({a.severity}) on {a.feature}: objective {a.slo} is burning its "
+        f"error budget at {a.peak_burn_rate:.1f}× (rule {a.rule}: ≥ {a.threshold:g}× over "
+        f"both windows) since {display(a.start)}."
+    )
 
 
 def send_alerts(data_dir: Path, alerts: list[Alert]) -> list[AlertSend]:
@@ -109,14 +120,14 @@ def send_alerts(data_dir: Path, alerts: list[Alert]) -> list[AlertSend]:
             result = notify.post(hook, alert_text(a))
             sends.append(AlertSend(a, name, result.outcome, result.detail))
             with _ledger(data_dir).connect() as con:
-                con.execute("INSERT OR REPLACE INTO review_alerts_sent VALUES (?, ?, ?, ?, ?)",
-                            [a.key, name, machine(datetime.now(UTC)),
-                             result.outcome, result.detail])
+                con.execute(
+                    "INSERT OR REPLACE INTO review_alerts_sent VALUES (?, ?, ?, ?, ?)",
+                    [a.key, name, machine(datetime.now(UTC)), result.outcome, result.detail],
+                )
     return sends
 
 
-def follow_episodes(data_dir: Path, alerts: list[Alert],
-                    visible_from: datetime | None = None) -> list[Alert]:
+def follow_episodes(data_dir: Path, alerts: list[Alert], visible_from: datetime | None = None) -> list[Alert]:
     """Give an alert still firing since an earlier look the start recorded then, and record
     when each episode was last seen firing. An alert that starts where the look's data
     starts (`visible_from`) began before it: it continues the last episode recorded."""
@@ -126,12 +137,15 @@ def follow_episodes(data_dir: Path, alerts: list[Alert],
             row = con.execute(
                 """SELECT start, last_seen FROM review_alert_episodes
                    WHERE feature = ? AND slo = ? AND rule = ? ORDER BY last_seen DESC LIMIT 1""",
-                [a.feature, a.slo, a.rule]).fetchone()
+                [a.feature, a.slo, a.rule],
+            ).fetchone()
             clipped = visible_from is not None and a.start <= visible_from + timedelta(minutes=10)
             if row and (clipped or a.start <= datetime.fromisoformat(row[1])):
                 a = replace(a, start=datetime.fromisoformat(row[0]))
-            con.execute("INSERT OR REPLACE INTO review_alert_episodes VALUES (?, ?, ?, ?, ?)",
-                        [a.feature, a.slo, a.rule, a.start.isoformat(), a.end.isoformat()])
+            con.execute(
+                "INSERT OR REPLACE INTO review_alert_episodes VALUES (?, ?, ?, ?, ?)",
+                [a.feature, a.slo, a.rule, a.start.isoformat(), a.end.isoformat()],
+            )
             out.append(a)
     return out
 
@@ -149,5 +163,7 @@ def evaluate(data_dir: Path) -> tuple[list[Alert], list[AlertSend]]:
 def watch_hook(data_dir: Path) -> dict[str, Any]:
     """The hook `watch` runs after each look: alerts firing and the sends made."""
     alerts, sends = evaluate(data_dir)
-    return {"burn_rate_alerts": [a.as_dict() | {"feature": a.feature, "slo": a.slo} for a in alerts],
-            "alert_sends": [s.as_dict() for s in sends]}
+    return {
+        "burn_rate_alerts": [a.as_dict() | {"feature": a.feature, "slo": a.slo} for a in alerts],
+        "alert_sends": [s.as_dict() for s in sends],
+    }

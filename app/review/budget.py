@@ -44,9 +44,14 @@ class Alert:
     peak_burn_rate: float  # the long window's highest burn rate while firing
 
     def as_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule, "severity": self.severity, "threshold": self.threshold,
-                "start": iso_z(self.start), "end": iso_z(self.end),
-                "peak_burn_rate": round(self.peak_burn_rate, 3)}
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "threshold": self.threshold,
+            "start": iso_z(self.start),
+            "end": iso_z(self.end),
+            "peak_burn_rate": round(self.peak_burn_rate, 3),
+        }
 
     @property
     def key(self) -> str:
@@ -84,14 +89,24 @@ class SloStatus:
 
     def as_dict(self) -> dict[str, Any]:
         o = self.objective
-        return {"name": o.name, "sli": o.sli, "objective": o.objective, "threshold": o.threshold,
-                "window_days": self.window_days, "events": self.events, "bad": self.bad,
-                "attainment": _round(self.attainment), "met": self.met,
-                "budget_total": _round(self.budget_total, 3), "budget_spent": self.budget_spent,
-                "budget_remaining": _round(self.budget_remaining, 3),
-                "budget_remaining_share": _round(self.budget_remaining_share),
-                "burn_rates": {k: _round(v, 4) for k, v in self.burn_rates.items()},
-                "alerts": [a.as_dict() for a in self.alerts], "reason": self.reason}
+        return {
+            "name": o.name,
+            "sli": o.sli,
+            "objective": o.objective,
+            "threshold": o.threshold,
+            "window_days": self.window_days,
+            "events": self.events,
+            "bad": self.bad,
+            "attainment": _round(self.attainment),
+            "met": self.met,
+            "budget_total": _round(self.budget_total, 3),
+            "budget_spent": self.budget_spent,
+            "budget_remaining": _round(self.budget_remaining, 3),
+            "budget_remaining_share": _round(self.budget_remaining_share),
+            "burn_rates": {k: _round(v, 4) for k, v in self.burn_rates.items()},
+            "alerts": [a.as_dict() for a in self.alerts],
+            "reason": self.reason,
+        }
 
 
 def _round(x: float | None, digits: int = 6) -> float | None:
@@ -102,8 +117,7 @@ def _cumsum(a: np.ndarray) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(a)])
 
 
-def burn_rate_series(total: np.ndarray, bad: np.ndarray, objective: float,
-                     window_min: int) -> np.ndarray:
+def burn_rate_series(total: np.ndarray, bad: np.ndarray, objective: float, window_min: int) -> np.ndarray:
     """Burn rate over the `window_min` minutes ending at the end of each bucket; NaN where
     that window holds no event. Entry i covers buckets (i - w + 1 .. i)."""
     w = max(window_min // _STEP_MIN, 1)
@@ -116,18 +130,20 @@ def burn_rate_series(total: np.ndarray, bad: np.ndarray, objective: float,
         return np.where(n > 0, b / n / (1 - objective), np.nan)
 
 
-def burn_rate(total: np.ndarray, bad: np.ndarray, objective: float, window_min: int,
-              end: int) -> float | None:
+def burn_rate(
+    total: np.ndarray, bad: np.ndarray, objective: float, window_min: int, end: int
+) -> float | None:
     """Burn rate over the window ending at bucket index `end` (exclusive)."""
     w = max(window_min // _STEP_MIN, 1)
-    n = int(total[max(end - w, 0):end].sum())
+    n = int(total[max(end - w, 0) : end].sum())
     if n == 0:
         return None
-    return float(bad[max(end - w, 0):end].sum()) / n / (1 - objective)
+    return float(bad[max(end - w, 0) : end].sum()) / n / (1 - objective)
 
 
-def find_alerts(series: Series, objective: Objective, rules: tuple[AlertRule, ...],
-                since: datetime, until: datetime) -> tuple[Alert, ...]:
+def find_alerts(
+    series: Series, objective: Objective, rules: tuple[AlertRule, ...], since: datetime, until: datetime
+) -> tuple[Alert, ...]:
     """Alert episodes whose firing moments fall in [since, until]: runs of consecutive
     five-minute moments at which both windows of a rule burned at or above its threshold."""
     total, bad = series.events(objective.sli)
@@ -147,39 +163,84 @@ def find_alerts(series: Series, objective: Objective, rules: tuple[AlertRule, ..
             j = i
             while j + 1 < hi and firing[j + 1]:
                 j += 1
-            alerts.append(Alert(series.feature, objective.name, rule.name, rule.severity,
-                                rule.burn_rate, series.time(i + 1), series.time(j + 1),
-                                float(np.nanmax(long_rate[i:j + 1]))))
+            alerts.append(
+                Alert(
+                    series.feature,
+                    objective.name,
+                    rule.name,
+                    rule.severity,
+                    rule.burn_rate,
+                    series.time(i + 1),
+                    series.time(j + 1),
+                    float(np.nanmax(long_rate[i : j + 1])),
+                )
+            )
             i = j + 1
     return tuple(sorted(alerts, key=lambda a: (a.start, a.rule)))
 
 
-def slo_status(series: Series, slos: FeatureSlos, objective: Objective, until: datetime,
-               rules: tuple[AlertRule, ...], alert_since: datetime, min_requests: int,
-               burndown_step: timedelta = timedelta(hours=6)) -> SloStatus:
+def slo_status(
+    series: Series,
+    slos: FeatureSlos,
+    objective: Objective,
+    until: datetime,
+    rules: tuple[AlertRule, ...],
+    alert_since: datetime,
+    min_requests: int,
+    burndown_step: timedelta = timedelta(hours=6),
+) -> SloStatus:
     """One objective over its rolling window ending at `until`, with the burn rates at
     `until` and the alerts that fired in [alert_since, until]."""
     window_since = until - timedelta(days=slos.window_days)
     total, bad = series.events(objective.sli)
     lo, hi = series.index(window_since), series.index(until)
     n, b = int(total[lo:hi].sum()), int(bad[lo:hi].sum())
-    rates = {name: burn_rate(total, bad, objective.objective, minutes, hi)
-             for name, minutes in BURN_WINDOWS.items()}
+    rates = {
+        name: burn_rate(total, bad, objective.objective, minutes, hi)
+        for name, minutes in BURN_WINDOWS.items()
+    }
     alerts = find_alerts(series, objective, rules, alert_since, until)
-    common = dict(feature=series.feature, objective=objective, window_days=slos.window_days,
-                  window_since=window_since, until=until, events=n, bad=b, burn_rates=rates,
-                  alerts=alerts)
+    common = dict(
+        feature=series.feature,
+        objective=objective,
+        window_days=slos.window_days,
+        window_since=window_since,
+        until=until,
+        events=n,
+        bad=b,
+        burn_rates=rates,
+        alerts=alerts,
+    )
     if n == 0:
-        return SloStatus(**common, attainment=None, budget_total=None, budget_spent=None,
-                         budget_remaining=None, reason="no events in the window")
+        return SloStatus(
+            **common,
+            attainment=None,
+            budget_total=None,
+            budget_spent=None,
+            budget_remaining=None,
+            reason="no events in the window",
+        )
     if n < min_requests:
-        return SloStatus(**common, attainment=None, budget_total=None, budget_spent=None,
-                         budget_remaining=None,
-                         reason=f"too few events to judge ({n} < {min_requests})")
+        return SloStatus(
+            **common,
+            attainment=None,
+            budget_total=None,
+            budget_spent=None,
+            budget_remaining=None,
+            reason=f"too few events to judge ({n} < {min_requests})",
+        )
     allowed = (1 - objective.objective) * n
     step = max(int(burndown_step // STEP), 1)
     spent = np.cumsum(bad[lo:hi])
-    burndown = [(series.time(lo + k), 1 - float(spent[k - 1] if k else 0) / allowed)
-                for k in range(0, hi - lo + 1, step)]
-    return SloStatus(**common, attainment=1 - b / n, budget_total=allowed, budget_spent=b,
-                     budget_remaining=allowed - b, burndown=burndown)
+    burndown = [
+        (series.time(lo + k), 1 - float(spent[k - 1] if k else 0) / allowed)
+        for k in range(0, hi - lo + 1, step)
+    ]
+    return SloStatus(
+        **common,
+        attainment=1 - b / n,
+        budget_total=allowed,
+        budget_spent=b,
+        budget_remaining=allowed - b,
+        burndown=burndown,
+    )

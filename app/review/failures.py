@@ -32,8 +32,11 @@ from app.storage.store import Store
 from app.timestamps import display
 
 ROLLBACK_UNDOES: dict[str, set[str] | None] = {
-    "kill": None, "pause": None,  # None: every kind
-    "pin-model": {"model"}, "revert-prompt": {"prompt"}, "rollout": {"flag"},
+    "kill": None,
+    "pause": None,  # None: every kind
+    "pin-model": {"model"},
+    "revert-prompt": {"prompt"},
+    "rollout": {"flag"},
 }
 LOG_DIMENSIONS = ("model", "response_model", "prompt_version")
 MIN_REQUESTS_AFTER_REVERT = 20
@@ -72,10 +75,18 @@ class ChangeOutcome:
 
     def as_dict(self) -> dict[str, Any]:
         c = self.change
-        return {"change_id": c.change_id, "feature": c.feature, "kind": c.kind, "key": c.key,
-                "from": c.from_value, "to": c.to_value, "timestamp": iso_z(c.timestamp),
-                "source": c.source, "why": self.why,
-                "recovery_min": None if self.recovery_min is None else round(self.recovery_min, 1)}
+        return {
+            "change_id": c.change_id,
+            "feature": c.feature,
+            "kind": c.kind,
+            "key": c.key,
+            "from": c.from_value,
+            "to": c.to_value,
+            "timestamp": iso_z(c.timestamp),
+            "source": c.source,
+            "why": self.why,
+            "recovery_min": None if self.recovery_min is None else round(self.recovery_min, 1),
+        }
 
 
 @dataclass(frozen=True)
@@ -86,19 +97,26 @@ class KindStats:
     median_recovery_min: float | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"count": self.count, "failed": self.failed,
-                "failure_rate": None if self.failure_rate is None else round(self.failure_rate, 4),
-                "median_recovery_min": None if self.median_recovery_min is None
-                else round(self.median_recovery_min, 1)}
+        return {
+            "count": self.count,
+            "failed": self.failed,
+            "failure_rate": None if self.failure_rate is None else round(self.failure_rate, 4),
+            "median_recovery_min": None
+            if self.median_recovery_min is None
+            else round(self.median_recovery_min, 1),
+        }
 
 
 def stats(outcomes: Iterable[ChangeOutcome]) -> KindStats:
     outcomes = list(outcomes)
     failed = [o for o in outcomes if o.failed]
     recoveries = [o.recovery_min for o in failed if o.recovery_min is not None]
-    return KindStats(len(outcomes), len(failed),
-                     len(failed) / len(outcomes) if outcomes else None,
-                     statistics.median(recoveries) if recoveries else None)
+    return KindStats(
+        len(outcomes),
+        len(failed),
+        len(failed) / len(outcomes) if outcomes else None,
+        statistics.median(recoveries) if recoveries else None,
+    )
 
 
 def by_kind(outcomes: list[ChangeOutcome]) -> dict[str, KindStats]:
@@ -123,9 +141,14 @@ def rollback_action(e: ChangeEvent) -> str | None:
     return action
 
 
-def classify(store: Store | None, changes: list[ChangeEvent], later: list[ChangeEvent],
-             findings: Iterable[Finding], incidents: Iterable[Incident],
-             horizon: timedelta) -> list[ChangeOutcome]:
+def classify(
+    store: Store | None,
+    changes: list[ChangeEvent],
+    later: list[ChangeEvent],
+    findings: Iterable[Finding],
+    incidents: Iterable[Incident],
+    horizon: timedelta,
+) -> list[ChangeOutcome]:
     """Each change of the period (not the console's rollbacks) with the evidence that it
     failed. `later` holds every change event up to the end of the last horizon."""
     top_of_finding: dict[str, list[Finding]] = {}
@@ -145,27 +168,50 @@ def classify(store: Store | None, changes: list[ChangeEvent], later: list[Change
         evidence: list[Evidence] = []
         for r, action in rollbacks:
             kinds = ROLLBACK_UNDOES[action]
-            if (r.feature == c.feature and c.timestamp < r.timestamp <= end
-                    and (kinds is None or c.kind in kinds)):
-                evidence.append(Evidence("console-rollback", f"rolled back by the console "
-                                         f"({action} {r.key or ''} at {display(r.timestamp)})"
-                                         .replace(" )", ")").replace("  ", " "), r.timestamp))
+            if (
+                r.feature == c.feature
+                and c.timestamp < r.timestamp <= end
+                and (kinds is None or c.kind in kinds)
+            ):
+                evidence.append(
+                    Evidence(
+                        "console-rollback",
+                        f"rolled back by the console "
+                        f"({action} {r.key or ''} at {display(r.timestamp)})".replace(" )", ")").replace(
+                            "  ", " "
+                        ),
+                        r.timestamp,
+                    )
+                )
                 break
         revert = _reverted_by(c, later, end)
         if revert is not None:
-            where = {"flag-audit": "in the flag history", "declared": "by a declared change",
-                     "rollback-desk": "by the console"}.get(revert.source, f"({revert.source})")
-            evidence.append(Evidence("reverted", f"set back to {c.from_value} {where} at "
-                                     f"{display(revert.timestamp)}", revert.timestamp))
+            where = {
+                "flag-audit": "in the flag history",
+                "declared": "by a declared change",
+                "rollback-desk": "by the console",
+            }.get(revert.source, f"({revert.source})")
+            evidence.append(
+                Evidence(
+                    "reverted",
+                    f"set back to {c.from_value} {where} at {display(revert.timestamp)}",
+                    revert.timestamp,
+                )
+            )
         if store is not None:
             at = log_revert_time(store, c, end)
             if at is not None:
-                evidence.append(Evidence("log-revert", f"{c.to_value} stopped answering in the "
-                                         f"logs at {display(at)}", at))
+                evidence.append(
+                    Evidence("log-revert", f"{c.to_value} stopped answering in the logs at {display(at)}", at)
+                )
         for f in top_of_finding.get(c.change_id, []):
             if c.timestamp - horizon <= f.onset <= end:
-                evidence.append(Evidence("finding-suspect", f"top suspect of the {f.metric} "
-                                         f"degradation from {display(f.onset)}"))
+                evidence.append(
+                    Evidence(
+                        "finding-suspect",
+                        f"top suspect of the {f.metric} degradation from {display(f.onset)}",
+                    )
+                )
                 break
         for inc in top_of_incident.get(c.change_id, []):
             evidence.append(Evidence("incident-suspect", f"top suspect of {inc.id} ({inc.title})"))
@@ -177,9 +223,14 @@ def _reverted_by(c: ChangeEvent, later: list[ChangeEvent], end: datetime) -> Cha
     if c.from_value is None or c.key is None:
         return None
     for e in later:
-        if (e.feature == c.feature and e.key == c.key and c.timestamp < e.timestamp <= end
-                and e.change_id != c.change_id and e.to_value == c.from_value
-                and e.from_value in (None, c.to_value)):
+        if (
+            e.feature == c.feature
+            and e.key == c.key
+            and c.timestamp < e.timestamp <= end
+            and e.change_id != c.change_id
+            and e.to_value == c.from_value
+            and e.from_value in (None, c.to_value)
+        ):
             return e
     return None
 
@@ -190,11 +241,15 @@ def log_dimension(store: Store, c: ChangeEvent) -> str | None:
         return None
     if c.key in LOG_DIMENSIONS:
         return c.key
-    dims = ("prompt_version",) if c.kind == "prompt" else (
-        ("response_model", "model") if c.silent_update else ("model", "response_model"))
+    dims = (
+        ("prompt_version",)
+        if c.kind == "prompt"
+        else (("response_model", "model") if c.silent_update else ("model", "response_model"))
+    )
     for dim in dims:
-        if store.scalar(f"SELECT count(*) FROM rollup_5m WHERE feature = ? AND {dim} = ?",
-                        [c.feature, c.to_value]):
+        if store.scalar(
+            f"SELECT count(*) FROM rollup_5m WHERE feature = ? AND {dim} = ?", [c.feature, c.to_value]
+        ):
             return dim
     return None
 
@@ -213,7 +268,8 @@ def log_revert_time(store: Store, c: ChangeEvent, end: datetime) -> datetime | N
                    sum(r.requests) FILTER (WHERE r.first_ts > last.t AND r.{dim} = ?),
                    max(r.last_ts)
             FROM last, r GROUP BY last.t""",
-        [c.feature, c.timestamp - timedelta(minutes=5), end, c.to_value, c.from_value])
+        [c.feature, c.timestamp - timedelta(minutes=5), end, c.to_value, c.from_value],
+    )
     if not row or row[0][0] is None:
         return None
     last, after, old, newest = row[0]

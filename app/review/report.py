@@ -28,8 +28,12 @@ from app.storage.store import Store
 WEEK = timedelta(days=7)
 # A week counts as complete when the data reaches this close to its end.
 COMPLETE_TOLERANCE = timedelta(hours=1)
-WOW_METRICS = {"quality_score": "quality_score", "error_rate": "error_rate",
-               "latency_p95_ms": "latency_p95_ms", "cost_per_request_usd": "cost_per_request_usd"}
+WOW_METRICS = {
+    "quality_score": "quality_score",
+    "error_rate": "error_rate",
+    "latency_p95_ms": "latency_p95_ms",
+    "cost_per_request_usd": "cost_per_request_usd",
+}
 TOOL_SOURCES = {"detection", "watch"}
 
 
@@ -113,14 +117,19 @@ class FeatureReview:
         return any(s.alerts for s in self.slos)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"feature": self.feature, "requests": self.requests,
-                "cost_usd": _num(self.cost_usd, 4),
-                "cost_per_request_usd": _num(self.cost_per_request_usd, 6),
-                "has_slos": self.has_slos, "slos": [s.as_dict() for s in self.slos],
-                "cost_budget": self.cost_budget,
-                "week_over_week": {k: [_num(p), _num(n)] for k, (p, n) in self.week_over_week.items()},
-                "cost_by_model": [{"model": m, "requests": r, "cost_usd": _num(c, 4)}
-                                  for m, r, c in self.cost_by_model]}
+        return {
+            "feature": self.feature,
+            "requests": self.requests,
+            "cost_usd": _num(self.cost_usd, 4),
+            "cost_per_request_usd": _num(self.cost_per_request_usd, 6),
+            "has_slos": self.has_slos,
+            "slos": [s.as_dict() for s in self.slos],
+            "cost_budget": self.cost_budget,
+            "week_over_week": {k: [_num(p), _num(n)] for k, (p, n) in self.week_over_week.items()},
+            "cost_by_model": [
+                {"model": m, "requests": r, "cost_usd": _num(c, 4)} for m, r, c in self.cost_by_model
+            ],
+        }
 
 
 @dataclass(frozen=True)
@@ -139,12 +148,20 @@ class IncidentReview:
     open_action_items: int
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "title": self.title, "severity": self.severity,
-                "status": self.status, "features": list(self.features),
-                "opened_at": iso_z(self.opened_at), "ttd_min": _num(self.ttd_min, 4),
-                "ttm_min": _num(self.ttm_min, 4), "ttr_min": _num(self.ttr_min, 4),
-                "rolled_back": self.rolled_back, "detected_by": self.detected_by,
-                "open_action_items": self.open_action_items}
+        return {
+            "id": self.id,
+            "title": self.title,
+            "severity": self.severity,
+            "status": self.status,
+            "features": list(self.features),
+            "opened_at": iso_z(self.opened_at),
+            "ttd_min": _num(self.ttd_min, 4),
+            "ttm_min": _num(self.ttm_min, 4),
+            "ttr_min": _num(self.ttr_min, 4),
+            "rolled_back": self.rolled_back,
+            "detected_by": self.detected_by,
+            "open_action_items": self.open_action_items,
+        }
 
 
 @dataclass(frozen=True)
@@ -173,13 +190,17 @@ class WeeklyReview:
         return [a for f in self.features for s in f.slos for a in s.alerts]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"period": self.period.as_dict(),
-                "features": [f.as_dict() for f in self.features],
-                "changes": {"by_kind": {k: v.as_dict() for k, v in self.by_kind.items()},
-                            "by_feature": {k: v.as_dict() for k, v in self.by_feature.items()},
-                            "failed": [o.as_dict() for o in self.failed_changes]},
-                "incidents": [i.as_dict() for i in self.incidents],
-                "regressions": [f.as_dict() | {"title": f.title} for f in self.regressions]}
+        return {
+            "period": self.period.as_dict(),
+            "features": [f.as_dict() for f in self.features],
+            "changes": {
+                "by_kind": {k: v.as_dict() for k, v in self.by_kind.items()},
+                "by_feature": {k: v.as_dict() for k, v in self.by_feature.items()},
+                "failed": [o.as_dict() for o in self.failed_changes],
+            },
+            "incidents": [i.as_dict() for i in self.incidents],
+            "regressions": [f.as_dict() | {"title": f.title} for f in self.regressions],
+        }
 
 
 def _num(x: float | None, digits: int = 6) -> float | None:
@@ -188,8 +209,9 @@ def _num(x: float | None, digits: int = 6) -> float | None:
     return float(f"{x:.{digits}g}")
 
 
-def weekly_review(store: Store, period: Period, config: SloConfig | None = None,
-                  analysis: AnalysisResult | None = None) -> WeeklyReview:
+def weekly_review(
+    store: Store, period: Period, config: SloConfig | None = None, analysis: AnalysisResult | None = None
+) -> WeeklyReview:
     """Everything the review shows for [period.since, period.until)."""
     config = config or load_slos(store.data_dir)
     horizon = timedelta(hours=config.failure_horizon_hours)
@@ -200,50 +222,65 @@ def weekly_review(store: Store, period: Period, config: SloConfig | None = None,
             _, newest = store.time_bounds()
             end = min(period.until + horizon, newest + timedelta(microseconds=1)) if newest else period.until
             analysis = analyze(store, since=period.since, until=max(end, period.until))
-        period_changes = changes.timeline_changes(store, since=period.since,
-                                                  until=period.until - timedelta(microseconds=1))
+        period_changes = changes.timeline_changes(
+            store, since=period.since, until=period.until - timedelta(microseconds=1)
+        )
         later = changes.timeline_changes(store, since=period.since, until=period.until + horizon)
     incidents = _incidents(store.data_dir, period)
     all_incidents = IncidentLog(store.data_dir).list() if _has_ledger(store.data_dir) else []
-    outcomes = failures.classify(store, period_changes, later, analysis.findings, all_incidents,
-                                 horizon)
+    outcomes = failures.classify(store, period_changes, later, analysis.findings, all_incidents, horizon)
     regressions = tuple(f for f in analysis.findings if period.since <= f.onset < period.until)
-    return WeeklyReview(period, tuple(features), tuple(outcomes), tuple(incidents), regressions,
-                        config)
+    return WeeklyReview(period, tuple(features), tuple(outcomes), tuple(incidents), regressions, config)
 
 
-def _features(store: Store, config: SloConfig, period: Period,
-              names: list[str]) -> list[FeatureReview]:
+def _features(store: Store, config: SloConfig, period: Period, names: list[str]) -> list[FeatureReview]:
     longest_alert = max((r.long_min for r in config.alerts), default=0)
     with_slos = [f for f in names if config.for_feature(f) and config.for_feature(f).objectives]
-    start = min([period.since - timedelta(minutes=longest_alert)]
-                + [period.until - timedelta(days=config.features[f].window_days) for f in with_slos])
+    start = min(
+        [period.since - timedelta(minutes=longest_alert)]
+        + [period.until - timedelta(days=config.features[f].window_days) for f in with_slos]
+    )
     series = count_events(store, config, start, period.until, with_slos)
     wow = overview(store, period.since, period.until)
     wow_rows = {r["feature"]: r for r in wow.iter_rows(named=True)} if not wow.is_empty() else {}
     costs: dict[str, list[tuple[str, int, float]]] = {}
     for feature, model, n, cost in store.rows(
-            """SELECT feature, coalesce(model, '(none)'), sum(requests), sum(cost_sum)
+        """SELECT feature, coalesce(model, '(none)'), sum(requests), sum(cost_sum)
                FROM rollup_5m WHERE bucket >= ? AND bucket < ?
-               GROUP BY 1, 2 ORDER BY 1, 4 DESC NULLS LAST""", [period.since, period.until]):
+               GROUP BY 1, 2 ORDER BY 1, 4 DESC NULLS LAST""",
+        [period.since, period.until],
+    ):
         costs.setdefault(feature, []).append((model, int(n), float(cost or 0)))
     out = []
     for name in names:
         slos = config.for_feature(name)
-        statuses = tuple(slo_status(series[name], slos, o, period.until, config.alerts,
-                                    period.since, config.min_requests)
-                         for o in slos.objectives) if name in series else ()
+        statuses = (
+            tuple(
+                slo_status(
+                    series[name], slos, o, period.until, config.alerts, period.since, config.min_requests
+                )
+                for o in slos.objectives
+            )
+            if name in series
+            else ()
+        )
         row = wow_rows.get(name, {})
         by_model = costs.get(name, [])
         requests = sum(n for _, n, _ in by_model)
         cost = sum(c for _, _, c in by_model) if by_model else None
-        out.append(FeatureReview(
-            feature=name, requests=requests, cost_usd=cost, slos=statuses,
-            has_slos=bool(statuses),
-            week_over_week={k: (row.get(f"{col}_prev"), row.get(col))
-                            for k, col in WOW_METRICS.items()},
-            daily=_daily(store, name, period), cost_by_model=by_model,
-            cost_budget=_cost_budget(store, slos, name, period, requests, cost)))
+        out.append(
+            FeatureReview(
+                feature=name,
+                requests=requests,
+                cost_usd=cost,
+                slos=statuses,
+                has_slos=bool(statuses),
+                week_over_week={k: (row.get(f"{col}_prev"), row.get(col)) for k, col in WOW_METRICS.items()},
+                daily=_daily(store, name, period),
+                cost_by_model=by_model,
+                cost_budget=_cost_budget(store, slos, name, period, requests, cost),
+            )
+        )
     return out
 
 
@@ -251,23 +288,30 @@ def _daily(store: Store, feature: str, period: Period) -> dict[str, list]:
     df = timeline(store, feature, period.since - WEEK, period.until, bucket="1 day")
     if df.is_empty():
         return {k: [] for k in WOW_METRICS}
-    return {k: list(zip(df["bucket"].to_list(), df[col].to_list(), strict=True))
-            for k, col in WOW_METRICS.items()}
+    return {
+        k: list(zip(df["bucket"].to_list(), df[col].to_list(), strict=True)) for k, col in WOW_METRICS.items()
+    }
 
 
-def _cost_budget(store: Store, slos, feature: str, period: Period, requests: int,
-                 cost: float | None) -> dict[str, Any] | None:
+def _cost_budget(
+    store: Store, slos, feature: str, period: Period, requests: int, cost: float | None
+) -> dict[str, Any] | None:
     if slos is None or slos.cost is None:
         return None
-    days = store.rows("""SELECT date_trunc('day', bucket) AS d, sum(cost_sum) FROM rollup_5m
+    days = store.rows(
+        """SELECT date_trunc('day', bucket) AS d, sum(cost_sum) FROM rollup_5m
                          WHERE feature = ? AND bucket >= ? AND bucket < ? GROUP BY 1 ORDER BY 1""",
-                      [feature, period.since, period.until])
+        [feature, period.since, period.until],
+    )
     per_request = cost / requests if requests and cost is not None else None
-    budget: dict[str, Any] = {"per_request_usd": slos.cost.per_request_usd,
-                              "actual_per_request_usd": _num(per_request),
-                              "per_day_usd": slos.cost.per_day_usd,
-                              "max_day_usd": _num(max((c or 0 for _, c in days), default=None), 4),
-                              "days_over": None, "within": None}
+    budget: dict[str, Any] = {
+        "per_request_usd": slos.cost.per_request_usd,
+        "actual_per_request_usd": _num(per_request),
+        "per_day_usd": slos.cost.per_day_usd,
+        "max_day_usd": _num(max((c or 0 for _, c in days), default=None), 4),
+        "days_over": None,
+        "within": None,
+    }
     checks = []
     if slos.cost.per_request_usd is not None and per_request is not None:
         checks.append(per_request <= slos.cost.per_request_usd)
@@ -306,8 +350,16 @@ def incident_review(data_dir: Path, inc: Incident) -> IncidentReview:
 
     open_items = sum(1 for i in inc.action_items.values() if not i.get("done"))
     return IncidentReview(
-        id=inc.id, title=inc.title, severity=inc.severity, status=inc.status,
-        features=tuple(inc.features), opened_at=inc.opened_at, ttd_min=minutes(inc.opened_at),
-        ttm_min=minutes(mitigated), ttr_min=minutes(resolved), rolled_back=mitigated is not None,
+        id=inc.id,
+        title=inc.title,
+        severity=inc.severity,
+        status=inc.status,
+        features=tuple(inc.features),
+        opened_at=inc.opened_at,
+        ttd_min=minutes(inc.opened_at),
+        ttm_min=minutes(mitigated),
+        ttr_min=minutes(resolved),
+        rolled_back=mitigated is not None,
         detected_by="tool" if inc.source in TOOL_SOURCES else "person",
-        open_action_items=open_items)
+        open_action_items=open_items,
+    )

@@ -22,8 +22,12 @@ _STEP_US = 5 * 60 * 1_000_000
 _EPOCH = datetime(1970, 1, 1)
 
 # Per SLI: the column pair (events, bad events) of the counting query.
-COUNTS = {"success_rate": ("requests", "errors"), "latency": ("lat_n", "lat_bad"),
-          "quality": ("q_n", "q_bad"), "feedback": ("fb_n", "fb_bad")}
+COUNTS = {
+    "success_rate": ("requests", "errors"),
+    "latency": ("lat_n", "lat_bad"),
+    "quality": ("q_n", "q_bad"),
+    "feedback": ("fb_n", "fb_bad"),
+}
 
 
 @dataclass(frozen=True)
@@ -53,8 +57,9 @@ def align(t: datetime) -> datetime:
     return _EPOCH + ((t - _EPOCH) // STEP) * STEP
 
 
-def count_events(store: Store, config: SloConfig, since: datetime, until: datetime,
-                 features: list[str] | None = None) -> dict[str, Series]:
+def count_events(
+    store: Store, config: SloConfig, since: datetime, until: datetime, features: list[str] | None = None
+) -> dict[str, Series]:
     """Per feature with objectives (or each of `features`): its five-minute series over
     [align(since), align(until) + one bucket when until is not aligned)."""
     names = sorted(features if features is not None else config.features)
@@ -76,12 +81,15 @@ def count_events(store: Store, config: SloConfig, since: datetime, until: dateti
             FROM requests r JOIN t ON r.feature = t.feature
             WHERE r.timestamp >= ? AND r.timestamp < ?
             GROUP BY ALL""",
-        [names, lat, qual, lo, hi])
+        [names, lat, qual, lo, hi],
+    )
     n = int((hi - lo) // STEP)
     first = int((lo - _EPOCH) // STEP)
     keys = ("requests", "errors", "lat_n", "lat_bad", "q_n", "q_bad", "fb_n", "fb_bad", "cost")
-    out = {f: Series(f, lo, hi, {k: np.zeros(n, dtype=float if k == "cost" else np.int64)
-                                 for k in keys}) for f in names}
+    out = {
+        f: Series(f, lo, hi, {k: np.zeros(n, dtype=float if k == "cost" else np.int64) for k in keys})
+        for f in names
+    }
     for row in rows:
         series, i = out[row[0]], row[1] - first
         for k, v in zip(keys, row[2:], strict=True):

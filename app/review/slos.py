@@ -138,12 +138,19 @@ def parse_slos(doc: Document | Any, path: Path | None = None) -> SloConfig:
     problems: list[Problem] = []
     window = float(top.get("window_days", 28))
     alerts = DEFAULT_ALERTS if "alerts" not in top else _alerts(doc, top["alerts"], problems)
-    features = {str(name): _feature(doc, name, spec, window, problems)
-                for name, spec in (top.get("features") or {}).items()}
+    features = {
+        str(name): _feature(doc, name, spec, window, problems)
+        for name, spec in (top.get("features") or {}).items()
+    }
     _raise_any(problems, built_in_code)
-    return SloConfig(window_days=window, min_requests=int(top.get("min_requests", 100)),
-                     failure_horizon_hours=float(top.get("failure_horizon_hours", 24)),
-                     alerts=alerts, features=features, path=path)
+    return SloConfig(
+        window_days=window,
+        min_requests=int(top.get("min_requests", 100)),
+        failure_horizon_hours=float(top.get("failure_horizon_hours", 24)),
+        alerts=alerts,
+        features=features,
+        path=path,
+    )
 
 
 def _raise_any(problems: list[Problem], built_in_code: bool) -> None:
@@ -153,29 +160,45 @@ def _raise_any(problems: list[Problem], built_in_code: bool) -> None:
         raise SloConfigError(problems)
 
 
-def _alerts(doc: Document, rules: list[dict[str, Any]], problems: list[Problem]
-            ) -> tuple[AlertRule, ...]:
+def _alerts(doc: Document, rules: list[dict[str, Any]], problems: list[Problem]) -> tuple[AlertRule, ...]:
     out = []
     for i, spec in enumerate(rules):
         at = ("alerts", i)
         windows = {w: parse_window(spec[w]) for w in ("long", "short")}
         for w, minutes in windows.items():
             if minutes is None:
-                problems.append(doc.problem((*at, w), f"expected a window like 5m, 1h or 3d "
-                                                      f"(a whole number of minutes > 0), got {spec[w]!r}"))
+                problems.append(
+                    doc.problem(
+                        (*at, w),
+                        f"expected a window like 5m, 1h or 3d "
+                        f"(a whole number of minutes > 0), got {spec[w]!r}",
+                    )
+                )
         if None in windows.values():
             continue
         if windows["short"] >= windows["long"]:
-            problems.append(doc.problem((*at, "short"), f"the short window ({spec['short']}) must be "
-                                                        f"shorter than the long one ({spec['long']})"))
+            problems.append(
+                doc.problem(
+                    (*at, "short"),
+                    f"the short window ({spec['short']}) must be shorter than the long one ({spec['long']})",
+                )
+            )
             continue
-        out.append(AlertRule(str(spec.get("name", f"rule-{i + 1}")), spec.get("severity", "page"),
-                             float(spec["burn_rate"]), windows["long"], windows["short"]))
+        out.append(
+            AlertRule(
+                str(spec.get("name", f"rule-{i + 1}")),
+                spec.get("severity", "page"),
+                float(spec["burn_rate"]),
+                windows["long"],
+                windows["short"],
+            )
+        )
     return tuple(out)
 
 
-def _feature(doc: Document, name: Any, spec: dict[str, Any], default_window: float,
-             problems: list[Problem]) -> FeatureSlos:
+def _feature(
+    doc: Document, name: Any, spec: dict[str, Any], default_window: float, problems: list[Problem]
+) -> FeatureSlos:
     at: tuple = ("features", name)
     objectives: list[Objective] = []
     seen: dict[str, int] = {}
@@ -186,14 +209,21 @@ def _feature(doc: Document, name: Any, spec: dict[str, Any], default_window: flo
             # One threshold per SLI and feature keeps the review to one pass over the requests.
             first = (*at, "objectives", seen[sli])
             where = f", line {doc.line(first)}" if doc.lines else ""
-            problems.append(doc.problem((*okeys, "sli"), f"{name} already has a {sli} objective "
-                                                         f"(objectives[{seen[sli]}]{where}); one per SLI"))
+            problems.append(
+                doc.problem(
+                    (*okeys, "sli"),
+                    f"{name} already has a {sli} objective (objectives[{seen[sli]}]{where}); one per SLI",
+                )
+            )
             continue
         seen[sli] = i
         needed = THRESHOLD_KEYS.get(sli)
         if needed and needed not in o:
-            problems.append(doc.problem((*okeys, needed), f"missing; a {sli} objective needs "
-                                                          f"{needed} ({THRESHOLD_NEEDS[needed]})"))
+            problems.append(
+                doc.problem(
+                    (*okeys, needed), f"missing; a {sli} objective needs {needed} ({THRESHOLD_NEEDS[needed]})"
+                )
+            )
         for key, belongs in ((k, s) for s, k in THRESHOLD_KEYS.items()):
             if key in o and sli != belongs:
                 problems.append(doc.problem((*okeys, key), f"only a {belongs} objective takes {key}"))
@@ -201,7 +231,10 @@ def _feature(doc: Document, name: Any, spec: dict[str, Any], default_window: flo
         objectives.append(Objective(str(o.get("name", sli)), sli, float(o["objective"]), threshold))
     cost = None
     if "cost" in spec:
-        cost = CostBudget(*(float(spec["cost"][k]) if k in spec["cost"] else None
-                            for k in ("per_request_usd", "per_day_usd")))
-    return FeatureSlos(str(name), float(spec.get("window_days", default_window)),
-                       tuple(objectives), cost)
+        cost = CostBudget(
+            *(
+                float(spec["cost"][k]) if k in spec["cost"] else None
+                for k in ("per_request_usd", "per_day_usd")
+            )
+        )
+    return FeatureSlos(str(name), float(spec.get("window_days", default_window)), tuple(objectives), cost)

@@ -51,8 +51,13 @@ READBACK_INTERVAL_S = 0.2
 READBACK_SETTLE_S = 0.3
 # Errors after which the backend surely did not apply the change: no read-back needed.
 NOT_APPLIED = {
-    ErrorCode.UNREACHABLE, ErrorCode.UNAUTHORIZED, ErrorCode.FORBIDDEN, ErrorCode.NOT_FOUND,
-    ErrorCode.INVALID_VALUE, ErrorCode.INVALID_CONFIG, ErrorCode.UNSAFE_CHANGE,
+    ErrorCode.UNREACHABLE,
+    ErrorCode.UNAUTHORIZED,
+    ErrorCode.FORBIDDEN,
+    ErrorCode.NOT_FOUND,
+    ErrorCode.INVALID_VALUE,
+    ErrorCode.INVALID_CONFIG,
+    ErrorCode.UNSAFE_CHANGE,
     ErrorCode.UNSUPPORTED,
 }
 
@@ -104,13 +109,13 @@ class Plan:
     @property
     def description(self) -> str:
         role = self.flag.role
-        return (f"{self.flag.key} in {self.flag.environment}: "
-                f"{_show(self.before, role)} -> {_show(self.after, role)}")
+        return (
+            f"{self.flag.key} in {self.flag.environment}: "
+            f"{_show(self.before, role)} -> {_show(self.after, role)}"
+        )
 
 
-def plan(
-    data_dir: Path, feature: str, action: Action | str, value: str | float | None = None
-) -> Plan:
+def plan(data_dir: Path, feature: str, action: Action | str, value: str | float | None = None) -> Plan:
     """Read the flag's live state and work out the change; raises FlagError."""
     action = Action(action)
     config = load_config(data_dir)
@@ -136,9 +141,7 @@ def _plan(
     return Plan(action, feature, ref, backend.name, backend.describe(), change, before, after)
 
 
-def _change_for(
-    action: Action, ref: FlagRef, state: FlagState, env: EnvironmentState, value: Any
-) -> Change:
+def _change_for(action: Action, ref: FlagRef, state: FlagState, env: EnvironmentState, value: Any) -> Change:
     if action in (Action.KILL, Action.RESUME_AGENT):
         return Change(enabled=False)
     if action in (Action.RESUME, Action.PAUSE):
@@ -198,9 +201,15 @@ def execute(
     started = time.monotonic()
     if actor is not None:
         operator = actor.name
-    base = dict(action=str(action), feature=feature, action_id=action_id, operator=operator,
-                reason=reason, incident_id=incident_id,
-                operator_role=str(actor.role) if actor is not None else None)
+    base = dict(
+        action=str(action),
+        feature=feature,
+        action_id=action_id,
+        operator=operator,
+        reason=reason,
+        incident_id=incident_id,
+        operator_role=str(actor.role) if actor is not None else None,
+    )
     if actor is not None and not allowed(actor, Permission.FLAG_ACTION):
         refusal = NotAllowed(str(AccessDenied(actor, Permission.FLAG_ACTION)))
         result = _failed_early(base, refusal, started)
@@ -219,15 +228,26 @@ def execute(
         try:
             the_plan = _plan(action, feature, ref, backend, backend.read(ref.key), value)
         except FlagError as exc:
-            result = _failed_early(base, exc, started, flag=ref.key, env=ref.environment,
-                                   backend=backend.name)
+            result = _failed_early(
+                base, exc, started, flag=ref.key, env=ref.environment, backend=backend.name
+            )
             _record_press(data_dir, result, str(ref.role), backend.describe())
             return result
         trail.record_intent(
-            data_dir, action_id=action_id, feature=feature, action=str(action),
-            role=str(ref.role), backend=backend.name, location=the_plan.location,
-            flag=ref.key, environment=ref.environment, before=the_plan.before,
-            after=the_plan.after, operator=operator, reason=reason, incident_id=incident_id,
+            data_dir,
+            action_id=action_id,
+            feature=feature,
+            action=str(action),
+            role=str(ref.role),
+            backend=backend.name,
+            location=the_plan.location,
+            flag=ref.key,
+            environment=ref.environment,
+            before=the_plan.before,
+            after=the_plan.after,
+            operator=operator,
+            reason=reason,
+            incident_id=incident_id,
             operator_role=base["operator_role"],
         )
         try:
@@ -243,73 +263,132 @@ def execute(
 
 
 def _apply(p: Plan, backend: FlagBackend, base: dict[str, Any], started: float) -> ActionResult:
-    common = dict(base, flag=p.flag.key, environment=p.flag.environment, backend=backend.name,
-                  before=p.before)
+    common = dict(
+        base, flag=p.flag.key, environment=p.flag.environment, backend=backend.name, before=p.before
+    )
     role, where = p.flag.role, f"in {p.flag.environment}"
     if _matches(p.before, p.change):
-        return ActionResult(outcome=Outcome.VERIFIED, after=p.before, changed=False,
-                            message=f"{p.flag.key} already {_show(p.before, role)} {where}; "
-                                    "no change made",
-                            latency_ms=_ms(started), **common)
+        return ActionResult(
+            outcome=Outcome.VERIFIED,
+            after=p.before,
+            changed=False,
+            message=f"{p.flag.key} already {_show(p.before, role)} {where}; no change made",
+            latency_ms=_ms(started),
+            **common,
+        )
     comment = f"rollback-desk action {base['action_id']}" + (
-        f": {base['reason']}" if base.get("reason") else "")
+        f": {base['reason']}" if base.get("reason") else ""
+    )
     call_error: FlagError | None = None
     try:
         _call(backend, p, comment)
     except FlagError as exc:
         call_error = exc
         if exc.code in NOT_APPLIED:
-            return ActionResult(outcome=Outcome.FAILED, after=p.before, message=exc.message,
-                                error_code=str(exc.code), latency_ms=_ms(started), **common)
+            return ActionResult(
+                outcome=Outcome.FAILED,
+                after=p.before,
+                message=exc.message,
+                error_code=str(exc.code),
+                latency_ms=_ms(started),
+                **common,
+            )
     # A timeout or an unreadable answer says nothing of whether the write landed: the
     # read-back decides, with the usual wait.
-    timed_out = call_error is not None and call_error.code in (ErrorCode.TIMEOUT,
-                                                                ErrorCode.BAD_RESPONSE)
+    timed_out = call_error is not None and call_error.code in (ErrorCode.TIMEOUT, ErrorCode.BAD_RESPONSE)
     try:
         seen = _read_back(backend, p, wait=call_error is None or timed_out)
     except FlagError as exc:
         text = (f"{call_error.message}; " if call_error else "change sent, ") + (
-            f"but could not read it back ({exc.message}): check {p.flag.key} before retrying")
-        return ActionResult(outcome=Outcome.UNVERIFIED, after=p.after, message=text,
-                            error_code=str(exc.code), latency_ms=_ms(started), **common)
+            f"but could not read it back ({exc.message}): check {p.flag.key} before retrying"
+        )
+        return ActionResult(
+            outcome=Outcome.UNVERIFIED,
+            after=p.after,
+            message=text,
+            error_code=str(exc.code),
+            latency_ms=_ms(started),
+            **common,
+        )
     if _matches(seen, p.change):
         note = f" (after: {call_error.message})" if call_error else ""
-        return ActionResult(outcome=Outcome.VERIFIED, after=seen, latency_ms=_ms(started),
-                            message=f"{p.flag.key} now {_show(seen, role)} {where}, read back "
-                                    f"from {backend.describe()}{note}", **common)
+        return ActionResult(
+            outcome=Outcome.VERIFIED,
+            after=seen,
+            latency_ms=_ms(started),
+            message=f"{p.flag.key} now {_show(seen, role)} {where}, read back "
+            f"from {backend.describe()}{note}",
+            **common,
+        )
     if timed_out:
-        return ActionResult(outcome=Outcome.UNVERIFIED, after=seen, error_code=str(call_error.code),
-                            message=f"{call_error.message} and the change is not visible: it may "
-                                    f"still land, check {p.flag.key} before retrying",
-                            latency_ms=_ms(started), **common)
+        return ActionResult(
+            outcome=Outcome.UNVERIFIED,
+            after=seen,
+            error_code=str(call_error.code),
+            message=f"{call_error.message} and the change is not visible: it may "
+            f"still land, check {p.flag.key} before retrying",
+            latency_ms=_ms(started),
+            **common,
+        )
     if call_error:
-        return ActionResult(outcome=Outcome.FAILED, after=seen, message=call_error.message,
-                            error_code=str(call_error.code), latency_ms=_ms(started), **common)
+        return ActionResult(
+            outcome=Outcome.FAILED,
+            after=seen,
+            message=call_error.message,
+            error_code=str(call_error.code),
+            latency_ms=_ms(started),
+            **common,
+        )
     return ActionResult(
-        outcome=Outcome.UNVERIFIED, after=seen, error_code=str(ErrorCode.READBACK_MISMATCH),
+        outcome=Outcome.UNVERIFIED,
+        after=seen,
+        error_code=str(ErrorCode.READBACK_MISMATCH),
         message=f"change sent, but {p.flag.key} reads back {_show(seen, role)} instead of "
-                f"{_show(p.after, role)} {where}", latency_ms=_ms(started), **common)
+        f"{_show(p.after, role)} {where}",
+        latency_ms=_ms(started),
+        **common,
+    )
 
 
-def _after_unforeseen(p: Plan, backend: FlagBackend, base: dict[str, Any], started: float,
-                      exc: Exception) -> ActionResult:
-    common = dict(base, flag=p.flag.key, environment=p.flag.environment, backend=backend.name,
-                  before=p.before, error_code=type(exc).__name__)
+def _after_unforeseen(
+    p: Plan, backend: FlagBackend, base: dict[str, Any], started: float, exc: Exception
+) -> ActionResult:
+    common = dict(
+        base,
+        flag=p.flag.key,
+        environment=p.flag.environment,
+        backend=backend.name,
+        before=p.before,
+        error_code=type(exc).__name__,
+    )
     what = f"unexpected {type(exc).__name__} while changing {p.flag.key}"
     try:
         seen = _read_back(backend, p, wait=True)
     except Exception:  # noqa: BLE001 - nothing more is known: say so
-        return ActionResult(outcome=Outcome.UNVERIFIED, after={}, latency_ms=_ms(started),
-                            message=f"{what}, and its state could not be read back: check "
-                                    f"{p.flag.key} before retrying", **common)
+        return ActionResult(
+            outcome=Outcome.UNVERIFIED,
+            after={},
+            latency_ms=_ms(started),
+            message=f"{what}, and its state could not be read back: check {p.flag.key} before retrying",
+            **common,
+        )
     role, where = p.flag.role, f"in {p.flag.environment}"
     if _matches(seen, p.change):
-        return ActionResult(outcome=Outcome.VERIFIED, after=seen, latency_ms=_ms(started),
-                            message=f"{p.flag.key} now {_show(seen, role)} {where}, read back "
-                                    f"from {backend.describe()} (after: {what})", **common)
-    return ActionResult(outcome=Outcome.UNVERIFIED, after=seen, latency_ms=_ms(started),
-                        message=f"{what}; it reads back {_show(seen, role)} {where}: check "
-                                f"{p.flag.key} before retrying", **common)
+        return ActionResult(
+            outcome=Outcome.VERIFIED,
+            after=seen,
+            latency_ms=_ms(started),
+            message=f"{p.flag.key} now {_show(seen, role)} {where}, read back "
+            f"from {backend.describe()} (after: {what})",
+            **common,
+        )
+    return ActionResult(
+        outcome=Outcome.UNVERIFIED,
+        after=seen,
+        latency_ms=_ms(started),
+        message=f"{what}; it reads back {_show(seen, role)} {where}: check {p.flag.key} before retrying",
+        **common,
+    )
 
 
 def _call(backend: FlagBackend, p: Plan, comment: str) -> None:
@@ -317,8 +396,9 @@ def _call(backend: FlagBackend, p: Plan, comment: str) -> None:
     if c.enabled is not None:
         backend.set_enabled(ref.key, ref.environment, c.enabled, comment=comment)
     elif c.rollout_percentage is not None:
-        backend.set_rollout(ref.key, ref.environment, c.rollout_percentage,
-                            ref.canary_variant or "", comment=comment)
+        backend.set_rollout(
+            ref.key, ref.environment, c.rollout_percentage, ref.canary_variant or "", comment=comment
+        )
     elif c.variant is not None:
         backend.set_variant(ref.key, ref.environment, c.variant, comment=comment)
 
@@ -364,21 +444,43 @@ def _ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
-def _failed_early(base: dict[str, Any], exc: FlagError, started: float, *, flag: str = "",
-                  env: str = "", backend: str = "") -> ActionResult:
-    return ActionResult(outcome=Outcome.FAILED, flag=flag, environment=env, backend=backend,
-                        before={}, after={}, message=exc.message, error_code=str(exc.code),
-                        latency_ms=_ms(started), changed=False, **base)
+def _failed_early(
+    base: dict[str, Any], exc: FlagError, started: float, *, flag: str = "", env: str = "", backend: str = ""
+) -> ActionResult:
+    return ActionResult(
+        outcome=Outcome.FAILED,
+        flag=flag,
+        environment=env,
+        backend=backend,
+        before={},
+        after={},
+        message=exc.message,
+        error_code=str(exc.code),
+        latency_ms=_ms(started),
+        changed=False,
+        **base,
+    )
 
 
 def _record_press(data_dir: Path, result: ActionResult, role: str, location: str) -> None:
     """A press refused or failed before any change (bad configuration, state unreadable) is
     still on record."""
     trail.record_intent(
-        data_dir, action_id=result.action_id, feature=result.feature, action=result.action,
-        role=role, backend=result.backend or "-", location=location, flag=result.flag or "-",
-        environment=result.environment or "-", before={}, after={}, operator=result.operator,
-        reason=result.reason, incident_id=result.incident_id, operator_role=result.operator_role,
+        data_dir,
+        action_id=result.action_id,
+        feature=result.feature,
+        action=result.action,
+        role=role,
+        backend=result.backend or "-",
+        location=location,
+        flag=result.flag or "-",
+        environment=result.environment or "-",
+        before={},
+        after={},
+        operator=result.operator,
+        reason=result.reason,
+        incident_id=result.incident_id,
+        operator_role=result.operator_role,
     )
     trail.record_outcome(data_dir, result, role, location)
 
@@ -409,8 +511,14 @@ def feature_status(config: FlagConfig, name: str) -> dict[str, Any]:
     backend = backend_for_feature(config, feature_flags)
     flags = []
     for role, ref in feature_flags.flags.items():
-        row: dict[str, Any] = {"role": str(role), "key": ref.key, "environment": ref.environment,
-                               "enabled": None, "rollout_percentage": None, "variant": None}
+        row: dict[str, Any] = {
+            "role": str(role),
+            "key": ref.key,
+            "environment": ref.environment,
+            "enabled": None,
+            "rollout_percentage": None,
+            "variant": None,
+        }
         try:
             env = backend.read(ref.key).environment(ref.environment)
             row.update(_env_dict(env, ref))
@@ -434,12 +542,10 @@ def rollout_percentage(data_dir: Path, feature: str) -> float | None:
         raise NoRolloutFlag(feature)
     ref = feature_flags.flags[FlagRole.ROLLOUT]
     backend = backend_for_feature(config, feature_flags)
-    percent = _env_dict(backend.read(ref.key).environment(ref.environment), ref).get(
-        "rollout_percentage")
+    percent = _env_dict(backend.read(ref.key).environment(ref.environment), ref).get("rollout_percentage")
     return None if percent is None else float(percent)
 
 
 def available_actions(config: FlagConfig, feature: str) -> list[Action]:
     roles = set(config.feature(feature).flags)
     return [a for a in Action if ROLE_OF[a] in roles]
-

@@ -29,10 +29,16 @@ def sync_history(
     now = datetime.now(UTC).replace(tzinfo=None)
     for name, cfg in config.backends.items():
         row = trail.sync_state(data_dir, name)
-        if row and not force and (now - trail.parse_time(row["attempted_at"])).total_seconds() < min_interval_s:
+        if (
+            row
+            and not force
+            and (now - trail.parse_time(row["attempted_at"])).total_seconds() < min_interval_s
+        ):
             status[name] = "cached"
             continue
-        since = trail.parse_time(row["synced_at"]) - timedelta(minutes=5) if row and row["synced_at"] else None
+        since = (
+            trail.parse_time(row["synced_at"]) - timedelta(minutes=5) if row and row["synced_at"] else None
+        )
         try:
             fetched = build_backend(cfg).history(since or now - lookback)
         except FlagError as exc:

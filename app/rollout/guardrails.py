@@ -98,23 +98,52 @@ def arm_stats(store: Store, feature: str, since: datetime, until: datetime) -> l
                   var_samp(ln(greatest(latency_ms, 0.01))), count(latency_ms), avg(cost_usd),
                   count(feedback), count_if(feedback = -1)
            FROM requests WHERE feature = ? AND timestamp >= ? AND timestamp < ?
-           GROUP BY 1 ORDER BY 2 DESC""", [P95_LEVELS, feature, since, until])
+           GROUP BY 1 ORDER BY 2 DESC""",
+        [P95_LEVELS, feature, since, until],
+    )
     out = []
-    for (variant, n, first, errors, q_n, q_mean, q_sd, quantiles, ll_mean, ll_var, lat_n, cost,
-         fb_n, neg) in rows:
+    for (
+        variant,
+        n,
+        first,
+        errors,
+        q_n,
+        q_mean,
+        q_sd,
+        quantiles,
+        ll_mean,
+        ll_var,
+        lat_n,
+        cost,
+        fb_n,
+        neg,
+    ) in rows:
         p95, p95_ci = None, None
         if quantiles and lat_n:
             p95 = _interp(quantiles, 0.95)
             lo, hi = stats.quantile_rank_levels(lat_n, 0.95)
             p95_ci = (_interp(quantiles, lo), _interp(quantiles, hi))
-        out.append(ArmStats(
-            variant=variant, requests=n, first_seen=first, error_rate=errors / n,
-            error_ci=stats.wilson_interval(errors, n), quality_n=q_n, quality_score=q_mean,
-            quality_sd=q_sd,
-            quality_ci=stats.mean_interval(q_mean, q_sd, q_n) if q_n > 1 and q_sd is not None else None,
-            latency_p95_ms=p95, latency_p95_ci=p95_ci, log_latency_mean=ll_mean,
-            log_latency_var=ll_var, latency_n=lat_n, cost_per_request_usd=cost,
-            negative_feedback_rate=neg / fb_n if fb_n else None, feedback_n=fb_n))
+        out.append(
+            ArmStats(
+                variant=variant,
+                requests=n,
+                first_seen=first,
+                error_rate=errors / n,
+                error_ci=stats.wilson_interval(errors, n),
+                quality_n=q_n,
+                quality_score=q_mean,
+                quality_sd=q_sd,
+                quality_ci=stats.mean_interval(q_mean, q_sd, q_n) if q_n > 1 and q_sd is not None else None,
+                latency_p95_ms=p95,
+                latency_p95_ci=p95_ci,
+                log_latency_mean=ll_mean,
+                log_latency_var=ll_var,
+                latency_n=lat_n,
+                cost_per_request_usd=cost,
+                negative_feedback_rate=neg / fb_n if fb_n else None,
+                feedback_n=fb_n,
+            )
+        )
     return out
 
 
@@ -126,8 +155,9 @@ def _interp(quantiles: list[float], level: float) -> float:
     return float(quantiles[i] + frac * (quantiles[i + 1] - quantiles[i]))
 
 
-def find_arms(store: Store, feature: str, since: datetime, until: datetime
-              ) -> tuple[str | None, str | None, datetime | None]:
+def find_arms(
+    store: Store, feature: str, since: datetime, until: datetime
+) -> tuple[str | None, str | None, datetime | None]:
     """(control, canary, canary's first request): the canary is the variant that appeared last
     in the window; the control is the variant most served before it appeared."""
     arms = arm_stats(store, feature, since, until)
@@ -139,15 +169,22 @@ def find_arms(store: Store, feature: str, since: datetime, until: datetime
     return control.variant, canary.variant, canary.first_seen
 
 
-def compare_variants(store: Store, feature: str, since: datetime, until: datetime, t: Thresholds,
-                     canary_since: datetime | None = None,
-                     previous_p: dict[str, float] | None = None) -> VariantComparison:
+def compare_variants(
+    store: Store,
+    feature: str,
+    since: datetime,
+    until: datetime,
+    t: Thresholds,
+    canary_since: datetime | None = None,
+    previous_p: dict[str, float] | None = None,
+) -> VariantComparison:
     """Canary against control over the same hours; guardrails with always-valid p-values
     (`previous_p`: the running minimum from earlier looks, per metric)."""
     control, canary, first = find_arms(store, feature, since, until)
     if canary is None:
-        return VariantComparison(feature, control, None, None, None,
-                                 tuple(arm_stats(store, feature, since, until)), ())
+        return VariantComparison(
+            feature, control, None, None, None, tuple(arm_stats(store, feature, since, until)), ()
+        )
     start = max(first, canary_since or first)
     arms = arm_stats(store, feature, start, until)
     by = {a.variant: a for a in arms}
@@ -161,8 +198,9 @@ def compare_variants(store: Store, feature: str, since: datetime, until: datetim
     return VariantComparison(feature, control, canary, start, until, tuple(arms), tuple(guards))
 
 
-def guardrail(metric: str, control: ArmStats, canary: ArmStats, t: Thresholds,
-              previous_p: float = 1.0) -> Guardrail | None:
+def guardrail(
+    metric: str, control: ArmStats, canary: ArmStats, t: Thresholds, previous_p: float = 1.0
+) -> Guardrail | None:
     direction = METRIC_DIRECTION[metric]
     if metric == "error_rate":
         a, b = canary.error_rate, control.error_rate
@@ -199,6 +237,7 @@ def guardrail(metric: str, control: ArmStats, canary: ArmStats, t: Thresholds,
 
 # Sample size advisor ------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Advice:
     requests_per_day: float
@@ -212,18 +251,28 @@ class Advice:
     @property
     def text(self) -> str:
         per_day = f"{self.canary_per_day:,.0f}" if self.canary_per_day >= 1 else f"{self.canary_per_day:.2f}"
-        head = (f"At {100 * self.share:g}% of {self.requests_per_day:,.0f} requests a day the canary "
-                f"gets {per_day} requests a day.")
-        need = (f" Detecting an error rate rise from {100 * self.baseline_rate:.2f}% by "
-                f"{100 * self.effect:.2f} points needs about {self.needed:,} canary requests")
+        head = (
+            f"At {100 * self.share:g}% of {self.requests_per_day:,.0f} requests a day the canary "
+            f"gets {per_day} requests a day."
+        )
+        need = (
+            f" Detecting an error rate rise from {100 * self.baseline_rate:.2f}% by "
+            f"{100 * self.effect:.2f} points needs about {self.needed:,} canary requests"
+        )
         if self.days is None:
             return head + need + ": it will never get there at this share."
         when = f"{self.days * 24:.1f} hours" if self.days < 2 else f"{self.days:.1f} days"
         return head + need + f", about {when} at this share."
 
 
-def advise(requests_per_day: float, share: float, baseline_rate: float, effect: float,
-           alpha: float = 0.05, power: float = 0.8) -> Advice:
+def advise(
+    requests_per_day: float,
+    share: float,
+    baseline_rate: float,
+    effect: float,
+    alpha: float = 0.05,
+    power: float = 0.8,
+) -> Advice:
     """How long the current share needs to detect an error-rate rise of `effect`."""
     needed = stats.sample_size_proportion(baseline_rate, effect, alpha, power)
     per_day = requests_per_day * share
@@ -237,7 +286,12 @@ def daily_traffic(store: Store, feature: str, until: datetime) -> float:
     if lo is None:
         return 0.0
     since = max(lo, until - timedelta(days=7))
-    n = store.scalar("SELECT count(*) FROM requests WHERE feature = ? AND timestamp >= ? AND "
-                     "timestamp < ?", [feature, since, until]) or 0
+    n = (
+        store.scalar(
+            "SELECT count(*) FROM requests WHERE feature = ? AND timestamp >= ? AND timestamp < ?",
+            [feature, since, until],
+        )
+        or 0
+    )
     days = max((until - since).total_seconds() / 86400.0, 1 / 24)
     return n / days

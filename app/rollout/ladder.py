@@ -66,29 +66,44 @@ class LadderStatus:
     flag_error: str | None = None  # the rollout flag could not be read: why
 
     def as_dict(self) -> dict[str, Any]:
-        return {"feature": self.feature, "verdict": self.verdict, "reason": self.reason,
-                "step": self.step, "step_percent": self.step_percent,
-                "serving_percent": self.serving_percent,
-                "next_percent": self.next_percent,
-                "started_at": machine(self.started_at),
-                "hours_at_step": round(self.hours_at_step, 2), "hours_needed": self.hours_needed,
-                "samples": self.samples, "samples_needed": self.samples_needed,
-                "flag_error": self.flag_error,
-                "comparison": self.comparison.as_dict() if self.comparison else None}
+        return {
+            "feature": self.feature,
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "step": self.step,
+            "step_percent": self.step_percent,
+            "serving_percent": self.serving_percent,
+            "next_percent": self.next_percent,
+            "started_at": machine(self.started_at),
+            "hours_at_step": round(self.hours_at_step, 2),
+            "hours_needed": self.hours_needed,
+            "samples": self.samples,
+            "samples_needed": self.samples_needed,
+            "flag_error": self.flag_error,
+            "comparison": self.comparison.as_dict() if self.comparison else None,
+        }
 
     def summary(self) -> str:
         if self.step is None:
             return f"{self.feature}: {self.verdict}: {self.reason}"
-        serving = (f" (serving {self.serving_percent:g}%)" if self.serving_percent is not None
-                   and abs(self.serving_percent - (self.step_percent or 0)) > 1e-6 else "")
-        lines = [f"{self.feature}: step {self.step + 1} at {self.step_percent:g}%{serving} since "
-                 f"{display(self.started_at)}",
-                 f"  time at step {self.hours_at_step:.1f} h of {self.hours_needed:g} h; "
-                 f"canary requests {self.samples:,} of {self.samples_needed:,}"]
+        serving = (
+            f" (serving {self.serving_percent:g}%)"
+            if self.serving_percent is not None
+            and abs(self.serving_percent - (self.step_percent or 0)) > 1e-6
+            else ""
+        )
+        lines = [
+            f"{self.feature}: step {self.step + 1} at {self.step_percent:g}%{serving} since "
+            f"{display(self.started_at)}",
+            f"  time at step {self.hours_at_step:.1f} h of {self.hours_needed:g} h; "
+            f"canary requests {self.samples:,} of {self.samples_needed:,}",
+        ]
         for g in self.comparison.guardrails if self.comparison else ():
             mark = "TRIPPED" if g.tripped else "ok"
-            lines.append(f"  {g.metric}: control {g.control:.4g} canary {g.canary:.4g} "
-                         f"(always-valid p = {g.p_value:.2g}) {mark}")
+            lines.append(
+                f"  {g.metric}: control {g.control:.4g} canary {g.canary:.4g} "
+                f"(always-valid p = {g.p_value:.2g}) {mark}"
+            )
         if self.flag_error:
             lines.append(f"  rollout flag unreadable: {self.flag_error}")
         lines.append(f"  verdict: {self.verdict}: {self.reason}")
@@ -141,8 +156,9 @@ def ladder_status(store: Store, feature: str, t: Thresholds) -> LadderStatus:
         return LadderStatus(feature, "no-canary", f"only one variant served ({control or 'none'})")
     led = ledger(store.data_dir)
     with led.connect() as con:
-        row = con.execute("SELECT * FROM rollout_steps WHERE feature = ? AND canary = ?",
-                          [feature, canary]).fetchone()
+        row = con.execute(
+            "SELECT * FROM rollout_steps WHERE feature = ? AND canary = ?", [feature, canary]
+        ).fetchone()
     ladder = t.ladder
     flag = rollout_flag(store.data_dir, feature)
     percent = flag.percent
@@ -150,26 +166,46 @@ def ladder_status(store: Store, feature: str, t: Thresholds) -> LadderStatus:
         step, started = int(row["step"]), datetime.fromisoformat(row["started_at"])
     else:
         if percent is None:
-            share = store.scalar(
-                "SELECT avg(CASE WHEN variant = ? THEN 1.0 ELSE 0.0 END) FROM requests "
-                "WHERE feature = ? AND timestamp >= ?", [canary, feature, first]) or 0.0
+            share = (
+                store.scalar(
+                    "SELECT avg(CASE WHEN variant = ? THEN 1.0 ELSE 0.0 END) FROM requests "
+                    "WHERE feature = ? AND timestamp >= ?",
+                    [canary, feature, first],
+                )
+                or 0.0
+            )
             percent = 100 * float(share)
         step, started = _step_for(ladder, percent), first
     with led.connect() as con:
-        minima = {r["metric"]: r["p"] for r in con.execute(
-            "SELECT metric, min(p) AS p FROM guardrail_looks WHERE feature = ? AND canary = ? "
-            "AND started_at = ? GROUP BY metric", [feature, canary, _iso(started)])}
-    comparison = compare_variants(store, feature, now - LOOKBACK, now, t, canary_since=started,
-                                  previous_p=minima)
+        minima = {
+            r["metric"]: r["p"]
+            for r in con.execute(
+                "SELECT metric, min(p) AS p FROM guardrail_looks WHERE feature = ? AND canary = ? "
+                "AND started_at = ? GROUP BY metric",
+                [feature, canary, _iso(started)],
+            )
+        }
+    comparison = compare_variants(
+        store, feature, now - LOOKBACK, now, t, canary_since=started, previous_p=minima
+    )
     here = ladder[step]
     arm = comparison.arm(canary)
     samples = arm.requests if arm else 0
     hours = (now - started).total_seconds() / 3600.0
     nxt = ladder[step + 1].percent if step + 1 < len(ladder) else None
-    base = dict(step=step, step_percent=here.percent, next_percent=nxt, started_at=started,
-                hours_at_step=hours, hours_needed=here.min_hours, samples=samples,
-                samples_needed=here.min_samples, comparison=comparison,
-                serving_percent=percent, flag_error=flag.error)
+    base = dict(
+        step=step,
+        step_percent=here.percent,
+        next_percent=nxt,
+        started_at=started,
+        hours_at_step=hours,
+        hours_needed=here.min_hours,
+        samples=samples,
+        samples_needed=here.min_samples,
+        comparison=comparison,
+        serving_percent=percent,
+        flag_error=flag.error,
+    )
     tripped = comparison.tripped
     if tripped:
         names = ", ".join(f"{g.metric} (p = {g.p_value:.2g})" for g in tripped)
@@ -182,10 +218,10 @@ def ladder_status(store: Store, feature: str, t: Thresholds) -> LadderStatus:
     if hours < here.min_hours:
         short.append(f"{hours:.1f} of {here.min_hours:g} hours")
     if short:
-        return LadderStatus(feature, "extend", "not enough data yet: " + ", ".join(short)
-                            + "; the step is extended", **base)
-    return LadderStatus(feature, "pass", f"guardrails hold with enough data; next step "
-                                         f"{nxt:g}%", **base)
+        return LadderStatus(
+            feature, "extend", "not enough data yet: " + ", ".join(short) + "; the step is extended", **base
+        )
+    return LadderStatus(feature, "pass", f"guardrails hold with enough data; next step {nxt:g}%", **base)
 
 
 @dataclass(frozen=True)
@@ -196,12 +232,17 @@ class AdvanceOutcome:
     flag_result: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"advanced": self.advanced, "message": self.message, "status": self.status.as_dict(),
-                "flag_result": self.flag_result}
+        return {
+            "advanced": self.advanced,
+            "message": self.message,
+            "status": self.status.as_dict(),
+            "flag_result": self.flag_result,
+        }
 
 
-def advance(store: Store, feature: str, t: Thresholds, operator: str = "rollback-desk rollout"
-            ) -> AdvanceOutcome:
+def advance(
+    store: Store, feature: str, t: Thresholds, operator: str = "rollback-desk rollout"
+) -> AdvanceOutcome:
     """Move the canary one step up the ladder, only when the guardrails pass with enough data.
     When flags.yaml names a rollout flag, the flag goes through the actions path (confirm,
     call, read back, audit) and the ladder moves only once the flag system confirms the new
@@ -218,42 +259,66 @@ def advance(store: Store, feature: str, t: Thresholds, operator: str = "rollback
     if flag.configured:
         from app.rollback import actions
 
-        result = actions.execute(store.data_dir, feature, "rollout", status.next_percent,
-                                 operator=operator, reason=f"rollout ladder: {status.reason}")
+        result = actions.execute(
+            store.data_dir,
+            feature,
+            "rollout",
+            status.next_percent,
+            operator=operator,
+            reason=f"rollout ladder: {status.reason}",
+        )
         flag_result = result.cli_dict()
         if str(result.outcome) != "verified":
-            return _refuse(store.data_dir, status,
-                           f"the flag change is {result.outcome}: {result.message}", flag_result)
+            return _refuse(
+                store.data_dir, status, f"the flag change is {result.outcome}: {result.message}", flag_result
+            )
     now = status.started_at + timedelta(hours=status.hours_at_step)
     canary = status.comparison.canary if status.comparison else ""
     with ledger(store.data_dir).connect() as con:
-        con.execute("INSERT OR REPLACE INTO rollout_steps VALUES (?, ?, ?, ?, ?, ?)",
-                    [feature, canary, status.step + 1, status.next_percent, _iso(now),
-                     _iso(datetime.now(UTC))])
-    record_action(store.data_dir, status, "advance", applied=True,
-                  detail={"to_percent": status.next_percent, "flag": flag_result})
+        con.execute(
+            "INSERT OR REPLACE INTO rollout_steps VALUES (?, ?, ?, ?, ?, ?)",
+            [feature, canary, status.step + 1, status.next_percent, _iso(now), _iso(datetime.now(UTC))],
+        )
+    record_action(
+        store.data_dir,
+        status,
+        "advance",
+        applied=True,
+        detail={"to_percent": status.next_percent, "flag": flag_result},
+    )
     where = "" if flag_result else " (no rollout flag configured: ladder state only)"
-    return AdvanceOutcome(True, f"advanced {feature} to {status.next_percent:g}%{where}", status,
-                          flag_result)
+    return AdvanceOutcome(True, f"advanced {feature} to {status.next_percent:g}%{where}", status, flag_result)
 
 
-def _refuse(data_dir: Path, status: LadderStatus, reason: str,
-            flag_result: dict[str, Any] | None = None) -> AdvanceOutcome:
+def _refuse(
+    data_dir: Path, status: LadderStatus, reason: str, flag_result: dict[str, Any] | None = None
+) -> AdvanceOutcome:
     """Record a refused step (the ladder is not touched) and say why."""
-    record_action(data_dir, status, "advance-refused", applied=False,
-                  detail={"reason": reason, "flag": flag_result})
+    record_action(
+        data_dir, status, "advance-refused", applied=False, detail={"reason": reason, "flag": flag_result}
+    )
     return AdvanceOutcome(False, f"not advanced: {reason}", status, flag_result)
 
 
-def record_action(data_dir: Path, status: LadderStatus, kind: str, applied: bool,
-                  detail: dict[str, Any]) -> None:
+def record_action(
+    data_dir: Path, status: LadderStatus, kind: str, applied: bool, detail: dict[str, Any]
+) -> None:
     canary = status.comparison.canary if status.comparison else None
     started = _iso(status.started_at) if status.started_at else None
     with ledger(data_dir).connect() as con:
-        con.execute("INSERT INTO guardrail_actions (at, feature, canary, started_at, kind, applied, "
-                    "detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [_iso(datetime.now(UTC)), status.feature, canary, started, kind, int(applied),
-                     json.dumps(detail, default=str)])
+        con.execute(
+            "INSERT INTO guardrail_actions (at, feature, canary, started_at, kind, applied, "
+            "detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                _iso(datetime.now(UTC)),
+                status.feature,
+                canary,
+                started,
+                kind,
+                int(applied),
+                json.dumps(detail, default=str),
+            ],
+        )
 
 
 def record_look(data_dir: Path, status: LadderStatus) -> None:
@@ -264,12 +329,24 @@ def record_look(data_dir: Path, status: LadderStatus) -> None:
         con.executemany(
             "INSERT INTO guardrail_looks (at, feature, canary, started_at, metric, p) VALUES "
             "(?, ?, ?, ?, ?, ?)",
-            [[_iso(datetime.now(UTC)), status.feature, status.comparison.canary,
-              _iso(status.started_at), g.metric, g.p_value] for g in status.comparison.guardrails])
+            [
+                [
+                    _iso(datetime.now(UTC)),
+                    status.feature,
+                    status.comparison.canary,
+                    _iso(status.started_at),
+                    g.metric,
+                    g.p_value,
+                ]
+                for g in status.comparison.guardrails
+            ],
+        )
 
 
 def actions_log(data_dir: Path, feature: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
     with ledger(data_dir).connect() as con:
-        rows = con.execute("SELECT * FROM guardrail_actions WHERE (? IS NULL OR feature = ?) "
-                           "ORDER BY id DESC LIMIT ?", [feature, feature, limit]).fetchall()
+        rows = con.execute(
+            "SELECT * FROM guardrail_actions WHERE (? IS NULL OR feature = ?) ORDER BY id DESC LIMIT ?",
+            [feature, feature, limit],
+        ).fetchall()
     return [{**dict(r), "detail": json.loads(r["detail"])} for r in rows]

@@ -23,10 +23,15 @@ def _stored_ids_sql(con: duckdb.DuckDBPyConnection, file_id: int, rows: int) -> 
     """SQL for the request_ids of this file's rows that other files store ($1: file_id);
     None when no other file is stored or this file's rows have no id. Rows parked on their
     way to the quarantine (negative file_id) are no other file's."""
-    others, stored = con.execute("SELECT count(*), coalesce(sum(loaded), 0) FROM files "
-                                 "WHERE file_id <> ?", [file_id]).fetchone()
-    if not others or not con.execute(
-            "SELECT count(request_id) FROM requests WHERE file_id = ?", [file_id]).fetchone()[0]:
+    others, stored = con.execute(
+        "SELECT count(*), coalesce(sum(loaded), 0) FROM files WHERE file_id <> ?", [file_id]
+    ).fetchone()
+    if (
+        not others
+        or not con.execute("SELECT count(request_id) FROM requests WHERE file_id = ?", [file_id]).fetchone()[
+            0
+        ]
+    ):
         return None
     # The join's hash table is built from the smaller side: a few new lines against a large
     # store look up their ids among the stored ones, not the other way round.
@@ -42,9 +47,13 @@ def count(con: duckdb.DuckDBPyConnection, file_id: int, rows: int, repeated: int
     n = repeated
     stored_ids = _stored_ids_sql(con, file_id, rows - n)
     if stored_ids:  # once repeats are gone, one row per id stored elsewhere
-        n += int(con.execute(
-            f"""SELECT count(DISTINCT request_id) FROM requests
-                WHERE file_id = $1 AND request_id IN ({stored_ids})""", [file_id]).fetchone()[0])
+        n += int(
+            con.execute(
+                f"""SELECT count(DISTINCT request_id) FROM requests
+                WHERE file_id = $1 AND request_id IN ({stored_ids})""",
+                [file_id],
+            ).fetchone()[0]
+        )
     return n
 
 
@@ -54,8 +63,9 @@ def delete(con: duckdb.DuckDBPyConnection, file_id: int, rows: int, repeated: in
     lowest rowid."""
     dropped = 0
     if repeated:
-        dropped += int(con.execute(
-            """DELETE FROM requests WHERE rowid IN (
+        dropped += int(
+            con.execute(
+                """DELETE FROM requests WHERE rowid IN (
                  SELECT rid FROM (
                    SELECT rowid AS rid, min(rowid) OVER (PARTITION BY request_id) AS first
                    FROM requests
@@ -63,19 +73,25 @@ def delete(con: duckdb.DuckDBPyConnection, file_id: int, rows: int, repeated: in
                      SELECT request_id FROM requests WHERE file_id = $1
                      GROUP BY 1 HAVING count(*) > 1))
                  WHERE rid > first)""",
-            [file_id]).fetchone()[0])
+                [file_id],
+            ).fetchone()[0]
+        )
     stored_ids = _stored_ids_sql(con, file_id, rows - dropped)
     if stored_ids:
-        dropped += int(con.execute(
-            f"DELETE FROM requests WHERE file_id = $1 AND request_id IN ({stored_ids})",
-            [file_id]).fetchone()[0])
+        dropped += int(
+            con.execute(
+                f"DELETE FROM requests WHERE file_id = $1 AND request_id IN ({stored_ids})", [file_id]
+            ).fetchone()[0]
+        )
     return dropped
 
 
 def note(con: duckdb.DuckDBPyConnection, file_id: int, repeated: bool) -> None:
     """Record, in the load's transaction, that the file's duplicates are still stored."""
-    con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                [f"{NOTE}{int(file_id)}", "repeated" if repeated else "stored"])
+    con.execute(
+        "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+        [f"{NOTE}{int(file_id)}", "repeated" if repeated else "stored"],
+    )
 
 
 def finish(con: duckdb.DuckDBPyConnection, file_id: int) -> int:
@@ -93,6 +109,5 @@ def finish(con: duckdb.DuckDBPyConnection, file_id: int) -> int:
 def finish_pending(con: duckdb.DuckDBPyConnection) -> None:
     """Inside the caller's transaction: finish every load that stopped between its two
     transactions."""
-    for (key,) in con.execute("SELECT key FROM meta WHERE starts_with(key, ?)",
-                              [NOTE]).fetchall():
+    for (key,) in con.execute("SELECT key FROM meta WHERE starts_with(key, ?)", [NOTE]).fetchall():
         finish(con, int(key.removeprefix(NOTE)))

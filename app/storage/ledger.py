@@ -41,8 +41,7 @@ class Ledger:
         if not self.path.exists():
             return False
         with self.connect() as con:
-            found = {r[0] for r in con.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            found = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         return set(names) <= found
 
     def version(self) -> str:
@@ -53,9 +52,13 @@ class Ledger:
             return ""
         con = sqlite3.connect(self.path, timeout=30.0)
         try:
-            tables = [r[0] for r in con.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' "
-                "AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+            tables = [
+                r[0]
+                for r in con.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' "
+                    "AND name NOT LIKE 'sqlite_%' ORDER BY name"
+                )
+            ]
             parts = [f"{t}:{_table_version(con, t)}" for t in tables]
         finally:
             con.close()

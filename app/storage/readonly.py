@@ -40,18 +40,44 @@ OPEN_TIMEOUT_S = 10.0
 
 # Table functions that read files or URLs. External access off already makes them fail;
 # naming them first gives a clearer message than DuckDB's permission error.
-FILE_FUNCTIONS = frozenset({
-    "read_csv", "read_csv_auto", "csv_scan", "sniff_csv", "read_parquet", "parquet_scan",
-    "parquet_metadata", "parquet_schema", "parquet_file_metadata", "parquet_kv_metadata",
-    "read_json", "read_json_auto", "read_json_objects", "read_json_objects_auto",
-    "read_ndjson", "read_ndjson_auto", "read_ndjson_objects", "read_text", "read_blob",
-    "glob", "read_xlsx", "st_read", "iceberg_scan", "delta_scan", "sqlite_scan",
-    "postgres_scan", "mysql_scan",
-})
+FILE_FUNCTIONS = frozenset(
+    {
+        "read_csv",
+        "read_csv_auto",
+        "csv_scan",
+        "sniff_csv",
+        "read_parquet",
+        "parquet_scan",
+        "parquet_metadata",
+        "parquet_schema",
+        "parquet_file_metadata",
+        "parquet_kv_metadata",
+        "read_json",
+        "read_json_auto",
+        "read_json_objects",
+        "read_json_objects_auto",
+        "read_ndjson",
+        "read_ndjson_auto",
+        "read_ndjson_objects",
+        "read_text",
+        "read_blob",
+        "glob",
+        "read_xlsx",
+        "st_read",
+        "iceberg_scan",
+        "delta_scan",
+        "sqlite_scan",
+        "postgres_scan",
+        "mysql_scan",
+    }
+)
 # A table name DuckDB would turn into a file read (a "replacement scan"): a path or a name
 # with a data file's extension.
-_FILE_NAME = re.compile(r"[/\\]|\.(csv|tsv|txt|parquet|json|jsonl|ndjson|gz|zst|xlsx|db|duckdb|"
-                        r"sqlite)$", re.IGNORECASE)
+_FILE_NAME = re.compile(
+    r"[/\\]|\.(csv|tsv|txt|parquet|json|jsonl|ndjson|gz|zst|xlsx|db|duckdb|"
+    r"sqlite)$",
+    re.IGNORECASE,
+)
 
 _KIND_REASON = {
     "COPY": "COPY reads or writes files",
@@ -149,8 +175,10 @@ def check_statement(sql: str) -> str:
         raise QueryRefused(f"refused: {_one_line(tree.get('error_message', 'not a SELECT'))}")
     named = _named_file(tree)
     if named:
-        raise QueryRefused(f"refused: the statement reads a file ({named}); external access "
-                           "is off, only the stored tables can be queried")
+        raise QueryRefused(
+            f"refused: the statement reads a file ({named}); external access "
+            "is off, only the stored tables can be queried"
+        )
     return text
 
 
@@ -158,12 +186,14 @@ def _is_open_conflict(exc: Exception) -> bool:
     """Another process writes the file, or this process holds it open read-write."""
     text = str(exc).lower()
     return ("lock" in text and ("conflict" in text or "could not set" in text)) or (
-        "different configuration" in text)
+        "different configuration" in text
+    )
 
 
 @contextmanager
-def readonly_connection(db_path: Path, open_timeout_s: float = OPEN_TIMEOUT_S
-                        ) -> Iterator[duckdb.DuckDBPyConnection]:
+def readonly_connection(
+    db_path: Path, open_timeout_s: float = OPEN_TIMEOUT_S
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection with external access off and the configuration locked; waits
     while a writer holds the file."""
     path = Path(db_path)
@@ -180,8 +210,9 @@ def readonly_connection(db_path: Path, open_timeout_s: float = OPEN_TIMEOUT_S
             if not _is_open_conflict(exc):
                 raise QueryFailed(f"cannot open {path}: {_one_line(str(exc))}") from None
             if time.monotonic() > deadline:
-                raise QueryFailed(f"{path} is being written by another process; try again "
-                                  "in a moment") from None
+                raise QueryFailed(
+                    f"{path} is being written by another process; try again in a moment"
+                ) from None
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
     try:
@@ -190,8 +221,14 @@ def readonly_connection(db_path: Path, open_timeout_s: float = OPEN_TIMEOUT_S
         con.close()
 
 
-def run_readonly(db_path: Path, sql: str, params: Sequence[Any] | dict[str, Any] | None = None,
-                 *, limit: int = DEFAULT_LIMIT, timeout_s: float = DEFAULT_TIMEOUT_S) -> QueryResult:
+def run_readonly(
+    db_path: Path,
+    sql: str,
+    params: Sequence[Any] | dict[str, Any] | None = None,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> QueryResult:
     """Run one checked statement on a read-only connection; at most `limit` rows, at most
     `timeout_s` seconds (the statement is interrupted and QueryTimeout raised)."""
     text = check_statement(sql)
@@ -214,16 +251,17 @@ def run_readonly(db_path: Path, sql: str, params: Sequence[Any] | dict[str, Any]
             types = tuple(str(d[1]) for d in cur.description or ())
             rows = cur.fetchmany(limit + 1) if columns else []
         except duckdb.InterruptException:
-            raise QueryTimeout(f"stopped: the query ran longer than the {timeout_s:g} s limit "
-                               "and was interrupted") from None
+            raise QueryTimeout(
+                f"stopped: the query ran longer than the {timeout_s:g} s limit and was interrupted"
+            ) from None
         except duckdb.PermissionException as exc:
             raise QueryRefused(f"refused: {_one_line(str(exc))}") from None
         except duckdb.Error as exc:
             if timed_out.is_set():
-                raise QueryTimeout(f"stopped: the query ran longer than the {timeout_s:g} s "
-                                   "limit and was interrupted") from None
+                raise QueryTimeout(
+                    f"stopped: the query ran longer than the {timeout_s:g} s limit and was interrupted"
+                ) from None
             raise QueryFailed(_one_line(str(exc))) from None
         finally:
             timer.cancel()
-    return QueryResult(columns, types, rows[:limit], len(rows) > limit,
-                       time.monotonic() - started)
+    return QueryResult(columns, types, rows[:limit], len(rows) > limit, time.monotonic() - started)

@@ -37,9 +37,12 @@ DDL = (
 
 def migrate(con: duckdb.DuckDBPyConnection) -> None:
     """Create the rollup tables; rebuild them when they are missing or of another version."""
-    have = {r[0] for r in con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE table_name IN (?, ?)",
-        list(TABLES)).fetchall()}
+    have = {
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE table_name IN (?, ?)", list(TABLES)
+        ).fetchall()
+    }
     row = con.execute("SELECT value FROM meta WHERE key = 'rollup_version'").fetchone()
     if have == set(TABLES) and row and row[0] == VERSION:
         return
@@ -85,7 +88,8 @@ def add_file(con: duckdb.DuckDBPyConnection, file_id: int | None) -> None:
                          count(feedback) AS feedback_n,
                          count(*) FILTER (WHERE feedback = -1) AS feedback_neg,
                          min(timestamp) AS first_ts, max(timestamp) AS last_ts
-                  FROM requests WHERE file_id = {fid} GROUP BY ALL)""")
+                  FROM requests WHERE file_id = {fid} GROUP BY ALL)"""
+    )
     con.execute(
         f"""INSERT INTO latency_hist_1h
             SELECT {fid}, feature, make_timestamp(CAST(h AS BIGINT) * {hour}), bin, n
@@ -93,7 +97,8 @@ def add_file(con: duckdb.DuckDBPyConnection, file_id: int | None) -> None:
                          CAST(floor(ln(greatest(latency_ms, 0.01)) / ln({BIN_BASE})) AS INTEGER)
                              AS bin,
                          count(*) AS n
-                  FROM requests WHERE file_id = {fid} AND latency_ms IS NOT NULL GROUP BY ALL)""")
+                  FROM requests WHERE file_id = {fid} AND latency_ms IS NOT NULL GROUP BY ALL)"""
+    )
 
 
 def rebuild(con: duckdb.DuckDBPyConnection) -> None:

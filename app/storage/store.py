@@ -93,8 +93,12 @@ def _upgrade_requests(con: duckdb.DuckDBPyConnection) -> None:
     """Schema 1 kept every request's position in its file and compressed request_id by
     dictionary; schema 2 drops the position and declares the compressions above. The rows
     are copied into the new table (inside the migration's transaction)."""
-    columns = {r[0] for r in con.execute(
-        "SELECT column_name FROM duckdb_columns() WHERE table_name = 'requests'").fetchall()}
+    columns = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'requests'"
+        ).fetchall()
+    }
     if "source_row" not in columns:
         return
     names = ", ".join([*(f.name for f in FIELDS), "extra", "file_id"])
@@ -111,12 +115,25 @@ def _polars_type(sql_type: str) -> Any:
 
     if sql_type in ("DOUBLE", "FLOAT", "REAL") or sql_type.startswith("DECIMAL"):
         return pl.Float64
-    if sql_type in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
-                    "USMALLINT", "UINTEGER", "UBIGINT"):
+    if sql_type in (
+        "TINYINT",
+        "SMALLINT",
+        "INTEGER",
+        "BIGINT",
+        "HUGEINT",
+        "UTINYINT",
+        "USMALLINT",
+        "UINTEGER",
+        "UBIGINT",
+    ):
         return pl.Int64
-    return {"VARCHAR": pl.Utf8, "BOOLEAN": pl.Boolean, "DATE": pl.Date,
-            "TIMESTAMP": pl.Datetime("us"),
-            "TIMESTAMP WITH TIME ZONE": pl.Datetime("us", "UTC")}.get(sql_type)
+    return {
+        "VARCHAR": pl.Utf8,
+        "BOOLEAN": pl.Boolean,
+        "DATE": pl.Date,
+        "TIMESTAMP": pl.Datetime("us"),
+        "TIMESTAMP WITH TIME ZONE": pl.Datetime("us", "UTC"),
+    }.get(sql_type)
 
 
 def drop_parked(con: duckdb.DuckDBPyConnection) -> None:
@@ -135,7 +152,8 @@ def _is_lock_error(exc: Exception) -> bool:
     query, app/storage/readonly.py): both pass, so wait."""
     text = str(exc).lower()
     return ("lock" in text and ("conflict" in text or "could not set" in text)) or (
-        "different configuration" in text)
+        "different configuration" in text
+    )
 
 
 class Store:
@@ -242,8 +260,7 @@ class Store:
                 drop_parked(con)
                 rollups.migrate(con)
                 dedupe.finish_pending(con)
-            con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
-                        [str(SCHEMA_VERSION)])
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -265,8 +282,11 @@ class Store:
             df = pl.DataFrame(schema=columns)
         else:
             df = pl.DataFrame(rows, schema=columns, orient="row", infer_schema_length=None)
-        return df.with_columns(pl.col(c).cast(t) for c, t in zip(columns, types, strict=True)
-                               if t is not None and df.schema[c] == pl.Null)
+        return df.with_columns(
+            pl.col(c).cast(t)
+            for c, t in zip(columns, types, strict=True)
+            if t is not None and df.schema[c] == pl.Null
+        )
 
     def rows(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple]:
         with self.connect() as con:
@@ -295,8 +315,11 @@ class Store:
 
     def quarantined_rows(self, limit: int = 1000) -> pl.DataFrame:
         """The most recently quarantined rows with the reason each was set aside."""
-        return self.query("""SELECT path, reason, raw FROM quarantine
-                             ORDER BY quarantined_at DESC, path, source_row LIMIT ?""", [limit])
+        return self.query(
+            """SELECT path, reason, raw FROM quarantine
+                             ORDER BY quarantined_at DESC, path, source_row LIMIT ?""",
+            [limit],
+        )
 
     def request_count(self) -> int:
         return int(self.scalar("SELECT count(*) FROM requests") or 0)
@@ -304,8 +327,10 @@ class Store:
     def time_bounds(self, feature: str | None = None) -> tuple[Any, Any]:
         """(min, max) request timestamp, for one feature or all; (None, None) when empty.
         Read from the rollups, which keep each bucket's first and last timestamp."""
-        row = self.rows("SELECT min(first_ts), max(last_ts) FROM rollup_5m "
-                        "WHERE ? IS NULL OR feature = ?", [feature, feature])[0]
+        row = self.rows(
+            "SELECT min(first_ts), max(last_ts) FROM rollup_5m WHERE ? IS NULL OR feature = ?",
+            [feature, feature],
+        )[0]
         return row[0], row[1]
 
     def extra_columns(self, feature: str | None = None, sample: int = 20000) -> list[str]:

@@ -127,6 +127,8 @@ def _reading(data_dir: DataDir | Path) -> Ledger | None:
     creates neither the ledger nor its tables (an export leaves the ledger as it was)."""
     led = data_dir.ledger if isinstance(data_dir, DataDir) else Ledger(Path(data_dir))
     return led if led.has_tables("flag_audit", "flag_history", "flag_history_sync") else None
+
+
 def _add_operator_role(led: Ledger) -> None:
     """Trails written before roles existed get the column (empty for their rows)."""
     with led.connect() as con:
@@ -167,8 +169,23 @@ def record_intent(
                    reason, incident_id, feature, action, role, backend, location, flag,
                    environment, before_json, after_json)
                VALUES (?, 'intent', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (action_id, _now(), operator, operator_role, reason, incident_id, feature, action,
-             role, backend, location, flag, environment, json.dumps(before), json.dumps(after)),
+            (
+                action_id,
+                _now(),
+                operator,
+                operator_role,
+                reason,
+                incident_id,
+                feature,
+                action,
+                role,
+                backend,
+                location,
+                flag,
+                environment,
+                json.dumps(before),
+                json.dumps(after),
+            ),
         )
 
 
@@ -180,12 +197,28 @@ def record_outcome(data_dir: Path, result: ActionResult, role: str, location: st
                    environment, before_json, after_json, outcome, message, error_code,
                    latency_ms, changed)
                VALUES (?, 'outcome', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (result.action_id, _now(), result.operator, result.operator_role, result.reason,
-             result.incident_id,
-             result.feature, result.action, role, result.backend, location, result.flag,
-             result.environment, json.dumps(result.before), json.dumps(result.after),
-             str(result.outcome), result.message, result.error_code, result.latency_ms,
-             int(result.changed)),
+            (
+                result.action_id,
+                _now(),
+                result.operator,
+                result.operator_role,
+                result.reason,
+                result.incident_id,
+                result.feature,
+                result.action,
+                role,
+                result.backend,
+                location,
+                result.flag,
+                result.environment,
+                json.dumps(result.before),
+                json.dumps(result.after),
+                str(result.outcome),
+                result.message,
+                result.error_code,
+                result.latency_ms,
+                int(result.changed),
+            ),
         )
 
 
@@ -268,8 +301,21 @@ def store_history(led: Ledger, backend: str, fetched: list[HistoryEntry]) -> Non
             """INSERT OR IGNORE INTO flag_history (backend, entry_id, timestamp, flag,
                    environment, change, before, after, author, description)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            [(backend, h.entry_id, _iso(h.timestamp), h.flag, h.environment, h.change,
-              h.before, h.after, h.author, h.description) for h in fetched],
+            [
+                (
+                    backend,
+                    h.entry_id,
+                    _iso(h.timestamp),
+                    h.flag,
+                    h.environment,
+                    h.change,
+                    h.before,
+                    h.after,
+                    h.author,
+                    h.description,
+                )
+                for h in fetched
+            ],
         )
 
 

@@ -30,9 +30,12 @@ def sign_in_configured() -> bool:
     except Exception:  # noqa: BLE001 - no secrets file, or one Streamlit cannot parse
         return False
     if not auth_section_complete(section):
-        st.error("Sign-in is configured incompletely: [auth] in .streamlit/secrets.toml needs "
-                 "redirect_uri, cookie_secret, client_id, client_secret and "
-                 "server_metadata_url (docs/security.md).", icon="🛑")
+        st.error(
+            "Sign-in is configured incompletely: [auth] in .streamlit/secrets.toml needs "
+            "redirect_uri, cookie_secret, client_id, client_secret and "
+            "server_metadata_url (docs/security.md).",
+            icon="🛑",
+        )
         st.stop()
     return True
 
@@ -46,8 +49,11 @@ def gate() -> Identity:
         st.error(f"Access rules: {exc}", icon="🛑")
         st.stop()
     if os.environ.get(UNAUTHENTICATED_ENV) == "1":
-        st.error("**No sign-in on a network address.** This console was started with "
-                 "`--allow-unauthenticated`: anyone who can reach it can act on flags.", icon="🚨")
+        st.error(
+            "**No sign-in on a network address.** This console was started with "
+            "`--allow-unauthenticated`: anyone who can reach it can act on flags.",
+            icon="🚨",
+        )
     if not sign_in_configured():
         who = access.local(f"{_os_user()}@local")
         st.session_state["identity"] = who
@@ -75,8 +81,11 @@ def sidebar(who: Identity) -> None:
         st.caption(f"Signed in as **{who.display_name or who.name}** · {who.name} · {who.role}")
         st.button("Sign out", on_click=st.logout, key="sign_out")
     else:
-        st.warning(f"Local mode: anyone on this machine can act (as {who.role}). "
-                   "See docs/security.md to require sign-in.", icon="🔓")
+        st.warning(
+            f"Local mode: anyone on this machine can act (as {who.role}). "
+            "See docs/security.md to require sign-in.",
+            icon="🔓",
+        )
 
 
 def _os_user() -> str:

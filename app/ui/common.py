@@ -49,8 +49,15 @@ def data_version() -> str:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def cached_timeline(dd: str, version: str, feature: str, since: datetime, until: datetime,
-                    bucket: str | None, split: str | None) -> pl.DataFrame:
+def cached_timeline(
+    dd: str,
+    version: str,
+    feature: str,
+    since: datetime,
+    until: datetime,
+    bucket: str | None,
+    split: str | None,
+) -> pl.DataFrame:
     return metrics.timeline(Store(Path(dd)), feature, since, until, bucket=bucket, split=split)
 
 
@@ -77,19 +84,30 @@ def features() -> list[str]:
     return cached_features(str(data_dir()), data_version())
 
 
-def pick_range(key: str, feature: str | None = None,
-               default: str = "Last 7 days") -> tuple[datetime, datetime] | None:
+def pick_range(
+    key: str, feature: str | None = None, default: str = "Last 7 days"
+) -> tuple[datetime, datetime] | None:
     """A time range relative to the newest data (logs are often historical), or custom dates."""
     lo, hi = cached_bounds(str(data_dir()), data_version(), feature)
     if lo is None:
         return None
     end = hi + timedelta(microseconds=1)
     options = [*RANGES, "Custom"]
-    choice = st.selectbox("Time range", options, index=options.index(default), key=f"{key}_range",
-                          help="Measured back from the newest request in the data, not the clock.")
+    choice = st.selectbox(
+        "Time range",
+        options,
+        index=options.index(default),
+        key=f"{key}_range",
+        help="Measured back from the newest request in the data, not the clock.",
+    )
     if choice == "Custom":
-        picked = st.date_input("Dates (UTC)", value=(lo.date(), hi.date()), key=f"{key}_dates",
-                               min_value=lo.date(), max_value=hi.date())
+        picked = st.date_input(
+            "Dates (UTC)",
+            value=(lo.date(), hi.date()),
+            key=f"{key}_dates",
+            min_value=lo.date(),
+            max_value=hi.date(),
+        )
         if isinstance(picked, tuple) and len(picked) == 2:
             since = datetime.combine(picked[0], datetime.min.time())
             until = datetime.combine(picked[1], datetime.min.time()) + timedelta(days=1)
@@ -100,8 +118,11 @@ def pick_range(key: str, feature: str | None = None,
 
 
 def empty_state() -> None:
-    st.info("No request logs loaded yet. Load the demo with `rollback-desk demo`, or load "
-            "your own logs on the **Data** page or with `rollback-desk ingest PATH`.", icon="📭")
+    st.info(
+        "No request logs loaded yet. Load the demo with `rollback-desk demo`, or load "
+        "your own logs on the **Data** page or with `rollback-desk ingest PATH`.",
+        icon="📭",
+    )
 
 
 def selected_feature(options: list[str]) -> str:
@@ -112,4 +133,3 @@ def selected_feature(options: list[str]) -> str:
     st.session_state["feature"] = feature
     st.query_params["feature"] = feature
     return feature
-

@@ -42,11 +42,15 @@ SECTIONS: dict[str, list[tuple[str, str, str]]] = {
 
 # The page files live in views/, not pages/: Streamlit treats a pages/ folder beside the
 # entry script as old-style pages and would serve them without this router.
-nav = st.navigation({
-    section: [st.Page(path, title=title, icon=icon, default=(path == "views/overview.py"))
-              for path, title, icon in entries]
-    for section, entries in SECTIONS.items()
-})
+nav = st.navigation(
+    {
+        section: [
+            st.Page(path, title=title, icon=icon, default=(path == "views/overview.py"))
+            for path, title, icon in entries
+        ]
+        for section, entries in SECTIONS.items()
+    }
+)
 with st.sidebar:
     auth.sidebar(who)
     st.caption(f"Data directory: `{common.data_dir()}`")

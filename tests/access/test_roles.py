@@ -44,18 +44,22 @@ def test_a_viewer_calling_the_action_code_is_refused_and_audited(flag_dir: Path)
     viewer = person(flag_dir, VIEWER)
     result = actions.execute(flag_dir, "support-reply", "kill", actor=viewer, reason="try")
     assert result.outcome == "failed" and result.error_code == "not_allowed"
-    assert result.message == ("vic@example.com is a viewer: may not act on a flag "
-                              "(needs responder)")
+    assert result.message == ("vic@example.com is a viewer: may not act on a flag (needs responder)")
     assert served_state(flag_dir, "support-reply-enabled") == "ENABLED"
     [entry] = trail.entries(flag_dir)
     assert (entry.operator, entry.operator_role, entry.outcome, entry.action) == (
-        "vic@example.com", "viewer", "failed", "kill")
+        "vic@example.com",
+        "viewer",
+        "failed",
+        "kill",
+    )
 
 
 def test_a_responder_acts_and_the_trail_records_the_identity_and_role(flag_dir: Path):
     responder = person(flag_dir, RESPONDER)
-    result = actions.execute(flag_dir, "support-reply", "kill", actor=responder,
-                             operator="typed-name-is-ignored")
+    result = actions.execute(
+        flag_dir, "support-reply", "kill", actor=responder, operator="typed-name-is-ignored"
+    )
     assert result.verified and served_state(flag_dir, "support-reply-enabled") == "DISABLED"
     [entry] = trail.entries(flag_dir)
     assert (entry.operator, entry.operator_role) == ("ana@example.com", "responder")
@@ -72,7 +76,9 @@ def test_incident_writes_check_the_role_and_record_the_identity(flag_dir: Path):
     IncidentLog(flag_dir, responder).set_section(incident.id, "summary", "Prompt v8 regressed.")
     events = IncidentLog(flag_dir).get(incident.id).events
     assert [(e.kind, e.actor) for e in events] == [
-        ("opened", "ana@example.com (responder)"), ("section", "ana@example.com (responder)")]
+        ("opened", "ana@example.com (responder)"),
+        ("section", "ana@example.com (responder)"),
+    ]
 
 
 def test_a_viewer_cannot_send_an_incident_message(flag_dir: Path):
@@ -81,8 +87,7 @@ def test_a_viewer_cannot_send_an_incident_message(flag_dir: Path):
     incident = IncidentLog(flag_dir).open("x", ["support-reply"])
     template = notify.Template("t", "T", "text")
     with pytest.raises(IncidentError, match="may not send an incident message"):
-        notify.send(flag_dir, incident, "incidents", template, "hello",
-                    identity=person(flag_dir, VIEWER))
+        notify.send(flag_dir, incident, "incidents", template, "hello", identity=person(flag_dir, VIEWER))
     assert [e.kind for e in IncidentLog(flag_dir).get(incident.id).events] == ["opened"]
 
 
@@ -103,11 +108,26 @@ def test_uploads_and_loads_need_the_admin_role(flag_dir: Path, tmp_path: Path):
 
 def test_the_cli_records_the_os_user_or_the_actor(flag_dir: Path, capsys):
     assert main(["flags", "kill", "support-reply", "--yes", "--data-dir", str(flag_dir)]) == 0
-    assert main(["flags", "resume", "support-reply", "--yes", "--actor", "oncall-bot",
-                 "--data-dir", str(flag_dir)]) == 0
+    assert (
+        main(
+            [
+                "flags",
+                "resume",
+                "support-reply",
+                "--yes",
+                "--actor",
+                "oncall-bot",
+                "--data-dir",
+                str(flag_dir),
+            ]
+        )
+        == 0
+    )
     entries = trail.entries(flag_dir)
     assert [(e.operator, e.operator_role) for e in entries] == [
-        ("oncall-bot", "admin"), (getpass.getuser(), "admin")]
+        ("oncall-bot", "admin"),
+        (getpass.getuser(), "admin"),
+    ]
 
 
 def test_the_cli_is_refused_when_access_yaml_makes_local_a_viewer(flag_dir: Path, capsys):
@@ -118,20 +138,34 @@ def test_the_cli_is_refused_when_access_yaml_makes_local_a_viewer(flag_dir: Path
     assert trail.entries(flag_dir)[0].operator_role == "viewer"
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("default_role: boss\n",
-     "line 1: default_role: expected a role: one of viewer, responder, admin, got 'boss'"),
-    ("users: [a]\n", "line 1: users: expected a mapping of email -> role, got a list"),
-    ("users:\n  ana@x: owner\n", "line 2: users.ana@x: expected a role: one of viewer, "
-                                  "responder, admin, got 'owner'"),
-    ("local_role: admin\nroles: {}\n", "line 2: roles: unknown key; expected one of default_role, "
-                                        "groups, groups_claim, local_role, users"),
-    ("groups_claim: 3\n", "line 1: groups_claim: expected the name of an ID-token claim, like "
-                          "groups, got 3"),
-    ("users:\n  Ana@x: admin\n  ana@X: viewer\n",
-     "line 3: users.ana@X: the same email as Ana@x (line 2); emails are compared without case"),
-    ("users: {a: [\n", "line 2: not valid YAML"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "default_role: boss\n",
+            "line 1: default_role: expected a role: one of viewer, responder, admin, got 'boss'",
+        ),
+        ("users: [a]\n", "line 1: users: expected a mapping of email -> role, got a list"),
+        (
+            "users:\n  ana@x: owner\n",
+            "line 2: users.ana@x: expected a role: one of viewer, responder, admin, got 'owner'",
+        ),
+        (
+            "local_role: admin\nroles: {}\n",
+            "line 2: roles: unknown key; expected one of default_role, "
+            "groups, groups_claim, local_role, users",
+        ),
+        (
+            "groups_claim: 3\n",
+            "line 1: groups_claim: expected the name of an ID-token claim, like groups, got 3",
+        ),
+        (
+            "users:\n  Ana@x: admin\n  ana@X: viewer\n",
+            "line 3: users.ana@X: the same email as Ana@x (line 2); emails are compared without case",
+        ),
+        ("users: {a: [\n", "line 2: not valid YAML"),
+    ],
+)
 def test_an_invalid_access_yaml_names_the_file_line_and_key(flag_dir: Path, text: str, expected: str):
     (flag_dir / "access.yaml").write_text(text)
     with pytest.raises(AccessError) as caught:
@@ -141,8 +175,9 @@ def test_an_invalid_access_yaml_names_the_file_line_and_key(flag_dir: Path, text
 
 
 def test_every_problem_of_access_yaml_is_listed(flag_dir: Path):
-    (flag_dir / "access.yaml").write_text("default_role: boss\nusers:\n  ana@x: owner\n"
-                                          "groups:\n  ops: responder\n")
+    (flag_dir / "access.yaml").write_text(
+        "default_role: boss\nusers:\n  ana@x: owner\ngroups:\n  ops: responder\n"
+    )
     with pytest.raises(AccessError) as caught:
         load_access(flag_dir)
     assert [(p.line, p.key) for p in caught.value.problems] == [(1, "default_role"), (3, "users.ana@x")]
@@ -157,7 +192,11 @@ def test_an_empty_access_yaml_means_the_defaults(flag_dir: Path):
 def test_signed_in_identity_uses_email_and_name_claims(flag_dir: Path):
     who = person(flag_dir, RESPONDER)
     assert (who.name, who.display_name, who.role, who.source) == (
-        "ana@example.com", "Ana Responder", Role.RESPONDER, Source.SIGNED_IN)
+        "ana@example.com",
+        "Ana Responder",
+        Role.RESPONDER,
+        Source.SIGNED_IN,
+    )
     assert person(flag_dir, {"sub": "abc"}).name == "sub:abc"
 
 
@@ -167,8 +206,9 @@ def test_the_post_mortem_names_who_acted_with_their_role(flag_dir: Path):
     responder = person(flag_dir, RESPONDER)
     incident = IncidentLog(flag_dir, responder).open("support-reply errors", ["support-reply"])
     IncidentLog(flag_dir, responder).add_note(incident.id, "killing the feature")
-    assert actions.execute(flag_dir, "support-reply", "kill", actor=responder,
-                           incident_id=incident.id).verified
+    assert actions.execute(
+        flag_dir, "support-reply", "kill", actor=responder, incident_id=incident.id
+    ).verified
     text = postmortem.export(flag_dir, incident.id)
     actions_taken = text.split("## Actions taken", 1)[1].split("##", 1)[0]
     [row] = [line for line in actions_taken.splitlines() if "kill support-reply-enabled" in line]
@@ -184,5 +224,7 @@ def test_rules_built_in_code_are_checked_by_the_same_schema(tmp_path: Path):
     assert access.role_for({"email": "ana@example.com"}) is Role.RESPONDER
     with pytest.raises(AccessError) as caught:
         parse_access({"users": {"ana@x": "owner"}}, tmp_path / "access.yaml")
-    assert str(caught.value) == (f"{tmp_path / 'access.yaml'}: users.ana@x: expected a role: one of "
-                                 "viewer, responder, admin, got 'owner'")
+    assert str(caught.value) == (
+        f"{tmp_path / 'access.yaml'}: users.ana@x: expected a role: one of "
+        "viewer, responder, admin, got 'owner'"
+    )

@@ -107,7 +107,7 @@ def test_no_import_cycles_between_modules():
         state[node] = 1
         for dep in graph.get(node, ()):
             if state.get(dep) == 1:
-                cycles.append(stack[stack.index(dep):] + [dep] if dep in stack else [node, dep])
+                cycles.append(stack[stack.index(dep) :] + [dep] if dep in stack else [node, dep])
             elif dep not in state:
                 visit(dep, stack + [dep])
         state[node] = 2
@@ -130,8 +130,11 @@ def test_the_logic_knows_nothing_of_streamlit():
 
 def test_pages_run_no_sql():
     views = APP / "ui" / "views"
-    offenders = [p.name for p in views.glob("*.py")
-                 if any(w in p.read_text() for w in (".execute(", ".sql(", "store.rows(", "store.query("))]
+    offenders = [
+        p.name
+        for p in views.glob("*.py")
+        if any(w in p.read_text() for w in (".execute(", ".sql(", "store.rows(", "store.query("))
+    ]
     assert not offenders, f"pages that run SQL themselves: {offenders}"
 
 

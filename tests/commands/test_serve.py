@@ -74,8 +74,14 @@ def test_loopback_addresses():
 
 
 def _start(args: list[str], cwd: Path, env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "app", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "app", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _healthy(url: str, process: subprocess.Popen, timeout_s: float = 60) -> None:
@@ -137,8 +143,20 @@ def test_allow_unauthenticated_shows_a_red_banner(tmp_path, monkeypatch, fresh):
 def test_allow_unauthenticated_starts_on_a_network_address_with_the_banner_flag(tmp_path):
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)}
-    server = _start(["serve", "--address", "0.0.0.0", "--port", str(port), "--allow-unauthenticated",
-                     "--data-dir", str(tmp_path / "d")], tmp_path, env)
+    server = _start(
+        [
+            "serve",
+            "--address",
+            "0.0.0.0",
+            "--port",
+            str(port),
+            "--allow-unauthenticated",
+            "--data-dir",
+            str(tmp_path / "d"),
+        ],
+        tmp_path,
+        env,
+    )
     try:
         _healthy(f"http://127.0.0.1:{port}", server)
         assert "NO SIGN-IN" in server.stdout.readline()
@@ -150,9 +168,13 @@ def test_allow_unauthenticated_starts_on_a_network_address_with_the_banner_flag(
 
 
 def auth_secrets() -> dict:
-    return {"redirect_uri": "http://127.0.0.1:8501/oauth2callback", "cookie_secret": "s" * 32,
-            "client_id": "rd", "client_secret": "cs",
-            "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration"}
+    return {
+        "redirect_uri": "http://127.0.0.1:8501/oauth2callback",
+        "cookie_secret": "s" * 32,
+        "client_id": "rd",
+        "client_secret": "cs",
+        "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration",
+    }
 
 
 def test_with_sign_in_configured_a_visitor_gets_only_the_sign_in_page(tmp_path, monkeypatch, fresh):

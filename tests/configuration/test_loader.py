@@ -55,18 +55,42 @@ def _bad_utf8(tmp_path: Path, name: str, text: str) -> Path:
 LOADERS: list[tuple[str, str, Callable[[Path], object], type[Exception]]] = [
     ("mapping.yaml", "fields:\n  model: Model\n  feature: \"'caf@'\"\n", load_mapping, MappingError),
     ("pb.yaml", "id: x\ntitle: T\ndescription: caf@\nsteps: []\n", load_playbook, PlaybookError),
-    ("notify.yaml", "webhooks:\n  x:\n    url: http://caf@\n", lambda p: load_webhooks(p.parent),
-     NotifyConfigError),
-    ("flags.yaml", "backends:\n  local:\n    type: flagd-f@le\n", lambda p: load_config(p.parent),
-     ConfigError),
-    ("detection.yaml", "significance: 0.01\nscope:\n  coverage: 0.@\n",
-     lambda p: load_thresholds(p.parent), ThresholdsError),
-    ("changes.yaml", "changes:\n  - timestamp: 2026-11-20T14:00:00Z\n    feature: caf@\n    kind: prompt\n",
-     load_declared, ChangeFileError),
-    ("slos.yaml", "features:\n  chat:\n    objectives: [{name: caf@, sli: feedback, objective: 0.9}]\n",
-     lambda p: load_slos(p.parent), SloConfigError),
-    ("access.yaml", "default_role: viewer\nusers:\n  caf@@example.com: admin\n",
-     lambda p: load_access(p.parent), AccessError),
+    (
+        "notify.yaml",
+        "webhooks:\n  x:\n    url: http://caf@\n",
+        lambda p: load_webhooks(p.parent),
+        NotifyConfigError,
+    ),
+    (
+        "flags.yaml",
+        "backends:\n  local:\n    type: flagd-f@le\n",
+        lambda p: load_config(p.parent),
+        ConfigError,
+    ),
+    (
+        "detection.yaml",
+        "significance: 0.01\nscope:\n  coverage: 0.@\n",
+        lambda p: load_thresholds(p.parent),
+        ThresholdsError,
+    ),
+    (
+        "changes.yaml",
+        "changes:\n  - timestamp: 2026-11-20T14:00:00Z\n    feature: caf@\n    kind: prompt\n",
+        load_declared,
+        ChangeFileError,
+    ),
+    (
+        "slos.yaml",
+        "features:\n  chat:\n    objectives: [{name: caf@, sli: feedback, objective: 0.9}]\n",
+        lambda p: load_slos(p.parent),
+        SloConfigError,
+    ),
+    (
+        "access.yaml",
+        "default_role: viewer\nusers:\n  caf@@example.com: admin\n",
+        lambda p: load_access(p.parent),
+        AccessError,
+    ),
 ]
 
 
@@ -82,7 +106,7 @@ def test_bytes_that_are_not_utf8_are_an_error_naming_the_file_and_line(tmp_path,
 
 def test_a_control_character_is_an_error_naming_the_line(tmp_path: Path):
     path = tmp_path / "mapping.yaml"
-    path.write_text("fields:\n  model: Model\n  feature: \"a\x07b\"\n")
+    path.write_text('fields:\n  model: Model\n  feature: "a\x07b"\n')
     with pytest.raises(MappingError) as caught:
         load_mapping(path)
     assert str(caught.value) == f"{path}: line 3: character U+0007 is not allowed in YAML; remove it"
@@ -93,8 +117,9 @@ def test_a_key_written_twice_is_refused_not_silently_overwritten(tmp_path: Path)
     path.write_text("significance: 0.01\nlookback_days: 7\nsignificance: 0.2\n")
     with pytest.raises(ThresholdsError) as caught:
         load_thresholds(tmp_path)
-    assert str(caught.value) == (f"{path}: line 3: significance: written twice in one mapping "
-                                 "(first on line 1); keep one")
+    assert str(caught.value) == (
+        f"{path}: line 3: significance: written twice in one mapping (first on line 1); keep one"
+    )
 
 
 def test_every_problem_of_a_file_is_listed_in_file_order(tmp_path: Path):
@@ -103,7 +128,10 @@ def test_every_problem_of_a_file_is_listed_in_file_order(tmp_path: Path):
     with pytest.raises(ThresholdsError) as caught:
         load_thresholds(tmp_path)
     assert [(p.line, p.key) for p in caught.value.problems] == [
-        (1, "significance"), (3, "scope.coverage"), (4, "colour")]
+        (1, "significance"),
+        (3, "scope.coverage"),
+        (4, "colour"),
+    ]
 
 
 def test_an_unreadable_file_is_an_error_naming_it(tmp_path: Path):
@@ -119,8 +147,9 @@ def test_each_shipped_schema_is_a_valid_json_schema(kind: str):
 
 def test_the_vendored_flagd_schema_is_the_official_one_unchanged():
     # open-feature/flagd-schemas @ 741a7f8e7dc3, json/flags.json and json/targeting.json
-    digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-               for p in (SCHEMAS_DIR / "flagd").glob("*.json")}
+    digests = {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (SCHEMAS_DIR / "flagd").glob("*.json")
+    }
     assert digests == {
         "flags.json": "a9b065cc3e140d10a5e139a3f2bbd2f24d4fe8a728ce824a5f2a1231ed60680b",
         "targeting.json": "4194aeab5611f80ce8650a10bed5b18483754587bfb2d7ef093e75a0609a2e75",
@@ -138,10 +167,13 @@ def test_the_configuration_reference_lists_every_schema():
 def test_only_the_loader_parses_yaml():
     app = ROOT / "app"
     readers = sorted(
-        str(p.relative_to(ROOT)) for p in app.rglob("*.py")
+        str(p.relative_to(ROOT))
+        for p in app.rglob("*.py")
         if "configuration" not in p.relative_to(app).parts[:1]
-        and any(call in p.read_text() for call in ("yaml.safe_load", "yaml.load(", "yaml.compose",
-                                                   "yaml.SafeLoader", "yaml.full_load"))
+        and any(
+            call in p.read_text()
+            for call in ("yaml.safe_load", "yaml.load(", "yaml.compose", "yaml.SafeLoader", "yaml.full_load")
+        )
     )
     assert readers == [], f"YAML read outside app/configuration: {readers}"
 

@@ -43,10 +43,24 @@ def app_url(demo_dir: Path, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     env = {**os.environ, "ROLLBACK_DESK_DATA": str(demo_dir), "HOME": str(tmp_path)}
     streamlit = Path(sys.executable).with_name("streamlit")
     proc = subprocess.Popen(
-        [str(streamlit), "run", "app/ui/streamlit_app.py", "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port),
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        [
+            str(streamlit),
+            "run",
+            "app/ui/streamlit_app.py",
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -70,8 +84,10 @@ def app_url(demo_dir: Path, tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 
 def wait_rendered(page) -> None:
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]'
-                           '[data-test-connection-state="CONNECTED"]', timeout=60_000)
+    page.wait_for_selector(
+        '[data-testid="stApp"][data-test-script-state="notRunning"][data-test-connection-state="CONNECTED"]',
+        timeout=60_000,
+    )
 
 
 def test_canary_incident_from_feature_to_verified_rollback_and_post_mortem(app_url, tmp_path):
@@ -82,9 +98,17 @@ def test_canary_incident_from_feature_to_verified_rollback_and_post_mortem(app_u
     flags_before = json.loads((data_dir / "flags.json").read_text())
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run", "--disable-sync"])
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+            ],
+        )
         page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
         page.set_default_timeout(60_000)
         try:
@@ -115,8 +139,9 @@ def test_canary_incident_from_feature_to_verified_rollback_and_post_mortem(app_u
             dialog.get_by_label("Reason").press("Tab")
             page.screenshot(path=str(SHOTS / "e2e-3-confirm.png"))
             dialog.get_by_role("button", name="Confirm").click()
-            expect(page.get_by_test_id("stAlertContentSuccess").filter(has_text="rollout verified")
-                   ).to_be_visible()
+            expect(
+                page.get_by_test_id("stAlertContentSuccess").filter(has_text="rollout verified")
+            ).to_be_visible()
             expect(page.get_by_text("rollout doc-summarizer-canary: verified").first).to_be_visible()
             page.screenshot(path=str(SHOTS / "e2e-4-verified.png"), full_page=True)
 

@@ -36,10 +36,24 @@ def known_app(tmp_path: Path) -> Iterator[str]:
     env = {**os.environ, "ROLLBACK_DESK_DATA": str(data), "HOME": str(tmp_path)}
     streamlit = Path(sys.executable).with_name("streamlit")
     proc = subprocess.Popen(
-        [str(streamlit), "run", "app/ui/streamlit_app.py", "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port),
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        [
+            str(streamlit),
+            "run",
+            "app/ui/streamlit_app.py",
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -68,9 +82,17 @@ def test_a_shared_compare_link_opens_the_same_numbers_in_a_fresh_page(known_app:
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run", "--disable-sync"])
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+            ],
+        )
         try:
             # one person builds the comparison by hand
             first = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
@@ -78,8 +100,7 @@ def test_a_shared_compare_link_opens_the_same_numbers_in_a_fresh_page(known_app:
             first.goto(f"{known_app}/compare?feature=support-bot")
             wait_rendered(first)
             expect(first.get_by_role("heading", name="⚖️ Compare")).to_be_visible()
-            for label, value in (("Arm a (baseline)", "prompt_version=v7"),
-                                 ("Arm b", "prompt_version=v8")):
+            for label, value in (("Arm a (baseline)", "prompt_version=v7"), ("Arm b", "prompt_version=v8")):
                 box = first.get_by_role("textbox", name=label, exact=True)
                 box.fill(value)
                 box.press("Enter")

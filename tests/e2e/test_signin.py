@@ -23,9 +23,10 @@ from app.storage import trail
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
-ACCOUNTS = {"vic": {"email": "vic@example.com", "name": "Vic Viewer"},
-            "ana": {"email": "ana@example.com", "name": "Ana Responder",
-                    "groups": ["incident-responders"]}}
+ACCOUNTS = {
+    "vic": {"email": "vic@example.com", "name": "Vic Viewer"},
+    "ana": {"email": "ana@example.com", "name": "Ana Responder", "groups": ["incident-responders"]},
+}
 ACCESS = "default_role: viewer\ngroups:\n  incident-responders: responder\n"
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -43,9 +44,15 @@ def signin_app(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     write_demo_flags(data_dir)
     (data_dir / "access.yaml").write_text(ACCESS)
     logs = tmp_path / "requests.jsonl"
-    logs.write_text("".join(json.dumps({"timestamp": f"2026-11-20T10:{i:02d}:00Z",
-                                        "feature": "support-reply", "latency_ms": 100 + i})
-                            + "\n" for i in range(30)))
+    logs.write_text(
+        "".join(
+            json.dumps(
+                {"timestamp": f"2026-11-20T10:{i:02d}:00Z", "feature": "support-reply", "latency_ms": 100 + i}
+            )
+            + "\n"
+            for i in range(30)
+        )
+    )
     assert main(["ingest", str(logs), "--data-dir", str(data_dir), "--json"]) == 0
     port = oidc_fixture.free_port()
     provider = oidc_fixture.OidcProvider(f"http://127.0.0.1:{port}/oauth2callback", ACCOUNTS)
@@ -53,11 +60,15 @@ def signin_app(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     home = tmp_path / "home"
     (home / ".streamlit").mkdir(parents=True)
     (home / ".streamlit" / "secrets.toml").write_text(provider.secrets_toml())
-    env = {**os.environ, "ROLLBACK_DESK_DATA": str(data_dir), "HOME": str(home),
-           "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "ROLLBACK_DESK_DATA": str(data_dir), "HOME": str(home), "PYTHONPATH": str(ROOT)}
     env.pop("ROLLBACK_DESK_UNAUTHENTICATED", None)
-    app = subprocess.Popen([sys.executable, "-m", "app", "serve", "--port", str(port)],
-                           cwd=home, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    app = subprocess.Popen(
+        [sys.executable, "-m", "app", "serve", "--port", str(port)],
+        cwd=home,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -81,8 +92,10 @@ def signin_app(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 
 def wait_rendered(page) -> None:
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]'
-                           '[data-test-connection-state="CONNECTED"]', timeout=60_000)
+    page.wait_for_selector(
+        '[data-testid="stApp"][data-test-script-state="notRunning"][data-test-connection-state="CONNECTED"]',
+        timeout=60_000,
+    )
 
 
 def sign_in(browser, url: str, login: str):
@@ -129,37 +142,48 @@ def test_sign_in_through_the_provider_then_refused_as_viewer_and_verified_as_res
     url, data_dir = signin_app
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run", "--disable-sync"])
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+            ],
+        )
         try:
             page = sign_in(browser, url, "vic")
             expect(page.get_by_text("vic@example.com · viewer")).to_be_visible()
             press_kill(page, url)
-            expect(page.get_by_text("vic@example.com is a viewer: may not act on a flag")
-                   ).to_be_visible()
+            expect(page.get_by_text("vic@example.com is a viewer: may not act on a flag")).to_be_visible()
             page.screenshot(path="/tmp/signin-viewer-refused.png", full_page=True)
             assert kill_switch_state(data_dir) == "ENABLED"
 
             page = sign_in(browser, url, "ana")
             press_kill(page, url)
-            expect(page.get_by_test_id("stAlertContentSuccess").filter(has_text="kill verified")
-                   ).to_be_visible()
+            expect(
+                page.get_by_test_id("stAlertContentSuccess").filter(has_text="kill verified")
+            ).to_be_visible()
             assert kill_switch_state(data_dir) == "DISABLED"
 
             # the audit page, as the responder reads it; then only the refused presses
             page.goto(f"{url}/audit")
             wait_rendered(page)
-            expect(page.get_by_text("Latest press: ana@example.com (responder) · kill "
-                                    "support-reply · verified")).to_be_visible()
+            expect(
+                page.get_by_text("Latest press: ana@example.com (responder) · kill support-reply · verified")
+            ).to_be_visible()
             page.get_by_role("combobox", name="Outcome").click()
             page.get_by_role("option", name="failed").click()
-            expect(page.get_by_text("Latest press: vic@example.com (viewer) · kill "
-                                    "support-reply · failed")).to_be_visible()
+            expect(
+                page.get_by_text("Latest press: vic@example.com (viewer) · kill support-reply · failed")
+            ).to_be_visible()
             page.screenshot(path="/tmp/signin-audit.png", full_page=True)
         finally:
             browser.close()
     entries = trail.entries(data_dir)
     assert [(e.operator, e.operator_role, e.outcome, e.reason) for e in entries] == [
         ("ana@example.com", "responder", "verified", "sign-in drill"),
-        ("vic@example.com", "viewer", "failed", "sign-in drill")]
+        ("vic@example.com", "viewer", "failed", "sign-in drill"),
+    ]

@@ -19,20 +19,39 @@ from urllib.parse import parse_qs, urlparse
 SEMANTIC = "application/json; domain-model=launchdarkly.semanticpatch"
 
 
-def flag(key: str, values: list[Any], *, served: int = 0, on: bool = True,
-         rollout: dict[int, int] | None = None, names: list[str] | None = None) -> dict:
-    variations = [{"_id": uuid.uuid4().hex, "value": v,
-                   **({"name": names[i]} if names else {})} for i, v in enumerate(values)]
+def flag(
+    key: str,
+    values: list[Any],
+    *,
+    served: int = 0,
+    on: bool = True,
+    rollout: dict[int, int] | None = None,
+    names: list[str] | None = None,
+) -> dict:
+    variations = [
+        {"_id": uuid.uuid4().hex, "value": v, **({"name": names[i]} if names else {})}
+        for i, v in enumerate(values)
+    ]
     fallthrough: dict[str, Any] = {"variation": served}
     if rollout:
-        fallthrough = {"rollout": {"variations": [{"variation": i, "weight": w}
-                                                  for i, w in rollout.items()]}}
-    env = {"on": on, "fallthrough": fallthrough, "offVariation": len(values) - 1,
-           "_version": 1, "rules": [], "targets": []}
+        fallthrough = {"rollout": {"variations": [{"variation": i, "weight": w} for i, w in rollout.items()]}}
+    env = {
+        "on": on,
+        "fallthrough": fallthrough,
+        "offVariation": len(values) - 1,
+        "_version": 1,
+        "rules": [],
+        "targets": [],
+    }
     kind = "boolean" if all(isinstance(v, bool) for v in values) else "multivariate"
-    return {"key": key, "name": key, "kind": kind, "_version": 1, "variations": variations,
-            "environments": {"production": json.loads(json.dumps(env)),
-                             "test": json.loads(json.dumps(env))}}
+    return {
+        "key": key,
+        "name": key,
+        "kind": kind,
+        "_version": 1,
+        "variations": variations,
+        "environments": {"production": json.loads(json.dumps(env)), "test": json.loads(json.dumps(env))},
+    }
 
 
 class FakeLaunchDarkly:
@@ -106,8 +125,11 @@ class FakeLaunchDarkly:
                 weights = ins["rolloutWeights"]
                 if sum(weights.values()) != 100_000:
                     raise ValueError("rollout weights must sum to 100000")
-                updated["fallthrough"] = {"rollout": {"variations": [
-                    {"variation": ids.index(i), "weight": w} for i, w in weights.items()]}}
+                updated["fallthrough"] = {
+                    "rollout": {
+                        "variations": [{"variation": ids.index(i), "weight": w} for i, w in weights.items()]
+                    }
+                }
             else:
                 raise ValueError(f"unsupported instruction {kind}")
         if self.ignore_writes:
@@ -115,13 +137,20 @@ class FakeLaunchDarkly:
         env.update(updated)
         env["_version"] += 1
         doc["_version"] += 1
-        self.audit.append({
-            "_id": uuid.uuid4().hex, "date": int(time.time() * 1000), "kind": "flag",
-            "name": doc["key"], "comment": patch.get("comment", ""),
-            "titleVerb": "updated the flag", "member": {"email": "api@example.com"},
-            "target": {"resources": [f"proj/{self.project}:env/{patch['environmentKey']}"
-                                     f":flag/{doc['key']}"]},
-        })
+        self.audit.append(
+            {
+                "_id": uuid.uuid4().hex,
+                "date": int(time.time() * 1000),
+                "kind": "flag",
+                "name": doc["key"],
+                "comment": patch.get("comment", ""),
+                "titleVerb": "updated the flag",
+                "member": {"email": "api@example.com"},
+                "target": {
+                    "resources": [f"proj/{self.project}:env/{patch['environmentKey']}:flag/{doc['key']}"]
+                },
+            }
+        )
 
 
 def _reply(h: BaseHTTPRequestHandler, status: int, doc: Any) -> None:

@@ -53,10 +53,12 @@ class FaultProxy:
                 self._reply(up.status_code, up.content)
 
             def _forward(self, body: bytes) -> requests.Response:
-                headers = {k: v for k, v in self.headers.items()
-                           if k.lower() not in ("host", "content-length")}
-                return requests.request(self.command, proxy.upstream + self.path, data=body,
-                                        headers=headers, timeout=30)
+                headers = {
+                    k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")
+                }
+                return requests.request(
+                    self.command, proxy.upstream + self.path, data=body, headers=headers, timeout=30
+                )
 
             def _reply(self, status: int, body: bytes, content_type: str = "application/json") -> None:
                 try:

@@ -5,5 +5,8 @@ from pathlib import Path
 
 from app.ui.components.flag_actions import render_flag_actions
 
-render_flag_actions(Path(os.environ["PANEL_DATA_DIR"]), os.environ["PANEL_FEATURE"],
-                    incident_id=os.environ.get("PANEL_INCIDENT") or None)
+render_flag_actions(
+    Path(os.environ["PANEL_DATA_DIR"]),
+    os.environ["PANEL_FEATURE"],
+    incident_id=os.environ.get("PANEL_INCIDENT") or None,
+)

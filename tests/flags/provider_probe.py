@@ -18,8 +18,7 @@ USERS = [f"user-{i}" for i in range(200)]
 
 def served(client) -> dict:
     canary = {
-        client.get_string_value("doc-summarizer-canary", "control", EvaluationContext(u))
-        for u in USERS
+        client.get_string_value("doc-summarizer-canary", "control", EvaluationContext(u)) for u in USERS
     }
     return {
         "support-reply-enabled": client.get_boolean_value("support-reply-enabled", False),
@@ -30,9 +29,7 @@ def served(client) -> dict:
 
 
 def main(path: str) -> None:
-    provider = FlagdProvider(
-        resolver_type=ResolverType.FILE, offline_flag_source_path=path, deadline_ms=100
-    )
+    provider = FlagdProvider(resolver_type=ResolverType.FILE, offline_flag_source_path=path, deadline_ms=100)
     api.set_provider_and_wait(provider)
     client = api.get_client()
     last = None

@@ -24,28 +24,30 @@ from app.storage import trail
         ("support-reply", "kill", None, "support-reply-enabled", "enabled", False),
         ("doc-summarizer", "rollout", None, "doc-summarizer-canary", "rollout_percentage", 0),
         ("doc-summarizer", "rollout", "25", "doc-summarizer-canary", "rollout_percentage", 25),
-        ("search-answers", "pin-model", None, "search-answers-model", "variant",
-         "gpt-4o-2024-08-06"),
-        ("support-reply", "pin-model", None, "support-reply-model", "variant",
-         "gpt-3.5-turbo-0125"),
+        ("search-answers", "pin-model", None, "search-answers-model", "variant", "gpt-4o-2024-08-06"),
+        ("support-reply", "pin-model", None, "support-reply-model", "variant", "gpt-3.5-turbo-0125"),
         ("support-reply", "revert-prompt", None, "support-reply-prompt", "variant", "v7"),
         ("code-assistant", "revert-prompt", "v3", "code-assistant-prompt", "variant", "v3"),
         ("ticket-triage-agent", "pause", None, "ticket-triage-agent-dry-run", "enabled", True),
-        ("ticket-triage-agent", "rollout", 0, "ticket-triage-agent-rollout",
-         "rollout_percentage", 0),
+        ("ticket-triage-agent", "rollout", 0, "ticket-triage-agent-rollout", "rollout_percentage", 0),
     ],
 )
 def test_each_action_is_verified_and_audited(
     flag_dir: Path, feature, action, value, flag, field, expected
 ) -> None:
-    result = actions.execute(flag_dir, feature, action, value, operator="ana",
-                             reason="error rate up", incident_id="INC-7")
+    result = actions.execute(
+        flag_dir, feature, action, value, operator="ana", reason="error rate up", incident_id="INC-7"
+    )
     assert result.verified, result.message
     assert result.flag == flag and result.after[field] == expected and result.changed
     assert_official_schema(flag_dir / "flags.json")
     [entry] = trail.entries(flag_dir)
     assert (entry.outcome, entry.operator, entry.reason, entry.incident_id) == (
-        "verified", "ana", "error rate up", "INC-7")
+        "verified",
+        "ana",
+        "error rate up",
+        "INC-7",
+    )
     assert entry.backend == "flagd-file" and entry.flag == flag
     assert entry.environment == "production" and entry.latency_ms is not None
     assert entry.before[field] != expected and entry.after[field] == expected
@@ -78,8 +80,7 @@ def test_invalid_values_fail_before_any_change(flag_dir: Path, action, value, me
 
 
 def test_an_unknown_feature_or_role_is_explained(flag_dir: Path) -> None:
-    assert "feature ai-summaries is not in" in actions.execute(
-        flag_dir, "ai-summaries", "kill").message
+    assert "feature ai-summaries is not in" in actions.execute(flag_dir, "ai-summaries", "kill").message
     assert "has no rollout flag" in actions.execute(flag_dir, "support-reply", "rollout").message
 
 
@@ -87,9 +88,11 @@ def test_a_double_click_makes_one_change_and_records_both(flag_dir: Path) -> Non
     backend = FlagdFileBackend(flag_dir / "flags.json")
     lines_before = len(backend.history())
     with ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(
-            lambda who: actions.execute(flag_dir, "support-reply", "kill", operator=who),
-            ["ana", "bo"]))
+        results = list(
+            pool.map(
+                lambda who: actions.execute(flag_dir, "support-reply", "kill", operator=who), ["ana", "bo"]
+            )
+        )
     assert all(r.verified for r in results)
     assert sorted(r.changed for r in results) == [False, True]
     assert len(backend.history()) == lines_before + 1
@@ -108,8 +111,12 @@ print(r.outcome, r.changed)
 def test_two_operators_in_two_processes_make_one_change(flag_dir: Path) -> None:
     backend = FlagdFileBackend(flag_dir / "flags.json")
     lines_before = len(backend.history())
-    procs = [subprocess.Popen([sys.executable, "-c", PRESS, str(flag_dir), who], cwd=ROOT,
-                              stdout=subprocess.PIPE, text=True) for who in ("ana", "bo")]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", PRESS, str(flag_dir), who], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        )
+        for who in ("ana", "bo")
+    ]
     outputs = sorted(p.communicate(timeout=60)[0].strip() for p in procs)
     assert outputs == ["verified False", "verified True"]
     assert len(backend.history()) == lines_before + 1
@@ -149,5 +156,4 @@ def test_status_lists_every_flag_with_nulls_where_not_applicable(flag_dir: Path)
     roles = {f["role"]: f for f in feature["flags"]}
     assert roles["rollout"]["rollout_percentage"] == 10 and roles["rollout"]["variant"] is None
     assert roles["kill_switch"]["rollout_percentage"] is None
-    assert set(roles["model"]) == {"role", "key", "environment", "enabled",
-                                   "rollout_percentage", "variant"}
+    assert set(roles["model"]) == {"role", "key", "environment", "enabled", "rollout_percentage", "variant"}

@@ -45,10 +45,11 @@ def test_change_events_cover_own_actions_and_backend_history(flag_dir: Path) -> 
 
 def test_change_events_filter_by_time_window(flag_dir: Path) -> None:
     history.sync_history(flag_dir)
-    window = recorded.change_events(flag_dir, since=datetime(2026, 11, 19),
-                                 until=datetime(2026, 11, 21, 12))
+    window = recorded.change_events(flag_dir, since=datetime(2026, 11, 19), until=datetime(2026, 11, 21, 12))
     assert [(e.feature, e.key) for e in window] == [
-        ("support-reply", "support-reply-prompt"), ("doc-summarizer", "doc-summarizer-canary")]
+        ("support-reply", "support-reply-prompt"),
+        ("doc-summarizer", "doc-summarizer-canary"),
+    ]
 
 
 def test_sync_is_rate_limited_unless_forced(flag_dir: Path) -> None:

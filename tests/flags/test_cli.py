@@ -22,19 +22,23 @@ def test_status_json_has_the_documented_shape(flag_dir: Path, capsys) -> None:
     code, doc = run(capsys, "flags", "status", "--data-dir", str(flag_dir), "--json")
     assert code == 0
     assert [f["feature"] for f in doc["features"]] == [
-        "code-assistant", "doc-summarizer", "search-answers", "support-reply",
-        "ticket-triage-agent"]
+        "code-assistant",
+        "doc-summarizer",
+        "search-answers",
+        "support-reply",
+        "ticket-triage-agent",
+    ]
     for feature in doc["features"]:
         assert feature["backend"] == "flagd-file"
         for flag in feature["flags"]:
-            assert set(flag) == {"role", "key", "environment", "enabled",
-                                 "rollout_percentage", "variant"}
+            assert set(flag) == {"role", "key", "environment", "enabled", "rollout_percentage", "variant"}
             assert flag["role"] in {"kill_switch", "rollout", "model", "prompt", "agent_pause"}
 
 
 def test_status_of_one_feature(flag_dir: Path, capsys) -> None:
-    _, doc = run(capsys, "flags", "status", "--feature", "search-answers",
-                 "--data-dir", str(flag_dir), "--json")
+    _, doc = run(
+        capsys, "flags", "status", "--feature", "search-answers", "--data-dir", str(flag_dir), "--json"
+    )
     assert [f["feature"] for f in doc["features"]] == ["search-answers"]
 
 
@@ -43,15 +47,27 @@ def test_status_of_one_feature(flag_dir: Path, capsys) -> None:
     [
         (["kill", "support-reply"], "support-reply-enabled", {"enabled": False}),
         (["rollout", "doc-summarizer"], "doc-summarizer-canary", {"rollout_percentage": 0}),
-        (["pin-model", "search-answers"], "search-answers-model",
-         {"variant": "gpt-4o-2024-08-06"}),
+        (["pin-model", "search-answers"], "search-answers-model", {"variant": "gpt-4o-2024-08-06"}),
         (["revert-prompt", "support-reply", "v6"], "support-reply-prompt", {"variant": "v6"}),
         (["pause", "ticket-triage-agent"], "ticket-triage-agent-dry-run", {"enabled": True}),
     ],
 )
 def test_actions_print_outcome_flag_before_after_message(flag_dir, capsys, argv, flag, after):
-    code, doc = run(capsys, "flags", *argv, "--yes", "--json", "--data-dir", str(flag_dir),
-                    "--operator", "ana", "--reason", "drill", "--incident", "INC-1")
+    code, doc = run(
+        capsys,
+        "flags",
+        *argv,
+        "--yes",
+        "--json",
+        "--data-dir",
+        str(flag_dir),
+        "--operator",
+        "ana",
+        "--reason",
+        "drill",
+        "--incident",
+        "INC-1",
+    )
     assert code == 0
     assert set(doc) == {"outcome", "flag", "before", "after", "message"}
     assert doc["outcome"] == "verified" and doc["flag"] == flag
@@ -60,29 +76,42 @@ def test_actions_print_outcome_flag_before_after_message(flag_dir, capsys, argv,
 
 def test_resume_after_kill(flag_dir: Path, capsys) -> None:
     run(capsys, "flags", "kill", "support-reply", "--yes", "--json", "--data-dir", str(flag_dir))
-    code, doc = run(capsys, "flags", "resume", "support-reply", "--yes", "--json",
-                    "--data-dir", str(flag_dir))
+    code, doc = run(
+        capsys, "flags", "resume", "support-reply", "--yes", "--json", "--data-dir", str(flag_dir)
+    )
     assert code == 0 and doc["after"]["enabled"] is True
 
 
 def test_failures_exit_non_zero(flag_dir: Path, capsys) -> None:
-    code, doc = run(capsys, "flags", "rollout", "doc-summarizer", "150", "--yes", "--json",
-                    "--data-dir", str(flag_dir))
+    code, doc = run(
+        capsys, "flags", "rollout", "doc-summarizer", "150", "--yes", "--json", "--data-dir", str(flag_dir)
+    )
     assert code == 1
     assert doc["outcome"] == "failed" and doc["message"] == "rollout 150 is not a percentage"
 
 
 def test_without_yes_nothing_changes(flag_dir: Path, capsys) -> None:
     original = (flag_dir / "flags.json").read_bytes()
-    code, doc = run(capsys, "flags", "kill", "support-reply", "--json",
-                    "--data-dir", str(flag_dir))
+    code, doc = run(capsys, "flags", "kill", "support-reply", "--json", "--data-dir", str(flag_dir))
     assert code == 1 and doc["outcome"] == "planned" and "--yes" in doc["message"]
     assert (flag_dir / "flags.json").read_bytes() == original
 
 
 def test_audit_lists_presses_for_an_incident(flag_dir: Path, capsys) -> None:
-    run(capsys, "flags", "kill", "support-reply", "--yes", "--json", "--data-dir", str(flag_dir),
-        "--incident", "INC-9", "--operator", "ana")
+    run(
+        capsys,
+        "flags",
+        "kill",
+        "support-reply",
+        "--yes",
+        "--json",
+        "--data-dir",
+        str(flag_dir),
+        "--incident",
+        "INC-9",
+        "--operator",
+        "ana",
+    )
     code, doc = run(capsys, "flags", "audit", "--incident", "INC-9", "--data-dir", str(flag_dir))
     assert code == 0
     [entry] = doc["entries"]
@@ -91,7 +120,22 @@ def test_audit_lists_presses_for_an_incident(flag_dir: Path, capsys) -> None:
 
 def test_the_installed_entry_point_runs(flag_dir: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "app", "flags", "kill", "code-assistant", "--yes", "--json",
-         "--data-dir", str(flag_dir)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "flags",
+            "kill",
+            "code-assistant",
+            "--yes",
+            "--json",
+            "--data-dir",
+            str(flag_dir),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["outcome"] == "verified"

@@ -51,18 +51,28 @@ def test_a_good_file_loads_with_tokens_from_env_and_secrets(tmp_path, monkeypatc
 @pytest.mark.parametrize(
     ("broken", "words"),
     [
-        (GOOD.replace("type: unleash", "type: optimizely"),
-         "line 4: backends.prod.type: expected a backend type: one of flagd-file, unleash, launchdarkly, "
-         "got 'optimizely'"),
-        (GOOD.replace("backend: prod", "backend: staging"),
-         "line 13: features.ai-summaries.backend: expected one of the backends (prod, ld), got 'staging'"),
-        (GOOD.replace("kill_switch:", "killswitch:"),
-         "line 16: features.ai-summaries.flags.killswitch: unknown name; "
-         "expected a flag role: one of kill_switch"),
-        (GOOD.replace("token_env: TEST_UNLEASH_TOKEN", "token: abc"),
-         "line 6: backends.prod.token: expected no token in this file: use token_env or token_secret"),
-        (GOOD.replace("url: http://unleash.internal:4242", "url: 5"),
-         "line 5: backends.prod.url: expected non-empty text, got 5"),
+        (
+            GOOD.replace("type: unleash", "type: optimizely"),
+            "line 4: backends.prod.type: expected a backend type: one of flagd-file, unleash, launchdarkly, "
+            "got 'optimizely'",
+        ),
+        (
+            GOOD.replace("backend: prod", "backend: staging"),
+            "line 13: features.ai-summaries.backend: expected one of the backends (prod, ld), got 'staging'",
+        ),
+        (
+            GOOD.replace("kill_switch:", "killswitch:"),
+            "line 16: features.ai-summaries.flags.killswitch: unknown name; "
+            "expected a flag role: one of kill_switch",
+        ),
+        (
+            GOOD.replace("token_env: TEST_UNLEASH_TOKEN", "token: abc"),
+            "line 6: backends.prod.token: expected no token in this file: use token_env or token_secret",
+        ),
+        (
+            GOOD.replace("url: http://unleash.internal:4242", "url: 5"),
+            "line 5: backends.prod.url: expected non-empty text, got 5",
+        ),
         ("features: [1, 2]", "line 1: features: expected a mapping"),
         ("backends: {a: {type: unleash, url: [x}", "line 1: not valid YAML"),
     ],

@@ -51,7 +51,7 @@ def test_a_write_answered_with_html_and_not_applied_is_unverified(ld_proxy):
     assert trail.entries(data_dir)[0].outcome == "unverified"
 
 
-@pytest.mark.parametrize("body", [b'{"unexpected": "shape"}', b'[1, 2]', b'"text"', HTML])
+@pytest.mark.parametrize("body", [b'{"unexpected": "shape"}', b"[1, 2]", b'"text"', HTML])
 def test_a_read_of_another_shape_fails_the_press_and_is_audited(ld_proxy, body):
     data_dir, _, proxy = ld_proxy
     proxy.fault = Fault(body=body, all_methods=True)
@@ -81,8 +81,9 @@ def test_unleash_answering_html_to_an_applied_write_is_verified_by_the_read_back
 @pytest.mark.integration
 def test_unleash_answering_json_of_another_shape_to_a_rollout(proxied):  # noqa: F811
     data_dir, _, _, proxy = proxied
-    proxy.fault = Fault(body=b'{"environments": [{"name": "production", "strategies": "x"}]}',
-                        all_methods=True)
+    proxy.fault = Fault(
+        body=b'{"environments": [{"name": "production", "strategies": "x"}]}', all_methods=True
+    )
     result = actions.execute(data_dir, "ai-summaries", "rollout", 0)
     assert result.outcome == "failed" and "unexpected shape" in result.message
     assert trail.entries(data_dir)[0].outcome == "failed"
@@ -108,15 +109,16 @@ def test_a_state_maybe_is_not_read_as_off(flag_dir: Path):
 
 @pytest.mark.parametrize("weight", [10.5, "10", -1, None])
 def test_a_bad_fractional_weight_is_an_error_for_status_and_actions(flag_dir: Path, capsys, weight):
-    edit_flag(flag_dir, "doc-summarizer-canary",
-              targeting={"fractional": [["canary", weight], ["control", 90]]})
-    assert main(["flags", "status", "--feature", "doc-summarizer", "--json",
-                 "--data-dir", str(flag_dir)]) == 0
+    edit_flag(
+        flag_dir, "doc-summarizer-canary", targeting={"fractional": [["canary", weight], ["control", 90]]}
+    )
+    assert (
+        main(["flags", "status", "--feature", "doc-summarizer", "--json", "--data-dir", str(flag_dir)]) == 0
+    )
     rows = {f["role"]: f for f in json.loads(capsys.readouterr().out)["features"][0]["flags"]}
     assert "flag doc-summarizer-canary: fractional" in rows["rollout"]["error"]
     assert rows["kill_switch"]["enabled"] is True  # the other flags still read
-    code = main(["flags", "rollout", "doc-summarizer", "5", "--yes", "--json",
-                 "--data-dir", str(flag_dir)])
+    code = main(["flags", "rollout", "doc-summarizer", "5", "--yes", "--json", "--data-dir", str(flag_dir)])
     out = json.loads(capsys.readouterr().out)
     assert code == 1 and out["outcome"] == "failed"
     assert "flag doc-summarizer-canary: fractional" in out["message"]
@@ -163,10 +165,20 @@ def test_a_flags_yaml_error_never_quotes_the_file(flag_dir, capsys):
 # -- credentials in URLs -------------------------------------------------------------------
 @pytest.mark.parametrize("kind", ["unleash", "launchdarkly"])
 def test_credentials_in_a_backend_url_are_refused_and_never_shown(tmp_path, capsys, kind):
-    (tmp_path / "flags.yaml").write_text(yaml.safe_dump({
-        "backends": {"b": {"type": kind, "url": "http://admin:hunter2@127.0.0.1:9",
-                           "token_env": "NO_SUCH_TOKEN"}},
-        "features": {"f": {"backend": "b", "flags": {"kill_switch": "f"}}}}))
+    (tmp_path / "flags.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "backends": {
+                    "b": {
+                        "type": kind,
+                        "url": "http://admin:hunter2@127.0.0.1:9",
+                        "token_env": "NO_SUCH_TOKEN",
+                    }
+                },
+                "features": {"f": {"backend": "b", "flags": {"kill_switch": "f"}}},
+            }
+        )
+    )
     assert main(["flags", "status", "--data-dir", str(tmp_path)]) == 2
     assert main(["flags", "kill", "f", "--yes", "--json", "--data-dir", str(tmp_path)]) == 1
     assert main(["flags", "audit", "--data-dir", str(tmp_path)]) == 0
@@ -214,8 +226,11 @@ def test_a_writer_killed_after_the_replace_still_gets_its_history_line(flag_dir:
     kept = history.read_bytes()
     history.unlink()
     os.mkfifo(history)
-    child = subprocess.Popen([sys.executable, "-c", KILLED_KILL, str(flag_dir)], cwd=ROOT,
-                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_KILL, str(flag_dir)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -246,8 +261,9 @@ def test_a_temporary_file_left_by_a_killed_writer_is_removed_by_the_next_write(f
 
 
 @pytest.mark.parametrize("applied", [True, False])
-def test_an_unforeseen_error_is_decided_by_the_read_back_and_on_record(flag_dir: Path, monkeypatch,
-                                                                      applied: bool):
+def test_an_unforeseen_error_is_decided_by_the_read_back_and_on_record(
+    flag_dir: Path, monkeypatch, applied: bool
+):
     """A backend that fails in a way nobody foresaw (a RuntimeError, after or instead of the
     write): no traceback, no "no outcome recorded"; the read-back decides."""
     from app.flags import registry
@@ -259,8 +275,7 @@ def test_an_unforeseen_error_is_decided_by_the_read_back_and_on_record(flag_dir:
                 super().set_enabled(flag, environment, enabled, comment=comment)
             raise RuntimeError("connection pool exploded")
 
-    monkeypatch.setitem(registry._FACTORIES, "flagd-file",
-                        lambda cfg: Crashes(Path(cfg.options["path"])))
+    monkeypatch.setitem(registry._FACTORIES, "flagd-file", lambda cfg: Crashes(Path(cfg.options["path"])))
     monkeypatch.setattr(actions, "READBACK_S", 0.5)
     result = actions.execute(flag_dir, "support-reply", "kill", operator="ana")
     assert result.error_code == "RuntimeError" and "unexpected RuntimeError" in result.message
@@ -273,8 +288,9 @@ def test_an_unforeseen_error_is_decided_by_the_read_back_and_on_record(flag_dir:
     assert entry.outcome == str(result.outcome) and entry.operator == "ana"
 
 
-@pytest.mark.parametrize("content", [b'[unleash]\ntoken = "sk-\xff\xfe"\n',
-                                     b'[unleash]\ntoken = sk-live-123\n'])
+@pytest.mark.parametrize(
+    "content", [b'[unleash]\ntoken = "sk-\xff\xfe"\n', b"[unleash]\ntoken = sk-live-123\n"]
+)
 def test_a_broken_secrets_file_is_an_error_naming_it_never_quoting_it(tmp_path, content):
     import yaml
 
@@ -283,8 +299,9 @@ def test_a_broken_secrets_file_is_an_error_naming_it_never_quoting_it(tmp_path, 
 
     secrets = tmp_path / "secrets.toml"
     secrets.write_bytes(content)
-    raw = {"backends": {"u": {"type": "unleash", "url": "http://127.0.0.1:9",
-                              "token_secret": "unleash.token"}}}
+    raw = {
+        "backends": {"u": {"type": "unleash", "url": "http://127.0.0.1:9", "token_secret": "unleash.token"}}
+    }
     with pytest.raises(ConfigError) as caught:
         (tmp_path / "flags.yaml").write_text(yaml.safe_dump(raw))
         load_config(tmp_path, (secrets,))

@@ -38,9 +38,8 @@ def test_every_change_appends_to_the_history_file(flag_dir: Path) -> None:
     backend.set_variant("support-reply-prompt", "production", "v7")  # already so: no line
     text = backend.history_path.read_text()
     assert text.startswith(before)
-    new = [json.loads(line) for line in text[len(before):].splitlines()]
-    assert [(n["flag"], n["before"], n["after"]) for n in new] == [
-        ("support-reply-prompt", "v8", "v7")]
+    new = [json.loads(line) for line in text[len(before) :].splitlines()]
+    assert [(n["flag"], n["before"], n["after"]) for n in new] == [("support-reply-prompt", "v8", "v7")]
     assert backend.history()[-1].description == "revert"
 
 

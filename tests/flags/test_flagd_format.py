@@ -39,8 +39,7 @@ def test_invalid_examples_fail_both_checks(path) -> None:
 
 
 def _flag(**over) -> dict:
-    return {"state": "ENABLED", "variants": {"on": True, "off": False}, "defaultVariant": "on",
-            **over}
+    return {"state": "ENABLED", "variants": {"on": True, "off": False}, "defaultVariant": "on", **over}
 
 
 @pytest.mark.parametrize(
@@ -77,8 +76,12 @@ def test_a_file_without_flags_is_refused() -> None:
 
 
 def test_rollout_targeting_reads_back_as_the_percentage() -> None:
-    flag = {"state": "ENABLED", "variants": {"c": "new", "k": "old"}, "defaultVariant": "k",
-            "targeting": flagd_format.rollout_targeting("c", 2.5, "k")}
+    flag = {
+        "state": "ENABLED",
+        "variants": {"c": "new", "k": "old"},
+        "defaultVariant": "k",
+        "targeting": flagd_format.rollout_targeting("c", 2.5, "k"),
+    }
     flagd_format.validate_document({"flags": {"f": flag}})
     assert flagd_format.served_percentage(flag, "c") == 2.5
 

@@ -35,7 +35,9 @@ def probe(flag_dir: Path):
     need(_provider_installed(), "openfeature-provider-flagd")
     proc = subprocess.Popen(
         [sys.executable, str(PROBE), str(flag_dir / "flags.json")],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     lines: queue.Queue[dict] = queue.Queue()
 

@@ -29,27 +29,46 @@ MODELS = ["gpt-4o", "gpt-4o-2024-08-06", "gpt-4o-2024-11-20"]
 def ld():
     server = FakeLaunchDarkly(TOKEN)
     server.add(flag("ai-summaries", [True, False]))
-    server.add(flag("ai-summaries-canary", ["claude-sonnet-4-5", "gpt-4.1"],
-                    names=["canary", "control"], rollout={0: 10_000, 1: 90_000}))
+    server.add(
+        flag(
+            "ai-summaries-canary",
+            ["claude-sonnet-4-5", "gpt-4.1"],
+            names=["canary", "control"],
+            rollout={0: 10_000, 1: 90_000},
+        )
+    )
     server.add(flag("ai-summaries-model", MODELS, names=MODELS, served=0))
-    server.add(flag("ai-summaries-prompt", ["v6", "v7", "v8"], names=["v6", "v7", "v8"],
-                    served=2))
+    server.add(flag("ai-summaries-prompt", ["v6", "v7", "v8"], names=["v6", "v7", "v8"], served=2))
     server.add(flag("ai-summaries-dry-run", [True, False], on=False))
     yield server
     server.close()
 
 
 def write_config(data_dir: Path, url: str, timeout_s: float = 5.0, **override) -> Path:
-    flags = {"kill_switch": "ai-summaries",
-             "rollout": {"key": "ai-summaries-canary", "canary_variant": "canary"},
-             "model": {"key": "ai-summaries-model", "versions": MODELS[1:]},
-             "prompt": "ai-summaries-prompt", "agent_pause": "ai-summaries-dry-run", **override}
-    (data_dir / "flags.yaml").write_text(yaml.safe_dump({
-        "backends": {"ld": {"type": "launchdarkly", "url": url, "project": "default",
-                            "token_env": "TEST_LD_TOKEN", "timeout_s": timeout_s}},
-        "features": {"ai-summaries": {"backend": "ld", "environment": "production",
-                                      "flags": flags}},
-    }))
+    flags = {
+        "kill_switch": "ai-summaries",
+        "rollout": {"key": "ai-summaries-canary", "canary_variant": "canary"},
+        "model": {"key": "ai-summaries-model", "versions": MODELS[1:]},
+        "prompt": "ai-summaries-prompt",
+        "agent_pause": "ai-summaries-dry-run",
+        **override,
+    }
+    (data_dir / "flags.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "backends": {
+                    "ld": {
+                        "type": "launchdarkly",
+                        "url": url,
+                        "project": "default",
+                        "token_env": "TEST_LD_TOKEN",
+                        "timeout_s": timeout_s,
+                    }
+                },
+                "features": {"ai-summaries": {"backend": "ld", "environment": "production", "flags": flags}},
+            }
+        )
+    )
     return data_dir
 
 
@@ -71,8 +90,9 @@ def ld_dir(ld, tmp_path: Path, monkeypatch) -> Path:
     ],
 )
 def test_each_action_is_verified(ld_dir: Path, ld, action, value, field, expected) -> None:
-    result = actions.execute(ld_dir, "ai-summaries", action, value, operator="ana",
-                             reason="drill", incident_id="INC-5")
+    result = actions.execute(
+        ld_dir, "ai-summaries", action, value, operator="ana", reason="drill", incident_id="INC-5"
+    )
     assert result.verified, result.message
     assert result.backend == "launchdarkly" and result.after[field] == expected
     entry = trail.entries(ld_dir)[0]
@@ -157,14 +177,15 @@ actions.execute(Path(sys.argv[1]), "ai-summaries", "kill", operator="ana", reaso
 """
 
 
-def test_a_process_killed_between_intent_and_outcome_leaves_the_intent(
-    ld_dir: Path, ld, monkeypatch
-) -> None:
+def test_a_process_killed_between_intent_and_outcome_leaves_the_intent(ld_dir: Path, ld, monkeypatch) -> None:
     p = FaultProxy(ld.url)
     p.fault = Fault(delay_s=30)
     write_config(ld_dir, p.url, timeout_s=20)
-    child = subprocess.Popen([sys.executable, "-c", KILLED_PRESS, str(ld_dir)], cwd=ROOT,
-                             env={**os.environ, "TEST_LD_TOKEN": TOKEN})
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_PRESS, str(ld_dir)],
+        cwd=ROOT,
+        env={**os.environ, "TEST_LD_TOKEN": TOKEN},
+    )
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not (
@@ -188,7 +209,8 @@ def test_history_from_the_audit_log(ld_dir: Path) -> None:
     assert history.sync_history(ld_dir)["ld"] == "synced 1 entries"
     events = recorded.change_events(ld_dir, feature="ai-summaries")
     assert [(e.source, e.kind, e.from_value, e.to_value) for e in events] == [
-        ("rollback-desk", "prompt", "v8", "v7")]
+        ("rollback-desk", "prompt", "v8", "v7")
+    ]
 
 
 def test_the_token_never_appears(ld_dir: Path, capsys, monkeypatch) -> None:

@@ -45,8 +45,11 @@ def test_the_panel_shows_live_state_and_one_button_per_action(flag_dir, monkeypa
     table = at.dataframe[0].value
     assert list(table["state"]) == ["on", "10%", "gpt-4.1-2025-04-14"]
     assert [b.label for b in at.button] == [
-        "🛑 Kill switch (feature off)", "▶️ Resume feature", "📉 Canary to 0%",
-        "📌 Pin model version"]
+        "🛑 Kill switch (feature off)",
+        "▶️ Resume feature",
+        "📉 Canary to 0%",
+        "📌 Pin model version",
+    ]
 
 
 def test_confirming_the_dialog_rolls_back_and_shows_verified(flag_dir, monkeypatch) -> None:
@@ -64,7 +67,12 @@ def test_confirming_the_dialog_rolls_back_and_shows_verified(flag_dir, monkeypat
     assert "verified" in at.success[0].value and "v7" in at.success[0].value
     [entry] = trail.entries(flag_dir)
     assert (entry.operator, entry.operator_role, entry.reason, entry.incident_id, entry.outcome) == (
-        LOCAL, "admin", "prompt v8 regression", "INC-11", "verified")
+        LOCAL,
+        "admin",
+        "prompt v8 regression",
+        "INC-11",
+        "verified",
+    )
     assert list(at.dataframe[0].value["state"])[1] == "v7"
 
 
@@ -81,8 +89,9 @@ def test_dismissing_the_dialog_changes_nothing(flag_dir, monkeypatch) -> None:
 def test_a_failure_is_never_shown_as_success(flag_dir, monkeypatch) -> None:
     at = panel(flag_dir, monkeypatch, "search-answers")
     button(at, "📌").click().run()
-    (flag_dir / "flags.yaml").write_text((flag_dir / "flags.yaml").read_text().replace(
-        "search-answers-model", "search-answers-model-gone"))
+    (flag_dir / "flags.yaml").write_text(
+        (flag_dir / "flags.yaml").read_text().replace("search-answers-model", "search-answers-model-gone")
+    )
     at.text_input(key="flags-search-answers-none-reason").input("drill").run()
     assert not at.success
     assert any("not found" in e.value for e in at.error)

@@ -31,22 +31,35 @@ class Admin:
         self.url, self.headers = server.url, {"Authorization": server.token}
 
     def call(self, method: str, path: str, body=None) -> dict:
-        r = requests.request(method, f"{self.url}/api/admin/projects/default{path}", json=body,
-                             headers=self.headers, timeout=10)
+        r = requests.request(
+            method,
+            f"{self.url}/api/admin/projects/default{path}",
+            json=body,
+            headers=self.headers,
+            timeout=10,
+        )
         r.raise_for_status()
         return r.json() if r.content else {}
 
-    def flag(self, name: str, *, rollout: int | None = 100, variants=(), served=None,
-             enabled: bool = True) -> str:
+    def flag(
+        self, name: str, *, rollout: int | None = 100, variants=(), served=None, enabled: bool = True
+    ) -> str:
         self.call("POST", "/features", {"name": name, "type": "release"})
         if rollout is not None:
-            body = {"name": "flexibleRollout",
-                    "parameters": {"rollout": str(rollout), "stickiness": "default",
-                                   "groupId": name},
-                    "variants": [{"name": v, "stickiness": "default",
-                                  "weight": 1000 if v == served else 0,
-                                  "weightType": "fix" if v == served else "variable",
-                                  "payload": {"type": "string", "value": v}} for v in variants]}
+            body = {
+                "name": "flexibleRollout",
+                "parameters": {"rollout": str(rollout), "stickiness": "default", "groupId": name},
+                "variants": [
+                    {
+                        "name": v,
+                        "stickiness": "default",
+                        "weight": 1000 if v == served else 0,
+                        "weightType": "fix" if v == served else "variable",
+                        "payload": {"type": "string", "value": v},
+                    }
+                    for v in variants
+                ],
+            }
             self.call("POST", f"/features/{name}/environments/production/strategies", body)
         if enabled:
             self.call("POST", f"/features/{name}/environments/production/on")
@@ -62,8 +75,7 @@ def unleash_dir(unleash, tmp_path: Path, monkeypatch) -> tuple[Path, Admin, str]
         "kill_switch": admin.flag(f"ai-summaries-{tag}"),
         "rollout": admin.flag(f"ai-summaries-canary-{tag}", rollout=10),
         "model": admin.flag(f"ai-summaries-model-{tag}", variants=MODELS, served="gpt-4o"),
-        "prompt": admin.flag(f"ai-summaries-prompt-{tag}", variants=["v6", "v7", "v8"],
-                             served="v8"),
+        "prompt": admin.flag(f"ai-summaries-prompt-{tag}", variants=["v6", "v7", "v8"], served="v8"),
         "agent_pause": admin.flag(f"ai-summaries-dry-run-{tag}", enabled=False),
     }
     write_config(tmp_path, unleash.url, flags)
@@ -73,12 +85,24 @@ def unleash_dir(unleash, tmp_path: Path, monkeypatch) -> tuple[Path, Admin, str]
 def write_config(data_dir: Path, url: str, flags: dict, timeout_s: float = 5.0) -> None:
     flags = dict(flags)
     flags["model"] = {"key": flags["model"], "versions": MODELS[1:]}
-    (data_dir / "flags.yaml").write_text(yaml.safe_dump({
-        "backends": {"unleash": {"type": "unleash", "url": url, "project": "default",
-                                 "token_env": "TEST_UNLEASH_TOKEN", "timeout_s": timeout_s}},
-        "features": {"ai-summaries": {"backend": "unleash", "environment": "production",
-                                      "flags": flags}},
-    }))
+    (data_dir / "flags.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "backends": {
+                    "unleash": {
+                        "type": "unleash",
+                        "url": url,
+                        "project": "default",
+                        "token_env": "TEST_UNLEASH_TOKEN",
+                        "timeout_s": timeout_s,
+                    }
+                },
+                "features": {
+                    "ai-summaries": {"backend": "unleash", "environment": "production", "flags": flags}
+                },
+            }
+        )
+    )
 
 
 @pytest.mark.parametrize(
@@ -93,8 +117,9 @@ def write_config(data_dir: Path, url: str, flags: dict, timeout_s: float = 5.0) 
 )
 def test_each_action_is_verified_against_unleash(unleash_dir, action, value, field, expected):
     data_dir, _, _ = unleash_dir
-    result = actions.execute(data_dir, "ai-summaries", action, value, operator="ana",
-                             reason="drill", incident_id="INC-2")
+    result = actions.execute(
+        data_dir, "ai-summaries", action, value, operator="ana", reason="drill", incident_id="INC-2"
+    )
     assert result.verified, result.message
     assert result.backend == "unleash" and result.after[field] == expected
     assert trail.entries(data_dir)[0].outcome == "verified"
@@ -124,8 +149,7 @@ def test_an_environment_without_strategy_is_never_turned_on(unleash_dir, unleash
     (data_dir / "flags.yaml").write_text(yaml.safe_dump(cfg))
     result = actions.execute(data_dir, "ai-summaries", "pause", operator="ana")
     assert result.outcome == "failed" and "would make Unleash add a 100% rollout" in result.message
-    env = [e for e in admin.call("GET", f"/features/{bare}")["environments"]
-           if e["name"] == "production"][0]
+    env = [e for e in admin.call("GET", f"/features/{bare}")["environments"] if e["name"] == "production"][0]
     assert env["enabled"] is False and env["strategies"] == []
 
 
@@ -133,16 +157,22 @@ def test_rollout_150_is_refused_before_unleash_sees_it(unleash_dir) -> None:
     data_dir, admin, tag = unleash_dir
     result = actions.execute(data_dir, "ai-summaries", "rollout", 150)
     assert result.outcome == "failed" and result.message == "rollout 150 is not a percentage"
-    env = [e for e in admin.call("GET", f"/features/ai-summaries-canary-{tag}")["environments"]
-           if e["name"] == "production"][0]
+    env = [
+        e
+        for e in admin.call("GET", f"/features/ai-summaries-canary-{tag}")["environments"]
+        if e["name"] == "production"
+    ][0]
     assert env["strategies"][0]["parameters"]["rollout"] == "10"
 
 
 def test_server_down(unleash_dir, unleash) -> None:
     data_dir, _, tag = unleash_dir
     cfg = yaml.safe_load((data_dir / "flags.yaml").read_text())
-    write_config(data_dir, "http://127.0.0.1:9", {**cfg["features"]["ai-summaries"]["flags"],
-                                                  "model": f"ai-summaries-model-{tag}"})
+    write_config(
+        data_dir,
+        "http://127.0.0.1:9",
+        {**cfg["features"]["ai-summaries"]["flags"], "model": f"ai-summaries-model-{tag}"},
+    )
     result = actions.execute(data_dir, "ai-summaries", "kill")
     assert result.outcome == "failed"
     assert result.message == "Unleash at http://127.0.0.1:9 unreachable"
@@ -239,10 +269,12 @@ def test_history_comes_from_the_event_log(unleash_dir) -> None:
     events = recorded.change_events(data_dir, feature="ai-summaries")
     # Unleash's events keep no comment to recognise the console's own change by, so its
     # record is shown too (never hidden by a time window), saying which action it may be.
-    [own] = [e for e in events if e.key == f"ai-summaries-canary-{tag}"
-             and e.source == "rollback-desk"]
-    [record] = [e for e in events if e.key == f"ai-summaries-canary-{tag}"
-                and e.source == "flag-audit" and e.to_value == "0%"]
+    [own] = [e for e in events if e.key == f"ai-summaries-canary-{tag}" and e.source == "rollback-desk"]
+    [record] = [
+        e
+        for e in events
+        if e.key == f"ai-summaries-canary-{tag}" and e.source == "flag-audit" and e.to_value == "0%"
+    ]
     [entry] = trail.entries(data_dir, feature="ai-summaries", limit=1)
     assert entry.action_id in record.description and "keeps no action id" in record.description
     assert own.to_value == "0%"
@@ -253,8 +285,11 @@ def test_the_token_never_reaches_output_or_audit(unleash_dir, unleash, capsys) -
 
     data_dir, _, _ = unleash_dir
     secret = unleash.token.split(".", 1)[1]
-    for argv in (["flags", "status", "--json"], ["flags", "kill", "ai-summaries", "--yes",
-                                                  "--json"], ["flags", "audit"]):
+    for argv in (
+        ["flags", "status", "--json"],
+        ["flags", "kill", "ai-summaries", "--yes", "--json"],
+        ["flags", "audit"],
+    ):
         main([*argv, "--data-dir", str(data_dir)])
     history.sync_history(data_dir, force=True)
     out = capsys.readouterr()

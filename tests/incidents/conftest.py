@@ -26,6 +26,14 @@ def flag_demo_dir(demo_dir: Path) -> Path:
 def canary_incident(flag_demo_dir: Path) -> Incident:
     """doc-summarizer's canary failure, opened with the canary playbook."""
     return IncidentLog(flag_demo_dir).open(
-        "Summaries failing on the canary", ["doc-summarizer"], "SEV2", playbook="canary-failure",
-        metric="error_rate", onset=CANARY_ONSET, commander="ana", comms_lead="raj",
-        actor="ana", at=datetime(2026, 11, 23, 8, 30))
+        "Summaries failing on the canary",
+        ["doc-summarizer"],
+        "SEV2",
+        playbook="canary-failure",
+        metric="error_rate",
+        onset=CANARY_ONSET,
+        commander="ana",
+        comms_lead="raj",
+        actor="ana",
+        at=datetime(2026, 11, 23, 8, 30),
+    )

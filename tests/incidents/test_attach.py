@@ -21,8 +21,9 @@ def run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str]:
 
 def test_an_incident_opened_from_the_cli_gets_onset_metric_suspects_and_a_playbook(demo_dir: Path, capsys):
     d = ["--data-dir", str(demo_dir)]
-    code, out = run(capsys, "incidents", "open", "--feature", "doc-summarizer", "--title", "Summaries fail",
-                    "--json", *d)
+    code, out = run(
+        capsys, "incidents", "open", "--feature", "doc-summarizer", "--title", "Summaries fail", "--json", *d
+    )
     assert code == 0
     opened = json.loads(out)
     finding = opened["analysis"]["finding"]
@@ -53,8 +54,22 @@ def test_without_a_degradation_the_incident_records_why_no_finding_was_attached(
 
 def test_the_analysis_runs_again_on_demand_without_overwriting_what_the_incident_has(demo_dir: Path, capsys):
     d = ["--data-dir", str(demo_dir)]
-    code, out = run(capsys, "incidents", "open", "--feature", "doc-summarizer", "--title", "t",
-                    "--metric", "error_rate", "--playbook", "canary-failure", "--no-analysis", "--json", *d)
+    code, out = run(
+        capsys,
+        "incidents",
+        "open",
+        "--feature",
+        "doc-summarizer",
+        "--title",
+        "t",
+        "--metric",
+        "error_rate",
+        "--playbook",
+        "canary-failure",
+        "--no-analysis",
+        "--json",
+        *d,
+    )
     incident_id = json.loads(out)["id"]
     assert IncidentLog(demo_dir).get(incident_id).finding is None
     code, out = run(capsys, "incidents", "analyze", incident_id, "--json", *d)

@@ -18,24 +18,60 @@ def run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
 
 def test_open_list_note_status_and_postmortem_from_the_command_line(flag_demo_dir: Path, capsys, tmp_path):
     d = ["--data-dir", str(flag_demo_dir)]
-    code, out, _ = run(capsys, "incidents", "open", "--feature", "doc-summarizer", "--title", "Canary errors",
-                       "--severity", "SEV2", "--playbook", "canary-failure", "--metric", "error_rate",
-                       "--onset", "2026-11-21T09:00:00Z", "--json", *d)
+    code, out, _ = run(
+        capsys,
+        "incidents",
+        "open",
+        "--feature",
+        "doc-summarizer",
+        "--title",
+        "Canary errors",
+        "--severity",
+        "SEV2",
+        "--playbook",
+        "canary-failure",
+        "--metric",
+        "error_rate",
+        "--onset",
+        "2026-11-21T09:00:00Z",
+        "--json",
+        *d,
+    )
     assert code == 0
     incident_id = json.loads(out)["id"]
     assert incident_id == "INC-0001"
 
-    code, out, _ = run(capsys, "flags", "rollout", "doc-summarizer", "0", "--yes", "--json",
-                       "--incident", incident_id, "--operator", "ana", "--reason", "canary errors", *d)
+    code, out, _ = run(
+        capsys,
+        "flags",
+        "rollout",
+        "doc-summarizer",
+        "0",
+        "--yes",
+        "--json",
+        "--incident",
+        incident_id,
+        "--operator",
+        "ana",
+        "--reason",
+        "canary errors",
+        *d,
+    )
     assert code == 0 and json.loads(out)["outcome"] == "verified"
     assert run(capsys, "incidents", "note", incident_id, "Canary at 0%", "--author", "ana", *d)[0] == 0
-    assert run(capsys, "incidents", "status", incident_id, "mitigated", *d)[1].strip() == \
-        f"{incident_id} is now mitigated"
+    assert (
+        run(capsys, "incidents", "status", incident_id, "mitigated", *d)[1].strip()
+        == f"{incident_id} is now mitigated"
+    )
 
     code, out, _ = run(capsys, "incidents", "list", "--json", *d)
     [listed] = json.loads(out)["incidents"]
-    assert (listed["id"], listed["status"], listed["severity"], listed["playbook"]) == \
-        (incident_id, "mitigated", "SEV2", "canary-failure")
+    assert (listed["id"], listed["status"], listed["severity"], listed["playbook"]) == (
+        incident_id,
+        "mitigated",
+        "SEV2",
+        "canary-failure",
+    )
 
     target = tmp_path / "pm.md"
     assert run(capsys, "postmortem", incident_id, "--output", str(target), *d)[0] == 0
@@ -47,14 +83,19 @@ def test_open_list_note_status_and_postmortem_from_the_command_line(flag_demo_di
     assert "| Requests affected | 1,041 |" in text and "| Scope | partial: variant = canary |" in text
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["incidents", "open", "--feature", "f", "--title", "t", "--playbook", "nope"],
-     "playbook nope not found"),
-    (["incidents", "open", "--feature", "f", "--title", "t", "--onset", "yesterday"], "is not a time"),
-    (["incidents", "note", "INC-0042", "hello"], "no incident INC-0042"),
-    (["incidents", "status", "INC-0042", "resolved"], "no incident INC-0042"),
-    (["postmortem", "INC-0042"], "no incident INC-0042"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["incidents", "open", "--feature", "f", "--title", "t", "--playbook", "nope"],
+            "playbook nope not found",
+        ),
+        (["incidents", "open", "--feature", "f", "--title", "t", "--onset", "yesterday"], "is not a time"),
+        (["incidents", "note", "INC-0042", "hello"], "no incident INC-0042"),
+        (["incidents", "status", "INC-0042", "resolved"], "no incident INC-0042"),
+        (["postmortem", "INC-0042"], "no incident INC-0042"),
+    ],
+)
 def test_mistakes_exit_non_zero_with_a_message(empty_dir: Path, capsys, argv, message):
     code, _, err = run(capsys, *argv, "--data-dir", str(empty_dir))
     assert code == 1 and message in err

@@ -57,12 +57,20 @@ def test_users_affected_in_two_features_count_once(store):
     # overlap, so their distinct count is less than the sum.
     canary = measure(store, "doc-summarizer", datetime(2026, 11, 21, 9), END)
     prompt = measure(store, "support-reply", datetime(2026, 11, 20, 14), END)
-    logs = pl.concat([
-        store.query("SELECT user_id FROM requests WHERE feature = 'doc-summarizer' "
-                    "AND variant = 'canary' AND timestamp >= ? AND timestamp < ?",
-                    [canary.onset, canary.end]),
-        store.query("SELECT user_id FROM requests WHERE feature = 'support-reply' "
-                    "AND timestamp >= ? AND timestamp < ?", [prompt.onset, prompt.end])])
+    logs = pl.concat(
+        [
+            store.query(
+                "SELECT user_id FROM requests WHERE feature = 'doc-summarizer' "
+                "AND variant = 'canary' AND timestamp >= ? AND timestamp < ?",
+                [canary.onset, canary.end],
+            ),
+            store.query(
+                "SELECT user_id FROM requests WHERE feature = 'support-reply' "
+                "AND timestamp >= ? AND timestamp < ?",
+                [prompt.onset, prompt.end],
+            ),
+        ]
+    )
     assert (canary.scope.kind, prompt.scope.kind) == ("partial", "total")
     assert users_across(store, [canary, prompt]) == logs["user_id"].n_unique()
     assert logs["user_id"].n_unique() < canary.users + prompt.users

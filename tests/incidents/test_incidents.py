@@ -41,11 +41,14 @@ def test_status_may_skip_ahead_or_reopen_but_not_step_back_or_repeat(log):
     assert log.set_status(inc.id, "investigating").status == "investigating"
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda log: log.open(" ", ["f"]), "needs a title"),
-    (lambda log: log.open("t", ["f"], "SEV5"), "severity 'SEV5' is not one of SEV1"),
-    (lambda log: log.get("INC-0099"), "no incident INC-0099"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda log: log.open(" ", ["f"]), "needs a title"),
+        (lambda log: log.open("t", ["f"], "SEV5"), "severity 'SEV5' is not one of SEV1"),
+        (lambda log: log.get("INC-0099"), "no incident INC-0099"),
+    ],
+)
 def test_bad_writes_are_refused_with_a_message(log, call, message):
     with pytest.raises(IncidentError, match=message):
         call(log)
@@ -101,7 +104,9 @@ def test_action_items_are_added_updated_and_removed(log):
     log.set_action_item(inc.id, "Auto-rollback canaries on error rate", "lee", "prevent", item_id=item_id)
     inc = log.set_action_item(inc.id, "Page on-call from the canary gate", "ana", "process")
     assert [i["text"] for i in inc.action_items.values()] == [
-        "Auto-rollback canaries on error rate", "Page on-call from the canary gate"]
+        "Auto-rollback canaries on error rate",
+        "Page on-call from the canary gate",
+    ]
     inc = log.set_action_item(inc.id, "", None, "prevent", item_id=item_id, removed=True)
     assert len(inc.action_items) == 1
     with pytest.raises(IncidentError, match="type 'fix' is not one of mitigate"):
@@ -123,8 +128,10 @@ def test_a_write_that_fails_raises_instead_of_vanishing(tmp_path):
     inc = log.open("Errors", ["f"])
     # the database refuses the write, as a full disk or a broken file would
     with log.ledger.connect() as con:
-        con.execute("CREATE TRIGGER refuse BEFORE INSERT ON incident_events "
-                    "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+        con.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON incident_events "
+            "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+        )
     with pytest.raises(IncidentError, match="could not save the note on INC-0001: database or disk is full"):
         log.add_note(inc.id, "lost?")
     assert [e.kind for e in log.get(inc.id).events] == ["opened"]
@@ -154,8 +161,12 @@ except StaleEdit:
 
 def test_two_processes_writing_the_same_incident_lose_no_update(tmp_path):
     IncidentLog(tmp_path).open("Errors", ["doc-summarizer"])
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), who], cwd=ROOT,
-                              stdout=subprocess.PIPE, text=True) for who in ("ana", "raj")]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(tmp_path), who], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        )
+        for who in ("ana", "raj")
+    ]
     outputs = sorted(p.communicate(timeout=60)[0].strip() for p in procs)
     assert all(p.returncode == 0 for p in procs)
     inc = IncidentLog(tmp_path).get("INC-0001")
@@ -167,11 +178,17 @@ def test_two_processes_writing_the_same_incident_lose_no_update(tmp_path):
 
 
 def test_two_sessions_opening_incidents_at_once_get_distinct_ids(tmp_path):
-    code = ("import sys; from pathlib import Path; from app.incidents.log import IncidentLog\n"
-            "log = IncidentLog(Path(sys.argv[1]))\n"
-            "print(' '.join(log.open(f'i{n}', ['f']).id for n in range(15)))")
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE,
-                              text=True) for _ in range(2)]
+    code = (
+        "import sys; from pathlib import Path; from app.incidents.log import IncidentLog\n"
+        "log = IncidentLog(Path(sys.argv[1]))\n"
+        "print(' '.join(log.open(f'i{n}', ['f']).id for n in range(15)))"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     ids = " ".join(p.communicate(timeout=60)[0] for p in procs).split()
     assert len(ids) == 30 and len(set(ids)) == 30
 

@@ -67,7 +67,8 @@ def hook() -> Iterator[Hook]:
 def configure(data_dir: Path, url: str, timeout_s: float = 0.3, retries: int = 2) -> None:
     (data_dir / "notify.yaml").write_text(
         f"allow_private: true\nwebhooks:\n  incidents:\n    url: {url}\n    timeout_s: {timeout_s}\n"
-        f"    retries: {retries}\n")
+        f"    retries: {retries}\n"
+    )
 
 
 def internal_update(data_dir: Path, incident: Incident) -> tuple[notify.Template, str]:
@@ -76,7 +77,8 @@ def internal_update(data_dir: Path, incident: Incident) -> tuple[notify.Template
 
 
 def test_a_message_is_filled_with_live_facts_sent_and_put_on_the_timeline(
-        flag_demo_dir, canary_incident, hook):
+    flag_demo_dir, canary_incident, hook
+):
     configure(flag_demo_dir, hook.url)
     template, text = internal_update(flag_demo_dir, canary_incident)
     assert "1,041 requests" in text and "partial: variant = canary" in text and "(unknown)" not in text
@@ -100,13 +102,21 @@ def test_a_500_is_retried_then_shown_as_failed_and_can_be_sent_again(flag_demo_d
     [failed] = notify.failed_messages(incident)
     assert failed["detail"] == "HTTP 503" and failed["text"] == text
 
-    retry = notify.send(flag_demo_dir, incident, failed["channel"], template, failed["text"],
-                        retry_of=failed["seq"], backoff_s=0.01)
+    retry = notify.send(
+        flag_demo_dir,
+        incident,
+        failed["channel"],
+        template,
+        failed["text"],
+        retry_of=failed["seq"],
+        backoff_s=0.01,
+    )
     assert retry.ok
     incident = IncidentLog(flag_demo_dir).get(canary_incident.id)
     assert notify.failed_messages(incident) == []
-    outcomes = [e.outcome for e in assemble(flag_demo_dir, None, incident, incident.opened_at)
-                if e.source == "notify"]
+    outcomes = [
+        e.outcome for e in assemble(flag_demo_dir, None, incident, incident.opened_at) if e.source == "notify"
+    ]
     assert outcomes == ["failed", "sent"]
 
 
@@ -141,7 +151,8 @@ def test_an_unreachable_webhook_fails_with_a_message(flag_demo_dir, canary_incid
 
 
 def test_the_webhook_url_never_reaches_the_timeline_the_store_or_the_post_mortem(
-        flag_demo_dir, canary_incident, hook, capsys):
+    flag_demo_dir, canary_incident, hook, capsys
+):
     configure(flag_demo_dir, hook.url, retries=0)
     template, text = internal_update(flag_demo_dir, canary_incident)
     notify.send(flag_demo_dir, canary_incident, "incidents", template, text)
@@ -161,17 +172,20 @@ def test_the_webhook_url_never_reaches_the_timeline_the_store_or_the_post_mortem
 def test_a_url_from_the_environment_is_used(flag_demo_dir, canary_incident, hook, monkeypatch):
     monkeypatch.setenv("INCIDENTS_HOOK", hook.url)
     (flag_demo_dir / "notify.yaml").write_text(
-        "allow_private: true\nwebhooks:\n  incidents:\n    url_env: INCIDENTS_HOOK\n")
+        "allow_private: true\nwebhooks:\n  incidents:\n    url_env: INCIDENTS_HOOK\n"
+    )
     template, text = internal_update(flag_demo_dir, canary_incident)
     assert notify.send(flag_demo_dir, canary_incident, "incidents", template, text).ok
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]", "169.254.169.254"])
-def test_a_loopback_or_link_local_target_is_refused_unless_allowed(flag_demo_dir, canary_incident,
-                                                                    hook, host):
+def test_a_loopback_or_link_local_target_is_refused_unless_allowed(
+    flag_demo_dir, canary_incident, hook, host
+):
     port = hook.server.server_address[1]
     (flag_demo_dir / "notify.yaml").write_text(
-        f"webhooks:\n  incidents:\n    url: http://{host}:{port}\n    retries: 0\n")
+        f"webhooks:\n  incidents:\n    url: http://{host}:{port}\n    retries: 0\n"
+    )
     template, text = internal_update(flag_demo_dir, canary_incident)
     result = notify.send(flag_demo_dir, canary_incident, "incidents", template, text)
     assert result.outcome == "failed" and result.attempts == 0
@@ -185,21 +199,36 @@ def test_credentials_in_a_webhook_url_are_refused(tmp_path):
         notify.load_webhooks(tmp_path)
 
 
-@pytest.mark.parametrize("yaml_text, message", [
-    ("webhooks:\n  x:\n    url: ftp://nope\n",
-     "line 3: webhooks.x.url: expected an http(s) URL (or url_env naming a variable)"),
-    ("webhooks:\n  x:\n    url_env: UNSET_HOOK_VAR\n",
-     "line 3: webhooks.x.url_env: environment variable UNSET_HOOK_VAR is not set"),
-    ("webhooks:\n  x:\n    url: http://h\n    timeout_s: 0\n",
-     "line 4: webhooks.x.timeout_s: expected a number of seconds > 0, got 0"),
-    ("webhooks:\n  x:\n    url: http://h\n    retries: many\n",
-     "line 4: webhooks.x.retries: expected a whole number from 0 to 10, got 'many'"),
-    ("webhooks:\n  x:\n    url: http://h\n    token: t\n",
-     "line 4: webhooks.x.token: unknown key; expected one of retries, timeout_s, url, url_env"),
-    ("webhooks:\n  x:\n    timeout_s: 3\n",
-     "line 2: webhooks.x: expected a mapping with either url or url_env"),
-    ("webhooks: [\n", "line 2: not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "yaml_text, message",
+    [
+        (
+            "webhooks:\n  x:\n    url: ftp://nope\n",
+            "line 3: webhooks.x.url: expected an http(s) URL (or url_env naming a variable)",
+        ),
+        (
+            "webhooks:\n  x:\n    url_env: UNSET_HOOK_VAR\n",
+            "line 3: webhooks.x.url_env: environment variable UNSET_HOOK_VAR is not set",
+        ),
+        (
+            "webhooks:\n  x:\n    url: http://h\n    timeout_s: 0\n",
+            "line 4: webhooks.x.timeout_s: expected a number of seconds > 0, got 0",
+        ),
+        (
+            "webhooks:\n  x:\n    url: http://h\n    retries: many\n",
+            "line 4: webhooks.x.retries: expected a whole number from 0 to 10, got 'many'",
+        ),
+        (
+            "webhooks:\n  x:\n    url: http://h\n    token: t\n",
+            "line 4: webhooks.x.token: unknown key; expected one of retries, timeout_s, url, url_env",
+        ),
+        (
+            "webhooks:\n  x:\n    timeout_s: 3\n",
+            "line 2: webhooks.x: expected a mapping with either url or url_env",
+        ),
+        ("webhooks: [\n", "line 2: not valid YAML"),
+    ],
+)
 def test_a_broken_notify_config_names_the_file_line_and_key(tmp_path, yaml_text, message):
     (tmp_path / "notify.yaml").write_text(yaml_text)
     with pytest.raises(notify.NotifyConfigError) as caught:
@@ -209,8 +238,9 @@ def test_a_broken_notify_config_names_the_file_line_and_key(tmp_path, yaml_text,
 
 def test_a_webhook_url_never_appears_in_a_config_error(tmp_path):
     secret = "https://hooks.example.invalid/services/T000/B000/very-secret"
-    (tmp_path / "notify.yaml").write_text(f"webhooks:\n  x:\n    url: {secret}\n    url_env: ALSO\n"
-                                          "  y:\n    url: 'ftp://secret-too'\n")
+    (tmp_path / "notify.yaml").write_text(
+        f"webhooks:\n  x:\n    url: {secret}\n    url_env: ALSO\n  y:\n    url: 'ftp://secret-too'\n"
+    )
     with pytest.raises(notify.NotifyConfigError) as caught:
         notify.load_webhooks(tmp_path)
     assert "webhooks.x" in str(caught.value) and "webhooks.y.url" in str(caught.value)

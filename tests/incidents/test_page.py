@@ -62,18 +62,30 @@ def test_an_incident_opened_from_the_feature_page_is_prefilled_with_the_feature(
     assert not at.exception, [e.value for e in at.exception]
     [incident] = IncidentLog(flag_demo_dir).list()
     assert (incident.features, incident.playbook, incident.metric, incident.severity) == (
-        ["doc-summarizer"], "canary-failure", "error_rate", "SEV2")
+        ["doc-summarizer"],
+        "canary-failure",
+        "error_rate",
+        "SEV2",
+    )
     assert incident.onset == datetime(2026, 11, 21, 9) and incident.source == "feature page"
     assert at.session_state["incident_id"] == incident.id
     assert any("partial: variant = canary" in m.value for m in at.markdown)
 
 
 def test_a_detected_degradation_prefills_the_incident_and_is_used_once(flag_demo_dir, monkeypatch):
-    prefill = {"feature": "support-reply", "metric": "quality_score", "onset": "2026-11-20T14:00:00Z",
-               "title": "support-reply quality dropped", "suspect_change_ids": ["dec-123"],
-               "finding": {"scope": {"kind": "total"},
-                           "suspects": [{"change_id": "dec-123", "kind": "prompt",
-                                         "evidence": "quality fell when v8 appeared"}]}}
+    prefill = {
+        "feature": "support-reply",
+        "metric": "quality_score",
+        "onset": "2026-11-20T14:00:00Z",
+        "title": "support-reply quality dropped",
+        "suspect_change_ids": ["dec-123"],
+        "finding": {
+            "scope": {"kind": "total"},
+            "suspects": [
+                {"change_id": "dec-123", "kind": "prompt", "evidence": "quality fell when v8 appeared"}
+            ],
+        },
+    }
     at = page(flag_demo_dir, monkeypatch, incident_prefill=prefill)
     assert any("Pre-filled from a detected degradation" in i.value for i in at.info)
     assert widget(at.selectbox, "Playbook").value == "prompt-regression"
@@ -81,13 +93,17 @@ def test_a_detected_degradation_prefills_the_incident_and_is_used_once(flag_demo
     at.run()
     [incident] = IncidentLog(flag_demo_dir).list()
     assert (incident.title, incident.onset, incident.source) == (
-        "support-reply quality dropped", datetime(2026, 11, 20, 14), "detection")
+        "support-reply quality dropped",
+        datetime(2026, 11, 20, 14),
+        "detection",
+    )
     assert incident.suspect_change_ids == ["dec-123"]
     assert "incident_prefill" not in at.session_state
 
 
 def test_steps_are_done_or_skipped_and_an_action_step_waits_for_verification(
-        flag_demo_dir, canary_incident, monkeypatch):
+    flag_demo_dir, canary_incident, monkeypatch
+):
     at = page(flag_demo_dir, monkeypatch)
     assert any("0 of 7 steps" in p.proto.text for p in at.get("progress"))
     button(at, "✅ Done", 0).click()
@@ -99,13 +115,14 @@ def test_steps_are_done_or_skipped_and_an_action_step_waits_for_verification(
     incident = IncidentLog(flag_demo_dir).get(canary_incident.id)
     assert incident.step("confirm-canary-signal").state == "done"
     assert (incident.step("scope-canary").state, incident.step("scope-canary").reason) == (
-        "skipped", "scope obvious from the alert")
+        "skipped",
+        "scope obvious from the alert",
+    )
     assert button(at, "✅ Done", 2).disabled  # the rollback step: only a verified action completes it
     assert any("2 of 7 steps" in p.proto.text for p in at.get("progress"))
 
 
-def test_a_viewers_note_is_refused_on_the_page_and_not_recorded(flag_demo_dir, canary_incident,
-                                                                  monkeypatch):
+def test_a_viewers_note_is_refused_on_the_page_and_not_recorded(flag_demo_dir, canary_incident, monkeypatch):
     (flag_demo_dir / "access.yaml").write_text("local_role: viewer\n")
     at = page(flag_demo_dir, monkeypatch)
     widget(at.text_area, "Add a note").set_value("I should not be able to write this")
@@ -124,11 +141,13 @@ def test_a_note_lands_on_the_timeline(flag_demo_dir, canary_incident, monkeypatc
     at.run()
     events = IncidentLog(flag_demo_dir).get(canary_incident.id).events
     assert [(e.actor, e.data["text"]) for e in events if e.kind == "note"] == [
-        (f"{getpass.getuser()}@local (admin)", "Canary arm only; control is clean")]
+        (f"{getpass.getuser()}@local (admin)", "Canary arm only; control is clean")
+    ]
 
 
 def test_a_post_mortem_section_saved_in_two_sessions_keeps_the_first_and_warns_the_second(
-        flag_demo_dir, canary_incident, monkeypatch):
+    flag_demo_dir, canary_incident, monkeypatch
+):
     ana, raj = page(flag_demo_dir, monkeypatch), page(flag_demo_dir, monkeypatch)
     key = f"pm_text_{canary_incident.id}_went_well"
     [a_text] = [t for t in ana.text_area if t.key == key]
@@ -152,16 +171,23 @@ def test_an_incident_over_two_features_shows_each_and_their_sum(flag_demo_dir, m
     from app.incidents import postmortem
 
     incident = IncidentLog(flag_demo_dir).open(
-        "Summaries and replies failing", ["doc-summarizer", "support-reply"], "SEV2",
-        metric="error_rate", onset=datetime(2026, 11, 21, 9), actor="ana",
-        at=datetime(2026, 11, 23, 8, 30))
+        "Summaries and replies failing",
+        ["doc-summarizer", "support-reply"],
+        "SEV2",
+        metric="error_rate",
+        onset=datetime(2026, 11, 21, 9),
+        actor="ana",
+        at=datetime(2026, 11, 23, 8, 30),
+    )
     at = page(flag_demo_dir, monkeypatch)
-    [total] = [line for line in postmortem.export(flag_demo_dir, incident.id).splitlines()
-               if line.startswith("| total: 1 of 2 features |")]
+    [total] = [
+        line
+        for line in postmortem.export(flag_demo_dir, incident.id).splitlines()
+        if line.startswith("| total: 1 of 2 features |")
+    ]
     requests = total.split("|")[4].strip()
     assert any(m.label == "Requests affected" and m.value == requests for m in at.metric)
-    assert any(md.value.startswith(f"**Total, 1 of 2 features:** {requests} requests")
-               for md in at.markdown)
+    assert any(md.value.startswith(f"**Total, 1 of 2 features:** {requests} requests") for md in at.markdown)
     [table] = [d for d in at.dataframe if "feature" in d.value.columns]
     assert table.value["feature"].tolist() == ["doc-summarizer", "support-reply"]
 
@@ -176,7 +202,8 @@ def test_the_status_moves_from_the_page(flag_demo_dir, canary_incident, monkeypa
 
 
 def test_the_rollback_step_runs_its_action_through_the_confirmation_and_is_done_when_verified(
-        flag_demo_dir, canary_incident, monkeypatch):
+    flag_demo_dir, canary_incident, monkeypatch
+):
     before = json.loads((flag_demo_dir / "flags.json").read_text())
     at = page(flag_demo_dir, monkeypatch)
     scope = f"flags-doc-summarizer-{canary_incident.id}"
@@ -203,7 +230,8 @@ def test_the_rollback_step_runs_its_action_through_the_confirmation_and_is_done_
 
 
 def test_an_incident_opened_by_hand_gets_the_analysis_finding_and_can_be_analysed_again(
-        flag_demo_dir, monkeypatch):
+    flag_demo_dir, monkeypatch
+):
     at = page(flag_demo_dir, monkeypatch, feature="ticket-triage-agent")
     button(at, "🧯 Open incident").click()
     at.run()

@@ -56,8 +56,13 @@ def test_every_shipped_playbook_is_valid_and_the_five_kinds_are_there():
     playbooks, errors = load_playbooks()
     assert errors == []
     ids = {p.id for p in playbooks}
-    assert {"prompt-regression", "model-regression", "canary-failure", "runaway-agent",
-            "provider-outage"} <= ids
+    assert {
+        "prompt-regression",
+        "model-regression",
+        "canary-failure",
+        "runaway-agent",
+        "provider-outage",
+    } <= ids
     for pb in playbooks:
         assert [s.phase for s in pb.steps][0] == "detect"
         assert {"triage", "rollback", "communicate", "postmortem"} <= {s.phase for s in pb.steps}
@@ -102,31 +107,57 @@ def test_invalid_yaml_names_the_file_and_line(tmp_path):
     assert str(path) in error and "line 3" in error and "not valid YAML" in error
 
 
-@pytest.mark.parametrize("broken, expected", [
-    (GOOD.replace("phase: rollback", "phase: rollbak"),
-     "line 11: steps[1].phase: expected an incident phase: one of " + ", ".join(PHASES)
-     + ", got 'rollbak'"),
-    (GOOD.replace("action: rollout", "action: reboot"),
-     "line 15: steps[1].actions[0].action: expected a flag action: one of kill, resume, rollout"),
-    (GOOD.replace("{percentage: 0}", "{percentage: 150}"),
-     "line 16: steps[1].actions[0].params.percentage: expected a percentage from 0 to 100, got 150"),
-    (GOOD.replace("{percentage: 0}", "{percent: 0}"),
-     "line 16: steps[1].actions[0].params.percent: unknown parameter; rollout takes percentage"),
-    (GOOD.replace("since {onset}", "since {onsett}"),
-     "line 9: steps[0].instructions: expected placeholders among"),
-    (GOOD.replace("metrics: [error_rate]", "metrics: [errors]"),
-     "line 4: applies_when.metrics[0]: expected a metric name: one of error_rate"),
-    (GOOD.replace("id: roll-back", "id: look"),
-     "line 10: steps[1].id: expected a step id unique in the playbook, got 'look'"),
-    (GOOD.replace("title: A tiny playbook\n", ""), "line 1: title: missing; this key is required"),
-    (GOOD.replace("title: A tiny playbook", "title: ' '"), "line 2: title: expected non-empty text, got ' '"),
-    (GOOD.replace("    title: Canary to 0%\n", "    title: Canary to 0%\n    colour: red\n"),
-     "line 13: steps[1].colour: unknown key; expected one of actions, checks, id, instructions, phase, "
-     "title"),
-    ("id: tiny\ntitle: T\nsteps: []\n",
-     "line 3: steps: expected a non-empty list of steps, got an empty list"),
-    ("- just\n- a list\n", "line 1: (top level): expected a mapping with id, title"),
-])
+@pytest.mark.parametrize(
+    "broken, expected",
+    [
+        (
+            GOOD.replace("phase: rollback", "phase: rollbak"),
+            "line 11: steps[1].phase: expected an incident phase: one of "
+            + ", ".join(PHASES)
+            + ", got 'rollbak'",
+        ),
+        (
+            GOOD.replace("action: rollout", "action: reboot"),
+            "line 15: steps[1].actions[0].action: expected a flag action: one of kill, resume, rollout",
+        ),
+        (
+            GOOD.replace("{percentage: 0}", "{percentage: 150}"),
+            "line 16: steps[1].actions[0].params.percentage: expected a percentage from 0 to 100, got 150",
+        ),
+        (
+            GOOD.replace("{percentage: 0}", "{percent: 0}"),
+            "line 16: steps[1].actions[0].params.percent: unknown parameter; rollout takes percentage",
+        ),
+        (
+            GOOD.replace("since {onset}", "since {onsett}"),
+            "line 9: steps[0].instructions: expected placeholders among",
+        ),
+        (
+            GOOD.replace("metrics: [error_rate]", "metrics: [errors]"),
+            "line 4: applies_when.metrics[0]: expected a metric name: one of error_rate",
+        ),
+        (
+            GOOD.replace("id: roll-back", "id: look"),
+            "line 10: steps[1].id: expected a step id unique in the playbook, got 'look'",
+        ),
+        (GOOD.replace("title: A tiny playbook\n", ""), "line 1: title: missing; this key is required"),
+        (
+            GOOD.replace("title: A tiny playbook", "title: ' '"),
+            "line 2: title: expected non-empty text, got ' '",
+        ),
+        (
+            GOOD.replace("    title: Canary to 0%\n", "    title: Canary to 0%\n    colour: red\n"),
+            "line 13: steps[1].colour: unknown key; expected one of actions, checks, id, instructions, "
+            "phase, "
+            "title",
+        ),
+        (
+            "id: tiny\ntitle: T\nsteps: []\n",
+            "line 3: steps: expected a non-empty list of steps, got an empty list",
+        ),
+        ("- just\n- a list\n", "line 1: (top level): expected a mapping with id, title"),
+    ],
+)
 def test_a_broken_file_is_refused_with_file_line_key_and_expectation(tmp_path, broken, expected):
     path = write(tmp_path, broken)
     errors = errors_of(path)
@@ -140,36 +171,45 @@ def test_every_problem_of_a_file_is_reported_at_once(tmp_path):
 
 def _with_query(sql: str) -> str:
     body = "\n".join("          " + line for line in sql.splitlines())
-    return GOOD.replace("    instructions: Roll back.\n", f"""    instructions: Roll back.
+    return GOOD.replace(
+        "    instructions: Roll back.\n",
+        f"""    instructions: Roll back.
     checks:
       - kind: query
         title: A query
         sql: |
 {body}
-""")
+""",
+    )
 
 
-@pytest.mark.parametrize(("sql", "why"), [
-    ("DELETE FROM requests", "not a SELECT"),
-    ("COPY requests TO '/tmp/out.csv'", "not a SELECT"),
-    ("ATTACH 'other.duckdb'", "not a SELECT"),
-    ("SELECT 1; SELECT 2", "DuckDB reads 2 statements"),  # the old regular expression let it through
-    ("SELECT 1; DROP TABLE requests", "not a SELECT"),
-    ("SELEC error FROM requests", "DuckDB cannot parse it"),
-    ("WITH x AS (SELECT 1) DELETE FROM requests", "not a SELECT"),
-])
+@pytest.mark.parametrize(
+    ("sql", "why"),
+    [
+        ("DELETE FROM requests", "not a SELECT"),
+        ("COPY requests TO '/tmp/out.csv'", "not a SELECT"),
+        ("ATTACH 'other.duckdb'", "not a SELECT"),
+        ("SELECT 1; SELECT 2", "DuckDB reads 2 statements"),  # the old regular expression let it through
+        ("SELECT 1; DROP TABLE requests", "not a SELECT"),
+        ("SELEC error FROM requests", "DuckDB cannot parse it"),
+        ("WITH x AS (SELECT 1) DELETE FROM requests", "not a SELECT"),
+    ],
+)
 def test_a_query_check_must_be_exactly_one_select_as_duckdb_parses_it(tmp_path, sql, why):
     [error] = errors_of(write(tmp_path, _with_query(sql)))
     assert "line 17: steps[1].checks[0].sql: expected one read-only SELECT" in error and why in error
 
 
-@pytest.mark.parametrize("sql", [
-    "SELECT error, count(*) AS n FROM requests\n"
-    "WHERE feature = $feature AND timestamp >= $since\nGROUP BY ALL",
-    "WITH recent AS (SELECT * FROM requests WHERE timestamp >= $since) SELECT count(*) FROM recent",
-    "SELECT 'update' AS word, 'delete me' AS label",  # the old pattern took these words for writes
-    "SELECT model FROM requests UNION SELECT response_model FROM requests",
-])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT error, count(*) AS n FROM requests\n"
+        "WHERE feature = $feature AND timestamp >= $since\nGROUP BY ALL",
+        "WITH recent AS (SELECT * FROM requests WHERE timestamp >= $since) SELECT count(*) FROM recent",
+        "SELECT 'update' AS word, 'delete me' AS label",  # the old pattern took these words for writes
+        "SELECT model FROM requests UNION SELECT response_model FROM requests",
+    ],
+)
 def test_a_single_select_is_accepted_whatever_words_it_contains(tmp_path, sql):
     pb = load_playbook(write(tmp_path, _with_query(sql)))
     assert pb.steps[1].checks[0].sql.strip() == sql

@@ -16,10 +16,21 @@ from app.rollback.actions import execute
 
 from .conftest import CANARY_ONSET
 
-SECTIONS = ["Summary", "Impact", "Detection", "Response", "Trigger and root cause", "Investigation",
-            "Timeline",
-            "Actions taken", "Communications", "What went well", "What went wrong",
-            "Where we got lucky", "Action items"]
+SECTIONS = [
+    "Summary",
+    "Impact",
+    "Detection",
+    "Response",
+    "Trigger and root cause",
+    "Investigation",
+    "Timeline",
+    "Actions taken",
+    "Communications",
+    "What went well",
+    "What went wrong",
+    "Where we got lucky",
+    "Action items",
+]
 
 
 def logs(data_dir: Path) -> pl.DataFrame:
@@ -33,15 +44,23 @@ def row(markdown: str, label: str) -> str:
 
 
 def test_the_post_mortem_numbers_match_a_direct_computation_on_the_logs(flag_demo_dir, canary_incident):
-    result = execute(flag_demo_dir, "doc-summarizer", "rollout", 0, operator="ana",
-                     reason="canary errors", incident_id=canary_incident.id)
+    result = execute(
+        flag_demo_dir,
+        "doc-summarizer",
+        "rollout",
+        0,
+        operator="ana",
+        reason="canary errors",
+        incident_id=canary_incident.id,
+    )
     assert result.verified
     IncidentLog(flag_demo_dir).set_status(canary_incident.id, "resolved", actor="ana")
     text = postmortem.export(flag_demo_dir, canary_incident.id)
 
     df = logs(flag_demo_dir).filter(pl.col("feature") == "doc-summarizer")
-    base = df.filter((pl.col("timestamp") >= CANARY_ONSET - timedelta(hours=24))
-                     & (pl.col("timestamp") < CANARY_ONSET))
+    base = df.filter(
+        (pl.col("timestamp") >= CANARY_ONSET - timedelta(hours=24)) & (pl.col("timestamp") < CANARY_ONSET)
+    )
     hit = df.filter((pl.col("timestamp") >= CANARY_ONSET) & (pl.col("variant") == "canary"))
     n, errors = hit.height, hit["error"].is_not_null().sum()
     base_rate = base["error"].is_not_null().sum() / base.height
@@ -74,8 +93,9 @@ def test_every_section_is_there_and_the_markdown_renders_cleanly(flag_demo_dir, 
     log = IncidentLog(flag_demo_dir)
     log.set_section(canary_incident.id, "went_well", "The rollback | took seconds.\n\nNobody paged twice.")
     log.set_section(canary_incident.id, "root_cause", "Claude's summaries exceed the parser's length limit.")
-    log.set_action_item(canary_incident.id, "Roll canaries back automatically on error rate", "lee",
-                        "prevent")
+    log.set_action_item(
+        canary_incident.id, "Roll canaries back automatically on error rate", "lee", "prevent"
+    )
     log.add_note(canary_incident.id, "A note with | a pipe and *emphasis*")
     text = postmortem.export(flag_demo_dir, canary_incident.id)
 
@@ -98,17 +118,24 @@ def test_every_section_is_there_and_the_markdown_renders_cleanly(flag_demo_dir, 
 
 def test_a_corrected_timeline_entry_keeps_its_history_and_shows_as_corrected(flag_demo_dir, canary_incident):
     log = IncidentLog(flag_demo_dir)
-    log.correct(canary_incident.id, "onset", time=datetime(2026, 11, 21, 9, 5),
-                text="Canary errors began (first 5-minute bucket over threshold)", reason="finer buckets",
-                actor="ana")
+    log.correct(
+        canary_incident.id,
+        "onset",
+        time=datetime(2026, 11, 21, 9, 5),
+        text="Canary errors began (first 5-minute bucket over threshold)",
+        reason="finer buckets",
+        actor="ana",
+    )
     incident = log.get(canary_incident.id)
     [onset] = [e for e in assemble(flag_demo_dir, None, incident, incident.opened_at) if e.key == "onset"]
     assert onset.time == datetime(2026, 11, 21, 9, 5) and onset.corrected
     assert [r.time for r in onset.history] == [CANARY_ONSET, datetime(2026, 11, 21, 9, 5)]
     assert onset.history[1].actor == "ana" and onset.history[1].reason == "finer buckets"
     text = postmortem.export(flag_demo_dir, canary_incident.id)
-    assert ("| 2026-11-21 09:05:00 UTC | logs | Canary errors began (first 5-minute bucket over threshold) "
-            "(corrected) |") in text
+    assert (
+        "| 2026-11-21 09:05:00 UTC | logs | Canary errors began (first 5-minute bucket over threshold) "
+        "(corrected) |"
+    ) in text
 
 
 def test_an_incident_without_logs_still_exports(empty_dir):
@@ -126,15 +153,23 @@ def test_an_incident_over_two_features_reports_each_and_the_degraded_ones_total(
     # too, shows no such degradation. Each gets its own row, checked against the logs; the
     # total holds the degraded feature only.
     log = IncidentLog(flag_demo_dir)
-    incident = log.open("Summaries and replies failing", list(TWO_FEATURES),
-                        "SEV2", metric="error_rate", onset=CANARY_ONSET, actor="ana",
-                        at=datetime(2026, 11, 23, 8, 30))
+    incident = log.open(
+        "Summaries and replies failing",
+        list(TWO_FEATURES),
+        "SEV2",
+        metric="error_rate",
+        onset=CANARY_ONSET,
+        actor="ana",
+        at=datetime(2026, 11, 23, 8, 30),
+    )
     text = postmortem.export(flag_demo_dir, incident.id)
 
     df = logs(flag_demo_dir).filter(pl.col("timestamp") >= CANARY_ONSET)
-    cells = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
-             for line in text.split("## Impact")[1].split("## Detection")[0].splitlines()
-             if line.startswith("| ") and not line.startswith("| Feature")}
+    cells = {
+        line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+        for line in text.split("## Impact")[1].split("## Detection")[0].splitlines()
+        if line.startswith("| ") and not line.startswith("| Feature")
+    }
     hit = {}
     for feature in TWO_FEATURES:
         scope, _, requests, users, errors, *_ = cells[feature]
@@ -150,7 +185,12 @@ def test_an_incident_over_two_features_reports_each_and_the_degraded_ones_total(
     assert cells["support-reply"][0] == "no significant degradation in the window"
     canary = hit["doc-summarizer"]
     total = cells["total: 1 of 2 features"]
-    assert total[2:5] == [f"{canary.height:,}", f"{canary['user_id'].n_unique():,}",
-                          f"{canary['error'].is_not_null().sum():,}"]
-    assert (f"affecting {canary.height:,} requests from {canary['user_id'].n_unique():,} "
-            "users across 1 of 2 features") in text
+    assert total[2:5] == [
+        f"{canary.height:,}",
+        f"{canary['user_id'].n_unique():,}",
+        f"{canary['error'].is_not_null().sum():,}",
+    ]
+    assert (
+        f"affecting {canary.height:,} requests from {canary['user_id'].n_unique():,} "
+        "users across 1 of 2 features"
+    ) in text

@@ -29,18 +29,27 @@ def write_text(path: Path, text: str) -> Path:
 
 def big_frame(rows: int) -> pl.DataFrame:
     """`rows` requests one second apart, two features, ids big-0, big-1, ..."""
-    return pl.DataFrame({
-        "timestamp": pl.datetime_range(pl.datetime(2026, 3, 1), pl.datetime(2026, 4, 8),
-                                       interval="1s", eager=True).head(rows),
-        "feature": pl.Series(["chat", "search"] * (rows // 2)),
-        "request_id": pl.Series([f"big-{i}" for i in range(rows)]),
-        "latency_ms": pl.Series(range(rows), dtype=pl.Float64),
-    })
+    return pl.DataFrame(
+        {
+            "timestamp": pl.datetime_range(
+                pl.datetime(2026, 3, 1), pl.datetime(2026, 4, 8), interval="1s", eager=True
+            ).head(rows),
+            "feature": pl.Series(["chat", "search"] * (rows // 2)),
+            "request_id": pl.Series([f"big-{i}" for i in range(rows)]),
+            "latency_ms": pl.Series(range(rows), dtype=pl.Float64),
+        }
+    )
 
 
 def request(i: int, **fields) -> dict:
-    base = {"timestamp": f"2026-03-02T10:{i // 60:02d}:{i % 60:02d}Z", "feature": "support-reply",
-            "request_id": f"r-{i}", "model": "gpt-4o", "latency_ms": 100 + i, "quality_score": 0.9}
+    base = {
+        "timestamp": f"2026-03-02T10:{i // 60:02d}:{i % 60:02d}Z",
+        "feature": "support-reply",
+        "request_id": f"r-{i}",
+        "model": "gpt-4o",
+        "latency_ms": 100 + i,
+        "quality_score": 0.9,
+    }
     base.update(fields)
     return {k: v for k, v in base.items() if v is not None}
 

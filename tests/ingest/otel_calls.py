@@ -65,15 +65,32 @@ class _Server(BaseHTTPRequestHandler):
         n = len(self.answered) + 1
         prompt_tokens, completion_tokens = 10 * n + 1, 5 * n + 2
         answer = {
-            "id": f"chatcmpl-{RUN}-{tag}", "object": "chat.completion", "created": int(time.time()),
+            "id": f"chatcmpl-{RUN}-{tag}",
+            "object": "chat.completion",
+            "created": int(time.time()),
             "model": RESPONSE_MODEL[body["model"]],
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": f"Answer {n}"}}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens},
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": f"Answer {n}"},
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
         }
-        self.answered.append({"call": tag, "id": answer["id"], "model": answer["model"],
-                              "input_tokens": prompt_tokens, "output_tokens": completion_tokens})
+        self.answered.append(
+            {
+                "call": tag,
+                "id": answer["id"],
+                "model": answer["model"],
+                "input_tokens": prompt_tokens,
+                "output_tokens": completion_tokens,
+            }
+        )
         self._send(200, answer)
 
     def _send(self, code: int, doc: dict) -> None:
@@ -92,8 +109,14 @@ def _hex_ids(node):
     """protobuf's JSON mapping writes bytes as base64; OTLP JSON writes trace and span ids
     as lowercase hex."""
     if isinstance(node, dict):
-        return {k: (base64.b64decode(v).hex() if k in ("traceId", "spanId", "parentSpanId")
-                    and isinstance(v, str) else _hex_ids(v)) for k, v in node.items()}
+        return {
+            k: (
+                base64.b64decode(v).hex()
+                if k in ("traceId", "spanId", "parentSpanId") and isinstance(v, str)
+                else _hex_ids(v)
+            )
+            for k, v in node.items()
+        }
     if isinstance(node, list):
         return [_hex_ids(v) for v in node]
     return node
@@ -140,8 +163,9 @@ def main(out_path: str, family: str, hex_ids: bool = True) -> None:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Server)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    client = openai.OpenAI(base_url=f"http://127.0.0.1:{server.server_port}/v1", api_key="sk-test",
-                           max_retries=0)
+    client = openai.OpenAI(
+        base_url=f"http://127.0.0.1:{server.server_port}/v1", api_key="sk-test", max_retries=0
+    )
     tracer = provider.get_tracer("helpdesk")
     calls = []
     for i, (feature, user, model, what) in enumerate(SCRIPT):
@@ -155,13 +179,24 @@ def main(out_path: str, family: str, hex_ids: bool = True) -> None:
                 # Only the call meant to time out has a short timeout: a slow machine must
                 # not turn an answered call into a timeout.
                 client.chat.completions.create(
-                    model=model, messages=[{"role": "user", "content": f"question {i}"}],
+                    model=model,
+                    messages=[{"role": "user", "content": f"question {i}"}],
                     extra_headers={"X-Call": tag},
-                    timeout=CLIENT_TIMEOUT_S if what == "timeout" else 30.0)
+                    timeout=CLIENT_TIMEOUT_S if what == "timeout" else 30.0,
+                )
             except openai.OpenAIError as exc:
                 error = type(exc).__name__
-        calls.append({"call": tag, "feature": feature, "user": user, "model": model,
-                      "what": what, "error": error, "trace_id": trace_id})
+        calls.append(
+            {
+                "call": tag,
+                "feature": feature,
+                "user": user,
+                "model": model,
+                "what": what,
+                "error": error,
+                "trace_id": trace_id,
+            }
+        )
     provider.shutdown()
     server.shutdown()
     print(json.dumps({"calls": calls, "answered": _Server.answered}))

@@ -62,16 +62,22 @@ def test_blank_lines_are_skipped_and_do_not_shift_line_numbers(desk: Desk, tmp_p
 
 
 def test_bad_csv_rows_are_quarantined_with_their_row_numbers(desk: Desk, tmp_path: Path):
-    path = write_text(tmp_path / "a.csv", "\n".join([
-        "timestamp,feature,latency_ms,quality_score,feedback",
-        "2026-03-02 10:00:00,chat,120,0.9,1",          # row 1 good
-        "2026-03-02 10:00:01,chat,-3,0.9,1",           # row 2 negative latency
-        "2026-03-02 10:00:02,chat,120",                # row 3 too few columns
-        "2026-03-02 10:00:03,chat,120,0.8,0,extra",    # row 4 too many columns
-        "2026-03-02 10:00:04,,120,0.8,0",              # row 5 missing feature
-        "2026-03-02 10:00:05,chat,120,7,0",            # row 6 quality outside [0, 1]
-        "2026-03-02 10:00:06,chat,120,0.5,-1",         # row 7 good
-    ]) + "\n")
+    path = write_text(
+        tmp_path / "a.csv",
+        "\n".join(
+            [
+                "timestamp,feature,latency_ms,quality_score,feedback",
+                "2026-03-02 10:00:00,chat,120,0.9,1",  # row 1 good
+                "2026-03-02 10:00:01,chat,-3,0.9,1",  # row 2 negative latency
+                "2026-03-02 10:00:02,chat,120",  # row 3 too few columns
+                "2026-03-02 10:00:03,chat,120,0.8,0,extra",  # row 4 too many columns
+                "2026-03-02 10:00:04,,120,0.8,0",  # row 5 missing feature
+                "2026-03-02 10:00:05,chat,120,7,0",  # row 6 quality outside [0, 1]
+                "2026-03-02 10:00:06,chat,120,0.5,-1",  # row 7 good
+            ]
+        )
+        + "\n",
+    )
 
     code, out = desk.ingest(path)
 
@@ -88,15 +94,19 @@ def test_bad_csv_rows_are_quarantined_with_their_row_numbers(desk: Desk, tmp_pat
 
 def test_bad_parquet_rows_are_quarantined_with_their_row_numbers(desk: Desk, tmp_path: Path):
     path = tmp_path / "a.parquet"
-    pl.DataFrame({
-        "timestamp": ["2026-03-02T10:00:00Z", None, "2026-03-02T10:00:02Z"],
-        "feature": ["chat", "chat", "chat"],
-        "latency_ms": [1.0, 2.0, -3.0],
-    }).write_parquet(path)
+    pl.DataFrame(
+        {
+            "timestamp": ["2026-03-02T10:00:00Z", None, "2026-03-02T10:00:02Z"],
+            "feature": ["chat", "chat", "chat"],
+            "latency_ms": [1.0, 2.0, -3.0],
+        }
+    ).write_parquet(path)
     code, out = desk.ingest(path)
     assert (out["loaded"], out["quarantined"]) == (1, 2)
     assert [(r, reason) for _, r, reason in desk.quarantine()] == [
-        (2, "row 2: missing timestamp"), (3, "row 3: negative latency_ms -3.0")]
+        (2, "row 2: missing timestamp"),
+        (3, "row 3: negative latency_ms -3.0"),
+    ]
 
 
 def test_an_unreadable_file_is_one_line_error_and_the_others_still_load(desk: Desk, tmp_path: Path):
@@ -127,8 +137,9 @@ def test_a_file_without_the_required_columns_names_them(desk: Desk, tmp_path: Pa
     path = write_text(tmp_path / "a.csv", "when,what\n2026-03-02,chat\n")
     code, out = desk.ingest(path)
     assert code == 1
-    assert out["files"][0]["error"] == (f"{path}: no column for required field timestamp and "
-                                       "feature; add a mapping file (--mapping)")
+    assert out["files"][0]["error"] == (
+        f"{path}: no column for required field timestamp and feature; add a mapping file (--mapping)"
+    )
 
 
 def test_a_file_of_only_broken_lines_quarantines_every_line(desk: Desk, tmp_path: Path):
@@ -154,8 +165,10 @@ def test_the_text_output_prints_errors_on_one_line(desk: Desk, tmp_path: Path, c
 
 
 def test_line_numbers_count_blank_lines_when_every_line_parses(desk: Desk, tmp_path: Path):
-    path = write_jsonl(tmp_path / "a.jsonl", [request(0), "", request(1, latency_ms=-1), "  ",
-                                              request(2, feature=None), request(3)])
+    path = write_jsonl(
+        tmp_path / "a.jsonl",
+        [request(0), "", request(1, latency_ms=-1), "  ", request(2, feature=None), request(3)],
+    )
     code, out = desk.ingest(path)
     assert (out["loaded"], out["quarantined"]) == (2, 2)
     got = [(row, reason) for _, row, reason in desk.quarantine()]
@@ -163,20 +176,33 @@ def test_line_numbers_count_blank_lines_when_every_line_parses(desk: Desk, tmp_p
     assert got[0][1].startswith("line 3: negative latency_ms -1") and got[1][1] == "line 5: missing feature"
     # the line as written in the file, not rebuilt from its values
     assert desk.scalar("SELECT raw FROM quarantine WHERE source_row = 3") == json.dumps(
-        request(1, latency_ms=-1))
+        request(1, latency_ms=-1)
+    )
 
 
-@pytest.mark.parametrize("text", [
-    '{"a": 1}\n\n{"a": 2}\n',
-    '\n{"a": 1}\n   \n\t\n{"a": 2}',
-    '{"a": 1}\r\n\r\n{"a": 2}\r\n \r\n',
-    '{"a": 1}\n{"a": 2}\n\n\n',
-    '{"a": 1}\n  ',
-    '   ',
-    '\n\n\n',
-    '{"a": 1}',
-], ids=["one", "first-and-whitespace", "crlf", "trailing", "blank-last-line", "only-spaces",
-        "only-newlines", "no-newline"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": 1}\n\n{"a": 2}\n',
+        '\n{"a": 1}\n   \n\t\n{"a": 2}',
+        '{"a": 1}\r\n\r\n{"a": 2}\r\n \r\n',
+        '{"a": 1}\n{"a": 2}\n\n\n',
+        '{"a": 1}\n  ',
+        "   ",
+        "\n\n\n",
+        '{"a": 1}',
+    ],
+    ids=[
+        "one",
+        "first-and-whitespace",
+        "crlf",
+        "trailing",
+        "blank-last-line",
+        "only-spaces",
+        "only-newlines",
+        "no-newline",
+    ],
+)
 def test_blank_lines_are_numbered_as_the_line_by_line_read_numbers_them(tmp_path: Path, text: str):
     import duckdb
 
@@ -184,7 +210,13 @@ def test_blank_lines_are_numbered_as_the_line_by_line_read_numbers_them(tmp_path
 
     path = tmp_path / "a.jsonl"
     path.write_bytes(text.encode())
-    expected = [r[0] for r in duckdb.connect().execute(
-        f"""SELECT n FROM (SELECT row_number() OVER () AS n, line FROM {lines_sql(path)})
-            WHERE line IS NULL OR trim(line, ' \t\r') = '' ORDER BY n""").fetchall()]
+    expected = [
+        r[0]
+        for r in duckdb.connect()
+        .execute(
+            f"""SELECT n FROM (SELECT row_number() OVER () AS n, line FROM {lines_sql(path)})
+            WHERE line IS NULL OR trim(line, ' \t\r') = '' ORDER BY n"""
+        )
+        .fetchall()
+    ]
     assert blank_lines(path) == expected

@@ -67,15 +67,17 @@ def test_parquet_epoch_numbers_are_timestamps(desk: Desk, tmp_path: Path):
 
 
 def _frame() -> pl.DataFrame:
-    return pl.DataFrame({
-        "timestamp": ["2026-03-02T12:00:00Z", "2026-03-02T12:00:01Z", "2026-03-02T12:00:02Z"],
-        "feature": ["chat", "chat", "search"],
-        "request_id": ["a", "b", "c"],
-        "latency_ms": [120.5, 80.0, 95.0],
-        "input_tokens": [10, 20, 30],
-        "tenant": ["acme", "globex", "acme"],
-        "app_version": [3, 4, 4],
-    })
+    return pl.DataFrame(
+        {
+            "timestamp": ["2026-03-02T12:00:00Z", "2026-03-02T12:00:01Z", "2026-03-02T12:00:02Z"],
+            "feature": ["chat", "chat", "search"],
+            "request_id": ["a", "b", "c"],
+            "latency_ms": [120.5, 80.0, 95.0],
+            "input_tokens": [10, 20, 30],
+            "tenant": ["acme", "globex", "acme"],
+            "app_version": [3, 4, 4],
+        }
+    )
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
@@ -89,7 +91,10 @@ def test_gzip_files_load_like_plain_ones(desk: Desk, tmp_path: Path, fmt: str):
 
     assert code == 0 and out["loaded"] == 3 and out["files"][0]["error"] is None
     assert desk.rows("SELECT request_id, latency_ms, input_tokens FROM requests ORDER BY 1") == [
-        ("a", 120.5, 10), ("b", 80.0, 20), ("c", 95.0, 30)]
+        ("a", 120.5, 10),
+        ("b", 80.0, 20),
+        ("c", 95.0, 30),
+    ]
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
@@ -99,9 +104,12 @@ def test_extra_columns_are_kept_and_usable_as_split_dimensions(desk: Desk, tmp_p
     desk.ingest(path)
     assert desk.rows("""SELECT extra->>'tenant' AS tenant, count(*) FROM requests
                         GROUP BY 1 ORDER BY 1""") == [("acme", 2), ("globex", 1)]
-    assert desk.rows("SELECT DISTINCT CAST(extra->'app_version' AS INTEGER) FROM requests ORDER BY 1"
-                     ) == [(3,), (4,)]
+    assert desk.rows("SELECT DISTINCT CAST(extra->'app_version' AS INTEGER) FROM requests ORDER BY 1") == [
+        (3,),
+        (4,),
+    ]
     from app.storage.store import Store
+
     assert {"tenant", "app_version"} <= set(Store(desk.data_dir).extra_columns())
 
 
@@ -124,10 +132,15 @@ def test_jsonl_times_after_the_sampled_lines_may_change_form(desk: Desk, tmp_pat
     # DuckDB detects the column's type from the first lines only; later lines with an
     # offset, or an epoch number, are still read as the time they mean.
     first = [request(0, request_id=f"n-{i}", timestamp="2026-03-02 12:00:00") for i in range(25_000)]
-    path = write_jsonl(tmp_path / "a.jsonl", first + [
-        request(0, request_id="offset", timestamp="2026-03-02T14:00:00+02:00"),
-        request(0, request_id="epoch", timestamp=1772452800),
-        request(0, request_id="bad", timestamp="soon")])
+    path = write_jsonl(
+        tmp_path / "a.jsonl",
+        first
+        + [
+            request(0, request_id="offset", timestamp="2026-03-02T14:00:00+02:00"),
+            request(0, request_id="epoch", timestamp=1772452800),
+            request(0, request_id="bad", timestamp="soon"),
+        ],
+    )
     code, out = desk.ingest(path)
     assert (code, out["loaded"], out["quarantined"]) == (0, 25_002, 1)
     assert desk.rows("SELECT DISTINCT timestamp FROM requests") == [(NOON,)]

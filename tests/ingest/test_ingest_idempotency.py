@@ -43,8 +43,7 @@ def test_a_grown_file_adds_only_its_new_rows(desk: Desk, tmp_path: Path):
 
     # Only the new lines were read; positions count from the start of the file.
     assert (out["loaded"], out["quarantined"]) == (2, 1)
-    assert sorted(r[0] for r in desk.rows("SELECT request_id FROM requests")) == [
-        f"r-{i}" for i in range(7)]
+    assert sorted(r[0] for r in desk.rows("SELECT request_id FROM requests")) == [f"r-{i}" for i in range(7)]
     assert [r[1] for r in desk.quarantine()] == [6, 8]
     assert desk.rows("SELECT loaded, quarantined FROM files") == [(7, 2)]
 
@@ -65,16 +64,17 @@ def test_a_line_still_being_written_waits_for_the_next_load(desk: Desk, tmp_path
     assert desk.ingest(path)[1]["loaded"] == 0
 
 
-def test_a_first_load_leaves_a_line_still_being_written_for_the_next(desk: Desk, tmp_path: Path,
-                                                                     capsys):
+def test_a_first_load_leaves_a_line_still_being_written_for_the_next(desk: Desk, tmp_path: Path, capsys):
     from app.cli import main
 
     path = tmp_path / "live.jsonl"
     line = json.dumps(request(2))
     path.write_text(json.dumps(request(0)) + "\n\n" + json.dumps(request(1)) + "\n" + line[:25])
     assert main(["ingest", str(path), "--data-dir", str(desk.data_dir)]) == 0
-    assert (f"{path}: 2 loaded, 0 quarantined, 0 duplicates; the last line, still being "
-            "written, waits for the next load") in capsys.readouterr().out.splitlines()
+    assert (
+        f"{path}: 2 loaded, 0 quarantined, 0 duplicates; the last line, still being "
+        "written, waits for the next load"
+    ) in capsys.readouterr().out.splitlines()
     assert desk.count("quarantine") == 0
     with open(path, "a") as fh:
         fh.write(line[25:] + "\n" + "{bad\n")
@@ -112,12 +112,17 @@ def test_appended_lines_reach_the_rollups(tmp_path: Path):
     store = Store(tmp_path / "data")
     ingest_paths(store, [str(path)])
     with open(path, "a") as fh:
-        fh.write("\n".join(json.dumps(request(i, model="gpt-5",
-                                               timestamp=f"2026-03-02T12:00:{i:02d}Z"))
-                            for i in range(30, 50)) + "\n")
+        fh.write(
+            "\n".join(
+                json.dumps(request(i, model="gpt-5", timestamp=f"2026-03-02T12:00:{i:02d}Z"))
+                for i in range(30, 50)
+            )
+            + "\n"
+        )
     assert ingest_paths(store, [str(path)]).files[0].appended
-    got = metrics.timeline(store, "support-reply", datetime(2026, 3, 2, 10),
-                           datetime(2026, 3, 2, 13), bucket="1 hour")
+    got = metrics.timeline(
+        store, "support-reply", datetime(2026, 3, 2, 10), datetime(2026, 3, 2, 13), bucket="1 hour"
+    )
     assert got["requests"].sum() == 50
     assert store.scalar("SELECT count(DISTINCT file_id) FROM rollup_5m") == 1
     assert [e.to_value for e in changes.list_changes(store) if e.key == "model"] == ["gpt-5"]
@@ -132,8 +137,10 @@ def test_a_rewritten_file_replaces_its_rows(desk: Desk, tmp_path: Path):
 
 
 def test_a_request_id_logged_twice_in_one_file_is_stored_once(desk: Desk, tmp_path: Path):
-    path = write_jsonl(tmp_path / "a.jsonl", [
-        request(0, model="first"), request(1), request(0, model="second"), request(0, model="third")])
+    path = write_jsonl(
+        tmp_path / "a.jsonl",
+        [request(0, model="first"), request(1), request(0, model="second"), request(0, model="third")],
+    )
     code, out = desk.ingest(path)
     assert (out["loaded"], out["duplicates"]) == (2, 2)
     assert desk.rows("SELECT model FROM requests WHERE request_id = 'r-0'") == [("first",)]
@@ -143,8 +150,10 @@ def test_a_request_id_logged_twice_in_one_file_is_stored_once(desk: Desk, tmp_pa
 def test_a_request_id_logged_in_two_files_is_stored_once(desk: Desk, tmp_path: Path, more: int):
     # The ids of the smaller side are looked up among the other's: both ways must agree.
     a = write_jsonl(tmp_path / "a.jsonl", [request(0), request(1)])
-    b = write_jsonl(tmp_path / "b.jsonl", [request(1, model="again"), request(2)]
-                    + [request(100 + i) for i in range(more)])
+    b = write_jsonl(
+        tmp_path / "b.jsonl",
+        [request(1, model="again"), request(2)] + [request(100 + i) for i in range(more)],
+    )
     code, out = desk.ingest(a, b)
     assert [(f["loaded"], f["duplicates"]) for f in out["files"]] == [(2, 0), (1 + more, 1)]
     assert desk.count() == 3 + more
@@ -172,8 +181,10 @@ def _big_parquet(path: Path, rows: int) -> Path:
 def _snapshot(data_dir: Path) -> tuple:
     con = duckdb.connect(str(data_dir / "rollback.duckdb"), read_only=True)
     try:
-        return tuple(con.execute(f"SELECT count(*), hash(list(t ORDER BY t)) FROM {t} t").fetchone()
-                     for t in ("requests", "quarantine", "files"))
+        return tuple(
+            con.execute(f"SELECT count(*), hash(list(t ORDER BY t)) FROM {t} t").fetchone()
+            for t in ("requests", "quarantine", "files")
+        )
     finally:
         con.close()
 
@@ -214,18 +225,27 @@ def repeats_counted_by(request: pytest.FixtureRequest, monkeypatch: pytest.Monke
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl", "csv"])
-def test_the_first_occurrence_wins_in_a_file_read_in_parallel(desk: Desk, tmp_path: Path, fmt: str,
-                                                              repeats_counted_by: str):
+def test_the_first_occurrence_wins_in_a_file_read_in_parallel(
+    desk: Desk, tmp_path: Path, fmt: str, repeats_counted_by: str
+):
     # Large enough for DuckDB to read and insert it in many batches on several threads.
     rows = 400_000
-    frame = big_frame(rows).with_columns(model=pl.lit("m")).with_columns(
-        # big-7 again near the end, and big-350000 again near the start: first one stays.
-        request_id=pl.when(pl.int_range(rows) == rows - 3).then(pl.lit("big-7"))
-                     .when(pl.int_range(rows) == 11).then(pl.lit("big-350000"))
-                     .otherwise(pl.col("request_id")),
-        model=pl.when(pl.int_range(rows) == rows - 3).then(pl.lit("late"))
-                .when(pl.int_range(rows) == 11).then(pl.lit("early"))
-                .otherwise(pl.col("model")),
+    frame = (
+        big_frame(rows)
+        .with_columns(model=pl.lit("m"))
+        .with_columns(
+            # big-7 again near the end, and big-350000 again near the start: first one stays.
+            request_id=pl.when(pl.int_range(rows) == rows - 3)
+            .then(pl.lit("big-7"))
+            .when(pl.int_range(rows) == 11)
+            .then(pl.lit("big-350000"))
+            .otherwise(pl.col("request_id")),
+            model=pl.when(pl.int_range(rows) == rows - 3)
+            .then(pl.lit("late"))
+            .when(pl.int_range(rows) == 11)
+            .then(pl.lit("early"))
+            .otherwise(pl.col("model")),
+        )
     )
     path = tmp_path / f"big.{fmt}"
     text = frame.with_columns(pl.col("timestamp").dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
@@ -237,22 +257,27 @@ def test_the_first_occurrence_wins_in_a_file_read_in_parallel(desk: Desk, tmp_pa
         text.write_ndjson(path)
     code, out = desk.ingest(path)
     assert (code, out["loaded"], out["duplicates"]) == (0, rows - 2, 2)
-    assert desk.rows("SELECT model FROM requests WHERE request_id IN ('big-7', 'big-350000') "
-                     "ORDER BY request_id") == [("early",), ("m",)]
+    assert desk.rows(
+        "SELECT model FROM requests WHERE request_id IN ('big-7', 'big-350000') ORDER BY request_id"
+    ) == [("early",), ("m",)]
 
 
 def test_a_file_with_a_repeated_id_and_a_bad_line_keeps_the_first_and_numbers_the_bad_one(
-        desk: Desk, tmp_path: Path):
-    path = write_jsonl(tmp_path / "a.jsonl", [
-        request(0, model="first"), request(1, latency_ms=-5), request(0, model="second")])
+    desk: Desk, tmp_path: Path
+):
+    path = write_jsonl(
+        tmp_path / "a.jsonl",
+        [request(0, model="first"), request(1, latency_ms=-5), request(0, model="second")],
+    )
     code, out = desk.ingest(path)
     assert (out["loaded"], out["quarantined"], out["duplicates"]) == (1, 1, 1)
     assert desk.rows("SELECT model FROM requests") == [("first",)]
     assert [row for _, row, _ in desk.quarantine()] == [2]
 
 
-def test_ids_that_share_a_fingerprint_are_compared_in_full(desk: Desk, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch):
+def test_ids_that_share_a_fingerprint_are_compared_in_full(
+    desk: Desk, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     # A fingerprint that every id of one length shares: each file below has a shared one.
     monkeypatch.setattr(ingest, "FINGERPRINT_FROM_ROWS", 0)
     monkeypatch.setattr(ingest, "FINGERPRINT", "hash(length(request_id))")
@@ -289,20 +314,22 @@ def test_the_text_report_says_what_happened_to_each_file(desk: Desk, tmp_path: P
         fh.write(json.dumps(request(2)) + "\n")
     main(["ingest", str(path), "--data-dir", str(desk.data_dir)])
     grown = capsys.readouterr().out.splitlines()
-    assert (f"{path}: 1 loaded, 0 quarantined, 0 duplicates from the lines added since the "
-            "last load") in grown
+    assert (
+        f"{path}: 1 loaded, 0 quarantined, 0 duplicates from the lines added since the last load"
+    ) in grown
     main(["ingest", str(path), "--data-dir", str(desk.data_dir)])
     assert f"{path}: unchanged since the last load" in capsys.readouterr().out.splitlines()
 
 
 @pytest.mark.parametrize("in_kernel", [True, False])
-def test_a_copy_of_part_of_a_file_holds_exactly_those_bytes(tmp_path: Path, monkeypatch,
-                                                            in_kernel: bool):
+def test_a_copy_of_part_of_a_file_holds_exactly_those_bytes(tmp_path: Path, monkeypatch, in_kernel: bool):
     from app.ingest import appends
 
     if not in_kernel:  # a file system that refuses copy_file_range
+
         def refuse(*args):
             raise OSError(18, "Invalid cross-device link")
+
         monkeypatch.setattr(appends, "_copy_in_kernel", refuse)
     path = tmp_path / "a.jsonl"
     data = bytes(range(256)) * 9000
@@ -334,7 +361,8 @@ def test_a_good_row_is_no_duplicate_of_a_quarantined_row_with_its_id(desk: Desk,
 
 
 def test_a_load_stopped_before_deleting_its_duplicates_is_finished_by_the_next_process(
-        desk: Desk, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    desk: Desk, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     # A file's rows are committed first and its duplicates deleted in a second transaction;
     # a process that stops in between leaves a note, and the next one finishes the load.
     from app.storage import dedupe

@@ -10,11 +10,16 @@ from logfiles import Desk, write_text
 
 from app.ingest.mapping import MappingError, load_mapping
 
-LOG = "\n".join([
-    "Time,Model,Request tokens,Response tokens,ms",
-    "5,ChatGPT,100,20,900",
-    "65,GPT-4,200,0,1500",
-]) + "\n"
+LOG = (
+    "\n".join(
+        [
+            "Time,Model,Request tokens,Response tokens,ms",
+            "5,ChatGPT,100,20,900",
+            "65,GPT-4,200,0,1500",
+        ]
+    )
+    + "\n"
+)
 
 
 def mapping(tmp_path: Path, body: str) -> Path:
@@ -23,7 +28,9 @@ def mapping(tmp_path: Path, body: str) -> Path:
 
 def test_columns_expressions_and_constants_map_to_canonical_fields(desk: Desk, tmp_path: Path):
     log = write_text(tmp_path / "trace.csv", LOG)
-    m = mapping(tmp_path, """fields:
+    m = mapping(
+        tmp_path,
+        """fields:
   timestamp: "timestamp '2023-11-16' + to_seconds(\\"Time\\")"
   feature: "'chat'"
   model: Model
@@ -31,7 +38,8 @@ def test_columns_expressions_and_constants_map_to_canonical_fields(desk: Desk, t
   output_tokens: Response tokens
   latency_ms: ms
   error: "case when \\"Response tokens\\" = 0 then 'failed' end"
-""")
+""",
+    )
     code, out = desk.ingest(log, "--mapping", m)
     assert code == 0 and out["loaded"] == 2
     assert desk.rows("""SELECT strftime(timestamp, '%H:%M:%S'), feature, model, input_tokens,
@@ -56,16 +64,28 @@ def test_a_mapped_value_that_is_bad_on_one_row_quarantines_that_row(desk: Desk, 
     assert desk.quarantine()[0][2] == "row 2: timestamp 'soon' is not a time"
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ('fields:\n  timestamp: "to_seconds(\\"Time\\"" \n  feature: "\'chat\'"\n', "timestamp"),
-    ("fields:\n  timestamp: \"timestamp '2023-11-16'\"\n  feature: \"'chat'\"\n  model: Modell\n", "model"),
-    ("fields:\n  timestamp: \"timestamp '2023-11-16'\"\n  feature: \"'chat'\"\n"
-     "  input_tokens: Request tokenz\n", "input_tokens"),
-    ("fields:\n  timestamp: \"timestamp '2023-11-16'\"\n  feature: \"no_such_function(Model)\"\n",
-     "feature"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ('fields:\n  timestamp: "to_seconds(\\"Time\\"" \n  feature: "\'chat\'"\n', "timestamp"),
+        (
+            "fields:\n  timestamp: \"timestamp '2023-11-16'\"\n  feature: \"'chat'\"\n  model: Modell\n",
+            "model",
+        ),
+        (
+            "fields:\n  timestamp: \"timestamp '2023-11-16'\"\n  feature: \"'chat'\"\n"
+            "  input_tokens: Request tokenz\n",
+            "input_tokens",
+        ),
+        (
+            'fields:\n  timestamp: "timestamp \'2023-11-16\'"\n  feature: "no_such_function(Model)"\n',
+            "feature",
+        ),
+    ],
+)
 def test_a_broken_expression_or_missing_column_names_the_field_and_the_mapping_file(
-        desk: Desk, tmp_path: Path, body: str, field: str):
+    desk: Desk, tmp_path: Path, body: str, field: str
+):
     log = write_text(tmp_path / "trace.csv", LOG)
     m = mapping(tmp_path, body)
     code, out = desk.ingest(log, "--mapping", m)
@@ -75,18 +95,22 @@ def test_a_broken_expression_or_missing_column_names_the_field_and_the_mapping_f
     assert desk.count() == 0
 
 
-@pytest.mark.parametrize(("body", "expected"), [
-    ("fields: [1, 2]\n", "line 1: fields: expected a mapping of canonical field -> source column"),
-    ("fields:\n  latency: ms\n", "line 2: fields.latency: unknown name; expected a canonical field: "
-                                  "one of timestamp, feature"),
-    ("fields:\n  model: [a]\n", "line 2: fields.model: expected a column name or a SQL expression"),
-    ("fields:\n  model: x\nextra: 1\n", "line 3: extra: unknown key; expected one of fields"),
-    ("fields:\n  model: x\n  model: y\n", "line 3: fields.model: written twice in one mapping"),
-    ("model: x\n", "line 1: model: unknown key"),
-    ("fields:\n  model: 'x\n", "line 3: not valid YAML"),
-])
-def test_an_invalid_mapping_file_is_reported_with_the_file_and_key(tmp_path: Path, body: str,
-                                                                   expected: str):
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("fields: [1, 2]\n", "line 1: fields: expected a mapping of canonical field -> source column"),
+        (
+            "fields:\n  latency: ms\n",
+            "line 2: fields.latency: unknown name; expected a canonical field: one of timestamp, feature",
+        ),
+        ("fields:\n  model: [a]\n", "line 2: fields.model: expected a column name or a SQL expression"),
+        ("fields:\n  model: x\nextra: 1\n", "line 3: extra: unknown key; expected one of fields"),
+        ("fields:\n  model: x\n  model: y\n", "line 3: fields.model: written twice in one mapping"),
+        ("model: x\n", "line 1: model: unknown key"),
+        ("fields:\n  model: 'x\n", "line 3: not valid YAML"),
+    ],
+)
+def test_an_invalid_mapping_file_is_reported_with_the_file_and_key(tmp_path: Path, body: str, expected: str):
     m = mapping(tmp_path, body)
     with pytest.raises(MappingError) as err:
         load_mapping(m)
@@ -103,7 +127,7 @@ def test_the_cli_reports_an_invalid_mapping_file_and_exits_1(desk: Desk, tmp_pat
 
 def test_changing_the_mapping_reloads_the_file(desk: Desk, tmp_path: Path):
     log = write_text(tmp_path / "trace.csv", LOG)
-    base = "fields:\n  timestamp: \"timestamp '2023-11-16' + to_seconds(\\\"Time\\\")\"\n"
+    base = 'fields:\n  timestamp: "timestamp \'2023-11-16\' + to_seconds(\\"Time\\")"\n'
     desk.ingest(log, "--mapping", mapping(tmp_path, base + "  feature: \"'chat'\"\n"))
     desk.ingest(log, "--mapping", mapping(tmp_path, base + "  feature: \"'assistant'\"\n"))
     assert desk.rows("SELECT feature, count(*) FROM requests GROUP BY 1") == [("assistant", 2)]

@@ -41,8 +41,13 @@ def produce(out: Path, family: str, *flags: str, latest: bool = False) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "OTEL_SEMCONV_STABILITY_OPT_IN"}
     if latest:
         env["OTEL_SEMCONV_STABILITY_OPT_IN"] = "gen_ai_latest_experimental"
-    done = subprocess.run([sys.executable, str(HERE / "otel_calls.py"), str(out), family, *flags],
-                          env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, str(HERE / "otel_calls.py"), str(out), family, *flags],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -50,11 +55,15 @@ def produce(out: Path, family: str, *flags: str, latest: bool = False) -> dict:
 @pytest.fixture(scope="module")
 def traces(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, dict]]:
     folder = tmp_path_factory.mktemp("traces")
-    runs = {"genai": ("genai", False), "genai-latest": ("genai", True),
-            "openinference": ("openinference", False)}
-    return {name: (folder / f"{name}.jsonl",
-                   produce(folder / f"{name}.jsonl", family, latest=latest))
-            for name, (family, latest) in runs.items()}
+    runs = {
+        "genai": ("genai", False),
+        "genai-latest": ("genai", True),
+        "openinference": ("openinference", False),
+    }
+    return {
+        name: (folder / f"{name}.jsonl", produce(folder / f"{name}.jsonl", family, latest=latest))
+        for name, (family, latest) in runs.items()
+    }
 
 
 def llm_spans(path: Path) -> dict[str, dict]:
@@ -70,8 +79,19 @@ def llm_spans(path: Path) -> dict[str, dict]:
 
 
 def stored(desk: Desk) -> dict[str, dict]:
-    cols = ["timestamp", "feature", "request_id", "model", "response_model", "user_id",
-            "latency_ms", "input_tokens", "output_tokens", "error", "extra"]
+    cols = [
+        "timestamp",
+        "feature",
+        "request_id",
+        "model",
+        "response_model",
+        "user_id",
+        "latency_ms",
+        "input_tokens",
+        "output_tokens",
+        "error",
+        "extra",
+    ]
     rows = desk.rows(f"SELECT {', '.join(cols)} FROM requests")
     by_trace = {}
     for row in rows:
@@ -82,8 +102,7 @@ def stored(desk: Desk) -> dict[str, dict]:
 
 
 @pytest.mark.parametrize("run", ["genai", "genai-latest", "openinference"])
-def test_every_instrumented_call_is_one_request_with_the_fields_the_call_had(
-        desk: Desk, traces, run: str):
+def test_every_instrumented_call_is_one_request_with_the_fields_the_call_had(desk: Desk, traces, run: str):
     path, made = traces[run]
     code, out = desk.ingest(path)  # told apart by its content: no --format
     assert code == 0
@@ -106,8 +125,7 @@ def test_every_instrumented_call_is_one_request_with_the_fields_the_call_had(
             a = answered[call["call"]]
             assert row["error"] is None
             assert row["response_model"] == a["model"]
-            assert (row["input_tokens"], row["output_tokens"]) == (a["input_tokens"],
-                                                                   a["output_tokens"])
+            assert (row["input_tokens"], row["output_tokens"]) == (a["input_tokens"], a["output_tokens"])
             # OpenInference keeps the response id only inside output.value: the span id.
             want_id = span["spanId"] if run == "openinference" else a["id"]
             assert row["request_id"] == want_id
@@ -116,8 +134,7 @@ def test_every_instrumented_call_is_one_request_with_the_fields_the_call_had(
             assert row["error"] == (f"openai.{want}" if run == "openinference" else want)
             assert call["error"] == want
             assert row["request_id"] == span["spanId"]
-            assert (row["response_model"], row["input_tokens"], row["output_tokens"]) == (
-                None, None, None)
+            assert (row["response_model"], row["input_tokens"], row["output_tokens"]) == (None, None, None)
             assert row["extra"]["status_message"]
         if call["what"] == "timeout":
             assert row["latency_ms"] >= 500  # the client gave up after 0.5 s
@@ -126,8 +143,11 @@ def test_every_instrumented_call_is_one_request_with_the_fields_the_call_had(
     if run == "genai-latest":
         assert not any("gen_ai.system" in r["extra"] for r in rows.values())
     if run == "openinference":  # no message text is copied
-        assert not any(k.startswith(("llm.input_messages", "output.value", "input.value"))
-                       for r in rows.values() for k in r["extra"])
+        assert not any(
+            k.startswith(("llm.input_messages", "output.value", "input.value"))
+            for r in rows.values()
+            for k in r["extra"]
+        )
 
 
 def test_base64_ids_from_protobufs_json_mapping_are_stored_as_hex(desk: Desk, tmp_path: Path):
@@ -141,8 +161,7 @@ def test_base64_ids_from_protobufs_json_mapping_are_stored_as_hex(desk: Desk, tm
     assert all(len(r["extra"]["span_id"]) == 16 for r in rows.values())
 
 
-def test_gzipped_traces_load_the_same_and_a_second_load_adds_nothing(desk: Desk, traces,
-                                                                      tmp_path: Path):
+def test_gzipped_traces_load_the_same_and_a_second_load_adds_nothing(desk: Desk, traces, tmp_path: Path):
     path, _ = traces["genai"]
     gz = tmp_path / "traces.jsonl.gz"
     gz.write_bytes(gzip.compress(path.read_bytes()))
@@ -172,8 +191,7 @@ def _edit_llm_span(line: str, change) -> str:
     return json.dumps(doc)
 
 
-def test_bad_spans_and_lines_are_quarantined_with_line_and_reason(desk: Desk, traces,
-                                                                   tmp_path: Path):
+def test_bad_spans_and_lines_are_quarantined_with_line_and_reason(desk: Desk, traces, tmp_path: Path):
     path, _ = traces["genai"]
     lines = path.read_text().splitlines()  # LLM spans on odd lines, root spans on even ones
     lines[0] = _edit_llm_span(lines[0], lambda s: s.pop("startTimeUnixNano"))
@@ -206,13 +224,19 @@ def test_evaluation_events_give_quality_score_and_feedback(desk: Desk, traces, t
     path, made = traces["genai-latest"]
 
     def evaluation(name, value):
-        return {"timeUnixNano": "1", "name": "gen_ai.evaluation.result", "attributes": [
-            {"key": "gen_ai.evaluation.name", "value": {"stringValue": name}},
-            {"key": "gen_ai.evaluation.score.value", "value": {"doubleValue": value}}]}
+        return {
+            "timeUnixNano": "1",
+            "name": "gen_ai.evaluation.result",
+            "attributes": [
+                {"key": "gen_ai.evaluation.name", "value": {"stringValue": name}},
+                {"key": "gen_ai.evaluation.score.value", "value": {"doubleValue": value}},
+            ],
+        }
 
     def graded(span):
-        span.setdefault("events", []).extend([evaluation("helpfulness", 0.75),
-                                              evaluation("user_feedback", -1)])
+        span.setdefault("events", []).extend(
+            [evaluation("helpfulness", 0.75), evaluation("user_feedback", -1)]
+        )
 
     lines = path.read_text().splitlines()
     lines[0] = _edit_llm_span(lines[0], graded)
@@ -221,16 +245,16 @@ def test_evaluation_events_give_quality_score_and_feedback(desk: Desk, traces, t
     code, out = desk.ingest(scored)
     assert (code, out["loaded"]) == (0, 6)
     first = made["calls"][0]["trace_id"]
-    assert desk.rows("SELECT extra->>'trace_id', quality_score, feedback FROM requests "
-                     "WHERE quality_score IS NOT NULL") == [(first, 0.75, -1)]
+    assert desk.rows(
+        "SELECT extra->>'trace_id', quality_score, feedback FROM requests WHERE quality_score IS NOT NULL"
+    ) == [(first, 0.75, -1)]
 
 
 def test_mapping_section_picks_attributes_for_fields(desk: Desk, traces, tmp_path: Path):
     path, _ = traces["genai"]
 
     def flagged(span):
-        span["attributes"].append({"key": "feature_flag.variant",
-                                   "value": {"stringValue": "canary"}})
+        span["attributes"].append({"key": "feature_flag.variant", "value": {"stringValue": "canary"}})
 
     lines = [_edit_llm_span(ln, flagged) for ln in path.read_text().splitlines()]
     src = tmp_path / "flagged.jsonl"
@@ -239,10 +263,8 @@ def test_mapping_section_picks_attributes_for_fields(desk: Desk, traces, tmp_pat
     mapping.write_text("otlp:\n  variant: feature_flag.variant\n  feature: service.name\n")
     code, out = desk.ingest(src, "--mapping", mapping)
     assert (code, out["loaded"]) == (0, 6)
-    assert desk.rows("SELECT DISTINCT feature, variant FROM requests") == [
-        ("helpdesk-api", "canary")]
-    assert desk.scalar("SELECT count(*) FROM requests "
-                       "WHERE extra->>'feature_flag.variant' IS NOT NULL") == 0
+    assert desk.rows("SELECT DISTINCT feature, variant FROM requests") == [("helpdesk-api", "canary")]
+    assert desk.scalar("SELECT count(*) FROM requests WHERE extra->>'feature_flag.variant' IS NOT NULL") == 0
 
 
 def test_watch_follows_a_collector_rotating_its_export_file(tmp_path: Path, traces):
@@ -267,7 +289,9 @@ def test_watch_follows_a_collector_rotating_its_export_file(tmp_path: Path, trac
     assert desk.count() == 12
     assert desk.rows("SELECT count(*), count(DISTINCT request_id) FROM requests") == [(12, 12)]
     assert sorted(p for (p,) in desk.rows("SELECT path FROM files")) == [
-        str(folder / "traces-2026-11-29T10-00-00.000.json"), str(active)]
+        str(folder / "traces-2026-11-29T10-00-00.000.json"),
+        str(active),
+    ]
 
 
 def test_a_scores_file_joins_by_request_id_and_by_trace(desk: Desk, traces, tmp_path: Path):
@@ -275,24 +299,40 @@ def test_a_scores_file_joins_by_request_id_and_by_trace(desk: Desk, traces, tmp_
     ok = [a for a in made["answered"]]
     failed = [c for c in made["calls"] if c["what"] != "ok"]
     scores = tmp_path / "scores.jsonl"
-    scores.write_text("\n".join(json.dumps(r) for r in [
-        {"request_id": ok[0]["id"], "name": "helpfulness", "value": 0.4},
-        {"trace_id": failed[0]["trace_id"], "name": "helpfulness", "value": 0.1},
-        {"request_id": ok[1]["id"], "name": "thumbs", "value": -1},
-    ]) + "\n")
+    scores.write_text(
+        "\n".join(
+            json.dumps(r)
+            for r in [
+                {"request_id": ok[0]["id"], "name": "helpfulness", "value": 0.4},
+                {"trace_id": failed[0]["trace_id"], "name": "helpfulness", "value": 0.1},
+                {"request_id": ok[1]["id"], "name": "thumbs", "value": -1},
+            ]
+        )
+        + "\n"
+    )
     mapping = tmp_path / "map.yaml"
-    mapping.write_text("otlp:\n  scores_file: scores.jsonl\n  quality_score: helpfulness\n"
-                       "  feedback: thumbs\n")
+    mapping.write_text(
+        "otlp:\n  scores_file: scores.jsonl\n  quality_score: helpfulness\n  feedback: thumbs\n"
+    )
     code, out = desk.ingest(path, "--mapping", mapping)
     assert (code, out["loaded"]) == (0, 6)
-    assert sorted(desk.rows("SELECT extra->>'trace_id', quality_score, feedback FROM requests "
-                            "WHERE quality_score IS NOT NULL OR feedback IS NOT NULL")) == sorted([
-        (made["calls"][0]["trace_id"], 0.4, None), (failed[0]["trace_id"], 0.1, None),
-        (made["calls"][1]["trace_id"], None, -1)])
+    assert sorted(
+        desk.rows(
+            "SELECT extra->>'trace_id', quality_score, feedback FROM requests "
+            "WHERE quality_score IS NOT NULL OR feedback IS NOT NULL"
+        )
+    ) == sorted(
+        [
+            (made["calls"][0]["trace_id"], 0.4, None),
+            (failed[0]["trace_id"], 0.1, None),
+            (made["calls"][1]["trace_id"], None, -1),
+        ]
+    )
 
 
 def test_a_growing_export_is_reloaded_whole_so_late_roots_still_name_the_feature(
-        desk: Desk, traces, tmp_path: Path):
+    desk: Desk, traces, tmp_path: Path
+):
     path, made = traces["genai"]
     lines = path.read_text().splitlines(keepends=True)  # LLM span, then its root, per call
     live = tmp_path / "traces.jsonl"
@@ -300,11 +340,14 @@ def test_a_growing_export_is_reloaded_whole_so_late_roots_still_name_the_feature
     code, out = desk.ingest(live)
     assert (code, out["loaded"]) == (0, 3)
     third = made["calls"][2]["trace_id"]
-    assert desk.scalar(f"SELECT feature FROM requests WHERE extra->>'trace_id' = '{third}'") \
-        == "helpdesk-api"  # no root yet: the service name
+    assert (
+        desk.scalar(f"SELECT feature FROM requests WHERE extra->>'trace_id' = '{third}'") == "helpdesk-api"
+    )  # no root yet: the service name
     with open(live, "a") as fh:
         fh.write("".join(lines[5:]))
     code, out = desk.ingest(live)
     assert (code, out["loaded"], out["duplicates"], desk.count()) == (0, 6, 0, 6)
-    assert desk.scalar(f"SELECT feature FROM requests WHERE extra->>'trace_id' = '{third}'") \
+    assert (
+        desk.scalar(f"SELECT feature FROM requests WHERE extra->>'trace_id' = '{third}'")
         == made["calls"][2]["feature"]
+    )

@@ -46,8 +46,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("name", "mapping"), CASES, ids=[c[0].split("/")[1] for c in CASES])
-def test_every_row_of_a_real_trace_loads_through_its_mapping(desk: Desk, datasets: Path, name: str,
-                                                            mapping: str):
+def test_every_row_of_a_real_trace_loads_through_its_mapping(
+    desk: Desk, datasets: Path, name: str, mapping: str
+):
     path = datasets / name
     expected = len(jsonl_rows(path) if path.suffix == ".jsonl" else csv_rows(path))
 
@@ -65,15 +66,19 @@ def test_burstgpt_failures_and_file_3_columns_are_mapped(desk: Desk, datasets: P
     desk.ingest(three, "--mapping", MAPPINGS / "burstgpt3.yaml")
     rows = csv_rows(one) + csv_rows(three)
     assert desk.scalar("SELECT count(*) FROM requests WHERE error = 'failed'") == sum(
-        r["Response tokens"] == "0" for r in rows)
+        r["Response tokens"] == "0" for r in rows
+    )
     tokens = sum(int(r["Request tokens"]) for r in rows)
     assert desk.scalar("SELECT sum(input_tokens) FROM requests") == tokens
     latencies = sorted(float(r["Elapsed time"]) * 1000 for r in csv_rows(three))
-    assert sorted(r[0] for r in desk.rows("SELECT latency_ms FROM requests WHERE latency_ms IS NOT NULL")
-                  ) == latencies
+    assert (
+        sorted(r[0] for r in desk.rows("SELECT latency_ms FROM requests WHERE latency_ms IS NOT NULL"))
+        == latencies
+    )
     # Session ID is kept as an extra column, empty on API rows.
     assert desk.scalar("SELECT count(DISTINCT extra->>'Session ID') FROM requests") == len(
-        {r["Session ID"] for r in csv_rows(three) if r["Session ID"]})
+        {r["Session ID"] for r in csv_rows(three) if r["Session ID"]}
+    )
 
 
 def test_azure_seven_digit_timestamps_keep_their_order_and_span(desk: Desk, datasets: Path):
@@ -94,14 +99,17 @@ def test_mooncake_milliseconds_and_array_column(desk: Desk, datasets: Path):
     got = desk.scalar("SELECT epoch_ms(max(timestamp)) - epoch_ms(min(timestamp)) FROM requests")
     assert got == span_ms
     assert desk.scalar("SELECT sum(json_array_length(extra->'hash_ids')) FROM requests") == sum(
-        len(r["hash_ids"]) for r in rows)
+        len(r["hash_ids"]) for r in rows
+    )
 
 
 def test_llmdrift_quality_per_model_matches_a_direct_count(desk: Desk, datasets: Path):
     path = datasets / "llmdrift/llmdrift_labeled_sample.csv"
     desk.ingest(path, "--mapping", MAPPINGS / "llmdrift_labeled.yaml")
-    got = dict(desk.rows("""SELECT feature || ' ' || model, round(avg(quality_score) * 100, 1)
-                            FROM requests GROUP BY 1"""))
+    got = dict(
+        desk.rows("""SELECT feature || ' ' || model, round(avg(quality_score) * 100, 1)
+                            FROM requests GROUP BY 1""")
+    )
     groups: dict[str, list[int]] = {}
     for r in csv_rows(path):
         groups.setdefault(f"llmdrift-{r['dataset']} {r['model']}", []).append(int(r["quality"]))
@@ -120,9 +128,13 @@ def test_llmdrift_eval_quirks_survive(desk: Desk, datasets: Path):
     rows = csv_rows(path)
     # Multi-line answers arrive whole; yes/no stay as written; the empty header is a column.
     assert desk.scalar("SELECT count(*) FROM requests WHERE contains(extra->>'answer', chr(10))") == sum(
-        "\n" in r["answer"] for r in rows)
+        "\n" in r["answer"] for r in rows
+    )
     assert dict(desk.rows("SELECT extra->>'ref_answer', count(*) FROM requests GROUP BY 1")) == {
-        v: sum(r["ref_answer"] == v for r in rows) for v in {r["ref_answer"] for r in rows}}
+        v: sum(r["ref_answer"] == v for r in rows) for v in {r["ref_answer"] for r in rows}
+    }
     assert {r["ref_answer"] for r in rows} == {"yes", "No"}
-    assert desk.scalar("SELECT min(timestamp) FROM requests").strftime("%m/%d/%Y, %H:%M:%S") == min(
-        rows, key=lambda r: (r["timestamp"][6:10], r["timestamp"]))["timestamp"]
+    assert (
+        desk.scalar("SELECT min(timestamp) FROM requests").strftime("%m/%d/%Y, %H:%M:%S")
+        == min(rows, key=lambda r: (r["timestamp"][6:10], r["timestamp"]))["timestamp"]
+    )

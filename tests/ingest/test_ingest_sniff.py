@@ -11,26 +11,43 @@ import pytest
 from app.ingest.sources import detect_format
 
 OTLP_LINE = json.dumps({"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": []}]})
-LANGFUSE = {"id": "g1", "trace_id": "t1", "type": "GENERATION", "start_time": "2026-03-02 10:00:00",
-            "provided_model_name": "gpt-4o"}
-SCORES = {"id": "s1", "trace_id": "t1", "observation_id": "g1", "name": "q", "value": 1,
-          "data_type": "NUMERIC"}
+LANGFUSE = {
+    "id": "g1",
+    "trace_id": "t1",
+    "type": "GENERATION",
+    "start_time": "2026-03-02 10:00:00",
+    "provided_model_name": "gpt-4o",
+}
+SCORES = {
+    "id": "s1",
+    "trace_id": "t1",
+    "observation_id": "g1",
+    "name": "q",
+    "value": 1,
+    "data_type": "NUMERIC",
+}
 
 
-@pytest.mark.parametrize(("name", "text", "kind"), [
-    ("traces.jsonl", OTLP_LINE + "\n", "otlp"),
-    ("traces.json", "\n" + OTLP_LINE + "\n", "otlp"),  # blank lines before the first object
-    ("traces.jsonl.gz", OTLP_LINE + "\n", "otlp"),
-    # A first line longer than the part read: told by how it starts.
-    ("big.jsonl", '{"resourceSpans": [' + ",".join(["{}"] * 600_000) + "]}\n", "otlp"),
-    ("observations.jsonl", json.dumps(LANGFUSE) + "\n", "langfuse"),
-    ("observations.csv", ",".join(LANGFUSE) + "\n" + ",".join(map(str, LANGFUSE.values())) + "\n",
-     "langfuse"),
-    ("scores.jsonl", json.dumps(SCORES) + "\n", "langfuse-scores"),
-    ("requests.jsonl", json.dumps({"timestamp": "2026-03-02T10:00:00Z", "feature": "x"}) + "\n", ""),
-    ("broken.jsonl", "{not json\n", ""),
-    ("empty.jsonl", "", ""),
-])
+@pytest.mark.parametrize(
+    ("name", "text", "kind"),
+    [
+        ("traces.jsonl", OTLP_LINE + "\n", "otlp"),
+        ("traces.json", "\n" + OTLP_LINE + "\n", "otlp"),  # blank lines before the first object
+        ("traces.jsonl.gz", OTLP_LINE + "\n", "otlp"),
+        # A first line longer than the part read: told by how it starts.
+        ("big.jsonl", '{"resourceSpans": [' + ",".join(["{}"] * 600_000) + "]}\n", "otlp"),
+        ("observations.jsonl", json.dumps(LANGFUSE) + "\n", "langfuse"),
+        (
+            "observations.csv",
+            ",".join(LANGFUSE) + "\n" + ",".join(map(str, LANGFUSE.values())) + "\n",
+            "langfuse",
+        ),
+        ("scores.jsonl", json.dumps(SCORES) + "\n", "langfuse-scores"),
+        ("requests.jsonl", json.dumps({"timestamp": "2026-03-02T10:00:00Z", "feature": "x"}) + "\n", ""),
+        ("broken.jsonl", "{not json\n", ""),
+        ("empty.jsonl", "", ""),
+    ],
+)
 def test_the_first_line_tells_the_kind(tmp_path: Path, name: str, text: str, kind: str):
     path = tmp_path / name
     data = text.encode()

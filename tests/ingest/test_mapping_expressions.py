@@ -25,29 +25,36 @@ def secrets_file(tmp_path: Path) -> Path:
 
 
 def mapping(tmp_path: Path, model: str) -> Path:
-    return write_text(tmp_path / "mapping.yaml", "fields:\n"
-                      "  timestamp: \"timestamp '2026-03-02' + to_seconds(\\\"Time\\\")\"\n"
-                      "  feature: \"'chat'\"\n"
-                      f"  model: {model}\n")
+    return write_text(
+        tmp_path / "mapping.yaml",
+        "fields:\n"
+        '  timestamp: "timestamp \'2026-03-02\' + to_seconds(\\"Time\\")"\n'
+        "  feature: \"'chat'\"\n"
+        f"  model: {model}\n",
+    )
 
 
-@pytest.mark.parametrize(("model", "reason"), [
-    ("\"(SELECT content FROM read_text('{secrets}'))\"", "a subquery is not allowed"),
-    ("\"(SELECT * FROM read_csv('{secrets}'))\"", "a subquery is not allowed"),
-    ("\"Model IN (SELECT content FROM read_text('{secrets}'))\"", "a subquery is not allowed"),
-    ("\"EXISTS (SELECT 1)\"", "a subquery is not allowed"),
-    ("\"Model; COPY (SELECT 1) TO '/tmp/x.csv'\"", "not a statement"),
-    ("\"Model FROM read_text('{secrets}')\"", "not a query"),
-    ("\"Model UNION SELECT content FROM read_text('{secrets}')\"", "not a set operation"),
-    ("\"Model, ms\"", "not a list"),
-    ("\"current_setting('home_directory')\"", "function current_setting reads the environment"),
-    ("\"string_agg(Model, ',')\"", "function string_agg is an aggregate"),
-    ("\"row_number() OVER ()\"", "window is not allowed"),
-    ("\"read_text('{secrets}')\"", "function read_text is a table function"),
-    ("\"list_transform([1], x -> x)\"", "lambda is not allowed"),
-])
+@pytest.mark.parametrize(
+    ("model", "reason"),
+    [
+        ("\"(SELECT content FROM read_text('{secrets}'))\"", "a subquery is not allowed"),
+        ("\"(SELECT * FROM read_csv('{secrets}'))\"", "a subquery is not allowed"),
+        ("\"Model IN (SELECT content FROM read_text('{secrets}'))\"", "a subquery is not allowed"),
+        ('"EXISTS (SELECT 1)"', "a subquery is not allowed"),
+        ("\"Model; COPY (SELECT 1) TO '/tmp/x.csv'\"", "not a statement"),
+        ("\"Model FROM read_text('{secrets}')\"", "not a query"),
+        ("\"Model UNION SELECT content FROM read_text('{secrets}')\"", "not a set operation"),
+        ('"Model, ms"', "not a list"),
+        ("\"current_setting('home_directory')\"", "function current_setting reads the environment"),
+        ("\"string_agg(Model, ',')\"", "function string_agg is an aggregate"),
+        ('"row_number() OVER ()"', "window is not allowed"),
+        ("\"read_text('{secrets}')\"", "function read_text is a table function"),
+        ('"list_transform([1], x -> x)"', "lambda is not allowed"),
+    ],
+)
 def test_an_expression_that_could_read_beyond_the_row_is_refused_when_loaded(
-        tmp_path: Path, secrets_file: Path, model: str, reason: str):
+    tmp_path: Path, secrets_file: Path, model: str, reason: str
+):
     m = mapping(tmp_path, model.format(secrets=secrets_file))
     with pytest.raises(MappingError) as caught:
         load_mapping(m)
@@ -56,8 +63,9 @@ def test_an_expression_that_could_read_beyond_the_row_is_refused_when_loaded(
     assert SECRET not in message and "\n" not in message
 
 
-def test_the_secret_never_reaches_the_store_through_a_mapping(desk: Desk, tmp_path: Path,
-                                                              secrets_file: Path, capsys):
+def test_the_secret_never_reaches_the_store_through_a_mapping(
+    desk: Desk, tmp_path: Path, secrets_file: Path, capsys
+):
     from app.cli import main
 
     log = write_text(tmp_path / "trace.csv", LOG)
@@ -69,31 +77,42 @@ def test_the_secret_never_reaches_the_store_through_a_mapping(desk: Desk, tmp_pa
     assert not (desk.data_dir / "rollback.duckdb").exists() or desk.count() == 0
 
 
-@pytest.mark.parametrize("text", [
-    "Model", "\"Model\"", "upper(Model)", "'chat'", "ms / 1000.0",
-    "timestamp '2026-03-02' + to_seconds(\"Time\")", "CAST(ms AS DOUBLE)",
-    "case when ms > 1000 then 'slow' else null end", "coalesce(Model, 'unknown')",
-    "Model IN ('a', 'b')", "ms BETWEEN 1 AND 2", "NOT (ms IS NULL)", "rd_epoch(ms)",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Model",
+        '"Model"',
+        "upper(Model)",
+        "'chat'",
+        "ms / 1000.0",
+        "timestamp '2026-03-02' + to_seconds(\"Time\")",
+        "CAST(ms AS DOUBLE)",
+        "case when ms > 1000 then 'slow' else null end",
+        "coalesce(Model, 'unknown')",
+        "Model IN ('a', 'b')",
+        "ms BETWEEN 1 AND 2",
+        "NOT (ms IS NULL)",
+        "rd_epoch(ms)",
+    ],
+)
 def test_scalar_expressions_over_columns_are_accepted(text: str):
     assert check_expression(text).parsed
 
 
 def test_the_columns_an_expression_reads_are_known():
-    assert check_expression("upper(Model) || \"Time\"").columns == {"Model", "Time"}
+    assert check_expression('upper(Model) || "Time"').columns == {"Model", "Time"}
     assert not check_expression("Request tokens").parsed  # only usable as a column's name
 
 
 def test_an_expression_over_a_column_the_source_lacks_names_it(desk: Desk, tmp_path: Path):
     log = write_text(tmp_path / "trace.csv", LOG)
-    code, out = desk.ingest(log, "--mapping", mapping(tmp_path, "\"upper(Modle)\""))
+    code, out = desk.ingest(log, "--mapping", mapping(tmp_path, '"upper(Modle)"'))
     assert code == 1
     expected = f"{tmp_path / 'mapping.yaml'}: field model: no column 'Modle' in trace.csv"
     assert out["files"][0]["error"] == expected
 
 
-def test_a_mapping_path_pointed_at_the_secrets_file_never_shows_its_content(tmp_path, secrets_file,
-                                                                           capsys):
+def test_a_mapping_path_pointed_at_the_secrets_file_never_shows_its_content(tmp_path, secrets_file, capsys):
     from app.cli import main
 
     log = write_text(tmp_path / "trace.csv", LOG)

@@ -24,10 +24,21 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Store:
     folder = tmp_path_factory.mktemp("examples")
     data = folder / "data"
     assert main(["demo", "--examples", str(folder), "--json"]) == 0
-    assert main(["ingest", str(folder / "support-traces.jsonl"), "--data-dir", str(data),
-                 "--json"]) == 0
-    assert main(["ingest", str(folder / "observations.jsonl"), "--mapping",
-                 str(folder / "langfuse-mapping.yaml"), "--data-dir", str(data), "--json"]) == 0
+    assert main(["ingest", str(folder / "support-traces.jsonl"), "--data-dir", str(data), "--json"]) == 0
+    assert (
+        main(
+            [
+                "ingest",
+                str(folder / "observations.jsonl"),
+                "--mapping",
+                str(folder / "langfuse-mapping.yaml"),
+                "--data-dir",
+                str(data),
+                "--json",
+            ]
+        )
+        == 0
+    )
     return Store(data)
 
 
@@ -46,7 +57,10 @@ def test_the_otlp_example_shows_the_error_rate_jump_and_its_model_change(loaded:
     assert abs((finding.onset - CHANGE).total_seconds()) <= 3600
     top = finding.suspects[0]
     assert (top.change.kind, top.change.from_value, top.change.to_value) == (
-        "model", "gpt-4o-mini", "gpt-4.1-mini")
+        "model",
+        "gpt-4o-mini",
+        "gpt-4.1-mini",
+    )
 
 
 def test_the_langfuse_example_shows_the_quality_drop_and_its_prompt_change(loaded: Store):
@@ -56,5 +70,4 @@ def test_the_langfuse_example_shows_the_quality_drop_and_its_prompt_change(loade
     finding = next(f for f in result.findings if f.metric == "quality_score")
     assert abs((finding.onset - CHANGE).total_seconds()) <= 3600
     top = finding.suspects[0]
-    assert (top.change.kind, top.change.from_value, top.change.to_value) == (
-        "prompt", "triage:3", "triage:4")
+    assert (top.change.kind, top.change.from_value, top.change.to_value) == ("prompt", "triage:3", "triage:4")

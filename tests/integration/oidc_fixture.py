@@ -56,13 +56,21 @@ class OidcProvider:
         return f"{self.issuer}/.well-known/openid-configuration"
 
     def start(self, timeout_s: float = 30) -> OidcProvider:
-        env = {**os.environ, "OIDC_PORT": str(self.port),
-               "OIDC_CLIENT": json.dumps({"client_id": self.client_id,
-                                          "client_secret": self.client_secret,
-                                          "redirect_uri": self.redirect_uri}),
-               "OIDC_ACCOUNTS": json.dumps(self.accounts)}
-        self.process = subprocess.Popen(["node", "start.mjs"], cwd=OIDC_DIR, env=env,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        env = {
+            **os.environ,
+            "OIDC_PORT": str(self.port),
+            "OIDC_CLIENT": json.dumps(
+                {
+                    "client_id": self.client_id,
+                    "client_secret": self.client_secret,
+                    "redirect_uri": self.redirect_uri,
+                }
+            ),
+            "OIDC_ACCOUNTS": json.dumps(self.accounts),
+        }
+        self.process = subprocess.Popen(
+            ["node", "start.mjs"], cwd=OIDC_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -79,12 +87,14 @@ class OidcProvider:
 
     def secrets_toml(self, cookie_secret: str = "rollback-desk-test-cookie-secret") -> str:
         """The [auth] section Streamlit needs to sign in through this provider."""
-        return (f'[auth]\nredirect_uri = "{self.redirect_uri}"\ncookie_secret = "{cookie_secret}"\n'
-                f'client_id = "{self.client_id}"\nclient_secret = "{self.client_secret}"\n'
-                f'server_metadata_url = "{self.metadata_url}"\n'
-                # Streamlit asks for prompt=select_account, which this provider does not
-                # know; prompt=login asks for the login page every time.
-                'client_kwargs = { prompt = "login", scope = "openid profile email groups" }\n')
+        return (
+            f'[auth]\nredirect_uri = "{self.redirect_uri}"\ncookie_secret = "{cookie_secret}"\n'
+            f'client_id = "{self.client_id}"\nclient_secret = "{self.client_secret}"\n'
+            f'server_metadata_url = "{self.metadata_url}"\n'
+            # Streamlit asks for prompt=select_account, which this provider does not
+            # know; prompt=login asks for the login page every time.
+            'client_kwargs = { prompt = "login", scope = "openid profile email groups" }\n'
+        )
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

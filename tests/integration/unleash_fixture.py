@@ -65,16 +65,45 @@ class PostgresCluster:
         if os.geteuid() == 0:
             shutil.chown(self.root, "postgres", "postgres")
         subprocess.run(
-            _as_postgres([str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres",
-                          "--auth=trust", "--no-sync", "-E", "UTF8"]),
-            check=True, capture_output=True, cwd=self.root,
+            _as_postgres(
+                [
+                    str(PG_BIN / "initdb"),
+                    "-D",
+                    str(self.data),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--no-sync",
+                    "-E",
+                    "UTF8",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+            cwd=self.root,
         )
         self.process = subprocess.Popen(
-            _as_postgres([str(PG_BIN / "postgres"), "-D", str(self.data), "-p", str(self.port),
-                          "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.root}",
-                          "-c", "fsync=off", "-c", "synchronous_commit=off",
-                          "-c", "full_page_writes=off"]),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            _as_postgres(
+                [
+                    str(PG_BIN / "postgres"),
+                    "-D",
+                    str(self.data),
+                    "-p",
+                    str(self.port),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    f"unix_socket_directories={self.root}",
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "synchronous_commit=off",
+                    "-c",
+                    "full_page_writes=off",
+                ]
+            ),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -91,9 +120,9 @@ class PostgresCluster:
 
     def create_database(self, name: str) -> str:
         subprocess.run(
-            [str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
-             name],
-            check=True, capture_output=True,
+            [str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name],
+            check=True,
+            capture_output=True,
         )
         return f"postgres://postgres@127.0.0.1:{self.port}/{name}"
 
@@ -141,8 +170,11 @@ class UnleashServer:
         }
         with open(log, "ab") as out:
             self.process = subprocess.Popen(
-                ["node", str(UNLEASH_DIR / "start.mjs")], cwd=UNLEASH_DIR, env=env,
-                stdout=out, stderr=subprocess.STDOUT,
+                ["node", str(UNLEASH_DIR / "start.mjs")],
+                cwd=UNLEASH_DIR,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -26,24 +26,28 @@ N_V7, N_V8 = 2000, 1000
 def known_rows() -> list[dict]:
     rows = []
     for arm, n, err_every, q_base, lat_base, lat_mod, cost_base in (
-            ("v7", N_V7, 40, 0.80, 1000, 400, 0.002), ("v8", N_V8, 8, 0.70, 1500, 500, 0.003)):
+        ("v7", N_V7, 40, 0.80, 1000, 400, 0.002),
+        ("v8", N_V8, 8, 0.70, 1500, 500, 0.003),
+    ):
         for i in range(n):
             t = START + timedelta(seconds=(86_400 * i) // n + (0 if arm == "v7" else 7))
-            rows.append({
-                "timestamp": t.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                "feature": FEATURE,
-                "request_id": f"{arm}-{i:05d}",
-                "model": "gpt-4.1-2025-04-14",
-                "prompt_version": arm,
-                "region": "eu" if arm == "v8" and i % 2 == 0 else "us",
-                "latency_ms": float(lat_base + i % lat_mod),
-                "cost_usd": round(cost_base + (i % 10) * 0.0001, 6),
-                "error": "timeout" if i % err_every == 0 else None,
-                "quality_score": None if i % 3 == 0 else round(q_base + ((i * 37) % 200) / 1000, 3),
-                "feedback": -1 if i % 11 == 0 else (1 if i % 5 == 0 else None),
-                "ticket_channel": "chat" if i % 4 else "email",
-                "prompt_text": f"request {arm}-{i} " + "x" * 500,
-            })
+            rows.append(
+                {
+                    "timestamp": t.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                    "feature": FEATURE,
+                    "request_id": f"{arm}-{i:05d}",
+                    "model": "gpt-4.1-2025-04-14",
+                    "prompt_version": arm,
+                    "region": "eu" if arm == "v8" and i % 2 == 0 else "us",
+                    "latency_ms": float(lat_base + i % lat_mod),
+                    "cost_usd": round(cost_base + (i % 10) * 0.0001, 6),
+                    "error": "timeout" if i % err_every == 0 else None,
+                    "quality_score": None if i % 3 == 0 else round(q_base + ((i * 37) % 200) / 1000, 3),
+                    "feedback": -1 if i % 11 == 0 else (1 if i % 5 == 0 else None),
+                    "ticket_channel": "chat" if i % 4 else "email",
+                    "prompt_text": f"request {arm}-{i} " + "x" * 500,
+                }
+            )
     return rows
 
 

@@ -31,8 +31,9 @@ def result(known_template):
 def direct(known_template, sql: str, arm: str):
     con = duckdb.connect(str(known_template / "rollback.duckdb"), read_only=True)
     try:
-        return con.execute(sql + " FROM requests WHERE feature = ? AND prompt_version = ?",
-                           [FEATURE, arm]).fetchone()
+        return con.execute(
+            sql + " FROM requests WHERE feature = ? AND prompt_version = ?", [FEATURE, arm]
+        ).fetchone()
     finally:
         con.close()
 
@@ -54,13 +55,16 @@ def test_error_rates_are_the_constructed_ones_with_wilson_intervals(result, know
 def _wilson_sql(known_template, arm):
     con = duckdb.connect(str(known_template / "rollback.duckdb"), read_only=True)
     try:
-        return con.execute(f"""
+        return con.execute(
+            f"""
             WITH c AS (SELECT count(error) / count(*) AS p, count(*) AS n FROM requests
                        WHERE feature = ? AND prompt_version = ?)
             SELECT (p + {Z}^2 / (2 * n) - {Z} * sqrt(p * (1 - p) / n + {Z}^2 / (4 * n * n)))
                        / (1 + {Z}^2 / n),
                    (p + {Z}^2 / (2 * n) + {Z} * sqrt(p * (1 - p) / n + {Z}^2 / (4 * n * n)))
-                       / (1 + {Z}^2 / n) FROM c""", [FEATURE, arm]).fetchone()
+                       / (1 + {Z}^2 / n) FROM c""",
+            [FEATURE, arm],
+        ).fetchone()
     finally:
         con.close()
 
@@ -68,8 +72,9 @@ def _wilson_sql(known_template, arm):
 def test_quality_score_and_interval_match_duckdb(result, known_template):
     m = result.metric("quality_score")
     for arm, value, ci, n in (("v7", m.a, m.a_ci, m.n_a), ("v8", m.b, m.b_ci, m.n_b)):
-        mean, sd, count = direct(known_template, "SELECT avg(quality_score), "
-                                 "stddev_samp(quality_score), count(quality_score)", arm)
+        mean, sd, count = direct(
+            known_template, "SELECT avg(quality_score), stddev_samp(quality_score), count(quality_score)", arm
+        )
         assert n == count
         assert value == pytest.approx(mean, rel=1e-12)
         half = Z * sd / math.sqrt(count)
@@ -82,9 +87,19 @@ def test_quality_p_value_is_the_mann_whitney_test(result, known_template):
     """Quality lies on a 0.001 grid, so compare's binned rank test is the exact Mann-Whitney
     (ties included, normal approximation without continuity correction)."""
     con = duckdb.connect(str(known_template / "rollback.duckdb"), read_only=True)
-    a, b = (np.array([r[0] for r in con.execute(
-        "SELECT quality_score FROM requests WHERE prompt_version = ? AND quality_score IS NOT NULL",
-        [arm]).fetchall()]) for arm in ("v7", "v8"))
+    a, b = (
+        np.array(
+            [
+                r[0]
+                for r in con.execute(
+                    "SELECT quality_score FROM requests WHERE prompt_version = ? "
+                    "AND quality_score IS NOT NULL",
+                    [arm],
+                ).fetchall()
+            ]
+        )
+        for arm in ("v7", "v8")
+    )
     con.close()
     expected = sst.mannwhitneyu(b, a, use_continuity=False, method="asymptotic").pvalue
     assert result.metric("quality_score").p_value == pytest.approx(expected, rel=1e-6)
@@ -96,9 +111,13 @@ def test_latency_p95_and_its_interval_are_duckdb_quantiles(result, known_templat
     m = result.metric("latency_p95_ms")
     for arm, value, ci, n in (("v7", m.a, m.a_ci, m.n_a), ("v8", m.b, m.b_ci, m.n_b)):
         lo, hi = quantile_rank_levels(n, 0.95)
-        p95, q_lo, q_hi = direct(known_template, f"SELECT quantile_cont(latency_ms, 0.95), "
-                                 f"quantile_cont(latency_ms, {lo}), "
-                                 f"quantile_cont(latency_ms, {hi})", arm)
+        p95, q_lo, q_hi = direct(
+            known_template,
+            f"SELECT quantile_cont(latency_ms, 0.95), "
+            f"quantile_cont(latency_ms, {lo}), "
+            f"quantile_cont(latency_ms, {hi})",
+            arm,
+        )
         assert value == pytest.approx(p95) and ci == pytest.approx((q_lo, q_hi))
         assert q_lo <= value <= q_hi
     # v7 latency is 1000 + (i % 400): p95 of a uniform 1000..1399 is about 1380
@@ -128,8 +147,11 @@ def test_identical_arms_show_no_difference(known_template):
 
 def test_an_empty_arm_has_no_p_value(known_template):
     store = Store(known_template)
-    out = compare(store, Scope(FEATURE, filter=Filter.parse("prompt_version=v7")),
-                  Scope(FEATURE, filter=Filter.parse("prompt_version=v9")))
+    out = compare(
+        store,
+        Scope(FEATURE, filter=Filter.parse("prompt_version=v7")),
+        Scope(FEATURE, filter=Filter.parse("prompt_version=v9")),
+    )
     assert out.b.requests == 0
     for m in out.metrics:
         assert m.b is None and m.p_value is None and m.difference is None
@@ -145,9 +167,13 @@ def test_before_and_after_a_moment_split_the_range(known_template):
 
 def test_the_timeline_of_both_arms_adds_up(known_template):
     store = Store(known_template)
-    rows = arm_timeline(store, Scope(FEATURE, filter=Filter.parse("prompt_version=v7")),
-                        Scope(FEATURE, filter=Filter.parse("prompt_version=v8")), "error_rate",
-                        "6 hours")
+    rows = arm_timeline(
+        store,
+        Scope(FEATURE, filter=Filter.parse("prompt_version=v7")),
+        Scope(FEATURE, filter=Filter.parse("prompt_version=v8")),
+        "error_rate",
+        "6 hours",
+    )
     assert sum(n for arm, _, _, n in rows if arm == "a") == N_V7
     assert sum(n for arm, _, _, n in rows if arm == "b") == N_V8
     assert {arm for arm, *_ in rows} == {"a", "b"}
@@ -158,12 +184,24 @@ def test_a_prompt_suspect_presets_its_two_versions():
     from app.detection.findings import Finding, Suspect
     from app.detection.findings import Scope as FindingScope
 
-    change = ChangeEvent(datetime(2026, 11, 20, 12), FEATURE, "prompt", "prompt_version", "v7",
-                         "v8", None, None, "declared")
-    finding = Finding(feature=FEATURE, metric="quality_score", onset=datetime(2026, 11, 20, 12),
-                      end=datetime(2026, 11, 21), baseline=0.9, current=0.8, p_value=1e-9,
-                      n_baseline=100, n_current=100, shape="step", severity=1.0,
-                      scope=FindingScope("total"), suspects=(Suspect(change, 0.9, "timing"),))
+    change = ChangeEvent(
+        datetime(2026, 11, 20, 12), FEATURE, "prompt", "prompt_version", "v7", "v8", None, None, "declared"
+    )
+    finding = Finding(
+        feature=FEATURE,
+        metric="quality_score",
+        onset=datetime(2026, 11, 20, 12),
+        end=datetime(2026, 11, 21),
+        baseline=0.9,
+        current=0.8,
+        p_value=1e-9,
+        n_baseline=100,
+        n_current=100,
+        shape="step",
+        severity=1.0,
+        scope=FindingScope("total"),
+        suspects=(Suspect(change, 0.9, "timing"),),
+    )
     a, b, label = preset_from_finding(finding)
     assert a.text() == "prompt_version=v7" and b.text() == "prompt_version=v8"
     assert "v7" in label and "v8" in label

@@ -44,7 +44,7 @@ def test_each_operator_selects_the_known_rows(known_template):
 def test_names_and_values_never_become_sql(known_template):
     store = Store(known_template)
     with pytest.raises(FilterError, match="not a request field"):
-        count(store, "model\" = model OR \"model=x")
+        count(store, 'model" = model OR "model=x')
     with pytest.raises(FilterError, match="not a request field"):
         count(store, "1=1")
     assert count(store, "model=x' OR '1'='1") == 0
@@ -70,9 +70,9 @@ def test_facets_rank_the_values_that_carry_the_errors(known_template):
 
 def test_facets_for_quality_and_extra_columns(known_template):
     store = Store(known_template)
-    out = facets(store, Scope(FEATURE), "quality_score", dimensions=("prompt_version",
-                                                                     "ticket_channel"),
-                 extras=EXTRAS)
+    out = facets(
+        store, Scope(FEATURE), "quality_score", dimensions=("prompt_version", "ticket_channel"), extras=EXTRAS
+    )
     worst = out.facet("prompt_version").values[0]
     assert worst.value == "v8" and worst.contribution > 0
     assert sum(v.requests for v in out.facet("ticket_channel").values) == N_V7 + N_V8
@@ -80,8 +80,9 @@ def test_facets_for_quality_and_extra_columns(known_template):
 
 def test_facets_follow_the_filter_and_mark_missing_values(known_template):
     store = Store(known_template)
-    out = facets(store, Scope(FEATURE, filter=Filter.parse("prompt_version=v8")), "error_rate",
-                 dimensions=("error",))
+    out = facets(
+        store, Scope(FEATURE, filter=Filter.parse("prompt_version=v8")), "error_rate", dimensions=("error",)
+    )
     values = {v.value: v.requests for v in out.facet("error").values}
     assert values == {"timeout": 125, "(missing)": N_V8 - 125}
 
@@ -96,8 +97,10 @@ def test_the_first_page_is_the_newest_and_pages_cover_the_scope(known_template):
     assert "extra.ticket_channel" in first.columns and "extra.prompt_text" in first.columns
     seen = set()
     for p in range(first.pages):
-        seen |= {r["request_id"] for r in request_table.page(
-            store, scope, offset=p * 50, limit=50, total=first.total).rows}
+        seen |= {
+            r["request_id"]
+            for r in request_table.page(store, scope, offset=p * 50, limit=50, total=first.total).rows
+        }
     assert len(seen) == N_V8
 
 
@@ -131,11 +134,13 @@ def test_facet_p95_is_within_one_percent_and_users_are_exact(known_template):
     import duckdb
 
     store = Store(known_template)
-    out = facets(store, Scope(FEATURE), "latency_p95_ms",
-                 dimensions=("prompt_version", "user_id"))
+    out = facets(store, Scope(FEATURE), "latency_p95_ms", dimensions=("prompt_version", "user_id"))
     con = duckdb.connect(str(known_template / "rollback.duckdb"), read_only=True)
-    exact = dict(con.execute("SELECT prompt_version, quantile_cont(latency_ms, 0.95) FROM "
-                             "requests GROUP BY 1").fetchall())
+    exact = dict(
+        con.execute(
+            "SELECT prompt_version, quantile_cont(latency_ms, 0.95) FROM requests GROUP BY 1"
+        ).fetchall()
+    )
     whole = con.execute("SELECT quantile_cont(latency_ms, 0.95) FROM requests").fetchone()[0]
     con.close()
     for v in out.facet("prompt_version").values:

@@ -28,8 +28,11 @@ def test_the_console_needs_an_admin(known_dir: Path):
     assert run_sql(known_dir, "SELECT 2", actor=None, who="cli-user").rows == [(2,)]
     log = querylog.recent(known_dir)
     assert [(r.actor, r.role, r.outcome) for r in log] == [
-        ("cli-user", None, "ok"), ("ada", "admin", "ok"), ("rosa", "responder", "denied"),
-        ("vic", "viewer", "denied")]
+        ("cli-user", None, "ok"),
+        ("ada", "admin", "ok"),
+        ("rosa", "responder", "denied"),
+        ("vic", "viewer", "denied"),
+    ]
 
 
 def test_exports_need_a_responder(known_dir: Path, tmp_path: Path):

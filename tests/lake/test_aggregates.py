@@ -167,7 +167,9 @@ def test_the_aggregate_command_plans_builds_and_verifies(lake: Path, tmp_path: P
     import sys
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "app", *args], capture_output=True, text=True, timeout=300)
+        return subprocess.run(
+            [sys.executable, "-m", "app", *args], capture_output=True, text=True, timeout=300
+        )
 
     plan_file = tmp_path / "plan.txt"
     out = run("aggregate", "--source", str(lake), "--output", str(tmp_path / "a"), "--plan", str(plan_file))

@@ -33,7 +33,8 @@ class Receiver:
         (data_dir / "notify.yaml").write_text(
             # the receiver listens on loopback, which webhooks refuse unless allowed
             f"allow_private: true\nwebhooks:\n  reliability:\n    url: {self.url}\n"
-            "    timeout_s: 2\n    retries: 0\n")
+            "    timeout_s: 2\n    retries: 0\n"
+        )
 
     def close(self) -> None:
         self.server.shutdown()

@@ -20,15 +20,15 @@ DAY = timedelta(days=1)
 
 def config(objective: float = 0.99, window_days: float = 1, min_requests: int = 10, **extra):
     spec = {"sli": "success_rate", "objective": objective, **extra}
-    return parse_slos({"min_requests": min_requests,
-                       "features": {"f": {"window_days": window_days, "objectives": [spec]}}})
+    return parse_slos(
+        {"min_requests": min_requests, "features": {"f": {"window_days": window_days, "objectives": [spec]}}}
+    )
 
 
 def status(store, cfg, until=T0 + DAY, alert_since=T0):
     series = count_events(store, cfg, until - 4 * DAY, until)["f"]
     slos = cfg.for_feature("f")
-    return slo_status(series, slos, slos.objectives[0], until, cfg.alerts, alert_since,
-                      cfg.min_requests)
+    return slo_status(series, slos, slos.objectives[0], until, cfg.alerts, alert_since, cfg.min_requests)
 
 
 def test_last_hour_of_errors_gives_the_hand_computed_budget_and_burn_rates(data_dir: Path):
@@ -95,8 +95,11 @@ def test_the_alert_stops_when_the_short_window_recovers():
     counts = {"requests": total, "errors": bad}
     series = Series("f", T0, T0 + n * STEP, counts)
     cfg = config()
-    [alert] = [a for a in find_alerts(series, cfg.for_feature("f").objectives[0], DEFAULT_ALERTS,
-                                      T0, T0 + DAY) if a.rule == "page-fast"]
+    [alert] = [
+        a
+        for a in find_alerts(series, cfg.for_feature("f").objectives[0], DEFAULT_ALERTS, T0, T0 + DAY)
+        if a.rule == "page-fast"
+    ]
     assert alert.start == alert.end == T0 + 102 * STEP
 
 
@@ -129,10 +132,21 @@ def test_latency_quality_and_feedback_slis_count_their_own_events(data_dir: Path
         r["quality_score"] = (0.5 if i % 20 == 0 else 0.9) if i % 2 == 0 else None  # 6 of 60
         r["feedback"] = (-1 if i % 30 == 0 else 1) if i % 3 == 0 else None  # 4 of 40
     store = load(data_dir, rows)
-    cfg = parse_slos({"min_requests": 10, "features": {"f": {"window_days": 1, "objectives": [
-        {"name": "fast", "sli": "latency", "threshold_ms": 3000, "objective": 0.95},
-        {"name": "good", "sli": "quality", "threshold": 0.7, "objective": 0.8},
-        {"name": "happy", "sli": "feedback", "objective": 0.5}]}}})
+    cfg = parse_slos(
+        {
+            "min_requests": 10,
+            "features": {
+                "f": {
+                    "window_days": 1,
+                    "objectives": [
+                        {"name": "fast", "sli": "latency", "threshold_ms": 3000, "objective": 0.95},
+                        {"name": "good", "sli": "quality", "threshold": 0.7, "objective": 0.8},
+                        {"name": "happy", "sli": "feedback", "objective": 0.5},
+                    ],
+                }
+            },
+        }
+    )
     until = T0 + timedelta(hours=1)
     series = count_events(store, cfg, T0, until)["f"]
     slos = cfg.for_feature("f")

@@ -26,22 +26,38 @@ def run(capsys, *args: str) -> tuple[int, str, str]:
 
 
 def test_json_follows_the_contract(demo_dir: Path, capsys):
-    code, out, _ = run(capsys, "review", "--data-dir", str(demo_dir), "--week", "2026-W44",
-                       "--json")
+    code, out, _ = run(capsys, "review", "--data-dir", str(demo_dir), "--week", "2026-W44", "--json")
     assert code == 0
     doc = json.loads(out)
-    assert doc["period"] == {"since": "2026-10-26T00:00:00Z", "until": "2026-11-02T00:00:00Z",
-                             "week": "2026-W44"}
+    assert doc["period"] == {
+        "since": "2026-10-26T00:00:00Z",
+        "until": "2026-11-02T00:00:00Z",
+        "week": "2026-W44",
+    }
     by_name = {f["feature"]: f for f in doc["features"]}
     code_assistant = by_name["code-assistant"]
-    assert set(code_assistant) >= {"feature", "requests", "cost_usd", "cost_per_request_usd",
-                                   "slos", "week_over_week"}
+    assert set(code_assistant) >= {
+        "feature",
+        "requests",
+        "cost_usd",
+        "cost_per_request_usd",
+        "slos",
+        "week_over_week",
+    }
     slo = next(s for s in code_assistant["slos"] if s["name"] == "availability")
-    assert set(slo) >= {"name", "sli", "objective", "window_days", "attainment", "budget_total",
-                        "budget_spent", "budget_remaining", "alerts"}
+    assert set(slo) >= {
+        "name",
+        "sli",
+        "objective",
+        "window_days",
+        "attainment",
+        "budget_total",
+        "budget_spent",
+        "budget_remaining",
+        "alerts",
+    }
     assert 0 <= slo["attainment"] <= 1 and slo["window_days"] == 28
-    assert slo["budget_remaining"] == pytest.approx(slo["budget_total"] - slo["budget_spent"],
-                                                    abs=1e-3)
+    assert slo["budget_remaining"] == pytest.approx(slo["budget_total"] - slo["budget_spent"], abs=1e-3)
     assert "page-fast" in {a["rule"] for a in slo["alerts"]}
     assert by_name["search-answers"]["slos"] == []  # no objectives: none invented
     for pair in code_assistant["week_over_week"].values():
@@ -51,24 +67,29 @@ def test_json_follows_the_contract(demo_dir: Path, capsys):
     [failed] = doc["changes"]["failed"]
     assert set(failed) >= {"change_id", "feature", "kind", "key", "from", "to", "timestamp", "why"}
     assert (failed["feature"], failed["kind"], failed["to"]) == (
-        "code-assistant", "model", "gpt-4.1-2025-04-14")
+        "code-assistant",
+        "model",
+        "gpt-4.1-2025-04-14",
+    )
     assert model["failed"] == 1 and model["median_recovery_min"] == failed["recovery_min"]
     assert doc["incidents"] == []
 
 
 def test_markdown_is_tables_and_headings_without_html(demo_dir: Path, tmp_path: Path, capsys):
     out = tmp_path / "review.md"
-    code, printed, _ = run(capsys, "review", "--data-dir", str(demo_dir), "--week", "2026-W45",
-                           "--output", str(out))
+    code, printed, _ = run(
+        capsys, "review", "--data-dir", str(demo_dir), "--week", "2026-W45", "--output", str(out)
+    )
     assert code == 0 and printed.startswith(f"wrote {out}")
     text = out.read_text()
     tokens = MarkdownIt("commonmark").enable("table").parse(text)
     assert not [t for t in tokens if t.type in ("html_block", "html_inline")]
     headings = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "heading_open"]
-    assert headings[:2] == ["Weekly reliability review: 2026-W45 (2026-11-02 to 2026-11-08)",
-                            "Objectives and error budgets"]
-    assert {"Failed changes", "Incidents", "Top regressions", "Cost per feature and model"} <= set(
-        headings)
+    assert headings[:2] == [
+        "Weekly reliability review: 2026-W45 (2026-11-02 to 2026-11-08)",
+        "Objectives and error budgets",
+    ]
+    assert {"Failed changes", "Incidents", "Top regressions", "Cost per feature and model"} <= set(headings)
     tables = [i for i, t in enumerate(tokens) if t.type == "table_open"]
     assert len(tables) >= 6
     # Every row of every table has as many cells as its header.
@@ -88,30 +109,38 @@ def test_markdown_is_tables_and_headings_without_html(demo_dir: Path, tmp_path: 
     assert "prompt_version: v7 → v7.1" in cells and "3.5 h" in cells
 
 
-def test_html_is_one_offline_file_whose_charts_draw_in_chromium(demo_dir: Path, tmp_path: Path,
-                                                                  capsys):
+def test_html_is_one_offline_file_whose_charts_draw_in_chromium(demo_dir: Path, tmp_path: Path, capsys):
     require(Path(CHROMIUM).exists(), f"Chromium at {CHROMIUM}")
     from playwright.sync_api import sync_playwright
 
     out = tmp_path / "review.html"
-    assert run(capsys, "review", "--data-dir", str(demo_dir), "--week", "2026-W44",
-               "--output", str(out))[0] == 0
+    assert (
+        run(capsys, "review", "--data-dir", str(demo_dir), "--week", "2026-W44", "--output", str(out))[0] == 0
+    )
     html = out.read_text()
     assert "<script src=" not in html  # plotly.js is inline: no download needed
     charts = html.count('class="plotly-graph-div"')
     assert charts >= 5
     requested: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--disable-sync"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+            ],
+        )
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.on("request", lambda r: requested.append(r.url))
             page.goto(out.as_uri())
             page.wait_for_function(
-                f"document.querySelectorAll('.plotly-graph-div .main-svg').length >= {charts}",
-                timeout=30_000)
+                f"document.querySelectorAll('.plotly-graph-div .main-svg').length >= {charts}", timeout=30_000
+            )
             drawn = page.evaluate("""() => [...document.querySelectorAll('.plotly-graph-div')]
                 .map(d => d.querySelectorAll('.scatterlayer .trace, .barlayer .trace').length)""")
             OUTPUT.mkdir(parents=True, exist_ok=True)
@@ -126,8 +155,9 @@ def test_post_sends_the_summary_without_revealing_the_webhook(demo_dir: Path, ca
     receiver = Receiver()
     try:
         receiver.configure(demo_dir)
-        code, out, err = run(capsys, "review", "--data-dir", str(demo_dir), "--post",
-                             "--output", str(demo_dir / "r.md"))
+        code, out, err = run(
+            capsys, "review", "--data-dir", str(demo_dir), "--post", "--output", str(demo_dir / "r.md")
+        )
     finally:
         receiver.close()
     assert code == 0
@@ -138,12 +168,15 @@ def test_post_sends_the_summary_without_revealing_the_webhook(demo_dir: Path, ca
     assert "posted to reliability: sent (HTTP 200)" in out
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--week", "2026-47"], "is not an ISO week like 2026-W47"),
-    (["--week", "2026-W47", "--since", "2026-11-01"], "either --week or --since/--until"),
-    (["--since", "2026-11-10"], "--since and --until go together"),
-    (["--output", "review.pdf"], "expected a .md or .html file name"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--week", "2026-47"], "is not an ISO week like 2026-W47"),
+        (["--week", "2026-W47", "--since", "2026-11-01"], "either --week or --since/--until"),
+        (["--since", "2026-11-10"], "--since and --until go together"),
+        (["--output", "review.pdf"], "expected a .md or .html file name"),
+    ],
+)
 def test_bad_arguments_are_named(demo_dir: Path, capsys, args: list[str], message: str):
     code, _, err = run(capsys, "review", "--data-dir", str(demo_dir), *args)
     assert code == 2 and message in err

@@ -22,10 +22,26 @@ from .stores import T0, load, per_bucket
 H24 = timedelta(hours=24)
 
 
-def change(at: datetime, kind: str = "prompt", key: str = "prompt_version", old: str = "v1",
-           new: str = "v2", source: str = "declared", feature: str = "support-reply") -> ChangeEvent:
-    return ChangeEvent(timestamp=at, feature=feature, kind=kind, key=key, from_value=old,
-                       to_value=new, author="maria", description="", source=source)
+def change(
+    at: datetime,
+    kind: str = "prompt",
+    key: str = "prompt_version",
+    old: str = "v1",
+    new: str = "v2",
+    source: str = "declared",
+    feature: str = "support-reply",
+) -> ChangeEvent:
+    return ChangeEvent(
+        timestamp=at,
+        feature=feature,
+        kind=kind,
+        key=key,
+        from_value=old,
+        to_value=new,
+        author="maria",
+        description="",
+        source=source,
+    )
 
 
 def test_a_console_rollback_fails_the_change_it_undoes(tmp_path: Path):
@@ -36,8 +52,9 @@ def test_a_console_rollback_fails_the_change_it_undoes(tmp_path: Path):
     now = datetime.utcnow()
     prompt = change(now - timedelta(hours=1))
     model = change(now - timedelta(hours=2), kind="model", key="model", old="a", new="b")
-    result = actions.execute(data_dir, "support-reply", "revert-prompt", operator="ana",
-                             reason="v8 hurts quality")
+    result = actions.execute(
+        data_dir, "support-reply", "revert-prompt", operator="ana", reason="v8 hurts quality"
+    )
     assert result.outcome == "verified"
     later = recorded.change_events(data_dir)
     [rollback] = [e for e in later if e.source == "rollback-desk"]
@@ -48,19 +65,43 @@ def test_a_console_rollback_fails_the_change_it_undoes(tmp_path: Path):
     assert rollback.change_id not in by_id  # the remedy is not a change of its own
     assert [e.kind for e in by_id[prompt.change_id].evidence] == ["console-rollback"]
     assert by_id[prompt.change_id].recovery_min == pytest.approx(
-        (rollback.timestamp - prompt.timestamp).total_seconds() / 60)
+        (rollback.timestamp - prompt.timestamp).total_seconds() / 60
+    )
     assert not by_id[model.change_id].failed  # revert-prompt does not undo a model change
 
 
 def test_a_value_set_back_in_the_flag_history_fails_the_change():
-    up = change(T0, kind="flag", key="doc-summarizer-canary", old="0%", new="10%",
-                source="flag-audit", feature="doc-summarizer")
-    back = change(T0 + timedelta(hours=3), kind="flag", key="doc-summarizer-canary", old="10%",
-                  new="0%", source="flag-audit", feature="doc-summarizer")
-    late = change(T0 + timedelta(hours=30), kind="flag", key="other", old="on", new="off",
-                  source="flag-audit", feature="doc-summarizer")
-    outcomes = {o.change.change_id: o for o in failures.classify(None, [up, back, late],
-                                                                 [up, back, late], [], [], H24)}
+    up = change(
+        T0,
+        kind="flag",
+        key="doc-summarizer-canary",
+        old="0%",
+        new="10%",
+        source="flag-audit",
+        feature="doc-summarizer",
+    )
+    back = change(
+        T0 + timedelta(hours=3),
+        kind="flag",
+        key="doc-summarizer-canary",
+        old="10%",
+        new="0%",
+        source="flag-audit",
+        feature="doc-summarizer",
+    )
+    late = change(
+        T0 + timedelta(hours=30),
+        kind="flag",
+        key="other",
+        old="on",
+        new="off",
+        source="flag-audit",
+        feature="doc-summarizer",
+    )
+    outcomes = {
+        o.change.change_id: o
+        for o in failures.classify(None, [up, back, late], [up, back, late], [], [], H24)
+    }
     assert outcomes[up.change_id].failed
     assert outcomes[up.change_id].why == "set back to 0% in the flag history at 2026-01-01 03:00 UTC"
     assert outcomes[up.change_id].recovery_min == 180
@@ -105,17 +146,28 @@ def test_a_canary_that_keeps_running_is_not_a_revert(data_dir: Path):
 
 
 def _finding(suspect: ChangeEvent, onset: datetime) -> Finding:
-    return Finding(feature=suspect.feature, metric="quality_score", onset=onset,
-                   end=onset + timedelta(hours=5), baseline=0.9, current=0.78, p_value=1e-9,
-                   n_baseline=5000, n_current=800, shape="step", severity=6.0,
-                   suspects=(Suspect(suspect, 0.9, "timing"),))
+    return Finding(
+        feature=suspect.feature,
+        metric="quality_score",
+        onset=onset,
+        end=onset + timedelta(hours=5),
+        baseline=0.9,
+        current=0.78,
+        p_value=1e-9,
+        n_baseline=5000,
+        n_current=800,
+        shape="step",
+        severity=6.0,
+        suspects=(Suspect(suspect, 0.9, "timing"),),
+    )
 
 
 def test_the_top_suspect_of_a_finding_failed_and_the_second_did_not():
     top, second = change(T0), change(T0 - timedelta(hours=1), kind="config", key="temperature")
     finding = _finding(top, T0 + timedelta(minutes=10))
-    finding = Finding(**{**finding.__dict__, "suspects": (Suspect(top, 0.9, "timing"),
-                                                          Suspect(second, 0.2, "weak"))})
+    finding = Finding(
+        **{**finding.__dict__, "suspects": (Suspect(top, 0.9, "timing"), Suspect(second, 0.2, "weak"))}
+    )
     outcomes = failures.classify(None, [second, top], [second, top], [finding], [], H24)
     assert [o.failed for o in outcomes] == [False, True]
     assert outcomes[1].why == "top suspect of the quality_score degradation from 2026-01-01 00:10 UTC"
@@ -126,8 +178,13 @@ def test_the_top_suspect_of_an_incident_failed(tmp_path: Path):
     c = change(T0)
     other = change(T0 + timedelta(hours=2), kind="model", key="model", old="a", new="b")
     log = IncidentLog(tmp_path)
-    incident = log.open("Replies got worse", ["support-reply"], "SEV2",
-                        suspect_change_ids=[c.change_id, other.change_id], at=T0)
+    incident = log.open(
+        "Replies got worse",
+        ["support-reply"],
+        "SEV2",
+        suspect_change_ids=[c.change_id, other.change_id],
+        at=T0,
+    )
     outcomes = failures.classify(None, [c, other], [c, other], [], log.list(), H24)
     assert outcomes[0].why == f"top suspect of {incident.id} (Replies got worse)"
     assert not outcomes[1].failed
@@ -141,16 +198,18 @@ def test_rates_and_median_recovery_per_kind():
         at = None if recovery_h is None else T0 + timedelta(hours=recovery_h)
         return failures.ChangeOutcome(c, (failures.Evidence("reverted", "x", at),))
 
-    outcomes = [outcome("model", 1), outcome("model", 3), outcome("model", None),
-                outcome("model", 0, failed=False), outcome("prompt", 0.5),
-                outcome("prompt", 0, failed=False)]
+    outcomes = [
+        outcome("model", 1),
+        outcome("model", 3),
+        outcome("model", None),
+        outcome("model", 0, failed=False),
+        outcome("prompt", 0.5),
+        outcome("prompt", 0, failed=False),
+    ]
     got = {k: v.as_dict() for k, v in failures.by_kind(outcomes).items()}
-    assert got["model"] == {"count": 4, "failed": 3, "failure_rate": 0.75,
-                            "median_recovery_min": 120.0}
-    assert got["prompt"] == {"count": 2, "failed": 1, "failure_rate": 0.5,
-                             "median_recovery_min": 30.0}
-    assert got["flag"] == {"count": 0, "failed": 0, "failure_rate": None,
-                           "median_recovery_min": None}
+    assert got["model"] == {"count": 4, "failed": 3, "failure_rate": 0.75, "median_recovery_min": 120.0}
+    assert got["prompt"] == {"count": 2, "failed": 1, "failure_rate": 0.5, "median_recovery_min": 30.0}
+    assert got["flag"] == {"count": 0, "failed": 0, "failure_rate": None, "median_recovery_min": None}
 
 
 def test_a_value_replaced_by_a_newer_one_is_not_a_revert(data_dir: Path):

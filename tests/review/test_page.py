@@ -42,7 +42,8 @@ def frame(at: AppTest, first_column: str, contains: str | None = None):
 
 
 def test_the_default_week_is_the_last_complete_one_and_its_numbers_are_the_reviews(
-        app: AppTest, demo_dir: Path):
+    app: AppTest, demo_dir: Path
+):
     assert app.selectbox(key="review_week").value == "2026-W47"
     review = weekly_review(Store(demo_dir), week_bounds("2026-W47"))
     shown = metrics(app)
@@ -82,8 +83,7 @@ def test_the_prompt_change_that_was_reverted_in_the_logs_fails_in_its_week(app: 
     assert row["Recovery"] == "3.5 h"
 
 
-def test_the_overview_names_the_features_burning_budget_now(demo_dir: Path,
-                                                           monkeypatch: pytest.MonkeyPatch):
+def test_the_overview_names_the_features_burning_budget_now(demo_dir: Path, monkeypatch: pytest.MonkeyPatch):
     from app.review.alerting import firing_now
 
     burning = {a.feature for a in firing_now(Store(demo_dir))}
@@ -93,16 +93,21 @@ def test_the_overview_names_the_features_burning_budget_now(demo_dir: Path,
     at = AppTest.from_file(str(ROOT / "app/ui/streamlit_app.py"), default_timeout=90)
     at.run()
     assert not at.exception
-    warned = {w.value.split(" is burning", 1)[0].removeprefix("🔥 ")
-              for w in at.warning if "is burning its error budget" in w.value}
+    warned = {
+        w.value.split(" is burning", 1)[0].removeprefix("🔥 ")
+        for w in at.warning
+        if "is burning its error budget" in w.value
+    }
     assert warned == burning
 
 
 def test_a_bad_slos_yaml_is_shown_with_every_problem_named_by_line_and_key(
-        demo_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    demo_dir: Path, monkeypatch: pytest.MonkeyPatch
+):
     slos = demo_dir / "slos.yaml"
-    slos.write_text("window_days: 0\nfeatures:\n  support-reply:\n    objectives:\n"
-                    "      - {sli: speed, objective: 0.9}\n")
+    slos.write_text(
+        "window_days: 0\nfeatures:\n  support-reply:\n    objectives:\n      - {sli: speed, objective: 0.9}\n"
+    )
     monkeypatch.setenv("ROLLBACK_DESK_DATA", str(demo_dir))
     st.cache_data.clear()
     at = AppTest.from_file(str(ROOT / "app/ui/streamlit_app.py"), default_timeout=90)
@@ -112,6 +117,8 @@ def test_a_bad_slos_yaml_is_shown_with_every_problem_named_by_line_and_key(
     assert not at.exception, at.exception
     [error] = [e.value for e in at.error if "slos.yaml cannot be used" in e.value]
     assert f"{slos}: line 1: window_days: expected a number of days from 1 to 366, got 0" in error
-    assert (f"{slos}: line 5: features.support-reply.objectives[0].sli: expected an SLI: one of "
-            "success_rate, latency, quality, feedback, got 'speed'") in error
+    assert (
+        f"{slos}: line 5: features.support-reply.objectives[0].sli: expected an SLI: one of "
+        "success_rate, latency, quality, feedback, got 'speed'"
+    ) in error
     assert not at.metric  # no attainment is shown from a file that cannot be used

@@ -40,17 +40,27 @@ def test_incidents_of_the_week_with_their_times_from_the_onset(data_dir: Path):
     store = load(data_dir, per_bucket(MONDAY, 7 * 288, 2))
     log = IncidentLog(data_dir)
     onset = MONDAY + timedelta(days=2, hours=10)
-    inc = log.open("Errors up", ["f"], "SEV2", onset=onset, source="detection",
-                   at=onset + timedelta(minutes=25))
+    inc = log.open(
+        "Errors up", ["f"], "SEV2", onset=onset, source="detection", at=onset + timedelta(minutes=25)
+    )
     log.set_status(inc.id, "identified", at=onset + timedelta(minutes=40))
     log.set_status(inc.id, "resolved", at=onset + timedelta(hours=3))
     log.set_action_item(inc.id, "Add a canary", "ana", "prevent")
-    log.open("Last week's", ["f"], "SEV3", onset=MONDAY - timedelta(days=3),
-             at=MONDAY - timedelta(days=3))
+    log.open("Last week's", ["f"], "SEV3", onset=MONDAY - timedelta(days=3), at=MONDAY - timedelta(days=3))
     review = weekly_review(store, week_bounds("2026-W47"))
     [got] = review.incidents
     assert got.as_dict() | {"opened_at": None} == {
-        "id": inc.id, "title": "Errors up", "severity": "SEV2", "status": "resolved",
-        "features": ["f"], "opened_at": None, "ttd_min": 25.0, "ttm_min": None,
-        "ttr_min": 180.0, "rolled_back": False, "detected_by": "tool", "open_action_items": 1}
+        "id": inc.id,
+        "title": "Errors up",
+        "severity": "SEV2",
+        "status": "resolved",
+        "features": ["f"],
+        "opened_at": None,
+        "ttd_min": 25.0,
+        "ttm_min": None,
+        "ttr_min": 180.0,
+        "rolled_back": False,
+        "detected_by": "tool",
+        "open_action_items": 1,
+    }
     assert review.features[0].has_slos is False  # no slos.yaml: none invented

@@ -39,7 +39,9 @@ def test_an_alert_firing_now_is_sent_once_across_looks(data_dir: Path, tmp_path:
     first = watch.look_once(data_dir, folder, False, DEFAULTS, hooks=[alerting.watch_hook])
     alerts = first.extras["burn_rate_alerts"]
     assert {(a["feature"], a["slo"], a["rule"]) for a in alerts} == {
-        ("f", "availability", "page-fast"), ("f", "availability", "ticket")}
+        ("f", "availability", "page-fast"),
+        ("f", "availability", "ticket"),
+    }
     page = next(a for a in alerts if a["rule"] == "page-fast")
     assert page["start"] == "2026-01-01T23:30:00Z"
     assert [s["outcome"] for s in first.extras["alert_sends"]] == ["sent", "sent"]
@@ -81,8 +83,7 @@ def test_firing_now_follows_an_episode_back_to_its_start(data_dir: Path):
     assert page.start == T0 + timedelta(hours=20, minutes=20)
 
 
-def test_an_episode_longer_than_a_look_reads_is_not_sent_again(data_dir: Path, tmp_path: Path,
-                                                               receiver):
+def test_an_episode_longer_than_a_look_reads_is_not_sent_again(data_dir: Path, tmp_path: Path, receiver):
     load(data_dir, per_bucket(T0, 288, 10, bad={b: 3 for b in range(276, 288)}))
     (data_dir / "slos.yaml").write_text(SLOS)
     receiver.configure(data_dir)
@@ -90,8 +91,11 @@ def test_an_episode_longer_than_a_look_reads_is_not_sent_again(data_dir: Path, t
     assert len(sends) == 2
     # Two more days of the same failures: the episode now began before the stretch a look
     # reads, so the look sees it start later; it is still the episode already sent.
-    load(data_dir, per_bucket(T0 + timedelta(days=1), 576, 10, bad={b: 3 for b in range(576)}),
-         name="more.parquet")
+    load(
+        data_dir,
+        per_bucket(T0 + timedelta(days=1), 576, 10, bad={b: 3 for b in range(576)}),
+        name="more.parquet",
+    )
     alerts, sends = alerting.evaluate(data_dir)
     assert {a.rule for a in alerts} >= {"page-fast"}
     page = next(a for a in alerts if a.rule == "page-fast")

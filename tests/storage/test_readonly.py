@@ -24,8 +24,7 @@ from app.storage.readonly import (
 def db(tmp_path: Path) -> Path:
     path = tmp_path / "store.duckdb"
     con = duckdb.connect(str(path))
-    con.execute("CREATE TABLE requests AS SELECT range AS i, 'r' || range AS request_id "
-                "FROM range(5000)")
+    con.execute("CREATE TABLE requests AS SELECT range AS i, 'r' || range AS request_id FROM range(5000)")
     con.close()
     (tmp_path / "secret.csv").write_text("token\nabc\n")
     return path
@@ -88,11 +87,18 @@ def test_external_access_is_off_even_past_the_check(db: Path):
     with pytest.raises(QueryRefused, match="file system operations are disabled"):
         run_readonly(db, "SELECT * FROM query('SELECT * FROM read_csv(''/etc/passwd'')')")
     with readonly_connection(db) as con:
-        settings = dict(con.execute("SELECT name, value FROM duckdb_settings() WHERE name IN "
-                                    "('enable_external_access', 'lock_configuration', "
-                                    "'access_mode')").fetchall())
-        assert settings == {"enable_external_access": "false", "lock_configuration": "true",
-                            "access_mode": "read_only"}
+        settings = dict(
+            con.execute(
+                "SELECT name, value FROM duckdb_settings() WHERE name IN "
+                "('enable_external_access', 'lock_configuration', "
+                "'access_mode')"
+            ).fetchall()
+        )
+        assert settings == {
+            "enable_external_access": "false",
+            "lock_configuration": "true",
+            "access_mode": "read_only",
+        }
         with pytest.raises(duckdb.Error, match="locked"):
             con.execute("SET enable_external_access = true")
 
@@ -107,8 +113,7 @@ def test_the_row_limit_truncates_and_says_so(db: Path):
 def test_a_runaway_query_is_interrupted_at_the_time_limit(db: Path):
     started = time.monotonic()
     with pytest.raises(QueryTimeout, match="0.5 s limit"):
-        run_readonly(db, "SELECT count(*) FROM range(1000000000000) a, requests b",
-                     timeout_s=0.5)
+        run_readonly(db, "SELECT count(*) FROM range(1000000000000) a, requests b", timeout_s=0.5)
     assert time.monotonic() - started < 5
     # and the next query runs as usual
     assert run_readonly(db, "SELECT 42").rows == [(42,)]

@@ -24,20 +24,33 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "app", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env
+    )
 
 
 def test_reader_and_writer_in_another_process_wait_for_a_long_ingest(tmp_path: Path):
     logs = tmp_path / "big.parquet"
     generate(demo_scenario(scale=4)).write_parquet(logs)  # ~900k rows: a load of a few seconds
     data = tmp_path / "data"
-    proc = subprocess.Popen([sys.executable, "-m", "app", "ingest", str(logs), "--json",
-                             "--data-dir", str(data)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "ingest", str(logs), "--json", "--data-dir", str(data)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     store = Store(data, lock_timeout_s=120)
-    event = ChangeEvent(timestamp=datetime(2026, 11, 20), feature="support-reply",
-                                kind="config", key="k", from_value="a", to_value="b",
-                                author="t", description=None, source="declared")
+    event = ChangeEvent(
+        timestamp=datetime(2026, 11, 20),
+        feature="support-reply",
+        kind="config",
+        key="k",
+        from_value="a",
+        to_value="b",
+        author="t",
+        description=None,
+        source="declared",
+    )
     seen_counts = []
     deadline = time.monotonic() + 120
     while proc.poll() is None and time.monotonic() < deadline:
@@ -50,17 +63,25 @@ def test_reader_and_writer_in_another_process_wait_for_a_long_ingest(tmp_path: P
     assert store.request_count() == loaded > 800_000
     # Readers only ever saw all or nothing of the file: one file is one transaction.
     assert set(seen_counts) <= {0, loaded}
-    assert [e.change_id for e in changes.list_changes(store, "support-reply")
-            if e.key == "k"] == [event.change_id]
+    assert [e.change_id for e in changes.list_changes(store, "support-reply") if e.key == "k"] == [
+        event.change_id
+    ]
 
 
 def test_busy_database_gives_a_clear_error(tmp_path: Path):
     store = Store(tmp_path, lock_timeout_s=0.3)
     store.request_count()
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True);"
-         " time.sleep(30)", str(store.path)], stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True);"
+            " time.sleep(30)",
+            str(store.path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(StoreBusy, match="held by another process"):
@@ -73,13 +94,16 @@ def test_busy_database_gives_a_clear_error(tmp_path: Path):
 def test_ledger_takes_writes_from_two_processes_at_once(tmp_path: Path):
     ledger = Ledger(tmp_path)
     ledger.ensure_tables("t", ["CREATE TABLE IF NOT EXISTS t (who TEXT, i INTEGER)"])
-    code = ("import sys; from pathlib import Path; from app.storage.ledger import Ledger\n"
-            "l = Ledger(Path(sys.argv[1]))\n"
-            "for i in range(200):\n"
-            "    with l.connect() as con:\n"
-            "        con.execute('INSERT INTO t VALUES (?, ?)', (sys.argv[2], i))\n")
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), who], cwd=ROOT)
-             for who in ("a", "b")]
+    code = (
+        "import sys; from pathlib import Path; from app.storage.ledger import Ledger\n"
+        "l = Ledger(Path(sys.argv[1]))\n"
+        "for i in range(200):\n"
+        "    with l.connect() as con:\n"
+        "        con.execute('INSERT INTO t VALUES (?, ?)', (sys.argv[2], i))\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(tmp_path), who], cwd=ROOT) for who in ("a", "b")
+    ]
     assert [p.wait(timeout=60) for p in procs] == [0, 0]
     with ledger.connect() as con:
         rows = con.execute("SELECT who, count(*) FROM t GROUP BY who ORDER BY who").fetchall()
@@ -140,17 +164,21 @@ def test_a_data_directory_of_schema_1_is_upgraded_in_place(tmp_path: Path):
 
     store = Store(tmp_path)
     assert store.request_count() == 120
-    assert "source_row" not in {r[0] for r in store.rows(
-        "SELECT column_name FROM duckdb_columns() WHERE table_name = 'requests'")}
+    assert "source_row" not in {
+        r[0] for r in store.rows("SELECT column_name FROM duckdb_columns() WHERE table_name = 'requests'")
+    }
     assert store.scalar("SELECT value FROM meta WHERE key = 'schema_version'") == "2"
-    got = metrics.timeline(store, "chat", datetime(2026, 3, 2, 10), datetime(2026, 3, 2, 12),
-                           bucket="1 hour")
+    got = metrics.timeline(store, "chat", datetime(2026, 3, 2, 10), datetime(2026, 3, 2, 12), bucket="1 hour")
     assert got["requests"].to_list() == [60, 60]
     # Each file's rollups are its own, so that a reload replaces only them.
-    assert store.rows("SELECT file_id, sum(requests)::INT FROM rollup_5m GROUP BY 1 ORDER BY 1"
-                      ) == [(1, 90), (2, 30)]
-    assert store.rows("SELECT file_id, sum(n)::INT FROM latency_hist_1h GROUP BY 1 ORDER BY 1"
-                      ) == [(1, 90), (2, 30)]
+    assert store.rows("SELECT file_id, sum(requests)::INT FROM rollup_5m GROUP BY 1 ORDER BY 1") == [
+        (1, 90),
+        (2, 30),
+    ]
+    assert store.rows("SELECT file_id, sum(n)::INT FROM latency_hist_1h GROUP BY 1 ORDER BY 1") == [
+        (1, 90),
+        (2, 30),
+    ]
     firsts = inferred.first_appearances(store, ["chat"])["chat"]
     assert [v for v, _ in firsts["model"]] == ["m1", "m2"]
 
@@ -162,8 +190,10 @@ def test_rows_parked_by_a_load_that_stopped_after_its_commit_are_removed_on_open
     import duckdb
 
     store = Store(tmp_path)
-    store.execute("INSERT INTO requests (timestamp, feature, file_id) VALUES "
-                  "(TIMESTAMP '2026-03-02 10:00', 'chat', 1), (TIMESTAMP '1970-01-01', '', -1)")
+    store.execute(
+        "INSERT INTO requests (timestamp, feature, file_id) VALUES "
+        "(TIMESTAMP '2026-03-02 10:00', 'chat', 1), (TIMESTAMP '1970-01-01', '', -1)"
+    )
     con = duckdb.connect(str(store.path))
     assert con.execute("SELECT count(*) FROM requests WHERE file_id < 0").fetchone()[0] == 1
     con.close()

@@ -31,8 +31,9 @@ def held(tmp_path: Path):
     data_dir = tmp_path / "data"
     with Store(data_dir).connect():
         pass
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(data_dir / "rollback.duckdb")],
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(data_dir / "rollback.duckdb")], stdout=subprocess.PIPE, text=True
+    )
     assert holder.stdout.readline().strip() == "held"
     yield data_dir
     holder.kill()
@@ -76,10 +77,17 @@ print("codes", sorted(set(codes)), flush=True)
 def test_first_ingests_into_new_data_directories_at_the_same_time_all_succeed(tmp_path):
     source = request_file(tmp_path)
     start = time.time() + 2.0
-    racers = [subprocess.Popen([sys.executable, "-c", RACER, str(tmp_path / "race"), str(start),
-                                str(source), "12"], cwd=ROOT, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=_env())
-              for _ in range(3)]
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(tmp_path / "race"), str(start), str(source), "12"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(),
+        )
+        for _ in range(3)
+    ]
     outputs = [r.communicate(timeout=120) for r in racers]
     for out, err in outputs:
         assert out.strip().splitlines()[-1] == "codes [0]", err[-500:]

@@ -52,8 +52,9 @@ def known_dir(known_template: Path, tmp_path: Path) -> Path:
     return target
 
 
-def open_page(data_dir: Path, page: str, monkeypatch, params: dict | None = None,
-              actor: Actor | None = None) -> AppTest:
+def open_page(
+    data_dir: Path, page: str, monkeypatch, params: dict | None = None, actor: Actor | None = None
+) -> AppTest:
     monkeypatch.setenv("ROLLBACK_DESK_DATA", str(data_dir))
     at = AppTest.from_file(ROUTER, default_timeout=60)
     at.query_params.update(params or {})
@@ -82,9 +83,17 @@ def metrics(at: AppTest) -> dict[str, str]:
 
 
 def test_explore_opens_the_linked_filter_with_its_facets(known_dir, monkeypatch):
-    at = open_page(known_dir, "views/explore.py", monkeypatch,
-                   {"feature": FEATURE, "where": "prompt_version=v8",
-                    "since": "2026-11-20T00:00:00Z", "until": "2026-11-21T00:00:00Z"})
+    at = open_page(
+        known_dir,
+        "views/explore.py",
+        monkeypatch,
+        {
+            "feature": FEATURE,
+            "where": "prompt_version=v8",
+            "since": "2026-11-20T00:00:00Z",
+            "until": "2026-11-21T00:00:00Z",
+        },
+    )
     shown = metrics(at)
     assert shown["Requests"] == "1,000" and shown["Error rate"] == "12.50%"
     facets = {tuple(sorted(f["value"])): f for f in frames(at, "value", "contribution")}
@@ -111,21 +120,28 @@ def test_explore_filters_to_a_facet_value_and_puts_it_in_the_url(known_dir, monk
 
 
 def test_explore_says_what_is_wrong_with_a_filter(known_dir, monkeypatch):
-    at = open_page(known_dir, "views/explore.py", monkeypatch,
-                   {"feature": FEATURE, "where": "colour=red"})
+    at = open_page(known_dir, "views/explore.py", monkeypatch, {"feature": FEATURE, "where": "colour=red"})
     assert any("colour" in e.value for e in at.error)
 
 
 def test_compare_shows_the_numbers_of_the_logic(known_dir, monkeypatch):
-    params = {"feature": FEATURE, "a": "prompt_version=v7", "b": "prompt_version=v8",
-              "since": "2026-11-20T00:00:00Z", "until": "2026-11-21T00:00:00Z"}
+    params = {
+        "feature": FEATURE,
+        "a": "prompt_version=v7",
+        "b": "prompt_version=v8",
+        "since": "2026-11-20T00:00:00Z",
+        "until": "2026-11-21T00:00:00Z",
+    }
     at = open_page(known_dir, "views/compare.py", monkeypatch, params)
     table = at.table[0].value
     rows = {r["metric"]: r for r in table.to_dict("records")}
     assert rows["error_rate"]["a"] == "2.50%" and rows["error_rate"]["b"] == "12.50%"
     assert rows["error_rate"]["difference (b − a)"] == "+10.00%"
-    expected = compare(Store(known_dir), Scope(FEATURE, filter=Filter.parse("prompt_version=v7")),
-                       Scope(FEATURE, filter=Filter.parse("prompt_version=v8")))
+    expected = compare(
+        Store(known_dir),
+        Scope(FEATURE, filter=Filter.parse("prompt_version=v7")),
+        Scope(FEATURE, filter=Filter.parse("prompt_version=v8")),
+    )
     assert rows["quality_score"]["p-value"] == f"{expected.metric('quality_score').p_value:.3g}"
     assert rows["latency_p95_ms"]["n a / n b"] == "2,000 / 1,000"
     chart = json.loads(at.get("plotly_chart")[0].proto.spec)
@@ -143,9 +159,13 @@ def test_compare_asks_for_arms_when_none_is_given(known_dir, monkeypatch):
 
 
 def test_sql_runs_the_linked_query_and_records_who_ran_it(known_dir, monkeypatch):
-    at = open_page(known_dir, "views/sql.py", monkeypatch,
-                   {"q": "SELECT prompt_version, count(*) AS n FROM requests GROUP BY 1 ORDER BY 1"},
-                   actor=Actor("ada", "admin"))
+    at = open_page(
+        known_dir,
+        "views/sql.py",
+        monkeypatch,
+        {"q": "SELECT prompt_version, count(*) AS n FROM requests GROUP BY 1 ORDER BY 1"},
+        actor=Actor("ada", "admin"),
+    )
     rows = frames(at, "prompt_version", "n")[0]
     assert list(rows["prompt_version"]) == ["v7", "v8"] and list(rows["n"]) == [2000, 1000]
     chart = json.loads(at.get("plotly_chart")[0].proto.spec)
@@ -155,11 +175,14 @@ def test_sql_runs_the_linked_query_and_records_who_ran_it(known_dir, monkeypatch
     assert record.actor.endswith("@local")
 
 
-@pytest.mark.parametrize("sql, shown", [
-    ("SELECT * FROM read_csv('/etc/passwd')", "reads a file"),
-    ("DELETE FROM requests", "DELETE statement"),
-    ("ATTACH 'other.duckdb'", "ATTACH"),
-])
+@pytest.mark.parametrize(
+    "sql, shown",
+    [
+        ("SELECT * FROM read_csv('/etc/passwd')", "reads a file"),
+        ("DELETE FROM requests", "DELETE statement"),
+        ("ATTACH 'other.duckdb'", "ATTACH"),
+    ],
+)
 def test_sql_refuses_with_a_clear_message(sql, shown, known_dir, monkeypatch):
     at = open_page(known_dir, "views/sql.py", monkeypatch)
     at.text_area(key="sql_text").set_value(sql)
@@ -169,18 +192,25 @@ def test_sql_refuses_with_a_clear_message(sql, shown, known_dir, monkeypatch):
 
 
 def test_sql_needs_an_admin(known_dir, monkeypatch):
-    at = open_page(known_dir, "views/sql.py", monkeypatch, {"q": "SELECT 1"},
-                   actor=Actor("rosa", "responder"))
+    at = open_page(
+        known_dir, "views/sql.py", monkeypatch, {"q": "SELECT 1"}, actor=Actor("rosa", "responder")
+    )
     assert any("needs the admin role" in e.value for e in at.error)
     assert not at.text_area
 
 
 def test_exports_follow_the_role(known_dir, monkeypatch):
-    at = open_page(known_dir, "views/explore.py", monkeypatch, {"feature": FEATURE},
-                   actor=Actor("vic", "viewer"))
+    at = open_page(
+        known_dir, "views/explore.py", monkeypatch, {"feature": FEATURE}, actor=Actor("vic", "viewer")
+    )
     assert any("Exports need the responder role" in c.value for c in at.caption)
-    at = open_page(known_dir, "views/explore.py", monkeypatch,
-                   {"feature": FEATURE, "where": "region=eu"}, actor=Actor("rosa", "responder"))
+    at = open_page(
+        known_dir,
+        "views/explore.py",
+        monkeypatch,
+        {"feature": FEATURE, "where": "region=eu"},
+        actor=Actor("rosa", "responder"),
+    )
     at.button(key="export_go").click().run()
     assert any("500 requests written" in s.value for s in at.success)
     files = list((known_dir / "exports").glob("*.jsonl"))
@@ -192,8 +222,12 @@ def test_a_comparison_saved_to_an_incident_reaches_its_post_mortem(known_dir, mo
     from app.incidents.log import IncidentLog
 
     incident = IncidentLog(known_dir).open("support-bot quality", [FEATURE])
-    at = open_page(known_dir, "views/compare.py", monkeypatch,
-                   {"feature": FEATURE, "a": "prompt_version=v7", "b": "prompt_version=v8"})
+    at = open_page(
+        known_dir,
+        "views/compare.py",
+        monkeypatch,
+        {"feature": FEATURE, "a": "prompt_version=v7", "b": "prompt_version=v8"},
+    )
     at.text_area(key="compare_save_note").set_value("v8 fails four times as often")
     at.button(key="compare_save_go").click().run()
     assert any(f"Saved to {incident.id}" in s.value for s in at.success)
@@ -234,15 +268,13 @@ def test_detect_offers_the_comparison_of_each_findings_suspect(demo_dir, monkeyp
     at.switch_page("views/compare.py")
     at.run()
     table = {r["metric"]: r for r in at.table[0].value.to_dict("records")}
-    assert float(table["error_rate"]["b"].rstrip("%")) > 5 * float(
-        table["error_rate"]["a"].rstrip("%"))
+    assert float(table["error_rate"]["b"].rstrip("%")) > 5 * float(table["error_rate"]["a"].rstrip("%"))
 
 
 def test_a_runaway_query_is_stopped_and_the_console_carries_on(known_dir, monkeypatch):
     at = open_page(known_dir, "views/sql.py", monkeypatch)
     at.number_input(key="sql_timeout").set_value(1.0)
-    at.text_area(key="sql_text").set_value(
-        "SELECT count(*) FROM range(1000000000000) a, requests b")
+    at.text_area(key="sql_text").set_value("SELECT count(*) FROM range(1000000000000) a, requests b")
     at.button(key="sql_run").click().run()
     assert any("ran longer than the 1 s limit and was interrupted" in w.value for w in at.warning)
     at.text_area(key="sql_text").set_value("SELECT 41 + 1 AS answer")

@@ -37,10 +37,12 @@ def run_page(data_dir: Path, page: str, monkeypatch: pytest.MonkeyPatch) -> AppT
 def router_pages() -> dict[str, str]:
     """Page file -> the title it shows ("📊 Overview"), read from the router's SECTIONS."""
     tree = ast.parse(Path(ROUTER).read_text())
-    sections = next(ast.literal_eval(node.value) for node in ast.walk(tree)
-                    if isinstance(node, ast.AnnAssign | ast.Assign)
-                    and "SECTIONS" in ast.unparse(node.targets[0] if isinstance(node, ast.Assign)
-                                                  else node.target))
+    sections = next(
+        ast.literal_eval(node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.AnnAssign | ast.Assign)
+        and "SECTIONS" in ast.unparse(node.targets[0] if isinstance(node, ast.Assign) else node.target)
+    )
     return {path: f"{icon} {title}" for entries in sections.values() for path, title, icon in entries}
 
 
@@ -83,8 +85,9 @@ TABLE_WHEN_EMPTY = {"views/sql.py"}
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_each_page_on_an_empty_data_dir_says_what_is_missing(page: str, empty_dir: Path,
-                                                               monkeypatch: pytest.MonkeyPatch):
+def test_each_page_on_an_empty_data_dir_says_what_is_missing(
+    page: str, empty_dir: Path, monkeypatch: pytest.MonkeyPatch
+):
     at = run_page(empty_dir, page, monkeypatch)
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == router_pages()[page]
@@ -93,13 +96,21 @@ def test_each_page_on_an_empty_data_dir_says_what_is_missing(page: str, empty_di
     assert bool(at.dataframe) == (page in TABLE_WHEN_EMPTY)
     if page == "views/data.py":
         assert {m.label: m.value for m in at.metric} == {
-            "Requests stored": "0", "Files loaded": "0", "Rows quarantined": "0"}
+            "Requests stored": "0",
+            "Files loaded": "0",
+            "Rows quarantined": "0",
+        }
 
 
 def test_overview_shows_each_feature_with_its_volume_of_the_last_day(demo_dir: Path, monkeypatch):
-    volumes = dict(sql(demo_dir, """SELECT feature, count(*) FROM requests
+    volumes = dict(
+        sql(
+            demo_dir,
+            """SELECT feature, count(*) FROM requests
                                     WHERE timestamp > (SELECT max(timestamp) FROM requests) - INTERVAL 1 DAY
-                                    GROUP BY 1"""))
+                                    GROUP BY 1""",
+        )
+    )
     at = run_page(demo_dir, "views/overview.py", monkeypatch)
     table = at.dataframe[0].value
     assert sorted(table["Feature"]) == sorted(volumes)
@@ -115,7 +126,10 @@ def test_data_page_counts_what_the_store_holds(demo_dir: Path, monkeypatch):
     days = sorted(p.name for p in (demo_dir / "demo").glob("*.parquet"))  # one file per day
     at = run_page(demo_dir, "views/data.py", monkeypatch)
     assert {m.label: m.value for m in at.metric} == {
-        "Requests stored": f"{requests:,}", "Files loaded": str(len(days)), "Rows quarantined": "0"}
+        "Requests stored": f"{requests:,}",
+        "Files loaded": str(len(days)),
+        "Rows quarantined": "0",
+    }
     files = at.dataframe[0].value
     assert sorted(Path(p).name for p in files["path"]) == days
     assert files["loaded"].sum() == requests
@@ -158,39 +172,53 @@ def sparse_template(tmp_path_factory) -> Path:
 
     folder = tmp_path_factory.mktemp("sparse")
     logs = folder / "minimal.jsonl"
-    logs.write_text("".join(
-        json.dumps({"timestamp": f"2026-11-25T{10 + i // 60:02d}:{i % 60:02d}:00Z",
-                    "feature": "bare-minimum"}) + "\n" for i in range(180)))
+    logs.write_text(
+        "".join(
+            json.dumps(
+                {"timestamp": f"2026-11-25T{10 + i // 60:02d}:{i % 60:02d}:00Z", "feature": "bare-minimum"}
+            )
+            + "\n"
+            for i in range(180)
+        )
+    )
     assert ingest_paths(Store(folder / "data"), [str(logs)]).loaded == 180
     return folder / "data"
 
 
 SPARSE = {  # what each page shows of 180 requests with only a timestamp and a feature
     "views/overview.py": lambda at: at.dataframe[0].value["Volume"].iloc[0].split()[0] == "180",
-    "views/feature.py": lambda at: shown(at).count("180 requests") == 1
-    and "No flags configured for bare-minimum" in shown(at),
-    "views/detect.py": lambda at: {m.label: m.value for m in at.metric}
-    == {"Findings": "0", "Features affected": "0", "Inconclusive": "1"}
-    and list(at.dataframe[0].value["feature"]) == ["bare-minimum"],
+    "views/feature.py": lambda at: (
+        shown(at).count("180 requests") == 1 and "No flags configured for bare-minimum" in shown(at)
+    ),
+    "views/detect.py": lambda at: (
+        {m.label: m.value for m in at.metric}
+        == {"Findings": "0", "Features affected": "0", "Inconclusive": "1"}
+        and list(at.dataframe[0].value["feature"]) == ["bare-minimum"]
+    ),
     "views/registry.py": lambda at: list(at.dataframe[0].value["feature"]) == ["bare-minimum"],
     "views/rollout.py": lambda at: at.selectbox[0].value == "bare-minimum",
     "views/audit.py": lambda at: "No flag actions recorded yet" in shown(at),
     "views/incidents.py": lambda at: "No incidents yet." in shown(at),
-    "views/data.py": lambda at: {m.label: m.value for m in at.metric}
-    == {"Requests stored": "180", "Files loaded": "1", "Rows quarantined": "0"},
-    "views/review.py": lambda at: "No objectives for bare-minimum in slos.yaml: none is assumed."
-    in shown(at) and "2026-W48 (2026-11-23 to 2026-11-29), UTC. 0 of 0 objectives met" in shown(at),
-    "views/explore.py": lambda at: {m.label: m.value for m in at.metric}["Requests"] == "180"
-    and "Requests 1 to 50 of 180." in shown(at),
+    "views/data.py": lambda at: (
+        {m.label: m.value for m in at.metric}
+        == {"Requests stored": "180", "Files loaded": "1", "Rows quarantined": "0"}
+    ),
+    "views/review.py": lambda at: (
+        "No objectives for bare-minimum in slos.yaml: none is assumed." in shown(at)
+        and "2026-W48 (2026-11-23 to 2026-11-29), UTC. 0 of 0 objectives met" in shown(at)
+    ),
+    "views/explore.py": lambda at: (
+        {m.label: m.value for m in at.metric}["Requests"] == "180" and "Requests 1 to 50 of 180." in shown(at)
+    ),
     "views/compare.py": lambda at: "Give each arm a filter" in shown(at),
     "views/sql.py": lambda at: "Read-only: one SELECT" in shown(at),
 }
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_each_page_shows_logs_with_only_the_required_fields(page: str, sparse_template: Path,
-                                                            tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch):
+def test_each_page_shows_logs_with_only_the_required_fields(
+    page: str, sparse_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     data = tmp_path / "data"
     shutil.copytree(sparse_template, data)
     at = run_page(data, page, monkeypatch)
@@ -212,12 +240,21 @@ def test_feature_timeline_draws_every_change_as_a_marker(demo_dir: Path, monkeyp
     # The prompt change v7 -> v8 and the retrieval-index change are drawn across all panels.
     assert any(s["x0"].startswith("2026-11-20T14:00") for s in shapes)
     assert any(s["x0"].startswith("2026-11-18T16:00") for s in shapes)
-    assert all(s["yref"] == "paper" and s["y0"] == 0 and s["y1"] == 1 for s in shapes
-               if s.get("line", {}).get("dash") != "dash")
+    assert all(
+        s["yref"] == "paper" and s["y0"] == 0 and s["y1"] == 1
+        for s in shapes
+        if s.get("line", {}).get("dash") != "dash"
+    )
     assert "v7 → v8" in hover and "maria" in hover and "declared" in hover
     panels = [a["text"] for a in spec["layout"]["annotations"]]
-    for title in ("Quality score", "Error rate", "p95 latency", "Cost per request", "Requests",
-                  "Negative feedback rate"):
+    for title in (
+        "Quality score",
+        "Error rate",
+        "p95 latency",
+        "Cost per request",
+        "Requests",
+        "Negative feedback rate",
+    ):
         assert any(p.startswith(title) for p in panels)
 
 
@@ -258,8 +295,7 @@ def test_registry_warns_about_floating_alias(demo_dir: Path, monkeypatch):
     assert "support-reply" not in warnings  # pinned, dated model: nothing to warn about
 
 
-def test_feature_timeline_marks_the_detected_onset_and_opens_an_incident(demo_dir: Path,
-                                                                         monkeypatch):
+def test_feature_timeline_marks_the_detected_onset_and_opens_an_incident(demo_dir: Path, monkeypatch):
     monkeypatch.setenv("ROLLBACK_DESK_DATA", str(demo_dir))
     at = AppTest.from_file(ROUTER, default_timeout=90)
     at.session_state["feature"] = "support-reply"
@@ -277,18 +313,20 @@ def test_feature_timeline_marks_the_detected_onset_and_opens_an_incident(demo_di
     assert prefill["feature"] == "support-reply" and prefill["onset"].startswith("2026-11-20T14")
 
 
-def test_data_page_loads_a_file_by_path_and_shows_it(empty_dir: Path, tmp_path: Path,
-                                                           monkeypatch):
+def test_data_page_loads_a_file_by_path_and_shows_it(empty_dir: Path, tmp_path: Path, monkeypatch):
     import polars as pl
 
     rows = 1_500_000
     logs = tmp_path / "logs.parquet"
-    pl.DataFrame({
-        "timestamp": pl.datetime_range(pl.datetime(2026, 3, 1), pl.datetime(2026, 4, 1),
-                                       interval="1s", eager=True).head(rows),
-        "feature": pl.Series(["chat"] * rows),
-        "latency_ms": pl.Series(range(rows), dtype=pl.Float64),
-    }).write_parquet(logs, row_group_size=50_000)
+    pl.DataFrame(
+        {
+            "timestamp": pl.datetime_range(
+                pl.datetime(2026, 3, 1), pl.datetime(2026, 4, 1), interval="1s", eager=True
+            ).head(rows),
+            "feature": pl.Series(["chat"] * rows),
+            "latency_ms": pl.Series(range(rows), dtype=pl.Float64),
+        }
+    ).write_parquet(logs, row_group_size=50_000)
     at = run_page(empty_dir, "views/data.py", monkeypatch)
     at.text_input(key="paths").set_value(str(logs))
     at.button(key="load").click()

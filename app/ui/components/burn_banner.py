@@ -18,6 +18,8 @@ def burn_banner() -> None:
         st.warning(f"slos.yaml cannot be used: {exc}")
         return
     for a in alerts:
-        st.warning(f"🔥 {a.feature} is burning its error budget: {a.slo} at "
-                   f"{a.peak_burn_rate:.1f}× ({a.rule}, since {display(a.start)}). "
-                   "See Review → Weekly review.")
+        st.warning(
+            f"🔥 {a.feature} is burning its error budget: {a.slo} at "
+            f"{a.peak_burn_rate:.1f}× ({a.rule}, since {display(a.start)}). "
+            "See Review → Weekly review."
+        )

@@ -20,15 +20,18 @@ log = logging.getLogger(__name__)
 
 
 @st.cache_data(show_spinner="Analysing…", max_entries=32)
-def cached_analysis(dd: str, version: str, feature: str | None, since: datetime | None,
-                    until: datetime | None) -> AnalysisResult:
+def cached_analysis(
+    dd: str, version: str, feature: str | None, since: datetime | None, until: datetime | None
+) -> AnalysisResult:
     data_dir = Path(dd)
-    return analyze(Store(data_dir), feature=feature, since=since, until=until,
-                   thresholds=load_thresholds(data_dir))
+    return analyze(
+        Store(data_dir), feature=feature, since=since, until=until, thresholds=load_thresholds(data_dir)
+    )
 
 
-def analysis(feature: str | None = None, since: datetime | None = None,
-             until: datetime | None = None) -> AnalysisResult:
+def analysis(
+    feature: str | None = None, since: datetime | None = None, until: datetime | None = None
+) -> AnalysisResult:
     return cached_analysis(str(common.data_dir()), common.data_version(), feature, since, until)
 
 
@@ -41,17 +44,23 @@ def findings_for(feature: str, since: datetime, until: datetime) -> list[Finding
         st.warning(f"Detection markers are not shown: thresholds file problem: {exc}", icon="⚠️")
     except Exception as exc:  # noqa: BLE001 - shown and logged: the chart still renders
         log.exception("analysis for the %s timeline markers failed", feature)
-        st.error(f"Detection markers are not shown: the analysis failed "
-                 f"({type(exc).__name__}: {exc})", icon="🛑")
+        st.error(
+            f"Detection markers are not shown: the analysis failed ({type(exc).__name__}: {exc})", icon="🛑"
+        )
     return None
 
 
 def onsets_of(findings: list[Finding] | None) -> list[OnsetMarker]:
     """The findings' onsets as timeline markers; a transient's episode as a band to its end."""
-    return [OnsetMarker(f.onset, f"{f.metric}: {format_value(f.metric, f.baseline)} → "
-                                 f"{format_value(f.metric, f.current)}"
-                                 + (f" until {display(f.ended)}" if f.ended else ""), f.ended)
-            for f in findings or []]
+    return [
+        OnsetMarker(
+            f.onset,
+            f"{f.metric}: {format_value(f.metric, f.baseline)} → "
+            f"{format_value(f.metric, f.current)}" + (f" until {display(f.ended)}" if f.ended else ""),
+            f.ended,
+        )
+        for f in findings or []
+    ]
 
 
 def open_incident(f: Finding | None, feature: str) -> None:
@@ -60,9 +69,11 @@ def open_incident(f: Finding | None, feature: str) -> None:
         st.session_state.pop("incident_prefill", None)
     else:
         st.session_state["incident_prefill"] = {
-            "feature": f.feature, "metric": f.metric, "onset": iso_z(f.onset),
+            "feature": f.feature,
+            "metric": f.metric,
+            "onset": iso_z(f.onset),
             "title": f"{f.feature}: {f.metric} {format_value(f.metric, f.baseline)} → "
-                     f"{format_value(f.metric, f.current)}",
+            f"{format_value(f.metric, f.current)}",
             "suspect_change_ids": [s.change.change_id for s in f.suspects],
             "finding": f.as_dict(),
         }

@@ -46,26 +46,36 @@ def render_flag_actions(
     _live_state(config, feature)
     who = auth.identity()
     if not roles.allowed(who, roles.Permission.FLAG_ACTION):
-        st.caption(f"You are a {who.role}: a press is refused and recorded on the audit trail "
-                   "(acting on flags needs the responder role).")
-    choices = [a for a in actions.available_actions(config, feature)
-               if allowed is None or str(a) in allowed]
+        st.caption(
+            f"You are a {who.role}: a press is refused and recorded on the audit trail "
+            "(acting on flags needs the responder role)."
+        )
+    choices = [a for a in actions.available_actions(config, feature) if allowed is None or str(a) in allowed]
     columns = st.columns(max(len(choices), 1))
     for column, action in zip(columns, choices, strict=False):
-        column.button(LABELS[action], key=f"{scope}-{action}", on_click=_open,
-                      args=(scope, action), width="stretch")
+        column.button(
+            LABELS[action], key=f"{scope}-{action}", on_click=_open, args=(scope, action), width="stretch"
+        )
     confirmed = None
     if st.session_state.get(f"{scope}-dialog"):
-        confirmed = _confirm(data_dir, feature, Action(st.session_state[f"{scope}-dialog"]),
-                             incident_id, scope)
+        confirmed = _confirm(
+            data_dir, feature, Action(st.session_state[f"{scope}-dialog"]), incident_id, scope
+        )
     _show_result(st.session_state.get(f"{scope}-result"))
     return confirmed
 
 
 def _live_state(config: Any, feature: str) -> None:
     status = actions.feature_status(config, feature)
-    rows = [{"role": f["role"], "flag": f["key"], "environment": f["environment"],
-             "state": f.get("error") or recorded.summary(f, f["role"]) or "-"} for f in status["flags"]]
+    rows = [
+        {
+            "role": f["role"],
+            "flag": f["key"],
+            "environment": f["environment"],
+            "state": f.get("error") or recorded.summary(f, f["role"]) or "-",
+        }
+        for f in status["flags"]
+    ]
     st.caption(f"Live state from {status['backend']}")
     st.dataframe(rows, hide_index=True, width="stretch")
 
@@ -78,8 +88,9 @@ def _close(scope: str) -> None:
     st.session_state.pop(f"{scope}-dialog", None)
 
 
-def _confirm(data_dir: Path, feature: str, action: Action, incident_id: str | None,
-             scope: str) -> ActionResult | None:
+def _confirm(
+    data_dir: Path, feature: str, action: Action, incident_id: str | None, scope: str
+) -> ActionResult | None:
     @st.dialog(f"Confirm: {LABELS[action]}", on_dismiss=lambda: _close(scope))
     def dialog() -> None:
         value = _value_input(data_dir, feature, action, scope)
@@ -91,11 +102,15 @@ def _confirm(data_dir: Path, feature: str, action: Action, incident_id: str | No
                 _close(scope)
                 st.rerun()
             return
-        st.markdown(f"**{feature}** · flag `{the_plan.flag.key}` in "
-                    f"`{the_plan.flag.environment}` on {the_plan.location}")
+        st.markdown(
+            f"**{feature}** · flag `{the_plan.flag.key}` in "
+            f"`{the_plan.flag.environment}` on {the_plan.location}"
+        )
         role = the_plan.flag.role
-        st.markdown(f"**Before:** {recorded.summary(the_plan.before, role) or '-'}  \n"
-                    f"**After:** {recorded.summary(the_plan.after, role) or '-'}")
+        st.markdown(
+            f"**Before:** {recorded.summary(the_plan.before, role) or '-'}  \n"
+            f"**After:** {recorded.summary(the_plan.after, role) or '-'}"
+        )
         if incident_id:
             st.caption(f"Recorded against incident {incident_id}")
         who = auth.identity()
@@ -103,9 +118,15 @@ def _confirm(data_dir: Path, feature: str, action: Action, incident_id: str | No
         reason = st.text_input("Reason", key=f"{scope}-reason")
         if st.button("Confirm", type="primary", key=f"{scope}-confirm"):
             with st.spinner("Changing the flag and reading it back..."):
-                result = actions.execute(data_dir, feature, action, value, actor=who,
-                                         reason=reason.strip() or None,
-                                         incident_id=incident_id)
+                result = actions.execute(
+                    data_dir,
+                    feature,
+                    action,
+                    value,
+                    actor=who,
+                    reason=reason.strip() or None,
+                    incident_id=incident_id,
+                )
             st.session_state[f"{scope}-result"] = result
             st.session_state[f"{scope}-confirmed"] = result
             _close(scope)
@@ -117,8 +138,14 @@ def _confirm(data_dir: Path, feature: str, action: Action, incident_id: str | No
 
 def _value_input(data_dir: Path, feature: str, action: Action, scope: str) -> Any:
     if action is Action.ROLLOUT:
-        return st.number_input("Canary rollout (%)", min_value=0.0, max_value=100.0, value=0.0,
-                               step=1.0, key=f"{scope}-percentage")
+        return st.number_input(
+            "Canary rollout (%)",
+            min_value=0.0,
+            max_value=100.0,
+            value=0.0,
+            step=1.0,
+            key=f"{scope}-percentage",
+        )
     if action not in (Action.PIN_MODEL, Action.REVERT_PROMPT):
         return None
     try:
@@ -129,8 +156,9 @@ def _value_input(data_dir: Path, feature: str, action: Action, scope: str) -> An
         return None
     label = "Model version" if action is Action.PIN_MODEL else "Prompt version"
     index = variants.index(default) if default in variants else 0
-    return st.selectbox(label, variants, index=index, key=f"{scope}-variant",
-                        help="Defaults to the previous version")
+    return st.selectbox(
+        label, variants, index=index, key=f"{scope}-variant", help="Defaults to the previous version"
+    )
 
 
 def _show_result(result: ActionResult | None) -> None:

@@ -12,8 +12,9 @@ from app.ui import common
 from app.ui.components.investigate_ui import current_actor
 
 
-def render_save_to_incident(feature: str, title: str, link: str, rows: list[dict[str, Any]],
-                            key: str, query: str | None = None) -> None:
+def render_save_to_incident(
+    feature: str, title: str, link: str, rows: list[dict[str, Any]], key: str, query: str | None = None
+) -> None:
     open_ = [i for i in IncidentLog(common.data_dir()).list() if i.status != "resolved"]
     with st.expander("📎 Save to an incident"):
         if not open_:
@@ -27,10 +28,20 @@ def render_save_to_incident(feature: str, title: str, link: str, rows: list[dict
         if st.button("Save", key=f"{key}_go"):
             actor = current_actor()
             try:
-                save_evidence(common.data_dir(), incident_id, title=title, link=link, note=note,
-                              query=query, rows=rows, actor=actor.name if actor else None)
+                save_evidence(
+                    common.data_dir(),
+                    incident_id,
+                    title=title,
+                    link=link,
+                    note=note,
+                    query=query,
+                    rows=rows,
+                    actor=actor.name if actor else None,
+                )
             except (IncidentError, ValueError) as exc:
                 st.error(str(exc), icon="⚠️")
             else:
-                st.success(f"Saved to {incident_id}: it shows on the incident's timeline and "
-                           "in its post-mortem.", icon="✅")
+                st.success(
+                    f"Saved to {incident_id}: it shows on the incident's timeline and in its post-mortem.",
+                    icon="✅",
+                )

@@ -94,6 +94,7 @@ def pick_feature(features: list[str], key: str) -> str:
 
 # Cached queries, keyed by plain arguments ---------------------------------------------------
 
+
 def _store(dd: str) -> Store:
     return Store(Path(dd))
 
@@ -104,26 +105,30 @@ def cached_extras(dd: str, version: str, feature: str) -> tuple[str, ...]:
 
 
 @st.cache_data(show_spinner="Counting…", max_entries=32)
-def cached_facets(dd: str, version: str, scope: Scope, metric: str,
-                  extras: tuple[str, ...]) -> faceting.Facets:
+def cached_facets(
+    dd: str, version: str, scope: Scope, metric: str, extras: tuple[str, ...]
+) -> faceting.Facets:
     return faceting.facets(_store(dd), scope, metric, extras=extras)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def cached_page(dd: str, version: str, scope: Scope, offset: int, order: str,
-                extras: tuple[str, ...]) -> request_table.RequestPage:
+def cached_page(
+    dd: str, version: str, scope: Scope, offset: int, order: str, extras: tuple[str, ...]
+) -> request_table.RequestPage:
     return request_table.page(_store(dd), scope, offset=offset, order=order, extras=extras)
 
 
 @st.cache_data(show_spinner="Comparing…", max_entries=32)
-def cached_compare(dd: str, version: str, a: Scope, b: Scope,
-                   extras: tuple[str, ...]) -> comparing.Comparison:
+def cached_compare(
+    dd: str, version: str, a: Scope, b: Scope, extras: tuple[str, ...]
+) -> comparing.Comparison:
     return comparing.compare(_store(dd), a, b, extras)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def cached_arm_timeline(dd: str, version: str, a: Scope, b: Scope, metric: str, bucket: str,
-                        extras: tuple[str, ...]) -> list[tuple]:
+def cached_arm_timeline(
+    dd: str, version: str, a: Scope, b: Scope, metric: str, bucket: str, extras: tuple[str, ...]
+) -> list[tuple]:
     return comparing.arm_timeline(_store(dd), a, b, metric, bucket, extras)
 
 
@@ -141,18 +146,26 @@ def parse_filter(text: str, label: str) -> Filter | None:
 
 # Figures -------------------------------------------------------------------------------------
 
+
 def arms_figure(rows: list[tuple], metric: str, labels: dict[str, str]) -> go.Figure:
     """The metric over time for both arms, on one chart."""
     fig = go.Figure()
     for arm in ("a", "b"):
         points = [(t, v, n) for name, t, v, n in rows if name == arm]
-        fig.add_trace(go.Scatter(
-            x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers",
-            name=f"{arm}: {labels[arm]}", line={"color": ARM_COLOURS[arm]},
-            customdata=[p[2] for p in points],
-            hovertemplate="%{x}<br>%{y}<br>%{customdata} requests<extra>" + arm + "</extra>"))
-    fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10},
-                      title=metric, legend={"orientation": "h"})
+        fig.add_trace(
+            go.Scatter(
+                x=[p[0] for p in points],
+                y=[p[1] for p in points],
+                mode="lines+markers",
+                name=f"{arm}: {labels[arm]}",
+                line={"color": ARM_COLOURS[arm]},
+                customdata=[p[2] for p in points],
+                hovertemplate="%{x}<br>%{y}<br>%{customdata} requests<extra>" + arm + "</extra>",
+            )
+        )
+    fig.update_layout(
+        height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10}, title=metric, legend={"orientation": "h"}
+    )
     return fig
 
 
@@ -161,9 +174,12 @@ def result_figure(columns: tuple[str, ...], rows: list[tuple]) -> go.Figure | No
     lines when x is a time, bars otherwise. None when there is nothing to draw."""
     if len(columns) < 2 or not rows:
         return None
-    numeric = [i for i in range(1, len(columns))
-               if all(isinstance(r[i], (int, float)) or r[i] is None for r in rows)
-               and any(r[i] is not None for r in rows)]
+    numeric = [
+        i
+        for i in range(1, len(columns))
+        if all(isinstance(r[i], (int, float)) or r[i] is None for r in rows)
+        and any(r[i] is not None for r in rows)
+    ]
     if not numeric:
         return None
     x = [r[0] for r in rows]
@@ -197,23 +213,32 @@ def shown(metric: str, value: float | None) -> str:
 PRESET_BEFORE = timedelta(days=3)
 
 
-def compare_preset_link(feature: str, onset: datetime, end: datetime | None,
-                        change: ChangeEvent | None = None,
-                        where: tuple[str, str] | None = None) -> None:
+def compare_preset_link(
+    feature: str,
+    onset: datetime,
+    end: datetime | None,
+    change: ChangeEvent | None = None,
+    where: tuple[str, str] | None = None,
+) -> None:
     """One click to Compare the suspect's requests with the baseline (from a finding, the
     feature timeline or an incident's triage). The range: three days before the onset to the
     end of the degraded window."""
     a, b, label = comparing.preset(onset, change, where)
     since = onset - PRESET_BEFORE
     until = (end or onset + PRESET_BEFORE) + timedelta(seconds=1)
-    st.page_link("views/compare.py", label=f"⚖️ Compare: {label}",
-                 query_params=compare_params(feature, a, b, since.replace(microsecond=0),
-                                             until.replace(microsecond=0)))
+    st.page_link(
+        "views/compare.py",
+        label=f"⚖️ Compare: {label}",
+        query_params=compare_params(
+            feature, a, b, since.replace(microsecond=0), until.replace(microsecond=0)
+        ),
+    )
 
 
 def compare_finding(finding: Finding) -> None:
     """The preset link for a finding of `analyze`: its best suspect, else its first slice."""
     change = finding.suspects[0].change if finding.suspects else None
     first = finding.scope.slices[0] if finding.scope.slices else None
-    compare_preset_link(finding.feature, finding.onset, finding.end, change,
-                        (first.dimension, first.value) if first else None)
+    compare_preset_link(
+        finding.feature, finding.onset, finding.end, change, (first.dimension, first.value) if first else None
+    )

@@ -19,8 +19,9 @@ def slos_version(dd: str) -> str:
 
 
 @st.cache_data(show_spinner="Computing the review…", max_entries=8)
-def weekly_review(dd: str, version: str, slos: str, since: datetime, until: datetime,
-                  week: str | None) -> report.WeeklyReview:
+def weekly_review(
+    dd: str, version: str, slos: str, since: datetime, until: datetime, week: str | None
+) -> report.WeeklyReview:
     return report.weekly_review(Store(Path(dd)), report.Period(since, until, week))
 
 

@@ -19,8 +19,9 @@ except FlagError as exc:
 
 c1, c2, c3 = st.columns(3)
 feature = c1.selectbox("Feature", ["(all)", *features], key="audit_feature")
-outcome = c2.selectbox("Outcome", ["(all)", "verified", "unverified", "failed",
-                                   "no outcome recorded"], key="audit_outcome")
+outcome = c2.selectbox(
+    "Outcome", ["(all)", "verified", "unverified", "failed", "no outcome recorded"], key="audit_outcome"
+)
 incident = c3.text_input("Incident", key="audit_incident").strip()
 
 rows = trail.entries(
@@ -31,23 +32,43 @@ rows = trail.entries(
 )
 if rows:
     st.dataframe(
-        [{"requested": display(e.requested_at, seconds=True), "operator": e.operator,
-          "role": e.operator_role, "feature": e.feature, "action": e.action,
-          "backend": e.backend, "flag": e.flag, "environment": e.environment,
-          "before": recorded.summary(e.before, e.role), "after": recorded.summary(e.after, e.role),
-          "outcome": e.outcome or "no outcome recorded", "latency (ms)": e.latency_ms,
-          "changed": {True: "yes", False: "no", None: "?"}[e.changed], "reason": e.reason,
-          "incident": e.incident_id, "message": e.message, "action id": e.action_id}
-         for e in rows],
-        hide_index=True, width="stretch", key="audit_table",
+        [
+            {
+                "requested": display(e.requested_at, seconds=True),
+                "operator": e.operator,
+                "role": e.operator_role,
+                "feature": e.feature,
+                "action": e.action,
+                "backend": e.backend,
+                "flag": e.flag,
+                "environment": e.environment,
+                "before": recorded.summary(e.before, e.role),
+                "after": recorded.summary(e.after, e.role),
+                "outcome": e.outcome or "no outcome recorded",
+                "latency (ms)": e.latency_ms,
+                "changed": {True: "yes", False: "no", None: "?"}[e.changed],
+                "reason": e.reason,
+                "incident": e.incident_id,
+                "message": e.message,
+                "action id": e.action_id,
+            }
+            for e in rows
+        ],
+        hide_index=True,
+        width="stretch",
+        key="audit_table",
     )
     latest = rows[0]
-    st.markdown(f"Latest press: **{latest.operator or 'unknown'}** "
-                f"({latest.operator_role or 'role not recorded'}) · {latest.action} "
-                f"{latest.feature} · {latest.outcome or 'no outcome recorded'} · "
-                f"{display(latest.requested_at, seconds=True)}")
-    st.caption("One row per press. \"No outcome recorded\" means the process stopped between "
-               "calling the flag backend and recording the result: check the flag's state.")
+    st.markdown(
+        f"Latest press: **{latest.operator or 'unknown'}** "
+        f"({latest.operator_role or 'role not recorded'}) · {latest.action} "
+        f"{latest.feature} · {latest.outcome or 'no outcome recorded'} · "
+        f"{display(latest.requested_at, seconds=True)}"
+    )
+    st.caption(
+        'One row per press. "No outcome recorded" means the process stopped between '
+        "calling the flag backend and recording the result: check the flag's state."
+    )
 else:
     st.info("No flag actions recorded yet (with these filters).")
 
@@ -63,10 +84,21 @@ if st.button("🔄 Refresh from backends", key="audit_sync"):
 history = recorded.change_events(data_dir, None if feature == "(all)" else feature, own=False)
 if history:
     st.dataframe(
-        [{"time": display(e.timestamp), "feature": e.feature, "flag": e.key,
-          "from": e.from_value, "to": e.to_value, "author": e.author,
-          "description": e.description} for e in history],
-        hide_index=True, width="stretch", key="history_table",
+        [
+            {
+                "time": display(e.timestamp),
+                "feature": e.feature,
+                "flag": e.key,
+                "from": e.from_value,
+                "to": e.to_value,
+                "author": e.author,
+                "description": e.description,
+            }
+            for e in history
+        ],
+        hide_index=True,
+        width="stretch",
+        key="history_table",
     )
 else:
     st.caption("No cached backend history: refresh to fetch it.")

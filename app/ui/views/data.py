@@ -25,10 +25,12 @@ c3.metric("Rows quarantined", f"{store.quarantine_count():,}")
 st.subheader("Load logs")
 tab_upload, tab_path = st.tabs(["Upload", "Path on this machine"])
 with tab_upload:
-    uploads = st.file_uploader("JSONL, CSV or Parquet (optionally .gz)", accept_multiple_files=True,
-                               key="uploads")
-    mapping_upload = st.file_uploader("Mapping file (YAML, optional)", type=["yaml", "yml"],
-                                      key="mapping_upload")
+    uploads = st.file_uploader(
+        "JSONL, CSV or Parquet (optionally .gz)", accept_multiple_files=True, key="uploads"
+    )
+    mapping_upload = st.file_uploader(
+        "Mapping file (YAML, optional)", type=["yaml", "yml"], key="mapping_upload"
+    )
 with tab_path:
     path_text = st.text_input("Files, folders or globs (one per line)", key="paths")
     mapping_path = st.text_input("Mapping file path (optional)", key="mapping_path")
@@ -43,8 +45,7 @@ if st.button("Load", type="primary", key="load"):
     try:
         require(who, Permission.UPLOAD)  # the logic below checks again; this says it first
         if mapping_upload is not None:
-            mapping = load_mapping(save_upload(data_dir, who, mapping_upload.name,
-                                               mapping_upload.getvalue()))
+            mapping = load_mapping(save_upload(data_dir, who, mapping_upload.name, mapping_upload.getvalue()))
         elif mapping_path.strip():
             mapping = load_mapping(mapping_path.strip())
         uploaded = [str(save_upload(data_dir, who, up.name, up.getvalue())) for up in uploads or []]
@@ -64,8 +65,9 @@ if st.button("Load", type="primary", key="load"):
             if get_script_run_ctx(suppress_warning=True) is None:
                 add_script_run_ctx(threading.current_thread(), page)
             what = f"{Path(p.path).name} {p.within_file:.0%}" if p.path else "done"
-            bar.progress(p.fraction, text=f"file {min(p.files_done + 1, p.files_total)} of "
-                                          f"{p.files_total}: {what}")
+            bar.progress(
+                p.fraction, text=f"file {min(p.files_done + 1, p.files_total)} of {p.files_total}: {what}"
+            )
 
         result = load_files(store, who, paths, mapping=mapping, progress=progress, whole=uploaded)
         outcome = []
@@ -82,8 +84,9 @@ for kind, text in st.session_state.pop("load_outcome", []):
     getattr(st, kind)(text)
 
 st.subheader("Declared changes")
-changes_upload = st.file_uploader("Changes file (YAML `changes:` list or CSV)",
-                                  type=["yaml", "yml", "csv"], key="changes_upload")
+changes_upload = st.file_uploader(
+    "Changes file (YAML `changes:` list or CSV)", type=["yaml", "yml", "csv"], key="changes_upload"
+)
 if changes_upload is not None and st.button("Load changes", key="load_changes"):
     try:
         target = save_upload(common.data_dir(), who, changes_upload.name, changes_upload.getvalue())

@@ -1,6 +1,5 @@
 """Detect: degradations across features, with their evidence, scope and suspects."""
 
-
 import streamlit as st
 
 from app.detection.findings import Finding, format_value, iso_z
@@ -39,9 +38,11 @@ m1, m2, m3 = st.columns(3)
 m1.metric("Findings", len(result.findings))
 m2.metric("Features affected", len({f.feature for f in result.findings}))
 m3.metric("Inconclusive", len(result.inconclusive))
-st.caption(f"Window {iso_z(result.since)} to {iso_z(result.until)}, compared hour of day by "
-           f"hour of day with up to a week before it. Thresholds: "
-           f"`{thresholds_path(common.data_dir())}` (defaults when absent).")
+st.caption(
+    f"Window {iso_z(result.since)} to {iso_z(result.until)}, compared hour of day by "
+    f"hour of day with up to a week before it. Thresholds: "
+    f"`{thresholds_path(common.data_dir())}` (defaults when absent)."
+)
 
 
 def duration_text(f: Finding) -> str | None:
@@ -58,25 +59,46 @@ def show_finding(i: int, f: Finding) -> None:
         a.metric("Before", format_value(f.metric, f.baseline))
         b.metric("Since onset", format_value(f.metric, f.current))
         c.metric("Onset", display(f.onset))
-        e.metric("End", display(f.ended) if f.ended else "ongoing",
-                 delta=duration_text(f), delta_color="off")
+        e.metric("End", display(f.ended) if f.ended else "ongoing", delta=duration_text(f), delta_color="off")
         d.metric("Scope", SCOPE_LABEL.get(f.scope.kind, f.scope.kind))
-        st.caption(f"{f.shape} change · p = {f.p_value:.2g} (adjusted) · {f.n_current:,} "
-                   f"observations since the onset, {f.n_baseline:,} before")
+        st.caption(
+            f"{f.shape} change · p = {f.p_value:.2g} (adjusted) · {f.n_current:,} "
+            f"observations since the onset, {f.n_baseline:,} before"
+        )
         if f.scope.slices:
             st.markdown("**Where it sits**")
-            st.dataframe([{"dimension": s.dimension, "value": s.value,
-                           "share of requests": f"{100 * s.share:.1f}%",
-                           "before": format_value(f.metric, s.baseline),
-                           "since onset": format_value(f.metric, s.current)}
-                          for s in f.scope.slices], hide_index=True, width="stretch")
+            st.dataframe(
+                [
+                    {
+                        "dimension": s.dimension,
+                        "value": s.value,
+                        "share of requests": f"{100 * s.share:.1f}%",
+                        "before": format_value(f.metric, s.baseline),
+                        "since onset": format_value(f.metric, s.current),
+                    }
+                    for s in f.scope.slices
+                ],
+                hide_index=True,
+                width="stretch",
+            )
         st.markdown("**What changed** (best explanation first)")
         if f.suspects:
-            st.dataframe([{"score": round(s.score, 2), "kind": s.change.kind, "key": s.change.key,
-                           "change": f"{s.change.from_value or '?'} → {s.change.to_value or '?'}",
-                           "when": display(s.change.timestamp),
-                           "source": s.change.source, "evidence": s.evidence}
-                          for s in f.suspects], hide_index=True, width="stretch")
+            st.dataframe(
+                [
+                    {
+                        "score": round(s.score, 2),
+                        "kind": s.change.kind,
+                        "key": s.change.key,
+                        "change": f"{s.change.from_value or '?'} → {s.change.to_value or '?'}",
+                        "when": display(s.change.timestamp),
+                        "source": s.change.source,
+                        "evidence": s.evidence,
+                    }
+                    for s in f.suspects
+                ],
+                hide_index=True,
+                width="stretch",
+            )
         else:
             st.caption("No recorded change explains it.")
         if st.button("🧯 Open incident", key=f"open_incident_{i}"):
@@ -85,8 +107,7 @@ def show_finding(i: int, f: Finding) -> None:
 
 
 for event in result.events:
-    st.warning(f"**Cross-feature event:** {event.summary}. Each feature's finding is below.",
-               icon="🌩️")
+    st.warning(f"**Cross-feature event:** {event.summary}. Each feature's finding is below.", icon="🌩️")
 if not result.findings:
     st.success("No degradations in this window.", icon="✅")
 for i, finding in enumerate(result.findings):

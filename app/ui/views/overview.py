@@ -16,9 +16,11 @@ burn_banner()
 window = common.pick_range("overview", default="Last 24 hours")
 since, until = window
 df = common.cached_overview(str(common.data_dir()), common.data_version(), since, until)
-st.caption(f"{display(since)} to {display(until)}, compared with the "
-           "previous period of equal length. ⚠️ marks a change for the worse that is larger "
-           "than noise (docs/metrics.md); the Detect page runs the full tests.")
+st.caption(
+    f"{display(since)} to {display(until)}, compared with the "
+    "previous period of equal length. ⚠️ marks a change for the worse that is larger "
+    "than noise (docs/metrics.md); the Detect page runs the full tests."
+)
 if df.is_empty():
     st.info("No requests in this time range.")
     st.stop()
