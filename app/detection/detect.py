@@ -194,6 +194,46 @@ def scan(y: np.ndarray, w: np.ndarray, strata: np.ndarray, first: int, direction
                       int(starts.max()), int(windows.start.size), sigma2)
 
 
+RAMP_STEP_HOURS = 0.25  # resolution of a ramp's start
+RAMP_MAX_HOURS = 96
+RAMP_SEARCH_HOURS = 6  # around the scan's band of starts
+
+
+def ramp_start(y: np.ndarray, w: np.ndarray, strata: np.ndarray, chosen: ScanResult,
+               first: int, direction: int) -> tuple[float, float, float] | None:
+    """A ramp's start, in hours from the series' start: where the series begins to move. The
+    scan's ramps start on whole hours and reach their full size after one of a few lengths, so
+    a ramp of another length is fitted by one that starts hours early or late. Here the broken
+    line (flat at the baseline, rising linearly from the start for any whole number of hours up
+    to four days, flat again) is fitted on quarter-hour starts around the scan's band, with the
+    same hour-of-day effects; returns the best start and the band of starts within chi2(1, 95%)
+    of it."""
+    hours = len(y)
+    lo = max(float(first), chosen.start_lo - RAMP_SEARCH_HOURS)
+    hi = min(float(hours - 1), chosen.start_hi + RAMP_SEARCH_HOURS)
+    if hi <= lo or chosen.sigma2 <= 0:
+        return None
+    taus = np.arange(lo, hi + 1e-9, RAMP_STEP_HOURS)
+    centre = np.arange(hours) + 0.5
+    s = _stratum_matrix(strata)
+    ws = w @ s
+    ws_safe = np.where(ws > 0, ws, 1.0)
+    y_dm = y - ((w * y) @ s / ws_safe) @ s.T
+    gain = np.full(taus.size, -1.0)  # best over lengths, per start
+    for length in range(1, RAMP_MAX_HOURS + 1):
+        g = np.clip((centre[None, :] - taus[:, None]) / length, 0.0, 1.0)
+        g_dm = g - ((g * w) @ s / ws_safe) @ s.T
+        cross = (g_dm * w) @ y_dm
+        energy = (g_dm * g_dm) @ w
+        ok = (energy > 0) & (np.sign(cross) == direction)
+        gain = np.maximum(gain, np.where(ok, cross**2 / np.maximum(energy, 1e-12), -1.0))
+    best = int(np.argmax(gain))
+    if gain[best] <= 0:
+        return None
+    close = taus[gain >= gain[best] - 3.84 * chosen.sigma2]
+    return float(taus[best]), float(close.min()), float(close.max())
+
+
 # The window's test ---------------------------------------------------------------------
 
 def _by_stratum(values: np.ndarray, mask: np.ndarray, strata: np.ndarray) -> np.ndarray:
@@ -341,10 +381,15 @@ def detect_metric(d: HourlyData, metric: str, since: datetime, t: Thresholds
     z = test.result.z / math.sqrt(phi)
     p_one = max(test.result.p_greater if direction > 0 else test.result.p_less,
                 float(stats.sst.norm.sf(direction * z)))
+    onset, onset_lo, onset_hi = d.time_of(start), d.time_of(chosen.start_lo), d.time_of(chosen.start_hi + 1)
+    if shape == "ramp":
+        fitted = ramp_start(y, w, d.strata, chosen, first, direction)
+        if fitted is not None:
+            onset, onset_lo, onset_hi = (d.start + timedelta(hours=h) for h in fitted)
     return Detection(
-        feature=d.feature, metric=metric, onset=d.time_of(start), end=d.time_of(end), shape=shape,
-        baseline=test.baseline, current=test.current, onset_lo=d.time_of(chosen.start_lo),
-        onset_hi=d.time_of(chosen.start_hi + 1), p_raw=min(1.0, p_one * tried),
+        feature=d.feature, metric=metric, onset=onset, end=d.time_of(end), shape=shape,
+        baseline=test.baseline, current=test.current, onset_lo=onset_lo,
+        onset_hi=onset_hi, p_raw=min(1.0, p_one * tried),
         n_baseline=test.n_baseline, n_current=test.n_current, severity=effect / needed,
         seasonal=seasonal)
 
@@ -449,7 +494,7 @@ def refine_onset(store: Store, det: Detection, base_mean: float, base_var: float
     """The onset to the nearest 5 minutes: a single change point in the contribution of the
     degraded requests (`where`: the scope's slice values, or all) to the feature's metric, first
     on 15-minute buckets across the hourly onset band (three hours before it, two after), then
-    on 5-minute buckets. Ramps keep their hourly onset and band."""
+    on 5-minute buckets. Ramps keep the onset and band of their broken-line fit (`ramp_start`)."""
     hourly = OnsetEstimate(det.onset, det.onset_lo, det.onset_hi)
     if det.shape == "ramp":
         return hourly

@@ -152,7 +152,7 @@ def cases() -> list[Case]:
             canary(0.05, 8000, "quality_score", "canary_5pct_prompt_quality"),
             canary(0.01, 30_000, "error_rate", "canary_1pct_errors"),
             single_user_burst(), evening_latency_edge(), weekends(), cost_step(), drift(),
-            night_latency_step()]
+            latency_ramp(), night_latency_step()]
 
 
 def window(case: Case) -> tuple[datetime, datetime]:
