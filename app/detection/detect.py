@@ -328,6 +328,40 @@ def dispersion(d: HourlyData, metric: str, y: np.ndarray, w: np.ndarray, sigma2:
     return max(1.0, sigma2 / unit) if unit > 0 else 1.0
 
 
+# Metrics whose window test is widened by the users' design effect (below), and the z above
+# which it is not read: no design effect seen in practice brings such a window back under the
+# significance level after Bonferroni and Holm, and the query is a scan of the feature's rows.
+CLUSTERED_METRICS = ("quality_score",)
+CLUSTER_CHECK_Z = 15.0
+
+
+def user_design_effect(store: Store, feature: str, start: datetime, onset: datetime,
+                       end: datetime) -> float:
+    """How much wider the difference between the window's mean score and the baseline's is when
+    each user's requests are taken as one cluster (the cluster-robust variance, users as
+    clusters) than when every request is independent; at least 1. Users keep their own habits
+    (one grades lower than another, a heavy user writes a tenth of the requests), so a quiet
+    feature's window can be a handful of users: its mean moves with who came, not with what
+    changed."""
+    rows = store.rows(
+        """WITH x AS (SELECT coalesce(user_id, request_id) AS u, quality_score AS q,
+                             timestamp >= ? AS win
+                      FROM requests WHERE feature = ? AND timestamp >= ? AND timestamp < ?
+                        AND quality_score IS NOT NULL AND error IS NULL),
+                m AS (SELECT win, avg(q) AS mu, count(*) AS n, var_pop(q) AS v FROM x GROUP BY win),
+                c AS (SELECT x.win, sum(x.q - m.mu) AS s FROM x JOIN m USING (win)
+                      GROUP BY x.u, x.win)
+           SELECT m.win, any_value(m.n), any_value(m.v), sum(c.s * c.s)
+           FROM m JOIN c USING (win) GROUP BY m.win""",
+        [onset, feature, start, end])
+    parts = {bool(r[0]): (float(r[1]), float(r[2] or 0.0), float(r[3] or 0.0)) for r in rows}
+    if len(parts) < 2:
+        return 1.0
+    iid = sum(v / n for n, v, _ in parts.values() if n > 0)
+    robust = sum(c / (n * n) for n, _, c in parts.values() if n > 0)
+    return max(1.0, robust / iid) if iid > 0 else 1.0
+
+
 def window_floor(need: int) -> int:
     """Observations a degraded window needs: a tenth of the baseline's, at least 20. A short
     outage in a small feature holds few requests; the exact tests keep it honest."""
@@ -341,8 +375,10 @@ def threshold_effect(t: Thresholds, metric: str, baseline: float) -> float:
 
 # Per feature and metric ------------------------------------------------------------------
 
-def detect_metric(d: HourlyData, metric: str, since: datetime, t: Thresholds
-                  ) -> Detection | Inconclusive | None:
+def detect_metric(d: HourlyData, metric: str, since: datetime, t: Thresholds,
+                  store: Store | None = None) -> Detection | Inconclusive | None:
+    """The feature-metric's most likely degradation window and its test. With `store`, a score
+    window's test is also widened by the users' design effect (`user_design_effect`)."""
     direction = METRIC_DIRECTION[metric]
     need = t.metric(metric).min_samples
     y, w = metric_series(d, metric)
@@ -378,6 +414,10 @@ def detect_metric(d: HourlyData, metric: str, since: datetime, t: Thresholds
             f"(at least {need} each are needed)"))
     seasonal = seasonal_means(d, metric, hours < start, test.baseline)
     phi = dispersion(d, metric, y, w, chosen.sigma2)
+    if (store is not None and metric in CLUSTERED_METRICS
+            and abs(test.result.z) / math.sqrt(phi) < CLUSTER_CHECK_Z):
+        phi = max(phi, user_design_effect(store, d.feature, d.start, d.time_of(start),
+                                          d.time_of(end)))
     z = test.result.z / math.sqrt(phi)
     p_one = max(test.result.p_greater if direction > 0 else test.result.p_less,
                 float(stats.sst.norm.sf(direction * z)))
@@ -395,8 +435,8 @@ def detect_metric(d: HourlyData, metric: str, since: datetime, t: Thresholds
 
 
 def detect(hourly: dict[str, HourlyData], since: datetime, t: Thresholds,
-           metrics: tuple[str, ...] = METRIC_NAMES, slices: list[SliceDetection] | None = None
-           ) -> tuple[list[Detection], list[Inconclusive]]:
+           metrics: tuple[str, ...] = METRIC_NAMES, slices: list[SliceDetection] | None = None,
+           store: Store | None = None) -> tuple[list[Detection], list[Inconclusive]]:
     """Significant degradations (Holm across every feature and metric tested) and the
     feature-metrics that could not be judged."""
     tested: list[Detection] = []
@@ -404,7 +444,7 @@ def detect(hourly: dict[str, HourlyData], since: datetime, t: Thresholds,
     family = 0
     for name in sorted(hourly):
         for metric in metrics:
-            out = detect_metric(hourly[name], metric, since, t)
+            out = detect_metric(hourly[name], metric, since, t, store)
             if isinstance(out, Inconclusive):
                 inconclusive.append(out)
             elif out is not None:
