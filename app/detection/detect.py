@@ -240,9 +240,12 @@ def _by_stratum(values: np.ndarray, mask: np.ndarray, strata: np.ndarray) -> np.
     return np.bincount(strata[mask], weights=values[mask], minlength=24)
 
 
-def compare_window(d: HourlyData, metric: str, base: np.ndarray, win: np.ndarray) -> WindowTest:
+def compare_window(d: HourlyData, metric: str, base: np.ndarray, win: np.ndarray,
+                   after: np.ndarray | None = None) -> WindowTest:
     """Window hours against baseline hours of the same hours of day. The baseline value is
-    seasonally matched: each hour of day weighted as it is in the window."""
+    seasonally matched: each hour of day weighted as it is in the window. `after`: the hours
+    after a window that ended, the baseline of the hours of day not seen before it (quality,
+    latency and cost)."""
     s, strata = d.sums, d.strata
     if metric in PROPORTIONS:
         num, den = PROPORTIONS[metric]
@@ -259,11 +262,21 @@ def compare_window(d: HourlyData, metric: str, base: np.ndarray, win: np.ndarray
     hb = onehot[base].T @ hist.counts[base]  # [24, bins]
     hw = onehot[win].T @ hist.counts[win]
     nb, nw = hb.sum(axis=1), hw.sum(axis=1)
+    # Hours of day the baseline has not seen yet (a range with no history before it, an
+    # episode in the first evening) are compared with the same hours of day after the window
+    # when it has ended: the only like-for-like baseline they have. (The pooled baseline would
+    # take a feature's usual evening for a change.)
+    unseen = (nb <= 0) & (nw > 0)
+    if after is not None and unseen.any():
+        ha = onehot[after].T @ hist.counts[after]
+        hb = np.where(unseen[:, None], ha, hb)
+        nb = hb.sum(axis=1)
+    n_base = int(nb.sum())
     ok = nb > 0
     result = stats.stratified_rank_test(hb[ok], hw[ok])
     n_cur = nw[ok].sum()
     if n_cur == 0:
-        return WindowTest(result, None, None, int(nb.sum()), 0)
+        return WindowTest(result, None, None, n_base, 0)
     if metric == "latency_p95_ms":
         matched = ((nw[ok] / nb[ok])[:, None] * hb[ok]).sum(axis=0)
         baseline = stats.histogram_quantile(matched, hist.edges, 0.95)
@@ -272,11 +285,14 @@ def compare_window(d: HourlyData, metric: str, base: np.ndarray, win: np.ndarray
         n_key, sum_key = ("q_n", "q_sum") if metric == "quality_score" else ("cost_n", "cost_sum")
         sb, cb = _by_stratum(s[sum_key], base, strata), _by_stratum(s[n_key], base, strata)
         sw, cw = _by_stratum(s[sum_key], win, strata), _by_stratum(s[n_key], win, strata)
-        ok2 = (cb > 0) & (cw > 0)
+        if after is not None:
+            sa, ca = _by_stratum(s[sum_key], after, strata), _by_stratum(s[n_key], after, strata)
+            sb, cb = np.where(cb > 0, sb, sa), np.where(cb > 0, cb, ca)
         mean_b = np.divide(sb, cb, out=np.zeros(24), where=cb > 0)
+        ok2 = (cb > 0) & (cw > 0)
         baseline = float((cw[ok2] * mean_b[ok2]).sum() / cw[ok2].sum()) if ok2.any() else None
         current = float(sw[ok2].sum() / cw[ok2].sum()) if ok2.any() else None
-    return WindowTest(result, baseline, current, int(nb.sum()), int(n_cur))
+    return WindowTest(result, baseline, current, n_base, int(n_cur))
 
 
 SEASONAL_PRIOR = 50.0  # an hour of day's own baseline mean counts as shrunk by this many values
@@ -398,7 +414,7 @@ def detect_metric(d: HourlyData, metric: str, since: datetime, t: Thresholds,
         return None
     start, end, shape, tried = chosen.start, chosen.end, chosen.shape, chosen.tried
     hours = np.arange(d.hours)
-    test = compare_window(d, metric, hours < start, (hours >= start) & (hours < end))
+    test = compare_window(d, metric, hours < start, (hours >= start) & (hours < end), hours >= end)
     if test.baseline is None or test.current is None:
         return None
     effect = direction * (test.current - test.baseline)

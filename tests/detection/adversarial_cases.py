@@ -146,13 +146,23 @@ def night_latency_step() -> Case:
                 expect=[Expect("nightly", "latency_p95_ms", on, shape="step")])
 
 
+def first_evening_slowdown() -> Case:
+    """No history: the logs start at midnight and latency is 2.5x for 80 minutes from 17:05 on
+    the first day, an hour of day seen only after it (the second evening is its baseline)."""
+    on = at(0, 17, 5)
+    logs = Logs(START, 2, [Traffic("fresh", 4000)],
+                hits=[Hit("fresh", on, on + timedelta(minutes=80), latency_factor=2.5)])
+    return Case("first_evening_slowdown", logs,
+                expect=[Expect("fresh", "latency_p95_ms", on, shape="transient")])
+
+
 def cases() -> list[Case]:
     return [outage(), prompt_transient(), error_step_large(), two_incidents(),
             canary(0.10, 6000, "error_rate", "canary_10pct_errors"),
             canary(0.05, 8000, "quality_score", "canary_5pct_prompt_quality"),
             canary(0.01, 30_000, "error_rate", "canary_1pct_errors"),
             single_user_burst(), evening_latency_edge(), weekends(), cost_step(), drift(),
-            latency_ramp(), night_latency_step()]
+            latency_ramp(), night_latency_step(), first_evening_slowdown()]
 
 
 def window(case: Case) -> tuple[datetime, datetime]:
