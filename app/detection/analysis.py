@@ -70,7 +70,7 @@ def _analyze(store: Store, feature: str | None, since: datetime | None, until: d
     hourly = load_hourly(store, range_start, until, feature)
     sliced = slices.detect_slices(slices.slice_hourly(store, range_start, until, feature),
                                   range_start, until, since, t, METRIC_NAMES)
-    detections, inconclusive = detect(hourly, since, t, slices=sliced)
+    detections, inconclusive = detect(hourly, since, t, slices=sliced, store=store)
     hints = {(sd.feature, sd.metric): sd for sd in sliced}
     findings = [explain(store, d, range_start, until, t, extra_changes,
                         hints.get((d.feature, d.metric))) for d in detections]

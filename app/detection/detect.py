@@ -194,15 +194,58 @@ def scan(y: np.ndarray, w: np.ndarray, strata: np.ndarray, first: int, direction
                       int(starts.max()), int(windows.start.size), sigma2)
 
 
+RAMP_STEP_HOURS = 0.25  # resolution of a ramp's start
+RAMP_MAX_HOURS = 96
+RAMP_SEARCH_HOURS = 6  # around the scan's band of starts
+
+
+def ramp_start(y: np.ndarray, w: np.ndarray, strata: np.ndarray, chosen: ScanResult,
+               first: int, direction: int) -> tuple[float, float, float] | None:
+    """A ramp's start, in hours from the series' start: where the series begins to move. The
+    scan's ramps start on whole hours and reach their full size after one of a few lengths, so
+    a ramp of another length is fitted by one that starts hours early or late. Here the broken
+    line (flat at the baseline, rising linearly from the start for any whole number of hours up
+    to four days, flat again) is fitted on quarter-hour starts around the scan's band, with the
+    same hour-of-day effects; returns the best start and the band of starts within chi2(1, 95%)
+    of it."""
+    hours = len(y)
+    lo = max(float(first), chosen.start_lo - RAMP_SEARCH_HOURS)
+    hi = min(float(hours - 1), chosen.start_hi + RAMP_SEARCH_HOURS)
+    if hi <= lo or chosen.sigma2 <= 0:
+        return None
+    taus = np.arange(lo, hi + 1e-9, RAMP_STEP_HOURS)
+    centre = np.arange(hours) + 0.5
+    s = _stratum_matrix(strata)
+    ws = w @ s
+    ws_safe = np.where(ws > 0, ws, 1.0)
+    y_dm = y - ((w * y) @ s / ws_safe) @ s.T
+    gain = np.full(taus.size, -1.0)  # best over lengths, per start
+    for length in range(1, RAMP_MAX_HOURS + 1):
+        g = np.clip((centre[None, :] - taus[:, None]) / length, 0.0, 1.0)
+        g_dm = g - ((g * w) @ s / ws_safe) @ s.T
+        cross = (g_dm * w) @ y_dm
+        energy = (g_dm * g_dm) @ w
+        ok = (energy > 0) & (np.sign(cross) == direction)
+        gain = np.maximum(gain, np.where(ok, cross**2 / np.maximum(energy, 1e-12), -1.0))
+    best = int(np.argmax(gain))
+    if gain[best] <= 0:
+        return None
+    close = taus[gain >= gain[best] - 3.84 * chosen.sigma2]
+    return float(taus[best]), float(close.min()), float(close.max())
+
+
 # The window's test ---------------------------------------------------------------------
 
 def _by_stratum(values: np.ndarray, mask: np.ndarray, strata: np.ndarray) -> np.ndarray:
     return np.bincount(strata[mask], weights=values[mask], minlength=24)
 
 
-def compare_window(d: HourlyData, metric: str, base: np.ndarray, win: np.ndarray) -> WindowTest:
+def compare_window(d: HourlyData, metric: str, base: np.ndarray, win: np.ndarray,
+                   after: np.ndarray | None = None) -> WindowTest:
     """Window hours against baseline hours of the same hours of day. The baseline value is
-    seasonally matched: each hour of day weighted as it is in the window."""
+    seasonally matched: each hour of day weighted as it is in the window. `after`: the hours
+    after a window that ended, the baseline of the hours of day not seen before it (quality,
+    latency and cost)."""
     s, strata = d.sums, d.strata
     if metric in PROPORTIONS:
         num, den = PROPORTIONS[metric]
@@ -219,11 +262,21 @@ def compare_window(d: HourlyData, metric: str, base: np.ndarray, win: np.ndarray
     hb = onehot[base].T @ hist.counts[base]  # [24, bins]
     hw = onehot[win].T @ hist.counts[win]
     nb, nw = hb.sum(axis=1), hw.sum(axis=1)
+    # Hours of day the baseline has not seen yet (a range with no history before it, an
+    # episode in the first evening) are compared with the same hours of day after the window
+    # when it has ended: the only like-for-like baseline they have. (The pooled baseline would
+    # take a feature's usual evening for a change.)
+    unseen = (nb <= 0) & (nw > 0)
+    if after is not None and unseen.any():
+        ha = onehot[after].T @ hist.counts[after]
+        hb = np.where(unseen[:, None], ha, hb)
+        nb = hb.sum(axis=1)
+    n_base = int(nb.sum())
     ok = nb > 0
     result = stats.stratified_rank_test(hb[ok], hw[ok])
     n_cur = nw[ok].sum()
     if n_cur == 0:
-        return WindowTest(result, None, None, int(nb.sum()), 0)
+        return WindowTest(result, None, None, n_base, 0)
     if metric == "latency_p95_ms":
         matched = ((nw[ok] / nb[ok])[:, None] * hb[ok]).sum(axis=0)
         baseline = stats.histogram_quantile(matched, hist.edges, 0.95)
@@ -232,11 +285,14 @@ def compare_window(d: HourlyData, metric: str, base: np.ndarray, win: np.ndarray
         n_key, sum_key = ("q_n", "q_sum") if metric == "quality_score" else ("cost_n", "cost_sum")
         sb, cb = _by_stratum(s[sum_key], base, strata), _by_stratum(s[n_key], base, strata)
         sw, cw = _by_stratum(s[sum_key], win, strata), _by_stratum(s[n_key], win, strata)
-        ok2 = (cb > 0) & (cw > 0)
+        if after is not None:
+            sa, ca = _by_stratum(s[sum_key], after, strata), _by_stratum(s[n_key], after, strata)
+            sb, cb = np.where(cb > 0, sb, sa), np.where(cb > 0, cb, ca)
         mean_b = np.divide(sb, cb, out=np.zeros(24), where=cb > 0)
+        ok2 = (cb > 0) & (cw > 0)
         baseline = float((cw[ok2] * mean_b[ok2]).sum() / cw[ok2].sum()) if ok2.any() else None
         current = float(sw[ok2].sum() / cw[ok2].sum()) if ok2.any() else None
-    return WindowTest(result, baseline, current, int(nb.sum()), int(n_cur))
+    return WindowTest(result, baseline, current, n_base, int(n_cur))
 
 
 SEASONAL_PRIOR = 50.0  # an hour of day's own baseline mean counts as shrunk by this many values
@@ -248,11 +304,7 @@ def seasonal_means(d: HourlyData, metric: str, base: np.ndarray, threshold: floa
     pooled mean), so the onset's change point compares like hours with like: an evening that
     is always slower is not taken for the step."""
     strata = d.strata
-    if metric == "latency_p95_ms":
-        h = d.hists[metric]
-        above = np.clip((h.edges[1:] - threshold) / np.diff(h.edges), 0.0, 1.0)  # share of each bin
-        num_h, den_h = h.counts @ above, h.counts.sum(axis=1)
-    elif metric == "cost_per_request_usd":  # log cost, as ONSET_MEASURE_SQL reads it
+    if metric in ("latency_p95_ms", "cost_per_request_usd"):  # log, as ONSET_MEASURE_SQL reads it
         h = d.hists[metric]
         num_h, den_h = h.counts @ log_centres(h), h.counts.sum(axis=1)
     else:
@@ -292,6 +344,40 @@ def dispersion(d: HourlyData, metric: str, y: np.ndarray, w: np.ndarray, sigma2:
     return max(1.0, sigma2 / unit) if unit > 0 else 1.0
 
 
+# Metrics whose window test is widened by the users' design effect (below), and the z above
+# which it is not read: no design effect seen in practice brings such a window back under the
+# significance level after Bonferroni and Holm, and the query is a scan of the feature's rows.
+CLUSTERED_METRICS = ("quality_score",)
+CLUSTER_CHECK_Z = 15.0
+
+
+def user_design_effect(store: Store, feature: str, start: datetime, onset: datetime,
+                       end: datetime) -> float:
+    """How much wider the difference between the window's mean score and the baseline's is when
+    each user's requests are taken as one cluster (the cluster-robust variance, users as
+    clusters) than when every request is independent; at least 1. Users keep their own habits
+    (one grades lower than another, a heavy user writes a tenth of the requests), so a quiet
+    feature's window can be a handful of users: its mean moves with who came, not with what
+    changed."""
+    rows = store.rows(
+        """WITH x AS (SELECT coalesce(user_id, request_id) AS u, quality_score AS q,
+                             timestamp >= ? AS win
+                      FROM requests WHERE feature = ? AND timestamp >= ? AND timestamp < ?
+                        AND quality_score IS NOT NULL AND error IS NULL),
+                m AS (SELECT win, avg(q) AS mu, count(*) AS n, var_pop(q) AS v FROM x GROUP BY win),
+                c AS (SELECT x.win, sum(x.q - m.mu) AS s FROM x JOIN m USING (win)
+                      GROUP BY x.u, x.win)
+           SELECT m.win, any_value(m.n), any_value(m.v), sum(c.s * c.s)
+           FROM m JOIN c USING (win) GROUP BY m.win""",
+        [onset, feature, start, end])
+    parts = {bool(r[0]): (float(r[1]), float(r[2] or 0.0), float(r[3] or 0.0)) for r in rows}
+    if len(parts) < 2:
+        return 1.0
+    iid = sum(v / n for n, v, _ in parts.values() if n > 0)
+    robust = sum(c / (n * n) for n, _, c in parts.values() if n > 0)
+    return max(1.0, robust / iid) if iid > 0 else 1.0
+
+
 def window_floor(need: int) -> int:
     """Observations a degraded window needs: a tenth of the baseline's, at least 20. A short
     outage in a small feature holds few requests; the exact tests keep it honest."""
@@ -305,8 +391,10 @@ def threshold_effect(t: Thresholds, metric: str, baseline: float) -> float:
 
 # Per feature and metric ------------------------------------------------------------------
 
-def detect_metric(d: HourlyData, metric: str, since: datetime, t: Thresholds
-                  ) -> Detection | Inconclusive | None:
+def detect_metric(d: HourlyData, metric: str, since: datetime, t: Thresholds,
+                  store: Store | None = None) -> Detection | Inconclusive | None:
+    """The feature-metric's most likely degradation window and its test. With `store`, a score
+    window's test is also widened by the users' design effect (`user_design_effect`)."""
     direction = METRIC_DIRECTION[metric]
     need = t.metric(metric).min_samples
     y, w = metric_series(d, metric)
@@ -326,7 +414,7 @@ def detect_metric(d: HourlyData, metric: str, since: datetime, t: Thresholds
         return None
     start, end, shape, tried = chosen.start, chosen.end, chosen.shape, chosen.tried
     hours = np.arange(d.hours)
-    test = compare_window(d, metric, hours < start, (hours >= start) & (hours < end))
+    test = compare_window(d, metric, hours < start, (hours >= start) & (hours < end), hours >= end)
     if test.baseline is None or test.current is None:
         return None
     effect = direction * (test.current - test.baseline)
@@ -342,20 +430,29 @@ def detect_metric(d: HourlyData, metric: str, since: datetime, t: Thresholds
             f"(at least {need} each are needed)"))
     seasonal = seasonal_means(d, metric, hours < start, test.baseline)
     phi = dispersion(d, metric, y, w, chosen.sigma2)
+    if (store is not None and metric in CLUSTERED_METRICS
+            and abs(test.result.z) / math.sqrt(phi) < CLUSTER_CHECK_Z):
+        phi = max(phi, user_design_effect(store, d.feature, d.start, d.time_of(start),
+                                          d.time_of(end)))
     z = test.result.z / math.sqrt(phi)
     p_one = max(test.result.p_greater if direction > 0 else test.result.p_less,
                 float(stats.sst.norm.sf(direction * z)))
+    onset, onset_lo, onset_hi = d.time_of(start), d.time_of(chosen.start_lo), d.time_of(chosen.start_hi + 1)
+    if shape == "ramp":
+        fitted = ramp_start(y, w, d.strata, chosen, first, direction)
+        if fitted is not None:
+            onset, onset_lo, onset_hi = (d.start + timedelta(hours=h) for h in fitted)
     return Detection(
-        feature=d.feature, metric=metric, onset=d.time_of(start), end=d.time_of(end), shape=shape,
-        baseline=test.baseline, current=test.current, onset_lo=d.time_of(chosen.start_lo),
-        onset_hi=d.time_of(chosen.start_hi + 1), p_raw=min(1.0, p_one * tried),
+        feature=d.feature, metric=metric, onset=onset, end=d.time_of(end), shape=shape,
+        baseline=test.baseline, current=test.current, onset_lo=onset_lo,
+        onset_hi=onset_hi, p_raw=min(1.0, p_one * tried),
         n_baseline=test.n_baseline, n_current=test.n_current, severity=effect / needed,
         seasonal=seasonal)
 
 
 def detect(hourly: dict[str, HourlyData], since: datetime, t: Thresholds,
-           metrics: tuple[str, ...] = METRIC_NAMES, slices: list[SliceDetection] | None = None
-           ) -> tuple[list[Detection], list[Inconclusive]]:
+           metrics: tuple[str, ...] = METRIC_NAMES, slices: list[SliceDetection] | None = None,
+           store: Store | None = None) -> tuple[list[Detection], list[Inconclusive]]:
     """Significant degradations (Holm across every feature and metric tested) and the
     feature-metrics that could not be judged."""
     tested: list[Detection] = []
@@ -363,7 +460,7 @@ def detect(hourly: dict[str, HourlyData], since: datetime, t: Thresholds,
     family = 0
     for name in sorted(hourly):
         for metric in metrics:
-            out = detect_metric(hourly[name], metric, since, t)
+            out = detect_metric(hourly[name], metric, since, t, store)
             if isinstance(out, Inconclusive):
                 inconclusive.append(out)
             elif out is not None:
@@ -417,9 +514,15 @@ MEASURE_SQL = {
 }
 
 
-# Where the onset's change point reads another quantity than `measure`: log cost, whose
-# baseline per hour of day comes from the cost histogram (`seasonal_means`).
+# Where the onset's change point reads another quantity than `measure`: log latency and log
+# cost, whose baseline per hour of day comes from their histograms (`seasonal_means`). A
+# slowdown or a price change scales the whole distribution; its log mean moves by the log of
+# the factor for every request, where the share above the baseline p95 only sees the few that
+# cross it (a 1.35x step moves it from 5% to about 10%): the log dates a step with a fraction
+# of the requests, which matters in the quiet hours.
 ONSET_MEASURE_SQL = {
+    "latency_p95_ms": "CASE WHEN error IS NULL AND latency_ms IS NOT NULL "
+                      "THEN ln(greatest(latency_ms, 0.01)) END",
     "cost_per_request_usd": "CASE WHEN error IS NULL AND cost_usd IS NOT NULL "
                             "THEN ln(greatest(cost_usd, 1e-9)) END",
 }
@@ -447,7 +550,7 @@ def refine_onset(store: Store, det: Detection, base_mean: float, base_var: float
     """The onset to the nearest 5 minutes: a single change point in the contribution of the
     degraded requests (`where`: the scope's slice values, or all) to the feature's metric, first
     on 15-minute buckets across the hourly onset band (three hours before it, two after), then
-    on 5-minute buckets. Ramps keep their hourly onset and band."""
+    on 5-minute buckets. Ramps keep the onset and band of their broken-line fit (`ramp_start`)."""
     hourly = OnsetEstimate(det.onset, det.onset_lo, det.onset_hi)
     if det.shape == "ramp":
         return hourly

@@ -127,12 +127,42 @@ def drift() -> Case:
     return Case("quality_ramp", logs, expect=[Expect("drifty", "quality_score", on, shape="ramp")])
 
 
+def latency_ramp() -> Case:
+    """Latency creeping up over 18 hours (a length the scan's ramps do not have), from a time
+    that is not on the hour."""
+    on = at(2, 7, 30)
+    logs = Logs(START, 5, [Traffic("creep", 6000)],
+                hits=[Hit("creep", on, latency_factor=1.8, ramp_hours=18)])
+    return Case("latency_ramp", logs, expect=[Expect("creep", "latency_p95_ms", on, shape="ramp")])
+
+
+def night_latency_step() -> Case:
+    """Latency 1.4x from 01:40, in the quietest hours: the share of requests above the old p95
+    barely moves there, every request's latency does."""
+    on = at(2, 1, 40)
+    logs = Logs(START, 4, [Traffic("nightly", 2500)],
+                hits=[Hit("nightly", on, latency_factor=1.4)])
+    return Case("night_latency_step", logs,
+                expect=[Expect("nightly", "latency_p95_ms", on, shape="step")])
+
+
+def first_evening_slowdown() -> Case:
+    """No history: the logs start at midnight and latency is 2.5x for 80 minutes from 17:05 on
+    the first day, an hour of day seen only after it (the second evening is its baseline)."""
+    on = at(0, 17, 5)
+    logs = Logs(START, 2, [Traffic("fresh", 4000)],
+                hits=[Hit("fresh", on, on + timedelta(minutes=80), latency_factor=2.5)])
+    return Case("first_evening_slowdown", logs,
+                expect=[Expect("fresh", "latency_p95_ms", on, shape="transient")])
+
+
 def cases() -> list[Case]:
     return [outage(), prompt_transient(), error_step_large(), two_incidents(),
             canary(0.10, 6000, "error_rate", "canary_10pct_errors"),
             canary(0.05, 8000, "quality_score", "canary_5pct_prompt_quality"),
             canary(0.01, 30_000, "error_rate", "canary_1pct_errors"),
-            single_user_burst(), evening_latency_edge(), weekends(), cost_step(), drift()]
+            single_user_burst(), evening_latency_edge(), weekends(), cost_step(), drift(),
+            latency_ramp(), night_latency_step(), first_evening_slowdown()]
 
 
 def window(case: Case) -> tuple[datetime, datetime]:

@@ -73,6 +73,13 @@ def test_the_median_onset_error_of_steps_and_transients_is_at_most_ten_minutes(a
     assert errors[len(errors) // 2] <= timedelta(minutes=10), errors
 
 
+def test_a_latency_step_in_the_quiet_hours_is_dated_within_half_an_hour(analysed):
+    case, result = analysed("night_latency_step")
+    (e,) = case.expect
+    f = next(f for f in result.findings if f.feature == e.feature and f.metric == e.metric)
+    assert abs(f.onset - e.onset) <= timedelta(minutes=30), (f.onset, e.onset)
+
+
 @pytest.mark.parametrize("name", [c.name for c in cases() if c.clean])
 def test_clean_features_have_no_finding(analysed, name):
     case, result = analysed(name)
