@@ -23,8 +23,9 @@ DEFAULT_WINDOW = timedelta(days=7)
 RESCAN_AFTER = timedelta(minutes=10)
 
 
-def default_window(store: Store, feature: str | None = None, since: datetime | None = None,
-                   until: datetime | None = None) -> tuple[datetime, datetime] | None:
+def default_window(
+    store: Store, feature: str | None = None, since: datetime | None = None, until: datetime | None = None
+) -> tuple[datetime, datetime] | None:
     """[since, until): by default the most recent week of loaded data, measured back from the
     newest timestamp in the data, not from the clock."""
     if until is None:
@@ -39,8 +40,9 @@ def default_window(store: Store, feature: str | None = None, since: datetime | N
     return since, until
 
 
-def candidate_changes(store: Store, feature: str, since: datetime, until: datetime,
-                      extra: list[ChangeEvent] | None = None) -> list[ChangeEvent]:
+def candidate_changes(
+    store: Store, feature: str, since: datetime, until: datetime, extra: list[ChangeEvent] | None = None
+) -> list[ChangeEvent]:
     """Declared, inferred, flag-history and the console's own changes of a feature."""
     events = changes.timeline_changes(store, feature, since, until)
     seen = {e.change_id for e in events}
@@ -50,9 +52,14 @@ def candidate_changes(store: Store, feature: str, since: datetime, until: dateti
     return events
 
 
-def analyze(store: Store, feature: str | None = None, since: datetime | None = None,
-            until: datetime | None = None, thresholds: Thresholds | None = None,
-            extra_changes: list[ChangeEvent] | None = None) -> AnalysisResult:
+def analyze(
+    store: Store,
+    feature: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    thresholds: Thresholds | None = None,
+    extra_changes: list[ChangeEvent] | None = None,
+) -> AnalysisResult:
     """Findings (degradations only, most severe first, each with scope and ranked suspects)
     and the feature-metrics too thin to judge."""
     t = thresholds or load_thresholds(store.data_dir)
@@ -60,28 +67,42 @@ def analyze(store: Store, feature: str | None = None, since: datetime | None = N
         return _analyze(store, feature, since, until, t, extra_changes)
 
 
-def _analyze(store: Store, feature: str | None, since: datetime | None, until: datetime | None,
-             t: Thresholds, extra_changes: list[ChangeEvent] | None) -> AnalysisResult:
+def _analyze(
+    store: Store,
+    feature: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    t: Thresholds,
+    extra_changes: list[ChangeEvent] | None,
+) -> AnalysisResult:
     window = default_window(store, feature, since, until)
     if window is None:
         return AnalysisResult((), (), since, until)
     since, until = window
     range_start = since - timedelta(days=t.lookback_days)
     hourly = load_hourly(store, range_start, until, feature)
-    sliced = slices.detect_slices(slices.slice_hourly(store, range_start, until, feature),
-                                  range_start, until, since, t, METRIC_NAMES)
+    sliced = slices.detect_slices(
+        slices.slice_hourly(store, range_start, until, feature), range_start, until, since, t, METRIC_NAMES
+    )
     detections, inconclusive = detect(hourly, since, t, slices=sliced, store=store)
     hints = {(sd.feature, sd.metric): sd for sd in sliced}
-    findings = [explain(store, d, range_start, until, t, extra_changes,
-                        hints.get((d.feature, d.metric))) for d in detections]
+    findings = [
+        explain(store, d, range_start, until, t, extra_changes, hints.get((d.feature, d.metric)))
+        for d in detections
+    ]
     findings.sort(key=lambda f: (-f.severity, f.feature, f.metric))
-    return AnalysisResult(tuple(findings), tuple(inconclusive), since, until,
-                          cross_feature_events(findings))
+    return AnalysisResult(tuple(findings), tuple(inconclusive), since, until, cross_feature_events(findings))
 
 
-def explain(store: Store, det: Detection, range_start: datetime, until: datetime, t: Thresholds,
-            extra_changes: list[ChangeEvent] | None = None,
-            hint: slices.SliceDetection | None = None) -> Finding:
+def explain(
+    store: Store,
+    det: Detection,
+    range_start: datetime,
+    until: datetime,
+    t: Thresholds,
+    extra_changes: list[ChangeEvent] | None = None,
+    hint: slices.SliceDetection | None = None,
+) -> Finding:
     """A detection with its onset to the minute, its scope and its suspects. `hint`: the
     slice test's answer for the same feature and metric; when the scope is that slice, its
     step (found on the slice's own gap, not diluted in the total) places the hourly onset."""
@@ -92,11 +113,16 @@ def explain(store: Store, det: Detection, range_start: datetime, until: datetime
         ended = det.end
     if ctx is not None:
         ctx, scope = _scope(ctx, table, det, t)
-        if (hint is not None and not hint.new_value and det.shape == "step"
-                and (hint.dimension, hint.value) in {(s.dimension, s.value) for s in scope.slices}
-                and abs(hint.onset - det.onset) > timedelta(hours=1)):
-            det = replace(det, onset=hint.onset, onset_lo=hint.onset,
-                          onset_hi=hint.onset + timedelta(hours=1))
+        if (
+            hint is not None
+            and not hint.new_value
+            and det.shape == "step"
+            and (hint.dimension, hint.value) in {(s.dimension, s.value) for s in scope.slices}
+            and abs(hint.onset - det.onset) > timedelta(hours=1)
+        ):
+            det = replace(
+                det, onset=hint.onset, onset_lo=hint.onset, onset_hi=hint.onset + timedelta(hours=1)
+            )
             table = attribute.slice_table(store, det, det.onset, range_start, until)
             ctx = attribute.context(det, det.onset, range_start, until, table) or ctx
             ctx, scope = _scope(ctx, table, det, t)
@@ -129,14 +155,24 @@ def explain(store: Store, det: Detection, range_start: datetime, until: datetime
         candidates = candidate_changes(store, det.feature, range_start, until, extra_changes)
         suspects = attribute.rank_suspects(store, ctx, scope, table, candidates, t)
     return Finding(
-        feature=det.feature, metric=det.metric, onset=onset, end=det.end, baseline=det.baseline,
-        current=det.current, p_value=det.p_value, n_baseline=det.n_baseline,
-        n_current=det.n_current, shape=det.shape, severity=det.severity, scope=scope,
-        suspects=tuple(suspects), ended=ended)
+        feature=det.feature,
+        metric=det.metric,
+        onset=onset,
+        end=det.end,
+        baseline=det.baseline,
+        current=det.current,
+        p_value=det.p_value,
+        n_baseline=det.n_baseline,
+        n_current=det.n_current,
+        shape=det.shape,
+        severity=det.severity,
+        scope=scope,
+        suspects=tuple(suspects),
+        ended=ended,
+    )
 
 
-def _scope(ctx: attribute.Context, table, det: Detection, t: Thresholds
-           ) -> tuple[attribute.Context, Scope]:
+def _scope(ctx: attribute.Context, table, det: Detection, t: Thresholds) -> tuple[attribute.Context, Scope]:
     """The scope rule's answer; for a degradation found only in a slice, that slice."""
     scope = attribute.classify_scope(ctx, table, t)
     if det.slice is None or any((s.dimension, s.value) == det.slice for s in scope.slices):
@@ -151,24 +187,31 @@ EXPLAINED_TIMING = 0.5  # a suspect this close in time, naming the requests, exp
 def cross_feature_events(findings: list[Finding]) -> tuple[CrossFeatureEvent, ...]:
     """Findings of one metric in two or more features whose onsets lie within 15 minutes of
     each other, none explained by a change of its own feature: one event each."""
+
     def explained(f: Finding) -> bool:
         return any(s.timing >= EXPLAINED_TIMING and s.coverage >= 0.5 for s in f.suspects)
 
     out = []
-    free = sorted((f for f in findings if f.scope.kind != "single_user" and not explained(f)),
-                  key=lambda f: (f.metric, f.onset))
+    free = sorted(
+        (f for f in findings if f.scope.kind != "single_user" and not explained(f)),
+        key=lambda f: (f.metric, f.onset),
+    )
     used: set[int] = set()
     for i, f in enumerate(free):
         if i in used:
             continue
-        group = [j for j in range(i, len(free)) if j not in used and free[j].metric == f.metric
-                 and abs(free[j].onset - f.onset) <= EVENT_ONSET_TOLERANCE]
+        group = [
+            j
+            for j in range(i, len(free))
+            if j not in used
+            and free[j].metric == f.metric
+            and abs(free[j].onset - f.onset) <= EVENT_ONSET_TOLERANCE
+        ]
         features = sorted({free[j].feature for j in group})
         if len(features) < 2:
             continue
         used.update(group)
         ends = [free[j].ended for j in group]
         end = None if any(e is None for e in ends) else max(e for e in ends if e is not None)
-        out.append(CrossFeatureEvent(f.metric, min(free[j].onset for j in group), end,
-                                     tuple(features)))
+        out.append(CrossFeatureEvent(f.metric, min(free[j].onset for j in group), end, tuple(features)))
     return tuple(out)

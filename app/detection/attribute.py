@@ -53,21 +53,28 @@ class Context:
     cur_mean: float
 
 
-def slice_table(store: Store, det: Detection, onset: datetime, range_start: datetime,
-                until: datetime) -> pl.DataFrame:
+def slice_table(
+    store: Store, det: Detection, onset: datetime, range_start: datetime, until: datetime
+) -> pl.DataFrame:
     """Per period (base, cur, after) and per value of every split dimension: requests, count
     and sum of x, first time seen, and (for latency) the p95."""
     expr, params = measure(det.metric, det.baseline)
     dims = ", ".join(SPLIT_DIMENSIONS)
     # Users are read from the onset on only: the baseline's thousands of users would make the
     # scan several times slower, and a user's scope is judged on the degraded period.
-    inner = ", ".join("CASE WHEN timestamp >= ? THEN user_id END AS user_id" if d == "user_id" else d
-                      for d in SPLIT_DIMENSIONS)
+    inner = ", ".join(
+        "CASE WHEN timestamp >= ? THEN user_id END AS user_id" if d == "user_id" else d
+        for d in SPLIT_DIMENSIONS
+    )
     sets = ", ".join(["(period)"] + [f"(period, {d})" for d in SPLIT_DIMENSIONS])
-    p95 = (", quantile_cont(latency_ms, 0.95) FILTER (WHERE error IS NULL) AS p95"
-           if det.metric == "latency_p95_ms" else "")
+    p95 = (
+        ", quantile_cont(latency_ms, 0.95) FILTER (WHERE error IS NULL) AS p95"
+        if det.metric == "latency_p95_ms"
+        else ""
+    )
     df = frame_query(
-        store, f"""SELECT period, {dims}, GROUPING({dims}) AS g, count(*) AS requests,
+        store,
+        f"""SELECT period, {dims}, GROUPING({dims}) AS g, count(*) AS requests,
                    count(x) AS n, sum(x) AS s, sum(x * x) AS ss, min(timestamp) AS first_seen,
                    count(error) AS failed{p95}
             FROM (SELECT timestamp, latency_ms, error, {inner}, {expr} AS x,
@@ -75,7 +82,8 @@ def slice_table(store: Store, det: Detection, onset: datetime, range_start: date
                               ELSE 'after' END AS period
                   FROM requests WHERE feature = ? AND timestamp >= ? AND timestamp < ?)
             GROUP BY GROUPING SETS ({sets})""",
-        [onset, *params, onset, det.end, det.feature, range_start, until])
+        [onset, *params, onset, det.end, det.feature, range_start, until],
+    )
     k = len(SPLIT_DIMENSIONS)
     codes = {(2**k - 1) - 2 ** (k - 1 - i): d for i, d in enumerate(SPLIT_DIMENSIONS)}
     codes[2**k - 1] = "(all)"
@@ -85,19 +93,38 @@ def slice_table(store: Store, det: Detection, onset: datetime, range_start: date
         if dim is None or (dim == "user_id" and r["period"] == "base"):
             continue
         value = "(all)" if dim == "(all)" else r[dim]
-        rows.append({"period": r["period"], "dimension": dim,
-                     "value": "(none)" if value is None else str(value),
-                     "requests": r["requests"], "n": r["n"] or 0, "s": r["s"] or 0.0,
-                     "ss": r["ss"] or 0.0, "first_seen": r["first_seen"],
-                     "failed": r["failed"] or 0, "p95": r.get("p95")})
-    schema = {"period": pl.Utf8, "dimension": pl.Utf8, "value": pl.Utf8, "requests": pl.Int64,
-              "n": pl.Int64, "s": pl.Float64, "ss": pl.Float64, "first_seen": pl.Datetime("us"),
-              "failed": pl.Int64, "p95": pl.Float64}
+        rows.append(
+            {
+                "period": r["period"],
+                "dimension": dim,
+                "value": "(none)" if value is None else str(value),
+                "requests": r["requests"],
+                "n": r["n"] or 0,
+                "s": r["s"] or 0.0,
+                "ss": r["ss"] or 0.0,
+                "first_seen": r["first_seen"],
+                "failed": r["failed"] or 0,
+                "p95": r.get("p95"),
+            }
+        )
+    schema = {
+        "period": pl.Utf8,
+        "dimension": pl.Utf8,
+        "value": pl.Utf8,
+        "requests": pl.Int64,
+        "n": pl.Int64,
+        "s": pl.Float64,
+        "ss": pl.Float64,
+        "first_seen": pl.Datetime("us"),
+        "failed": pl.Int64,
+        "p95": pl.Float64,
+    }
     return pl.DataFrame(rows, schema=schema)
 
 
-def context(det: Detection, onset: datetime, range_start: datetime, until: datetime,
-            table: pl.DataFrame) -> Context | None:
+def context(
+    det: Detection, onset: datetime, range_start: datetime, until: datetime, table: pl.DataFrame
+) -> Context | None:
     def total(period: str) -> dict | None:
         rows = table.filter((pl.col("dimension") == "(all)") & (pl.col("period") == period))
         return rows.row(0, named=True) if rows.height else None
@@ -109,8 +136,9 @@ def context(det: Detection, onset: datetime, range_start: datetime, until: datet
     mu0 = base["s"] / base["n"]
     excess = direction * (cur["s"] - cur["n"] * mu0)
     var0 = max(base["ss"] / base["n"] - mu0 * mu0, 1e-12)
-    return Context(det, onset, until, range_start, mu0, var0, onset, onset, excess, cur["requests"],
-                   cur["s"] / cur["n"])
+    return Context(
+        det, onset, until, range_start, mu0, var0, onset, onset, excess, cur["requests"], cur["s"] / cur["n"]
+    )
 
 
 def new_slice_onset(ctx: Context, scope: Scope, table: pl.DataFrame) -> datetime | None:
@@ -154,35 +182,48 @@ def new_slice_onset(ctx: Context, scope: Scope, table: pl.DataFrame) -> datetime
 
 # Scope ---------------------------------------------------------------------------------------
 
+
 def slice_excesses(ctx: Context, table: pl.DataFrame) -> list[SliceExcess]:
     """Every value of every split dimension since the onset, with its excess over the
     feature's baseline and the share of its requests (over the whole range) that failed."""
     direction = METRIC_DIRECTION[ctx.det.metric]
     sliced = table.filter(pl.col("dimension") != "(all)")
     failed = sliced.group_by("dimension", "value").agg(
-        (pl.col("failed").sum() / pl.col("requests").sum()).alias("failed_share"))
+        (pl.col("failed").sum() / pl.col("requests").sum()).alias("failed_share")
+    )
     cur = sliced.filter((pl.col("period") == "cur") & (pl.col("n") >= MIN_SLICE_N)).join(
-        failed, on=["dimension", "value"], how="left")
-    return [SliceExcess(r["dimension"], r["value"], r["requests"],
-                        direction * (r["s"] - r["n"] * ctx.base_mean), r["failed_share"] or 0.0)
-            for r in cur.iter_rows(named=True)]
+        failed, on=["dimension", "value"], how="left"
+    )
+    return [
+        SliceExcess(
+            r["dimension"],
+            r["value"],
+            r["requests"],
+            direction * (r["s"] - r["n"] * ctx.base_mean),
+            r["failed_share"] or 0.0,
+        )
+        for r in cur.iter_rows(named=True)
+    ]
 
 
 def classify_scope(ctx: Context, table: pl.DataFrame, t: Thresholds) -> Scope:
-    choice = choose_scope(slice_excesses(ctx, table), ctx.excess, ctx.cur_requests,
-                          t.scope_coverage, t.scope_max_share)
+    choice = choose_scope(
+        slice_excesses(ctx, table), ctx.excess, ctx.cur_requests, t.scope_coverage, t.scope_max_share
+    )
     if choice.kind == "total":
         return Scope("total")
-    slices = [_slice(ctx, table, r.dimension, r.value, r.requests)
-              for r in (*choice.picks, *choice.same_requests)]
+    slices = [
+        _slice(ctx, table, r.dimension, r.value, r.requests) for r in (*choice.picks, *choice.same_requests)
+    ]
     return Scope(choice.kind, tuple(slices), coverage=choice.coverage)
 
 
 def focus(ctx: Context, table: pl.DataFrame, dim: str, value: str) -> tuple[Context, Scope] | None:
     """A degradation found in one slice only: the slice is the scope, and its excess (not the
     feature's, which the rest's noise can hide) is what suspects must explain."""
-    rows = table.filter((pl.col("period") == "cur") & (pl.col("dimension") == dim)
-                        & (pl.col("value") == value))
+    rows = table.filter(
+        (pl.col("period") == "cur") & (pl.col("dimension") == dim) & (pl.col("value") == value)
+    )
     if not rows.height or not rows["n"][0]:
         return None
     r = rows.row(0, named=True)
@@ -190,16 +231,20 @@ def focus(ctx: Context, table: pl.DataFrame, dim: str, value: str) -> tuple[Cont
     if excess <= 0:
         return None
     kind = "single_user" if dim == "user_id" else "partial"
-    return (replace(ctx, excess=excess),
-            Scope(kind, (_slice(ctx, table, dim, value, r["requests"]),), coverage=1.0))
+    return (
+        replace(ctx, excess=excess),
+        Scope(kind, (_slice(ctx, table, dim, value, r["requests"]),), coverage=1.0),
+    )
 
 
 def _slice(ctx: Context, table: pl.DataFrame, dim: str, value: str, requests: int) -> Slice:
     metric = ctx.det.metric
-    base = table.filter((pl.col("period") == "base") & (pl.col("dimension") == dim)
-                        & (pl.col("value") == value))
-    cur = table.filter((pl.col("period") == "cur") & (pl.col("dimension") == dim)
-                       & (pl.col("value") == value))
+    base = table.filter(
+        (pl.col("period") == "base") & (pl.col("dimension") == dim) & (pl.col("value") == value)
+    )
+    cur = table.filter(
+        (pl.col("period") == "cur") & (pl.col("dimension") == dim) & (pl.col("value") == value)
+    )
     cur_row = cur.row(0, named=True)
     own = base.row(0, named=True) if base.height and base["n"][0] >= MIN_SLICE_N else None
     if metric == "latency_p95_ms":
@@ -212,6 +257,7 @@ def _slice(ctx: Context, table: pl.DataFrame, dim: str, value: str, requests: in
 
 
 # Suspects -------------------------------------------------------------------------------------
+
 
 def touched(change: ChangeEvent, table: pl.DataFrame) -> tuple[list[tuple[str, str]], str]:
     """The request values a change touched, and how they were found: direct (the change names
@@ -232,15 +278,17 @@ def touched(change: ChangeEvent, table: pl.DataFrame) -> tuple[list[tuple[str, s
     first = table.filter(pl.col("dimension").is_in([d for d in SPLIT_DIMENSIONS if d != "user_id"]))
     first = first.group_by("dimension", "value").agg(pl.col("first_seen").min())
     lo, hi = change.timestamp + NEW_VALUE_WINDOW[0], change.timestamp + NEW_VALUE_WINDOW[1]
-    new = first.filter((pl.col("first_seen") >= lo) & (pl.col("first_seen") <= hi)
-                       & (pl.col("first_seen") > first["first_seen"].min() + timedelta(hours=1)))
+    new = first.filter(
+        (pl.col("first_seen") >= lo)
+        & (pl.col("first_seen") <= hi)
+        & (pl.col("first_seen") > first["first_seen"].min() + timedelta(hours=1))
+    )
     if new.height:
         return sorted((r[0], r[1]) for r in new.select("dimension", "value").iter_rows()), "new"
     return [], "all"
 
 
-def timing_weight(onset: datetime, changed: datetime, band: tuple[datetime, datetime] | None = None
-                  ) -> float:
+def timing_weight(onset: datetime, changed: datetime, band: tuple[datetime, datetime] | None = None) -> float:
     """1 for a change at the onset; decays over a day for earlier changes and within the hour
     for changes after the onset (a change cannot cause what came before it). When the data
     cannot pin the onset down (`band`: the onsets it cannot tell apart), the grace widens."""
@@ -253,8 +301,14 @@ def timing_weight(onset: datetime, changed: datetime, band: tuple[datetime, date
     return math.exp(-(-lead_h - late_grace) / 1.0)
 
 
-def rank_suspects(store: Store, ctx: Context, scope: Scope, table: pl.DataFrame,
-                  candidates: list[ChangeEvent], t: Thresholds) -> list[Suspect]:
+def rank_suspects(
+    store: Store,
+    ctx: Context,
+    scope: Scope,
+    table: pl.DataFrame,
+    candidates: list[ChangeEvent],
+    t: Thresholds,
+) -> list[Suspect]:
     candidates = [c for c in candidates if ctx.range_start <= c.timestamp < ctx.det.end]
     if not candidates or ctx.excess <= 0:
         return []
@@ -264,7 +318,8 @@ def rank_suspects(store: Store, ctx: Context, scope: Scope, table: pl.DataFrame,
     sums = _touched_sums(store, ctx, candidates, [ts[0] for ts in touched_sets])
     out = []
     for change, (pairs, how), (n_cur, s_cur, n_all, s_all, req_cur) in zip(
-            candidates, touched_sets, sums, strict=True):
+        candidates, touched_sets, sums, strict=True
+    ):
         if not n_all:
             continue
         coverage = _clip(direction * (s_cur - n_cur * ctx.base_mean) / ctx.excess)
@@ -276,12 +331,19 @@ def rank_suspects(store: Store, ctx: Context, scope: Scope, table: pl.DataFrame,
         if score < t.suspect_min_score:
             continue
         evidence = _evidence(ctx, change, pairs, how, req_cur, coverage, s_all / n_all)
-        out.append((Suspect(change, score, evidence, timing=timing, coverage=coverage, purity=purity),
-                    how == "all"))
+        out.append(
+            (Suspect(change, score, evidence, timing=timing, coverage=coverage, purity=purity), how == "all")
+        )
     # Equal scores: a change that names the requests it touched, then the declared record,
     # then the change nearest the onset.
-    out.sort(key=lambda o: (-round(o[0].score, 2), o[1], SOURCE_ORDER.get(o[0].change.source, 9),
-                            abs((o[0].change.timestamp - ctx.onset).total_seconds())))
+    out.sort(
+        key=lambda o: (
+            -round(o[0].score, 2),
+            o[1],
+            SOURCE_ORDER.get(o[0].change.source, 9),
+            abs((o[0].change.timestamp - ctx.onset).total_seconds()),
+        )
+    )
     return [o[0] for o in out[:5]]
 
 
@@ -296,14 +358,16 @@ def _scope_degradation(ctx: Context, scope: Scope, table: pl.DataFrame) -> float
         return direction * (ctx.cur_mean - ctx.base_mean)
     first_dim = scope.slices[0].dimension
     values = [s.value for s in scope.slices if s.dimension == first_dim]
-    rows = table.filter((pl.col("period") == "cur") & (pl.col("dimension") == first_dim)
-                        & pl.col("value").is_in(values))
+    rows = table.filter(
+        (pl.col("period") == "cur") & (pl.col("dimension") == first_dim) & pl.col("value").is_in(values)
+    )
     n, s = rows["n"].sum(), rows["s"].sum()
     return direction * (s / n - ctx.base_mean) if n else 0.0
 
 
-def _touched_sums(store: Store, ctx: Context, changes: list[ChangeEvent],
-                  pairs: list[list[tuple[str, str]]]) -> list[tuple[int, float, int, float, int]]:
+def _touched_sums(
+    store: Store, ctx: Context, changes: list[ChangeEvent], pairs: list[list[tuple[str, str]]]
+) -> list[tuple[int, float, int, float, int]]:
     """For every change, in one scan: count and sum of x over its touched requests since the
     onset, over all its touched requests from its time on, and the touched requests since onset."""
     expr, params = measure(ctx.det.metric, ctx.det.baseline)
@@ -318,34 +382,52 @@ def _touched_sums(store: Store, ctx: Context, changes: list[ChangeEvent],
         cond = " AND ".join(pred)
         cur = f"{cond} AND timestamp >= ? AND timestamp < ?"
         cur_params = [*pred_params, ctx.onset, ctx.det.end]
-        selects += [f"count(x) FILTER (WHERE {cur})", f"sum(x) FILTER (WHERE {cur})",
-                    f"count(x) FILTER (WHERE {cond})", f"sum(x) FILTER (WHERE {cond})",
-                    f"count(*) FILTER (WHERE {cur})"]
+        selects += [
+            f"count(x) FILTER (WHERE {cur})",
+            f"sum(x) FILTER (WHERE {cur})",
+            f"count(x) FILTER (WHERE {cond})",
+            f"sum(x) FILTER (WHERE {cond})",
+            f"count(*) FILTER (WHERE {cur})",
+        ]
         sel_params += [*cur_params, *cur_params, *pred_params, *pred_params, *cur_params]
-    sql = (f"SELECT {', '.join(selects)} FROM (SELECT *, {expr} AS x FROM requests "
-           f"WHERE feature = ? AND timestamp >= ? AND timestamp < ?)")
+    sql = (
+        f"SELECT {', '.join(selects)} FROM (SELECT *, {expr} AS x FROM requests "
+        f"WHERE feature = ? AND timestamp >= ? AND timestamp < ?)"
+    )
     row = store.rows(sql, [*sel_params, *params, ctx.det.feature, ctx.range_start, ctx.until])[0]
     out = []
     for i in range(len(changes)):
-        a, b, c, d, e = row[5 * i: 5 * i + 5]
+        a, b, c, d, e = row[5 * i : 5 * i + 5]
         out.append((int(a or 0), float(b or 0.0), int(c or 0), float(d or 0.0), int(e or 0)))
     return out
 
 
-def _evidence(ctx: Context, change: ChangeEvent, pairs: list[tuple[str, str]], how: str,
-              req_cur: int, coverage: float, touched_mean: float) -> str:
+def _evidence(
+    ctx: Context,
+    change: ChangeEvent,
+    pairs: list[tuple[str, str]],
+    how: str,
+    req_cur: int,
+    coverage: float,
+    touched_mean: float,
+) -> str:
     metric = ctx.det.metric
     lead_h = (ctx.onset - change.timestamp).total_seconds() / 3600.0
     when = (f"{abs(lead_h) * 60:.0f} min" if abs(lead_h) < 1 else f"{abs(lead_h):.1f} h") + (
-        " before the onset" if lead_h >= 0 else " after the onset")
-    who = (" or ".join(f"{d} = {v}" for d, v in pairs) if pairs else "every request")
+        " before the onset" if lead_h >= 0 else " after the onset"
+    )
+    who = " or ".join(f"{d} = {v}" for d, v in pairs) if pairs else "every request"
     share = req_cur / ctx.cur_requests if ctx.cur_requests else 0.0
     if metric == "latency_p95_ms":
         level = f"{100 * touched_mean:.1f}% of its requests slower than the baseline p95 (5% before)"
     else:
-        level = (f"{metric} {format_value(metric, touched_mean)} in its requests vs "
-                 f"{format_value(metric, ctx.base_mean)} before the onset")
+        level = (
+            f"{metric} {format_value(metric, touched_mean)} in its requests vs "
+            f"{format_value(metric, ctx.base_mean)} before the onset"
+        )
     head = "Silent provider model update. " if change.silent_update else ""
     found = {"direct": "touched", "new": "first seen with this change", "all": "touched"}[how]
-    return (f"{head}Changed {when}; {found} {who}: {100 * share:.0f}% of requests since the onset, "
-            f"carrying {100 * coverage:.0f}% of the degradation; {level}.")
+    return (
+        f"{head}Changed {when}; {found} {who}: {100 * share:.0f}% of requests since the onset, "
+        f"carrying {100 * coverage:.0f}% of the degradation; {level}."
+    )

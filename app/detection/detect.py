@@ -68,6 +68,7 @@ class WindowTest:
 
 # Hourly series -----------------------------------------------------------------------------
 
+
 def metric_series(d: HourlyData, metric: str) -> tuple[np.ndarray, np.ndarray]:
     """The hourly value of a metric and its weight (the number of observations)."""
     s = d.sums
@@ -112,8 +113,7 @@ class Windows:
     g: np.ndarray  # [K, H]
 
     def subset(self, keep: np.ndarray) -> Windows:
-        return Windows(self.start[keep], self.end[keep], self.shape[keep], self.length[keep],
-                       self.g[keep])
+        return Windows(self.start[keep], self.end[keep], self.shape[keep], self.length[keep], self.g[keep])
 
 
 @lru_cache(maxsize=8)  # every feature and metric of one analysis scans the same windows
@@ -122,18 +122,28 @@ def candidate_windows(hours: int, first: int, min_hours: int) -> Windows:
     taus = np.arange(first, max(hours - min_hours + 1, first))[:, None]
     parts = [(taus[:, 0], np.full(taus.shape[0], hours), "step", 0, (t >= taus).astype(float))]
     for r in RAMP_HOURS:
-        parts.append((taus[:, 0], np.full(taus.shape[0], hours), "ramp", r,
-                      np.clip((t - taus + 0.5) / r, 0.0, 1.0) * (t >= taus)))
+        parts.append(
+            (
+                taus[:, 0],
+                np.full(taus.shape[0], hours),
+                "ramp",
+                r,
+                np.clip((t - taus + 0.5) / r, 0.0, 1.0) * (t >= taus),
+            )
+        )
     for length in TRANSIENT_HOURS:
         ok = taus[:, 0] + length < hours
         tt = taus[ok]
-        parts.append((tt[:, 0], tt[:, 0] + length, "transient", length,
-                      ((t >= tt) & (t < tt + length)).astype(float)))
+        parts.append(
+            (tt[:, 0], tt[:, 0] + length, "transient", length, ((t >= tt) & (t < tt + length)).astype(float))
+        )
     return Windows(
-        start=np.concatenate([p[0] for p in parts]), end=np.concatenate([p[1] for p in parts]),
+        start=np.concatenate([p[0] for p in parts]),
+        end=np.concatenate([p[1] for p in parts]),
         shape=np.concatenate([np.full(p[0].size, p[2]) for p in parts]),
         length=np.concatenate([np.full(p[0].size, p[3]) for p in parts]),
-        g=np.concatenate([p[4].reshape(-1, hours) for p in parts]))
+        g=np.concatenate([p[4].reshape(-1, hours) for p in parts]),
+    )
 
 
 @dataclass(frozen=True)
@@ -147,9 +157,16 @@ class ScanResult:
     sigma2: float = 0.0  # residual variance per unit weight of the fit (hour-of-day + window)
 
 
-def scan(y: np.ndarray, w: np.ndarray, strata: np.ndarray, first: int, direction: int,
-         min_hours: int = 1, min_weight: float = 0.0, min_inside: float | None = None
-         ) -> ScanResult | None:
+def scan(
+    y: np.ndarray,
+    w: np.ndarray,
+    strata: np.ndarray,
+    first: int,
+    direction: int,
+    min_hours: int = 1,
+    min_weight: float = 0.0,
+    min_inside: float | None = None,
+) -> ScanResult | None:
     """The window whose shape best explains a move in the bad direction, by the reduction in
     weighted squared error of a fit with hour-of-day effects; and how many windows were tried.
     Windows with fewer than `min_inside` observations inside them (default `min_weight`) or
@@ -157,8 +174,9 @@ def scan(y: np.ndarray, w: np.ndarray, strata: np.ndarray, first: int, direction
     windows = candidate_windows(len(y), first, min_hours)
     cum = np.concatenate([[0.0], np.cumsum(w)])
     inside = min_weight if min_inside is None else min_inside
-    windows = windows.subset((cum[windows.end] - cum[windows.start] >= inside)
-                             & (cum[windows.start] >= min_weight))
+    windows = windows.subset(
+        (cum[windows.end] - cum[windows.start] >= inside) & (cum[windows.start] >= min_weight)
+    )
     if windows.start.size == 0 or w.sum() <= 0:
         return None
     g = windows.g
@@ -189,9 +207,16 @@ def scan(y: np.ndarray, w: np.ndarray, strata: np.ndarray, first: int, direction
     if shape != "ramp":
         alike &= windows.length == length
     same = alike & (gain >= gain[best] - 3.84 * sigma2)
-    starts = windows.start[same] if same.any() else windows.start[best:best + 1]
-    return ScanResult(int(windows.start[best]), int(windows.end[best]), str(shape), int(starts.min()),
-                      int(starts.max()), int(windows.start.size), sigma2)
+    starts = windows.start[same] if same.any() else windows.start[best : best + 1]
+    return ScanResult(
+        int(windows.start[best]),
+        int(windows.end[best]),
+        str(shape),
+        int(starts.min()),
+        int(starts.max()),
+        int(windows.start.size),
+        sigma2,
+    )
 
 
 RAMP_STEP_HOURS = 0.25  # resolution of a ramp's start
@@ -199,8 +224,9 @@ RAMP_MAX_HOURS = 96
 RAMP_SEARCH_HOURS = 6  # around the scan's band of starts
 
 
-def ramp_start(y: np.ndarray, w: np.ndarray, strata: np.ndarray, chosen: ScanResult,
-               first: int, direction: int) -> tuple[float, float, float] | None:
+def ramp_start(
+    y: np.ndarray, w: np.ndarray, strata: np.ndarray, chosen: ScanResult, first: int, direction: int
+) -> tuple[float, float, float] | None:
     """A ramp's start, in hours from the series' start: where the series begins to move. The
     scan's ramps start on whole hours and reach their full size after one of a few lengths, so
     a ramp of another length is fitted by one that starts hours early or late. Here the broken
@@ -236,12 +262,14 @@ def ramp_start(y: np.ndarray, w: np.ndarray, strata: np.ndarray, chosen: ScanRes
 
 # The window's test ---------------------------------------------------------------------
 
+
 def _by_stratum(values: np.ndarray, mask: np.ndarray, strata: np.ndarray) -> np.ndarray:
     return np.bincount(strata[mask], weights=values[mask], minlength=24)
 
 
-def compare_window(d: HourlyData, metric: str, base: np.ndarray, win: np.ndarray,
-                   after: np.ndarray | None = None) -> WindowTest:
+def compare_window(
+    d: HourlyData, metric: str, base: np.ndarray, win: np.ndarray, after: np.ndarray | None = None
+) -> WindowTest:
     """Window hours against baseline hours of the same hours of day. The baseline value is
     seasonally matched: each hour of day weighted as it is in the window. `after`: the hours
     after a window that ended, the baseline of the hours of day not seen before it (quality,
@@ -252,11 +280,9 @@ def compare_window(d: HourlyData, metric: str, base: np.ndarray, win: np.ndarray
         xb, nb = _by_stratum(s[num], base, strata), _by_stratum(s[den], base, strata)
         xw, nw = _by_stratum(s[num], win, strata), _by_stratum(s[den], win, strata)
         if nb.sum() <= 0 or nw.sum() <= 0:
-            return WindowTest(stats.TestResult(0.0, 1.0, 1.0), None, None, int(nb.sum()),
-                              int(nw.sum()))
+            return WindowTest(stats.TestResult(0.0, 1.0, 1.0), None, None, int(nb.sum()), int(nw.sum()))
         result, baseline = stats.matched_proportions(xb, nb, xw, nw)
-        return WindowTest(result, baseline, float(xw.sum() / nw.sum()), int(nb.sum()),
-                          int(nw.sum()))
+        return WindowTest(result, baseline, float(xw.sum() / nw.sum()), int(nb.sum()), int(nw.sum()))
     hist = d.hists[metric]
     onehot = _stratum_matrix(strata)
     hb = onehot[base].T @ hist.counts[base]  # [24, bins]
@@ -298,8 +324,9 @@ def compare_window(d: HourlyData, metric: str, base: np.ndarray, win: np.ndarray
 SEASONAL_PRIOR = 50.0  # an hour of day's own baseline mean counts as shrunk by this many values
 
 
-def seasonal_means(d: HourlyData, metric: str, base: np.ndarray, threshold: float
-                   ) -> tuple[float, ...] | None:
+def seasonal_means(
+    d: HourlyData, metric: str, base: np.ndarray, threshold: float
+) -> tuple[float, ...] | None:
     """The baseline mean of the per-request `measure` for each hour of day (shrunk toward the
     pooled mean), so the onset's change point compares like hours with like: an evening that
     is always slower is not taken for the step."""
@@ -308,8 +335,11 @@ def seasonal_means(d: HourlyData, metric: str, base: np.ndarray, threshold: floa
         h = d.hists[metric]
         num_h, den_h = h.counts @ log_centres(h), h.counts.sum(axis=1)
     else:
-        key = {"error_rate": ("errors", "n"), "negative_feedback_rate": ("neg_n", "fb_n"),
-               "quality_score": ("q_sum", "q_n")}
+        key = {
+            "error_rate": ("errors", "n"),
+            "negative_feedback_rate": ("neg_n", "fb_n"),
+            "quality_score": ("q_sum", "q_n"),
+        }
         num_h, den_h = d.sums[key[metric][0]], d.sums[key[metric][1]]
     num = np.bincount(strata[base], weights=num_h[base], minlength=24)
     den = np.bincount(strata[base], weights=den_h[base], minlength=24)
@@ -351,8 +381,7 @@ CLUSTERED_METRICS = ("quality_score",)
 CLUSTER_CHECK_Z = 15.0
 
 
-def user_design_effect(store: Store, feature: str, start: datetime, onset: datetime,
-                       end: datetime) -> float:
+def user_design_effect(store: Store, feature: str, start: datetime, onset: datetime, end: datetime) -> float:
     """How much wider the difference between the window's mean score and the baseline's is when
     each user's requests are taken as one cluster (the cluster-robust variance, users as
     clusters) than when every request is independent; at least 1. Users keep their own habits
@@ -369,7 +398,8 @@ def user_design_effect(store: Store, feature: str, start: datetime, onset: datet
                       GROUP BY x.u, x.win)
            SELECT m.win, any_value(m.n), any_value(m.v), sum(c.s * c.s)
            FROM m JOIN c USING (win) GROUP BY m.win""",
-        [onset, feature, start, end])
+        [onset, feature, start, end],
+    )
     parts = {bool(r[0]): (float(r[1]), float(r[2] or 0.0), float(r[3] or 0.0)) for r in rows}
     if len(parts) < 2:
         return 1.0
@@ -391,8 +421,10 @@ def threshold_effect(t: Thresholds, metric: str, baseline: float) -> float:
 
 # Per feature and metric ------------------------------------------------------------------
 
-def detect_metric(d: HourlyData, metric: str, since: datetime, t: Thresholds,
-                  store: Store | None = None) -> Detection | Inconclusive | None:
+
+def detect_metric(
+    d: HourlyData, metric: str, since: datetime, t: Thresholds, store: Store | None = None
+) -> Detection | Inconclusive | None:
     """The feature-metric's most likely degradation window and its test. With `store`, a score
     window's test is also widened by the users' design effect (`user_design_effect`)."""
     direction = METRIC_DIRECTION[metric]
@@ -404,12 +436,14 @@ def detect_metric(d: HourlyData, metric: str, since: datetime, t: Thresholds,
         return None  # the metric is not recorded for this feature
     if in_window < 2 * need:
         noun = SAMPLE_NOUN.get(metric, "requests")
-        return Inconclusive(d.feature, metric, f"only {int(in_window)} {noun} in the window; "
-                                               f"at least {2 * need} are needed to judge")
+        return Inconclusive(
+            d.feature,
+            metric,
+            f"only {int(in_window)} {noun} in the window; at least {2 * need} are needed to judge",
+        )
     has_data = np.flatnonzero(w > 0)
     first = max(first_i, int(has_data[0]) + MIN_BASELINE_HOURS)
-    chosen = scan(y, w, d.strata, first, direction, int(t.min_window_hours), need,
-                  window_floor(need))
+    chosen = scan(y, w, d.strata, first, direction, int(t.min_window_hours), need, window_floor(need))
     if chosen is None:
         return None
     start, end, shape, tried = chosen.start, chosen.end, chosen.shape, chosen.tried
@@ -423,36 +457,60 @@ def detect_metric(d: HourlyData, metric: str, since: datetime, t: Thresholds,
         return None
     if test.n_current < window_floor(need) or test.n_baseline < need:
         noun = SAMPLE_NOUN.get(metric, "requests")
-        return Inconclusive(d.feature, metric, (
-            f"{metric} moved from {format_value(metric, test.baseline)} to "
-            f"{format_value(metric, test.current)} from {d.time_of(start):%Y-%m-%d %H:%M}Z, "
-            f"but on {test.n_current} {noun} since and {test.n_baseline} before "
-            f"(at least {need} each are needed)"))
+        return Inconclusive(
+            d.feature,
+            metric,
+            (
+                f"{metric} moved from {format_value(metric, test.baseline)} to "
+                f"{format_value(metric, test.current)} from {d.time_of(start):%Y-%m-%d %H:%M}Z, "
+                f"but on {test.n_current} {noun} since and {test.n_baseline} before "
+                f"(at least {need} each are needed)"
+            ),
+        )
     seasonal = seasonal_means(d, metric, hours < start, test.baseline)
     phi = dispersion(d, metric, y, w, chosen.sigma2)
-    if (store is not None and metric in CLUSTERED_METRICS
-            and abs(test.result.z) / math.sqrt(phi) < CLUSTER_CHECK_Z):
-        phi = max(phi, user_design_effect(store, d.feature, d.start, d.time_of(start),
-                                          d.time_of(end)))
+    if (
+        store is not None
+        and metric in CLUSTERED_METRICS
+        and abs(test.result.z) / math.sqrt(phi) < CLUSTER_CHECK_Z
+    ):
+        phi = max(phi, user_design_effect(store, d.feature, d.start, d.time_of(start), d.time_of(end)))
     z = test.result.z / math.sqrt(phi)
-    p_one = max(test.result.p_greater if direction > 0 else test.result.p_less,
-                float(stats.sst.norm.sf(direction * z)))
+    p_one = max(
+        test.result.p_greater if direction > 0 else test.result.p_less,
+        float(stats.sst.norm.sf(direction * z)),
+    )
     onset, onset_lo, onset_hi = d.time_of(start), d.time_of(chosen.start_lo), d.time_of(chosen.start_hi + 1)
     if shape == "ramp":
         fitted = ramp_start(y, w, d.strata, chosen, first, direction)
         if fitted is not None:
             onset, onset_lo, onset_hi = (d.start + timedelta(hours=h) for h in fitted)
     return Detection(
-        feature=d.feature, metric=metric, onset=onset, end=d.time_of(end), shape=shape,
-        baseline=test.baseline, current=test.current, onset_lo=onset_lo,
-        onset_hi=onset_hi, p_raw=min(1.0, p_one * tried),
-        n_baseline=test.n_baseline, n_current=test.n_current, severity=effect / needed,
-        seasonal=seasonal)
+        feature=d.feature,
+        metric=metric,
+        onset=onset,
+        end=d.time_of(end),
+        shape=shape,
+        baseline=test.baseline,
+        current=test.current,
+        onset_lo=onset_lo,
+        onset_hi=onset_hi,
+        p_raw=min(1.0, p_one * tried),
+        n_baseline=test.n_baseline,
+        n_current=test.n_current,
+        severity=effect / needed,
+        seasonal=seasonal,
+    )
 
 
-def detect(hourly: dict[str, HourlyData], since: datetime, t: Thresholds,
-           metrics: tuple[str, ...] = METRIC_NAMES, slices: list[SliceDetection] | None = None,
-           store: Store | None = None) -> tuple[list[Detection], list[Inconclusive]]:
+def detect(
+    hourly: dict[str, HourlyData],
+    since: datetime,
+    t: Thresholds,
+    metrics: tuple[str, ...] = METRIC_NAMES,
+    slices: list[SliceDetection] | None = None,
+    store: Store | None = None,
+) -> tuple[list[Detection], list[Inconclusive]]:
     """Significant degradations (Holm across every feature and metric tested) and the
     feature-metrics that could not be judged."""
     tested: list[Detection] = []
@@ -468,8 +526,11 @@ def detect(hourly: dict[str, HourlyData], since: datetime, t: Thresholds,
             if not isinstance(out, Inconclusive) and hourly[name].sums[_weight_key(metric)].sum() > 0:
                 family += 1
     judged = {(i.feature, i.metric) for i in inconclusive}
-    from_slices = [slice_detection(sd, hourly[sd.feature]) for sd in slices or []
-                   if sd.feature in hourly and (sd.feature, sd.metric) not in judged]
+    from_slices = [
+        slice_detection(sd, hourly[sd.feature])
+        for sd in slices or []
+        if sd.feature in hourly and (sd.feature, sd.metric) not in judged
+    ]
     # Holm over the whole family (totals and slices of every feature-metric): untested
     # members count with p = 1.
     every = tested + from_slices
@@ -487,15 +548,31 @@ def slice_detection(sd: SliceDetection, d: HourlyData) -> Detection:
     """A degradation seen only in a slice, as a detection of its feature."""
     end = d.time_of(d.hours)
     return Detection(
-        feature=sd.feature, metric=sd.metric, onset=sd.onset, end=end, shape="step",
-        baseline=sd.baseline, current=sd.current, onset_lo=sd.onset,
-        onset_hi=sd.onset + timedelta(hours=1), p_raw=sd.p_raw, n_baseline=sd.n_baseline,
-        n_current=sd.n_current, severity=sd.severity, slice=(sd.dimension, sd.value))
+        feature=sd.feature,
+        metric=sd.metric,
+        onset=sd.onset,
+        end=end,
+        shape="step",
+        baseline=sd.baseline,
+        current=sd.current,
+        onset_lo=sd.onset,
+        onset_hi=sd.onset + timedelta(hours=1),
+        p_raw=sd.p_raw,
+        n_baseline=sd.n_baseline,
+        n_current=sd.n_current,
+        severity=sd.severity,
+        slice=(sd.dimension, sd.value),
+    )
 
 
 def _weight_key(metric: str) -> str:
-    return {"quality_score": "q_n", "error_rate": "n", "latency_p95_ms": "lat_n",
-            "cost_per_request_usd": "cost_n", "negative_feedback_rate": "fb_n"}[metric]
+    return {
+        "quality_score": "q_n",
+        "error_rate": "n",
+        "latency_p95_ms": "lat_n",
+        "cost_per_request_usd": "cost_n",
+        "negative_feedback_rate": "fb_n",
+    }[metric]
 
 
 def _with_p(d: Detection, p: float) -> Detection:
@@ -507,8 +584,10 @@ def _with_p(d: Detection, p: float) -> Detection:
 MEASURE_SQL = {
     "error_rate": "CASE WHEN error IS NULL THEN 0.0 ELSE 1.0 END",
     "quality_score": "quality_score",
-    "latency_p95_ms": ("CASE WHEN latency_ms IS NULL OR error IS NOT NULL THEN NULL "
-                       "WHEN latency_ms > ? THEN 1.0 ELSE 0.0 END"),
+    "latency_p95_ms": (
+        "CASE WHEN latency_ms IS NULL OR error IS NOT NULL THEN NULL "
+        "WHEN latency_ms > ? THEN 1.0 ELSE 0.0 END"
+    ),
     "cost_per_request_usd": "CASE WHEN error IS NULL THEN cost_usd END",
     "negative_feedback_rate": "CASE WHEN feedback = -1 THEN 1.0 WHEN feedback IS NOT NULL THEN 0.0 END",
 }
@@ -522,9 +601,9 @@ MEASURE_SQL = {
 # of the requests, which matters in the quiet hours.
 ONSET_MEASURE_SQL = {
     "latency_p95_ms": "CASE WHEN error IS NULL AND latency_ms IS NOT NULL "
-                      "THEN ln(greatest(latency_ms, 0.01)) END",
+    "THEN ln(greatest(latency_ms, 0.01)) END",
     "cost_per_request_usd": "CASE WHEN error IS NULL AND cost_usd IS NOT NULL "
-                            "THEN ln(greatest(cost_usd, 1e-9)) END",
+    "THEN ln(greatest(cost_usd, 1e-9)) END",
 }
 
 
@@ -545,8 +624,13 @@ ONSET_SEARCH_BEFORE = timedelta(hours=3)  # the hourly band can miss a step by a
 ONSET_SEARCH_AFTER = timedelta(hours=2)
 
 
-def refine_onset(store: Store, det: Detection, base_mean: float, base_var: float,
-                 where: list[tuple[str, str]] | None = None) -> OnsetEstimate:
+def refine_onset(
+    store: Store,
+    det: Detection,
+    base_mean: float,
+    base_var: float,
+    where: list[tuple[str, str]] | None = None,
+) -> OnsetEstimate:
     """The onset to the nearest 5 minutes: a single change point in the contribution of the
     degraded requests (`where`: the scope's slice values, or all) to the feature's metric, first
     on 15-minute buckets across the hourly onset band (three hours before it, two after), then
@@ -558,21 +642,36 @@ def refine_onset(store: Store, det: Detection, base_mean: float, base_var: float
     search_end = min(det.onset_hi + ONSET_SEARCH_AFTER, det.end)
     if det.shape == "transient":  # the whole episode, so its start stands out against it
         search_end = det.end
-    coarse = _change_point(store, det, base_mean, base_var, where, 15,
-                           det.onset_lo - ONSET_SEARCH_BEFORE, search_end, direction)
+    coarse = _change_point(
+        store, det, base_mean, base_var, where, 15, det.onset_lo - ONSET_SEARCH_BEFORE, search_end, direction
+    )
     if coarse is None:
         return hourly
-    fine = _change_point(store, det, base_mean, base_var, where, 5,
-                         coarse.at - timedelta(minutes=30),
-                         min(coarse.at + timedelta(minutes=30), search_end), direction)
+    fine = _change_point(
+        store,
+        det,
+        base_mean,
+        base_var,
+        where,
+        5,
+        coarse.at - timedelta(minutes=30),
+        min(coarse.at + timedelta(minutes=30), search_end),
+        direction,
+    )
     if fine is None:
         return coarse
     return OnsetEstimate(fine.at, min(fine.lo, coarse.lo), max(fine.hi, coarse.hi))
 
 
-def refine_end(store: Store, det: Detection, onset: datetime, data_end: datetime,
-               base_mean: float, base_var: float,
-               where: list[tuple[str, str]] | None = None) -> datetime:
+def refine_end(
+    store: Store,
+    det: Detection,
+    onset: datetime,
+    data_end: datetime,
+    base_mean: float,
+    base_var: float,
+    where: list[tuple[str, str]] | None = None,
+) -> datetime:
     """A transient's end to the nearest 5 minutes: the change point back toward the baseline
     between its onset and two hours after its hourly end."""
     hi = min(det.end + timedelta(hours=2), data_end)
@@ -583,15 +682,31 @@ def refine_end(store: Store, det: Detection, onset: datetime, data_end: datetime
     coarse = _change_point(store, det, base_mean, base_var, where, 15, lo, hi, back)
     if coarse is None:
         return det.end
-    fine = _change_point(store, det, base_mean, base_var, where, 5,
-                         max(lo, coarse.at - timedelta(minutes=30)),
-                         min(hi, coarse.at + timedelta(minutes=30)), back)
+    fine = _change_point(
+        store,
+        det,
+        base_mean,
+        base_var,
+        where,
+        5,
+        max(lo, coarse.at - timedelta(minutes=30)),
+        min(hi, coarse.at + timedelta(minutes=30)),
+        back,
+    )
     return (fine or coarse).at
 
 
-def _change_point(store: Store, det: Detection, base_mean: float, base_var: float,
-                  where: list[tuple[str, str]] | None, minutes: int, lo: datetime,
-                  hi: datetime, direction: int) -> OnsetEstimate | None:
+def _change_point(
+    store: Store,
+    det: Detection,
+    base_mean: float,
+    base_var: float,
+    where: list[tuple[str, str]] | None,
+    minutes: int,
+    lo: datetime,
+    hi: datetime,
+    direction: int,
+) -> OnsetEstimate | None:
     """The single change point of the metric between `lo` and `hi` in `direction`."""
     expr, params = measure(det.metric, det.baseline)
     if det.metric in ONSET_MEASURE_SQL:
@@ -613,7 +728,8 @@ def _change_point(store: Store, det: Detection, base_mean: float, base_var: floa
             FROM (SELECT *, {expr} AS x FROM requests
                   WHERE feature = ? AND timestamp >= ? AND timestamp < ?)
             GROUP BY 1 ORDER BY 1""",
-        [*expected_params, *pred_params, *params, det.feature, lo, hi])
+        [*expected_params, *pred_params, *params, det.feature, lo, hi],
+    )
     rows = [r for r in rows if r[1]]
     if len(rows) < 3:
         return None
@@ -631,7 +747,6 @@ def _change_point(store: Store, det: Detection, base_mean: float, base_var: floa
     # the per-request variance of the quantity read (over the searched range).
     total = n.sum()
     sq, sm = sum(float(r[3]) for r in rows), sum(float(r[4]) for r in rows)
-    var = max(sq / total - (sm / total) ** 2, base_var if det.metric not in ONSET_MEASURE_SQL else 0.0,
-              1e-12)
+    var = max(sq / total - (sm / total) ** 2, base_var if det.metric not in ONSET_MEASURE_SQL else 0.0, 1e-12)
     close = k[gain >= gain[best] - 3.84 * var]
     return OnsetEstimate(rows[k[best]][0], rows[int(close.min())][0], rows[int(close.max())][0])

@@ -30,8 +30,13 @@ class Slice:
     current: float | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"dimension": self.dimension, "value": self.value, "share": _num(self.share, 4),
-                "baseline": _num(self.baseline), "current": _num(self.current)}
+        return {
+            "dimension": self.dimension,
+            "value": self.value,
+            "share": _num(self.share, 4),
+            "baseline": _num(self.baseline),
+            "current": _num(self.current),
+        }
 
 
 @dataclass(frozen=True)
@@ -55,9 +60,18 @@ class Suspect:
 
     def as_dict(self) -> dict[str, Any]:
         c = self.change
-        return {"change_id": c.change_id, "timestamp": iso_z(c.timestamp), "feature": c.feature,
-                "kind": c.kind, "key": c.key, "from": c.from_value, "to": c.to_value,
-                "source": c.source, "score": round(self.score, 3), "evidence": self.evidence}
+        return {
+            "change_id": c.change_id,
+            "timestamp": iso_z(c.timestamp),
+            "feature": c.feature,
+            "kind": c.kind,
+            "key": c.key,
+            "from": c.from_value,
+            "to": c.to_value,
+            "source": c.source,
+            "score": round(self.score, 3),
+            "evidence": self.evidence,
+        }
 
 
 @dataclass(frozen=True)
@@ -87,10 +101,17 @@ class Finding:
         return f"{self.feature}: {self.metric} {_fmt(self.baseline)} -> {_fmt(self.current)}"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"feature": self.feature, "metric": self.metric, "onset": iso_z(self.onset),
-                "end": iso_z(self.ended), "baseline": _num(self.baseline), "current": _num(self.current),
-                "p_value": float(f"{self.p_value:.3g}"), "scope": self.scope.as_dict(),
-                "suspects": [s.as_dict() for s in self.suspects]}
+        return {
+            "feature": self.feature,
+            "metric": self.metric,
+            "onset": iso_z(self.onset),
+            "end": iso_z(self.ended),
+            "baseline": _num(self.baseline),
+            "current": _num(self.current),
+            "p_value": float(f"{self.p_value:.3g}"),
+            "scope": self.scope.as_dict(),
+            "suspects": [s.as_dict() for s in self.suspects],
+        }
 
 
 @dataclass(frozen=True)
@@ -116,12 +137,19 @@ class CrossFeatureEvent:
     @property
     def summary(self) -> str:
         until = f"{self.end:%H:%M}" if self.end else "ongoing"
-        return (f"{len(self.features)} features at {self.start:%Y-%m-%d %H:%M}–{until} UTC "
-                f"({self.metric}), no change of ours: likely the provider or a shared dependency")
+        return (
+            f"{len(self.features)} features at {self.start:%Y-%m-%d %H:%M}–{until} UTC "
+            f"({self.metric}), no change of ours: likely the provider or a shared dependency"
+        )
 
     def as_dict(self) -> dict[str, Any]:
-        return {"metric": self.metric, "start": iso_z(self.start), "end": iso_z(self.end),
-                "features": list(self.features), "summary": self.summary}
+        return {
+            "metric": self.metric,
+            "start": iso_z(self.start),
+            "end": iso_z(self.end),
+            "features": list(self.features),
+            "summary": self.summary,
+        }
 
 
 @dataclass(frozen=True)
@@ -133,9 +161,11 @@ class AnalysisResult:
     events: tuple[CrossFeatureEvent, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        return {"findings": [f.as_dict() for f in self.findings],
-                "inconclusive": [i.as_dict() for i in self.inconclusive],
-                "events": [e.as_dict() for e in self.events]}
+        return {
+            "findings": [f.as_dict() for f in self.findings],
+            "inconclusive": [i.as_dict() for i in self.inconclusive],
+            "events": [e.as_dict() for e in self.events],
+        }
 
 
 def _fmt(x: float) -> str:

@@ -23,8 +23,7 @@ from app.storage.store import Store
 
 LOG_BINS_PER_UNIT = 20  # ln-scale bins: exp(1/20) = 5.1% wide
 SUMS = ("n", "errors", "q_n", "q_sum", "cost_n", "cost_sum", "fb_n", "neg_n", "lat_n")
-HISTS = {"quality_score": "quality_score", "latency_p95_ms": "latency_ms",
-         "cost_per_request_usd": "cost_usd"}
+HISTS = {"quality_score": "quality_score", "latency_p95_ms": "latency_ms", "cost_per_request_usd": "cost_usd"}
 _BIN = {
     "quality_score": "CAST(round(quality_score * 100) AS INTEGER)",
     "latency_p95_ms": f"CAST(floor(ln(greatest(latency_ms, 0.01)) * {LOG_BINS_PER_UNIT}) AS INTEGER)",
@@ -34,18 +33,22 @@ _KIND = {metric: i + 1 for i, metric in enumerate(HISTS)}
 _WHERE = "($feature IS NULL OR feature = $feature) AND timestamp >= $since AND timestamp < $until"
 # One plain aggregate for the sums and one per histogram, glued with UNION ALL (faster in
 # DuckDB than one GROUPING SETS scan).
-_SQL = "\nUNION ALL\n".join([
-    f"""SELECT feature, date_trunc('hour', timestamp) AS hour, 0 AS k, 0 AS b, count(*) AS n,
+_SQL = "\nUNION ALL\n".join(
+    [
+        f"""SELECT feature, date_trunc('hour', timestamp) AS hour, 0 AS k, 0 AS b, count(*) AS n,
            count(error) AS errors, count(quality_score) AS q_n, sum(quality_score) AS q_sum,
            count(cost_usd) FILTER (WHERE error IS NULL) AS cost_n,
            sum(cost_usd) FILTER (WHERE error IS NULL) AS cost_sum, count(feedback) AS fb_n,
            count_if(feedback = -1) AS neg_n, count(latency_ms) FILTER (WHERE error IS NULL) AS lat_n
         FROM requests WHERE {_WHERE} GROUP BY 1, 2""",
-    *[f"""SELECT feature, date_trunc('hour', timestamp), {_KIND[m]}, {_BIN[m]}, count(*),
+        *[
+            f"""SELECT feature, date_trunc('hour', timestamp), {_KIND[m]}, {_BIN[m]}, count(*),
               0, 0, 0, 0, 0, 0, 0, 0
           FROM requests WHERE {_WHERE} AND {col} IS NOT NULL AND error IS NULL GROUP BY 1, 2, 4"""
-      for m, col in HISTS.items()],
-])
+            for m, col in HISTS.items()
+        ],
+    ]
+)
 
 
 @dataclass
@@ -91,8 +94,9 @@ def floor_hour(t: datetime) -> datetime:
     return t.replace(minute=0, second=0, microsecond=0)
 
 
-def load_hourly(store: Store, since: datetime, until: datetime,
-                feature: str | None = None) -> dict[str, HourlyData]:
+def load_hourly(
+    store: Store, since: datetime, until: datetime, feature: str | None = None
+) -> dict[str, HourlyData]:
     """Hourly aggregates of every feature (or one) for [since, until)."""
     df = frame_query(store, _SQL, {"since": since, "until": until, "feature": feature})
     start = floor_hour(since)

@@ -23,8 +23,7 @@ from dataclasses import dataclass
 USER_DIMENSION = "user_id"
 # Dimensions the provider or the outcome sets, after the request was made.
 RESPONSE_DIMENSIONS = frozenset({"response_model"})
-DIMENSION_ORDER = ("variant", "prompt_version", "response_model", "model", "region", "segment",
-                   "user_id")
+DIMENSION_ORDER = ("variant", "prompt_version", "response_model", "model", "region", "segment", "user_id")
 MISSING = "(none)"
 SYMPTOM_FAILED_SHARE = 0.9  # a value seen on failed requests this often is a symptom
 MAX_SLICE_VALUES = 3
@@ -61,8 +60,9 @@ def is_symptom(s: SliceExcess) -> bool:
     return response_side and s.failed_share >= SYMPTOM_FAILED_SHARE
 
 
-def choose_scope(rows: list[SliceExcess], total_excess: float, total_requests: int,
-                 coverage: float, max_share: float) -> ScopeChoice:
+def choose_scope(
+    rows: list[SliceExcess], total_excess: float, total_requests: int, coverage: float, max_share: float
+) -> ScopeChoice:
     """The scope of a degradation whose excess is `total_excess` over `total_requests`."""
     if total_excess <= 0 or total_requests <= 0:
         return ScopeChoice("total")
@@ -86,8 +86,13 @@ def choose_scope(rows: list[SliceExcess], total_excess: float, total_requests: i
         return ScopeChoice("total")
     options.sort(key=lambda o: (o[0], o[1]))
     share0, _, chosen0, covered0 = options[0]
-    same = [r for share, _, chosen, covered in options[1:]
-            if chosen[0].dimension != USER_DIMENSION and abs(share - share0) <= SAME_SHARE
-            and abs(covered - covered0) <= SAME_COVERAGE for r in chosen]
+    same = [
+        r
+        for share, _, chosen, covered in options[1:]
+        if chosen[0].dimension != USER_DIMENSION
+        and abs(share - share0) <= SAME_SHARE
+        and abs(covered - covered0) <= SAME_COVERAGE
+        for r in chosen
+    ]
     kind = "single_user" if chosen0[0].dimension == USER_DIMENSION and len(chosen0) == 1 else "partial"
     return ScopeChoice(kind, tuple(chosen0), tuple(same), min(covered0, 1.0))

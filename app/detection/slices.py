@@ -49,8 +49,21 @@ _MEASURES = {
     "cost_per_request_usd": ("cost_n", "cost_sum", "cost_ss"),
     "latency_p95_ms": ("lat_n", "lat_lsum", "lat_lss"),  # log latency: scale-free
 }
-_SUMS = ("n", "errors", "q_n", "q_sum", "q_ss", "cost_n", "cost_sum", "cost_ss", "fb_n", "neg_n",
-         "lat_n", "lat_lsum", "lat_lss")
+_SUMS = (
+    "n",
+    "errors",
+    "q_n",
+    "q_sum",
+    "q_ss",
+    "cost_n",
+    "cost_sum",
+    "cost_ss",
+    "fb_n",
+    "neg_n",
+    "lat_n",
+    "lat_lsum",
+    "lat_lss",
+)
 
 
 @dataclass(frozen=True)
@@ -69,18 +82,20 @@ class SliceDetection:
     new_value: bool
 
 
-def slice_hourly(store: Store, since: datetime, until: datetime, feature: str | None
-                 ) -> pl.DataFrame:
+def slice_hourly(store: Store, since: datetime, until: datetime, feature: str | None) -> pl.DataFrame:
     """Hourly sums per feature, dimension and value (users excepted). One scan of the rows
     sums them per hour and combination of values (a few hundred per feature-hour); each
     dimension's sums are rolled up from those, not from the rows."""
     dims = [d for d in SPLIT_DIMENSIONS if d != USER_DIMENSION]
-    parts = [f"""SELECT feature, '{d}' AS dimension, coalesce(CAST({d} AS VARCHAR), '(none)') AS value,
-                        hour, {', '.join(f'sum({c}) AS {c}' for c in _SUMS)}
-                 FROM combos GROUP BY ALL""" for d in dims]
+    parts = [
+        f"""SELECT feature, '{d}' AS dimension, coalesce(CAST({d} AS VARCHAR), '(none)') AS value,
+                        hour, {", ".join(f"sum({c}) AS {c}" for c in _SUMS)}
+                 FROM combos GROUP BY ALL"""
+        for d in dims
+    ]
     sql = f"""
         WITH rows AS (
-            SELECT feature, {', '.join(dims)}, date_trunc('hour', timestamp) AS hour,
+            SELECT feature, {", ".join(dims)}, date_trunc('hour', timestamp) AS hour,
                    1 AS n, CASE WHEN error IS NULL THEN 0 ELSE 1 END AS errors,
                    CASE WHEN quality_score IS NULL THEN 0 ELSE 1 END AS q_n,
                    coalesce(quality_score, 0) AS q_sum, coalesce(quality_score * quality_score, 0) AS q_ss,
@@ -98,17 +113,23 @@ def slice_hourly(store: Store, since: datetime, until: datetime, feature: str | 
             WHERE ($feature IS NULL OR feature = $feature) AND timestamp >= $since
                   AND timestamp < $until),
         combos AS MATERIALIZED (
-            SELECT feature, {', '.join(dims)}, hour, {', '.join(f'sum({c}) AS {c}' for c in _SUMS)}
+            SELECT feature, {", ".join(dims)}, hour, {", ".join(f"sum({c}) AS {c}" for c in _SUMS)}
             FROM rows GROUP BY ALL)
-        {' UNION ALL '.join(parts)}"""
+        {" UNION ALL ".join(parts)}"""
     return frame_query(store, sql, {"since": since, "until": until, "feature": feature})
 
 
 PARTITION = "model"  # every request has one value of it (missing counts as "(none)")
 
 
-def detect_slices(frame: pl.DataFrame, start: datetime, until: datetime, since: datetime,
-                  t: Thresholds, metrics: tuple[str, ...]) -> list[SliceDetection]:
+def detect_slices(
+    frame: pl.DataFrame,
+    start: datetime,
+    until: datetime,
+    since: datetime,
+    t: Thresholds,
+    metrics: tuple[str, ...],
+) -> list[SliceDetection]:
     """The most significant slice degradation per feature and metric (p before Holm)."""
     out: list[SliceDetection] = []
     if frame.is_empty():
@@ -116,8 +137,7 @@ def detect_slices(frame: pl.DataFrame, start: datetime, until: datetime, since: 
     start = floor_hour(start)
     hours = int(np.ceil((until - start) / timedelta(hours=1)))
     first_i = max(int((since - start) // timedelta(hours=1)), 0)
-    frame = frame.with_columns(
-        i=((pl.col("hour") - start).dt.total_seconds() // 3600).cast(pl.Int64))
+    frame = frame.with_columns(i=((pl.col("hour") - start).dt.total_seconds() // 3600).cast(pl.Int64))
     for (feature,), part in frame.group_by("feature"):
         part = part.filter((pl.col("i") >= 0) & (pl.col("i") < hours))
         total = {}
@@ -127,9 +147,13 @@ def detect_slices(frame: pl.DataFrame, start: datetime, until: datetime, since: 
             np.add.at(a, whole["i"].to_numpy(), whole[c].fill_null(0).to_numpy().astype(float))
             total[c] = a
         failed = part.group_by("dimension", "value").agg(
-            (pl.col("errors").sum() / pl.col("n").sum()).alias("failed"))
-        symptoms = {(r[0], r[1]) for r in failed.iter_rows()
-                    if is_symptom(SliceExcess(r[0], r[1], 0, 0.0, r[2] or 0.0))}
+            (pl.col("errors").sum() / pl.col("n").sum()).alias("failed")
+        )
+        symptoms = {
+            (r[0], r[1])
+            for r in failed.iter_rows()
+            if is_symptom(SliceExcess(r[0], r[1], 0, 0.0, r[2] or 0.0))
+        }
         series, dropped = {}, {}
         for (dim, value), rows in part.group_by("dimension", "value"):
             idx = rows["i"].to_numpy()
@@ -147,8 +171,7 @@ def detect_slices(frame: pl.DataFrame, start: datetime, until: datetime, since: 
         rests = {dim: {c: total[c] - gone[c] for c in _SUMS} for dim, gone in dropped.items()}
         data_start = int(np.flatnonzero(total["n"] > 0)[0]) if total["n"].any() else 0
         for metric in metrics:
-            best = _best_for_metric(str(feature), metric, series, total, rests, data_start,
-                                    first_i, start, t)
+            best = _best_for_metric(str(feature), metric, series, total, rests, data_start, first_i, start, t)
             if best is not None:
                 out.append(best)
     return out
@@ -167,9 +190,17 @@ def _effect_ok(metric: str, baseline: float, current: float, t: Thresholds) -> f
     return effect / needed if effect >= needed else 0.0
 
 
-def _best_for_metric(feature: str, metric: str, series: dict, total: dict, rests: dict,
-                     data_start: int, first_i: int, start: datetime, t: Thresholds
-                     ) -> SliceDetection | None:
+def _best_for_metric(
+    feature: str,
+    metric: str,
+    series: dict,
+    total: dict,
+    rests: dict,
+    data_start: int,
+    first_i: int,
+    start: datetime,
+    t: Thresholds,
+) -> SliceDetection | None:
     direction = METRIC_DIRECTION[metric]
     tn, ts, tss = _stats(total, metric)
     if tn[first_i:].sum() <= 0:
@@ -209,8 +240,7 @@ def _best_for_metric(feature: str, metric: str, series: dict, total: dict, rests
         else:
             if n[first_i:].sum() > MAX_SLICE_SHARE * base_n[first_i:].sum():
                 continue
-            res, tried, onset = gaps.scan(max(first_i, data_start + MIN_BEFORE_HOURS), floor,
-                                          need, direction)
+            res, tried, onset = gaps.scan(max(first_i, data_start + MIN_BEFORE_HOURS), floor, need, direction)
             tests += tried
             new = False
         if res is None:
@@ -227,8 +257,20 @@ def _best_for_metric(feature: str, metric: str, series: dict, total: dict, rests
         if metric in ("error_rate", "negative_feedback_rate"):  # few events: the exact tail too
             events = float(s[live].sum())
             p = max(p, stats.exact_binomial(events, n[live].sum(), baseline_value).p_greater)
-        det = SliceDetection(feature, metric, dim, value, start + timedelta(hours=onset),
-                             baseline_value, current_value, p, n_base, n_cur, severity, new)
+        det = SliceDetection(
+            feature,
+            metric,
+            dim,
+            value,
+            start + timedelta(hours=onset),
+            baseline_value,
+            current_value,
+            p,
+            n_base,
+            n_cur,
+            severity,
+            new,
+        )
         candidates.append((z, det))
     if not candidates:
         return None
@@ -251,8 +293,12 @@ class HourlyGaps:
     @classmethod
     def of(cls, n, s, rn, rs, var) -> HourlyGaps:
         ok = (n > 0) & (rn > 0)
-        gap = np.where(ok, np.divide(s, n, out=np.zeros_like(s), where=n > 0)
-                       - np.divide(rs, rn, out=np.zeros_like(rs), where=rn > 0), 0.0)
+        gap = np.where(
+            ok,
+            np.divide(s, n, out=np.zeros_like(s), where=n > 0)
+            - np.divide(rs, rn, out=np.zeros_like(rs), where=rn > 0),
+            0.0,
+        )
         se2 = np.where(ok, var * (1 / np.maximum(n, 1) + 1 / np.maximum(rn, 1)), 0.0)
         cap = 3 * np.median(n[ok]) if ok.any() else 0.0
         return cls(gap, se2, np.where(ok, np.minimum(n, cap), 0.0), n, ok)
@@ -271,8 +317,10 @@ class HourlyGaps:
     def scan(self, first: int, floor: float, need: float, direction: int):
         """The step in the gap (mean after minus mean before) with the largest z, over every
         hour from `first`; with how many positions were tried and the step's hour."""
-        cw, cwg, cw2 = (np.concatenate([[0.0], np.cumsum(x)])
-                        for x in (self.w, self.w * self.gap, self.w * self.w * self.se2))
+        cw, cwg, cw2 = (
+            np.concatenate([[0.0], np.cumsum(x)])
+            for x in (self.w, self.w * self.gap, self.w * self.w * self.se2)
+        )
         cn = np.concatenate([[0.0], np.cumsum(np.where(self.ok, self.n, 0.0))])
         taus = np.arange(first, len(self.w))
         if taus.size == 0:

@@ -33,8 +33,9 @@ def _result(num: float, var: float) -> TestResult:
     return TestResult(z, float(sst.norm.sf(z)), float(sst.norm.cdf(z)))
 
 
-def stratified_proportions(x_base: np.ndarray, n_base: np.ndarray, x_win: np.ndarray,
-                           n_win: np.ndarray) -> TestResult:
+def stratified_proportions(
+    x_base: np.ndarray, n_base: np.ndarray, x_win: np.ndarray, n_win: np.ndarray
+) -> TestResult:
     """Cochran-Mantel-Haenszel: events in the window against the same strata's baseline."""
     x_base, n_base, x_win, n_win = (np.asarray(a, dtype=float) for a in (x_base, n_base, x_win, n_win))
     n = n_base + n_win
@@ -73,8 +74,9 @@ def rate_prior(x: np.ndarray, n: np.ndarray) -> float:
     return float(min(max(p * (1 - p) / tau2 - 1, 0.0), MAX_RATE_PRIOR))
 
 
-def matched_proportions(x_base: np.ndarray, n_base: np.ndarray, x_win: np.ndarray,
-                        n_win: np.ndarray) -> tuple[TestResult, float]:
+def matched_proportions(
+    x_base: np.ndarray, n_base: np.ndarray, x_win: np.ndarray, n_win: np.ndarray
+) -> tuple[TestResult, float]:
     """Events in the window against the baseline rate of the same hours of day.
 
     Each stratum's baseline rate is shrunk toward the pooled rate (`rate_prior`: an hour of day
@@ -101,8 +103,7 @@ def matched_proportions(x_base: np.ndarray, n_base: np.ndarray, x_win: np.ndarra
     matched = expected / nw.sum()
     # The exact tail against the rate the baseline cannot rule out: one more event than seen.
     cautious = max(matched, (xb.sum() + 1) / (nb.sum() + 1))
-    return conservative(_result(diff, max(var, 1e-12)),
-                        exact_binomial(xw.sum(), nw.sum(), cautious)), matched
+    return conservative(_result(diff, max(var, 1e-12)), exact_binomial(xw.sum(), nw.sum(), cautious)), matched
 
 
 def exact_binomial(x: float, n: float, p0: float) -> TestResult:
@@ -113,8 +114,9 @@ def exact_binomial(x: float, n: float, p0: float) -> TestResult:
         return TestResult(0.0, 1.0, 1.0)
     p0 = min(max(p0, 1e-9), 1 - 1e-9)
     sd = math.sqrt(n_i * p0 * (1 - p0))
-    return TestResult((x_i - n_i * p0) / sd, float(sst.binom.sf(x_i - 1, n_i, p0)),
-                      float(sst.binom.cdf(x_i, n_i, p0)))
+    return TestResult(
+        (x_i - n_i * p0) / sd, float(sst.binom.sf(x_i - 1, n_i, p0)), float(sst.binom.cdf(x_i, n_i, p0))
+    )
 
 
 def conservative(a: TestResult, b: TestResult) -> TestResult:
@@ -228,6 +230,7 @@ def quantile_rank_levels(n: float, q: float = 0.95, z: float = Z95) -> tuple[flo
 
 # Sequential test -----------------------------------------------------------------------
 
+
 def msprt_lambda(delta: float, var_delta: float, tau2: float) -> float:
     """Mixture likelihood ratio for an estimate `delta` ~ N(theta, var_delta) of H0 theta = 0
     against the mixture theta ~ N(0, tau2). Rejecting when it reaches 1/alpha keeps the
@@ -246,8 +249,8 @@ def always_valid_p(delta: float, var_delta: float, tau2: float, previous: float 
 
 # Sample size -----------------------------------------------------------------------------
 
-def sample_size_proportion(p: float, delta: float, alpha: float = 0.05,
-                           power: float = 0.8) -> int:
+
+def sample_size_proportion(p: float, delta: float, alpha: float = 0.05, power: float = 0.8) -> int:
     """Canary requests needed to detect a rise from p to p + delta against a large control."""
     p2 = min(max(p + delta, 1e-6), 1 - 1e-6)
     p = min(max(p, 1e-6), 1 - 1e-6)

@@ -83,6 +83,7 @@ DEFAULT_LADDER: tuple[LadderStep, ...] = (
 
 DEFAULTS = Thresholds(ladder=DEFAULT_LADDER)
 
+
 def thresholds_path(data_dir: Path) -> Path:
     return Path(data_dir) / THRESHOLDS_FILE
 
@@ -99,8 +100,7 @@ def load_thresholds(data_dir: Path | None = None, path: Path | None = None) -> T
     path = Path(path)
     if not path.exists():
         return DEFAULTS
-    doc = load_yaml(path, "detection", error=ThresholdsError, empty={},
-                    vocabularies={"metric": METRIC_NAMES})
+    doc = load_yaml(path, "detection", error=ThresholdsError, empty={}, vocabularies={"metric": METRIC_NAMES})
     return parse_thresholds(doc)
 
 
@@ -149,14 +149,27 @@ def _ladder(doc: Document, steps: list[dict[str, Any]]) -> tuple[LadderStep, ...
     for i, step in enumerate(steps):
         percent = float(step["percent"])
         if out and percent <= out[-1].percent:
-            problems.append(doc.problem(("rollout", "steps", i, "percent"),
-                                        f"expected more than the step before ({out[-1].percent:g}), "
-                                        f"got {percent:g}: percent must grow from step to step"))
-        out.append(LadderStep(percent=percent, min_hours=float(step.get("min_hours", 0.0)),
-                              min_samples=int(step.get("min_samples", 0))))
+            problems.append(
+                doc.problem(
+                    ("rollout", "steps", i, "percent"),
+                    f"expected more than the step before ({out[-1].percent:g}), "
+                    f"got {percent:g}: percent must grow from step to step",
+                )
+            )
+        out.append(
+            LadderStep(
+                percent=percent,
+                min_hours=float(step.get("min_hours", 0.0)),
+                min_samples=int(step.get("min_samples", 0)),
+            )
+        )
     if out[-1].percent != 100:
-        problems.append(doc.problem(("rollout", "steps", len(steps) - 1, "percent"),
-                                    f"expected the last step to be 100 percent, got {out[-1].percent:g}"))
+        problems.append(
+            doc.problem(
+                ("rollout", "steps", len(steps) - 1, "percent"),
+                f"expected the last step to be 100 percent, got {out[-1].percent:g}",
+            )
+        )
     if problems:
         raise ThresholdsError(problems)
     return tuple(out)

@@ -133,8 +133,7 @@ def _frame(logs: Logs, t: Traffic, rng: np.random.Generator) -> pl.DataFrame:
             mask &= hours < since(h.end)
         for dim, value in h.where.items():
             mask &= cols[dim] == value
-        weight = mask * (np.clip((hours - since(h.start)) / h.ramp_hours, 0, 1)
-                         if h.ramp_hours else 1.0)
+        weight = mask * (np.clip((hours - since(h.start)) / h.ramp_hours, 0, 1) if h.ramp_hours else 1.0)
         if h.error_rate is not None:
             error_p = error_p + weight * (h.error_rate - error_p)
         quality = quality + weight * h.quality_delta
@@ -148,23 +147,24 @@ def _frame(logs: Logs, t: Traffic, rng: np.random.Generator) -> pl.DataFrame:
     in_tokens = rng.gamma(3.0, 300.0, n).astype(np.int64) + 1
     latency = t.latency_ms * lat * rng.gamma(3.0, 1 / 3.0, n)
     fb = rng.random(n)
-    feedback = np.where(failed | (fb > 0.1), None,
-                        np.where(rng.random(n) < 0.15 + 1.2 * (t.quality - quality), -1, 1))
-    return pl.DataFrame({
-        "timestamp": pl.Series(ts).cast(pl.Datetime("us")),
-        "feature": [t.name] * n,
-        "request_id": [f"{t.name}-{logs.seed}-{i}" for i in range(n)],
-        **{k: pl.Series(v.tolist(), dtype=pl.Utf8) for k, v in cols.items()},
-        "latency_ms": np.round(latency, 1),
-        "input_tokens": in_tokens,
-        "output_tokens": out_tokens.astype(np.int64),
-        "cost_usd": np.round(t.cost_usd * cost * (in_tokens + 3 * out_tokens) / 1500, 7),
-        "error": pl.Series(np.where(failed, ERRORS[rng.integers(0, 4, n)], None).tolist(),
-                           dtype=pl.Utf8),
-        "quality_score": pl.Series(np.where(scored, np.round(score, 3), np.nan)).fill_nan(None),
-        "feedback": pl.Series(feedback.tolist(), dtype=pl.Int8),
-    }).with_columns(response_model=pl.when(pl.col("error").is_null())
-                    .then(pl.col("response_model")))
+    feedback = np.where(
+        failed | (fb > 0.1), None, np.where(rng.random(n) < 0.15 + 1.2 * (t.quality - quality), -1, 1)
+    )
+    return pl.DataFrame(
+        {
+            "timestamp": pl.Series(ts).cast(pl.Datetime("us")),
+            "feature": [t.name] * n,
+            "request_id": [f"{t.name}-{logs.seed}-{i}" for i in range(n)],
+            **{k: pl.Series(v.tolist(), dtype=pl.Utf8) for k, v in cols.items()},
+            "latency_ms": np.round(latency, 1),
+            "input_tokens": in_tokens,
+            "output_tokens": out_tokens.astype(np.int64),
+            "cost_usd": np.round(t.cost_usd * cost * (in_tokens + 3 * out_tokens) / 1500, 7),
+            "error": pl.Series(np.where(failed, ERRORS[rng.integers(0, 4, n)], None).tolist(), dtype=pl.Utf8),
+            "quality_score": pl.Series(np.where(scored, np.round(score, 3), np.nan)).fill_nan(None),
+            "feedback": pl.Series(feedback.tolist(), dtype=pl.Int8),
+        }
+    ).with_columns(response_model=pl.when(pl.col("error").is_null()).then(pl.col("response_model")))
 
 
 def build(logs: Logs) -> pl.DataFrame:
@@ -189,23 +189,44 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
 
 
 def declared(when: datetime, feature: str, kind: str, key: str, old: str, new: str) -> ChangeEvent:
-    return ChangeEvent(timestamp=when, feature=feature, kind=kind, key=key, from_value=old,
-                       to_value=new, author="test", description=None, source="declared")
+    return ChangeEvent(
+        timestamp=when,
+        feature=feature,
+        kind=kind,
+        key=key,
+        from_value=old,
+        to_value=new,
+        author="test",
+        description=None,
+        source="declared",
+    )
 
 
-def burst(feature: str, user: str, start: datetime, count: int, minutes: int = 60
-          ) -> Callable[[np.random.Generator], pl.DataFrame]:
+def burst(
+    feature: str, user: str, start: datetime, count: int, minutes: int = 60
+) -> Callable[[np.random.Generator], pl.DataFrame]:
     """One client retrying `count` times in `minutes`, every call failing."""
+
     def make(rng: np.random.Generator) -> pl.DataFrame:
         sec = np.sort(rng.random(count) * minutes * 60)
         ts = np.datetime64(start) + (sec * 1e6).astype("timedelta64[us]")
-        return pl.DataFrame({
-            "timestamp": pl.Series(ts).cast(pl.Datetime("us")), "feature": [feature] * count,
-            "request_id": [f"{feature}-retry-{i}" for i in range(count)],
-            "model": ["model-a"] * count, "prompt_version": ["v7"] * count,
-            "variant": ["control"] * count, "region": ["eu"] * count,
-            "segment": ["business"] * count, "user_id": [user] * count,
-            "latency_ms": np.round(rng.gamma(3.0, 100.0, count), 1),
-            "input_tokens": np.full(count, 900), "output_tokens": np.zeros(count, dtype=np.int64),
-            "cost_usd": np.full(count, 0.0018), "error": ["rate_limit"] * count})
+        return pl.DataFrame(
+            {
+                "timestamp": pl.Series(ts).cast(pl.Datetime("us")),
+                "feature": [feature] * count,
+                "request_id": [f"{feature}-retry-{i}" for i in range(count)],
+                "model": ["model-a"] * count,
+                "prompt_version": ["v7"] * count,
+                "variant": ["control"] * count,
+                "region": ["eu"] * count,
+                "segment": ["business"] * count,
+                "user_id": [user] * count,
+                "latency_ms": np.round(rng.gamma(3.0, 100.0, count), 1),
+                "input_tokens": np.full(count, 900),
+                "output_tokens": np.zeros(count, dtype=np.int64),
+                "cost_usd": np.full(count, 0.0018),
+                "error": ["rate_limit"] * count,
+            }
+        )
+
     return make

@@ -17,9 +17,14 @@ REGIONS = [("us-east", 0.5), ("eu-west", 0.3), ("ap-south", 0.2)]
 
 
 def spec(name: str, rate: float = 150, **kw) -> FeatureSpec:
-    dims = {"region": REGIONS, "segment": [("free", 0.7), ("pro", 0.3)],
-            "model": [("gpt-4o", 1.0)], "response_model": [("gpt-4o-2024-08-06", 1.0)],
-            "prompt_version": [("p1", 1.0)], "variant": [("control", 1.0)]}
+    dims = {
+        "region": REGIONS,
+        "segment": [("free", 0.7), ("pro", 0.3)],
+        "model": [("gpt-4o", 1.0)],
+        "response_model": [("gpt-4o-2024-08-06", 1.0)],
+        "prompt_version": [("p1", 1.0)],
+        "variant": [("control", 1.0)],
+    }
     return FeatureSpec(name, rate, dims, **kw)
 
 
@@ -28,8 +33,17 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
 
 
 def declared(when: datetime, feature: str, kind: str, key: str, old: str, new: str) -> ChangeEvent:
-    return ChangeEvent(timestamp=when, feature=feature, kind=kind, key=key, from_value=old,
-                       to_value=new, author="test", description=None, source="declared")
+    return ChangeEvent(
+        timestamp=when,
+        feature=feature,
+        kind=kind,
+        key=key,
+        from_value=old,
+        to_value=new,
+        author="test",
+        description=None,
+        source="declared",
+    )
 
 
 def load(folder: Path, scenario: Scenario, events: list[ChangeEvent]) -> Store:
@@ -46,9 +60,14 @@ def load(folder: Path, scenario: Scenario, events: list[ChangeEvent]) -> Store:
 def story_scenario() -> tuple[Scenario, list[ChangeEvent]]:
     """One feature per story, in one data directory (one ingest for the whole module)."""
     features = [
-        spec("prompt-step"), spec("clean", quality_daily_amplitude=0.04, daily_amplitude=0.8),
-        spec("single-user", rate=120), spec("region-break"), spec("silent-update"),
-        spec("canary", rate=250), spec("drift"), spec("tiny", rate=0.4),
+        spec("prompt-step"),
+        spec("clean", quality_daily_amplitude=0.04, daily_amplitude=0.8),
+        spec("single-user", rate=120),
+        spec("region-break"),
+        spec("silent-update"),
+        spec("canary", rate=250),
+        spec("drift"),
+        spec("tiny", rate=0.4),
     ]
     switches = [
         Switch(at(3, 14, 20), "prompt-step", {"prompt_version": "p2"}),
@@ -63,8 +82,7 @@ def story_scenario() -> tuple[Scenario, list[ChangeEvent]]:
         Effect("prompt-step", at(3, 14, 20), {"prompt_version": "p2"}, quality_delta=-0.10),
         Effect("single-user", at(3, 0), {"user_id": "u-09999"}, error_rate_add=0.5),
         Effect("region-break", at(2, 16, 40), {"region": "ap-south"}, error_rate_add=0.15),
-        Effect("silent-update", at(2, 5, 10), {"response_model": "gpt-4o-2024-11-20"},
-               quality_delta=-0.07),
+        Effect("silent-update", at(2, 5, 10), {"response_model": "gpt-4o-2024-11-20"}, quality_delta=-0.07),
         Effect("canary", at(3, 9, 30), {"variant": "canary"}, error_rate_add=0.12),
         Effect("drift", at(2, 8), {"model": "gpt-4o-mini"}, quality_delta=-0.10, ramp_hours=36),
         Effect("tiny", at(3, 12), {"prompt_version": "p2"}, quality_delta=-0.2),
@@ -81,6 +99,7 @@ def story_scenario() -> tuple[Scenario, list[ChangeEvent]]:
         declared(at(2, 8), "drift", "model", "model", "gpt-4o", "gpt-4o-mini"),
         declared(at(2, 20), "drift", "config", "top_p", "1", "0.9"),
     ]
-    scenario = Scenario(start=START, days=DAYS, features=features, switches=switches,
-                        effects=effects, seed=11)
+    scenario = Scenario(
+        start=START, days=DAYS, features=features, switches=switches, effects=effects, seed=11
+    )
     return scenario, events

@@ -9,11 +9,20 @@ import pytest
 from app.cli import main
 
 FINDING_KEYS = {"feature", "metric", "onset", "end", "baseline", "current", "p_value", "scope", "suspects"}
-SUSPECT_KEYS = {"change_id", "timestamp", "feature", "kind", "key", "from", "to", "source", "score",
-                "evidence"}
+SUSPECT_KEYS = {
+    "change_id",
+    "timestamp",
+    "feature",
+    "kind",
+    "key",
+    "from",
+    "to",
+    "source",
+    "score",
+    "evidence",
+}
 SLICE_KEYS = {"dimension", "value", "share", "baseline", "current"}
-METRICS = {"quality_score", "error_rate", "latency_p95_ms", "cost_per_request_usd",
-           "negative_feedback_rate"}
+METRICS = {"quality_score", "error_rate", "latency_p95_ms", "cost_per_request_usd", "negative_feedback_rate"}
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +96,7 @@ def test_an_empty_data_dir_gives_an_empty_result(empty_dir, capsys):
 
 def test_rollout_status_says_the_canary_sits_between_ladder_steps(demo_dir, capsys):
     # The demo canary serves 10%: past the 5% step, short of the 20% one, and failing.
-    assert main(["rollout", "status", "doc-summarizer", "--data-dir", str(demo_dir),
-                 "--json"]) in (0, 1)
+    assert main(["rollout", "status", "doc-summarizer", "--data-dir", str(demo_dir), "--json"]) in (0, 1)
     status = json.loads(capsys.readouterr().out)
     assert status["serving_percent"] == 10
     assert status["step_percent"] == 5 and status["next_percent"] == 20

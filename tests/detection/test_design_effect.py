@@ -29,7 +29,9 @@ def _quiet_feature(folder: Path, habits: bool) -> Store:
     frame = frame.with_columns(
         user_id=pl.Series([f"person-{u:02d}" for u in user]),
         quality_score=pl.when(pl.col("quality_score").is_not_null())
-        .then(pl.Series(np.clip(0.7 + level + noise, 0.0, 1.0))).otherwise(None))
+        .then(pl.Series(np.clip(0.7 + level + noise, 0.0, 1.0)))
+        .otherwise(None),
+    )
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "requests.parquet"
     frame.write_parquet(path)
@@ -42,13 +44,11 @@ def test_scores_that_are_each_users_habit_widen_the_window_test(tmp_path: Path):
     store = _quiet_feature(tmp_path / "habits", habits=True)
     # about 600 scored requests a day from 20 people, each alike: the window's mean is worth
     # a few dozen independent scores, not hundreds
-    effect = user_design_effect(store, "quiet", START, START + timedelta(days=1),
-                                START + timedelta(days=2))
+    effect = user_design_effect(store, "quiet", START, START + timedelta(days=1), START + timedelta(days=2))
     assert effect > 5
 
 
 def test_independent_scores_leave_the_window_test_alone(tmp_path: Path):
     store = _quiet_feature(tmp_path / "alike", habits=False)
-    effect = user_design_effect(store, "quiet", START, START + timedelta(days=1),
-                                START + timedelta(days=2))
+    effect = user_design_effect(store, "quiet", START, START + timedelta(days=1), START + timedelta(days=2))
     assert effect < 1.6

@@ -23,9 +23,13 @@ def canary_scenario(hours_of_canary: float, error_add: float = 0.0, share: float
     end = START + timedelta(days=3)
     begin = end - timedelta(hours=hours_of_canary)
     return Scenario(
-        start=START, days=3, features=[spec("guarded", rate=300)],
+        start=START,
+        days=3,
+        features=[spec("guarded", rate=300)],
         switches=[Switch(begin, "guarded", {"variant": "canary"}, share=share)],
-        effects=[Effect("guarded", begin, {"variant": "canary"}, error_rate_add=error_add)], seed=3)
+        effects=[Effect("guarded", begin, {"variant": "canary"}, error_rate_add=error_add)],
+        seed=3,
+    )
 
 
 def run_cli(*argv: str) -> tuple[int, str]:
@@ -88,11 +92,11 @@ def test_sample_size_advisor_says_when_a_share_is_too_small():
     assert guardrails.advise(1000, 0.5, 0.01, 0.01).days < advice.days
 
 
-def test_watch_once_without_apply_records_what_it_would_do_and_changes_nothing(demo_dir: Path,
-                                                                              tmp_path: Path):
+def test_watch_once_without_apply_records_what_it_would_do_and_changes_nothing(
+    demo_dir: Path, tmp_path: Path
+):
     flags_before = (demo_dir / "flags.json").read_text()
-    args = ("watch", "--once", "--folder", str(tmp_path / "incoming"), "--data-dir", str(demo_dir),
-            "--json")
+    args = ("watch", "--once", "--folder", str(tmp_path / "incoming"), "--data-dir", str(demo_dir), "--json")
     (tmp_path / "incoming").mkdir()
     code, out = run_cli(*args)
     assert code == 0
@@ -107,13 +111,20 @@ def test_watch_once_without_apply_records_what_it_would_do_and_changes_nothing(d
     assert json.loads(again)["actions"] == []
 
 
-def test_watch_once_with_apply_rolls_the_canary_back_and_opens_an_incident(demo_dir: Path,
-                                                                          tmp_path: Path):
+def test_watch_once_with_apply_rolls_the_canary_back_and_opens_an_incident(demo_dir: Path, tmp_path: Path):
     from app.incidents.log import IncidentLog
 
     (tmp_path / "incoming").mkdir()
-    code, out = run_cli("watch", "--once", "--apply", "--folder", str(tmp_path / "incoming"),
-                        "--data-dir", str(demo_dir), "--json")
+    code, out = run_cli(
+        "watch",
+        "--once",
+        "--apply",
+        "--folder",
+        str(tmp_path / "incoming"),
+        "--data-dir",
+        str(demo_dir),
+        "--json",
+    )
     assert code == 0
     (action,) = json.loads(out)["actions"]
     assert action["kind"] == "rollback"

@@ -30,9 +30,11 @@ def analysed(tmp_path_factory: pytest.TempPathFactory):
         if name not in done:
             store = load(tmp_path_factory.mktemp(name), case.logs, case.events)
             first, last = store.time_bounds()
-            done[name] = analyze(store, since=first + timedelta(days=case.since_days),
-                                 until=last + timedelta(microseconds=1))
+            done[name] = analyze(
+                store, since=first + timedelta(days=case.since_days), until=last + timedelta(microseconds=1)
+            )
         return case, done[name]
+
     return run
 
 
@@ -99,8 +101,10 @@ def test_a_value_missing_because_the_request_failed_is_never_a_scope(analysed):
     for name in ("outage_all_features", "error_step_40k", "prompt_transient"):
         _, result = analysed(name)
         for f in result.findings:
-            assert all(s.value != "(none)" and s.dimension != "response_model"
-                       for s in f.scope.slices), (name, f.scope)
+            assert all(s.value != "(none)" and s.dimension != "response_model" for s in f.scope.slices), (
+                name,
+                f.scope,
+            )
 
 
 def test_a_lasting_step_has_no_end_and_a_transient_reports_its_duration(analysed):

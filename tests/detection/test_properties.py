@@ -29,10 +29,14 @@ from app.storage.store import Store
 from .adversarial import START, Change, Hit, Logs, Traffic, at, build, declared
 
 # No shrinking: each example is an ingest and an analysis; the failing example is printed as drawn.
-SETTINGS = settings(max_examples=6, deadline=None, derandomize=True, database=None,
-                    phases=[Phase.explicit, Phase.generate],
-                    suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                           HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=6,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 _folders = itertools.count()
 
 
@@ -49,45 +53,76 @@ def analysed(base: Path, frame: pl.DataFrame, events: list[ChangeEvent]) -> Anal
 
 
 def verdicts(result: AnalysisResult, shift: timedelta = timedelta(0)) -> set[tuple]:
-    return {(f.feature, f.metric, f.onset - shift, f.scope.kind,
-             tuple((s.dimension, s.value) for s in f.scope.slices)) for f in result.findings}
+    return {
+        (
+            f.feature,
+            f.metric,
+            f.onset - shift,
+            f.scope.kind,
+            tuple((s.dimension, s.value) for s in f.scope.slices),
+        )
+        for f in result.findings
+    }
 
 
 traffic = st.builds(
-    Traffic, name=st.just("f"), per_day=st.sampled_from([300, 2_000, 12_000]),
-    quality=st.floats(0.6, 0.92), error_rate=st.floats(0.002, 0.05),
-    weekend=st.floats(0.3, 1.0), weekend_quality=st.floats(-0.015, 0.0),
-    evening_latency=st.floats(1.0, 1.5), burstiness=st.sampled_from([1.5, 4.0, 50.0]))
+    Traffic,
+    name=st.just("f"),
+    per_day=st.sampled_from([300, 2_000, 12_000]),
+    quality=st.floats(0.6, 0.92),
+    error_rate=st.floats(0.002, 0.05),
+    weekend=st.floats(0.3, 1.0),
+    weekend_quality=st.floats(-0.015, 0.0),
+    evening_latency=st.floats(1.0, 1.5),
+    burstiness=st.sampled_from([1.5, 4.0, 50.0]),
+)
 
 
 @SETTINGS
-@given(t=traffic, days=st.integers(3, 9), start_hour=st.integers(0, 23),
-       harmless=st.lists(st.integers(20, 200), max_size=3), seed=st.integers(0, 10_000))
+@given(
+    t=traffic,
+    days=st.integers(3, 9),
+    start_hour=st.integers(0, 23),
+    harmless=st.lists(st.integers(20, 200), max_size=3),
+    seed=st.integers(0, 10_000),
+)
 def test_a_clean_series_with_any_cycle_and_harmless_changes_has_no_finding(
-        tmp_path, t, days, start_hour, harmless, seed):
+    tmp_path, t, days, start_hour, harmless, seed
+):
     start = START + timedelta(hours=start_hour)
-    changes = [Change(start + timedelta(hours=h), "f", {"prompt_version": f"v{8 + i}"})
-               for i, h in enumerate(sorted(harmless)) if h < days * 24]
-    events = [declared(c.at, "f", "prompt", "prompt_version", "v7", c.set["prompt_version"])
-              for c in changes]
+    changes = [
+        Change(start + timedelta(hours=h), "f", {"prompt_version": f"v{8 + i}"})
+        for i, h in enumerate(sorted(harmless))
+        if h < days * 24
+    ]
+    events = [declared(c.at, "f", "prompt", "prompt_version", "v7", c.set["prompt_version"]) for c in changes]
     result = analysed(tmp_path, build(Logs(start, days, [t], changes=changes, seed=seed)), events)
     assert [f.as_dict() for f in result.findings] == []
 
 
 def incident_logs(seed: int, metric: str, onset_hour: int) -> tuple[Logs, list[ChangeEvent]]:
     on = at(0, 0) + timedelta(hours=onset_hour, minutes=17)
-    hit = {"error_rate": Hit("f", on, error_rate=0.08),
-           "latency_p95_ms": Hit("f", on, latency_factor=1.8),
-           "cost_per_request_usd": Hit("f", on, cost_factor=1.7)}[metric]
-    logs = Logs(START, 4, [Traffic("f", 6000)],
-                changes=[Change(on, "f", {"model": "model-b", "response_model": "model-b-1"})],
-                hits=[hit], seed=seed)
+    hit = {
+        "error_rate": Hit("f", on, error_rate=0.08),
+        "latency_p95_ms": Hit("f", on, latency_factor=1.8),
+        "cost_per_request_usd": Hit("f", on, cost_factor=1.7),
+    }[metric]
+    logs = Logs(
+        START,
+        4,
+        [Traffic("f", 6000)],
+        changes=[Change(on, "f", {"model": "model-b", "response_model": "model-b-1"})],
+        hits=[hit],
+        seed=seed,
+    )
     return logs, [declared(on, "f", "model", "model", "model-a", "model-b")]
 
 
-incident = st.tuples(st.integers(0, 10_000),
-                     st.sampled_from(["error_rate", "latency_p95_ms", "cost_per_request_usd"]),
-                     st.integers(40, 80))
+incident = st.tuples(
+    st.integers(0, 10_000),
+    st.sampled_from(["error_rate", "latency_p95_ms", "cost_per_request_usd"]),
+    st.integers(40, 80),
+)
 
 
 @SETTINGS
@@ -96,8 +131,7 @@ def test_shifting_every_timestamp_by_k_hours_shifts_every_onset_by_k(tmp_path, c
     logs, events = incident_logs(*case)
     frame = build(logs)
     shift = timedelta(hours=k)
-    moved = [ChangeEvent(**{**e.__dict__, "timestamp": e.timestamp + shift, "change_id": ""})
-             for e in events]
+    moved = [ChangeEvent(**{**e.__dict__, "timestamp": e.timestamp + shift, "change_id": ""}) for e in events]
     before = verdicts(analysed(tmp_path, frame, events))
     after = verdicts(analysed(tmp_path, frame.with_columns(pl.col("timestamp") + shift), moved), shift)
     assert before and after == before
@@ -111,10 +145,14 @@ def test_rescaling_latency_or_cost_by_a_constant_changes_no_verdict(tmp_path, ca
     scaled = frame.with_columns(pl.col("latency_ms") * factor, pl.col("cost_usd") * factor)
     before = analysed(tmp_path, frame, events)
     after = analysed(tmp_path, scaled, events)
-    assert {(f.feature, f.metric, f.scope.kind) for f in before.findings} == \
-        {(f.feature, f.metric, f.scope.kind) for f in after.findings}
-    for f, g in zip(sorted(before.findings, key=lambda f: f.metric),
-                    sorted(after.findings, key=lambda f: f.metric), strict=True):
+    assert {(f.feature, f.metric, f.scope.kind) for f in before.findings} == {
+        (f.feature, f.metric, f.scope.kind) for f in after.findings
+    }
+    for f, g in zip(
+        sorted(before.findings, key=lambda f: f.metric),
+        sorted(after.findings, key=lambda f: f.metric),
+        strict=True,
+    ):
         assert abs(f.onset - g.onset) <= timedelta(minutes=10)
         assert [s.change.change_id for s in f.suspects][:1] == [s.change.change_id for s in g.suspects][:1]
 

@@ -32,14 +32,16 @@ def test_stratified_proportions_match_statsmodels_cochran_mantel_haenszel(seed: 
     x_base = rng.binomial(n_base, rate)
     x_win = rng.binomial(n_win, rate * rng.uniform(0.6, 1.6))
     # One 2x2 table per stratum: rows window / baseline, columns event / no event.
-    tables = np.stack([[[xw, nw - xw], [xb, nb - xb]]
-                       for xb, nb, xw, nw in zip(x_base, n_base, x_win, n_win, strict=True)], axis=-1)
+    tables = np.stack(
+        [[[xw, nw - xw], [xb, nb - xb]] for xb, nb, xw, nw in zip(x_base, n_base, x_win, n_win, strict=True)],
+        axis=-1,
+    )
     table = StratifiedTable(tables)
     reference = table.test_null_odds(correction=True)
 
     ours = stats.stratified_proportions(x_base, n_base, x_win, n_win)
 
-    assert ours.z ** 2 == pytest.approx(reference.statistic, rel=1e-9)
+    assert ours.z**2 == pytest.approx(reference.statistic, rel=1e-9)
     one_sided = ours.p_greater if ours.z > 0 else ours.p_less
     assert one_sided == pytest.approx(reference.pvalue / 2, rel=1e-9)
     # The sign says which side is worse: the window's odds above the baseline's means z > 0.
@@ -53,8 +55,12 @@ def test_stratification_keeps_a_busier_window_from_looking_worse():
     x_base, x_win = rate * n_base, rate * n_win
     z = stats.stratified_proportions(x_base, n_base, x_win, n_win).z
     assert abs(z) < 0.5
-    pooled = stats.stratified_proportions(x_base.sum(keepdims=True), n_base.sum(keepdims=True),
-                                          x_win.sum(keepdims=True), n_win.sum(keepdims=True))
+    pooled = stats.stratified_proportions(
+        x_base.sum(keepdims=True),
+        n_base.sum(keepdims=True),
+        x_win.sum(keepdims=True),
+        n_win.sum(keepdims=True),
+    )
     assert pooled.z > 4  # what an unstratified comparison would wrongly call a regression
 
 
