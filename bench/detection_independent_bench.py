@@ -353,7 +353,7 @@ def summarise(runs: list[dict]) -> dict:
 
 
 def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:.0f}%"
+    return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
 def _min(x: float | None) -> str:
