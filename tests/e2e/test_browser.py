@@ -5,89 +5,24 @@ feature -> incident -> canary playbook -> confirmed rollback -> verified -> post
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from components import require
 
 from app.flags.flagd_file import FlagdFileBackend
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
+from .browser import launch, require_chromium, served, wait_rendered
+
 SHOTS = Path("/tmp")
 
 pytestmark = pytest.mark.e2e
 
 
-def require_chromium() -> None:
-    """Skip without Chromium, except under CI=true, where a missing browser is a failure."""
-    require(Path(CHROMIUM).exists(), f"Chromium at {CHROMIUM}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def app_url(demo_dir: Path, tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    port = free_port()
-    env = {**os.environ, "ROLLBACK_DESK_DATA": str(demo_dir), "HOME": str(tmp_path)}
-    streamlit = Path(sys.executable).with_name("streamlit")
-    proc = subprocess.Popen(
-        [
-            str(streamlit),
-            "run",
-            "app/ui/streamlit_app.py",
-            "--server.headless",
-            "true",
-            "--server.address",
-            "127.0.0.1",
-            "--server.port",
-            str(port),
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read().decode() if proc.stdout else ""
-                pytest.fail(f"streamlit did not become healthy:\n{out}")
-            time.sleep(0.1)
+    with served(demo_dir, tmp_path) as url:
         yield url, demo_dir
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def wait_rendered(page) -> None:
-    page.wait_for_selector(
-        '[data-testid="stApp"][data-test-script-state="notRunning"][data-test-connection-state="CONNECTED"]',
-        timeout=60_000,
-    )
 
 
 def test_canary_incident_from_feature_to_verified_rollback_and_post_mortem(app_url, tmp_path):
@@ -97,18 +32,7 @@ def test_canary_incident_from_feature_to_verified_rollback_and_post_mortem(app_u
     url, data_dir = app_url
     flags_before = json.loads((data_dir / "flags.json").read_text())
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-sync",
-            ],
-        )
+        browser = launch(pw)
         page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
         page.set_default_timeout(60_000)
         try:

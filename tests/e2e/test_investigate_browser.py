@@ -4,11 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,9 +11,8 @@ import pytest
 
 from app.storage.store import Store
 
-from .test_browser import CHROMIUM, free_port, require_chromium, wait_rendered
+from .browser import launch, require_chromium, served, wait_rendered
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
 
 
@@ -32,48 +26,8 @@ def known_app(tmp_path: Path) -> Iterator[str]:
     logs.write_text("".join(json.dumps(r) + "\n" for r in known_rows()))
     data = tmp_path / "data"
     assert ingest_paths(Store(data), [str(logs)]).loaded == 3000
-    port = free_port()
-    env = {**os.environ, "ROLLBACK_DESK_DATA": str(data), "HOME": str(tmp_path)}
-    streamlit = Path(sys.executable).with_name("streamlit")
-    proc = subprocess.Popen(
-        [
-            str(streamlit),
-            "run",
-            "app/ui/streamlit_app.py",
-            "--server.headless",
-            "true",
-            "--server.address",
-            "127.0.0.1",
-            "--server.port",
-            str(port),
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read().decode() if proc.stdout else ""
-                pytest.fail(f"streamlit did not become healthy:\n{out}")
-            time.sleep(0.1)
+    with served(data, tmp_path) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def test_a_shared_compare_link_opens_the_same_numbers_in_a_fresh_page(known_app: str):
@@ -81,18 +35,7 @@ def test_a_shared_compare_link_opens_the_same_numbers_in_a_fresh_page(known_app:
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-sync",
-            ],
-        )
+        browser = launch(pw)
         try:
             # one person builds the comparison by hand
             first = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()

@@ -21,8 +21,9 @@ from app.cli import main
 from app.demo.flags import write_demo_flags
 from app.storage import trail
 
+from .browser import launch, require_chromium, wait_rendered
+
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
 ACCOUNTS = {
     "vic": {"email": "vic@example.com", "name": "Vic Viewer"},
     "ana": {"email": "ana@example.com", "name": "Ana Responder", "groups": ["incident-responders"]},
@@ -39,7 +40,7 @@ def signin_app(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
     missing = oidc_fixture.missing_components()
     require(not missing, ", ".join(missing))
-    require(Path(CHROMIUM).exists(), f"Chromium at {CHROMIUM}")
+    require_chromium()
     data_dir = tmp_path / "data"
     write_demo_flags(data_dir)
     (data_dir / "access.yaml").write_text(ACCESS)
@@ -91,13 +92,6 @@ def signin_app(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         provider.stop()
 
 
-def wait_rendered(page) -> None:
-    page.wait_for_selector(
-        '[data-testid="stApp"][data-test-script-state="notRunning"][data-test-connection-state="CONNECTED"]',
-        timeout=60_000,
-    )
-
-
 def sign_in(browser, url: str, login: str):
     from playwright.sync_api import expect
 
@@ -141,18 +135,7 @@ def test_sign_in_through_the_provider_then_refused_as_viewer_and_verified_as_res
 
     url, data_dir = signin_app
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-sync",
-            ],
-        )
+        browser = launch(pw)
         try:
             page = sign_in(browser, url, "vic")
             expect(page.get_by_text("vic@example.com · viewer")).to_be_visible()
