@@ -20,7 +20,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from app.detection import stats
+from app import stats
 from app.detection.findings import Inconclusive, format_value
 from app.detection.hourly import Histogram, HourlyData, hourly_p95
 from app.detection.slices import SliceDetection

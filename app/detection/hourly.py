@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import polars as pl
 
-from app.detection import stats
+from app import stats
 from app.storage.store import Store
 
 LOG_BINS_PER_UNIT = 20  # ln-scale bins: exp(1/20) = 5.1% wide

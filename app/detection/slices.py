@@ -29,7 +29,7 @@ import numpy as np
 import polars as pl
 from scipy import stats as sst
 
-from app.detection import stats
+from app import stats
 from app.detection.hourly import floor_hour, frame_query
 from app.detection.scope import USER_DIMENSION, SliceExcess, is_symptom
 from app.detection.thresholds import METRIC_DIRECTION, Thresholds

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from app.detection import stats
+from app import stats
 from app.detection.scope import SliceExcess, choose_scope
 from app.detection.thresholds import DEFAULTS, Thresholds, ThresholdsError, load_thresholds
 from app.storage.store import Store

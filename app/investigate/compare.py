@@ -1,5 +1,5 @@
 """Two arms of one feature side by side: every metric of `analyze` with a 95% interval, the
-difference (b - a) and a two-sided p-value, from the tests in app/detection/stats.py.
+difference (b - a) and a two-sided p-value, from the tests in app/stats.py.
 
 - error_rate, negative_feedback_rate: Wilson intervals; Cochran-Mantel-Haenszel on one
   stratum (the two-proportion test with a continuity correction).
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from app.changes.events import ChangeEvent
-from app.detection import stats
+from app import stats
 from app.detection.findings import Finding, iso_z
 from app.detection.thresholds import METRIC_NAMES
 from app.investigate.filters import Condition, Filter, Scope, where_sql

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
+from app import stats
 from app.storage import rollups
 from app.storage.schema import SPLIT_DIMENSIONS
 from app.storage.store import Store
@@ -124,7 +125,7 @@ def timeline(
             df = store.query(sql, [top] + params + params + window)
     if df.is_empty():
         return df
-    half = 1.96 * pl.col("quality_sd") / pl.col("quality_n").cast(pl.Float64).sqrt()
+    half = stats.Z95 * pl.col("quality_sd") / pl.col("quality_n").cast(pl.Float64).sqrt()
     return df.with_columns(
         quality_lo=(pl.col("quality_score") - half).clip(0, 1),
         quality_hi=(pl.col("quality_score") + half).clip(0, 1),
@@ -165,8 +166,13 @@ def overview(store: Store, since: datetime, until: datetime) -> pl.DataFrame:
             for m in OVERVIEW_METRICS
         ]
     )
+    rows = out.to_dicts()
     out = out.with_columns(
-        *[_worse(m).fill_null(False).alias(f"{m}_worse") for m in OVERVIEW_METRICS if m != "requests"]
+        *[
+            pl.Series(f"{m}_worse", [_worse(m, r) for r in rows], dtype=pl.Boolean)
+            for m in OVERVIEW_METRICS
+            if m != "requests"
+        ]
     )
     last = store.query(
         """SELECT feature, arg_max(kind || ' ' || coalesce(key, '') || ': ' ||
@@ -193,27 +199,31 @@ OVERVIEW_MIN_RELATIVE = 0.05
 OVERVIEW_MIN_RELATIVE_UNTESTED = 0.10
 
 
-def _two_proportions_z(p1: pl.Expr, n1: pl.Expr, p0: pl.Expr, n0: pl.Expr) -> pl.Expr:
-    pooled = (p1 * n1 + p0 * n0) / (n1 + n0)
-    se = (pooled * (1 - pooled) * (1 / n1 + 1 / n0)).sqrt()
-    return (p1 - p0) / se
-
-
-def _worse(metric: str) -> pl.Expr:
-    c, p = pl.col(metric), pl.col(f"{metric}_prev")
-    change = pl.col(f"{metric}_change")
-    if metric == "error_rate":
-        z = _two_proportions_z(c, pl.col("requests"), p, pl.col("requests_prev"))
-        return (change > OVERVIEW_MIN_RELATIVE) & (z > OVERVIEW_Z)
-    if metric == "negative_feedback_rate":
-        z = _two_proportions_z(c, pl.col("feedback_n"), p, pl.col("feedback_n_prev"))
-        return (change > OVERVIEW_MIN_RELATIVE) & (z > OVERVIEW_Z)
+def _worse(metric: str, row: dict) -> bool:
+    """Whether one feature's metric changed for the worse against the previous period."""
+    now, prev, change = row[metric], row[f"{metric}_prev"], row[f"{metric}_change"]
+    if now is None or prev is None or change is None:
+        return False
+    if metric in ("error_rate", "negative_feedback_rate"):
+        n1, n0 = (
+            ("requests", "requests_prev") if metric == "error_rate" else ("feedback_n", "feedback_n_prev")
+        )
+        if not row[n1] or not row[n0]:
+            return False
+        z = stats.two_proportions_z(now * row[n1], row[n1], prev * row[n0], row[n0])
+        return change > OVERVIEW_MIN_RELATIVE and z > OVERVIEW_Z
     if metric == "quality_score":
-        se = (
-            pl.col("quality_sd") ** 2 / pl.col("quality_n")
-            + pl.col("quality_sd_prev") ** 2 / pl.col("quality_n_prev")
-        ).sqrt()
-        return (change < -OVERVIEW_MIN_RELATIVE / 5) & ((p - c) / se > OVERVIEW_Z)
+        if row["quality_sd"] is None or row["quality_sd_prev"] is None:
+            return False
+        z = stats.welch_z(
+            prev,
+            row["quality_sd_prev"],
+            row["quality_n_prev"] or 0,
+            now,
+            row["quality_sd"],
+            row["quality_n"] or 0,
+        )
+        return change < -OVERVIEW_MIN_RELATIVE / 5 and z > OVERVIEW_Z
     return change > OVERVIEW_MIN_RELATIVE_UNTESTED
 
 

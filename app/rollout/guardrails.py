@@ -14,7 +14,7 @@ import math
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from app.detection import stats
+from app import stats
 from app.detection.thresholds import METRIC_DIRECTION, Thresholds
 from app.storage.store import Store
 from app.timestamps import machine

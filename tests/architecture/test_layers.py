@@ -17,6 +17,7 @@ LAYERS = {
     "config": 0,
     "configuration": 0,
     "timestamps": 0,
+    "stats": 0,
     "flags": 1,
     "access": 1,
     "storage": 2,

@@ -106,7 +106,7 @@ def test_quality_p_value_is_the_mann_whitney_test(result, known_template):
 
 
 def test_latency_p95_and_its_interval_are_duckdb_quantiles(result, known_template):
-    from app.detection.stats import quantile_rank_levels
+    from app.stats import quantile_rank_levels
 
     m = result.metric("latency_p95_ms")
     for arm, value, ci, n in (("v7", m.a, m.a_ci, m.n_a), ("v8", m.b, m.b_ci, m.n_b)):

@@ -7,7 +7,7 @@ import pytest
 from scipy import stats as sst
 from statsmodels.stats.contingency_tables import StratifiedTable
 
-from app.detection import stats
+from app import stats
 
 
 def test_rank_test_from_histograms_matches_mann_whitney_on_raw_values():
@@ -113,3 +113,15 @@ def test_sample_size_grows_as_the_effect_shrinks():
 def test_wilson_interval_contains_the_rate():
     lo, hi = stats.wilson_interval(5, 100)
     assert lo < 0.05 < hi and 0 <= lo and hi <= 1
+
+
+def test_welch_z_matches_scipy_welch_t_on_large_samples():
+    from scipy import stats as sst
+
+    rng = np.random.default_rng(7)
+    a, b = rng.normal(0.70, 0.10, 4000), rng.normal(0.72, 0.20, 3000)
+    z = stats.welch_z(b.mean(), b.std(ddof=1), b.size, a.mean(), a.std(ddof=1), a.size)
+    t = sst.ttest_ind(b, a, equal_var=False).statistic
+    assert z == pytest.approx(t, rel=1e-9)
+    assert stats.welch_z(0.5, 0.1, 1, 0.4, 0.1, 100) == 0.0  # one value: no test
+    assert stats.welch_z(0.5, 0.0, 10, 0.5, 0.0, 10) == 0.0  # no spread, no difference

@@ -162,6 +162,15 @@ def two_means_z(s1: float, ss1: float, n1: float, s0: float, ss0: float, n0: flo
     return (s1 / n1 - s0 / n0) / math.sqrt(var * (1 / n1 + 1 / n0))
 
 
+def welch_z(m1: float, sd1: float, n1: float, m0: float, sd0: float, n0: float) -> float:
+    """z of mean m1 above mean m0 from each side's mean, standard deviation and count,
+    unpooled (Welch) standard error (0 with fewer than two values on a side or no spread)."""
+    if not n1 or not n0 or n1 < 2 or n0 < 2:
+        return 0.0
+    se = math.sqrt(sd1**2 / n1 + sd0**2 / n0)
+    return (m1 - m0) / se if se > 0 else 0.0
+
+
 def excess_z(total: float, n: float, mean0: float, var0: float) -> float:
     """z of n values summing to `total` above a known mean and variance."""
     if n <= 0 or var0 <= 0:
