@@ -1,13 +1,18 @@
-"""Hourly aggregates per feature, with value histograms, from one DuckDB query.
+"""Hourly aggregates per feature, with value histograms, read from the store's rollups.
 
-Detection never reads raw rows: one grouped scan gives, per feature and hour, the counts and
-sums of every metric plus histograms of quality score (0.01 bins), latency and cost (5% wide
-log bins). The rank tests, seasonal baselines and p95s are all computed from these.
+Detection never reads raw rows for its hourly series: the rollups kept at ingest
+(app/storage/rollups.py; in lake mode, views over the aggregate tables) give, per feature and
+hour, the counts and sums of every metric (`rollup_5m`, twelve five-minute rows to the hour)
+and histograms of quality score (0.01 bins), latency and cost (`hist_1h`, log bins 1% wide,
+merged here five by five into bins 5.1% wide). The rank tests, seasonal baselines and p95s
+are all computed from these.
 
-Latency, cost and quality are measured on successful requests only: a failed call answers
-fast, costs nothing and has no score, so a burst of failures would otherwise read as a faster,
-cheaper hour and make the same hour of the next day look like a regression. Failures are the
-error rate's business.
+Latency, cost and quality are measured on successful requests only (`hist_1h` rows with
+`ok`, `rollup_5m`'s `ok_cost_*`): a failed call answers fast, costs nothing and has no score,
+so a burst of failures would otherwise read as a faster, cheaper hour and make the same hour
+of the next day look like a regression. Failures are the error rate's business.
+
+Hours are read whole: the range starts at the hour that holds `since`.
 """
 
 from __future__ import annotations
@@ -19,36 +24,27 @@ import numpy as np
 import polars as pl
 
 from app import stats
+from app.storage.aggregates import LOG_BIN_WIDTH, QUALITY_BINS
 from app.storage.store import Store
 
-LOG_BINS_PER_UNIT = 20  # ln-scale bins: exp(1/20) = 5.1% wide
+# Adjacent 1% bins merged into one (1.01^5: 5.1% wide). The rank tests and hourly p95s were
+# tuned on bins of this width, and five times fewer bins keep the window scan's matrices small.
+MERGE_BINS = 5
 SUMS = ("n", "errors", "q_n", "q_sum", "cost_n", "cost_sum", "fb_n", "neg_n", "lat_n")
+# detection's metric -> the contract's histogram metric
 HISTS = {"quality_score": "quality_score", "latency_p95_ms": "latency_ms", "cost_per_request_usd": "cost_usd"}
-_BIN = {
-    "quality_score": "CAST(round(quality_score * 100) AS INTEGER)",
-    "latency_p95_ms": f"CAST(floor(ln(greatest(latency_ms, 0.01)) * {LOG_BINS_PER_UNIT}) AS INTEGER)",
-    "cost_per_request_usd": f"CAST(floor(ln(greatest(cost_usd, 1e-9)) * {LOG_BINS_PER_UNIT}) AS INTEGER)",
-}
-_KIND = {metric: i + 1 for i, metric in enumerate(HISTS)}
-_WHERE = "($feature IS NULL OR feature = $feature) AND timestamp >= $since AND timestamp < $until"
-# One plain aggregate for the sums and one per histogram, glued with UNION ALL (faster in
-# DuckDB than one GROUPING SETS scan).
-_SQL = "\nUNION ALL\n".join(
-    [
-        f"""SELECT feature, date_trunc('hour', timestamp) AS hour, 0 AS k, 0 AS b, count(*) AS n,
-           count(error) AS errors, count(quality_score) AS q_n, sum(quality_score) AS q_sum,
-           count(cost_usd) FILTER (WHERE error IS NULL) AS cost_n,
-           sum(cost_usd) FILTER (WHERE error IS NULL) AS cost_sum, count(feedback) AS fb_n,
-           count_if(feedback = -1) AS neg_n, count(latency_ms) FILTER (WHERE error IS NULL) AS lat_n
-        FROM requests WHERE {_WHERE} GROUP BY 1, 2""",
-        *[
-            f"""SELECT feature, date_trunc('hour', timestamp), {_KIND[m]}, {_BIN[m]}, count(*),
-              0, 0, 0, 0, 0, 0, 0, 0
-          FROM requests WHERE {_WHERE} AND {col} IS NOT NULL AND error IS NULL GROUP BY 1, 2, 4"""
-            for m, col in HISTS.items()
-        ],
-    ]
-)
+# The smallest value a log histogram tells apart; smaller values (and 0, the contract's
+# ZERO_BIN) count in its bin.
+_FLOOR = {"latency_ms": 0.01, "cost_usd": 1e-9}
+_WHERE = "($feature IS NULL OR feature = $feature) AND bucket >= $start AND bucket < $until"
+_SUMS_SQL = f"""
+    SELECT feature, date_trunc('hour', bucket) AS hour, sum(requests) AS n, sum(errors) AS errors,
+           sum(quality_n) AS q_n, sum(quality_sum) AS q_sum, sum(ok_cost_n) AS cost_n,
+           sum(ok_cost_sum) AS cost_sum, sum(feedback_n) AS fb_n, sum(feedback_neg) AS neg_n
+    FROM rollup_5m WHERE {_WHERE} GROUP BY 1, 2"""
+_HISTS_SQL = f"""
+    SELECT feature, bucket AS hour, metric, bin, sum(n) AS n
+    FROM hist_1h WHERE ok AND {_WHERE} GROUP BY 1, 2, 3, 4"""
 
 
 @dataclass
@@ -97,43 +93,57 @@ def floor_hour(t: datetime) -> datetime:
 def load_hourly(
     store: Store, since: datetime, until: datetime, feature: str | None = None
 ) -> dict[str, HourlyData]:
-    """Hourly aggregates of every feature (or one) for [since, until)."""
-    df = frame_query(store, _SQL, {"since": since, "until": until, "feature": feature})
+    """Hourly aggregates of every feature (or one) for the whole hours of [since, until)."""
     start = floor_hour(since)
+    params = {"start": start, "until": until, "feature": feature}
+    with store.connect() as con:
+        con.execute("SET enable_progress_bar = false")
+        sums_df = con.sql(_SUMS_SQL, params=params).pl()
+        hists_df = con.sql(_HISTS_SQL, params=params).pl()
     hours = int(np.ceil((until - start) / timedelta(hours=1)))
     out: dict[str, HourlyData] = {}
-    if df.is_empty():
+    if sums_df.is_empty():
         return out
-    for (name,), part in df.group_by("feature"):
-        idx = ((part["hour"] - start).dt.total_seconds() // 3600).cast(pl.Int64)
-        part = part.with_columns(i=idx).filter((pl.col("i") >= 0) & (pl.col("i") < hours))
-        totals = part.filter(pl.col("k") == 0)
+    sums_df = _hour_index(sums_df, start, hours)
+    hists_df = _hour_index(hists_df, start, hours)
+    hist_parts = {str(name): part for (name,), part in hists_df.group_by("feature")}
+    for (name,), totals in sums_df.group_by("feature"):
+        part = hist_parts.get(str(name), hists_df.clear())
         sums = {}
-        for col in SUMS:
+        for col in SUMS[:-1]:
             arr = np.zeros(hours)
             arr[totals["i"].to_numpy()] = totals[col].fill_null(0).to_numpy()
             sums[col] = arr
-        hists = {}
-        for metric in HISTS:
-            hists[metric] = _histogram(part, hours, metric)
+        hists = {metric: _histogram(part, hours, metric) for metric in HISTS}
+        sums["lat_n"] = hists["latency_p95_ms"].counts.sum(axis=1)
         out[str(name)] = HourlyData(str(name), start, sums, hists)
     return out
 
 
+def _hour_index(df: pl.DataFrame, start: datetime, hours: int) -> pl.DataFrame:
+    idx = ((pl.col("hour") - start).dt.total_seconds() // 3600).cast(pl.Int64)
+    return df.with_columns(i=idx).filter((pl.col("i") >= 0) & (pl.col("i") < hours))
+
+
 def _histogram(part: pl.DataFrame, hours: int, metric: str) -> Histogram:
-    col = "b"
-    rows = part.filter(pl.col("k") == _KIND[metric])
+    name = HISTS[metric]
+    rows = part.filter(pl.col("metric") == name)
     if rows.is_empty():
         return Histogram(np.zeros((hours, 1)), np.array([0.0, 1.0]))
-    bins = rows[col].to_numpy()
+    bins = rows["bin"].to_numpy().astype(np.int64)
+    if name == "quality_score":
+        step, lo_bin = 1, 0
+    else:
+        step, lo_bin = MERGE_BINS, int(np.floor(np.log(_FLOOR[name]) / LOG_BIN_WIDTH))
+    bins = np.maximum(bins, lo_bin) // step
     lo, hi = int(bins.min()), int(bins.max())
     counts = np.zeros((hours, hi - lo + 1))
-    np.add.at(counts, (rows["i"].to_numpy(), bins - lo), rows["n"].to_numpy())
+    np.add.at(counts, (rows["i"].to_numpy(), bins - lo), rows["n"].to_numpy().astype(float))
     b = np.arange(lo, hi + 2, dtype=float)
-    if metric == "quality_score":
-        edges = (b - 0.5) / 100.0
+    if name == "quality_score":
+        edges = b / QUALITY_BINS
     else:
-        edges = np.exp(b / LOG_BINS_PER_UNIT)
+        edges = np.exp(b * step * LOG_BIN_WIDTH)
     return Histogram(counts, edges)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-VERSION = 1  # bump when a table's columns or meaning change; builders then rebuild everything
+VERSION = 2  # bump when a table's columns or meaning change; builders then rebuild everything
 
 TOP_USERS = 20  # users kept per feature-hour in agg_user_1h (by requests, then user_id)
 LOG_BIN_WIDTH = 0.009950330853168083  # ln(1.01): latency and cost bins are 1% wide
@@ -48,6 +48,9 @@ SPARK = Dialect(
 )
 
 _IS_ERROR = "CASE WHEN error IS NOT NULL AND error <> '' THEN 1 ELSE 0 END"
+# A successful request: the ones whose latency, cost and quality detection measures (a failed
+# call answers fast, costs nothing and has no score).
+IS_OK = "(error IS NULL OR error = '')"
 
 # name, SQL over the group's rows. Counts are BIGINT and sums DOUBLE in every engine.
 MEASURES: tuple[tuple[str, str], ...] = (
@@ -62,6 +65,8 @@ MEASURES: tuple[tuple[str, str], ...] = (
     ("cost_n", "CAST(count(cost_usd) AS BIGINT)"),
     ("cost_sum", "CAST(sum(cost_usd) AS DOUBLE)"),
     ("cost_sumsq", "CAST(sum(cost_usd * cost_usd) AS DOUBLE)"),
+    ("ok_cost_n", f"CAST(count(CASE WHEN {IS_OK} THEN cost_usd END) AS BIGINT)"),
+    ("ok_cost_sum", f"CAST(sum(CASE WHEN {IS_OK} THEN cost_usd END) AS DOUBLE)"),
     ("input_tokens_sum", "CAST(sum(input_tokens) AS BIGINT)"),
     ("output_tokens_sum", "CAST(sum(output_tokens) AS BIGINT)"),
     ("feedback_n", "CAST(count(feedback) AS BIGINT)"),
@@ -78,7 +83,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "agg_versions_5m": ("date", "feature", "bucket", "model", "response_model", "prompt_version"),
     "agg_dim_1h": ("date", "feature", "bucket", "dimension", "value"),
     "agg_user_1h": ("date", "feature", "bucket", "user_id"),
-    "hist_1h": ("date", "feature", "bucket", "metric", "bin"),
+    "hist_1h": ("date", "feature", "bucket", "metric", "ok", "bin"),
 }
 
 
@@ -127,28 +132,30 @@ def table_sql(table: str, d: Dialect) -> str:
             f") ranked WHERE user_rank <= {TOP_USERS}"
         )
     if table == "hist_1h":
-
-        def log_bin(col: str) -> str:
-            return (
-                f"CASE WHEN {col} > 0 THEN CAST(floor(ln({col}) / {LOG_BIN_WIDTH}) AS INTEGER) "
-                f"ELSE {ZERO_BIN} END"
-            )
-
-        quality_bin = f"CAST(floor(least(greatest(quality_score, 0.0), 1.0) * {QUALITY_BINS}) AS INTEGER)"
         parts = [
             (
-                f"SELECT date, feature, {_bucket(d, 3600)} AS bucket, '{metric}' AS metric, {expr} AS bin,\n"
-                f"       CAST(count(*) AS BIGINT) AS n\n"
-                f"FROM src WHERE {col} IS NOT NULL AND {col} >= 0 GROUP BY 1, 2, 3, 4, 5"
+                f"SELECT date, feature, {_bucket(d, 3600)} AS bucket, '{metric}' AS metric,\n"
+                f"       {IS_OK} AS ok, {bin_sql(metric)} AS bin, CAST(count(*) AS BIGINT) AS n\n"
+                f"FROM src WHERE {metric} IS NOT NULL AND {metric} >= 0 GROUP BY 1, 2, 3, 4, 5, 6"
             )
-            for metric, col, expr in (
-                ("latency_ms", "latency_ms", log_bin("latency_ms")),
-                ("cost_usd", "cost_usd", log_bin("cost_usd")),
-                ("quality_score", "quality_score", quality_bin),
-            )
+            for metric in HIST_METRICS
         ]
         return "\nUNION ALL\n".join(parts)
     raise KeyError(f"no aggregate table named {table!r}")
+
+
+HIST_METRICS = ("latency_ms", "cost_usd", "quality_score")
+
+
+def bin_sql(metric: str) -> str:
+    """SQL of the histogram bin of `metric` (a column of that name, not null, >= 0): the same
+    text in every engine and in the embedded store's rollups."""
+    if metric == "quality_score":
+        return f"CAST(floor(least(greatest(quality_score, 0.0), 1.0) * {QUALITY_BINS}) AS INTEGER)"
+    return (
+        f"CASE WHEN {metric} > 0 THEN CAST(floor(ln({metric}) / {LOG_BIN_WIDTH}) AS INTEGER) "
+        f"ELSE {ZERO_BIN} END"
+    )
 
 
 def bin_bounds(metric: str, b: int) -> tuple[float, float]:

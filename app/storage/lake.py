@@ -7,9 +7,10 @@ folder or S3) instead of its own DuckDB file.
     aggregates: s3://bucket/aggregates  # the tables of docs/aggregates.md, same layout
 
 In lake mode the DuckDB file keeps only what is small and local (loaded files, declared and
-inferred changes, meta); every connection sees `requests`, `rollup_5m` and `latency_hist_1h`
-as views over the lake, so every page and command runs unchanged. The two rollup views are
-the aggregate tables `agg_versions_5m` and `hist_1h` under the names the embedded store uses.
+inferred changes, meta); every connection sees `requests`, `rollup_5m` and `hist_1h` as
+views over the lake, so every page and command runs unchanged. The two rollup views are the
+aggregate tables `agg_versions_5m` and `hist_1h` under the names and columns the embedded
+store uses (app/storage/rollups.py).
 A query that names a feature reads only that feature's partitions; a time range skips the
 row groups outside it by their statistics.
 """
@@ -82,7 +83,8 @@ def create_views(con, lake: LakeConfig) -> None:
         con.execute(
             "CREATE OR REPLACE TEMP VIEW rollup_5m AS SELECT 0 AS file_id, feature, bucket, model, "
             "response_model, prompt_version, requests, errors, quality_n, quality_sum, quality_sumsq, "
-            f"cost_n, cost_sum, feedback_n, feedback_neg, first_ts, last_ts FROM {versions}"
+            "cost_n, cost_sum, ok_cost_n, ok_cost_sum, feedback_n, feedback_neg, first_ts, last_ts "
+            f"FROM {versions}"
         )
     else:
         con.execute(
@@ -90,20 +92,21 @@ def create_views(con, lake: LakeConfig) -> None:
             "NULL::TIMESTAMP AS bucket, NULL::VARCHAR AS model, NULL::VARCHAR AS response_model, "
             "NULL::VARCHAR AS prompt_version, 0::BIGINT AS requests, 0::BIGINT AS errors, "
             "0::BIGINT AS quality_n, 0.0 AS quality_sum, 0.0 AS quality_sumsq, 0::BIGINT AS cost_n, "
-            "0.0 AS cost_sum, 0::BIGINT AS feedback_n, 0::BIGINT AS feedback_neg, "
+            "0.0 AS cost_sum, 0::BIGINT AS ok_cost_n, 0.0 AS ok_cost_sum, 0::BIGINT AS feedback_n, "
+            "0::BIGINT AS feedback_neg, "
             "NULL::TIMESTAMP AS first_ts, NULL::TIMESTAMP AS last_ts WHERE false"
         )
     hist = _source(con, f"{lake.aggregates}/hist_1h", "lake_hist")
     if hist:
         con.execute(
-            "CREATE OR REPLACE TEMP VIEW latency_hist_1h AS SELECT 0 AS file_id, feature, "
-            f"bucket, bin, n FROM {hist} WHERE metric = 'latency_ms'"
+            "CREATE OR REPLACE TEMP VIEW hist_1h AS SELECT 0 AS file_id, feature, bucket, "
+            f"metric, ok, bin, n FROM {hist}"
         )
     else:
         con.execute(
-            "CREATE OR REPLACE TEMP VIEW latency_hist_1h AS SELECT 0 AS file_id, "
-            "NULL::VARCHAR AS feature, NULL::TIMESTAMP AS bucket, 0 AS bin, 0::BIGINT AS n "
-            "WHERE false"
+            "CREATE OR REPLACE TEMP VIEW hist_1h AS SELECT 0 AS file_id, "
+            "NULL::VARCHAR AS feature, NULL::TIMESTAMP AS bucket, NULL::VARCHAR AS metric, "
+            "true AS ok, 0 AS bin, 0::BIGINT AS n WHERE false"
         )
 
 

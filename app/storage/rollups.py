@@ -1,37 +1,45 @@
-"""Five-minute rollups kept at ingest, so the feature timeline over a week of millions of
-requests reads a few thousand rows instead of every request.
+"""Rollups kept at ingest, so the feature timeline and detection over a week of millions of
+requests read a few thousand rows instead of every request.
 
 Rollups are kept per loaded file: a file's rows are summed once, when it is loaded, and a
 file that is reloaded or replaced takes its rollups with it. Sums, counts, minima and
-maxima merge exactly across files. Each row is one (file, feature, five minutes, model,
-response_model, prompt_version), so the first appearance of a model or prompt version is
-read from the rollups too.
+maxima merge exactly across files. Two tables:
 
-The p95 latency of hourly and longer buckets comes from an hourly log-spaced histogram
-(bins 1% wide, values taken as spread evenly within a bin), so a rolled-up p95 is within 1%
-of the exact one; shorter buckets and
-splits read the raw requests (docs/metrics.md).
+- `rollup_5m`: one row per (file, feature, five minutes, model, response_model,
+  prompt_version) with counts and sums, so the first appearance of a model or prompt version
+  is read from the rollups too; `ok_cost_n`/`ok_cost_sum` count successful requests only.
+- `hist_1h`: per (file, feature, hour, metric, ok), histograms of `latency_ms` and `cost_usd`
+  (log bins 1% wide) and `quality_score` (bins of 0.01), in the shape of the aggregate
+  contract's `hist_1h` (app/storage/aggregates.py) plus the file. `ok` tells successful
+  requests from failed ones: the timeline's p95 counts every request, detection only the
+  successful ones, from the same rows.
+
+A p95 read from the histogram (values taken as spread evenly within a bin) is within 1% of
+the exact one; shorter buckets and splits read the raw requests (docs/metrics.md).
 """
 
 from __future__ import annotations
 
 import duckdb
 
-ROLLUP_MINUTES = 5
-BIN_BASE = 1.01  # histogram bin width: 1%
-VERSION = "3"  # bump when the tables below change: they are rebuilt from the requests
+from app.storage.aggregates import HIST_METRICS, bin_sql
 
-TABLES = ("rollup_5m", "latency_hist_1h")
-_OLD_TABLES = ("latency_hist_5m",)
+ROLLUP_MINUTES = 5
+BIN_BASE = 1.01  # histogram bin width: 1% (bin = floor(ln x / ln 1.01), as in the contract)
+VERSION = "4"  # bump when the tables below change: they are rebuilt from the requests
+
+TABLES = ("rollup_5m", "hist_1h")
+_OLD_TABLES = ("latency_hist_5m", "latency_hist_1h")
 DDL = (
     """CREATE TABLE IF NOT EXISTS rollup_5m (
         file_id INTEGER, feature VARCHAR, bucket TIMESTAMP, model VARCHAR,
         response_model VARCHAR, prompt_version VARCHAR, requests BIGINT, errors BIGINT,
         quality_n BIGINT, quality_sum DOUBLE, quality_sumsq DOUBLE,
-        cost_n BIGINT, cost_sum DOUBLE, feedback_n BIGINT, feedback_neg BIGINT,
-        first_ts TIMESTAMP, last_ts TIMESTAMP)""",
-    """CREATE TABLE IF NOT EXISTS latency_hist_1h (
-        file_id INTEGER, feature VARCHAR, bucket TIMESTAMP, bin INTEGER, n BIGINT)""",
+        cost_n BIGINT, cost_sum DOUBLE, ok_cost_n BIGINT, ok_cost_sum DOUBLE,
+        feedback_n BIGINT, feedback_neg BIGINT, first_ts TIMESTAMP, last_ts TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS hist_1h (
+        file_id INTEGER, feature VARCHAR, bucket TIMESTAMP, metric VARCHAR, ok BOOLEAN,
+        bin INTEGER, n BIGINT)""",
 )
 
 
@@ -72,32 +80,39 @@ def add_file(con: duckdb.DuckDBPyConnection, file_id: int | None) -> None:
     # made once per group, and floor() keeps buckets before 1970 whole. The file is one
     # value, so it is not a grouping key.
     step = ROLLUP_MINUTES * 60_000_000
-    hour = 3_600_000_000
     fid = int(file_id)
     con.execute(
         f"""INSERT INTO rollup_5m
             SELECT {fid}, feature, make_timestamp(CAST(b AS BIGINT) * {step}), model,
                    response_model, prompt_version, requests, errors, quality_n, quality_sum,
-                   quality_sumsq, cost_n, cost_sum, feedback_n, feedback_neg, first_ts, last_ts
+                   quality_sumsq, cost_n, cost_sum, ok_cost_n, ok_cost_sum, feedback_n,
+                   feedback_neg, first_ts, last_ts
             FROM (SELECT feature, floor(epoch_us(timestamp) / {step}) AS b, model,
                          response_model, prompt_version, count(*) AS requests,
                          count(error) AS errors, count(quality_score) AS quality_n,
                          sum(quality_score) AS quality_sum,
                          sum(quality_score * quality_score) AS quality_sumsq,
                          count(cost_usd) AS cost_n, sum(cost_usd) AS cost_sum,
+                         count(cost_usd) FILTER (WHERE error IS NULL) AS ok_cost_n,
+                         sum(cost_usd) FILTER (WHERE error IS NULL) AS ok_cost_sum,
                          count(feedback) AS feedback_n,
                          count(*) FILTER (WHERE feedback = -1) AS feedback_neg,
                          min(timestamp) AS first_ts, max(timestamp) AS last_ts
                   FROM requests WHERE file_id = {fid} GROUP BY ALL)"""
     )
-    con.execute(
-        f"""INSERT INTO latency_hist_1h
-            SELECT {fid}, feature, make_timestamp(CAST(h AS BIGINT) * {hour}), bin, n
+    con.execute(f"INSERT INTO hist_1h {hist_sql(fid)}")
+
+
+def hist_sql(file_id: int) -> str:
+    """The SELECT of one file's rows of `hist_1h`: one grouped scan per metric."""
+    hour = 3_600_000_000
+    return "\nUNION ALL\n".join(
+        f"""SELECT {file_id}, feature, make_timestamp(CAST(h AS BIGINT) * {hour}), '{metric}',
+                   ok, bin, n
             FROM (SELECT feature, floor(epoch_us(timestamp) / {hour}) AS h,
-                         CAST(floor(ln(greatest(latency_ms, 0.01)) / ln({BIN_BASE})) AS INTEGER)
-                             AS bin,
-                         count(*) AS n
-                  FROM requests WHERE file_id = {fid} AND latency_ms IS NOT NULL GROUP BY ALL)"""
+                         error IS NULL AS ok, {bin_sql(metric)} AS bin, count(*) AS n
+                  FROM requests WHERE file_id = {file_id} AND {metric} >= 0 GROUP BY ALL)"""
+        for metric in HIST_METRICS
     )
 
 
@@ -116,7 +131,7 @@ def timeline_sql(bucket: str, hourly: bool) -> str:
         p95 = f"""
         h AS (
             SELECT time_bucket(INTERVAL '{bucket}', bucket) AS b, bin, sum(n) AS n
-            FROM latency_hist_1h WHERE feature = ? AND bucket >= ? AND bucket < ?
+            FROM hist_1h WHERE metric = 'latency_ms' AND feature = ? AND bucket >= ? AND bucket < ?
             GROUP BY 1, 2),
         cum AS (
             SELECT b, bin, n, sum(n) OVER (PARTITION BY b ORDER BY bin) AS below,

@@ -43,7 +43,7 @@ def test_requests_live_in_the_lake_not_in_the_database(pair):
     con = duckdb.connect(str(lake / "rollback.duckdb"), read_only=True)
     tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     con.close()
-    assert "changes" in tables and not tables & {"requests", "rollup_5m", "latency_hist_1h"}
+    assert "changes" in tables and not tables & {"requests", "rollup_5m", "hist_1h"}
 
 
 def test_analyze_gives_the_same_findings(pair):

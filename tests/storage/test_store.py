@@ -175,7 +175,9 @@ def test_a_data_directory_of_schema_1_is_upgraded_in_place(tmp_path: Path):
         (1, 90),
         (2, 30),
     ]
-    assert store.rows("SELECT file_id, sum(n)::INT FROM latency_hist_1h GROUP BY 1 ORDER BY 1") == [
+    assert store.rows(
+        "SELECT file_id, sum(n)::INT FROM hist_1h WHERE metric = 'latency_ms' GROUP BY 1 ORDER BY 1"
+    ) == [
         (1, 90),
         (2, 30),
     ]

@@ -1,0 +1,133 @@
+"""The rollups kept at ingest hold what a hand computation over the rows gives."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from app.ingest.pipeline import ingest_paths
+from app.storage import rollups
+from app.storage.aggregates import LOG_BIN_WIDTH, ZERO_BIN
+from app.storage.store import Store
+
+# One hour of "chat": successes and failures, a free request, scores on a bin's edge.
+ROWS = [
+    # minute, latency_ms, cost_usd, quality_score, error
+    (1, 100.0, 0.002, 0.50, None),
+    (2, 100.0, 0.002, 0.505, None),
+    (3, 250.0, 0.0, 1.0, None),
+    (7, 40.0, 0.001, None, "timeout"),
+    (8, 99.5, None, 0.25, None),
+    (9, 12.0, 0.0005, None, "rate_limit"),
+]
+
+
+def _log_bin(x: float) -> int:
+    return math.floor(math.log(x) / math.log(1.01)) if x > 0 else ZERO_BIN
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    lines = [
+        {
+            "timestamp": f"2026-03-02T10:{m:02d}:00Z",
+            "feature": "chat",
+            "request_id": f"r{m}",
+            "model": "m1",
+            "latency_ms": lat,
+            "cost_usd": cost,
+            "quality_score": q,
+            "error": err,
+        }
+        for m, lat, cost, q, err in ROWS
+    ]
+    path = tmp_path / "logs.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    store = Store(tmp_path / "data")
+    assert ingest_paths(store, [str(path)]).loaded == len(ROWS)
+    return store
+
+
+def _hist(store: Store) -> dict[tuple[str, bool, int], int]:
+    return {
+        (metric, ok, b): n
+        for metric, ok, b, n in store.rows(
+            "SELECT metric, ok, bin, sum(n)::INT FROM hist_1h WHERE bucket = '2026-03-02 10:00' GROUP BY ALL"
+        )
+    }
+
+
+def test_histograms_split_success_from_failure_in_the_contracts_bins(store: Store):
+    want: dict[tuple[str, bool, int], int] = {}
+    for _, lat, cost, q, err in ROWS:
+        ok = err is None
+        for metric, value in (("latency_ms", lat), ("cost_usd", cost)):
+            if value is not None:
+                key = (metric, ok, _log_bin(value))
+                want[key] = want.get(key, 0) + 1
+        if q is not None:
+            key = ("quality_score", ok, math.floor(q * 100))
+            want[key] = want.get(key, 0) + 1
+    assert _hist(store) == want
+    # By hand: 99.5 ms and both 100 ms share a 1% bin, 0.505 is in the bin of 0.50, a score of 1
+    # has its own bin, a free request is in the contract's zero bin.
+    assert want[("latency_ms", True, 462)] == 3
+    assert want[("quality_score", True, 50)] == 2
+    assert want[("quality_score", True, 100)] == 1
+    assert want[("cost_usd", True, ZERO_BIN)] == 1
+    assert ("latency_ms", False, _log_bin(40.0)) in want
+
+
+def test_bins_are_one_percent_wide():
+    assert LOG_BIN_WIDTH == pytest.approx(math.log(rollups.BIN_BASE), rel=1e-15)
+    assert _log_bin(100.0) == 462 and _log_bin(99.5) == 462 and _log_bin(100.3) == 463
+
+
+def test_rollup_keeps_success_only_cost_beside_the_totals(store: Store):
+    got = store.rows(
+        "SELECT sum(requests), sum(errors), sum(cost_n), sum(cost_sum), sum(ok_cost_n), sum(ok_cost_sum) "
+        "FROM rollup_5m"
+    )[0]
+    assert got[:3] == (6, 2, 5)
+    assert got[3] == pytest.approx(0.002 + 0.002 + 0.0 + 0.001 + 0.0005)
+    assert got[4] == 3
+    assert got[5] == pytest.approx(0.004)
+
+
+def test_old_rollups_are_rebuilt_into_the_new_tables_on_open(store: Store):
+    before = _hist(store)
+    sums = store.rows("SELECT * EXCLUDE (ok_cost_n, ok_cost_sum) FROM rollup_5m ORDER BY bucket")
+    # The previous version's layout: no success split, latency alone in latency_hist_1h.
+    con = duckdb.connect(str(store.path))
+    con.execute("DROP TABLE hist_1h")
+    con.execute("ALTER TABLE rollup_5m DROP COLUMN ok_cost_n")
+    con.execute("ALTER TABLE rollup_5m DROP COLUMN ok_cost_sum")
+    con.execute(
+        "CREATE TABLE latency_hist_1h (file_id INTEGER, feature VARCHAR, bucket TIMESTAMP, "
+        "bin INTEGER, n BIGINT)"
+    )
+    con.execute("INSERT INTO latency_hist_1h VALUES (1, 'chat', TIMESTAMP '2026-03-02 10:00', 462, 3)")
+    con.execute("UPDATE meta SET value = '3' WHERE key = 'rollup_version'")
+    con.close()
+
+    reopened = Store(store.data_dir)
+    tables = {r[0] for r in reopened.rows("SELECT table_name FROM duckdb_tables()")}
+    assert "latency_hist_1h" not in tables and "hist_1h" in tables
+    assert reopened.scalar("SELECT value FROM meta WHERE key = 'rollup_version'") == rollups.VERSION
+    assert _hist(reopened) == before
+    assert reopened.rows("SELECT * EXCLUDE (ok_cost_n, ok_cost_sum) FROM rollup_5m ORDER BY bucket") == sums
+    assert reopened.scalar("SELECT sum(ok_cost_n) FROM rollup_5m") == 3
+
+
+def test_a_file_that_grew_adds_only_its_new_rows_to_the_histograms(store: Store, tmp_path: Path):
+    path = tmp_path / "logs.jsonl"
+    extra = {"timestamp": "2026-03-02T10:30:00Z", "feature": "chat", "request_id": "r30", "latency_ms": 100.0}
+    path.write_text(path.read_text() + json.dumps(extra) + "\n")
+    ingest_paths(store, [str(path)])
+    hist = _hist(store)
+    assert hist[("latency_ms", True, 462)] == 4
+    assert sum(n for (metric, _, _), n in hist.items() if metric == "latency_ms") == len(ROWS) + 1
