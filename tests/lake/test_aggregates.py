@@ -104,6 +104,35 @@ def test_latency_histogram_gives_p95_within_one_percent(lake: Path, tmp_path: Pa
     assert high / low == pytest.approx(1.01)
 
 
+def test_histograms_and_success_sums_tell_failures_apart(lake: Path, tmp_path: Path):
+    # `ok`: no error, or an empty one. Latency and cost bins are 1% wide, quality's 0.01.
+    build(str(lake), str(tmp_path / "agg"))
+    raw = lake.parent / "all.parquet"
+    got = q(f"""SELECT metric, ok, bin, sum(n) FROM read_parquet('{tmp_path}/agg/hist_1h/*/*/*.parquet',
+                    hive_partitioning=true) GROUP BY ALL ORDER BY ALL""")
+    want = q(f"""
+        WITH r AS (SELECT *, error IS NULL OR error = '' AS ok FROM '{raw}')
+        SELECT m, ok, bin, count(*) FROM (
+            SELECT 'cost_usd' AS m, ok, CASE WHEN cost_usd > 0
+                   THEN floor(ln(cost_usd) / ln(1.01))::INT ELSE -100000 END AS bin
+            FROM r WHERE cost_usd >= 0
+            UNION ALL
+            SELECT 'latency_ms', ok, CASE WHEN latency_ms > 0
+                   THEN floor(ln(latency_ms) / ln(1.01))::INT ELSE -100000 END
+            FROM r WHERE latency_ms >= 0
+            UNION ALL
+            SELECT 'quality_score', ok, floor(quality_score * 100)::INT FROM r
+            WHERE quality_score >= 0)
+        GROUP BY ALL ORDER BY ALL""")
+    assert got == want
+    assert {ok for _, ok, _, _ in got} == {True, False}
+    sums = q(f"""SELECT sum(ok_cost_n), sum(ok_cost_sum) FROM read_parquet(
+                     '{tmp_path}/agg/agg_versions_5m/*/*/*.parquet', hive_partitioning=true)""")[0]
+    exact = q(f"""SELECT count(cost_usd), sum(cost_usd) FROM '{raw}'
+                  WHERE error IS NULL OR error = ''""")[0]
+    assert sums[0] == exact[0] and sums[1] == pytest.approx(exact[1], rel=1e-12)
+
+
 def test_a_second_run_builds_nothing_and_a_changed_partition_only_itself(lake: Path, tmp_path: Path):
     out = tmp_path / "agg"
     build(str(lake), str(out))

@@ -53,6 +53,26 @@ def test_analyze_gives_the_same_findings(pair):
     assert a["findings"] and a == b
 
 
+def test_detections_hourly_frames_are_the_same(pair):
+    # Detection's hourly sums and histograms come from rollup_5m and hist_1h: tables of the
+    # embedded store, views over agg_versions_5m and hist_1h in lake mode.
+    import numpy as np
+
+    from app.detection.hourly import load_hourly
+
+    a, b = (Store(p) for p in pair)
+    _, newest = a.time_bounds()
+    since, until = newest - timedelta(days=8), newest + timedelta(microseconds=1)
+    ha, hb = load_hourly(a, since, until), load_hourly(b, since, until)
+    assert ha.keys() == hb.keys() and len(ha) >= 3
+    for name in ha:
+        for col, arr in ha[name].sums.items():
+            np.testing.assert_allclose(arr, hb[name].sums[col], rtol=1e-9, err_msg=f"{name} {col}")
+        for metric, h in ha[name].hists.items():
+            np.testing.assert_array_equal(h.counts, hb[name].hists[metric].counts)
+            np.testing.assert_allclose(h.edges, hb[name].hists[metric].edges)
+
+
 def test_timelines_and_overview_are_the_same(pair):
     embedded, lake = pair
     e, k = Store(embedded), Store(lake)
