@@ -42,9 +42,25 @@ _SUMS_SQL = f"""
            sum(quality_n) AS q_n, sum(quality_sum) AS q_sum, sum(ok_cost_n) AS cost_n,
            sum(ok_cost_sum) AS cost_sum, sum(feedback_n) AS fb_n, sum(feedback_neg) AS neg_n
     FROM rollup_5m WHERE {_WHERE} GROUP BY 1, 2"""
+
+
+def _merged_bin_sql() -> str:
+    """Each metric's bin as detection counts it: log bins clamped at the smallest value told
+    apart and merged MERGE_BINS by MERGE_BINS (floor division, for the negative bins too)."""
+    cases = " ".join(
+        f"WHEN '{name}' THEN CAST(floor(greatest(bin, {int(np.floor(np.log(low) / LOG_BIN_WIDTH))}) "
+        f"/ {MERGE_BINS}.0) AS INTEGER)"
+        for name, low in _FLOOR.items()
+    )
+    return f"CASE metric {cases} ELSE bin END"
+
+
+# The hour's index from the range's first hour is computed in SQL, and merged bins are summed
+# there, so only the rows detection uses leave the database.
 _HISTS_SQL = f"""
-    SELECT feature, bucket AS hour, metric, bin, sum(n) AS n
-    FROM hist_1h WHERE ok AND {_WHERE} GROUP BY 1, 2, 3, 4"""
+    SELECT feature, metric, CAST((epoch_us(bucket) - epoch_us($start)) // 3600000000 AS BIGINT) AS i,
+           {_merged_bin_sql()} AS bin, sum(n) AS n
+    FROM hist_1h WHERE ok AND {_WHERE} GROUP BY ALL"""
 
 
 @dataclass
@@ -105,7 +121,7 @@ def load_hourly(
     if sums_df.is_empty():
         return out
     sums_df = _hour_index(sums_df, start, hours)
-    hists_df = _hour_index(hists_df, start, hours)
+    hists_df = hists_df.filter((pl.col("i") >= 0) & (pl.col("i") < hours))
     hist_parts = {str(name): part for (name,), part in hists_df.group_by("feature")}
     for (name,), totals in sums_df.group_by("feature"):
         part = hist_parts.get(str(name), hists_df.clear())
@@ -131,20 +147,16 @@ def _histogram(part: pl.DataFrame, hours: int, metric: str) -> Histogram:
     if rows.is_empty():
         return Histogram(np.zeros((hours, 1)), np.array([0.0, 1.0]))
     bins = rows["bin"].to_numpy().astype(np.int64)
-    if name == "quality_score":
-        step, lo_bin = 1, 0
-    else:
-        step, lo_bin = MERGE_BINS, int(np.floor(np.log(_FLOOR[name]) / LOG_BIN_WIDTH))
-    bins = np.maximum(bins, lo_bin) // step
     lo, hi = int(bins.min()), int(bins.max())
-    counts = np.zeros((hours, hi - lo + 1))
-    np.add.at(counts, (rows["i"].to_numpy(), bins - lo), rows["n"].to_numpy().astype(float))
+    width = hi - lo + 1
+    flat = rows["i"].to_numpy().astype(np.int64) * width + (bins - lo)
+    counts = np.bincount(flat, weights=rows["n"].to_numpy().astype(float), minlength=hours * width)
     b = np.arange(lo, hi + 2, dtype=float)
     if name == "quality_score":
         edges = b / QUALITY_BINS
     else:
-        edges = np.exp(b * step * LOG_BIN_WIDTH)
-    return Histogram(counts, edges)
+        edges = np.exp(b * MERGE_BINS * LOG_BIN_WIDTH)
+    return Histogram(counts.reshape(hours, width), edges)
 
 
 def hourly_p95(h: Histogram) -> np.ndarray:

@@ -93,8 +93,8 @@ def add_file(con: duckdb.DuckDBPyConnection, file_id: int | None) -> None:
                          sum(quality_score) AS quality_sum,
                          sum(quality_score * quality_score) AS quality_sumsq,
                          count(cost_usd) AS cost_n, sum(cost_usd) AS cost_sum,
-                         count(cost_usd) FILTER (WHERE error IS NULL) AS ok_cost_n,
-                         sum(cost_usd) FILTER (WHERE error IS NULL) AS ok_cost_sum,
+                         count(CASE WHEN error IS NULL THEN cost_usd END) AS ok_cost_n,
+                         sum(CASE WHEN error IS NULL THEN cost_usd END) AS ok_cost_sum,
                          count(feedback) AS feedback_n,
                          count(*) FILTER (WHERE feedback = -1) AS feedback_neg,
                          min(timestamp) AS first_ts, max(timestamp) AS last_ts
