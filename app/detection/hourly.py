@@ -3,9 +3,9 @@
 Detection never reads raw rows for its hourly series: the rollups kept at ingest
 (app/storage/rollups.py; in lake mode, views over the aggregate tables) give, per feature and
 hour, the counts and sums of every metric (`rollup_5m`, twelve five-minute rows to the hour)
-and histograms of quality score (0.01 bins), latency and cost (`hist_1h`, log bins 1% wide,
-merged here five by five into bins 5.1% wide). The rank tests, seasonal baselines and p95s
-are all computed from these.
+and histograms (`hist_1h`) of quality score (0.01 bins), latency (log bins 1% wide, merged
+here five by five into bins 5.1% wide) and cost (log bins 5.1% wide). The rank tests,
+seasonal baselines and p95s are all computed from these.
 
 Latency, cost and quality are measured on successful requests only (`hist_1h` rows with
 `ok`, `rollup_5m`'s `ok_cost_*`): a failed call answers fast, costs nothing and has no score,
@@ -24,12 +24,15 @@ import numpy as np
 import polars as pl
 
 from app import stats
-from app.storage.aggregates import LOG_BIN_WIDTH, QUALITY_BINS
+from app.storage.aggregates import LOG_BIN_WIDTH, LOG_BIN_WIDTHS, QUALITY_BINS
 from app.storage.store import Store
 
-# Adjacent 1% bins merged into one (1.01^5: 5.1% wide). The rank tests and hourly p95s were
-# tuned on bins of this width, and five times fewer bins keep the window scan's matrices small.
+# Latency and cost are counted in bins 1.01^5 = 5.1% wide: the rank tests and hourly p95s were
+# tuned on bins of this width, and five times fewer bins than 1% keep the window scan's
+# matrices small. Latency's 1% bins are merged five by five; cost's are already that wide.
 MERGE_BINS = 5
+DETECTION_BIN_WIDTH = MERGE_BINS * LOG_BIN_WIDTH
+_MERGE = {name: round(DETECTION_BIN_WIDTH / width) for name, width in LOG_BIN_WIDTHS.items()}
 SUMS = ("n", "errors", "q_n", "q_sum", "cost_n", "cost_sum", "fb_n", "neg_n", "lat_n")
 # detection's metric -> the contract's histogram metric
 HISTS = {"quality_score": "quality_score", "latency_p95_ms": "latency_ms", "cost_per_request_usd": "cost_usd"}
@@ -46,10 +49,10 @@ _SUMS_SQL = f"""
 
 def _merged_bin_sql() -> str:
     """Each metric's bin as detection counts it: log bins clamped at the smallest value told
-    apart and merged MERGE_BINS by MERGE_BINS (floor division, for the negative bins too)."""
+    apart and merged to DETECTION_BIN_WIDTH (floor division, for the negative bins too)."""
     cases = " ".join(
-        f"WHEN '{name}' THEN CAST(floor(greatest(bin, {int(np.floor(np.log(low) / LOG_BIN_WIDTH))}) "
-        f"/ {MERGE_BINS}.0) AS INTEGER)"
+        f"WHEN '{name}' THEN CAST(floor(greatest(bin, {int(np.floor(np.log(low) / LOG_BIN_WIDTHS[name]))}) "
+        f"/ {_MERGE[name]}.0) AS INTEGER)"
         for name, low in _FLOOR.items()
     )
     return f"CASE metric {cases} ELSE bin END"
@@ -155,7 +158,7 @@ def _histogram(part: pl.DataFrame, hours: int, metric: str) -> Histogram:
     if name == "quality_score":
         edges = b / QUALITY_BINS
     else:
-        edges = np.exp(b * MERGE_BINS * LOG_BIN_WIDTH)
+        edges = np.exp(b * DETECTION_BIN_WIDTH)
     return Histogram(counts.reshape(hours, width), edges)
 
 

@@ -8,14 +8,14 @@ maxima merge exactly across files. Two tables:
 - `rollup_5m`: one row per (file, feature, five minutes, model, response_model,
   prompt_version) with counts and sums, so the first appearance of a model or prompt version
   is read from the rollups too; `ok_cost_n`/`ok_cost_sum` count successful requests only.
-- `hist_1h`: per (file, feature, hour, metric, ok), histograms of `latency_ms` and `cost_usd`
-  (log bins 1% wide) and `quality_score` (bins of 0.01), in the shape of the aggregate
-  contract's `hist_1h` (app/storage/aggregates.py) plus the file. `ok` tells successful
+- `hist_1h`: per (file, feature, hour, metric, ok), histograms of `latency_ms` (log bins 1%
+  wide), `cost_usd` (log bins 5.1% wide) and `quality_score` (bins of 0.01), in the shape of
+  the aggregate contract's `hist_1h` (app/storage/aggregates.py) plus the file. `ok` tells successful
   requests from failed ones: the timeline's p95 counts every request, detection only the
   successful ones, from the same rows.
 
-A p95 read from the histogram (values taken as spread evenly within a bin) is within 1% of
-the exact one; shorter buckets and splits read the raw requests (docs/metrics.md).
+A latency p95 read from the histogram (values taken as spread evenly within a bin) is within
+1% of the exact one; shorter buckets and splits read the raw requests (docs/metrics.md).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import duckdb
 from app.storage.aggregates import HIST_METRICS, bin_sql
 
 ROLLUP_MINUTES = 5
-BIN_BASE = 1.01  # histogram bin width: 1% (bin = floor(ln x / ln 1.01), as in the contract)
-VERSION = "4"  # bump when the tables below change: they are rebuilt from the requests
+BIN_BASE = 1.01  # latency bin width: 1% (bin = floor(ln x / ln 1.01), as in the contract)
+VERSION = "5"  # bump when the tables below change: they are rebuilt from the requests
 
 TABLES = ("rollup_5m", "hist_1h")
 _OLD_TABLES = ("latency_hist_5m", "latency_hist_1h")

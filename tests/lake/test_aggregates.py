@@ -105,7 +105,7 @@ def test_latency_histogram_gives_p95_within_one_percent(lake: Path, tmp_path: Pa
 
 
 def test_histograms_and_success_sums_tell_failures_apart(lake: Path, tmp_path: Path):
-    # `ok`: no error, or an empty one. Latency and cost bins are 1% wide, quality's 0.01.
+    # `ok`: no error, or an empty one. Latency bins are 1% wide, cost's 5.1%, quality's 0.01.
     build(str(lake), str(tmp_path / "agg"))
     raw = lake.parent / "all.parquet"
     got = q(f"""SELECT metric, ok, bin, sum(n) FROM read_parquet('{tmp_path}/agg/hist_1h/*/*/*.parquet',
@@ -114,7 +114,7 @@ def test_histograms_and_success_sums_tell_failures_apart(lake: Path, tmp_path: P
         WITH r AS (SELECT *, error IS NULL OR error = '' AS ok FROM '{raw}')
         SELECT m, ok, bin, count(*) FROM (
             SELECT 'cost_usd' AS m, ok, CASE WHEN cost_usd > 0
-                   THEN floor(ln(cost_usd) / ln(1.01))::INT ELSE -100000 END AS bin
+                   THEN floor(ln(cost_usd) / ln(pow(1.01, 5)))::INT ELSE -100000 END AS bin
             FROM r WHERE cost_usd >= 0
             UNION ALL
             SELECT 'latency_ms', ok, CASE WHEN latency_ms > 0

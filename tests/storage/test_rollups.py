@@ -11,7 +11,7 @@ import pytest
 
 from app.ingest.pipeline import ingest_paths
 from app.storage import rollups
-from app.storage.aggregates import LOG_BIN_WIDTH, ZERO_BIN
+from app.storage.aggregates import LOG_BIN_WIDTH, ZERO_BIN, bin_bounds
 from app.storage.store import Store
 
 # One hour of "chat": successes and failures, a free request, scores on a bin's edge.
@@ -26,8 +26,8 @@ ROWS = [
 ]
 
 
-def _log_bin(x: float) -> int:
-    return math.floor(math.log(x) / math.log(1.01)) if x > 0 else ZERO_BIN
+def _log_bin(x: float, base: float = 1.01) -> int:
+    return math.floor(math.log(x) / math.log(base)) if x > 0 else ZERO_BIN
 
 
 @pytest.fixture
@@ -65,9 +65,9 @@ def test_histograms_split_success_from_failure_in_the_contracts_bins(store: Stor
     want: dict[tuple[str, bool, int], int] = {}
     for _, lat, cost, q, err in ROWS:
         ok = err is None
-        for metric, value in (("latency_ms", lat), ("cost_usd", cost)):
+        for metric, value, base in (("latency_ms", lat, 1.01), ("cost_usd", cost, 1.01**5)):
             if value is not None:
-                key = (metric, ok, _log_bin(value))
+                key = (metric, ok, _log_bin(value, base))
                 want[key] = want.get(key, 0) + 1
         if q is not None:
             key = ("quality_score", ok, math.floor(q * 100))
@@ -79,11 +79,15 @@ def test_histograms_split_success_from_failure_in_the_contracts_bins(store: Stor
     assert want[("quality_score", True, 50)] == 2
     assert want[("quality_score", True, 100)] == 1
     assert want[("cost_usd", True, ZERO_BIN)] == 1
+    # Cost bins are 1.01^5 wide: 0.002 in bin floor(ln 0.002 / ln 1.0510) = -125.
+    assert want[("cost_usd", True, -125)] == 2
     assert ("latency_ms", False, _log_bin(40.0)) in want
 
 
-def test_bins_are_one_percent_wide():
+def test_latency_bins_are_one_percent_wide_and_cost_bins_five_times_that():
     assert LOG_BIN_WIDTH == pytest.approx(math.log(rollups.BIN_BASE), rel=1e-15)
+    assert bin_bounds("latency_ms", 462) == pytest.approx((1.01**462, 1.01**463))
+    assert bin_bounds("cost_usd", -125) == pytest.approx((1.01 ** (-625), 1.01 ** (-620)))
     assert _log_bin(100.0) == 462 and _log_bin(99.5) == 462 and _log_bin(100.3) == 463
 
 
