@@ -78,7 +78,8 @@ def add_file(con: duckdb.DuckDBPyConnection, file_id: int | None) -> None:
     # Rows are grouped by the bucket's number (microseconds since the epoch over the
     # bucket's length), which costs a third of time_bucket() per row; the timestamp is
     # made once per group, and floor() keeps buckets before 1970 whole. The file is one
-    # value, so it is not a grouping key.
+    # value, so it is not a grouping key. Conditional counts and sums are written with CASE,
+    # which DuckDB evaluates faster than FILTER clauses in this GROUP BY.
     step = ROLLUP_MINUTES * 60_000_000
     fid = int(file_id)
     con.execute(
@@ -96,7 +97,7 @@ def add_file(con: duckdb.DuckDBPyConnection, file_id: int | None) -> None:
                          count(CASE WHEN error IS NULL THEN cost_usd END) AS ok_cost_n,
                          sum(CASE WHEN error IS NULL THEN cost_usd END) AS ok_cost_sum,
                          count(feedback) AS feedback_n,
-                         count(*) FILTER (WHERE feedback = -1) AS feedback_neg,
+                         count(CASE WHEN feedback = -1 THEN 1 END) AS feedback_neg,
                          min(timestamp) AS first_ts, max(timestamp) AS last_ts
                   FROM requests WHERE file_id = {fid} GROUP BY ALL)"""
     )
