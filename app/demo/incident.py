@@ -7,13 +7,13 @@ The story (the history's logs tell the same: v7.1 from 13:00, v7 again from 16:3
 
 - 13:00 maria ships prompt v7.1 ("Warmer greeting") on the flag file; quality and thumbs-down
   get worse at once (the onset);
-- 13:35 sam, on call, sees the thumbs-down and opens a SEV3 incident with the
+- 13:35 sam, on call, sees the quality drop and opens a SEV3 incident with the
   prompt-regression playbook, the prompt change as its suspect;
 - 14:20 identified; maria asks for time to fix the prompt forward;
 - 16:30 the fix is not ready: sam reverts the prompt to v7 from the console (the real
   rollback path: confirm, call the flagd file, read back, audit), recorded against the
   incident; 16:35 mitigated;
-- 18:30 quality has been back at its baseline for two hours: resolved. The post-mortem has
+- 18:30 quality has been back at its baseline since 17:00: resolved. The post-mortem has
   its summary, root cause and lessons; two action items are still open.
 
 So the review of 2026-W45 shows it with TTD 35 min, TTM 210 min and TTR 330 min, detected by
@@ -99,7 +99,8 @@ def replay_prompt_incident(data_dir: Path, changes: list[ChangeEvent]) -> Incide
         )
         log.add_note(
             incident.id,
-            "Thumbs-down on support replies doubled since 13:00; v7.1 (warmer greeting) went out then.",
+            "Quality of support replies down from about 0.91 to 0.75 since 13:00 and thumbs-down "
+            "up; v7.1 (warmer greeting) went out then.",
             actor=ON_CALL,
         )
         log.mark_step(incident.id, "confirm-quality-drop", "done", actor=ON_CALL)
@@ -108,7 +109,8 @@ def replay_prompt_incident(data_dir: Path, changes: list[ChangeEvent]) -> Incide
         log.mark_step(incident.id, "scope-prompt", "done", actor=ON_CALL)
         log.add_note(
             incident.id,
-            "Only v7.1 requests score low. maria is fixing the prompt forward; we hold the rollback until 16:30.",
+            "Only v7.1 requests score low. maria is fixing the prompt forward; "
+            "we hold the rollback until 16:30.",
             actor=ON_CALL,
         )
     with replaying(ROLLED_BACK):
@@ -130,7 +132,7 @@ def replay_prompt_incident(data_dir: Path, changes: list[ChangeEvent]) -> Incide
         log.set_status(incident.id, "mitigated", actor=ON_CALL)
         log.mark_step(incident.id, "tell-people", "done", actor=ON_CALL)
     with replaying(RESOLVED):
-        log.add_note(incident.id, "Quality back at its baseline for two hours.", actor=ON_CALL)
+        log.add_note(incident.id, "Quality back at its baseline (0.92) since 17:00.", actor=ON_CALL)
         log.set_status(incident.id, "resolved", actor=ON_CALL)
     with replaying(POSTMORTEM):
         _write_postmortem(log, incident.id)
@@ -140,14 +142,14 @@ def replay_prompt_incident(data_dir: Path, changes: list[ChangeEvent]) -> Incide
 def _write_postmortem(log: IncidentLog, incident_id: str) -> None:
     sections = {
         "summary": (
-            "Prompt v7.1 of support-reply (a warmer greeting) lowered answer quality and doubled "
-            "thumbs-down from 13:00 until it was reverted to v7 at 16:30."
+            "Prompt v7.1 of support-reply (a warmer greeting) lowered answer quality from 0.91 to "
+            "0.75 and tripled thumbs-down from 13:00 until it was reverted to v7 at 16:30."
         ),
         "root_cause": (
             "The new greeting pushed the answer's first steps below the fold of the reply: the "
             "quality judge and the users scored the replies as less helpful."
         ),
-        "went_well": "The thumbs-down signal showed the drop within 35 minutes.",
+        "went_well": "The quality drop was seen and the incident opened within 35 minutes.",
         "went_wrong": (
             "We held the rollback for two hours waiting for a fix forward while users got worse answers."
         ),

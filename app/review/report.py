@@ -172,6 +172,9 @@ class WeeklyReview:
     incidents: tuple[IncidentReview, ...]
     regressions: tuple[Finding, ...]
     config: SloConfig = field(default_factory=SloConfig)
+    # Incidents opened before the period that are still open: not resolved, or with
+    # post-mortem action items not done (the review's "what is still open").
+    still_open: tuple[IncidentReview, ...] = ()
 
     @property
     def failed_changes(self) -> list[failures.ChangeOutcome]:
@@ -199,6 +202,7 @@ class WeeklyReview:
                 "failed": [o.as_dict() for o in self.failed_changes],
             },
             "incidents": [i.as_dict() for i in self.incidents],
+            "still_open": [i.as_dict() for i in self.still_open],
             "regressions": [f.as_dict() | {"title": f.title} for f in self.regressions],
         }
 
@@ -226,11 +230,13 @@ def weekly_review(
             store, since=period.since, until=period.until - timedelta(microseconds=1)
         )
         later = changes.timeline_changes(store, since=period.since, until=period.until + horizon)
-    incidents = _incidents(store.data_dir, period)
     all_incidents = IncidentLog(store.data_dir).list() if _has_ledger(store.data_dir) else []
+    incidents, still_open = _incidents(store.data_dir, period, all_incidents)
     outcomes = failures.classify(store, period_changes, later, analysis.findings, all_incidents, horizon)
     regressions = tuple(f for f in analysis.findings if period.since <= f.onset < period.until)
-    return WeeklyReview(period, tuple(features), tuple(outcomes), tuple(incidents), regressions, config)
+    return WeeklyReview(
+        period, tuple(features), tuple(outcomes), tuple(incidents), regressions, config, tuple(still_open)
+    )
 
 
 def _features(store: Store, config: SloConfig, period: Period, names: list[str]) -> list[FeatureReview]:
@@ -327,16 +333,20 @@ def _has_ledger(data_dir: Path) -> bool:
     return (Path(data_dir) / "ledger.sqlite").exists()
 
 
-def _incidents(data_dir: Path, period: Period) -> list[IncidentReview]:
-    if not _has_ledger(data_dir):
-        return []
-    out = []
-    for inc in IncidentLog(data_dir).list():
+def _incidents(
+    data_dir: Path, period: Period, every: list[Incident]
+) -> tuple[list[IncidentReview], list[IncidentReview]]:
+    """The incidents of the period, and those opened before it that are still open."""
+    of_period, still_open = [], []
+    for inc in every:
         start = inc.onset or inc.opened_at
-        if not (period.since <= inc.opened_at < period.until or period.since <= start < period.until):
-            continue
-        out.append(incident_review(data_dir, inc))
-    return sorted(out, key=lambda i: i.opened_at)
+        if period.since <= inc.opened_at < period.until or period.since <= start < period.until:
+            of_period.append(incident_review(data_dir, inc))
+        elif inc.opened_at < period.since:
+            review = incident_review(data_dir, inc)
+            if review.status != "resolved" or review.open_action_items:
+                still_open.append(review)
+    return sorted(of_period, key=lambda i: i.opened_at), sorted(still_open, key=lambda i: i.opened_at)
 
 
 def incident_review(data_dir: Path, inc: Incident) -> IncidentReview:
