@@ -118,3 +118,24 @@ def test_only_the_demo_replays_time():
             if isinstance(node, ast.ImportFrom) and any(a.name == "replaying" for a in node.names):
                 users.append(path.relative_to(ROOT).parts[:2])
     assert users and set(users) == {("app", "demo")}
+
+
+def test_the_incidents_page_opens_on_the_demo_incident_with_its_numbers(demo_dir: Path, monkeypatch):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("ROLLBACK_DESK_DATA", str(demo_dir))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(ROOT / "app/ui/streamlit_app.py"), default_timeout=90)
+    at.run()
+    at.switch_page("views/incidents.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="incident_select").value == "INC-0001"
+    shown = {m.label: m.value for m in at.metric}
+    assert (shown["Status"], shown["Severity"], shown["Time to detect"]) == ("resolved", "SEV3", "35 min")
+    # the same requests the post-mortem counts from the logs
+    pm = postmortem.export(demo_dir, "INC-0001")
+    [row] = [line for line in pm.splitlines() if line.startswith("| Requests affected |")]
+    assert shown["Requests affected"] == row.split("|")[2].strip()
