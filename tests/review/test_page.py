@@ -155,3 +155,28 @@ def test_a_bad_slos_yaml_is_shown_with_every_problem_named_by_line_and_key(
         "success_rate, latency, quality, feedback, got 'speed'"
     ) in error
     assert not at.metric  # no attainment is shown from a file that cannot be used
+
+
+def test_an_incident_opened_after_the_review_was_computed_shows_at_the_next_rerun(
+    app: AppTest, demo_dir: Path
+):
+    from datetime import datetime
+
+    from app.incidents.log import IncidentLog
+
+    week = [df.value for df in app.dataframe if df.value.columns[0] == "Incident"]
+    assert [list(t["Incident"]) for t in week] == [["INC-0001"]]  # still open from W45 only
+    IncidentLog(demo_dir).open(
+        "Summaries failing on the canary",
+        ["doc-summarizer"],
+        "SEV2",
+        onset=datetime(2026, 11, 21, 9),
+        at=datetime(2026, 11, 21, 9, 50),
+        source="detection",
+    )
+    app.run()
+    assert not app.exception
+    tables = [df.value for df in app.dataframe if df.value.columns[0] == "Incident"]
+    assert [list(t["Incident"]) for t in tables] == [["INC-0002"], ["INC-0001"]]
+    [row] = tables[0].to_dict("records")
+    assert (row["TTD"], row["Detected by"], row["TTM"]) == ("50 min", "tool", "n/a")
