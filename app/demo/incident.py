@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from app.access.identity import Identity, Source
+from app.access.roles import Role
 from app.changes.events import ChangeEvent
 from app.demo.flags import demo_flag_backend
 from app.flags.base import Outcome
@@ -50,6 +52,9 @@ MITIGATED = datetime(2026, 11, 4, 16, 35)
 RESOLVED = datetime(2026, 11, 4, 18, 30)
 POSTMORTEM = datetime(2026, 11, 5, 10, 0)
 ON_CALL = "sam"
+# sam works the console without sign-in, as a responder: the trail and the incident record
+# "sam (responder)", as they would for a press on the page.
+SAM = Identity(ON_CALL, Role.RESPONDER, Source.LOCAL)
 AUTHOR = "maria"
 
 
@@ -84,7 +89,7 @@ def replay_prompt_incident(data_dir: Path, changes: list[ChangeEvent]) -> Incide
         demo_flag_backend(data_dir).set_variant(
             PROMPT_FLAG, "production", "v7.1", comment=f"{AUTHOR}: Warmer greeting"
         )
-    log = IncidentLog(data_dir)
+    log = IncidentLog(data_dir, identity=SAM)
     with replaying(OPENED):
         incident = log.open(
             "support-reply answers got worse after prompt v7.1",
@@ -119,7 +124,7 @@ def replay_prompt_incident(data_dir: Path, changes: list[ChangeEvent]) -> Incide
             FEATURE,
             Action.REVERT_PROMPT,
             "v7",
-            operator=ON_CALL,
+            actor=SAM,
             reason="quality and thumbs-down worse since prompt v7.1; the fix forward is not ready",
             incident_id=incident.id,
         )
