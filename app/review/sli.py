@@ -107,10 +107,19 @@ KEYS = ("requests", "errors", "lat_n", "lat_bad", "q_n", "q_bad", "fb_n", "fb_ba
 
 
 def _fill(out: dict[str, Series], first: int, rows: list, keys: tuple[str, ...]) -> None:
-    for row in rows:
-        series, i = out[row[0]], row[1] - first
-        for k, v in zip(keys, row[2:], strict=True):
-            series.counts[k][i] = v
+    """Put each (feature, bucket number, *counts) row into its feature's arrays (column-wise:
+    a month of five-minute rows is tens of thousands)."""
+    if not rows:
+        return
+    columns = list(zip(*rows, strict=True))
+    feature = np.asarray(columns[0], dtype=object)
+    index = np.asarray(columns[1], dtype=np.int64) - first
+    values = {k: np.asarray(c, dtype=float) for k, c in zip(keys, columns[2:], strict=True)}
+    for name, series in out.items():
+        mine = feature == name
+        at = index[mine]
+        for k in keys:
+            series.counts[k][at] = values[k][mine]
 
 
 def _threshold(config: SloConfig, feature: str, sli: str) -> float | None:
