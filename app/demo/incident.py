@@ -37,7 +37,7 @@ from app.demo.flags import demo_flag_backend
 from app.flags.base import Outcome
 from app.incidents.briefing import link_actions_to_steps
 from app.incidents.log import Incident, IncidentLog
-from app.incidents.playbooks import load_playbooks
+from app.incidents.playbooks import PLAYBOOKS_DIR, load_playbook
 from app.rollback.actions import Action, execute
 from app.timestamps import replaying
 
@@ -130,9 +130,8 @@ def replay_prompt_incident(data_dir: Path, changes: list[ChangeEvent]) -> Incide
         )
         if result.outcome is not Outcome.VERIFIED:
             raise DemoIncidentError(f"the demo's prompt rollback did not verify: {result.message}")
-        playbooks = {p.id: p for p in load_playbooks()[0]}
-        if PLAYBOOK in playbooks:
-            link_actions_to_steps(data_dir, log.get(incident.id), playbooks[PLAYBOOK])
+        playbook = load_playbook(PLAYBOOKS_DIR / f"{PLAYBOOK}.yaml")
+        link_actions_to_steps(data_dir, log.get(incident.id), playbook)
     with replaying(MITIGATED):
         log.set_status(incident.id, "mitigated", actor=ON_CALL)
         log.mark_step(incident.id, "tell-people", "done", actor=ON_CALL)

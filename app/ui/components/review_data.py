@@ -18,25 +18,9 @@ def slos_version(dd: str) -> str:
     return str(path.stat().st_mtime_ns) if path.exists() else "none"
 
 
-def ledger_version(dd: str) -> str:
-    """Changes when an incident or a flag action is written (the ledger or its write-ahead
-    log is modified): part of the review's cache key, so a new incident shows at once."""
-    stamps = []
-    for name in ("ledger.sqlite", "ledger.sqlite-wal"):
-        path = Path(dd) / name
-        stamps.append(str(path.stat().st_mtime_ns) if path.exists() else "-")
-    return ":".join(stamps)
-
-
 @st.cache_data(show_spinner="Computing the review…", max_entries=8)
 def weekly_review(
-    dd: str,
-    version: str,
-    slos: str,
-    since: datetime,
-    until: datetime,
-    week: str | None,
-    ledger: str = "",
+    dd: str, version: str, slos: str, since: datetime, until: datetime, week: str | None
 ) -> report.WeeklyReview:
     return report.weekly_review(Store(Path(dd)), report.Period(since, until, week))
 

@@ -27,13 +27,7 @@ week = st.selectbox(
 period = week_bounds(week)
 try:
     review = review_data.weekly_review(
-        dd,
-        version,
-        review_data.slos_version(dd),
-        period.since,
-        period.until,
-        period.week,
-        review_data.ledger_version(dd),
+        dd, version, review_data.slos_version(dd), period.since, period.until, period.week
     )
 except SloConfigError as exc:
     st.error(f"slos.yaml cannot be used: {exc}")
