@@ -298,6 +298,8 @@ def summary_line(review: WeeklyReview) -> str:
     total = sum(s.count for s in review.by_kind.values())
     text = f"{met} of {len(judged)} objectives met; "
     text += f"{failed} of {total} changes failed; {len(review.incidents)} incident(s)"
+    if review.still_open:
+        text += f", {len(review.still_open)} from earlier weeks still open"
     if burning:
         text += f"; burn-rate alerts on {', '.join(burning)}"
     return text + "."

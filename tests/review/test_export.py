@@ -93,6 +93,10 @@ def test_json_gives_the_incident_of_its_week_and_carries_it_while_it_is_open(dem
     code, out, _ = run(capsys, "review", "--data-dir", str(demo_dir), "--week", "2026-W47", "--json")
     doc = json.loads(out)
     assert doc["incidents"] == [] and [i["id"] for i in doc["still_open"]] == ["INC-0001"]
+    code, out, _ = run(capsys, "review", "--data-dir", str(demo_dir), "--week", "2026-W47")
+    assert "; 0 incident(s), 1 from earlier weeks still open" in out
+    row = "| INC-0001 | support-reply answers got worse after prompt v7.1 | SEV3 | resolved | 35 min |"
+    assert row in out.split("## Still open from earlier weeks")[1]
 
 
 def test_markdown_is_tables_and_headings_without_html(demo_dir: Path, tmp_path: Path, capsys):
