@@ -227,13 +227,16 @@ def weekly_review(
         if analysis is None:
             since, until = analysis_window(store, period, config)
             analysis = analyze(store, since=since, until=until)
-        period_changes = changes.timeline_changes(
-            store, since=period.since, until=period.until - timedelta(microseconds=1)
+        last = period.until - timedelta(microseconds=1)
+        period_changes, same_as = failures.one_per_change(
+            changes.timeline_changes(store, since=period.since, until=last)
         )
         later = changes.timeline_changes(store, since=period.since, until=period.until + horizon)
         all_incidents = IncidentLog(store.data_dir).list() if _has_ledger(store.data_dir) else []
         incidents, still_open = _incidents(store.data_dir, period, all_incidents)
-        outcomes = failures.classify(store, period_changes, later, analysis.findings, all_incidents, horizon)
+        outcomes = failures.classify(
+            store, period_changes, later, analysis.findings, all_incidents, horizon, same_as
+        )
     regressions = tuple(f for f in analysis.findings if period.since <= f.onset < period.until)
     return WeeklyReview(
         period, tuple(features), tuple(outcomes), tuple(incidents), regressions, config, tuple(still_open)
