@@ -15,7 +15,11 @@ and keeps its format.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime, timedelta
 
 DISPLAY = "%Y-%m-%d %H:%M UTC"
 DISPLAY_SECONDS = "%Y-%m-%d %H:%M:%S UTC"
@@ -47,3 +51,30 @@ def parse(text: str | None) -> datetime | None:
 
 def _utc(t: datetime) -> datetime:
     return t if t.tzinfo is None else t.astimezone(UTC).replace(tzinfo=None)
+
+
+# A replayed stretch of time: (the time it starts at, time.monotonic() when it began).
+_REPLAY: ContextVar[tuple[datetime, float] | None] = ContextVar("replay_clock", default=None)
+
+
+def utcnow() -> datetime:
+    """The time the audit trail, the flag file's history and the incident log record: now
+    (naive UTC), or inside `replaying(start)` the replayed time, `start` plus the real time
+    elapsed since the replay began."""
+    replay = _REPLAY.get()
+    if replay is None:
+        return datetime.now(UTC).replace(tzinfo=None)
+    start, began = replay
+    return start + timedelta(seconds=time.monotonic() - began)
+
+
+@contextmanager
+def replaying(start: datetime) -> Iterator[None]:
+    """Record what runs inside at the replayed time `start` (for this thread or task only).
+    The demo uses it to replay its shipped incident at the times of its story; nothing
+    else does (tests/demo checks it)."""
+    token = _REPLAY.set((_utc(start), time.monotonic()))
+    try:
+        yield
+    finally:
+        _REPLAY.reset(token)

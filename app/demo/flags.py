@@ -14,9 +14,11 @@ from typing import Any
 
 import yaml
 
+from app.demo.scenario import HISTORY_START
 from app.flags.base import HistoryEntry
 from app.flags.config import CONFIG_FILE
 from app.flags.flagd_file import FlagdFileBackend
+from app.timestamps import replaying
 
 FLAG_FILE = "flags.json"
 
@@ -123,18 +125,44 @@ DEMO_HISTORY = (
 )
 
 
-def write_demo_flags(data_dir: Path) -> None:
-    """Write `<data_dir>/flags.yaml` and `<data_dir>/flags.json` (with its history file),
-    replacing any earlier demo flags."""
+def flag_document_at_history_start() -> dict[str, Any]:
+    """The flag file as it stood when the demo's history begins (2026-10-19): support-reply
+    on prompt v7 (v7.1 ready to ship), code-assistant on prompt v3, the doc-summarizer
+    canary at 0%."""
+    doc = demo_flag_document()
+    flags = doc["flags"]
+    flags["support-reply-prompt"] = _versions(["v6", "v7", "v7.1"], "v7")
+    flags["code-assistant-prompt"] = _versions(["v3", "v4"], "v3")
+    flags["doc-summarizer-canary"]["targeting"] = {"fractional": [["canary", 0], ["control", 100]]}
+    return doc
+
+
+def demo_flag_backend(data_dir: Path) -> FlagdFileBackend:
+    return FlagdFileBackend(Path(data_dir) / FLAG_FILE, environment="production")
+
+
+def start_demo_flags(data_dir: Path) -> None:
+    """Write `<data_dir>/flags.yaml` and the flag file as it stood when the history begins,
+    replacing any earlier demo flags (its history file too). What happens to the flags in
+    the four quieter weeks is replayed next (app/demo/incident.py); `finish_demo_flags`
+    brings the file to the demo week."""
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / CONFIG_FILE).write_text(
         "# Flag configuration of the demo data directory (see docs/flags.md).\n"
         + yaml.safe_dump(demo_flag_config(), sort_keys=False)
     )
-    backend = FlagdFileBackend(data_dir / FLAG_FILE, environment="production")
+    backend = demo_flag_backend(data_dir)
     for stale in (backend.path, backend.history_path):
         stale.unlink(missing_ok=True)
+    with replaying(HISTORY_START):
+        backend.write_document(flag_document_at_history_start(), comment="demo flag file")
+
+
+def finish_demo_flags(data_dir: Path) -> None:
+    """Record the demo week's flag changes in the flag file's history and write the flag
+    file the demo week ends with."""
+    backend = demo_flag_backend(data_dir)
     for when, flag, change, before, after, note in DEMO_HISTORY:
         backend.record_past_change(
             HistoryEntry(
@@ -150,3 +178,11 @@ def write_demo_flags(data_dir: Path) -> None:
             )
         )
     backend.write_document(demo_flag_document(), comment="demo flag file")
+
+
+def write_demo_flags(data_dir: Path) -> None:
+    """Write `<data_dir>/flags.yaml` and `<data_dir>/flags.json` (with its history file) as
+    the demo week ends, replacing any earlier demo flags, without replaying the history's
+    incident (the lake demo, and tests that only need the flags)."""
+    start_demo_flags(data_dir)
+    finish_demo_flags(data_dir)

@@ -1,5 +1,6 @@
-"""The demo in lake mode: the same logs, declared changes and flags, with the requests written
-to a local Parquet lake beside the data directory and the aggregates built from it."""
+"""The demo in lake mode: the same logs, declared changes, flags, objectives and incident, with
+the requests written to a local Parquet lake beside the data directory and the aggregates
+built from it."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from pathlib import Path
 import yaml
 
 from app.changes import declared
-from app.demo.flags import write_demo_flags
+from app.demo.flags import finish_demo_flags, start_demo_flags
+from app.demo.incident import replay_prompt_incident
 from app.demo.scenario import write_demo_files
+from app.demo.slos import write_demo_slos
 from app.ingest.pipeline import IngestResult, Progress
 from app.lake.ingest import ingest_to_lake
 from app.storage.lake import LAKE_FILE
@@ -28,5 +31,8 @@ def load_lake_demo(data_dir: Path, scale: float = 1.0, progress: Progress | None
     result, _ = ingest_to_lake(store, [str(p) for p in paths], progress=progress)
     events, _ = declared.load_declared(folder / "changes.yaml")
     declared.save_events(store, events)
-    write_demo_flags(data_dir)
+    start_demo_flags(data_dir)
+    replay_prompt_incident(data_dir, events)
+    finish_demo_flags(data_dir)
+    write_demo_slos(data_dir)
     return result

@@ -17,7 +17,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from app.flags.base import (
     InvalidValue,
     validate_percentage,
 )
+from app.timestamps import utcnow
 
 Document = dict[str, Any]
 
@@ -255,7 +256,7 @@ class FlagdFileBackend:
         comment: str,
         when: datetime | None = None,
     ) -> dict[str, Any]:
-        when = when or datetime.now(UTC).replace(tzinfo=None)
+        when = when or utcnow()
         return {
             "id": uuid.uuid4().hex,
             "time": when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),

@@ -19,7 +19,7 @@ import sqlite3
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from app.access.identity import Identity
 from app.access.roles import AccessDenied, Permission, require
 from app.storage.datadir import DataDir
 from app.storage.ledger import Ledger
-from app.timestamps import machine
+from app.timestamps import machine, utcnow
 
 STATUSES: tuple[str, ...] = ("investigating", "identified", "mitigated", "resolved")
 SEVERITIES: tuple[str, ...] = ("SEV1", "SEV2", "SEV3", "SEV4")
@@ -76,7 +76,7 @@ class StaleEdit(IncidentError):
 
 
 def now_utc() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    return utcnow().replace(microsecond=0)
 
 
 def iso(t: datetime | None) -> str | None:

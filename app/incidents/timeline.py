@@ -2,7 +2,7 @@
 
 - `logs`: the onset of the degradation (the first degraded bucket);
 - `changes`: declared, inferred and flag-history changes of the incident's features in the
-  window (from a day before the onset until now);
+  window (from a day before the onset until now, or until it was resolved);
 - `audit`: every flag action recorded against the incident, with its verified outcome;
 - `incident`: opening, status changes, steps done or skipped, notes, saved investigation;
 - `notify`: every message sent, with its outcome.
@@ -68,7 +68,7 @@ def assemble(data_dir: DataDir | Path, store: Store | None, incident: Incident, 
                 f"Degradation of {metric} began in {', '.join(incident.features)} (first degraded bucket)",
             )
         )
-    entries += _change_entries(data_dir, store, incident, now)
+    entries += _change_entries(data_dir, store, incident, changes_until(incident, now))
     actions = action_entries(data_dir, incident)
     entries += actions
     seen_actions = {e.key for e in actions}
@@ -78,6 +78,15 @@ def assemble(data_dir: DataDir | Path, store: Store | None, incident: Incident, 
             entries.append(entry)
     _apply_corrections(entries, incident.events)
     return sorted(entries, key=lambda e: (e.time, e.key))
+
+
+def changes_until(incident: Incident, now: datetime) -> datetime:
+    """The end of the window of changes shown: now, or the last time a resolved incident was
+    resolved (later changes are not part of its story)."""
+    if incident.status != "resolved":
+        return now
+    times = [e.at for e in incident.events if e.kind == "status" and e.data["to"] == "resolved"]
+    return max(times, default=now)
 
 
 def action_entries(data_dir: DataDir | Path, incident: Incident) -> list[Entry]:

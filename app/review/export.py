@@ -153,6 +153,14 @@ def failed_rows(review: WeeklyReview) -> tuple[list[str], list[list[str]]]:
 
 
 def incident_rows(review: WeeklyReview) -> tuple[list[str], list[list[str]]]:
+    return _incident_table(review.incidents)
+
+
+def still_open_rows(review: WeeklyReview) -> tuple[list[str], list[list[str]]]:
+    return _incident_table(review.still_open)
+
+
+def _incident_table(incidents) -> tuple[list[str], list[list[str]]]:
     header = [
         "Incident",
         "Title",
@@ -178,7 +186,7 @@ def incident_rows(review: WeeklyReview) -> tuple[list[str], list[list[str]]]:
             i.detected_by,
             str(i.open_action_items),
         ]
-        for i in review.incidents
+        for i in incidents
     ]
     return header, rows
 
@@ -246,6 +254,11 @@ SECTIONS = (
         incident_rows,
         "Times from the onset: to detect (opened), to mitigate (first verified rollback), to resolve.",
     ),
+    (
+        "Still open from earlier weeks",
+        still_open_rows,
+        "Incidents opened before this week that are not resolved or have action items open.",
+    ),
     ("Top regressions", regression_rows, "Degradations that began this week, most severe first."),
     ("Cost per feature and model", cost_rows, ""),
 )
@@ -285,6 +298,8 @@ def summary_line(review: WeeklyReview) -> str:
     total = sum(s.count for s in review.by_kind.values())
     text = f"{met} of {len(judged)} objectives met; "
     text += f"{failed} of {total} changes failed; {len(review.incidents)} incident(s)"
+    if review.still_open:
+        text += f", {len(review.still_open)} from earlier weeks still open"
     if burning:
         text += f"; burn-rate alerts on {', '.join(burning)}"
     return text + "."

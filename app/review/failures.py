@@ -141,6 +141,38 @@ def rollback_action(e: ChangeEvent) -> str | None:
     return action
 
 
+# A change written down by the team and recorded by the flag system it was made on is one
+# change told twice: same feature, kind and values, this close in time.
+SAME_CHANGE_WITHIN = timedelta(minutes=5)
+
+
+def one_per_change(changes: list[ChangeEvent]) -> tuple[list[ChangeEvent], dict[str, str]]:
+    """The changes with each counted once: a flag-history entry that repeats a declared
+    change (same feature, kind, from and to values, within SAME_CHANGE_WITHIN) is dropped and
+    the declared one kept (it has the author and the description). Also returns the dropped
+    entries' ids mapped to the kept ones, so blame on either counts for the change."""
+    declared = [c for c in changes if c.source == "declared"]
+    kept, same_as = [], {}
+    for c in changes:
+        twin = None
+        if c.source == "flag-audit":
+            twin = next(
+                (
+                    d
+                    for d in declared
+                    if (d.feature, d.kind, d.from_value, d.to_value)
+                    == (c.feature, c.kind, c.from_value, c.to_value)
+                    and abs(d.timestamp - c.timestamp) <= SAME_CHANGE_WITHIN
+                ),
+                None,
+            )
+        if twin is None:
+            kept.append(c)
+        else:
+            same_as[c.change_id] = twin.change_id
+    return kept, same_as
+
+
 def classify(
     store: Store | None,
     changes: list[ChangeEvent],
@@ -148,17 +180,22 @@ def classify(
     findings: Iterable[Finding],
     incidents: Iterable[Incident],
     horizon: timedelta,
+    same_as: dict[str, str] | None = None,
 ) -> list[ChangeOutcome]:
     """Each change of the period (not the console's rollbacks) with the evidence that it
-    failed. `later` holds every change event up to the end of the last horizon."""
+    failed. `later` holds every change event up to the end of the last horizon; `same_as`
+    maps the ids of changes counted under another one (`one_per_change`) to it."""
+    same_as = same_as or {}
     top_of_finding: dict[str, list[Finding]] = {}
     for f in findings:
         if f.suspects:
-            top_of_finding.setdefault(f.suspects[0].change.change_id, []).append(f)
+            top = f.suspects[0].change.change_id
+            top_of_finding.setdefault(same_as.get(top, top), []).append(f)
     top_of_incident: dict[str, list[Incident]] = {}
     for inc in incidents:
         if inc.suspect_change_ids:
-            top_of_incident.setdefault(inc.suspect_change_ids[0], []).append(inc)
+            top = inc.suspect_change_ids[0]
+            top_of_incident.setdefault(same_as.get(top, top), []).append(inc)
     rollbacks = [(e, a) for e in later if (a := rollback_action(e)) is not None]
     out = []
     for c in changes:

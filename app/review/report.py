@@ -172,6 +172,9 @@ class WeeklyReview:
     incidents: tuple[IncidentReview, ...]
     regressions: tuple[Finding, ...]
     config: SloConfig = field(default_factory=SloConfig)
+    # Incidents opened before the period that are still open: not resolved, or with
+    # post-mortem action items not done (the review's "what is still open").
+    still_open: tuple[IncidentReview, ...] = ()
 
     @property
     def failed_changes(self) -> list[failures.ChangeOutcome]:
@@ -199,6 +202,7 @@ class WeeklyReview:
                 "failed": [o.as_dict() for o in self.failed_changes],
             },
             "incidents": [i.as_dict() for i in self.incidents],
+            "still_open": [i.as_dict() for i in self.still_open],
             "regressions": [f.as_dict() | {"title": f.title} for f in self.regressions],
         }
 
@@ -212,25 +216,41 @@ def _num(x: float | None, digits: int = 6) -> float | None:
 def weekly_review(
     store: Store, period: Period, config: SloConfig | None = None, analysis: AnalysisResult | None = None
 ) -> WeeklyReview:
-    """Everything the review shows for [period.since, period.until)."""
+    """Everything the review shows for [period.since, period.until). `analysis`: the
+    findings of `analysis_window` when the caller has them already (analyze runs otherwise)."""
     config = config or load_slos(store.data_dir)
     horizon = timedelta(hours=config.failure_horizon_hours)
+    # One DuckDB connection for every query of the review, the analysis's included.
     with store.session():
         names = store.features()
         features = _features(store, config, period, names)
         if analysis is None:
-            _, newest = store.time_bounds()
-            end = min(period.until + horizon, newest + timedelta(microseconds=1)) if newest else period.until
-            analysis = analyze(store, since=period.since, until=max(end, period.until))
-        period_changes = changes.timeline_changes(
-            store, since=period.since, until=period.until - timedelta(microseconds=1)
+            since, until = analysis_window(store, period, config)
+            analysis = analyze(store, since=since, until=until)
+        last = period.until - timedelta(microseconds=1)
+        period_changes, same_as = failures.one_per_change(
+            changes.timeline_changes(store, since=period.since, until=last)
         )
         later = changes.timeline_changes(store, since=period.since, until=period.until + horizon)
-    incidents = _incidents(store.data_dir, period)
-    all_incidents = IncidentLog(store.data_dir).list() if _has_ledger(store.data_dir) else []
-    outcomes = failures.classify(store, period_changes, later, analysis.findings, all_incidents, horizon)
+        all_incidents = IncidentLog(store.data_dir).list() if _has_ledger(store.data_dir) else []
+        incidents, still_open = _incidents(store.data_dir, period, all_incidents)
+        outcomes = failures.classify(
+            store, period_changes, later, analysis.findings, all_incidents, horizon, same_as
+        )
     regressions = tuple(f for f in analysis.findings if period.since <= f.onset < period.until)
-    return WeeklyReview(period, tuple(features), tuple(outcomes), tuple(incidents), regressions, config)
+    return WeeklyReview(
+        period, tuple(features), tuple(outcomes), tuple(incidents), regressions, config, tuple(still_open)
+    )
+
+
+def analysis_window(store: Store, period: Period, config: SloConfig) -> tuple[datetime, datetime]:
+    """What the review analyses: the week, and the failure horizon after it as far as there
+    is data (a change late in the week can be blamed by a finding that starts after it).
+    Never the objectives' 28 days or the burn-rate windows: they are counted, not analysed."""
+    horizon = timedelta(hours=config.failure_horizon_hours)
+    _, newest = store.time_bounds()
+    end = min(period.until + horizon, newest + timedelta(microseconds=1)) if newest else period.until
+    return period.since, max(end, period.until)
 
 
 def _features(store: Store, config: SloConfig, period: Period, names: list[str]) -> list[FeatureReview]:
@@ -243,14 +263,24 @@ def _features(store: Store, config: SloConfig, period: Period, names: list[str])
     series = count_events(store, config, start, period.until, with_slos)
     wow = overview(store, period.since, period.until)
     wow_rows = {r["feature"]: r for r in wow.iter_rows(named=True)} if not wow.is_empty() else {}
-    costs: dict[str, list[tuple[str, int, float]]] = {}
-    for feature, model, n, cost in store.rows(
-        """SELECT feature, coalesce(model, '(none)'), sum(requests), sum(cost_sum)
-               FROM rollup_5m WHERE bucket >= ? AND bucket < ?
-               GROUP BY 1, 2 ORDER BY 1, 4 DESC NULLS LAST""",
+    # The cost per model and per day of every feature: one pass over the week's rollups.
+    by_model: dict[str, dict[str, tuple[int, float]]] = {}
+    by_day: dict[str, dict[date, float]] = {}
+    for feature, day, model, n, cost in store.rows(
+        """SELECT feature, CAST(date_trunc('day', bucket) AS DATE), coalesce(model, '(none)'),
+                  sum(requests), coalesce(sum(cost_sum), 0)
+           FROM rollup_5m WHERE bucket >= ? AND bucket < ? GROUP BY ALL""",
         [period.since, period.until],
     ):
-        costs.setdefault(feature, []).append((model, int(n), float(cost or 0)))
+        models = by_model.setdefault(feature, {})
+        requests, spent = models.get(model, (0, 0.0))
+        models[model] = (requests + int(n), spent + float(cost))
+        days = by_day.setdefault(feature, {})
+        days[day] = days.get(day, 0.0) + float(cost)
+    costs = {
+        feature: sorted(((m, n, c) for m, (n, c) in models.items()), key=lambda r: (-r[2], r[0]))
+        for feature, models in by_model.items()
+    }
     out = []
     for name in names:
         slos = config.for_feature(name)
@@ -278,7 +308,7 @@ def _features(store: Store, config: SloConfig, period: Period, names: list[str])
                 week_over_week={k: (row.get(f"{col}_prev"), row.get(col)) for k, col in WOW_METRICS.items()},
                 daily=_daily(store, name, period),
                 cost_by_model=by_model,
-                cost_budget=_cost_budget(store, slos, name, period, requests, cost),
+                cost_budget=_cost_budget(slos, by_day.get(name, {}), requests, cost),
             )
         )
     return out
@@ -293,22 +323,15 @@ def _daily(store: Store, feature: str, period: Period) -> dict[str, list]:
     }
 
 
-def _cost_budget(
-    store: Store, slos, feature: str, period: Period, requests: int, cost: float | None
-) -> dict[str, Any] | None:
+def _cost_budget(slos, days: dict[date, float], requests: int, cost: float | None) -> dict[str, Any] | None:
     if slos is None or slos.cost is None:
         return None
-    days = store.rows(
-        """SELECT date_trunc('day', bucket) AS d, sum(cost_sum) FROM rollup_5m
-                         WHERE feature = ? AND bucket >= ? AND bucket < ? GROUP BY 1 ORDER BY 1""",
-        [feature, period.since, period.until],
-    )
     per_request = cost / requests if requests and cost is not None else None
     budget: dict[str, Any] = {
         "per_request_usd": slos.cost.per_request_usd,
         "actual_per_request_usd": _num(per_request),
         "per_day_usd": slos.cost.per_day_usd,
-        "max_day_usd": _num(max((c or 0 for _, c in days), default=None), 4),
+        "max_day_usd": _num(max(days.values(), default=None), 4),
         "days_over": None,
         "within": None,
     }
@@ -316,7 +339,7 @@ def _cost_budget(
     if slos.cost.per_request_usd is not None and per_request is not None:
         checks.append(per_request <= slos.cost.per_request_usd)
     if slos.cost.per_day_usd is not None and days:
-        over = sum(1 for _, c in days if (c or 0) > slos.cost.per_day_usd)
+        over = sum(1 for c in days.values() if c > slos.cost.per_day_usd)
         budget["days_over"] = over
         checks.append(over == 0)
     budget["within"] = all(checks) if checks else None
@@ -327,16 +350,20 @@ def _has_ledger(data_dir: Path) -> bool:
     return (Path(data_dir) / "ledger.sqlite").exists()
 
 
-def _incidents(data_dir: Path, period: Period) -> list[IncidentReview]:
-    if not _has_ledger(data_dir):
-        return []
-    out = []
-    for inc in IncidentLog(data_dir).list():
+def _incidents(
+    data_dir: Path, period: Period, every: list[Incident]
+) -> tuple[list[IncidentReview], list[IncidentReview]]:
+    """The incidents of the period, and those opened before it that are still open."""
+    of_period, still_open = [], []
+    for inc in every:
         start = inc.onset or inc.opened_at
-        if not (period.since <= inc.opened_at < period.until or period.since <= start < period.until):
-            continue
-        out.append(incident_review(data_dir, inc))
-    return sorted(out, key=lambda i: i.opened_at)
+        if period.since <= inc.opened_at < period.until or period.since <= start < period.until:
+            of_period.append(incident_review(data_dir, inc))
+        elif inc.opened_at < period.since:
+            review = incident_review(data_dir, inc)
+            if review.status != "resolved" or review.open_action_items:
+                still_open.append(review)
+    return sorted(of_period, key=lambda i: i.opened_at), sorted(still_open, key=lambda i: i.opened_at)
 
 
 def incident_review(data_dir: Path, inc: Incident) -> IncidentReview:

@@ -1,10 +1,11 @@
 """Service-level indicators counted from the requests: per feature, per five minutes, how
 many events each SLI saw and how many of them were bad.
 
-One grouped pass over the requests of the range answers every objective of every feature:
-each feature's latency and quality thresholds are joined in as a small table. Counting
-from the requests (not from the rollups) keeps the latency and quality counts exact for any
-threshold.
+Two grouped queries answer every objective of every feature. Requests, errors, feedback and
+cost come from the five-minute rollups kept at ingest, which hold them exactly. Latency and
+quality are counted against each feature's own threshold, which no rollup can know, so they
+are read from the requests: one pass over the rows of the features that have such an
+objective, the thresholds joined in as a small table.
 """
 
 from __future__ import annotations
@@ -67,34 +68,58 @@ def count_events(
         return {}
     lo = align(since)
     hi = align(until) if align(until) == until else align(until) + STEP
-    lat = [_threshold(config, f, "latency") for f in names]
-    qual = [_threshold(config, f, "quality") for f in names]
-    rows = store.rows(
-        f"""WITH t AS (SELECT unnest(?::VARCHAR[]) AS feature, unnest(?::DOUBLE[]) AS lat_t,
-                              unnest(?::DOUBLE[]) AS q_t)
-            SELECT r.feature, CAST(floor(epoch_us(r.timestamp) / {_STEP_US}) AS BIGINT) AS b,
-                   count(*), count(r.error),
-                   count(r.latency_ms), count(*) FILTER (WHERE r.latency_ms > t.lat_t),
-                   count(r.quality_score), count(*) FILTER (WHERE r.quality_score < t.q_t),
-                   count(r.feedback), count(*) FILTER (WHERE r.feedback = -1),
-                   coalesce(sum(r.cost_usd), 0)
-            FROM requests r JOIN t ON r.feature = t.feature
-            WHERE r.timestamp >= ? AND r.timestamp < ?
-            GROUP BY ALL""",
-        [names, lat, qual, lo, hi],
-    )
     n = int((hi - lo) // STEP)
     first = int((lo - _EPOCH) // STEP)
-    keys = ("requests", "errors", "lat_n", "lat_bad", "q_n", "q_bad", "fb_n", "fb_bad", "cost")
     out = {
-        f: Series(f, lo, hi, {k: np.zeros(n, dtype=float if k == "cost" else np.int64) for k in keys})
+        f: Series(f, lo, hi, {k: np.zeros(n, dtype=float if k == "cost" else np.int64) for k in KEYS})
         for f in names
     }
-    for row in rows:
-        series, i = out[row[0]], row[1] - first
-        for k, v in zip(keys, row[2:], strict=True):
-            series.counts[k][i] = v
+    counted = store.rows(
+        f"""SELECT feature, CAST(floor(epoch_us(bucket) / {_STEP_US}) AS BIGINT) AS b,
+                   sum(requests), sum(errors), sum(feedback_n), sum(feedback_neg),
+                   coalesce(sum(cost_sum), 0)
+            FROM rollup_5m
+            WHERE feature IN (SELECT unnest(?::VARCHAR[])) AND bucket >= ? AND bucket < ?
+            GROUP BY ALL""",
+        [names, lo, hi],
+    )
+    _fill(out, first, counted, ("requests", "errors", "fb_n", "fb_bad", "cost"))
+    thresholds = [(f, _threshold(config, f, "latency"), _threshold(config, f, "quality")) for f in names]
+    judged = [t for t in thresholds if t[1] is not None or t[2] is not None]
+    if judged:
+        names_t, lat, qual = (list(c) for c in zip(*judged, strict=True))
+        scored = store.rows(
+            f"""WITH t AS (SELECT unnest(?::VARCHAR[]) AS feature, unnest(?::DOUBLE[]) AS lat_t,
+                                  unnest(?::DOUBLE[]) AS q_t)
+                SELECT r.feature, CAST(floor(epoch_us(r.timestamp) / {_STEP_US}) AS BIGINT) AS b,
+                       count(r.latency_ms), count(*) FILTER (WHERE r.latency_ms > t.lat_t),
+                       count(r.quality_score), count(*) FILTER (WHERE r.quality_score < t.q_t)
+                FROM requests r JOIN t ON r.feature = t.feature
+                WHERE r.timestamp >= ? AND r.timestamp < ?
+                GROUP BY ALL""",
+            [names_t, lat, qual, lo, hi],
+        )
+        _fill(out, first, scored, ("lat_n", "lat_bad", "q_n", "q_bad"))
     return out
+
+
+KEYS = ("requests", "errors", "lat_n", "lat_bad", "q_n", "q_bad", "fb_n", "fb_bad", "cost")
+
+
+def _fill(out: dict[str, Series], first: int, rows: list, keys: tuple[str, ...]) -> None:
+    """Put each (feature, bucket number, *counts) row into its feature's arrays (column-wise:
+    a month of five-minute rows is tens of thousands)."""
+    if not rows:
+        return
+    columns = list(zip(*rows, strict=True))
+    feature = np.asarray(columns[0], dtype=object)
+    index = np.asarray(columns[1], dtype=np.int64) - first
+    values = {k: np.asarray(c, dtype=float) for k, c in zip(keys, columns[2:], strict=True)}
+    for name, series in out.items():
+        mine = feature == name
+        at = index[mine]
+        for k in keys:
+            series.counts[k][at] = values[k][mine]
 
 
 def _threshold(config: SloConfig, feature: str, sli: str) -> float | None:

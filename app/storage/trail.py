@@ -14,13 +14,14 @@ import json
 import sqlite3
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from app.flags.base import ActionResult, HistoryEntry
 from app.storage.datadir import DataDir
 from app.storage.ledger import Ledger
+from app.timestamps import utcnow
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS flag_audit (
@@ -284,7 +285,7 @@ def _entry(row: Any) -> AuditEntry:
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime(ISO)
+    return utcnow().strftime(ISO)
 
 
 def _iso(when: datetime) -> str:

@@ -46,8 +46,10 @@ def test_canary_incident_from_feature_to_verified_rollback_and_post_mortem(app_u
             # open an incident for it (same browser session: the feature carries over)
             page.get_by_role("link", name="Incidents").click()
             expect(page.get_by_role("heading", name="🧯 Incidents")).to_be_visible()
+            # the page opens on the demo's own incident (INC-0001), the form folded
+            page.get_by_text("➕ Open an incident").click()
             expect(page.get_by_text("change flag, scope partial")).to_be_visible()
-            expect(page.get_by_label("Title")).to_have_value("doc-summarizer degraded")
+            expect(page.get_by_role("textbox", name="Title")).to_have_value("doc-summarizer degraded")
             page.get_by_role("button", name="🧯 Open incident").click()
             expect(page.get_by_text("0 of 7 steps done or skipped")).to_be_visible()
             page.screenshot(path=str(SHOTS / "e2e-2-incident.png"), full_page=True)

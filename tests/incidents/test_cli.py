@@ -39,7 +39,7 @@ def test_open_list_note_status_and_postmortem_from_the_command_line(flag_demo_di
     )
     assert code == 0
     incident_id = json.loads(out)["id"]
-    assert incident_id == "INC-0001"
+    assert incident_id == "INC-0002"  # the demo ships INC-0001 (app/demo/incident.py)
 
     code, out, _ = run(
         capsys,
@@ -65,7 +65,8 @@ def test_open_list_note_status_and_postmortem_from_the_command_line(flag_demo_di
     )
 
     code, out, _ = run(capsys, "incidents", "list", "--json", *d)
-    [listed] = json.loads(out)["incidents"]
+    [listed, shipped] = json.loads(out)["incidents"]  # newest first; the demo ships INC-0001
+    assert shipped["id"] == "INC-0001"
     assert (listed["id"], listed["status"], listed["severity"], listed["playbook"]) == (
         incident_id,
         "mitigated",

@@ -37,6 +37,11 @@ def page(data_dir: Path, monkeypatch: pytest.MonkeyPatch, **state: object) -> Ap
     return at
 
 
+def opened_here(data_dir: Path) -> list:
+    """The incidents a test opened: all but the one the demo ships (INC-0001)."""
+    return [i for i in IncidentLog(data_dir).list() if i.id != "INC-0001"]
+
+
 def widget(elements, label: str):
     [found] = [w for w in elements if w.label == label]
     return found
@@ -60,7 +65,7 @@ def test_an_incident_opened_from_the_feature_page_is_prefilled_with_the_feature(
     button(at, "🧯 Open incident").click()
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    [incident] = IncidentLog(flag_demo_dir).list()
+    [incident] = opened_here(flag_demo_dir)
     assert (incident.features, incident.playbook, incident.metric, incident.severity) == (
         ["doc-summarizer"],
         "canary-failure",
@@ -91,7 +96,7 @@ def test_a_detected_degradation_prefills_the_incident_and_is_used_once(flag_demo
     assert widget(at.selectbox, "Playbook").value == "prompt-regression"
     button(at, "🧯 Open incident").click()
     at.run()
-    [incident] = IncidentLog(flag_demo_dir).list()
+    [incident] = opened_here(flag_demo_dir)
     assert (incident.title, incident.onset, incident.source) == (
         "support-reply quality dropped",
         datetime(2026, 11, 20, 14),
@@ -236,7 +241,7 @@ def test_an_incident_opened_by_hand_gets_the_analysis_finding_and_can_be_analyse
     button(at, "🧯 Open incident").click()
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    [incident] = IncidentLog(flag_demo_dir).list()
+    [incident] = opened_here(flag_demo_dir)
     assert incident.finding is not None and incident.finding["metric"] == "error_rate"
     assert incident.finding["scope"]["kind"] == "single_user"
     assert any("ticket-triage-agent error_rate" in s.value for s in at.success)

@@ -166,3 +166,61 @@ def test_counting_starts_and_ends_on_five_minute_boundaries(data_dir: Path):
     assert series.since == T0 and series.until == T0 + timedelta(minutes=15)
     assert series.counts["requests"].tolist() == [10, 10, 10]
     assert isinstance(series.since, datetime)
+
+
+def test_counts_from_the_rollups_and_the_requests_equal_a_direct_count_of_the_requests(data_dir: Path):
+    # Two files (the rollups are kept per file), a feature with latency and quality
+    # objectives and one with only availability, feedback, nulls and a partial last bucket.
+    rows_a = per_bucket(T0, 24, 6, bad={3: 2, 10: 6}, quality_score=0.8, feedback=1)
+    rows_b = per_bucket(T0 + timedelta(minutes=2), 24, 4, feature="g", bad={5: 1}, feedback=-1)
+    for i, r in enumerate(rows_a):
+        r["latency_ms"] = 50.0 + 40 * (i % 5)  # 50 .. 210 ms
+        r["quality_score"] = None if i % 7 == 0 else 0.3 + 0.1 * (i % 6)
+        r["feedback"] = None if i % 3 else (-1 if i % 2 else 1)
+    load(data_dir, rows_a[:70], "a.parquet")
+    store = load(data_dir, rows_a[70:] + rows_b, "b.parquet")
+    cfg = parse_slos(
+        {
+            "features": {
+                "f": {
+                    "objectives": [
+                        {"sli": "latency", "threshold_ms": 120, "objective": 0.9},
+                        {"sli": "quality", "threshold": 0.6, "objective": 0.9},
+                        {"sli": "feedback", "objective": 0.9},
+                    ]
+                },
+                "g": {"objectives": [{"sli": "success_rate", "objective": 0.9}]},
+            }
+        }
+    )
+    until = T0 + timedelta(minutes=117)  # not on a bucket boundary
+    series = count_events(store, cfg, T0, until)
+    for feature, keys in {
+        "f": ("requests", "errors", "lat_n", "lat_bad", "q_n", "q_bad", "fb_n", "fb_bad", "cost"),
+        "g": ("requests", "errors", "fb_n", "fb_bad", "cost"),
+    }.items():
+        lat, q = (120.0, 0.6) if feature == "f" else (None, None)
+        direct = store.rows(
+            """SELECT CAST(floor(epoch_us(timestamp) / 300000000) AS BIGINT) AS b, count(*), count(error),
+                      count(latency_ms), count(*) FILTER (WHERE latency_ms > ?),
+                      count(quality_score), count(*) FILTER (WHERE quality_score < ?),
+                      count(feedback), count(*) FILTER (WHERE feedback = -1), coalesce(sum(cost_usd), 0)
+               FROM requests WHERE feature = ? AND timestamp >= ? AND timestamp < ? GROUP BY 1 ORDER BY 1""",
+            [lat, q, feature, T0, T0 + timedelta(minutes=120)],
+        )
+        s = series[feature]
+        assert len(s.counts["requests"]) == 24
+        columns = dict(
+            zip(
+                ("requests", "errors", "lat_n", "lat_bad", "q_n", "q_bad", "fb_n", "fb_bad", "cost"),
+                range(1, 10),
+                strict=True,
+            )
+        )
+        for key in keys:
+            expected = np.zeros(24)
+            for row in direct:
+                expected[row[0] - direct[0][0]] = row[columns[key]]
+            assert np.allclose(s.counts[key], expected), (feature, key)
+        rows = rows_a if feature == "f" else rows_b
+        assert s.counts["requests"].sum() == sum(r["timestamp"] < T0 + timedelta(minutes=120) for r in rows)

@@ -72,7 +72,31 @@ def test_json_follows_the_contract(demo_dir: Path, capsys):
         "gpt-4.1-2025-04-14",
     )
     assert model["failed"] == 1 and model["median_recovery_min"] == failed["recovery_min"]
-    assert doc["incidents"] == []
+    assert doc["incidents"] == [] and doc["still_open"] == []  # the demo's incident is in W45
+
+
+def test_json_gives_the_incident_of_its_week_and_carries_it_while_it_is_open(demo_dir: Path, capsys):
+    code, out, _ = run(capsys, "review", "--data-dir", str(demo_dir), "--week", "2026-W45", "--json")
+    assert code == 0
+    [incident] = json.loads(out)["incidents"]
+    assert {k: incident[k] for k in ("id", "severity", "status", "rolled_back", "detected_by")} == {
+        "id": "INC-0001",
+        "severity": "SEV3",
+        "status": "resolved",
+        "rolled_back": True,
+        "detected_by": "person",
+    }
+    # onset 13:00, opened 13:35, rolled back 16:30 (plus the seconds the action took), resolved 18:30
+    assert incident["ttd_min"] == 35 and incident["ttr_min"] == 330
+    assert incident["ttm_min"] == pytest.approx(210, abs=0.1)
+    assert incident["open_action_items"] == 2 and incident["opened_at"] == "2026-11-04T13:35:00Z"
+    code, out, _ = run(capsys, "review", "--data-dir", str(demo_dir), "--week", "2026-W47", "--json")
+    doc = json.loads(out)
+    assert doc["incidents"] == [] and [i["id"] for i in doc["still_open"]] == ["INC-0001"]
+    code, out, _ = run(capsys, "review", "--data-dir", str(demo_dir), "--week", "2026-W47")
+    assert "; 0 incident(s), 1 from earlier weeks still open" in out
+    row = "| INC-0001 | support-reply answers got worse after prompt v7.1 | SEV3 | resolved | 35 min |"
+    assert row in out.split("## Still open from earlier weeks")[1]
 
 
 def test_markdown_is_tables_and_headings_without_html(demo_dir: Path, tmp_path: Path, capsys):

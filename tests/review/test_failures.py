@@ -223,3 +223,32 @@ def test_a_value_replaced_by_a_newer_one_is_not_a_revert(data_dir: Path):
     [v2] = [e for e in changes.timeline_changes(store) if e.to_value == "v2"]
     [o] = failures.classify(store, [v2], [v2], [], [], H24)
     assert not o.failed
+
+
+def test_a_declared_change_and_its_flag_history_entry_count_as_one_change():
+    declared = change(T0)
+    recorded_too = change(T0 + timedelta(seconds=40), key="support-reply-prompt", source="flag-audit")
+    elsewhere = change(T0, feature="doc-summarizer", key="doc-summarizer-prompt", source="flag-audit")
+    much_later = change(T0 + timedelta(hours=2), key="support-reply-prompt", source="flag-audit")
+    kept, same_as = failures.one_per_change([declared, recorded_too, elsewhere, much_later])
+    assert kept == [declared, elsewhere, much_later]
+    assert same_as == {recorded_too.change_id: declared.change_id}
+    # a finding that names the flag system's record blames the change it was counted under
+    outcomes = failures.classify(None, kept, kept, [_finding(recorded_too, T0)], [], H24, same_as)
+    by_id = {o.change.change_id: o for o in outcomes}
+    assert by_id[declared.change_id].failed
+    assert by_id[declared.change_id].why.startswith("top suspect of the quality_score degradation")
+    assert not by_id[elsewhere.change_id].failed and not by_id[much_later.change_id].failed
+    assert failures.by_kind(outcomes)["prompt"].count == 3
+
+
+def test_the_demo_prompt_change_counts_once_after_the_flag_history_is_fetched(demo_dir: Path):
+    from app.review.report import week_bounds, weekly_review
+    from app.rollback.history import sync_history
+    from app.storage.store import Store
+
+    assert "synced" in sync_history(demo_dir, force=True)["local"]
+    review = weekly_review(Store(demo_dir), week_bounds("2026-W45"))
+    [failed] = review.failed_changes
+    assert (failed.change.source, failed.change.to_value) == ("declared", "v7.1")
+    assert review.by_kind["prompt"].count == 1

@@ -83,6 +83,39 @@ def test_the_prompt_change_that_was_reverted_in_the_logs_fails_in_its_week(app: 
     assert row["Recovery"] == "3.5 h"
 
 
+def test_the_incidents_of_a_week_show_their_ttd_ttm_ttr_and_later_weeks_what_is_still_open(app: AppTest):
+    # The default week (2026-W47) has no incident of its own; the demo's incident of
+    # 2026-W45 is resolved with two action items open, so it is still open.
+    still_open = frame(app, "Incident", "Open action items")
+    assert still_open.to_dict("records") == [
+        {
+            "Incident": "INC-0001",
+            "Title": "support-reply answers got worse after prompt v7.1",
+            "Severity": "SEV3",
+            "Status": "resolved",
+            "TTD": "35 min",
+            "TTM": "3.5 h",
+            "TTR": "5.5 h",
+            "Rolled back": "yes",
+            "Detected by": "person",
+            "Open action items": "2",
+        }
+    ]
+    # W47 has no incident of its own: the only incident table is the still-open one
+    assert len([df for df in app.dataframe if df.value.columns[0] == "Incident"]) == 1
+    app.selectbox(key="review_week").set_value("2026-W45").run()
+    assert not app.exception
+    tables = [df.value for df in app.dataframe if df.value.columns[0] == "Incident"]
+    assert len(tables) == 1  # the week's own incidents; none earlier still open
+    [row] = tables[0].to_dict("records")
+    assert (row["Incident"], row["TTD"], row["TTM"], row["TTR"]) == ("INC-0001", "35 min", "3.5 h", "5.5 h")
+    assert (row["Rolled back"], row["Detected by"], row["Open action items"]) == ("yes", "person", "2")
+    # the failed prompt change names the console's rollback and the incident as evidence
+    failed = frame(app, "When", "Why failed")
+    why = failed[failed["Feature"] == "support-reply"].iloc[0]["Why failed"]
+    assert "rolled back by the console" in why and "top suspect of INC-0001" in why
+
+
 def test_the_overview_names_the_features_burning_budget_now(demo_dir: Path, monkeypatch: pytest.MonkeyPatch):
     from app.review.alerting import firing_now
 
@@ -122,3 +155,28 @@ def test_a_bad_slos_yaml_is_shown_with_every_problem_named_by_line_and_key(
         "success_rate, latency, quality, feedback, got 'speed'"
     ) in error
     assert not at.metric  # no attainment is shown from a file that cannot be used
+
+
+def test_an_incident_opened_after_the_review_was_computed_shows_at_the_next_rerun(
+    app: AppTest, demo_dir: Path
+):
+    from datetime import datetime
+
+    from app.incidents.log import IncidentLog
+
+    week = [df.value for df in app.dataframe if df.value.columns[0] == "Incident"]
+    assert [list(t["Incident"]) for t in week] == [["INC-0001"]]  # still open from W45 only
+    IncidentLog(demo_dir).open(
+        "Summaries failing on the canary",
+        ["doc-summarizer"],
+        "SEV2",
+        onset=datetime(2026, 11, 21, 9),
+        at=datetime(2026, 11, 21, 9, 50),
+        source="detection",
+    )
+    app.run()
+    assert not app.exception
+    tables = [df.value for df in app.dataframe if df.value.columns[0] == "Incident"]
+    assert [list(t["Incident"]) for t in tables] == [["INC-0002"], ["INC-0001"]]
+    [row] = tables[0].to_dict("records")
+    assert (row["TTD"], row["Detected by"], row["TTM"]) == ("50 min", "tool", "n/a")

@@ -147,11 +147,12 @@ def test_registry_lists_every_feature_with_its_prompt_and_quality(demo_dir: Path
     assert "Quality now = last 24 h of data" in shown(at)
 
 
-def test_incidents_page_offers_every_shipped_playbook_when_none_is_open(demo_dir: Path, monkeypatch):
+def test_incidents_page_offers_every_shipped_playbook(demo_dir: Path, monkeypatch):
     from app.incidents.playbooks import load_playbooks
 
     at = run_page(demo_dir, "views/incidents.py", monkeypatch)
-    assert "No incidents yet." in shown(at)
+    # the demo ships one resolved incident (app/demo/incident.py): the page opens on it
+    assert at.selectbox(key="incident_select").value == "INC-0001"
     playbook = next(s for s in at.selectbox if s.label == "Playbook")
     assert [o for o in playbook.options if o != "(none)"] == [p.id for p in load_playbooks()[0]]
 
@@ -160,7 +161,11 @@ def test_audit_page_filters_by_the_features_in_the_logs(demo_dir: Path, monkeypa
     features = [f for (f,) in sql(demo_dir, "SELECT DISTINCT feature FROM requests ORDER BY 1")]
     at = run_page(demo_dir, "views/audit.py", monkeypatch)
     assert next(s for s in at.selectbox if s.label == "Feature").options == ["(all)", *features]
-    assert "No flag actions recorded yet" in shown(at)
+    # the demo's one press: the prompt revert of its incident, replayed at its time
+    assert (
+        "Latest press: **sam** (responder) · revert-prompt support-reply · verified · 2026-11-04 16:30:"
+        in shown(at)
+    )
 
 
 @pytest.fixture(scope="module")

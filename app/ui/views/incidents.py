@@ -124,6 +124,8 @@ def open_form() -> None:
             attach_analysis(incident.id)
         st.session_state.pop("incident_prefill", None)
         st.session_state["incident_id"] = incident.id
+        # the picker below keeps its last choice unless told: show the new incident
+        st.session_state["incident_select"] = incident.id
         st.query_params["incident"] = incident.id
         st.rerun()
 

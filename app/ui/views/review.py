@@ -117,7 +117,10 @@ st.subheader("Failed changes")
 table(export.failed_rows)
 st.header("Incidents")
 table(export.incident_rows)
-if review.incidents and st.button("🧯 Open the incidents", key="review_incidents"):
+st.subheader("Still open from earlier weeks")
+st.caption("Incidents opened before this week that are not resolved or have action items open.")
+table(export.still_open_rows)
+if (review.incidents or review.still_open) and st.button("🧯 Open the incidents", key="review_incidents"):
     st.switch_page("views/incidents.py")
 st.header("Top regressions")
 table(export.regression_rows)
