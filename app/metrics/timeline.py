@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from app import stats
-from app.storage import rollups
+from app.storage import rollups, spans
 from app.storage.schema import SPLIT_DIMENSIONS
 from app.storage.store import Store
 
@@ -144,14 +144,13 @@ OVERVIEW_METRICS = (
 
 def overview(store: Store, since: datetime, until: datetime) -> pl.DataFrame:
     """Per feature: each metric for [since, until) and for the previous period of equal length,
-    the relative change, and the feature's last change event before `until`."""
+    the relative change, and the feature's last change event before `until`.
+
+    Read from the rollups: the whole hours of each period from `rollup_5m` (counts and sums)
+    and `latency_hist_1h` (p95), the partial hours at the periods' ends from the requests, so
+    the figures are exact but for the p95, which is within 1% (docs/aggregates.md)."""
     prev_since = since - (until - since)
-    sql = f"""
-        SELECT feature, CASE WHEN timestamp >= ? THEN 'cur' ELSE 'prev' END AS period,
-               {_SELECT}
-        FROM requests WHERE timestamp >= ? AND timestamp < ?
-        GROUP BY ALL"""
-    df = store.query(sql, [since, prev_since, until])
+    df = _period_metrics(store, [("prev", prev_since, since), ("cur", since, until)])
     if df.is_empty():
         return df
     kept = (*OVERVIEW_METRICS, "quality_sd", "quality_n", "feedback_n")
@@ -188,6 +187,142 @@ def overview(store: Store, since: datetime, until: datetime) -> pl.DataFrame:
             last_change=pl.lit(None, pl.Utf8), last_change_at=pl.lit(None, pl.Datetime("us"))
         )
     return out.sort("feature")
+
+
+_PERIOD_SUMS = """sum(requests) AS requests, sum(errors) AS errors, sum(quality_n) AS quality_n,
+    sum(quality_sum) AS quality_sum, sum(quality_sumsq) AS quality_sumsq, sum(cost_n) AS cost_n,
+    sum(cost_sum) AS cost_sum, sum(feedback_n) AS feedback_n, sum(feedback_neg) AS feedback_neg"""
+# the same sums over requests, under the names of rollup_5m's columns
+_RAW_SUMS = """count(*) AS requests, count(error) AS errors, count(quality_score) AS quality_n,
+    sum(quality_score) AS quality_sum, sum(quality_score * quality_score) AS quality_sumsq,
+    count(cost_usd) AS cost_n, sum(cost_usd) AS cost_sum, count(feedback) AS feedback_n,
+    count(*) FILTER (WHERE feedback = -1) AS feedback_neg"""
+# the bin of latency_hist_1h (rollups.py), for the latencies of a partial hour
+_RAW_BIN = f"CAST(floor(ln(greatest(latency_ms, 0.01)) / ln({rollups.BIN_BASE})) AS INTEGER)"
+
+
+def _period_case(periods: list[tuple[str, datetime, datetime]], column: str, params: list) -> str:
+    parts = []
+    for name, lo, hi in periods:
+        parts.append(f"WHEN {column} >= ? AND {column} < ? THEN '{name}'")
+        params += [lo, hi]
+    return "CASE " + " ".join(parts) + " END"
+
+
+def _period_metrics(store: Store, periods: list[tuple[str, datetime, datetime]]) -> pl.DataFrame:
+    """Every feature's metrics in each named period, from the rollups' whole hours and the
+    requests of the partial hours at the periods' ends (one row per feature and period)."""
+    hour = timedelta(hours=1)
+    cuts = [(name, spans.cut(lo, hi, hour)) for name, lo, hi in periods]
+    inner = [(name, *c.inner) for name, c in cuts if c.inner is not None]
+    edge = [(name, lo, hi) for name, c in cuts for lo, hi in c.edges]
+    sums: list[tuple] = []
+    bins: list[tuple] = []
+    with store.session():
+        if inner:
+            p: list = []
+            case = _period_case(inner, "bucket", p)
+            sums += store.rows(
+                f"""SELECT feature, period, {_PERIOD_SUMS} FROM (
+                        SELECT *, {case} AS period FROM rollup_5m
+                        WHERE bucket >= ? AND bucket < ?) WHERE period IS NOT NULL
+                    GROUP BY ALL""",
+                p + [min(i[1] for i in inner), max(i[2] for i in inner)],
+            )
+            p = []
+            case = _period_case(inner, "bucket", p)
+            bins += store.rows(
+                f"""SELECT feature, period, bin, sum(n) FROM (
+                        SELECT *, {case} AS period FROM latency_hist_1h
+                        WHERE bucket >= ? AND bucket < ?) WHERE period IS NOT NULL
+                    GROUP BY ALL""",
+                p + [min(i[1] for i in inner), max(i[2] for i in inner)],
+            )
+        if edge:
+            p = []
+            case = _period_case(edge, "timestamp", p)
+            where = " OR ".join("(timestamp >= ? AND timestamp < ?)" for _ in edge)
+            window = [x for _, lo, hi in edge for x in (lo, hi)]
+            sums += store.rows(
+                f"""SELECT feature, {case} AS period, {_RAW_SUMS} FROM requests
+                    WHERE {where} GROUP BY ALL""",
+                p + window,
+            )
+            p = []
+            case = _period_case(edge, "timestamp", p)
+            bins += store.rows(
+                f"""SELECT feature, {case} AS period, {_RAW_BIN} AS bin, count(*) FROM requests
+                    WHERE ({where}) AND latency_ms IS NOT NULL GROUP BY ALL""",
+                p + window,
+            )
+    names = ("requests", "errors", "quality_n", "quality_sum", "quality_sumsq")
+    names += ("cost_n", "cost_sum", "feedback_n", "feedback_neg")
+    acc: dict[tuple[str, str], list[float]] = {}
+    for feature, period, *values in sums:
+        slot = acc.setdefault((feature, period), [0] * len(names))
+        for i, v in enumerate(values):
+            slot[i] += v or 0
+    hists: dict[tuple[str, str], dict[int, int]] = {}
+    for feature, period, b, n in bins:
+        h = hists.setdefault((feature, period), {})
+        h[int(b)] = h.get(int(b), 0) + int(n)
+    rows = []
+    for (feature, period), values in sorted(acc.items()):
+        v = dict(zip(names, values, strict=True))
+        n, q_n, q_sum = int(v["requests"]), int(v["quality_n"]), float(v["quality_sum"])
+        if n == 0:
+            continue
+        q_var = (float(v["quality_sumsq"]) - q_sum * q_sum / q_n) / (q_n - 1) if q_n > 1 else None
+        rows.append(
+            {
+                "feature": feature,
+                "period": period,
+                "requests": n,
+                "error_rate": v["errors"] / n,
+                "quality_score": q_sum / q_n if q_n else None,
+                "quality_sd": max(q_var, 0.0) ** 0.5 if q_var is not None else None,
+                "quality_n": q_n,
+                "latency_p95_ms": hist_quantile(hists.get((feature, period), {}), 0.95),
+                "cost_per_request_usd": v["cost_sum"] / v["cost_n"] if v["cost_n"] else None,
+                "negative_feedback_rate": v["feedback_neg"] / v["feedback_n"] if v["feedback_n"] else None,
+                "feedback_n": int(v["feedback_n"]),
+            }
+        )
+    schema = {
+        "feature": pl.Utf8,
+        "period": pl.Utf8,
+        "requests": pl.Int64,
+        "error_rate": pl.Float64,
+        "quality_score": pl.Float64,
+        "quality_sd": pl.Float64,
+        "quality_n": pl.Int64,
+        "latency_p95_ms": pl.Float64,
+        "cost_per_request_usd": pl.Float64,
+        "negative_feedback_rate": pl.Float64,
+        "feedback_n": pl.Int64,
+    }
+    return pl.DataFrame(rows, schema=schema)
+
+
+def hist_quantile(hist: dict[int, int], level: float) -> float | None:
+    """A quantile of the values counted in latency_hist_1h's bins, as the hourly timeline
+    reads it (rollups.timeline_sql): `quantile_cont`'s rank level x (n - 1) between the two
+    order statistics around it, each taken as spread evenly within its bin."""
+    total = sum(hist.values())
+    if total == 0:
+        return None
+    r = level * (total - 1)
+    k0 = int(r // 1)
+    k1 = min(k0 + 1, total - 1)
+    values = {}
+    below = 0
+    for b in sorted(hist):
+        n = hist[b]
+        for k in (k0, k1):
+            if below <= k < below + n:
+                values[k] = rollups.BIN_BASE ** (b + (k - below + 0.5) / n)
+        below += n
+    return values[k0] + (r - k0) * (values[k1] - values[k0])
 
 
 # A change "for the worse" on the overview is one in the bad direction that is both large
