@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from app import stats
-from app.storage import rollups, spans
+from app.storage import aggregates, rollups, spans
 from app.storage.schema import SPLIT_DIMENSIONS
 from app.storage.store import Store
 
@@ -101,6 +101,10 @@ def timeline(
             FROM requests WHERE feature = ? AND timestamp >= ? AND timestamp < ?
             GROUP BY 1 ORDER BY 1"""
         df = store.query(sql, [feature, since, until])
+    elif (split in ROLLUP_SPLITS and BUCKET_WIDTH[bucket] >= timedelta(minutes=rollups.ROLLUP_MINUTES)) or (
+        split in aggregates.SPLIT_DIMENSIONS and BUCKET_WIDTH[bucket] >= HOUR and store.lake is not None
+    ):
+        df = _split_from_sums(store, feature, since, until, bucket, split)
     else:
         params: list = []
         series = _split_expr(split, params)
@@ -111,7 +115,7 @@ def timeline(
                 for r in store.rows(
                     f"""SELECT {series} FROM requests
                     WHERE feature = ? AND timestamp >= ? AND timestamp < ?
-                    GROUP BY 1 ORDER BY count(*) DESC LIMIT {MAX_SERIES}""",
+                    GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT {MAX_SERIES}""",
                     params + window,
                 )
             ]
@@ -130,6 +134,75 @@ def timeline(
         quality_lo=(pl.col("quality_score") - half).clip(0, 1),
         quality_hi=(pl.col("quality_score") + half).clip(0, 1),
     )
+
+
+# Splits read from sums where a table holds them: rollup_5m carries the model, the model that
+# answered and the prompt version (both modes); the lake's agg_dim_1h carries six dimensions
+# by the hour. The whole buckets of the range come from the table, its partial buckets at the
+# ends from the requests, so the numbers are those of the requests. The p95 per series is read
+# from the requests' latencies: no table keeps a histogram per dimension value.
+ROLLUP_SPLITS = ("model", "response_model", "prompt_version")
+HOUR = timedelta(hours=1)
+
+
+def _split_from_sums(
+    store: Store, feature: str, since: datetime, until: datetime, bucket: str, split: str
+) -> pl.DataFrame:
+    width = BUCKET_WIDTH[bucket]
+    if split in ROLLUP_SPLITS and (store.lake is None or width < HOUR):
+        step = HOUR if width >= HOUR else timedelta(minutes=rollups.ROLLUP_MINUTES)
+        table = f"""SELECT bucket AS ts, coalesce({split}, '(none)') AS series, {_ROLLUP_COLUMNS}
+                    FROM rollup_5m WHERE feature = ? AND bucket >= ? AND bucket < ?"""
+        table_params: list = [feature]
+    else:
+        step = HOUR
+        table = f"""SELECT bucket AS ts, value AS series, {_ROLLUP_COLUMNS}
+                    FROM agg_dim_1h WHERE feature = ? AND dimension = ? AND bucket >= ? AND bucket < ?"""
+        table_params = [feature, split]
+    cut = spans.cut(since, until, step)
+    parts, params = [], []
+    if cut.inner is not None:
+        parts.append(table)
+        params += table_params + list(cut.inner)
+    if cut.edges:
+        where, edge_params = spans.edges_sql([cut])
+        step_sql = "1 hour" if step == HOUR else f"{rollups.ROLLUP_MINUTES} minutes"
+        parts.append(
+            f"""SELECT time_bucket(INTERVAL '{step_sql}', timestamp) AS ts,
+                       coalesce({split}, '(none)') AS series, {_RAW_SUMS}
+                FROM requests WHERE feature = ? AND {where} GROUP BY 1, 2"""
+        )
+        params += [feature] + edge_params
+    sql = f"""
+        WITH parts AS ({" UNION ALL ".join(parts)}),
+        top AS (SELECT series FROM parts GROUP BY 1 ORDER BY sum(requests) DESC, 1 LIMIT {MAX_SERIES}),
+        agg AS (
+            SELECT time_bucket(INTERVAL '{bucket}', ts) AS bucket,
+                   CASE WHEN series IN (SELECT series FROM top) THEN series ELSE 'other' END AS series,
+                   CAST(sum(requests) AS BIGINT) AS requests, sum(errors) / sum(requests) AS error_rate,
+                   sum(quality_sum) / nullif(sum(quality_n), 0) AS quality_score,
+                   CASE WHEN sum(quality_n) > 1 THEN sqrt(greatest(sum(quality_sumsq)
+                        - sum(quality_sum) ^ 2 / sum(quality_n), 0) / (sum(quality_n) - 1))
+                   END AS quality_sd,
+                   CAST(sum(quality_n) AS BIGINT) AS quality_n,
+                   sum(cost_sum) / nullif(sum(cost_n), 0) AS cost_per_request_usd,
+                   sum(feedback_neg) / nullif(sum(feedback_n), 0) AS negative_feedback_rate,
+                   CAST(sum(feedback_n) AS BIGINT) AS feedback_n
+            FROM parts GROUP BY 1, 2 HAVING sum(requests) > 0),
+        p95 AS (
+            SELECT time_bucket(INTERVAL '{bucket}', timestamp) AS bucket,
+                   CASE WHEN coalesce({split}, '(none)') IN (SELECT series FROM top)
+                        THEN coalesce({split}, '(none)') ELSE 'other' END AS series,
+                   quantile_cont(latency_ms, 0.95) AS latency_p95_ms
+            FROM requests WHERE feature = ? AND timestamp >= ? AND timestamp < ? GROUP BY 1, 2)
+        SELECT bucket, series, requests, error_rate, quality_score, quality_sd, quality_n,
+               latency_p95_ms, cost_per_request_usd, negative_feedback_rate, feedback_n
+        FROM agg LEFT JOIN p95 USING (bucket, series) ORDER BY bucket, series"""
+    return store.query(sql, params + [feature, since, until])
+
+
+_ROLLUP_COLUMNS = """requests, errors, quality_n, quality_sum, quality_sumsq, cost_n, cost_sum,
+    feedback_n, feedback_neg"""
 
 
 OVERVIEW_METRICS = (
