@@ -222,6 +222,11 @@ def overview(store: Store, since: datetime, until: datetime) -> pl.DataFrame:
     Read from the rollups: the whole hours of each period from `rollup_5m` (counts and sums)
     and `latency_hist_1h` (p95), the partial hours at the periods' ends from the requests, so
     the figures are exact but for the p95, which is within 1% (docs/aggregates.md)."""
+    with store.session():  # one connection (in lake mode each one sets up the lake's views)
+        return _overview(store, since, until)
+
+
+def _overview(store: Store, since: datetime, until: datetime) -> pl.DataFrame:
     prev_since = since - (until - since)
     df = _period_metrics(store, [("prev", prev_since, since), ("cur", since, until)])
     if df.is_empty():
@@ -316,18 +321,15 @@ def _period_metrics(store: Store, periods: list[tuple[str, datetime, datetime]])
             case = _period_case(edge, "timestamp", p)
             where = " OR ".join("(timestamp >= ? AND timestamp < ?)" for _ in edge)
             window = [x for _, lo, hi in edge for x in (lo, hi)]
-            sums += store.rows(
-                f"""SELECT feature, {case} AS period, {_RAW_SUMS} FROM requests
-                    WHERE {where} GROUP BY ALL""",
+            # one pass over the partial hours: the sums and the latency bins together
+            for feature, period, b, lat_n, *values in store.rows(
+                f"""SELECT feature, {case} AS period, {_RAW_BIN} AS bin, count(latency_ms),
+                           {_RAW_SUMS} FROM requests WHERE {where} GROUP BY ALL""",
                 p + window,
-            )
-            p = []
-            case = _period_case(edge, "timestamp", p)
-            bins += store.rows(
-                f"""SELECT feature, {case} AS period, {_RAW_BIN} AS bin, count(*) FROM requests
-                    WHERE ({where}) AND latency_ms IS NOT NULL GROUP BY ALL""",
-                p + window,
-            )
+            ):
+                sums.append((feature, period, *values))
+                if b is not None:
+                    bins.append((feature, period, b, lat_n))
     names = ("requests", "errors", "quality_n", "quality_sum", "quality_sumsq")
     names += ("cost_n", "cost_sum", "feedback_n", "feedback_neg")
     acc: dict[tuple[str, str], list[float]] = {}

@@ -121,7 +121,17 @@ def create_aggregate_views(con, lake: LakeConfig) -> None:
     from app.storage.aggregates import MEASURES, TABLES
 
     for table in HOURLY_TABLES:
-        src = _source(con, f"{lake.aggregates}/{table}", f"lake_{table}")
+        root = f"{lake.aggregates}/{table}"
+        if root.startswith("s3://"):
+            src = _source(con, root, f"lake_{table}")
+        elif any(Path(root).glob("date=*/feature=*/*.parquet")):
+            # One builder writes every file of a table with the same columns (a new
+            # contract version rebuilds them all), so the schema is read from one file, not
+            # merged over all of them: this is done on every connection.
+            glob = f"{root}/date=*/feature=*/*.parquet".replace("'", "''")
+            src = f"read_parquet('{glob}', hive_partitioning = true, hive_types_autocast = false)"
+        else:
+            src = None
         keys = [k for k in TABLES[table] if k != "date"]
         measures = [m[0] for m in MEASURES] + (["users"] if table == "agg_1h" else [])
         if src:
