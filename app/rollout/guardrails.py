@@ -284,23 +284,23 @@ def advise(
 def daily_traffic(store: Store, feature: str, until: datetime) -> float:
     """Requests a day over the last seven days of data before `until`: the whole five
     minutes from rollup_5m, the partial five minutes at the ends from the requests."""
+    with store.session():
+        return _daily_traffic(store, feature, until)
+
+
+def _daily_traffic(store: Store, feature: str, until: datetime) -> float:
     lo, _ = store.time_bounds(feature)
     if lo is None:
         return 0.0
     since = max(lo, until - timedelta(days=7))
     cut = spans.cut(since, until, timedelta(minutes=rollups.ROLLUP_MINUTES))
-    n = 0
-    with store.session():
-        if cut.inner is not None:
-            n += store.scalar(
-                "SELECT coalesce(sum(requests), 0) FROM rollup_5m "
-                "WHERE feature = ? AND bucket >= ? AND bucket < ?",
-                [feature, *cut.inner],
-            )
-        where, params = spans.edges_sql([cut])
-        if params:
-            n += store.scalar(
-                f"SELECT count(*) FROM requests WHERE feature = ? AND {where}", [feature, *params]
-            )
+    where, params = spans.edges_sql([cut])
+    inner = cut.inner or (since, since)  # an empty range when there is no whole bucket
+    n = store.scalar(
+        f"""SELECT (SELECT coalesce(sum(requests), 0) FROM rollup_5m
+                    WHERE feature = ? AND bucket >= ? AND bucket < ?)
+                 + (SELECT count(*) FROM requests WHERE feature = ? AND {where})""",
+        [feature, *inner, feature, *params],
+    )
     days = max((until - since).total_seconds() / 86400.0, 1 / 24)
     return int(n) / days
