@@ -25,6 +25,7 @@ from typing import Any
 from app import stats
 from app.detection.scope import SliceExcess, choose_scope
 from app.detection.thresholds import DEFAULTS, Thresholds, ThresholdsError, load_thresholds
+from app.storage import aggregates, spans
 from app.storage.store import Store
 
 BASELINE = timedelta(hours=24)
@@ -162,17 +163,20 @@ def window_end(store: Store, feature: str, until: datetime) -> datetime:
 def _sums_by_slice(
     store: Store, feature: str, onset: datetime, end: datetime
 ) -> dict[tuple[str, str, bool], Sums]:
-    parts = [
-        f"SELECT '{d}' AS dim, coalesce(CAST({d} AS VARCHAR), '(none)') AS value, cur, {_SUMS} "
-        f"FROM base GROUP BY ALL"
-        for d in SCOPE_DIMENSIONS
-    ]
-    parts.append(f"SELECT '' AS dim, '' AS value, cur, {_SUMS} FROM base GROUP BY ALL")
-    sql = (
-        "WITH base AS (SELECT *, timestamp >= ? AS cur FROM requests "
-        "WHERE feature = ? AND timestamp >= ? AND timestamp < ?) " + " UNION ALL ".join(parts)
-    )
-    rows = store.rows(sql, [onset, feature, onset - BASELINE, end])
+    """Every slice's sums in the baseline (False) and since the onset (True); the whole
+    feature is the slice ('', '').
+
+    In lake mode the whole hours come from the hourly aggregate tables (agg_1h, agg_dim_1h,
+    and agg_user_1h for users) and only the partial hours at the window's ends and around
+    the onset from the requests. agg_user_1h keeps the 20 busiest users of each hour, so a
+    user's slice counts the hours in which they were among them (docs/aggregates.md). The
+    embedded store has no per-slice rollup and reads the window's requests."""
+    if store.lake is None:
+        rows = _raw_slice_sums(
+            store, feature, onset, "timestamp >= ? AND timestamp < ?", [onset - BASELINE, end]
+        )
+    else:
+        rows = _lake_slice_sums(store, feature, onset, end)
     return {
         (r[0], r[1], bool(r[2])): Sums(
             int(r[3]),
@@ -186,8 +190,60 @@ def _sums_by_slice(
             float(r[11] or 0),
             int(r[12]),
         )
-        for r in rows
+        for r in sorted(rows, key=lambda r: (r[0], r[1], bool(r[2])))
     }
+
+
+def _raw_slice_sums(store: Store, feature: str, onset: datetime, where: str, params: list) -> list[tuple]:
+    parts = [
+        f"SELECT '{d}' AS dim, coalesce(CAST({d} AS VARCHAR), '(none)') AS value, cur, {_SUMS} "
+        f"FROM base GROUP BY ALL"
+        for d in SCOPE_DIMENSIONS
+    ]
+    parts.append(f"SELECT '' AS dim, '' AS value, cur, {_SUMS} FROM base GROUP BY ALL")
+    sql = (
+        f"WITH base AS (SELECT *, timestamp >= ? AS cur FROM requests WHERE feature = ? AND ({where})) "
+        + " UNION ALL ".join(parts)
+    )
+    return store.rows(sql, [onset, feature, *params])
+
+
+# the aggregate tables' measures under the names of _SUMS, in its order
+_TABLE_SUMS = """sum(requests), sum(errors), sum(quality_sum), sum(quality_n), sum(quality_sumsq),
+    sum(feedback_n), sum(feedback_neg), sum(cost_sum), sum(latency_sum), sum(latency_n)"""
+
+
+def _lake_slice_sums(store: Store, feature: str, onset: datetime, end: datetime) -> list[tuple]:
+    hour = timedelta(hours=1)
+    cuts = [spans.cut(onset - BASELINE, onset, hour), spans.cut(onset, end, hour)]
+    inner = [c.inner for c in cuts if c.inner is not None]
+    rows: list[tuple] = []
+    with store.session():
+        if inner:
+            when = " OR ".join("(bucket >= ? AND bucket < ?)" for _ in inner)
+            window = [x for lo, hi in inner for x in (lo, hi)]
+            dims = [d for d in SCOPE_DIMENSIONS if d in aggregates.SPLIT_DIMENSIONS]
+            listed = ", ".join(f"'{d}'" for d in dims)
+            tables = [
+                ("dimension", "value", f"agg_dim_1h WHERE dimension IN ({listed}) AND"),
+                ("'user_id'", "user_id", "agg_user_1h WHERE"),
+                ("''", "''", "agg_1h WHERE"),
+            ]
+            for dim, value, source in tables:
+                rows += store.rows(
+                    f"""SELECT {dim}, {value}, bucket >= ? AS cur, {_TABLE_SUMS}
+                        FROM {source} feature = ? AND ({when}) GROUP BY 1, 2, 3""",
+                    [onset, feature, *window],
+                )
+        where, params = spans.edges_sql(cuts)
+        if params:
+            rows += _raw_slice_sums(store, feature, onset, where, params)
+    merged: dict[tuple, list] = {}
+    for dim, value, cur, *sums in rows:
+        slot = merged.setdefault((dim, value, bool(cur)), [0] * len(sums))
+        for i, v in enumerate(sums):
+            slot[i] += v or 0
+    return [(*key, *sums) for key, sums in merged.items()]
 
 
 def _z_worse(metric: str, cur: Sums, base: Sums) -> float:

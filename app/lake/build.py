@@ -90,13 +90,21 @@ def _swap(out: Path, staging: Path, key: str) -> None:
             new.rename(old)
 
 
-def build_duckdb(source: str, todo: list[lp.Partition], staging: Path, threads: int | None = None) -> None:
+def build_duckdb(
+    source: str,
+    todo: list[lp.Partition],
+    staging: Path,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+) -> None:
     import duckdb
 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
+    if memory_limit:
+        con.execute("SET memory_limit = ?", [memory_limit])
     if source.startswith("s3://"):
         _register_s3(con, source, todo)
     else:

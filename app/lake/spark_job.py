@@ -21,7 +21,9 @@ import sys
 from app.storage.aggregates import NUMERIC_TYPES, SPARK, TABLES, table_sql
 
 
-def session(master: str = "local[2]", app_name: str = "rollback-desk-aggregates"):
+def session(master: str = "local[2]", app_name: str = "rollback-desk-aggregates", driver_memory: str = "2g"):
+    """A Spark session for the build. In local mode the driver is the executor, so
+    `driver_memory` is all the memory the job has (set before the JVM starts)."""
     from pyspark.sql import SparkSession
 
     return (
@@ -32,7 +34,7 @@ def session(master: str = "local[2]", app_name: str = "rollback-desk-aggregates"
         .config("spark.sql.parquet.inferTimestampNTZ.enabled", "true")
         .config("spark.sql.shuffle.partitions", "8")
         .config("spark.ui.enabled", "false")
-        .config("spark.driver.memory", "2g")
+        .config("spark.driver.memory", driver_memory)
         .getOrCreate()
     )
 

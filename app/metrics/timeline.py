@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from app import stats
-from app.storage import rollups
+from app.storage import aggregates, rollups, spans
 from app.storage.schema import SPLIT_DIMENSIONS
 from app.storage.store import Store
 
@@ -101,6 +101,10 @@ def timeline(
             FROM requests WHERE feature = ? AND timestamp >= ? AND timestamp < ?
             GROUP BY 1 ORDER BY 1"""
         df = store.query(sql, [feature, since, until])
+    elif (split in ROLLUP_SPLITS and BUCKET_WIDTH[bucket] >= timedelta(minutes=rollups.ROLLUP_MINUTES)) or (
+        split in aggregates.SPLIT_DIMENSIONS and BUCKET_WIDTH[bucket] >= HOUR and store.lake is not None
+    ):
+        df = _split_from_sums(store, feature, since, until, bucket, split)
     else:
         params: list = []
         series = _split_expr(split, params)
@@ -111,7 +115,7 @@ def timeline(
                 for r in store.rows(
                     f"""SELECT {series} FROM requests
                     WHERE feature = ? AND timestamp >= ? AND timestamp < ?
-                    GROUP BY 1 ORDER BY count(*) DESC LIMIT {MAX_SERIES}""",
+                    GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT {MAX_SERIES}""",
                     params + window,
                 )
             ]
@@ -132,6 +136,75 @@ def timeline(
     )
 
 
+# Splits read from sums where a table holds them: rollup_5m carries the model, the model that
+# answered and the prompt version (both modes); the lake's agg_dim_1h carries six dimensions
+# by the hour. The whole buckets of the range come from the table, its partial buckets at the
+# ends from the requests, so the numbers are those of the requests. The p95 per series is read
+# from the requests' latencies: no table keeps a histogram per dimension value.
+ROLLUP_SPLITS = ("model", "response_model", "prompt_version")
+HOUR = timedelta(hours=1)
+
+
+def _split_from_sums(
+    store: Store, feature: str, since: datetime, until: datetime, bucket: str, split: str
+) -> pl.DataFrame:
+    width = BUCKET_WIDTH[bucket]
+    if split in ROLLUP_SPLITS and (store.lake is None or width < HOUR):
+        step = HOUR if width >= HOUR else timedelta(minutes=rollups.ROLLUP_MINUTES)
+        table = f"""SELECT bucket AS ts, coalesce({split}, '(none)') AS series, {_ROLLUP_COLUMNS}
+                    FROM rollup_5m WHERE feature = ? AND bucket >= ? AND bucket < ?"""
+        table_params: list = [feature]
+    else:
+        step = HOUR
+        table = f"""SELECT bucket AS ts, value AS series, {_ROLLUP_COLUMNS}
+                    FROM agg_dim_1h WHERE feature = ? AND dimension = ? AND bucket >= ? AND bucket < ?"""
+        table_params = [feature, split]
+    cut = spans.cut(since, until, step)
+    parts, params = [], []
+    if cut.inner is not None:
+        parts.append(table)
+        params += table_params + list(cut.inner)
+    if cut.edges:
+        where, edge_params = spans.edges_sql([cut])
+        step_sql = "1 hour" if step == HOUR else f"{rollups.ROLLUP_MINUTES} minutes"
+        parts.append(
+            f"""SELECT time_bucket(INTERVAL '{step_sql}', timestamp) AS ts,
+                       coalesce({split}, '(none)') AS series, {_RAW_SUMS}
+                FROM requests WHERE feature = ? AND {where} GROUP BY 1, 2"""
+        )
+        params += [feature] + edge_params
+    sql = f"""
+        WITH parts AS ({" UNION ALL ".join(parts)}),
+        top AS (SELECT series FROM parts GROUP BY 1 ORDER BY sum(requests) DESC, 1 LIMIT {MAX_SERIES}),
+        agg AS (
+            SELECT time_bucket(INTERVAL '{bucket}', ts) AS bucket,
+                   CASE WHEN series IN (SELECT series FROM top) THEN series ELSE 'other' END AS series,
+                   CAST(sum(requests) AS BIGINT) AS requests, sum(errors) / sum(requests) AS error_rate,
+                   sum(quality_sum) / nullif(sum(quality_n), 0) AS quality_score,
+                   CASE WHEN sum(quality_n) > 1 THEN sqrt(greatest(sum(quality_sumsq)
+                        - sum(quality_sum) ^ 2 / sum(quality_n), 0) / (sum(quality_n) - 1))
+                   END AS quality_sd,
+                   CAST(sum(quality_n) AS BIGINT) AS quality_n,
+                   sum(cost_sum) / nullif(sum(cost_n), 0) AS cost_per_request_usd,
+                   sum(feedback_neg) / nullif(sum(feedback_n), 0) AS negative_feedback_rate,
+                   CAST(sum(feedback_n) AS BIGINT) AS feedback_n
+            FROM parts GROUP BY 1, 2 HAVING sum(requests) > 0),
+        p95 AS (
+            SELECT time_bucket(INTERVAL '{bucket}', timestamp) AS bucket,
+                   CASE WHEN coalesce({split}, '(none)') IN (SELECT series FROM top)
+                        THEN coalesce({split}, '(none)') ELSE 'other' END AS series,
+                   quantile_cont(latency_ms, 0.95) AS latency_p95_ms
+            FROM requests WHERE feature = ? AND timestamp >= ? AND timestamp < ? GROUP BY 1, 2)
+        SELECT bucket, series, requests, error_rate, quality_score, quality_sd, quality_n,
+               latency_p95_ms, cost_per_request_usd, negative_feedback_rate, feedback_n
+        FROM agg LEFT JOIN p95 USING (bucket, series) ORDER BY bucket, series"""
+    return store.query(sql, params + [feature, since, until])
+
+
+_ROLLUP_COLUMNS = """requests, errors, quality_n, quality_sum, quality_sumsq, cost_n, cost_sum,
+    feedback_n, feedback_neg"""
+
+
 OVERVIEW_METRICS = (
     "requests",
     "error_rate",
@@ -144,14 +217,18 @@ OVERVIEW_METRICS = (
 
 def overview(store: Store, since: datetime, until: datetime) -> pl.DataFrame:
     """Per feature: each metric for [since, until) and for the previous period of equal length,
-    the relative change, and the feature's last change event before `until`."""
+    the relative change, and the feature's last change event before `until`.
+
+    Read from the rollups: the whole hours of each period from `rollup_5m` (counts and sums)
+    and `hist_1h` (p95, every request's latency), the partial hours at the periods' ends from the requests, so
+    the figures are exact but for the p95, which is within 1% (docs/aggregates.md)."""
+    with store.session():  # one connection (in lake mode each one sets up the lake's views)
+        return _overview(store, since, until)
+
+
+def _overview(store: Store, since: datetime, until: datetime) -> pl.DataFrame:
     prev_since = since - (until - since)
-    sql = f"""
-        SELECT feature, CASE WHEN timestamp >= ? THEN 'cur' ELSE 'prev' END AS period,
-               {_SELECT}
-        FROM requests WHERE timestamp >= ? AND timestamp < ?
-        GROUP BY ALL"""
-    df = store.query(sql, [since, prev_since, until])
+    df = _period_metrics(store, [("prev", prev_since, since), ("cur", since, until)])
     if df.is_empty():
         return df
     kept = (*OVERVIEW_METRICS, "quality_sd", "quality_n", "feedback_n")
@@ -188,6 +265,139 @@ def overview(store: Store, since: datetime, until: datetime) -> pl.DataFrame:
             last_change=pl.lit(None, pl.Utf8), last_change_at=pl.lit(None, pl.Datetime("us"))
         )
     return out.sort("feature")
+
+
+_PERIOD_SUMS = """sum(requests) AS requests, sum(errors) AS errors, sum(quality_n) AS quality_n,
+    sum(quality_sum) AS quality_sum, sum(quality_sumsq) AS quality_sumsq, sum(cost_n) AS cost_n,
+    sum(cost_sum) AS cost_sum, sum(feedback_n) AS feedback_n, sum(feedback_neg) AS feedback_neg"""
+# the same sums over requests, under the names of rollup_5m's columns
+_RAW_SUMS = """count(*) AS requests, count(error) AS errors, count(quality_score) AS quality_n,
+    sum(quality_score) AS quality_sum, sum(quality_score * quality_score) AS quality_sumsq,
+    count(cost_usd) AS cost_n, sum(cost_usd) AS cost_sum, count(feedback) AS feedback_n,
+    count(*) FILTER (WHERE feedback = -1) AS feedback_neg"""
+# the latency bin of hist_1h (rollups.py, the aggregate contract), for a partial hour's requests
+_RAW_BIN = f"CASE WHEN latency_ms IS NOT NULL THEN {aggregates.bin_sql('latency_ms')} END"
+
+
+def _period_case(periods: list[tuple[str, datetime, datetime]], column: str, params: list) -> str:
+    parts = []
+    for name, lo, hi in periods:
+        parts.append(f"WHEN {column} >= ? AND {column} < ? THEN '{name}'")
+        params += [lo, hi]
+    return "CASE " + " ".join(parts) + " END"
+
+
+def _period_metrics(store: Store, periods: list[tuple[str, datetime, datetime]]) -> pl.DataFrame:
+    """Every feature's metrics in each named period, from the rollups' whole hours and the
+    requests of the partial hours at the periods' ends (one row per feature and period)."""
+    hour = timedelta(hours=1)
+    cuts = [(name, spans.cut(lo, hi, hour)) for name, lo, hi in periods]
+    inner = [(name, *c.inner) for name, c in cuts if c.inner is not None]
+    edge = [(name, lo, hi) for name, c in cuts for lo, hi in c.edges]
+    sums: list[tuple] = []
+    bins: list[tuple] = []
+    with store.session():
+        if inner:
+            p: list = []
+            case = _period_case(inner, "bucket", p)
+            sums += store.rows(
+                f"""SELECT feature, period, {_PERIOD_SUMS} FROM (
+                        SELECT *, {case} AS period FROM rollup_5m
+                        WHERE bucket >= ? AND bucket < ?) WHERE period IS NOT NULL
+                    GROUP BY ALL""",
+                p + [min(i[1] for i in inner), max(i[2] for i in inner)],
+            )
+            p = []
+            case = _period_case(inner, "bucket", p)
+            bins += store.rows(
+                f"""SELECT feature, period, bin, sum(n) FROM (
+                        SELECT *, {case} AS period FROM hist_1h
+                        WHERE metric = 'latency_ms' AND bucket >= ? AND bucket < ?) WHERE period IS NOT NULL
+                    GROUP BY ALL""",
+                p + [min(i[1] for i in inner), max(i[2] for i in inner)],
+            )
+        if edge:
+            p = []
+            case = _period_case(edge, "timestamp", p)
+            where = " OR ".join("(timestamp >= ? AND timestamp < ?)" for _ in edge)
+            window = [x for _, lo, hi in edge for x in (lo, hi)]
+            # one pass over the partial hours: the sums and the latency bins together
+            for feature, period, b, lat_n, *values in store.rows(
+                f"""SELECT feature, {case} AS period, {_RAW_BIN} AS bin, count(latency_ms),
+                           {_RAW_SUMS} FROM requests WHERE {where} GROUP BY ALL""",
+                p + window,
+            ):
+                sums.append((feature, period, *values))
+                if b is not None:
+                    bins.append((feature, period, b, lat_n))
+    names = ("requests", "errors", "quality_n", "quality_sum", "quality_sumsq")
+    names += ("cost_n", "cost_sum", "feedback_n", "feedback_neg")
+    acc: dict[tuple[str, str], list[float]] = {}
+    for feature, period, *values in sums:
+        slot = acc.setdefault((feature, period), [0] * len(names))
+        for i, v in enumerate(values):
+            slot[i] += v or 0
+    hists: dict[tuple[str, str], dict[int, int]] = {}
+    for feature, period, b, n in bins:
+        h = hists.setdefault((feature, period), {})
+        h[int(b)] = h.get(int(b), 0) + int(n)
+    rows = []
+    for (feature, period), values in sorted(acc.items()):
+        v = dict(zip(names, values, strict=True))
+        n, q_n, q_sum = int(v["requests"]), int(v["quality_n"]), float(v["quality_sum"])
+        if n == 0:
+            continue
+        q_var = (float(v["quality_sumsq"]) - q_sum * q_sum / q_n) / (q_n - 1) if q_n > 1 else None
+        rows.append(
+            {
+                "feature": feature,
+                "period": period,
+                "requests": n,
+                "error_rate": v["errors"] / n,
+                "quality_score": q_sum / q_n if q_n else None,
+                "quality_sd": max(q_var, 0.0) ** 0.5 if q_var is not None else None,
+                "quality_n": q_n,
+                "latency_p95_ms": hist_quantile(hists.get((feature, period), {}), 0.95),
+                "cost_per_request_usd": v["cost_sum"] / v["cost_n"] if v["cost_n"] else None,
+                "negative_feedback_rate": v["feedback_neg"] / v["feedback_n"] if v["feedback_n"] else None,
+                "feedback_n": int(v["feedback_n"]),
+            }
+        )
+    schema = {
+        "feature": pl.Utf8,
+        "period": pl.Utf8,
+        "requests": pl.Int64,
+        "error_rate": pl.Float64,
+        "quality_score": pl.Float64,
+        "quality_sd": pl.Float64,
+        "quality_n": pl.Int64,
+        "latency_p95_ms": pl.Float64,
+        "cost_per_request_usd": pl.Float64,
+        "negative_feedback_rate": pl.Float64,
+        "feedback_n": pl.Int64,
+    }
+    return pl.DataFrame(rows, schema=schema)
+
+
+def hist_quantile(hist: dict[int, int], level: float) -> float | None:
+    """A quantile of the values counted in hist_1h's latency bins, as the hourly timeline
+    reads it (rollups.timeline_sql): `quantile_cont`'s rank level x (n - 1) between the two
+    order statistics around it, each taken as spread evenly within its bin."""
+    total = sum(hist.values())
+    if total == 0:
+        return None
+    r = level * (total - 1)
+    k0 = int(r // 1)
+    k1 = min(k0 + 1, total - 1)
+    values = {}
+    below = 0
+    for b in sorted(hist):
+        n = hist[b]
+        for k in (k0, k1):
+            if below <= k < below + n:
+                values[k] = rollups.BIN_BASE ** (b + (k - below + 0.5) / n)
+        below += n
+    return values[k0] + (r - k0) * (values[k1] - values[k0])
 
 
 # A change "for the worse" on the overview is one in the bad direction that is both large

@@ -13,6 +13,10 @@ aggregate tables `agg_versions_5m` and `hist_1h` under the names and columns the
 store uses (app/storage/rollups.py).
 A query that names a feature reads only that feature's partitions; a time range skips the
 row groups outside it by their statistics.
+
+The hourly tables `agg_1h`, `agg_dim_1h` and `agg_user_1h` are views under their own names
+(`create_aggregate_views`); the embedded store has no such tables, so a consumer reads them
+only when the store is in lake mode (`store.lake is not None`).
 """
 
 from __future__ import annotations
@@ -108,6 +112,49 @@ def create_views(con, lake: LakeConfig) -> None:
             "NULL::VARCHAR AS feature, NULL::TIMESTAMP AS bucket, NULL::VARCHAR AS metric, "
             "true AS ok, 0 AS bin, 0::BIGINT AS n WHERE false"
         )
+    create_aggregate_views(con, lake)
+
+
+HOURLY_TABLES = ("agg_1h", "agg_dim_1h", "agg_user_1h")
+
+
+def create_aggregate_views(con, lake: LakeConfig) -> None:
+    """The lake's hourly aggregate tables as temp views under their own names. A table not
+    built yet is an empty view with the same columns, so a consumer never needs to know."""
+    from app.storage.aggregates import MEASURES, TABLES
+
+    for table in HOURLY_TABLES:
+        root = f"{lake.aggregates}/{table}"
+        if root.startswith("s3://"):
+            src = _source(con, root, f"lake_{table}")
+        elif any(Path(root).glob("date=*/feature=*/*.parquet")):
+            # One builder writes every file of a table with the same columns (a new
+            # contract version rebuilds them all), so the schema is read from one file, not
+            # merged over all of them: this is done on every connection.
+            glob = f"{root}/date=*/feature=*/*.parquet".replace("'", "''")
+            src = f"read_parquet('{glob}', hive_partitioning = true, hive_types_autocast = false)"
+        else:
+            src = None
+        keys = [k for k in TABLES[table] if k != "date"]
+        measures = [m[0] for m in MEASURES] + (["users"] if table == "agg_1h" else [])
+        if src:
+            con.execute(
+                f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT {', '.join(keys + measures)} FROM {src}"
+            )
+            continue
+        typed = {"feature": "VARCHAR", "bucket": "TIMESTAMP", "dimension": "VARCHAR", "value": "VARCHAR"}
+        typed["user_id"] = "VARCHAR"
+        cols = [f"NULL::{typed[k]} AS {k}" for k in keys]
+        for m in measures:
+            kind = (
+                "TIMESTAMP"
+                if m.endswith("_ts")
+                else "DOUBLE"
+                if "_sum" in m and "tokens" not in m
+                else "BIGINT"
+            )
+            cols.append(f"NULL::{kind} AS {m}")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT {', '.join(cols)} WHERE false")
 
 
 def _source(con, root: str, name: str) -> str | None:

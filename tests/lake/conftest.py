@@ -53,6 +53,19 @@ def make_lake(root: Path, rows: int = 6000, days: int = 3, start: str = "2026-03
     return src
 
 
+@pytest.fixture(scope="session")
+def pair(tmp_path_factory) -> tuple[Path, Path]:
+    """The demo's logs loaded twice: into an embedded store and into a data directory in lake
+    mode (requests and aggregates as Parquet)."""
+    from app.demo.lake import load_lake_demo
+    from app.demo.setup import load_demo
+
+    base = tmp_path_factory.mktemp("pair")
+    load_demo(base / "embedded")
+    load_lake_demo(base / "lake")
+    return base / "embedded", base / "lake"
+
+
 @pytest.fixture
 def lake(tmp_path: Path) -> Path:
     return make_lake(tmp_path)

@@ -12,8 +12,6 @@ import streamlit as st
 import yaml
 from streamlit.testing.v1 import AppTest
 
-from app.demo.lake import load_lake_demo
-from app.demo.setup import load_demo
 from app.detection.analysis import analyze
 from app.lake.ingest import ingest_to_lake
 from app.metrics import timeline as metrics
@@ -21,14 +19,6 @@ from app.storage.lake import LakeConfigError, load_lake
 from app.storage.store import Store
 
 ROUTER = str(Path(__file__).resolve().parents[2] / "app" / "ui" / "streamlit_app.py")
-
-
-@pytest.fixture(scope="module")
-def pair(tmp_path_factory) -> tuple[Path, Path]:
-    base = tmp_path_factory.mktemp("pair")
-    load_demo(base / "embedded")
-    load_lake_demo(base / "lake")
-    return base / "embedded", base / "lake"
 
 
 def test_requests_live_in_the_lake_not_in_the_database(pair):

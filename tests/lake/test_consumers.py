@@ -1,0 +1,166 @@
+"""The Overview, timeline splits, incident triage and the guardrails' daily traffic read the
+rollups and aggregate tables: the same answers as the requests give, in the embedded store
+and in lake mode, and in lake mode no request is read for the whole hours of a range."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+from polars.testing import assert_frame_equal
+
+from app.detection.analysis import analyze
+from app.incidents import impact
+from app.metrics import timeline as metrics
+from app.rollout import guardrails
+from app.storage.store import Store
+
+
+def same(a: pl.DataFrame, b: pl.DataFrame) -> None:
+    """Equal but for the order in which floating-point sums were added."""
+    assert a.height > 0
+    assert_frame_equal(a, b, check_exact=False, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def hour_floor(t: datetime) -> datetime:
+    return t.replace(minute=0, second=0, microsecond=0)
+
+
+def test_overview_gives_the_requests_figures_in_both_modes(pair):
+    embedded, lake = pair
+    e, k = Store(embedded), Store(lake)
+    _, hi = e.time_bounds(None)
+    since = hi - timedelta(hours=23, minutes=11)  # no period starts or ends on the hour
+    got = metrics.overview(e, since, hi)
+    same(got, metrics.overview(k, since, hi))
+    prev_since = since - (hi - since)
+    for period, lo, up, suffix in (("cur", since, hi, ""), ("prev", prev_since, since, "_prev")):
+        want = e.query(
+            """SELECT feature, count(*) AS requests, avg(CASE WHEN error IS NULL THEN 0.0 ELSE 1.0 END)
+                      AS error_rate, avg(quality_score) AS quality_score,
+                      stddev_samp(quality_score) AS quality_sd, avg(cost_usd) AS cost,
+                      avg(CASE WHEN feedback = -1 THEN 1.0 WHEN feedback IS NOT NULL THEN 0.0 END)
+                      AS neg, quantile_cont(latency_ms, 0.95) AS p95
+               FROM requests WHERE timestamp >= ? AND timestamp < ? GROUP BY 1 ORDER BY 1""",
+            [lo, up],
+        )
+        assert got["feature"].to_list() == want["feature"].to_list(), period
+        for row, exact in zip(got.iter_rows(named=True), want.iter_rows(named=True), strict=True):
+            assert row[f"requests{suffix}"] == exact["requests"]
+            for column, name in (
+                ("error_rate", "error_rate"),
+                ("quality_score", "quality_score"),
+                ("quality_sd", "quality_sd"),
+                ("cost_per_request_usd", "cost"),
+                ("negative_feedback_rate", "neg"),
+            ):
+                assert row[column + suffix] == pytest.approx(exact[name], rel=1e-9), (period, column)
+            # the p95 comes from the hourly histogram: within 1% of the exact one
+            assert row[f"latency_p95_ms{suffix}"] == pytest.approx(exact["p95"], rel=0.01)
+
+
+@pytest.mark.parametrize("split", ["model", "prompt_version", "region", "variant"])
+def test_splits_from_sums_give_the_requests_figures(pair, split: str):
+    embedded, lake = pair
+    e, k = Store(embedded), Store(lake)
+    _, hi = e.time_bounds(None)
+    feature = e.features()[0]
+    for bucket, since in (
+        ("1 hour", hi - timedelta(days=2, minutes=17)),
+        ("6 hours", hi - timedelta(days=5, minutes=43)),
+        ("5 minutes", hi - timedelta(hours=7, minutes=3)),
+    ):
+        got = metrics.timeline(e, feature, since, hi, bucket=bucket, split=split)
+        same(got, metrics.timeline(k, feature, since, hi, bucket=bucket, split=split))
+        want = e.query(
+            f"""SELECT time_bucket(INTERVAL '{bucket}', timestamp) AS bucket,
+                       coalesce({split}, '(none)') AS series, count(*) AS requests,
+                       avg(CASE WHEN error IS NULL THEN 0.0 ELSE 1.0 END) AS error_rate,
+                       avg(quality_score) AS quality_score, stddev_samp(quality_score) AS quality_sd,
+                       quantile_cont(latency_ms, 0.95) AS latency_p95_ms,
+                       avg(cost_usd) AS cost_per_request_usd
+                FROM requests WHERE feature = ? AND timestamp >= ? AND timestamp < ?
+                GROUP BY ALL ORDER BY 1, 2""",
+            [feature, since, hi],
+        )
+        assert want["series"].n_unique() <= metrics.MAX_SERIES  # no 'other' to rebuild here
+        same(got.select(want.columns), want.with_columns(pl.col("requests").cast(pl.Int64)))
+
+
+def test_triage_finds_the_same_scope_in_both_modes(pair):
+    embedded, lake = pair
+    e, k = Store(embedded), Store(lake)
+    _, hi = e.time_bounds(None)
+    findings = analyze(e).findings
+    kinds = set()
+    for f in findings:
+        b = impact.triage(k, f.feature, f.onset + timedelta(minutes=7), hi)  # off the hour too
+        c = impact.triage(e, f.feature, f.onset + timedelta(minutes=7), hi)
+        kinds.add(c.kind)
+        assert (b.kind, b.metric, b.dimension, b.value) == (c.kind, c.metric, c.dimension, c.value)
+        assert math.isclose(b.z, c.z, rel_tol=1e-9)
+        for dim, rows in c.slices.items():
+            mine = {s.value: (s.requests, s.current) for s in b.slices[dim]}
+            if dim == "user_id":
+                # agg_user_1h keeps each hour's 20 busiest users: a user's slice is never
+                # larger than theirs in the requests, and the busiest users are all there
+                theirs = {s.value: s.requests for s in rows}
+                assert all(n <= theirs[v] for v, (n, _) in mine.items())
+                assert max(rows, key=lambda s: s.requests).value in mine
+                continue
+            assert mine.keys() == {s.value for s in rows}
+            for s in rows:
+                assert mine[s.value][0] == s.requests
+                assert mine[s.value][1] == pytest.approx(s.current, rel=1e-9)
+    assert kinds >= {"total", "partial", "single_user"}  # the demo's incidents cover every scope
+
+
+def test_daily_traffic_counts_the_requests(pair):
+    embedded, lake = pair
+    e, k = Store(embedded), Store(lake)
+    _, hi = e.time_bounds(None)
+    for feature in e.features():
+        for until in (hi, hi - timedelta(days=2, minutes=7, seconds=3)):
+            since = max(e.time_bounds(feature)[0], until - timedelta(days=7))
+            n = e.scalar(
+                "SELECT count(*) FROM requests WHERE feature = ? AND timestamp >= ? AND timestamp < ?",
+                [feature, since, until],
+            )
+            want = n / ((until - since).total_seconds() / 86400.0)
+            assert guardrails.daily_traffic(e, feature, until) == pytest.approx(want, rel=1e-12)
+            assert guardrails.daily_traffic(k, feature, until) == pytest.approx(want, rel=1e-12)
+
+
+def test_on_whole_hours_lake_mode_reads_only_the_aggregates(pair, tmp_path: Path):
+    """The same answers from a copy of the lake whose request files are gone."""
+    _, lake = pair
+    full = Store(lake)
+    bare_dir = tmp_path / "bare"
+    shutil.copytree(lake, bare_dir, ignore=shutil.ignore_patterns("requests"))
+    (bare_dir / "lake.yaml").write_text(
+        yaml.safe_dump({"requests": "lake/requests", "aggregates": "lake/aggregates"})
+    )
+    bare = Store(bare_dir)
+    assert bare.request_count() == 0 and full.request_count() > 100_000
+    _, hi = full.time_bounds(None)
+    until = hour_floor(hi)
+    since = until - timedelta(hours=24)
+    same(metrics.overview(bare, since, until), metrics.overview(full, since, until))
+    feature = full.features()[0]
+    for split in ("model", "region"):
+        a = metrics.timeline(bare, feature, since, until, bucket="1 hour", split=split)
+        b = metrics.timeline(full, feature, since, until, bucket="1 hour", split=split)
+        # the p95 of a split is read from the requests (no table keeps one per value)
+        same(a.drop("latency_p95_ms"), b.drop("latency_p95_ms"))
+        assert a["latency_p95_ms"].is_null().all() and b["latency_p95_ms"].is_not_null().any()
+    for f in analyze(full).findings:
+        onset = hour_floor(f.onset)
+        a, b = impact.triage(bare, f.feature, onset, until), impact.triage(full, f.feature, onset, until)
+        assert (a.kind, a.metric, a.dimension, a.value) == (b.kind, b.metric, b.dimension, b.value)
+        assert math.isclose(a.z, b.z, rel_tol=1e-9)
+    assert guardrails.daily_traffic(bare, feature, until) == guardrails.daily_traffic(full, feature, until)
