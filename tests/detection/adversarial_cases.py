@@ -215,6 +215,26 @@ def first_evening_slowdown() -> Case:
     )
 
 
+def night_config_step() -> Case:
+    """A config change at 23:20 doubles a small feature's errors from then on. The night's
+    few dozen requests cannot date it (the data alone put it at dawn, hours late); the change
+    on record, at a time the data cannot tell apart from the best fit, is the onset. A
+    harmless flag change three hours before, in busier hours that show no step, is not
+    taken for it."""
+    on = at(2, 23, 20)
+    logs = Logs(START, 5, [Traffic("notes", 1200, error_rate=0.03)], hits=[Hit("notes", on, error_rate=0.06)])
+    events = [
+        declared(on, "notes", "config", "max_retries", "3", "0"),
+        declared(at(2, 20, 10), "notes", "flag", "notes-beta", "off", "on"),
+    ]
+    return Case(
+        "night_config_step",
+        logs,
+        events,
+        [Expect("notes", "error_rate", on, cause=("config", "0"), shape="step")],
+    )
+
+
 def cases() -> list[Case]:
     return [
         outage(),
@@ -232,6 +252,7 @@ def cases() -> list[Case]:
         latency_ramp(),
         night_latency_step(),
         first_evening_slowdown(),
+        night_config_step(),
     ]
 
 
