@@ -55,6 +55,8 @@ class Detection:
     p_value: float = 1.0  # after Holm across features x metrics
     slice: tuple[str, str] | None = None  # (dimension, value) when only a slice degraded
     seasonal: tuple[float, ...] | None = None  # baseline mean of `measure` per hour of day
+    # A ramp's fit per start (time, log-likelihood against the best), for the onset's prior.
+    ramp_profile: tuple[tuple[datetime, float], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -239,7 +241,7 @@ RAMP_SEARCH_HOURS = 6  # around the scan's band of starts
 
 def ramp_start(
     y: np.ndarray, w: np.ndarray, strata: np.ndarray, chosen: ScanResult, first: int, direction: int
-) -> tuple[float, float, float] | None:
+) -> RampFit | None:
     """A ramp's start, in hours from the series' start: where the series begins to move. The
     scan's ramps start on whole hours and reach their full size after one of a few lengths, so
     a ramp of another length is fitted by one that starts hours early or late. Here the broken
@@ -267,7 +269,20 @@ def ramp_start(
     if gain[best] <= 0:
         return None
     close = taus[gain >= gain[best] - 3.84 * chosen.sigma2]
-    return float(taus[best]), float(close.min()), float(close.max())
+    loglik = np.where(gain > 0, (gain - gain[best]) / (2 * chosen.sigma2), -np.inf)
+    return RampFit(float(taus[best]), float(close.min()), float(close.max()), taus, loglik)
+
+
+@dataclass(frozen=True)
+class RampFit:
+    """A ramp's start, its band (hours from the series' start) and the fit of every start
+    tried (log-likelihood relative to the best)."""
+
+    start: float
+    lo: float
+    hi: float
+    taus: np.ndarray
+    loglik: np.ndarray
 
 
 # The window's test ---------------------------------------------------------------------
@@ -491,10 +506,17 @@ def detect_metric(
         float(stats.sst.norm.sf(direction * z)),
     )
     onset, onset_lo, onset_hi = d.time_of(start), d.time_of(chosen.start_lo), d.time_of(chosen.start_hi + 1)
+    profile = None
     if shape == "ramp":
         fitted = ramp_start(y, w, d.strata, chosen, first, direction)
         if fitted is not None:
-            onset, onset_lo, onset_hi = (d.start + timedelta(hours=h) for h in fitted)
+            onset, onset_lo, onset_hi = (
+                d.start + timedelta(hours=h) for h in (fitted.start, fitted.lo, fitted.hi)
+            )
+            profile = tuple(
+                (d.start + timedelta(hours=float(h)), float(v))
+                for h, v in zip(fitted.taus, fitted.loglik, strict=True)
+            )
     return Detection(
         feature=d.feature,
         metric=metric,
@@ -510,6 +532,7 @@ def detect_metric(
         n_current=test.n_current,
         severity=effect / needed,
         seasonal=seasonal,
+        ramp_profile=profile,
     )
 
 
@@ -650,11 +673,12 @@ def refine_onset(
     day's baseline), so each bucket counts by its requests: an empty night hour neither
     places nor blocks the onset, and one noisy hour just after it does not pull it along.
     `changes`: the times of the feature's recorded changes, a priori as likely to be the
-    onset as every other time in the search together (`change_prior`). Ramps keep the onset
-    and band of their broken-line fit (`ramp_start`)."""
+    onset as every other time in the search together (`change_prior`). A ramp keeps the onset
+    and band of its broken-line fit (`ramp_start`), or takes a change the fit cannot tell
+    from it."""
     hourly = OnsetEstimate(det.onset, det.onset_lo, det.onset_hi)
     if det.shape == "ramp":
-        return hourly
+        return _ramp_onset(det, changes or []) or hourly
     direction = METRIC_DIRECTION[det.metric]
     lo = det.onset_lo - ONSET_SEARCH_BEFORE
     last = det.end if det.shape == "transient" else min(det.onset_hi + ONSET_SEARCH_AFTER, det.end)
@@ -690,9 +714,9 @@ def refine_onset(
     close = can & (gain >= gain[best] - CHI2_95 / 2)
     at = _as_datetime(starts[best])
     band = (_as_datetime(starts[close].min()), _as_datetime(starts[close].max()))
-    prior = change_prior(starts, gain, can, changes or [])
-    if prior is not None and gain[best] - prior[1] <= math.log(int(can.sum()) / prior[2]):
-        at = prior[0]
+    prior = change_prior(starts, gain, can, changes or [], ONSET_BUCKET_MINUTES)
+    if prior is not None:
+        at = prior
         band = (min(band[0], at), max(band[1], at))
     return OnsetEstimate(at, band[0], band[1])
 
@@ -702,29 +726,52 @@ ONSET_BUCKET_MINUTES = 5
 LEVEL_BEFORE = timedelta(hours=24)  # read before the search for the level before the onset
 
 
+def _ramp_onset(det: Detection, changes: list[datetime]) -> OnsetEstimate | None:
+    """A ramp's onset at a recorded change when the broken-line fit cannot tell it from its
+    best start (the prior of `change_prior`, over the starts the fit tried)."""
+    if not det.ramp_profile or not changes:
+        return None
+    starts = np.array([np.datetime64(t) for t, _ in det.ramp_profile])
+    loglik = np.array([v for _, v in det.ramp_profile])
+    can = np.isfinite(loglik)
+    if not can.any():
+        return None
+    at = change_prior(starts, loglik, can, changes, int(RAMP_STEP_HOURS * 60), earliest=False)
+    if at is None:
+        return None
+    return OnsetEstimate(at, min(det.onset_lo, at), max(det.onset_hi, at))
+
+
 def change_prior(
-    starts: np.ndarray, gain: np.ndarray, can: np.ndarray, changes: list[datetime]
-) -> tuple[datetime, float, int] | None:
-    """The recorded change that best fits as the onset (its time, its log-likelihood, and how
-    many changes fall in the search). Prior: the onset is at one of the recorded changes with
-    probability one half, shared among them, and anywhere else in the search with the other
-    half; the posterior prefers a change when its log-likelihood is within log(buckets /
-    changes) of the best bucket's; of changes the data cannot tell apart, the earliest. A
-    change is the likeliest cause of a step, and the quiet hours often cannot date one better
-    than a few hours."""
-    first, stop = starts[can].min(), starts[can].max() + np.timedelta64(ONSET_BUCKET_MINUTES, "m")
+    starts: np.ndarray,
+    loglik: np.ndarray,
+    can: np.ndarray,
+    changes: list[datetime],
+    minutes: int,
+    earliest: bool = True,
+) -> datetime | None:
+    """The recorded change taken as the onset, if any. `loglik`: the fit of a change at each
+    start (buckets `minutes` wide), `can`: the starts searched. Prior: the onset is at one of
+    the recorded changes in the search with probability one half, shared among them, and
+    anywhere else with the other half, so the best fitting change is taken when its
+    log-likelihood is within log(starts / changes) of the best start's. A change is the
+    likeliest cause of a step, and the quiet hours often cannot date one better than a few
+    hours. With `earliest` (a step, whose band is minutes to an hour wide), of the changes the
+    data cannot tell apart (within chi2(1, 95%) of the best fitting one) the earliest is
+    taken: its requests and a later one's were degraded alike."""
+    first, stop = starts[can].min(), starts[can].max() + np.timedelta64(minutes, "m")
     inside = [c for c in changes if first <= np.datetime64(c) < stop]
     if not inside:
         return None
+    best = float(loglik[can].max())
     fits = []
     for c in inside:
-        i = int(np.searchsorted(starts, np.datetime64(c), side="right")) - 1
-        fits.append((float(gain[max(i, 0)]), c))
-    value = max(v for v, _ in fits)
-    # Changes the data cannot tell apart (within chi2(1, 95%) of the best fitting one): the
-    # earliest, as the requests a later one touched were already degraded.
-    at = min(c for v, c in fits if v >= value - CHI2_95 / 2)
-    return at, value, len(inside)
+        i = max(int(np.searchsorted(starts, np.datetime64(c), side="right")) - 1, 0)
+        fits.append((float(loglik[i]), c))
+    value, at = max(fits)
+    if best - value > math.log(int(can.sum()) / len(inside)):
+        return None
+    return min(c for v, c in fits if v >= value - CHI2_95 / 2) if earliest else at
 
 
 def _as_datetime(x: np.datetime64) -> datetime:

@@ -235,6 +235,28 @@ def night_config_step() -> Case:
     )
 
 
+def evening_drift() -> Case:
+    """A silent provider update at 21:40 (the same model alias answered by a new response
+    model) makes quality slide over 30 hours, through the night: the broken-line fit dates
+    the slide within hours; the update seen in the logs, at a start the fit cannot tell from
+    its best, is the onset. A config change five hours before it is not taken for it."""
+    on = at(2, 21, 40)
+    logs = Logs(
+        START,
+        5,
+        [Traffic("slide", 3000)],
+        changes=[Change(on, "slide", {"response_model": "model-a-0901"})],
+        hits=[Hit("slide", on, quality_delta=-0.1, ramp_hours=30)],
+    )
+    events = [declared(at(2, 16, 35), "slide", "config", "top_k", "40", "20")]
+    return Case(
+        "evening_drift",
+        logs,
+        events,
+        [Expect("slide", "quality_score", on, cause=("model", "model-a-0901"), shape="ramp")],
+    )
+
+
 def cases() -> list[Case]:
     return [
         outage(),
@@ -253,6 +275,7 @@ def cases() -> list[Case]:
         night_latency_step(),
         first_evening_slowdown(),
         night_config_step(),
+        evening_drift(),
     ]
 
 

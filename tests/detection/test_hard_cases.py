@@ -90,6 +90,14 @@ def test_a_night_step_the_data_cannot_date_is_dated_by_the_change_on_record(anal
     assert f.suspects[0].change.to_value == "0"
 
 
+def test_a_drift_through_the_night_is_dated_by_the_update_not_by_an_earlier_change(analysed):
+    case, result = analysed("evening_drift")
+    (e,) = case.expect
+    f = next(f for f in result.findings if f.feature == e.feature and f.metric == e.metric)
+    assert abs(f.onset - e.onset) <= timedelta(minutes=15), (f.onset, e.onset)
+    assert f.suspects[0].change.kind == "model"
+
+
 @pytest.mark.parametrize("name", [c.name for c in cases() if c.clean])
 def test_clean_features_have_no_finding(analysed, name):
     case, result = analysed(name)
