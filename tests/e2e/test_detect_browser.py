@@ -1,6 +1,7 @@
 """The Detect page in a real browser (Playwright driving Debian's Chromium against
 `streamlit run` on loopback) on the demo data: the demo's canary finding is shown with its
-scope and the slice it sits in, and picking the feature narrows the page to that feature's findings."""
+scope, the slice it sits in and the canary's flag as its first suspect, and picking the
+feature narrows the page to that feature's findings."""
 
 from __future__ import annotations
 
@@ -41,7 +42,11 @@ def test_detect_shows_the_demo_canary_finding_and_narrows_to_a_feature(app_url: 
             # the finding's bordered box: the innermost block holding its heading
             box = page.locator('[data-testid="stVerticalBlock"]').filter(has=canary).last
             expect(box.get_by_text("🧩 partial")).to_be_visible()
-            # where it sits (the tables are drawn on a canvas; the comparison link names the slice)
+            sits, changed = box.get_by_test_id("stTable").all()
+            expect(sits).to_contain_text("variant")
+            expect(sits).to_contain_text("canary")
+            expect(changed).to_contain_text("doc-summarizer-rollout")  # the canary's flag, first
+            assert "doc-summarizer-rollout" in changed.locator("tbody tr").first.inner_text()
             expect(box.get_by_role("link", name="the rest against variant = canary")).to_be_visible()
             every = finding_headings(page)
             assert len(every) > 2 and any("support-reply" in h for h in every)

@@ -37,11 +37,15 @@ def cached_analysis(
 
 
 def analysis(
-    feature: str | None = None, since: datetime | None = None, until: datetime | None = None
+    feature: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    version: str | None = None,
 ) -> AnalysisResult:
+    """The cached analysis; `version`: the data version when the page has already read it."""
     data_dir = common.data_dir()
     return cached_analysis(
-        str(data_dir), common.data_version(), thresholds_version(data_dir), feature, since, until
+        str(data_dir), version or common.data_version(), thresholds_version(data_dir), feature, since, until
     )
 
 

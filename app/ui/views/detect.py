@@ -12,7 +12,8 @@ from app.ui.components.investigate_ui import compare_finding
 SCOPE_LABEL = {"total": "🌐 whole feature", "partial": "🧩 partial", "single_user": "👤 single user"}
 
 st.title("🚨 Detect")
-features = common.features()
+version = common.data_version()  # read once per run: each read opens the store and the ledger
+features = common.cached_features(str(common.data_dir()), version)
 if not features:
     common.empty_state()
     st.stop()
@@ -29,7 +30,7 @@ since, until = window
 # below only narrows what is shown, so picking one reruns without analysing again, and a
 # feature's findings are the same whether it is shown alone or with the others.
 try:
-    result = analysis(None, since, until)
+    result = analysis(None, since, until, version)
 except ThresholdsError as exc:
     st.error(f"Thresholds file problem: {exc}", icon="⚠️")
     st.stop()
@@ -72,9 +73,11 @@ def show_finding(i: int, f: Finding) -> None:
             f"{f.shape} change · p = {f.p_value:.2g} (adjusted) · {f.n_current:,} "
             f"observations since the onset, {f.n_baseline:,} before"
         )
+        # Static tables: a few rows each, the evidence read in full (a data grid per finding
+        # is a canvas to set up in the browser, and truncates the sentences).
         if f.scope.slices:
             st.markdown("**Where it sits**")
-            st.dataframe(
+            st.table(
                 [
                     {
                         "dimension": s.dimension,
@@ -86,11 +89,10 @@ def show_finding(i: int, f: Finding) -> None:
                     for s in f.scope.slices
                 ],
                 hide_index=True,
-                width="stretch",
             )
         st.markdown("**What changed** (best explanation first)")
         if f.suspects:
-            st.dataframe(
+            st.table(
                 [
                     {
                         "score": round(s.score, 2),
@@ -104,7 +106,6 @@ def show_finding(i: int, f: Finding) -> None:
                     for s in f.suspects
                 ],
                 hide_index=True,
-                width="stretch",
             )
         else:
             st.caption("No recorded change explains it.")
