@@ -11,13 +11,16 @@ Playwright. Each round starts a fresh server and measures, in this order:
 - **first load**: the Detect page in a new browser session of the same server;
 - **rerun**: in that session, the feature picked in the page's selector (a rerun that only
   changes what is shown);
-- **baseline**: the Registry page (flags and their settings, no analysis) in a new session.
+- **from the sidebar**: in that session, the Registry page opened from the sidebar, then the
+  Detect page again (the app already loaded in the browser);
+- **baseline**: the Registry page (the features' models and prompts, no analysis) in a new
+  session, and opened from the sidebar.
 
 "Settled" is Streamlit's script state back to `notRunning` while connected, with the page's
 own content drawn: a finding's heading on Detect (every heading of the picked feature after
 the rerun), the page title on Registry. Times run from `goto` (or the option's click) to that
 moment. Medians of the rounds; each figure is also given as a ratio to the baseline's median.
-Target (docs/detection.md): first load and rerun <= 1.5 s.
+Target (docs/detection.md): settled within 1.5 s.
 """
 
 from __future__ import annotations
@@ -103,6 +106,13 @@ def pick_feature(page, feature: str) -> float:
     return settle(page, headings_js(f"🔴 {feature}:", every=True)) - t
 
 
+def follow(page, link: str, predicate: str) -> float:
+    """Click the sidebar's link to a page; seconds until that page has settled."""
+    t = time.perf_counter()
+    page.get_by_role("link", name=link, exact=True).click()
+    return settle(page, predicate) - t
+
+
 def one_round(pw, data: Path) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as home, served(data, Path(home), timeout_s=60) as url:
         browser = launch(pw)
@@ -112,6 +122,9 @@ def one_round(pw, data: Path) -> dict[str, float]:
             page.close()
             page, figures["first load"] = open_page(browser, f"{url}/detect", headings_js("🔴", every=False))
             figures["rerun"] = pick_feature(page, FEATURE)
+            # the pages opened from the sidebar, in the same session (the app already loaded)
+            figures["baseline, from the sidebar"] = follow(page, "Registry", title_js("Registry"))
+            figures["from the sidebar"] = follow(page, "Detect", headings_js("🔴", every=False))
             page.close()
             # the Registry once to warm its imports, then measured like Detect's first load
             page, _ = open_page(browser, f"{url}/registry", title_js("Registry"))
@@ -152,22 +165,28 @@ def main() -> None:
 
 def table(rounds: list[dict[str, float]]) -> str:
     medians = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
-    base = medians["baseline"]
     lines = [
         "| Detect page, demo data | median | range | the Registry page, same runs | ratio |",
         "|---|---|---|---|---|",
     ]
-    for name in ("cold", "first load", "rerun"):
+    rows = [
+        ("cold", "baseline"),
+        ("first load", "baseline"),
+        ("rerun", "baseline"),
+        ("from the sidebar", "baseline, from the sidebar"),
+    ]
+    for name, against in rows:
         values = [r[name] for r in rounds]
         lines.append(
             f"| {name} | {medians[name]:.2f} s | {min(values):.2f}-{max(values):.2f} s | "
-            f"{base:.2f} s | {medians[name] / base:.2f} |"
+            f"{medians[against]:.2f} s ({against.replace('baseline', 'Registry')}) | "
+            f"{medians[name] / medians[against]:.2f} |"
         )
-    ok = all(medians[k] <= TARGET_S for k in ("first load", "rerun"))
+    ok = all(medians[k] <= TARGET_S for k in ("first load", "rerun", "from the sidebar"))
     lines += [
         "",
         f"- {len(rounds)} rounds, load average {os.getloadavg()[0]:.1f} at the end (2-core machine); "
-        f"first load and rerun within {TARGET_S} s: **{'yes' if ok else 'no'}**",
+        f"first load, rerun and from the sidebar within {TARGET_S} s: **{'yes' if ok else 'no'}**",
     ]
     return "\n".join(lines)
 
