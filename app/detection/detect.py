@@ -105,47 +105,64 @@ def _stratum_matrix(strata: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Windows:
-    """Every window the scan examines: start, end, shape and shape length per row, and the
-    regressor of each (rows of `g`)."""
+    """Every window the scan examines: start, end, shape and shape length per row. Each is a
+    regressor over the hours: rising linearly by 1/`rate` per hour from `start` to `mid`
+    (a ramp: (h - start + 0.5) / length), then 1 from `mid` to `end`, 0 elsewhere."""
 
     start: np.ndarray
     end: np.ndarray
     shape: np.ndarray
     length: np.ndarray
-    g: np.ndarray  # [K, H]
-    g2: np.ndarray  # g * g, [K, H]
+    mid: np.ndarray
+    rate: np.ndarray
 
 
 @lru_cache(maxsize=8)  # every feature and metric of one analysis scans the same windows
 def candidate_windows(hours: int, first: int, min_hours: int) -> Windows:
-    t = np.arange(hours)[None, :]
-    taus = np.arange(first, max(hours - min_hours + 1, first))[:, None]
-    parts = [(taus[:, 0], np.full(taus.shape[0], hours), "step", 0, (t >= taus).astype(float))]
+    taus = np.arange(first, max(hours - min_hours + 1, first))
+    parts = [(taus, np.full(taus.size, hours), "step", 0, taus, 1)]
     for r in RAMP_HOURS:
-        parts.append(
-            (
-                taus[:, 0],
-                np.full(taus.shape[0], hours),
-                "ramp",
-                r,
-                np.clip((t - taus + 0.5) / r, 0.0, 1.0) * (t >= taus),
-            )
-        )
+        parts.append((taus, np.full(taus.size, hours), "ramp", r, np.minimum(taus + r, hours), r))
     for length in TRANSIENT_HOURS:
-        ok = taus[:, 0] + length < hours
-        tt = taus[ok]
-        parts.append(
-            (tt[:, 0], tt[:, 0] + length, "transient", length, ((t >= tt) & (t < tt + length)).astype(float))
-        )
-    g = np.concatenate([p[4].reshape(-1, hours) for p in parts])
+        tt = taus[taus + length < hours]
+        parts.append((tt, tt + length, "transient", length, tt, 1))
     return Windows(
         start=np.concatenate([p[0] for p in parts]),
         end=np.concatenate([p[1] for p in parts]),
         shape=np.concatenate([np.full(p[0].size, p[2]) for p in parts]),
         length=np.concatenate([np.full(p[0].size, p[3]) for p in parts]),
-        g=g,
-        g2=g * g,
+        mid=np.concatenate([p[4] for p in parts]),
+        rate=np.concatenate([np.full(p[0].size, float(p[5])) for p in parts]),
     )
+
+
+def _window_terms(
+    windows: Windows, w: np.ndarray, y_dm: np.ndarray, strata: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """`_fit_terms` for the scan's windows, from running sums over the hours (per hour of day
+    for the stratum sums): each window is a linear piece and a flat piece, so its sums are
+    differences of running sums, without a row per window and hour."""
+    hours = np.arange(w.size, dtype=float)
+    v = w * y_dm
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.zeros((1, *x.shape[1:])), np.cumsum(x, axis=0)])
+
+    def seg(p: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        return p[hi] - p[lo]
+
+    a, m, e = windows.start, windows.mid, windows.end
+    off, r = a - 0.5, windows.rate
+    pw, phw, ph2w = run(w), run(hours * w), run(hours * hours * w)
+    pv, phv = run(v), run(hours * v)
+    cross = (seg(phv, a, m) - off * seg(pv, a, m)) / r + seg(pv, m, e)
+    raw = (seg(ph2w, a, m) - 2 * off * seg(phw, a, m) + off * off * seg(pw, a, m)) / (r * r) + seg(pw, m, e)
+    s = _stratum_matrix(strata)
+    sw, shw = run(w[:, None] * s), run((hours * w)[:, None] * s)  # [H + 1, 24]
+    gws = (seg(shw, a, m) - off[:, None] * seg(sw, a, m)) / r[:, None] + seg(sw, m, e)
+    ws = w @ s
+    energy = raw - (gws * gws / np.where(ws > 0, ws, 1.0)).sum(axis=1)
+    return cross, np.where(energy > 1e-9 * np.maximum(raw, 1e-300), energy, 0.0)
 
 
 def _fit_terms(
@@ -199,7 +216,7 @@ def scan(
         return None
     s = _stratum_matrix(strata)
     y_dm = y - ((w * y) @ s / np.where(w @ s > 0, w @ s, 1.0)) @ s.T
-    cross, energy = _fit_terms(windows.g, windows.g2, w, y_dm, s)
+    cross, energy = _window_terms(windows, w, y_dm, strata)
     gain = np.where(
         keep & (energy > 0) & (np.sign(cross) == direction), cross**2 / np.maximum(energy, 1e-12), -1.0
     )
