@@ -127,11 +127,13 @@ def explain(
             ctx = attribute.context(det, det.onset, range_start, until, table) or ctx
             ctx, scope = _scope(ctx, table, det, t)
         where = [(s.dimension, s.value) for s in scope.slices]
+        candidates = candidate_changes(store, det.feature, range_start, until, extra_changes)
         slice_onset = attribute.new_slice_onset(ctx, scope, table)
         if slice_onset is not None:
             refined = OnsetEstimate(slice_onset, slice_onset, slice_onset)
         else:
-            refined = refine_onset(store, det, ctx.base_mean, ctx.base_var, where)
+            times = [c.timestamp for c in candidates]
+            refined = refine_onset(store, det, ctx.base_mean, ctx.base_var, where, times)
         onset = refined.at
         # The tables are re-read (a scan of the feature's rows) only when the onset moved by
         # more than ten minutes: within them the scope and the suspects' sums barely change.
@@ -152,7 +154,6 @@ def explain(
         where = [(s.dimension, s.value) for s in scope.slices]
         if det.shape == "transient":
             ended = refine_end(store, det, onset, until, ctx.base_mean, ctx.base_var, where)
-        candidates = candidate_changes(store, det.feature, range_start, until, extra_changes)
         suspects = attribute.rank_suspects(store, ctx, scope, table, candidates, t)
     return Finding(
         feature=det.feature,

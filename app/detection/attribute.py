@@ -21,8 +21,8 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from app.changes.events import ChangeEvent
 from app import stats
+from app.changes.events import ChangeEvent
 from app.detection.detect import Detection, measure
 from app.detection.findings import Scope, Slice, Suspect, format_value
 from app.detection.hourly import frame_query

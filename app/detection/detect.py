@@ -55,6 +55,8 @@ class Detection:
     p_value: float = 1.0  # after Holm across features x metrics
     slice: tuple[str, str] | None = None  # (dimension, value) when only a slice degraded
     seasonal: tuple[float, ...] | None = None  # baseline mean of `measure` per hour of day
+    # A ramp's fit per start (time, log-likelihood against the best), for the onset's prior.
+    ramp_profile: tuple[tuple[datetime, float], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -103,47 +105,82 @@ def _stratum_matrix(strata: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Windows:
-    """Every window the scan examines: start, end, shape and shape length per row, and the
-    regressor of each (rows of `g`)."""
+    """Every window the scan examines: start, end, shape and shape length per row. Each is a
+    regressor over the hours: rising linearly by 1/`rate` per hour from `start` to `mid`
+    (a ramp: (h - start + 0.5) / length), then 1 from `mid` to `end`, 0 elsewhere."""
 
     start: np.ndarray
     end: np.ndarray
     shape: np.ndarray
     length: np.ndarray
-    g: np.ndarray  # [K, H]
-
-    def subset(self, keep: np.ndarray) -> Windows:
-        return Windows(self.start[keep], self.end[keep], self.shape[keep], self.length[keep], self.g[keep])
+    mid: np.ndarray
+    rate: np.ndarray
 
 
 @lru_cache(maxsize=8)  # every feature and metric of one analysis scans the same windows
 def candidate_windows(hours: int, first: int, min_hours: int) -> Windows:
-    t = np.arange(hours)[None, :]
-    taus = np.arange(first, max(hours - min_hours + 1, first))[:, None]
-    parts = [(taus[:, 0], np.full(taus.shape[0], hours), "step", 0, (t >= taus).astype(float))]
+    taus = np.arange(first, max(hours - min_hours + 1, first))
+    parts = [(taus, np.full(taus.size, hours), "step", 0, taus, 1)]
     for r in RAMP_HOURS:
-        parts.append(
-            (
-                taus[:, 0],
-                np.full(taus.shape[0], hours),
-                "ramp",
-                r,
-                np.clip((t - taus + 0.5) / r, 0.0, 1.0) * (t >= taus),
-            )
-        )
+        parts.append((taus, np.full(taus.size, hours), "ramp", r, np.minimum(taus + r, hours), r))
     for length in TRANSIENT_HOURS:
-        ok = taus[:, 0] + length < hours
-        tt = taus[ok]
-        parts.append(
-            (tt[:, 0], tt[:, 0] + length, "transient", length, ((t >= tt) & (t < tt + length)).astype(float))
-        )
+        tt = taus[taus + length < hours]
+        parts.append((tt, tt + length, "transient", length, tt, 1))
     return Windows(
         start=np.concatenate([p[0] for p in parts]),
         end=np.concatenate([p[1] for p in parts]),
         shape=np.concatenate([np.full(p[0].size, p[2]) for p in parts]),
         length=np.concatenate([np.full(p[0].size, p[3]) for p in parts]),
-        g=np.concatenate([p[4].reshape(-1, hours) for p in parts]),
+        mid=np.concatenate([p[4] for p in parts]),
+        rate=np.concatenate([np.full(p[0].size, float(p[5])) for p in parts]),
     )
+
+
+def _window_terms(
+    windows: Windows, w: np.ndarray, y_dm: np.ndarray, strata: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """`_fit_terms` for the scan's windows, from running sums over the hours (per hour of day
+    for the stratum sums): each window is a linear piece and a flat piece, so its sums are
+    differences of running sums, without a row per window and hour."""
+    hours = np.arange(w.size, dtype=float)
+    v = w * y_dm
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.zeros((1, *x.shape[1:])), np.cumsum(x, axis=0)])
+
+    def seg(p: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        return p[hi] - p[lo]
+
+    a, m, e = windows.start, windows.mid, windows.end
+    off, r = a - 0.5, windows.rate
+    pw, phw, ph2w = run(w), run(hours * w), run(hours * hours * w)
+    pv, phv = run(v), run(hours * v)
+    cross = (seg(phv, a, m) - off * seg(pv, a, m)) / r + seg(pv, m, e)
+    raw = (seg(ph2w, a, m) - 2 * off * seg(phw, a, m) + off * off * seg(pw, a, m)) / (r * r) + seg(pw, m, e)
+    s = _stratum_matrix(strata)
+    sw, shw = run(w[:, None] * s), run((hours * w)[:, None] * s)  # [H + 1, 24]
+    gws = (seg(shw, a, m) - off[:, None] * seg(sw, a, m)) / r[:, None] + seg(sw, m, e)
+    ws = w @ s
+    energy = raw - (gws * gws / np.where(ws > 0, ws, 1.0)).sum(axis=1)
+    return cross, np.where(energy > 1e-9 * np.maximum(raw, 1e-300), energy, 0.0)
+
+
+def _fit_terms(
+    g: np.ndarray, g2: np.ndarray, w: np.ndarray, y_dm: np.ndarray, s: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each regressor (rows of `g`) fitted with hour-of-day effects by weighted least
+    squares: its cross-product with the series and its energy, both after removing each hour
+    of day's weighted mean. `y_dm` is already demeaned, so the cross-product needs no demeaned
+    regressor (sum_h w g_dm y_dm = sum_h w g y_dm), and the energy is sum w g^2 less each
+    stratum's (sum w g)^2 / sum w: two products with the weights instead of a demeaned copy
+    of every regressor."""
+    ws = w @ s
+    gws = g @ (w[:, None] * s)  # [K, 24]
+    cross = g @ (w * y_dm)
+    raw = g2 @ w
+    energy = raw - (gws * gws / np.where(ws > 0, ws, 1.0)).sum(axis=1)
+    # A regressor constant within every hour of day carries no change: rounding leaves a dust.
+    return cross, np.where(energy > 1e-9 * np.maximum(raw, 1e-300), energy, 0.0)
 
 
 @dataclass(frozen=True)
@@ -174,20 +211,15 @@ def scan(
     windows = candidate_windows(len(y), first, min_hours)
     cum = np.concatenate([[0.0], np.cumsum(w)])
     inside = min_weight if min_inside is None else min_inside
-    windows = windows.subset(
-        (cum[windows.end] - cum[windows.start] >= inside) & (cum[windows.start] >= min_weight)
-    )
-    if windows.start.size == 0 or w.sum() <= 0:
+    keep = (cum[windows.end] - cum[windows.start] >= inside) & (cum[windows.start] >= min_weight)
+    if not keep.any() or w.sum() <= 0:
         return None
-    g = windows.g
     s = _stratum_matrix(strata)
-    ws = w @ s
-    ws_safe = np.where(ws > 0, ws, 1.0)
-    y_dm = y - ((w * y) @ s / ws_safe) @ s.T
-    g_dm = g - ((g * w) @ s / ws_safe) @ s.T
-    cross = (g_dm * w) @ y_dm
-    energy = (g_dm * g_dm) @ w
-    gain = np.where((energy > 0) & (np.sign(cross) == direction), cross**2 / np.maximum(energy, 1e-12), -1.0)
+    y_dm = y - ((w * y) @ s / np.where(w @ s > 0, w @ s, 1.0)) @ s.T
+    cross, energy = _window_terms(windows, w, y_dm, strata)
+    gain = np.where(
+        keep & (energy > 0) & (np.sign(cross) == direction), cross**2 / np.maximum(energy, 1e-12), -1.0
+    )
     best = int(np.argmax(gain))
     if gain[best] <= 0:
         return None
@@ -206,7 +238,7 @@ def scan(
     alike = windows.shape == shape
     if shape != "ramp":
         alike &= windows.length == length
-    same = alike & (gain >= gain[best] - 3.84 * sigma2)
+    same = alike & keep & (gain >= gain[best] - 3.84 * sigma2)
     starts = windows.start[same] if same.any() else windows.start[best : best + 1]
     return ScanResult(
         int(windows.start[best]),
@@ -214,7 +246,7 @@ def scan(
         str(shape),
         int(starts.min()),
         int(starts.max()),
-        int(windows.start.size),
+        int(keep.sum()),
         sigma2,
     )
 
@@ -226,7 +258,7 @@ RAMP_SEARCH_HOURS = 6  # around the scan's band of starts
 
 def ramp_start(
     y: np.ndarray, w: np.ndarray, strata: np.ndarray, chosen: ScanResult, first: int, direction: int
-) -> tuple[float, float, float] | None:
+) -> RampFit | None:
     """A ramp's start, in hours from the series' start: where the series begins to move. The
     scan's ramps start on whole hours and reach their full size after one of a few lengths, so
     a ramp of another length is fitted by one that starts hours early or late. Here the broken
@@ -243,21 +275,31 @@ def ramp_start(
     centre = np.arange(hours) + 0.5
     s = _stratum_matrix(strata)
     ws = w @ s
-    ws_safe = np.where(ws > 0, ws, 1.0)
-    y_dm = y - ((w * y) @ s / ws_safe) @ s.T
+    y_dm = y - ((w * y) @ s / np.where(ws > 0, ws, 1.0)) @ s.T
     gain = np.full(taus.size, -1.0)  # best over lengths, per start
     for length in range(1, RAMP_MAX_HOURS + 1):
         g = np.clip((centre[None, :] - taus[:, None]) / length, 0.0, 1.0)
-        g_dm = g - ((g * w) @ s / ws_safe) @ s.T
-        cross = (g_dm * w) @ y_dm
-        energy = (g_dm * g_dm) @ w
+        cross, energy = _fit_terms(g, g * g, w, y_dm, s)
         ok = (energy > 0) & (np.sign(cross) == direction)
         gain = np.maximum(gain, np.where(ok, cross**2 / np.maximum(energy, 1e-12), -1.0))
     best = int(np.argmax(gain))
     if gain[best] <= 0:
         return None
     close = taus[gain >= gain[best] - 3.84 * chosen.sigma2]
-    return float(taus[best]), float(close.min()), float(close.max())
+    loglik = np.where(gain > 0, (gain - gain[best]) / (2 * chosen.sigma2), -np.inf)
+    return RampFit(float(taus[best]), float(close.min()), float(close.max()), taus, loglik)
+
+
+@dataclass(frozen=True)
+class RampFit:
+    """A ramp's start, its band (hours from the series' start) and the fit of every start
+    tried (log-likelihood relative to the best)."""
+
+    start: float
+    lo: float
+    hi: float
+    taus: np.ndarray
+    loglik: np.ndarray
 
 
 # The window's test ---------------------------------------------------------------------
@@ -481,10 +523,17 @@ def detect_metric(
         float(stats.sst.norm.sf(direction * z)),
     )
     onset, onset_lo, onset_hi = d.time_of(start), d.time_of(chosen.start_lo), d.time_of(chosen.start_hi + 1)
+    profile = None
     if shape == "ramp":
         fitted = ramp_start(y, w, d.strata, chosen, first, direction)
         if fitted is not None:
-            onset, onset_lo, onset_hi = (d.start + timedelta(hours=h) for h in fitted)
+            onset, onset_lo, onset_hi = (
+                d.start + timedelta(hours=h) for h in (fitted.start, fitted.lo, fitted.hi)
+            )
+            profile = tuple(
+                (d.start + timedelta(hours=float(h)), float(v))
+                for h, v in zip(fitted.taus, fitted.loglik, strict=True)
+            )
     return Detection(
         feature=d.feature,
         metric=metric,
@@ -500,6 +549,7 @@ def detect_metric(
         n_current=test.n_current,
         severity=effect / needed,
         seasonal=seasonal,
+        ramp_profile=profile,
     )
 
 
@@ -630,37 +680,141 @@ def refine_onset(
     base_mean: float,
     base_var: float,
     where: list[tuple[str, str]] | None = None,
+    changes: list[datetime] | None = None,
 ) -> OnsetEstimate:
-    """The onset to the nearest 5 minutes: a single change point in the contribution of the
-    degraded requests (`where`: the scope's slice values, or all) to the feature's metric, first
-    on 15-minute buckets across the hourly onset band (three hours before it, two after), then
-    on 5-minute buckets. Ramps keep the onset and band of their broken-line fit (`ramp_start`)."""
+    """The onset to the nearest 5 minutes, or to the minute of a recorded change: a single
+    change point in the contribution of the degraded requests (`where`: the scope's slice
+    values, or all) to the feature's metric, searched from three hours before the hourly onset
+    band to two hours after it (over a transient's whole episode), on 5-minute buckets. The
+    change is of known size (the level of the whole degraded window against each hour of
+    day's baseline), so each bucket counts by its requests: an empty night hour neither
+    places nor blocks the onset, and one noisy hour just after it does not pull it along.
+    `changes`: the times of the feature's recorded changes, a priori as likely to be the
+    onset as every other time in the search together (`change_prior`). A ramp keeps the onset
+    and band of its broken-line fit (`ramp_start`), or takes a change the fit cannot tell
+    from it."""
     hourly = OnsetEstimate(det.onset, det.onset_lo, det.onset_hi)
     if det.shape == "ramp":
-        return hourly
+        return _ramp_onset(det, changes or []) or hourly
     direction = METRIC_DIRECTION[det.metric]
-    search_end = min(det.onset_hi + ONSET_SEARCH_AFTER, det.end)
-    if det.shape == "transient":  # the whole episode, so its start stands out against it
-        search_end = det.end
-    coarse = _change_point(
-        store, det, base_mean, base_var, where, 15, det.onset_lo - ONSET_SEARCH_BEFORE, search_end, direction
-    )
-    if coarse is None:
+    lo = det.onset_lo - ONSET_SEARCH_BEFORE
+    last = det.end if det.shape == "transient" else min(det.onset_hi + ONSET_SEARCH_AFTER, det.end)
+    buckets = _onset_buckets(store, det, base_mean, where, ONSET_BUCKET_MINUTES, lo - LEVEL_BEFORE, det.end)
+    if buckets is None:
         return hourly
-    fine = _change_point(
-        store,
-        det,
-        base_mean,
-        base_var,
-        where,
-        5,
-        coarse.at - timedelta(minutes=30),
-        min(coarse.at + timedelta(minutes=30), search_end),
-        direction,
-    )
-    if fine is None:
-        return coarse
-    return OnsetEstimate(fine.at, min(fine.lo, coarse.lo), max(fine.hi, coarse.hi))
+    starts, n, excess, var = buckets
+    if det.metric not in ONSET_MEASURE_SQL:
+        var = max(var, base_var)
+    # The levels before and after: the day before the search, and from the end of the hourly
+    # onset band on (a slice can sit above its feature's baseline before anything changed).
+    early = starts < np.datetime64(lo)
+    before = float(excess[early].sum() / n[early].sum()) if n[early].sum() > 0 else 0.0
+    late = starts >= np.datetime64(det.onset_hi)
+    if n[late].sum() <= 0:
+        late = ~early
+    after = float(excess[late].sum() / n[late].sum())
+    size = after - before
+    if direction * size <= 0:
+        return hourly
+    starts, n, excess = starts[~early], n[~early], excess[~early]
+    if starts.size < 3:
+        return hourly
+    # Log-likelihood of a change at each bucket's start against none in the searched range
+    # (normal approximation with the per-request variance).
+    gain = np.cumsum(((excess - n * (before + after) / 2) * size / var)[::-1])[::-1]
+    can = starts < np.datetime64(last)
+    if not can.any():
+        return hourly
+    best = int(np.argmax(np.where(can, gain, -np.inf)))
+    if gain[best] <= 0:
+        return hourly
+    close = can & (gain >= gain[best] - CHI2_95 / 2)
+    at = _as_datetime(starts[best])
+    band = (_as_datetime(starts[close].min()), _as_datetime(starts[close].max()))
+    prior = change_prior(starts, gain, can, changes or [], ONSET_BUCKET_MINUTES)
+    if prior is not None:
+        at = prior
+        band = (min(band[0], at), max(band[1], at))
+    return OnsetEstimate(at, band[0], band[1])
+
+
+CHI2_95 = 3.84
+ONSET_BUCKET_MINUTES = 5
+LEVEL_BEFORE = timedelta(hours=24)  # read before the search for the level before the onset
+
+
+def _ramp_onset(det: Detection, changes: list[datetime]) -> OnsetEstimate | None:
+    """A ramp's onset at a recorded change when the broken-line fit cannot tell it from its
+    best start (the prior of `change_prior`, over the starts the fit tried)."""
+    if not det.ramp_profile or not changes:
+        return None
+    starts = np.array([np.datetime64(t) for t, _ in det.ramp_profile])
+    loglik = np.array([v for _, v in det.ramp_profile])
+    can = np.isfinite(loglik)
+    if not can.any():
+        return None
+    at = change_prior(starts, loglik, can, changes, int(RAMP_STEP_HOURS * 60), earliest=False)
+    if at is None:
+        return None
+    return OnsetEstimate(at, min(det.onset_lo, at), max(det.onset_hi, at))
+
+
+def change_prior(
+    starts: np.ndarray,
+    loglik: np.ndarray,
+    can: np.ndarray,
+    changes: list[datetime],
+    minutes: int,
+    earliest: bool = True,
+) -> datetime | None:
+    """The recorded change taken as the onset, if any. `loglik`: the fit of a change at each
+    start (buckets `minutes` wide), `can`: the starts searched. Prior: the onset is at one of
+    the recorded changes in the search with probability one half, shared among them, and
+    anywhere else with the other half, so the best fitting change is taken when its
+    log-likelihood is within log(starts / changes) of the best start's. A change is the
+    likeliest cause of a step, and the quiet hours often cannot date one better than a few
+    hours. With `earliest` (a step, whose band is minutes to an hour wide), of the changes the
+    data cannot tell apart (within chi2(1, 95%) of the best fitting one) the earliest is
+    taken: its requests and a later one's were degraded alike."""
+    first, stop = starts[can].min(), starts[can].max() + np.timedelta64(minutes, "m")
+    inside = [c for c in changes if first <= np.datetime64(c) < stop]
+    if not inside:
+        return None
+    best = float(loglik[can].max())
+    fits = []
+    for c in inside:
+        i = max(int(np.searchsorted(starts, np.datetime64(c), side="right")) - 1, 0)
+        fits.append((float(loglik[i]), c))
+    value, at = max(fits)
+    if best - value > math.log(int(can.sum()) / len(inside)):
+        return None
+    return min(c for v, c in fits if v >= value - CHI2_95 / 2) if earliest else at
+
+
+def _as_datetime(x: np.datetime64) -> datetime:
+    return x.astype("datetime64[us]").astype(datetime)
+
+
+def _onset_buckets(
+    store: Store,
+    det: Detection,
+    base_mean: float,
+    where: list[tuple[str, str]] | None,
+    minutes: int,
+    lo: datetime,
+    hi: datetime,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
+    """Per bucket between `lo` and `hi`: its start, its requests, and the excess of the
+    degraded requests over each hour of day's baseline; and the per-request variance."""
+    rows = _bucket_rows(store, det, base_mean, where, minutes, lo, hi, own=True)
+    if rows is None or len(rows) < 3:
+        return None
+    starts = np.array([np.datetime64(r[0]) for r in rows])
+    n = np.array([r[1] for r in rows], dtype=float)
+    excess = np.array([r[2] for r in rows], dtype=float)
+    total = n.sum()
+    sq, sm = sum(float(r[3]) for r in rows), sum(float(r[4]) for r in rows)
+    return starts, n, excess, max(sq / total - (sm / total) ** 2, 1e-12)
 
 
 def refine_end(
@@ -708,28 +862,9 @@ def _change_point(
     direction: int,
 ) -> OnsetEstimate | None:
     """The single change point of the metric between `lo` and `hi` in `direction`."""
-    expr, params = measure(det.metric, det.baseline)
-    if det.metric in ONSET_MEASURE_SQL:
-        if det.seasonal is None:
-            return None
-        expr, params = ONSET_MEASURE_SQL[det.metric], []
-    pred, pred_params = "TRUE", []
-    if where:
-        pred = " OR ".join(f"{d} = ?" for d, _ in where if d in SPLIT_DIMENSIONS) or "TRUE"
-        pred_params = [v for d, v in where if d in SPLIT_DIMENSIONS]
-    # Against each hour of day's own baseline when known (a daily cycle is not a change).
-    expected, expected_params = "?", [base_mean]
-    if det.seasonal is not None:
-        expected, expected_params = "list_extract(?::DOUBLE[], hour(timestamp) + 1)", [list(det.seasonal)]
-    rows = store.rows(
-        f"""SELECT time_bucket(INTERVAL '{int(minutes)} minutes', timestamp) AS b,
-                   count(x), coalesce(sum(x - {expected}) FILTER (WHERE {pred}), 0),
-                   coalesce(sum(x * x), 0), coalesce(sum(x), 0)
-            FROM (SELECT *, {expr} AS x FROM requests
-                  WHERE feature = ? AND timestamp >= ? AND timestamp < ?)
-            GROUP BY 1 ORDER BY 1""",
-        [*expected_params, *pred_params, *params, det.feature, lo, hi],
-    )
+    rows = _bucket_rows(store, det, base_mean, where, minutes, lo, hi)
+    if rows is None:
+        return None
     rows = [r for r in rows if r[1]]
     if len(rows) < 3:
         return None
@@ -750,3 +885,52 @@ def _change_point(
     var = max(sq / total - (sm / total) ** 2, base_var if det.metric not in ONSET_MEASURE_SQL else 0.0, 1e-12)
     close = k[gain >= gain[best] - 3.84 * var]
     return OnsetEstimate(rows[k[best]][0], rows[int(close.min())][0], rows[int(close.max())][0])
+
+
+def _bucket_rows(
+    store: Store,
+    det: Detection,
+    base_mean: float,
+    where: list[tuple[str, str]] | None,
+    minutes: int,
+    lo: datetime,
+    hi: datetime,
+    own: bool = False,
+) -> list[tuple] | None:
+    """Per bucket: start, observations, excess of the degraded requests over the baseline (of
+    their hour of day when known), sum of squares and sum of the quantity read. The counts and
+    sums are the feature's (the excess is then the slice's contribution to its metric), or with
+    `own` the degraded requests' own."""
+    expr, params = measure(det.metric, det.baseline)
+    if det.metric in ONSET_MEASURE_SQL:
+        if det.seasonal is None:
+            return None
+        expr, params = ONSET_MEASURE_SQL[det.metric], []
+    pred, pred_params = "TRUE", []
+    if where:
+        pred = " OR ".join(f"{d} = ?" for d, _ in where if d in SPLIT_DIMENSIONS) or "TRUE"
+        pred_params = [v for d, v in where if d in SPLIT_DIMENSIONS]
+    # Against each hour of day's own baseline when known (a daily cycle is not a change).
+    expected, expected_params = "?", [base_mean]
+    if det.seasonal is not None:
+        expected, expected_params = "list_extract(?::DOUBLE[], hour(timestamp) + 1)", [list(det.seasonal)]
+    mine = f" FILTER (WHERE {pred})" if own else ""
+    rows = store.rows(
+        f"""SELECT time_bucket(INTERVAL '{int(minutes)} minutes', timestamp) AS b,
+                   count(x){mine}, coalesce(sum(x - {expected}) FILTER (WHERE {pred}), 0),
+                   coalesce(sum(x * x){mine}, 0), coalesce(sum(x){mine}, 0)
+            FROM (SELECT *, {expr} AS x FROM requests
+                  WHERE feature = ? AND timestamp >= ? AND timestamp < ?)
+            GROUP BY 1 ORDER BY 1""",
+        [
+            *(pred_params if own else []),
+            *expected_params,
+            *pred_params,
+            *(pred_params * 2 if own else []),
+            *params,
+            det.feature,
+            lo,
+            hi,
+        ],
+    )
+    return [r for r in rows if r[1]]

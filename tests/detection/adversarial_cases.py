@@ -215,6 +215,48 @@ def first_evening_slowdown() -> Case:
     )
 
 
+def night_config_step() -> Case:
+    """A config change at 23:20 doubles a small feature's errors from then on. The night's
+    few dozen requests cannot date it (the data alone put it at dawn, hours late); the change
+    on record, at a time the data cannot tell apart from the best fit, is the onset. A
+    harmless flag change three hours before, in busier hours that show no step, is not
+    taken for it."""
+    on = at(2, 23, 20)
+    logs = Logs(START, 5, [Traffic("notes", 1200, error_rate=0.03)], hits=[Hit("notes", on, error_rate=0.06)])
+    events = [
+        declared(on, "notes", "config", "max_retries", "3", "0"),
+        declared(at(2, 20, 10), "notes", "flag", "notes-beta", "off", "on"),
+    ]
+    return Case(
+        "night_config_step",
+        logs,
+        events,
+        [Expect("notes", "error_rate", on, cause=("config", "0"), shape="step")],
+    )
+
+
+def evening_drift() -> Case:
+    """A silent provider update at 21:40 (the same model alias answered by a new response
+    model) makes quality slide over 30 hours, through the night: the broken-line fit dates
+    the slide within hours; the update seen in the logs, at a start the fit cannot tell from
+    its best, is the onset. A config change five hours before it is not taken for it."""
+    on = at(2, 21, 40)
+    logs = Logs(
+        START,
+        5,
+        [Traffic("slide", 3000)],
+        changes=[Change(on, "slide", {"response_model": "model-a-0901"})],
+        hits=[Hit("slide", on, quality_delta=-0.1, ramp_hours=30)],
+    )
+    events = [declared(at(2, 16, 35), "slide", "config", "top_k", "40", "20")]
+    return Case(
+        "evening_drift",
+        logs,
+        events,
+        [Expect("slide", "quality_score", on, cause=("model", "model-a-0901"), shape="ramp")],
+    )
+
+
 def cases() -> list[Case]:
     return [
         outage(),
@@ -232,6 +274,8 @@ def cases() -> list[Case]:
         latency_ramp(),
         night_latency_step(),
         first_evening_slowdown(),
+        night_config_step(),
+        evening_drift(),
     ]
 
 

@@ -82,6 +82,22 @@ def test_a_latency_step_in_the_quiet_hours_is_dated_within_half_an_hour(analysed
     assert abs(f.onset - e.onset) <= timedelta(minutes=30), (f.onset, e.onset)
 
 
+def test_a_night_step_the_data_cannot_date_is_dated_by_the_change_on_record(analysed):
+    case, result = analysed("night_config_step")
+    (e,) = case.expect
+    f = next(f for f in result.findings if f.feature == e.feature and f.metric == e.metric)
+    assert f.onset == e.onset, (f.onset, e.onset)
+    assert f.suspects[0].change.to_value == "0"
+
+
+def test_a_drift_through_the_night_is_dated_by_the_update_not_by_an_earlier_change(analysed):
+    case, result = analysed("evening_drift")
+    (e,) = case.expect
+    f = next(f for f in result.findings if f.feature == e.feature and f.metric == e.metric)
+    assert abs(f.onset - e.onset) <= timedelta(minutes=15), (f.onset, e.onset)
+    assert f.suspects[0].change.kind == "model"
+
+
 @pytest.mark.parametrize("name", [c.name for c in cases() if c.clean])
 def test_clean_features_have_no_finding(analysed, name):
     case, result = analysed(name)

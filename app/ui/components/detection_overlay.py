@@ -10,7 +10,7 @@ import streamlit as st
 
 from app.detection.analysis import analyze
 from app.detection.findings import AnalysisResult, Finding, format_value, iso_z
-from app.detection.thresholds import ThresholdsError, load_thresholds
+from app.detection.thresholds import ThresholdsError, load_thresholds, thresholds_path
 from app.storage.store import Store
 from app.timestamps import display
 from app.ui import common
@@ -21,8 +21,15 @@ log = logging.getLogger(__name__)
 
 @st.cache_data(show_spinner="Analysing…", max_entries=32)
 def cached_analysis(
-    dd: str, version: str, feature: str | None, since: datetime | None, until: datetime | None
+    dd: str,
+    version: str,
+    thresholds: str,
+    feature: str | None,
+    since: datetime | None,
+    until: datetime | None,
 ) -> AnalysisResult:
+    """The analysis, computed once per data version, thresholds file and range: reruns that
+    only change what a page shows read it back."""
     data_dir = Path(dd)
     return analyze(
         Store(data_dir), feature=feature, since=since, until=until, thresholds=load_thresholds(data_dir)
@@ -30,9 +37,26 @@ def cached_analysis(
 
 
 def analysis(
-    feature: str | None = None, since: datetime | None = None, until: datetime | None = None
+    feature: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    version: str | None = None,
 ) -> AnalysisResult:
-    return cached_analysis(str(common.data_dir()), common.data_version(), feature, since, until)
+    """The cached analysis; `version`: the data version when the page has already read it."""
+    data_dir = common.data_dir()
+    return cached_analysis(
+        str(data_dir), version or common.data_version(), thresholds_version(data_dir), feature, since, until
+    )
+
+
+def thresholds_version(data_dir: Path) -> str:
+    """Part of the analysis' cache key: an edited thresholds file is read again on the next
+    rerun (the data version does not cover it)."""
+    try:
+        stat = thresholds_path(data_dir).stat()
+    except OSError:
+        return "absent"
+    return f"{stat.st_mtime_ns}:{stat.st_size}"
 
 
 def findings_for(feature: str, since: datetime, until: datetime) -> list[Finding] | None:

@@ -12,35 +12,43 @@ from app.ui.components.investigate_ui import compare_finding
 SCOPE_LABEL = {"total": "🌐 whole feature", "partial": "🧩 partial", "single_user": "👤 single user"}
 
 st.title("🚨 Detect")
-features = common.features()
+version = common.data_version()  # read once per run: each read opens the store and the ledger
+features = common.cached_features(str(common.data_dir()), version)
 if not features:
     common.empty_state()
     st.stop()
 
 c1, c2 = st.columns([2, 2])
-with c1:
-    choice = st.selectbox("Feature", ["All features", *features], key="detect_feature")
-feature = None if choice == "All features" else choice
 with c2:
-    window = common.pick_range("detect", feature)
+    window = common.pick_range("detect")
 if window is None:
     st.info("No requests in this range.")
     st.stop()
 since, until = window
 
+# One analysis of every feature per range (cached on the data version): the feature picked
+# below only narrows what is shown, so picking one reruns without analysing again, and a
+# feature's findings are the same whether it is shown alone or with the others.
 try:
-    result = analysis(feature, since, until)
+    result = analysis(None, since, until, version)
 except ThresholdsError as exc:
     st.error(f"Thresholds file problem: {exc}", icon="⚠️")
     st.stop()
 
+with c1:
+    choice = st.selectbox("Feature", ["All features", *features], key="detect_feature")
+feature = None if choice == "All features" else choice
+findings = [f for f in result.findings if feature in (None, f.feature)]
+inconclusive = [i for i in result.inconclusive if feature in (None, i.feature)]
+events = [e for e in result.events if feature is None or feature in e.features]
+
 m1, m2, m3 = st.columns(3)
-m1.metric("Findings", len(result.findings))
-m2.metric("Features affected", len({f.feature for f in result.findings}))
-m3.metric("Inconclusive", len(result.inconclusive))
+m1.metric("Findings", len(findings))
+m2.metric("Features affected", len({f.feature for f in findings}))
+m3.metric("Inconclusive", len(inconclusive))
 st.caption(
     f"Window {iso_z(result.since)} to {iso_z(result.until)}, compared hour of day by "
-    f"hour of day with up to a week before it. Thresholds: "
+    f"hour of day with up to a week before it; every feature analysed together. Thresholds: "
     f"`{thresholds_path(common.data_dir())}` (defaults when absent)."
 )
 
@@ -65,9 +73,11 @@ def show_finding(i: int, f: Finding) -> None:
             f"{f.shape} change · p = {f.p_value:.2g} (adjusted) · {f.n_current:,} "
             f"observations since the onset, {f.n_baseline:,} before"
         )
+        # Static tables: a few rows each, the evidence read in full (a data grid per finding
+        # is a canvas to set up in the browser, and truncates the sentences).
         if f.scope.slices:
             st.markdown("**Where it sits**")
-            st.dataframe(
+            st.table(
                 [
                     {
                         "dimension": s.dimension,
@@ -79,11 +89,10 @@ def show_finding(i: int, f: Finding) -> None:
                     for s in f.scope.slices
                 ],
                 hide_index=True,
-                width="stretch",
             )
         st.markdown("**What changed** (best explanation first)")
         if f.suspects:
-            st.dataframe(
+            st.table(
                 [
                     {
                         "score": round(s.score, 2),
@@ -97,7 +106,6 @@ def show_finding(i: int, f: Finding) -> None:
                     for s in f.suspects
                 ],
                 hide_index=True,
-                width="stretch",
             )
         else:
             st.caption("No recorded change explains it.")
@@ -106,13 +114,13 @@ def show_finding(i: int, f: Finding) -> None:
         compare_finding(f)
 
 
-for event in result.events:
+for event in events:
     st.warning(f"**Cross-feature event:** {event.summary}. Each feature's finding is below.", icon="🌩️")
-if not result.findings:
+if not findings:
     st.success("No degradations in this window.", icon="✅")
-for i, finding in enumerate(result.findings):
+for i, finding in enumerate(findings):
     show_finding(i, finding)
 
-if result.inconclusive:
-    with st.expander(f"⏳ Inconclusive ({len(result.inconclusive)}): too few samples to judge"):
-        st.dataframe([i.as_dict() for i in result.inconclusive], hide_index=True, width="stretch")
+if inconclusive:
+    with st.expander(f"⏳ Inconclusive ({len(inconclusive)}): too few samples to judge"):
+        st.dataframe([i.as_dict() for i in inconclusive], hide_index=True, width="stretch")
