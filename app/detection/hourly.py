@@ -24,6 +24,7 @@ import numpy as np
 import polars as pl
 
 from app import stats
+from app.storage import rollups
 from app.storage.aggregates import LOG_BIN_WIDTH, LOG_BIN_WIDTHS, QUALITY_BINS
 from app.storage.store import Store
 
@@ -117,6 +118,7 @@ def load_hourly(
     params = {"start": start, "until": until, "feature": feature}
     with store.connect() as con:
         con.execute("SET enable_progress_bar = false")
+        rollups.ensure_histograms(con)
         sums_df = con.sql(_SUMS_SQL, params=params).pl()
         hists_df = con.sql(_HISTS_SQL, params=params).pl()
     hours = int(np.ceil((until - start) / timedelta(hours=1)))

@@ -53,6 +53,9 @@ def store(tmp_path: Path) -> Store:
 
 
 def _hist(store: Store) -> dict[tuple[str, bool, int], int]:
+    """hist_1h of the fixture's hour, as a reader sees it (the deferred histograms built)."""
+    with store.connect() as con:
+        rollups.ensure_histograms(con)
     return {
         (metric, ok, b): n
         for metric, ok, b, n in store.rows(
@@ -135,3 +138,43 @@ def test_a_file_that_grew_adds_only_its_new_rows_to_the_histograms(store: Store,
     hist = _hist(store)
     assert hist[("latency_ms", True, 462)] == 4
     assert sum(n for (metric, _, _), n in hist.items() if metric == "latency_ms") == len(ROWS) + 1
+
+
+def test_cost_and_quality_histograms_wait_for_their_first_reader(store: Store, tmp_path: Path):
+    metrics = "SELECT DISTINCT metric FROM hist_1h ORDER BY 1"
+    # The load builds the latency histogram (the timeline reads it) and lists its file.
+    assert store.rows(metrics) == [("latency_ms",)]
+    assert store.rows("SELECT file_id FROM hist_pending") != []
+    with store.connect() as con:
+        assert rollups.ensure_histograms(con) == 1
+        assert rollups.ensure_histograms(con) == 0  # nothing left to build
+    assert store.rows(metrics) == [("cost_usd",), ("latency_ms",), ("quality_score",)]
+    assert store.rows("SELECT * FROM hist_pending") == []
+    built = _hist(store)
+
+    # Detection's hourly frames build them too: a second load is pending until they run.
+    other = tmp_path / "more.jsonl"
+    other.write_text(
+        json.dumps(
+            {
+                "timestamp": "2026-03-02T10:40:00Z",
+                "feature": "chat",
+                "request_id": "x1",
+                "latency_ms": 100.0,
+                "cost_usd": 0.002,
+                "quality_score": 0.5,
+            }
+        )
+        + "\n"
+    )
+    ingest_paths(store, [str(other)])
+    assert store.scalar("SELECT count(*) FROM hist_pending") == 1
+    from datetime import datetime
+
+    from app.detection.hourly import load_hourly
+
+    load_hourly(store, datetime(2026, 3, 2, 10), datetime(2026, 3, 2, 11))
+    assert store.scalar("SELECT count(*) FROM hist_pending") == 0
+    after = _hist(store)
+    assert after[("cost_usd", True, -125)] == built[("cost_usd", True, -125)] + 1
+    assert after[("quality_score", True, 50)] == built[("quality_score", True, 50)] + 1
