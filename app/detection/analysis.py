@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+import polars as pl
+
 from app.changes import timeline as changes
 from app.changes.events import ChangeEvent
 from app.detection import attribute, slices
@@ -86,8 +88,28 @@ def _analyze(
     )
     detections, inconclusive = detect(hourly, since, t, slices=sliced, store=store)
     hints = {(sd.feature, sd.metric): sd for sd in sliced}
+    # Detections of one feature with the same onset and end (metrics that broke together)
+    # share one scan of the feature's rows for their first slice table.
+    groups: dict[tuple, list[Detection]] = {}
+    for d in detections:
+        groups.setdefault((d.feature, d.onset, d.end), []).append(d)
+    first_tables = {}
+    for (_, onset, _), group in groups.items():
+        for d, table in zip(
+            group, attribute.slice_tables(store, group, onset, range_start, until), strict=True
+        ):
+            first_tables[id(d)] = table
     findings = [
-        explain(store, d, range_start, until, t, extra_changes, hints.get((d.feature, d.metric)))
+        explain(
+            store,
+            d,
+            range_start,
+            until,
+            t,
+            extra_changes,
+            hints.get((d.feature, d.metric)),
+            first_tables.get(id(d)),
+        )
         for d in detections
     ]
     findings.sort(key=lambda f: (-f.severity, f.feature, f.metric))
@@ -102,11 +124,13 @@ def explain(
     t: Thresholds,
     extra_changes: list[ChangeEvent] | None = None,
     hint: slices.SliceDetection | None = None,
+    table: pl.DataFrame | None = None,
 ) -> Finding:
     """A detection with its onset to the minute, its scope and its suspects. `hint`: the
     slice test's answer for the same feature and metric; when the scope is that slice, its
     step (found on the slice's own gap, not diluted in the total) places the hourly onset."""
-    table = attribute.slice_table(store, det, det.onset, range_start, until)
+    if table is None:  # or the one read with the other metrics of the same break (analyze)
+        table = attribute.slice_table(store, det, det.onset, range_start, until)
     ctx = attribute.context(det, det.onset, range_start, until, table)
     scope, suspects, onset, ended = Scope("total"), [], det.onset, None
     if det.shape == "transient":

@@ -58,7 +58,17 @@ def slice_table(
 ) -> pl.DataFrame:
     """Per period (base, cur, after) and per value of every split dimension: requests, count
     and sum of x, first time seen, and (for latency) the p95."""
-    expr, params = measure(det.metric, det.baseline)
+    return slice_tables(store, [det], onset, range_start, until)[0]
+
+
+def slice_tables(
+    store: Store, dets: list[Detection], onset: datetime, range_start: datetime, until: datetime
+) -> list[pl.DataFrame]:
+    """`slice_table` of several detections of one feature that share the onset and the end
+    (two metrics that broke together), from one scan of the feature's rows."""
+    det = dets[0]
+    assert all((d.feature, d.end) == (det.feature, det.end) for d in dets)
+    measures = [measure(d.metric, d.baseline) for d in dets]
     dims = ", ".join(SPLIT_DIMENSIONS)
     # Users are read from the onset on only: the baseline's thousands of users would make the
     # scan several times slower, and a user's scope is judged on the degraded period.
@@ -66,60 +76,58 @@ def slice_table(
         "CASE WHEN timestamp >= ? THEN user_id END AS user_id" if d == "user_id" else d
         for d in SPLIT_DIMENSIONS
     )
-    sets = ", ".join(["(period)"] + [f"(period, {d})" for d in SPLIT_DIMENSIONS])
-    p95 = (
-        ", quantile_cont(latency_ms, 0.95) FILTER (WHERE error IS NULL) AS p95"
-        if det.metric == "latency_p95_ms"
-        else ""
+    xs = ", ".join(f"{expr} AS x{i}" for i, (expr, _) in enumerate(measures))
+    sums = ", ".join(
+        f"count(x{i}) AS n{i}, CAST(sum(x{i}) AS DOUBLE) AS s{i}, CAST(sum(x{i} * x{i}) AS DOUBLE) AS ss{i}"
+        for i in range(len(dets))
     )
+    sets = ", ".join(["(period)"] + [f"(period, {d})" for d in SPLIT_DIMENSIONS])
+    latency = any(d.metric == "latency_p95_ms" for d in dets)
+    p95 = ", quantile_cont(latency_ms, 0.95) FILTER (WHERE error IS NULL) AS p95" if latency else ""
     df = frame_query(
         store,
-        f"""SELECT period, {dims}, GROUPING({dims}) AS g, count(*) AS requests,
-                   count(x) AS n, sum(x) AS s, sum(x * x) AS ss, min(timestamp) AS first_seen,
-                   count(error) AS failed{p95}
-            FROM (SELECT timestamp, latency_ms, error, {inner}, {expr} AS x,
+        f"""SELECT period, {dims}, GROUPING({dims}) AS g, count(*) AS requests, {sums},
+                   min(timestamp) AS first_seen, count(error) AS failed{p95}
+            FROM (SELECT timestamp, latency_ms, error, {inner}, {xs},
                          CASE WHEN timestamp < ? THEN 'base' WHEN timestamp < ? THEN 'cur'
                               ELSE 'after' END AS period
                   FROM requests WHERE feature = ? AND timestamp >= ? AND timestamp < ?)
             GROUP BY GROUPING SETS ({sets})""",
-        [onset, *params, onset, det.end, det.feature, range_start, until],
+        [onset, *[p for _, params in measures for p in params], onset, det.end, det.feature]
+        + [range_start, until],
     )
     k = len(SPLIT_DIMENSIONS)
     codes = {(2**k - 1) - 2 ** (k - 1 - i): d for i, d in enumerate(SPLIT_DIMENSIONS)}
     codes[2**k - 1] = "(all)"
-    rows = []
-    for r in df.iter_rows(named=True):
-        dim = codes.get(r["g"])
-        if dim is None or (dim == "user_id" and r["period"] == "base"):
-            continue
-        value = "(all)" if dim == "(all)" else r[dim]
-        rows.append(
-            {
-                "period": r["period"],
-                "dimension": dim,
-                "value": "(none)" if value is None else str(value),
-                "requests": r["requests"],
-                "n": r["n"] or 0,
-                "s": r["s"] or 0.0,
-                "ss": r["ss"] or 0.0,
-                "first_seen": r["first_seen"],
-                "failed": r["failed"] or 0,
-                "p95": r.get("p95"),
-            }
+    # Columnar: the grouping code names the dimension, the value is that dimension's column.
+    dim = pl.col("g").cast(pl.Int64).replace_strict(codes, default=None, return_dtype=pl.Utf8)
+    value = pl.when(pl.col("dimension") == "(all)").then(pl.lit("(all)"))
+    for d in SPLIT_DIMENSIONS:
+        value = value.when(pl.col("dimension") == d).then(pl.col(d).cast(pl.Utf8))
+    rows = (
+        df.with_columns(dimension=dim)
+        .filter(pl.col("dimension").is_not_null())
+        .filter(~((pl.col("dimension") == "user_id") & (pl.col("period") == "base")))
+        .with_columns(value.otherwise(None).fill_null("(none)").alias("value"))
+    )
+    tables = []
+    for i, d in enumerate(dets):
+        p = pl.col("p95").cast(pl.Float64) if d.metric == "latency_p95_ms" else pl.lit(None, pl.Float64)
+        tables.append(
+            rows.select(
+                pl.col("period").cast(pl.Utf8),
+                pl.col("dimension"),
+                pl.col("value"),
+                pl.col("requests").cast(pl.Int64),
+                pl.col(f"n{i}").fill_null(0).cast(pl.Int64).alias("n"),
+                pl.col(f"s{i}").cast(pl.Float64).fill_null(0.0).alias("s"),
+                pl.col(f"ss{i}").cast(pl.Float64).fill_null(0.0).alias("ss"),
+                pl.col("first_seen").cast(pl.Datetime("us")),
+                pl.col("failed").fill_null(0).cast(pl.Int64),
+                p.alias("p95"),
+            )
         )
-    schema = {
-        "period": pl.Utf8,
-        "dimension": pl.Utf8,
-        "value": pl.Utf8,
-        "requests": pl.Int64,
-        "n": pl.Int64,
-        "s": pl.Float64,
-        "ss": pl.Float64,
-        "first_seen": pl.Datetime("us"),
-        "failed": pl.Int64,
-        "p95": pl.Float64,
-    }
-    return pl.DataFrame(rows, schema=schema)
+    return tables
 
 
 def context(

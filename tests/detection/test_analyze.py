@@ -107,3 +107,33 @@ def test_an_empty_window_gives_an_empty_result(stories):
 
     result = analyze(stories, feature="no-such-feature")
     assert result.as_dict() == {"findings": [], "inconclusive": [], "events": []}
+
+
+def test_metrics_that_broke_together_share_one_scan_with_the_same_tables(stories):
+    from datetime import timedelta
+
+    from polars.testing import assert_frame_equal
+
+    from app.detection import attribute
+    from app.detection.detect import Detection
+
+    feature = stories.rows("SELECT feature FROM requests GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")[0][0]
+    lo, hi = stories.time_bounds(feature)
+    onset, end = lo + (hi - lo) * 0.6, lo + (hi - lo) * 0.8
+
+    def det(metric: str, baseline: float) -> Detection:
+        return Detection(
+            feature, metric, onset, end, "step", baseline, baseline * 2, onset, onset, 0.0, 1, 1, 1.0
+        )
+
+    dets = [det("error_rate", 0.02), det("latency_p95_ms", 900.0), det("quality_score", 0.8)]
+    together = attribute.slice_tables(stories, dets, onset, lo, hi + timedelta(seconds=1))
+    for d, table in zip(dets, together, strict=True):
+        alone = attribute.slice_table(stories, d, onset, lo, hi + timedelta(seconds=1))
+        assert table.height > 10  # every dimension's values in three periods
+        assert_frame_equal(
+            table.sort("period", "dimension", "value"), alone.sort("period", "dimension", "value")
+        )
+    # Each table carries its own metric: the quality sums are not the error counts.
+    assert together[0]["s"].sum() != together[2]["s"].sum()
+    assert together[1]["p95"].is_not_null().any() and together[0]["p95"].is_null().all()
