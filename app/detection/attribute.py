@@ -402,7 +402,9 @@ def _touched_sums(
         f"SELECT {', '.join(selects)} FROM (SELECT *, {expr} AS x FROM requests "
         f"WHERE feature = ? AND timestamp >= ? AND timestamp < ?)"
     )
-    row = store.rows(sql, [*sel_params, *params, ctx.det.feature, ctx.range_start, ctx.until])[0]
+    # Every sum counts requests from its change's time on: nothing before the earliest is read.
+    start = max(ctx.range_start, min(c.timestamp for c in changes)) if changes else ctx.range_start
+    row = store.rows(sql, [*sel_params, *params, ctx.det.feature, start, ctx.until])[0]
     out = []
     for i in range(len(changes)):
         a, b, c, d, e = row[5 * i : 5 * i + 5]
