@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from app.changes.events import ChangeEvent
 from app import stats
+from app.changes.events import ChangeEvent
 from app.detection.findings import Finding, iso_z
 from app.detection.thresholds import METRIC_NAMES
 from app.investigate.filters import Condition, Filter, Scope, where_sql
