@@ -91,3 +91,18 @@ def test_the_feature_timeline_shades_a_transient_from_its_onset_to_its_end(outag
     bands = [s for s in shapes if s["type"] == "rect"]
     assert len(bands) == 1
     assert bands[0]["x0"].startswith("2026-06-02T13:10") and bands[0]["x1"].startswith("2026-06-02T13:5")
+
+
+def test_each_finding_states_its_onset_end_and_scope_in_full(demo_dir, monkeypatch):
+    import re
+
+    at = open_page(demo_dir, "views/detect.py", monkeypatch)
+    lines = [m.value for m in at.markdown if m.value.startswith("**Onset**")]
+    assert len(lines) == len(at.subheader) > 0  # one line per finding
+    pattern = (
+        r"\*\*Onset\*\* \d{4}-\d\d-\d\d \d\d:\d\d UTC · \*\*End\*\* (ongoing|\d{4}-.+ UTC) · \*\*Scope\*\* .+"
+    )
+    assert all(re.fullmatch(pattern, line) for line in lines), lines
+    scopes = " ".join(lines)
+    # the demo's findings: whole-feature regressions, the canary's slice, one user's burst
+    assert "whole feature" in scopes and "partial" in scopes and "single user" in scopes

@@ -63,12 +63,16 @@ def duration_text(f: Finding) -> str | None:
 def show_finding(i: int, f: Finding) -> None:
     with st.container(border=True):
         st.subheader(f"🔴 {f.feature}: {f.metric}")
-        a, b, c, e, d = st.columns(5)
+        # Three short figures side by side; the times and the scope on a line of their own,
+        # where they are never cut short.
+        a, b, e = st.columns(3)
         a.metric("Before", format_value(f.metric, f.baseline))
         b.metric("Since onset", format_value(f.metric, f.current))
-        c.metric("Onset", display(f.onset))
-        e.metric("End", display(f.ended) if f.ended else "ongoing", delta=duration_text(f), delta_color="off")
-        d.metric("Scope", SCOPE_LABEL.get(f.scope.kind, f.scope.kind))
+        e.metric("End", "ended" if f.ended else "ongoing", delta=duration_text(f), delta_color="off")
+        st.markdown(
+            f"**Onset** {display(f.onset)} · **End** {display(f.ended) if f.ended else 'ongoing'} · "
+            f"**Scope** {SCOPE_LABEL.get(f.scope.kind, f.scope.kind)}"
+        )
         st.caption(
             f"{f.shape} change · p = {f.p_value:.2g} (adjusted) · {f.n_current:,} "
             f"observations since the onset, {f.n_baseline:,} before"
