@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app.detection.findings import Finding, format_value, iso_z
+from app.detection.findings import Finding, format_value
 from app.detection.thresholds import ThresholdsError, thresholds_path
 from app.timestamps import display
 from app.ui import common
@@ -47,7 +47,7 @@ m1.metric("Findings", len(findings))
 m2.metric("Features affected", len({f.feature for f in findings}))
 m3.metric("Inconclusive", len(inconclusive))
 st.caption(
-    f"Window {iso_z(result.since)} to {iso_z(result.until)}, compared hour of day by "
+    f"Window {display(result.since)} to {display(result.until)}, compared hour of day by "
     f"hour of day with up to a week before it; every feature analysed together. Thresholds: "
     f"`{thresholds_path(common.data_dir())}` (defaults when absent)."
 )
