@@ -42,7 +42,9 @@ def test_detect_shows_the_demo_canary_finding_and_narrows_to_a_feature(app_url: 
             # the finding's bordered box: the innermost block holding its heading
             box = page.locator('[data-testid="stVerticalBlock"]').filter(has=canary).last
             expect(box.get_by_text("🧩 partial")).to_be_visible()
-            sits, changed = box.get_by_test_id("stTable").all()
+            tables = box.get_by_test_id("stTable")
+            expect(tables).to_have_count(2, timeout=60_000)  # drawn after the heading: wait for both
+            sits, changed = tables.all()
             expect(sits).to_contain_text("variant")
             expect(sits).to_contain_text("canary")
             expect(changed).to_contain_text("doc-summarizer-rollout")  # the canary's flag, first
