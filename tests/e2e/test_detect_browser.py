@@ -29,6 +29,8 @@ def test_detect_shows_the_demo_canary_finding_and_narrows_to_a_feature(app_url: 
     require_chromium()
     from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=60_000)  # a loaded machine draws the page slowly
+
     with sync_playwright() as pw:
         browser = launch(pw)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
