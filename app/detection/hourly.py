@@ -118,7 +118,7 @@ def load_hourly(
     params = {"start": start, "until": until, "feature": feature}
     with store.connect() as con:
         con.execute("SET enable_progress_bar = false")
-        rollups.ensure_histograms(con)
+        rollups.ensure_deferred(con)
         sums_df = con.sql(_SUMS_SQL, params=params).pl()
         hists_df = con.sql(_HISTS_SQL, params=params).pl()
     hours = int(np.ceil((until - start) / timedelta(hours=1)))

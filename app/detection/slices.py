@@ -33,6 +33,7 @@ from app import stats
 from app.detection.hourly import floor_hour, frame_query
 from app.detection.scope import USER_DIMENSION, SliceExcess, is_symptom
 from app.detection.thresholds import METRIC_DIRECTION, Thresholds
+from app.storage import aggregates, rollups, spans
 from app.storage.schema import SPLIT_DIMENSIONS
 from app.storage.store import Store
 
@@ -82,41 +83,95 @@ class SliceDetection:
     new_value: bool
 
 
+# This module's sums under the aggregate contract's names (docs/aggregates.md): latency, cost
+# and their squares over successful requests, latency on the log scale.
+_TABLE_SUMS = {
+    "n": "requests",
+    "errors": "errors",
+    "q_n": "quality_n",
+    "q_sum": "quality_sum",
+    "q_ss": "quality_sumsq",
+    "cost_n": "ok_cost_n",
+    "cost_sum": "ok_cost_sum",
+    "cost_ss": "ok_cost_sumsq",
+    "fb_n": "feedback_n",
+    "neg_n": "feedback_neg",
+    "lat_n": "ok_latency_n",
+    "lat_lsum": "ok_latency_lnsum",
+    "lat_lss": "ok_latency_lnsumsq",
+}
+_DIMS = [d for d in SPLIT_DIMENSIONS if d != USER_DIMENSION]
+
+
 def slice_hourly(store: Store, since: datetime, until: datetime, feature: str | None) -> pl.DataFrame:
-    """Hourly sums per feature, dimension and value (users excepted). One scan of the rows
-    sums them per hour and combination of values (a few hundred per feature-hour); each
-    dimension's sums are rolled up from those, not from the rows."""
-    dims = [d for d in SPLIT_DIMENSIONS if d != USER_DIMENSION]
-    parts = [
+    """Hourly sums per feature, dimension and value (users excepted) over [since, until): the
+    whole hours from the aggregate table `agg_dim_1h`, the partial hour at each end from the
+    requests (app/storage/spans.py), so the sums are those of the requests exactly."""
+    span = spans.cut(since, until, timedelta(hours=1))
+    params: dict = {"feature": feature}
+    parts = []
+    if span.inner is not None:
+        params["lo"], params["hi"] = span.inner
+        listed = ", ".join(f"'{d}'" for d in _DIMS)
+        sums = ", ".join(f"CAST(coalesce(sum({col}), 0) AS DOUBLE) AS {c}" for c, col in _TABLE_SUMS.items())
+        parts.append(
+            f"""SELECT feature, dimension, value, bucket AS hour, {sums} FROM agg_dim_1h
+                WHERE ($feature IS NULL OR feature = $feature) AND bucket >= $lo AND bucket < $hi
+                      AND dimension IN ({listed})
+                GROUP BY ALL"""
+        )
+    if span.edges:
+        conds = []
+        for k, (lo, hi) in enumerate(span.edges):
+            params[f"e{k}lo"], params[f"e{k}hi"] = lo, hi
+            conds.append(f"(timestamp >= $e{k}lo AND timestamp < $e{k}hi)")
+        parts.append(_raw_sql(" OR ".join(conds)))
+    if not parts:
+        return pl.DataFrame()
+    with store.connect() as con:
+        rollups.ensure_deferred(con)
+    # An hour is whole or partial, never both: the parts hold different hours.
+    return frame_query(store, " UNION ALL ".join(f"({p})" for p in parts), params)
+
+
+def _raw_sql(when: str) -> str:
+    """The sums of `slice_hourly` from the requests matching `when`, by the contract's
+    definitions (aggregates.MEASURES). One scan sums them per hour and combination of values
+    (a few hundred per feature-hour); each dimension's sums are rolled up from those."""
+    dims = ", ".join(_DIMS)
+    ln = "ln(greatest(latency_ms, 0.01))"
+    ok = aggregates.IS_OK
+    rows = {
+        "n": "1",
+        "errors": f"CASE WHEN {ok} THEN 0 ELSE 1 END",
+        "q_n": "CASE WHEN quality_score IS NULL THEN 0 ELSE 1 END",
+        "q_sum": "coalesce(quality_score, 0)",
+        "q_ss": "coalesce(quality_score * quality_score, 0)",
+        "cost_n": f"CASE WHEN cost_usd IS NOT NULL AND {ok} THEN 1 ELSE 0 END",
+        "cost_sum": f"CASE WHEN {ok} THEN coalesce(cost_usd, 0) ELSE 0 END",
+        "cost_ss": f"CASE WHEN {ok} THEN coalesce(cost_usd * cost_usd, 0) ELSE 0 END",
+        "fb_n": "CASE WHEN feedback IS NULL THEN 0 ELSE 1 END",
+        "neg_n": "CASE WHEN feedback = -1 THEN 1 ELSE 0 END",
+        "lat_n": f"CASE WHEN latency_ms IS NOT NULL AND {ok} THEN 1 ELSE 0 END",
+        "lat_lsum": f"CASE WHEN {ok} THEN coalesce({ln}, 0) ELSE 0 END",
+        "lat_lss": f"CASE WHEN {ok} THEN coalesce({ln} * {ln}, 0) ELSE 0 END",
+    }
+    per_dim = " UNION ALL ".join(
         f"""SELECT feature, '{d}' AS dimension, coalesce(CAST({d} AS VARCHAR), '(none)') AS value,
-                        hour, {", ".join(f"sum({c}) AS {c}" for c in _SUMS)}
-                 FROM combos GROUP BY ALL"""
-        for d in dims
-    ]
-    sql = f"""
+                   hour, {", ".join(f"CAST(sum({c}) AS DOUBLE) AS {c}" for c in _SUMS)}
+            FROM combos GROUP BY ALL"""
+        for d in _DIMS
+    )
+    return f"""
         WITH rows AS (
-            SELECT feature, {", ".join(dims)}, date_trunc('hour', timestamp) AS hour,
-                   1 AS n, CASE WHEN error IS NULL THEN 0 ELSE 1 END AS errors,
-                   CASE WHEN quality_score IS NULL THEN 0 ELSE 1 END AS q_n,
-                   coalesce(quality_score, 0) AS q_sum, coalesce(quality_score * quality_score, 0) AS q_ss,
-                   CASE WHEN cost_usd IS NULL OR error IS NOT NULL THEN 0 ELSE 1 END AS cost_n,
-                   CASE WHEN error IS NULL THEN coalesce(cost_usd, 0) ELSE 0 END AS cost_sum,
-                   CASE WHEN error IS NULL THEN coalesce(cost_usd * cost_usd, 0) ELSE 0 END AS cost_ss,
-                   CASE WHEN feedback IS NULL THEN 0 ELSE 1 END AS fb_n,
-                   CASE WHEN feedback = -1 THEN 1 ELSE 0 END AS neg_n,
-                   CASE WHEN latency_ms IS NULL OR error IS NOT NULL THEN 0 ELSE 1 END AS lat_n,
-                   CASE WHEN error IS NULL THEN coalesce(ln(greatest(latency_ms, 0.01)), 0)
-                        ELSE 0 END AS lat_lsum,
-                   CASE WHEN error IS NULL THEN coalesce(ln(greatest(latency_ms, 0.01)) ^ 2, 0)
-                        ELSE 0 END AS lat_lss
+            SELECT feature, {dims}, date_trunc('hour', timestamp) AS hour,
+                   {", ".join(f"{sql} AS {c}" for c, sql in rows.items())}
             FROM requests
-            WHERE ($feature IS NULL OR feature = $feature) AND timestamp >= $since
-                  AND timestamp < $until),
+            WHERE ($feature IS NULL OR feature = $feature) AND ({when})),
         combos AS MATERIALIZED (
-            SELECT feature, {", ".join(dims)}, hour, {", ".join(f"sum({c}) AS {c}" for c in _SUMS)}
+            SELECT feature, {dims}, hour, {", ".join(f"sum({c}) AS {c}" for c in _SUMS)}
             FROM rows GROUP BY ALL)
-        {" UNION ALL ".join(parts)}"""
-    return frame_query(store, sql, {"since": since, "until": until, "feature": feature})
+        {per_dim}"""
 
 
 PARTITION = "model"  # every request has one value of it (missing counts as "(none)")

@@ -25,7 +25,7 @@ from typing import Any
 from app import stats
 from app.detection.scope import SliceExcess, choose_scope
 from app.detection.thresholds import DEFAULTS, Thresholds, ThresholdsError, load_thresholds
-from app.storage import aggregates, spans
+from app.storage import aggregates, rollups, spans
 from app.storage.store import Store
 
 BASELINE = timedelta(hours=24)
@@ -40,8 +40,9 @@ SCOPE_DIMENSIONS: tuple[str, ...] = (
 )
 MIN_SLICE_REQUESTS = 20
 MIN_Z = 2.0  # below this many standard errors there is no degradation to scope
-_SUMS = """count(*) AS n, count(error) AS errors, sum(quality_score) AS q_sum,
-           count(quality_score) AS q_n, sum(quality_score * quality_score) AS q_sq,
+_SUMS = f"""count(*) AS n, count(*) FILTER (WHERE NOT {aggregates.IS_OK}) AS errors,
+           sum(quality_score) AS q_sum, count(quality_score) AS q_n,
+           sum(quality_score * quality_score) AS q_sq,
            count(feedback) AS fb_n,
            count(*) FILTER (WHERE feedback = -1) AS neg, sum(cost_usd) AS cost,
            sum(latency_ms) AS lat_sum, count(latency_ms) AS lat_n"""
@@ -166,17 +167,12 @@ def _sums_by_slice(
     """Every slice's sums in the baseline (False) and since the onset (True); the whole
     feature is the slice ('', '').
 
-    In lake mode the whole hours come from the hourly aggregate tables (agg_1h, agg_dim_1h,
-    and agg_user_1h for users) and only the partial hours at the window's ends and around
-    the onset from the requests. agg_user_1h keeps the 20 busiest users of each hour, so a
-    user's slice counts the hours in which they were among them (docs/aggregates.md). The
-    embedded store has no per-slice rollup and reads the window's requests."""
-    if store.lake is None:
-        rows = _raw_slice_sums(
-            store, feature, onset, "timestamp >= ? AND timestamp < ?", [onset - BASELINE, end]
-        )
-    else:
-        rows = _lake_slice_sums(store, feature, onset, end)
+    The whole hours come from the hourly aggregate tables (agg_dim_1h, whose `model` rows
+    partition the feature, and agg_user_1h for users) and only the partial hours at the
+    window's ends and around the onset from the requests, in the embedded store and in lake
+    mode alike. agg_user_1h keeps the 20 busiest users of each hour, so a user's slice counts
+    the hours in which they were among them (docs/aggregates.md)."""
+    rows = _table_slice_sums(store, feature, onset, end)
     return {
         (r[0], r[1], bool(r[2])): Sums(
             int(r[3]),
@@ -213,12 +209,13 @@ _TABLE_SUMS = """sum(requests), sum(errors), sum(quality_sum), sum(quality_n), s
     sum(feedback_n), sum(feedback_neg), sum(cost_sum), sum(latency_sum), sum(latency_n)"""
 
 
-def _lake_slice_sums(store: Store, feature: str, onset: datetime, end: datetime) -> list[tuple]:
+def _table_slice_sums(store: Store, feature: str, onset: datetime, end: datetime) -> list[tuple]:
     hour = timedelta(hours=1)
     cuts = [spans.cut(onset - BASELINE, onset, hour), spans.cut(onset, end, hour)]
     inner = [c.inner for c in cuts if c.inner is not None]
     rows: list[tuple] = []
-    with store.session():
+    with store.session(), store.connect() as con:
+        rollups.ensure_deferred(con)
         if inner:
             when = " OR ".join("(bucket >= ? AND bucket < ?)" for _ in inner)
             window = [x for lo, hi in inner for x in (lo, hi)]
@@ -227,7 +224,7 @@ def _lake_slice_sums(store: Store, feature: str, onset: datetime, end: datetime)
             tables = [
                 ("dimension", "value", f"agg_dim_1h WHERE dimension IN ({listed}) AND"),
                 ("'user_id'", "user_id", "agg_user_1h WHERE"),
-                ("''", "''", "agg_1h WHERE"),
+                ("''", "''", "agg_dim_1h WHERE dimension = 'model' AND"),
             ]
             for dim, value, source in tables:
                 rows += store.rows(
@@ -263,7 +260,10 @@ def choose_metric(current: Sums, baseline: Sums) -> str:
 
 def triage(store: Store, feature: str, onset: datetime, end: datetime, metric: str | None = None) -> Triage:
     """Where the degradation since onset sits, with every dimension's slices."""
-    sums = _sums_by_slice(store, feature, onset, end)
+    return _triage(store, _sums_by_slice(store, feature, onset, end), metric)
+
+
+def _triage(store: Store, sums: dict[tuple[str, str, bool], Sums], metric: str | None) -> Triage:
     current, baseline = sums.get(("", "", True), Sums()), sums.get(("", "", False), Sums())
     if metric not in {
         "error_rate",
@@ -339,18 +339,18 @@ def measure(
 ) -> Impact:
     """Triage and impact of a degradation of `feature` from `onset` until `until`."""
     end = window_end(store, feature, until)
-    scope = triage(store, feature, onset, end, metric)
+    sums = _sums_by_slice(store, feature, onset, end)
+    scope = _triage(store, sums, metric)
+    key = (scope.dimension, scope.value) if scope.kind in ("partial", "single_user") else ("", "")
+    hit, base = sums.get((*key, True), Sums()), sums.get(("", "", False), Sums())
+    n, errors, cost = hit.n, hit.errors, hit.cost
+    q_mean = hit.q_sum / hit.q_n if hit.q_n else None
+    b_n, b_errors, b_cost = base.n, base.errors, base.cost
+    b_q = base.q_sum / base.q_n if base.q_n else None
+    # Distinct users do not add up over hours or slices: the one figure read from the
+    # requests (the user_id of the affected slice's requests).
     where, params = _affected(feature, onset, end, scope)
-    n, users, errors, q_mean, cost = store.rows(
-        f"SELECT count(*), count(DISTINCT user_id), count(error), avg(quality_score), "
-        f"coalesce(sum(cost_usd), 0) FROM requests WHERE {where}",
-        params,
-    )[0]
-    b_n, b_errors, b_q, b_cost = store.rows(
-        "SELECT count(*), count(error), avg(quality_score), coalesce(sum(cost_usd), 0) FROM requests "
-        "WHERE feature = ? AND timestamp >= ? AND timestamp < ?",
-        [feature, onset - BASELINE, onset],
-    )[0]
+    users = store.scalar(f"SELECT count(DISTINCT user_id) FROM requests WHERE {where}", params) or 0
     base_rate = b_errors / b_n if b_n else None
     base_cost = b_cost / b_n if b_n else 0.0
     return Impact(

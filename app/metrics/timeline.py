@@ -102,7 +102,7 @@ def timeline(
             GROUP BY 1 ORDER BY 1"""
         df = store.query(sql, [feature, since, until])
     elif (split in ROLLUP_SPLITS and BUCKET_WIDTH[bucket] >= timedelta(minutes=rollups.ROLLUP_MINUTES)) or (
-        split in aggregates.SPLIT_DIMENSIONS and BUCKET_WIDTH[bucket] >= HOUR and store.lake is not None
+        split in aggregates.SPLIT_DIMENSIONS and BUCKET_WIDTH[bucket] >= HOUR
     ):
         df = _split_from_sums(store, feature, since, until, bucket, split)
     else:
@@ -137,10 +137,10 @@ def timeline(
 
 
 # Splits read from sums where a table holds them: rollup_5m carries the model, the model that
-# answered and the prompt version (both modes); the lake's agg_dim_1h carries six dimensions
-# by the hour. The whole buckets of the range come from the table, its partial buckets at the
-# ends from the requests, so the numbers are those of the requests. The p95 per series is read
-# from the requests' latencies: no table keeps a histogram per dimension value.
+# answered and the prompt version by five minutes (the embedded store); agg_dim_1h carries six
+# dimensions by the hour (both modes). The whole buckets of the range come from the table, its
+# partial buckets at the ends from the requests, so the numbers are those of the requests. The
+# p95 per series is read from the requests' latencies: no table keeps a histogram per value.
 ROLLUP_SPLITS = ("model", "response_model", "prompt_version")
 HOUR = timedelta(hours=1)
 
@@ -156,6 +156,8 @@ def _split_from_sums(
         table_params: list = [feature]
     else:
         step = HOUR
+        with store.connect() as con:
+            rollups.ensure_deferred(con)
         table = f"""SELECT bucket AS ts, value AS series, {_ROLLUP_COLUMNS}
                     FROM agg_dim_1h WHERE feature = ? AND dimension = ? AND bucket >= ? AND bucket < ?"""
         table_params = [feature, split]

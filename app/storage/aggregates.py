@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-VERSION = 2  # bump when a table's columns or meaning change; builders then rebuild everything
+VERSION = 3  # bump when a table's columns or meaning change; builders then rebuild everything
 
 TOP_USERS = 20  # users kept per feature-hour in agg_user_1h (by requests, then user_id)
 LOG_BIN_WIDTH = 0.009950330853168083  # ln(1.01): latency bins are 1% wide
@@ -56,6 +56,10 @@ _IS_ERROR = "CASE WHEN error IS NOT NULL AND error <> '' THEN 1 ELSE 0 END"
 # call answers fast, costs nothing and has no score).
 IS_OK = "(error IS NULL OR error = '')"
 
+# ln of a latency, floored at 0.01 ms (a logged 0 has a logarithm): detection compares slices'
+# latency on this scale (scale-free, and a slow tail does not swamp the mean).
+_LN_LATENCY = "ln(greatest(latency_ms, 0.01))"
+
 # name, SQL over the group's rows. Counts are BIGINT and sums DOUBLE in every engine.
 MEASURES: tuple[tuple[str, str], ...] = (
     ("requests", "CAST(count(*) AS BIGINT)"),
@@ -71,6 +75,10 @@ MEASURES: tuple[tuple[str, str], ...] = (
     ("cost_sumsq", "CAST(sum(cost_usd * cost_usd) AS DOUBLE)"),
     ("ok_cost_n", f"CAST(count(CASE WHEN {IS_OK} THEN cost_usd END) AS BIGINT)"),
     ("ok_cost_sum", f"CAST(sum(CASE WHEN {IS_OK} THEN cost_usd END) AS DOUBLE)"),
+    ("ok_cost_sumsq", f"CAST(sum(CASE WHEN {IS_OK} THEN cost_usd * cost_usd END) AS DOUBLE)"),
+    ("ok_latency_n", f"CAST(count(CASE WHEN {IS_OK} THEN latency_ms END) AS BIGINT)"),
+    ("ok_latency_lnsum", f"CAST(sum(CASE WHEN {IS_OK} THEN {_LN_LATENCY} END) AS DOUBLE)"),
+    ("ok_latency_lnsumsq", f"CAST(sum(CASE WHEN {IS_OK} THEN {_LN_LATENCY} * {_LN_LATENCY} END) AS DOUBLE)"),
     ("input_tokens_sum", "CAST(sum(input_tokens) AS BIGINT)"),
     ("output_tokens_sum", "CAST(sum(output_tokens) AS BIGINT)"),
     ("feedback_n", "CAST(count(feedback) AS BIGINT)"),
@@ -79,6 +87,26 @@ MEASURES: tuple[tuple[str, str], ...] = (
     ("last_ts", "max(timestamp)"),
 )
 MEASURE_NAMES = tuple(m[0] for m in MEASURES)
+
+
+def measure_type(name: str) -> str:
+    """The SQL type of a measure column (every engine writes these types)."""
+    if name.endswith("_ts"):
+        return "TIMESTAMP"
+    if name == "requests" or name == "errors" or name.endswith(("_n", "_neg", "tokens_sum")):
+        return "BIGINT"
+    return "DOUBLE"
+
+
+def _rollup(name: str) -> str:
+    """SQL that merges a measure over groups of the table that holds it (sums of sums, the
+    first of the first times, the last of the last)."""
+    if name == "first_ts":
+        return "min(first_ts)"
+    if name == "last_ts":
+        return "max(last_ts)"
+    return f"CAST(sum({name}) AS {measure_type(name)})"
+
 
 # Table -> its key columns (the rest are measures). `date` and `feature` partition every table.
 TABLES: dict[str, tuple[str, ...]] = {
@@ -118,13 +146,22 @@ def table_sql(table: str, d: Dialect) -> str:
             f"       prompt_version,\n       {_measures()}\nFROM src GROUP BY 1, 2, 3, 4, 5, 6"
         )
     if table == "agg_dim_1h":
+        # One scan of the rows, summed per hour and combination of the dimensions' values (a
+        # few hundred per feature-hour); each dimension's rows are rolled up from those.
+        dims = ", ".join(SPLIT_DIMENSIONS)
+        rolled = ",\n       ".join(f"{_rollup(n)} AS {n}" for n in MEASURE_NAMES)
         parts = [
-            f"SELECT date, feature, {_bucket(d, 3600)} AS bucket, '{dim}' AS dimension,\n"
-            f"       coalesce({dim}, '{NONE_VALUE}') AS value,\n       {_measures()}\n"
-            f"FROM src GROUP BY 1, 2, 3, 4, 5"
+            f"SELECT date, feature, bucket, '{dim}' AS dimension,\n"
+            f"       coalesce({dim}, '{NONE_VALUE}') AS value,\n       {rolled}\n"
+            f"FROM combos GROUP BY 1, 2, 3, 4, 5"
             for dim in SPLIT_DIMENSIONS
         ]
-        return "\nUNION ALL\n".join(parts)
+        return (
+            f"WITH combos AS (\n"
+            f"  SELECT date, feature, {_bucket(d, 3600)} AS bucket, {dims},\n       {_measures()}\n"
+            f"  FROM src GROUP BY {', '.join(str(i) for i in range(1, 4 + len(SPLIT_DIMENSIONS)))})\n"
+            + "\nUNION ALL\n".join(parts)
+        )
     if table == "agg_user_1h":
         return (
             f"SELECT {', '.join(TABLES['agg_user_1h'])}, {', '.join(MEASURE_NAMES)} FROM (\n"

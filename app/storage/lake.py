@@ -121,7 +121,7 @@ HOURLY_TABLES = ("agg_1h", "agg_dim_1h", "agg_user_1h")
 def create_aggregate_views(con, lake: LakeConfig) -> None:
     """The lake's hourly aggregate tables as temp views under their own names. A table not
     built yet is an empty view with the same columns, so a consumer never needs to know."""
-    from app.storage.aggregates import MEASURES, TABLES
+    from app.storage.aggregates import MEASURES, TABLES, measure_type
 
     for table in HOURLY_TABLES:
         root = f"{lake.aggregates}/{table}"
@@ -145,15 +145,7 @@ def create_aggregate_views(con, lake: LakeConfig) -> None:
         typed = {"feature": "VARCHAR", "bucket": "TIMESTAMP", "dimension": "VARCHAR", "value": "VARCHAR"}
         typed["user_id"] = "VARCHAR"
         cols = [f"NULL::{typed[k]} AS {k}" for k in keys]
-        for m in measures:
-            kind = (
-                "TIMESTAMP"
-                if m.endswith("_ts")
-                else "DOUBLE"
-                if "_sum" in m and "tokens" not in m
-                else "BIGINT"
-            )
-            cols.append(f"NULL::{kind} AS {m}")
+        cols += [f"NULL::{'BIGINT' if m == 'users' else measure_type(m)} AS {m}" for m in measures]
         con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT {', '.join(cols)} WHERE false")
 
 

@@ -1,45 +1,66 @@
 """Rollups kept at ingest, so the feature timeline and detection over a week of millions of
 requests read a few thousand rows instead of every request.
 
-Rollups are kept per loaded file: a file's rows are summed once, when it is loaded, and a
-file that is reloaded or replaced takes its rollups with it. Sums, counts, minima and
-maxima merge exactly across files. Two tables:
+Rollups are kept per loaded file: a file's rows are summed once, and a file that is reloaded
+or replaced takes its rollups with it. Sums, counts, minima and maxima merge exactly across
+files. Four tables:
 
 - `rollup_5m`: one row per (file, feature, five minutes, model, response_model,
   prompt_version) with counts and sums, so the first appearance of a model or prompt version
   is read from the rollups too; `ok_cost_n`/`ok_cost_sum` count successful requests only.
 - `hist_1h`: per (file, feature, hour, metric, ok), histograms of `latency_ms` (log bins 1%
   wide), `cost_usd` (log bins 5.1% wide) and `quality_score` (bins of 0.01), in the shape of
-  the aggregate contract's `hist_1h` (app/storage/aggregates.py) plus the file. `ok` tells successful
-  requests from failed ones: the timeline's p95 counts every request, detection only the
-  successful ones, from the same rows.
+  the aggregate contract's `hist_1h` (app/storage/aggregates.py) plus the file. `ok` tells
+  successful requests from failed ones: the timeline's p95 counts every request, detection
+  only the successful ones, from the same rows.
+- `dim_1h` and `user_1h`: the contract's `agg_dim_1h` (per hour, split dimension and value)
+  and `agg_user_1h` (the 20 busiest users of each feature-hour) plus the file, built by the
+  contract's own SQL; read through views under the contract's names, as in lake mode.
 
 A latency p95 read from the histogram (values taken as spread evenly within a bin) is within
-1% of the exact one; shorter buckets and splits read the raw requests (docs/metrics.md).
+1% of the exact one (docs/metrics.md).
 
-The latency histogram is built in the load's transaction, because the timeline and the
-Overview read it. The cost and quality histograms serve detection alone; they are built by
-the first reader that needs them (`ensure_histograms`, called by detection's hourly frames)
-from the files listed in `hist_pending`, in one transaction, so a load spends no time on
-them (a 10M-row load would take 6% longer) and the first analysis after it pays once (about
-0.35 s for 10M requests). A load records its file in `hist_pending` in its own transaction,
-so a histogram is never missing without being pending.
+`rollup_5m` and the latency histogram are built in the load's transaction, because the
+timeline and the Overview read them. The rest (cost and quality histograms, `dim_1h`,
+`user_1h`) serve detection, triage and splits; they are built by the first reader that needs
+them (`ensure_deferred`) from the files listed in `rollup_pending`, in one transaction, so a
+load spends no time on them (the 0.80 ingest target has no room for them) and the first
+reader after it pays once. A load records its file in `rollup_pending` in its own
+transaction, so a rollup is never missing without being pending.
 """
 
 from __future__ import annotations
 
 import duckdb
 
-from app.storage.aggregates import HIST_METRICS, bin_sql
+from app.storage import aggregates
+from app.storage.aggregates import (
+    DUCKDB,
+    HIST_METRICS,
+    MEASURE_NAMES,
+    bin_sql,
+    measure_type,
+    table_sql,
+)
 
 ROLLUP_MINUTES = 5
 BIN_BASE = 1.01  # latency bin width: 1% (bin = floor(ln x / ln 1.01), as in the contract)
-VERSION = "6"  # bump when the tables below change: they are rebuilt from the requests
+VERSION = "7"  # bump when the tables below change: they are rebuilt from the requests
 
-TABLES = ("rollup_5m", "hist_1h", "hist_pending")
-DEFERRED_METRICS = ("cost_usd", "quality_score")  # built at the first read (ensure_histograms)
+TABLES = ("rollup_5m", "hist_1h", "dim_1h", "user_1h", "rollup_pending")
+# The contract's per-dimension and per-user hourly tables, under their contract names: views
+# over the per-file tables, so a consumer reads the same names and columns here and in lake mode.
+VIEWS = {"agg_dim_1h": "dim_1h", "agg_user_1h": "user_1h"}
+DEFERRED_METRICS = ("cost_usd", "quality_score")  # built at the first read (ensure_deferred)
 LOAD_METRICS = tuple(m for m in HIST_METRICS if m not in DEFERRED_METRICS)
-_OLD_TABLES = ("latency_hist_5m", "latency_hist_1h")
+_OLD_TABLES = ("latency_hist_5m", "latency_hist_1h", "rollup_pending")
+
+
+def _columns(view: str) -> str:
+    keys = [f"{k} {'TIMESTAMP' if k == 'bucket' else 'VARCHAR'}" for k in aggregates.TABLES[view][1:]]
+    return ", ".join(keys + [f"{m} {measure_type(m)}" for m in MEASURE_NAMES])
+
+
 DDL = (
     """CREATE TABLE IF NOT EXISTS rollup_5m (
         file_id INTEGER, feature VARCHAR, bucket TIMESTAMP, model VARCHAR,
@@ -50,7 +71,16 @@ DDL = (
     """CREATE TABLE IF NOT EXISTS hist_1h (
         file_id INTEGER, feature VARCHAR, bucket TIMESTAMP, metric VARCHAR, ok BOOLEAN,
         bin INTEGER, n BIGINT)""",
-    "CREATE TABLE IF NOT EXISTS hist_pending (file_id INTEGER)",
+    *(
+        f"CREATE TABLE IF NOT EXISTS {table} (file_id INTEGER, {_columns(view)})"
+        for view, table in VIEWS.items()
+    ),
+    "CREATE TABLE IF NOT EXISTS rollup_pending (file_id INTEGER)",
+    *(
+        f"CREATE OR REPLACE VIEW {view} AS SELECT {', '.join(aggregates.TABLES[view][1:])}, "
+        f"{', '.join(MEASURE_NAMES)} FROM {table}"
+        for view, table in VIEWS.items()
+    ),
 )
 
 
@@ -59,12 +89,15 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
     have = {
         r[0]
         for r in con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE table_name IN (?, ?, ?)", list(TABLES)
+            f"SELECT table_name FROM duckdb_tables() WHERE table_name IN ({', '.join('?' * len(TABLES))})",
+            list(TABLES),
         ).fetchall()
     }
     row = con.execute("SELECT value FROM meta WHERE key = 'rollup_version'").fetchone()
     if have == set(TABLES) and row and row[0] == VERSION:
         return
+    for view in VIEWS:
+        con.execute(f"DROP VIEW IF EXISTS {view}")
     for table in TABLES + _OLD_TABLES:
         con.execute(f"DROP TABLE IF EXISTS {table}")
     for ddl in DDL:
@@ -113,28 +146,32 @@ def add_file(con: duckdb.DuckDBPyConnection, file_id: int | None) -> None:
                   FROM requests WHERE file_id = {fid} GROUP BY ALL)"""
     )
     con.execute(f"INSERT INTO hist_1h {hist_sql(fid, LOAD_METRICS)}")
-    con.execute("INSERT INTO hist_pending VALUES (?)", [fid])
+    con.execute("INSERT INTO rollup_pending VALUES (?)", [fid])
 
 
-def ensure_histograms(con: duckdb.DuckDBPyConnection) -> int:
-    """Build the cost and quality histograms of every file loaded since the last call, in
-    one transaction; returns how many files were built. A no-op in lake mode (the lake's
-    `hist_1h` is built whole) and when nothing is pending. Two connections racing to build
-    the same files conflict in DuckDB; the loser's work is rolled back, the winner's stays."""
-    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'hist_pending'").fetchall()[
+def ensure_deferred(con: duckdb.DuckDBPyConnection) -> int:
+    """Build the deferred rollups (the cost and quality histograms, `dim_1h` and `user_1h`) of
+    every file loaded since the last call, in one transaction; returns how many files were
+    built. A no-op in lake mode (the lake's tables are built whole) and when nothing is
+    pending. Two connections racing to build the same files conflict in DuckDB; the loser's
+    work is rolled back, the winner's stays."""
+    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'rollup_pending'").fetchall()[
         0
     ][0]:
         return 0
-    if not con.execute("SELECT count(*) FROM hist_pending").fetchall()[0][0]:
+    if not con.execute("SELECT count(*) FROM rollup_pending").fetchall()[0][0]:
         return 0
     deferred = ", ".join(f"'{m}'" for m in DEFERRED_METRICS)
     con.execute("BEGIN TRANSACTION")  # called outside a transaction (a reader's connection)
     try:
-        files = [r[0] for r in con.execute("SELECT DISTINCT file_id FROM hist_pending").fetchall()]
+        files = [r[0] for r in con.execute("SELECT DISTINCT file_id FROM rollup_pending").fetchall()]
         for fid in files:
             con.execute(f"DELETE FROM hist_1h WHERE file_id = ? AND metric IN ({deferred})", [fid])
             con.execute(f"INSERT INTO hist_1h {hist_sql(int(fid), DEFERRED_METRICS)}")
-        con.execute("DELETE FROM hist_pending")
+            for view, table in VIEWS.items():
+                con.execute(f"DELETE FROM {table} WHERE file_id = ?", [fid])
+                con.execute(f"INSERT INTO {table} {contract_sql(int(fid), view)}")
+        con.execute("DELETE FROM rollup_pending")
         con.execute("COMMIT")
     except duckdb.TransactionException:
         con.execute("ROLLBACK")
@@ -143,6 +180,16 @@ def ensure_histograms(con: duckdb.DuckDBPyConnection) -> int:
         con.execute("ROLLBACK")
         raise
     return len(files)
+
+
+def contract_sql(file_id: int, view: str) -> str:
+    """The SELECT of one file's rows of a per-file table, by the aggregate contract's own SQL
+    for `view` (the same statement Spark and the lake builder run)."""
+    keys = ", ".join(aggregates.TABLES[view][1:])
+    src = f"src AS (SELECT *, CAST(timestamp AS DATE) AS date FROM requests WHERE file_id = {file_id})"
+    body = table_sql(view, DUCKDB)
+    body = f"WITH {src}, {body[5:]}" if body.startswith("WITH ") else f"WITH {src}\n{body}"
+    return f"SELECT {file_id}, {keys}, {', '.join(MEASURE_NAMES)} FROM (\n{body})"
 
 
 def hist_sql(file_id: int, metrics: tuple[str, ...] = HIST_METRICS) -> str:

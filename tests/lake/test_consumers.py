@@ -164,3 +164,60 @@ def test_on_whole_hours_lake_mode_reads_only_the_aggregates(pair, tmp_path: Path
         assert (a.kind, a.metric, a.dimension, a.value) == (b.kind, b.metric, b.dimension, b.value)
         assert math.isclose(a.z, b.z, rel_tol=1e-9)
     assert guardrails.daily_traffic(bare, feature, until) == guardrails.daily_traffic(full, feature, until)
+
+
+def test_on_whole_hours_the_embedded_store_reads_only_its_rollups(pair, tmp_path: Path):
+    """Detection's slice sums, triage and the splits by any dimension give the same answers
+    from a copy of the store whose requests are deleted (its rollups stay)."""
+    from app.detection import slices
+    from app.storage import rollups
+
+    embedded, _ = pair
+    full = Store(embedded)
+    with full.connect() as con:
+        rollups.ensure_deferred(con)  # the deferred rollups exist before the requests go
+    copy = tmp_path / "copy"
+    shutil.copytree(embedded, copy)
+    bare = Store(copy)
+    bare.execute("DELETE FROM requests")
+    assert bare.request_count() == 0 and full.request_count() > 100_000
+    _, hi = full.time_bounds(None)
+    until = hour_floor(hi)
+    since = until - timedelta(days=3)
+    keys = ["feature", "dimension", "value", "hour"]
+    bare_sums = slices.slice_hourly(bare, since, until, None).sort(keys)
+    assert bare_sums.height > 0 and bare_sums["n"].sum() > 10_000
+    same(bare_sums, slices.slice_hourly(full, since, until, None).sort(keys))
+    feature = full.features()[0]
+    for split in ("region", "variant", "segment"):
+        a = metrics.timeline(bare, feature, since, until, bucket="1 hour", split=split)
+        b = metrics.timeline(full, feature, since, until, bucket="1 hour", split=split)
+        same(a.drop("latency_p95_ms"), b.drop("latency_p95_ms"))
+    for f in analyze(full).findings:
+        onset = hour_floor(f.onset)
+        a, b = impact.triage(bare, f.feature, onset, until), impact.triage(full, f.feature, onset, until)
+        assert (a.kind, a.metric, a.dimension, a.value) == (b.kind, b.metric, b.dimension, b.value)
+        assert math.isclose(a.z, b.z, rel_tol=1e-9)
+        assert {d: [(s.value, s.requests) for s in rows] for d, rows in a.slices.items()} == {
+            d: [(s.value, s.requests) for s in rows] for d, rows in b.slices.items()
+        }
+
+
+def test_slice_sums_off_the_hour_are_those_of_the_requests(pair):
+    """Partial hours at both ends come from the requests: the sums equal one scan of them."""
+    from app.detection import slices
+
+    embedded, lake = pair
+    e, k = Store(embedded), Store(lake)
+    lo, hi = e.time_bounds(None)
+    since, until = lo + timedelta(days=1, minutes=17, seconds=5), hi - timedelta(hours=5, minutes=41)
+    keys = ["feature", "dimension", "value", "hour"]
+
+    def sums(df: pl.DataFrame) -> pl.DataFrame:
+        return df.sort(keys).select(*keys, *[pl.col(c).cast(pl.Float64) for c in slices._SUMS])
+
+    params = {"feature": None, "lo": since, "hi": until}
+    want = sums(e.query(slices._raw_sql("timestamp >= $lo AND timestamp < $hi"), params))
+    assert want["hour"].min() < since < want["hour"].min() + timedelta(hours=1)  # partial ends
+    same(sums(slices.slice_hourly(e, since, until, None)), want)
+    same(sums(slices.slice_hourly(k, since, until, None)), want)

@@ -55,7 +55,7 @@ def store(tmp_path: Path) -> Store:
 def _hist(store: Store) -> dict[tuple[str, bool, int], int]:
     """hist_1h of the fixture's hour, as a reader sees it (the deferred histograms built)."""
     with store.connect() as con:
-        rollups.ensure_histograms(con)
+        rollups.ensure_deferred(con)
     return {
         (metric, ok, b): n
         for metric, ok, b, n in store.rows(
@@ -144,12 +144,12 @@ def test_cost_and_quality_histograms_wait_for_their_first_reader(store: Store, t
     metrics = "SELECT DISTINCT metric FROM hist_1h ORDER BY 1"
     # The load builds the latency histogram (the timeline reads it) and lists its file.
     assert store.rows(metrics) == [("latency_ms",)]
-    assert store.rows("SELECT file_id FROM hist_pending") != []
+    assert store.rows("SELECT file_id FROM rollup_pending") != []
     with store.connect() as con:
-        assert rollups.ensure_histograms(con) == 1
-        assert rollups.ensure_histograms(con) == 0  # nothing left to build
+        assert rollups.ensure_deferred(con) == 1
+        assert rollups.ensure_deferred(con) == 0  # nothing left to build
     assert store.rows(metrics) == [("cost_usd",), ("latency_ms",), ("quality_score",)]
-    assert store.rows("SELECT * FROM hist_pending") == []
+    assert store.rows("SELECT * FROM rollup_pending") == []
     built = _hist(store)
 
     # Detection's hourly frames build them too: a second load is pending until they run.
@@ -168,13 +168,13 @@ def test_cost_and_quality_histograms_wait_for_their_first_reader(store: Store, t
         + "\n"
     )
     ingest_paths(store, [str(other)])
-    assert store.scalar("SELECT count(*) FROM hist_pending") == 1
+    assert store.scalar("SELECT count(*) FROM rollup_pending") == 1
     from datetime import datetime
 
     from app.detection.hourly import load_hourly
 
     load_hourly(store, datetime(2026, 3, 2, 10), datetime(2026, 3, 2, 11))
-    assert store.scalar("SELECT count(*) FROM hist_pending") == 0
+    assert store.scalar("SELECT count(*) FROM rollup_pending") == 0
     after = _hist(store)
     assert after[("cost_usd", True, -125)] == built[("cost_usd", True, -125)] + 1
     assert after[("quality_score", True, 50)] == built[("quality_score", True, 50)] + 1
