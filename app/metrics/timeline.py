@@ -140,7 +140,8 @@ def timeline(
 # answered and the prompt version by five minutes (the embedded store); agg_dim_1h carries six
 # dimensions by the hour (both modes). The whole buckets of the range come from the table, its
 # partial buckets at the ends from the requests, so the numbers are those of the requests. The
-# p95 per series is read from the requests' latencies: no table keeps a histogram per value.
+# p95 per series of buckets from an hour comes from hist_dim_1h (within 1%); under an hour,
+# from the range's latencies.
 ROLLUP_SPLITS = ("model", "response_model", "prompt_version")
 HOUR = timedelta(hours=1)
 
@@ -156,11 +157,13 @@ def _split_from_sums(
         table_params: list = [feature]
     else:
         step = HOUR
-        with store.connect() as con:
-            rollups.ensure_deferred(con)
         table = f"""SELECT bucket AS ts, value AS series, {_ROLLUP_COLUMNS}
                     FROM agg_dim_1h WHERE feature = ? AND dimension = ? AND bucket >= ? AND bucket < ?"""
         table_params = [feature, split]
+    hourly = step == HOUR
+    if hourly:  # agg_dim_1h and hist_dim_1h are built by their first reader after a load
+        with store.connect() as con:
+            rollups.ensure_deferred(con)
     cut = spans.cut(since, until, step)
     parts, params = [], []
     if cut.inner is not None:
@@ -175,6 +178,20 @@ def _split_from_sums(
                 FROM requests WHERE feature = ? AND {where} GROUP BY 1, 2"""
         )
         params += [feature] + edge_params
+    if hourly:  # from hist_dim_1h, below
+        p95_sql, p95_params = (
+            "SELECT NULL::TIMESTAMP AS bucket, NULL::VARCHAR AS series, NULL::DOUBLE AS latency_p95_ms "
+            "WHERE false",
+            [],
+        )
+    else:  # buckets under an hour: the range's latencies
+        p95_sql = f"""
+            SELECT time_bucket(INTERVAL '{bucket}', timestamp) AS bucket,
+                   CASE WHEN coalesce({split}, '(none)') IN (SELECT series FROM top)
+                        THEN coalesce({split}, '(none)') ELSE 'other' END AS series,
+                   quantile_cont(latency_ms, 0.95) AS latency_p95_ms
+            FROM requests WHERE feature = ? AND timestamp >= ? AND timestamp < ? GROUP BY 1, 2"""
+        p95_params = [feature, since, until]
     sql = f"""
         WITH parts AS ({" UNION ALL ".join(parts)}),
         top AS (SELECT series FROM parts GROUP BY 1 ORDER BY sum(requests) DESC, 1 LIMIT {MAX_SERIES}),
@@ -191,16 +208,56 @@ def _split_from_sums(
                    sum(feedback_neg) / nullif(sum(feedback_n), 0) AS negative_feedback_rate,
                    CAST(sum(feedback_n) AS BIGINT) AS feedback_n
             FROM parts GROUP BY 1, 2 HAVING sum(requests) > 0),
-        p95 AS (
-            SELECT time_bucket(INTERVAL '{bucket}', timestamp) AS bucket,
-                   CASE WHEN coalesce({split}, '(none)') IN (SELECT series FROM top)
-                        THEN coalesce({split}, '(none)') ELSE 'other' END AS series,
-                   quantile_cont(latency_ms, 0.95) AS latency_p95_ms
-            FROM requests WHERE feature = ? AND timestamp >= ? AND timestamp < ? GROUP BY 1, 2)
+        p95 AS ({p95_sql})
         SELECT bucket, series, requests, error_rate, quality_score, quality_sd, quality_n,
                latency_p95_ms, cost_per_request_usd, negative_feedback_rate, feedback_n
         FROM agg LEFT JOIN p95 USING (bucket, series) ORDER BY bucket, series"""
-    return store.query(sql, params + [feature, since, until])
+    with store.session():
+        df = store.query(sql, params + p95_params)
+        if not hourly or df.is_empty():
+            return df
+        return (
+            df.drop("latency_p95_ms")
+            .join(
+                _split_p95(store, feature, bucket, split, cut, set(df["series"].to_list()) - {"other"}),
+                on=["bucket", "series"],
+                how="left",
+            )
+            .select(df.columns)
+        )
+
+
+def _split_p95(
+    store: Store, feature: str, bucket: str, split: str, cut: spans.Spans, top: set[str]
+) -> pl.DataFrame:
+    """The p95 latency of every (bucket, series) of an hourly split: the whole hours' bins from
+    `hist_dim_1h`, the partial hours' latencies put in the same bins (within 1%, as the
+    unsplit timeline's p95)."""
+    bins: list[tuple] = []
+    if cut.inner is not None:
+        bins += store.rows(
+            f"""SELECT time_bucket(INTERVAL '{bucket}', bucket), value, bin, sum(n) FROM hist_dim_1h
+                WHERE feature = ? AND dimension = ? AND bucket >= ? AND bucket < ? GROUP BY ALL""",
+            [feature, split, *cut.inner],
+        )
+    if cut.edges:
+        where, edge_params = spans.edges_sql([cut])
+        bins += store.rows(
+            f"""SELECT time_bucket(INTERVAL '{bucket}', timestamp), coalesce({split}, '(none)'),
+                       {_RAW_BIN} AS bin, count(*)
+                FROM requests WHERE feature = ? AND {where} AND latency_ms >= 0 GROUP BY ALL""",
+            [feature, *edge_params],
+        )
+    hists: dict[tuple, dict[int, int]] = {}
+    for b, series, bin_, n in bins:
+        h = hists.setdefault((b, series if series in top else "other"), {})
+        h[int(bin_)] = h.get(int(bin_), 0) + int(n)
+    rows = [(b, series, hist_quantile(h, 0.95)) for (b, series), h in hists.items()]
+    return pl.DataFrame(
+        rows,
+        schema={"bucket": pl.Datetime("us"), "series": pl.Utf8, "latency_p95_ms": pl.Float64},
+        orient="row",
+    )
 
 
 _ROLLUP_COLUMNS = """requests, errors, quality_n, quality_sum, quality_sumsq, cost_n, cost_sum,

@@ -116,7 +116,19 @@ TABLES: dict[str, tuple[str, ...]] = {
     "agg_dim_1h": ("date", "feature", "bucket", "dimension", "value"),
     "agg_user_1h": ("date", "feature", "bucket", "user_id"),
     "hist_1h": ("date", "feature", "bucket", "metric", "ok", "bin"),
+    "hist_dim_1h": ("date", "feature", "bucket", "dimension", "value", "bin"),
 }
+HIST_TABLES = ("hist_1h", "hist_dim_1h")  # their one measure is `n`, the requests in the bin
+_KEY_TYPES = {"bucket": "TIMESTAMP", "ok": "BOOLEAN", "bin": "INTEGER"}  # the other keys: VARCHAR
+
+
+def columns(table: str) -> list[tuple[str, str]]:
+    """Every column of `table` with its SQL type, keys first, as every builder writes them."""
+    keys = [(k, _KEY_TYPES.get(k, "VARCHAR")) for k in TABLES[table]]
+    if table in HIST_TABLES:
+        return [*keys, ("n", "BIGINT")]
+    users = [("users", "BIGINT")] if table == "agg_1h" else []
+    return keys + [(m, measure_type(m)) for m in MEASURE_NAMES] + users
 
 
 def _bucket(d: Dialect, seconds: int) -> str:
@@ -180,6 +192,17 @@ def table_sql(table: str, d: Dialect) -> str:
                 f"FROM src WHERE {metric} IS NOT NULL AND {metric} >= 0 GROUP BY 1, 2, 3, 4, 5, 6"
             )
             for metric in HIST_METRICS
+        ]
+        return "\nUNION ALL\n".join(parts)
+    if table == "hist_dim_1h":
+        parts = [
+            (
+                f"SELECT date, feature, {_bucket(d, 3600)} AS bucket, '{dim}' AS dimension,\n"
+                f"       coalesce({dim}, '{NONE_VALUE}') AS value,\n"
+                f"       {bin_sql('latency_ms')} AS bin, CAST(count(*) AS BIGINT) AS n\n"
+                f"FROM src WHERE latency_ms IS NOT NULL AND latency_ms >= 0 GROUP BY 1, 2, 3, 4, 5, 6"
+            )
+            for dim in SPLIT_DIMENSIONS
         ]
         return "\nUNION ALL\n".join(parts)
     raise KeyError(f"no aggregate table named {table!r}")

@@ -115,13 +115,13 @@ def create_views(con, lake: LakeConfig) -> None:
     create_aggregate_views(con, lake)
 
 
-HOURLY_TABLES = ("agg_1h", "agg_dim_1h", "agg_user_1h")
+HOURLY_TABLES = ("agg_1h", "agg_dim_1h", "agg_user_1h", "hist_dim_1h")
 
 
 def create_aggregate_views(con, lake: LakeConfig) -> None:
     """The lake's hourly aggregate tables as temp views under their own names. A table not
     built yet is an empty view with the same columns, so a consumer never needs to know."""
-    from app.storage.aggregates import MEASURES, TABLES, measure_type
+    from app.storage.aggregates import columns
 
     for table in HOURLY_TABLES:
         root = f"{lake.aggregates}/{table}"
@@ -135,18 +135,14 @@ def create_aggregate_views(con, lake: LakeConfig) -> None:
             src = f"read_parquet('{glob}', hive_partitioning = true, hive_types_autocast = false)"
         else:
             src = None
-        keys = [k for k in TABLES[table] if k != "date"]
-        measures = [m[0] for m in MEASURES] + (["users"] if table == "agg_1h" else [])
+        cols = [(n, t) for n, t in columns(table) if n != "date"]
         if src:
             con.execute(
-                f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT {', '.join(keys + measures)} FROM {src}"
+                f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT {', '.join(n for n, _ in cols)} FROM {src}"
             )
-            continue
-        typed = {"feature": "VARCHAR", "bucket": "TIMESTAMP", "dimension": "VARCHAR", "value": "VARCHAR"}
-        typed["user_id"] = "VARCHAR"
-        cols = [f"NULL::{typed[k]} AS {k}" for k in keys]
-        cols += [f"NULL::{'BIGINT' if m == 'users' else measure_type(m)} AS {m}" for m in measures]
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT {', '.join(cols)} WHERE false")
+        else:
+            empty = ", ".join(f"NULL::{t} AS {n}" for n, t in cols)
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT {empty} WHERE false")
 
 
 def _source(con, root: str, name: str) -> str | None:

@@ -37,9 +37,7 @@ from app.storage import aggregates
 from app.storage.aggregates import (
     DUCKDB,
     HIST_METRICS,
-    MEASURE_NAMES,
     bin_sql,
-    measure_type,
     table_sql,
 )
 
@@ -47,18 +45,22 @@ ROLLUP_MINUTES = 5
 BIN_BASE = 1.01  # latency bin width: 1% (bin = floor(ln x / ln 1.01), as in the contract)
 VERSION = "7"  # bump when the tables below change: they are rebuilt from the requests
 
-TABLES = ("rollup_5m", "hist_1h", "dim_1h", "user_1h", "rollup_pending")
+TABLES = ("rollup_5m", "hist_1h", "dim_1h", "user_1h", "dim_hist_1h", "rollup_pending")
 # The contract's per-dimension and per-user hourly tables, under their contract names: views
 # over the per-file tables, so a consumer reads the same names and columns here and in lake mode.
-VIEWS = {"agg_dim_1h": "dim_1h", "agg_user_1h": "user_1h"}
+VIEWS = {"agg_dim_1h": "dim_1h", "agg_user_1h": "user_1h", "hist_dim_1h": "dim_hist_1h"}
 DEFERRED_METRICS = ("cost_usd", "quality_score")  # built at the first read (ensure_deferred)
 LOAD_METRICS = tuple(m for m in HIST_METRICS if m not in DEFERRED_METRICS)
-_OLD_TABLES = ("latency_hist_5m", "latency_hist_1h", "rollup_pending")
+_OLD_TABLES = ("latency_hist_5m", "latency_hist_1h", "hist_pending")
+
+
+def _names(view: str) -> list[str]:
+    """The contract table's columns but `date` (a bucket's day is in the bucket)."""
+    return [n for n, _ in aggregates.columns(view) if n != "date"]
 
 
 def _columns(view: str) -> str:
-    keys = [f"{k} {'TIMESTAMP' if k == 'bucket' else 'VARCHAR'}" for k in aggregates.TABLES[view][1:]]
-    return ", ".join(keys + [f"{m} {measure_type(m)}" for m in MEASURE_NAMES])
+    return ", ".join(f"{n} {t}" for n, t in aggregates.columns(view) if n != "date")
 
 
 DDL = (
@@ -77,8 +79,7 @@ DDL = (
     ),
     "CREATE TABLE IF NOT EXISTS rollup_pending (file_id INTEGER)",
     *(
-        f"CREATE OR REPLACE VIEW {view} AS SELECT {', '.join(aggregates.TABLES[view][1:])}, "
-        f"{', '.join(MEASURE_NAMES)} FROM {table}"
+        f"CREATE OR REPLACE VIEW {view} AS SELECT {', '.join(_names(view))} FROM {table}"
         for view, table in VIEWS.items()
     ),
 )
@@ -185,11 +186,10 @@ def ensure_deferred(con: duckdb.DuckDBPyConnection) -> int:
 def contract_sql(file_id: int, view: str) -> str:
     """The SELECT of one file's rows of a per-file table, by the aggregate contract's own SQL
     for `view` (the same statement Spark and the lake builder run)."""
-    keys = ", ".join(aggregates.TABLES[view][1:])
     src = f"src AS (SELECT *, CAST(timestamp AS DATE) AS date FROM requests WHERE file_id = {file_id})"
     body = table_sql(view, DUCKDB)
     body = f"WITH {src}, {body[5:]}" if body.startswith("WITH ") else f"WITH {src}\n{body}"
-    return f"SELECT {file_id}, {keys}, {', '.join(MEASURE_NAMES)} FROM (\n{body})"
+    return f"SELECT {file_id}, {', '.join(_names(view))} FROM (\n{body})"
 
 
 def hist_sql(file_id: int, metrics: tuple[str, ...] = HIST_METRICS) -> str:

@@ -210,6 +210,55 @@ def test_the_aggregate_command_plans_builds_and_verifies(lake: Path, tmp_path: P
     data.mkdir()
     (data / "lake.yaml").write_text(f"requests: {lake}\naggregates: {tmp_path / 'a'}\n")
     ok = run("lake", "verify", "--data-dir", str(data), "--other", str(tmp_path / "b"))
-    assert ok.returncode == 0 and ok.stdout.count("equal") == 6
+    assert ok.returncode == 0 and ok.stdout.count("equal") == 7  # every table
     bad = run("aggregate", "--source", str(tmp_path / "nowhere"), "--output", str(tmp_path / "c"))
     assert bad.returncode == 2 and "nowhere: no such folder" in bad.stderr
+
+
+def test_dimension_sums_carry_what_slice_detection_compares(lake: Path, tmp_path: Path):
+    # Every dimension's rows add up to the feature, and the successful requests' cost squares
+    # and log-latency moments equal sums written over the raw rows.
+    build(str(lake), str(tmp_path / "agg"))
+    raw = lake.parent / "all.parquet"
+    got = q(f"""SELECT dimension, value, sum(requests), sum(ok_cost_n), sum(ok_cost_sumsq),
+                       sum(ok_latency_n), sum(ok_latency_lnsum), sum(ok_latency_lnsumsq)
+                FROM read_parquet('{tmp_path}/agg/agg_dim_1h/*/*/*.parquet', hive_partitioning=true)
+                WHERE feature = 'chat' GROUP BY 1, 2 ORDER BY 1, 2""")
+    want = {}
+    for dim in ("model", "response_model", "prompt_version", "variant", "region", "segment"):
+        for row in q(f"""
+                WITH r AS (SELECT *, error IS NULL OR error = '' AS ok FROM '{raw}' WHERE feature = 'chat')
+                SELECT '{dim}', coalesce({dim}, '(none)'), count(*),
+                       count(cost_usd) FILTER (WHERE ok), sum(cost_usd * cost_usd) FILTER (WHERE ok),
+                       count(latency_ms) FILTER (WHERE ok),
+                       sum(ln(greatest(latency_ms, 0.01))) FILTER (WHERE ok),
+                       sum(ln(greatest(latency_ms, 0.01)) ^ 2) FILTER (WHERE ok)
+                FROM r GROUP BY 1, 2"""):
+            want[row[:2]] = row
+    assert len(got) == len(want) and len({g[0] for g in got}) == 6
+    total = q(f"SELECT count(*) FROM '{raw}' WHERE feature = 'chat'")[0][0]
+    for dim in {g[0] for g in got}:
+        assert sum(g[2] for g in got if g[0] == dim) == total
+    for g in got:
+        w = want[g[:2]]
+        assert g[2:4] == w[2:4] and g[5] == w[5]
+        for a, b in zip(g[4:], w[4:], strict=True):
+            assert a == pytest.approx(b, rel=1e-12)
+
+
+def test_dimension_latency_histograms_hold_every_latency_in_its_bin(lake: Path, tmp_path: Path):
+    build(str(lake), str(tmp_path / "agg"))
+    raw = lake.parent / "all.parquet"
+    got = q(f"""SELECT dimension, value, bin, sum(n) FROM read_parquet(
+                    '{tmp_path}/agg/hist_dim_1h/*/*/*.parquet', hive_partitioning=true)
+                WHERE feature = 'search' AND dimension IN ('variant', 'segment') GROUP BY ALL ORDER BY ALL""")
+    want = q(f"""
+        SELECT dim, value, bin, count(*) FROM (
+            SELECT 'variant' AS dim, coalesce(variant, '(none)') AS value, latency_ms FROM '{raw}'
+            WHERE feature = 'search'
+            UNION ALL
+            SELECT 'segment', coalesce(segment, '(none)'), latency_ms FROM '{raw}' WHERE feature = 'search')
+        CROSS JOIN LATERAL (SELECT CASE WHEN latency_ms > 0 THEN floor(ln(latency_ms) / ln(1.01))::INT
+                                        ELSE -100000 END AS bin)
+        WHERE latency_ms >= 0 GROUP BY ALL ORDER BY ALL""")
+    assert got == want and ("segment", "(none)") in {g[:2] for g in got}
