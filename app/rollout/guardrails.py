@@ -16,12 +16,12 @@ from datetime import datetime, timedelta
 
 from app import stats
 from app.detection.thresholds import METRIC_DIRECTION, Thresholds
-from app.storage import rollups, spans
+from app.metrics.timeline import hist_quantile
+from app.storage import aggregates, rollups, spans
 from app.storage.store import Store
 from app.timestamps import machine
 
 MIXTURE_SCALE = 3.0
-P95_LEVELS = [round(0.90 + 0.005 * i, 3) for i in range(20)]  # 0.900 .. 0.995
 
 
 @dataclass(frozen=True)
@@ -90,70 +90,116 @@ def _plain(x):
     return x
 
 
+# Per arm, the sums the comparison needs: from `agg_dim_1h` (dimension `variant`) for whole
+# hours, from the requests for the partial hours at the window's ends, under the same names.
+_ARM_SUMS = (
+    "requests",
+    "errors",
+    "quality_n",
+    "quality_sum",
+    "quality_sumsq",
+    "latency_n",
+    "latency_lnsum",
+    "latency_lnsumsq",
+    "cost_n",
+    "cost_sum",
+    "feedback_n",
+    "feedback_neg",
+)
+_LN = "ln(greatest(latency_ms, 0.01))"
+_RAW_ARM_SUMS = f"""count(*), count(*) FILTER (WHERE NOT {aggregates.IS_OK}), count(quality_score),
+    sum(quality_score), sum(quality_score * quality_score), count(latency_ms), sum({_LN}),
+    sum({_LN} * {_LN}), count(cost_usd), sum(cost_usd), count(feedback),
+    count(*) FILTER (WHERE feedback = -1)"""
+
+
 def arm_stats(store: Store, feature: str, since: datetime, until: datetime) -> list[ArmStats]:
-    """Per variant over [since, until), largest first."""
-    rows = store.rows(
-        """SELECT coalesce(variant, '(none)'), count(*), min(timestamp), count(error),
-                  count(quality_score), avg(quality_score), stddev_samp(quality_score),
-                  quantile_cont(latency_ms, ?::DOUBLE[]), avg(ln(greatest(latency_ms, 0.01))),
-                  var_samp(ln(greatest(latency_ms, 0.01))), count(latency_ms), avg(cost_usd),
-                  count(feedback), count_if(feedback = -1)
-           FROM requests WHERE feature = ? AND timestamp >= ? AND timestamp < ?
-           GROUP BY 1 ORDER BY 2 DESC""",
-        [P95_LEVELS, feature, since, until],
-    )
-    out = []
-    for (
-        variant,
-        n,
-        first,
-        errors,
-        q_n,
-        q_mean,
-        q_sd,
-        quantiles,
-        ll_mean,
-        ll_var,
-        lat_n,
-        cost,
-        fb_n,
-        neg,
-    ) in rows:
-        p95, p95_ci = None, None
-        if quantiles and lat_n:
-            p95 = _interp(quantiles, 0.95)
-            lo, hi = stats.quantile_rank_levels(lat_n, 0.95)
-            p95_ci = (_interp(quantiles, lo), _interp(quantiles, hi))
-        out.append(
-            ArmStats(
-                variant=variant,
-                requests=n,
-                first_seen=first,
-                error_rate=errors / n,
-                error_ci=stats.wilson_interval(errors, n),
-                quality_n=q_n,
-                quality_score=q_mean,
-                quality_sd=q_sd,
-                quality_ci=stats.mean_interval(q_mean, q_sd, q_n) if q_n > 1 and q_sd is not None else None,
-                latency_p95_ms=p95,
-                latency_p95_ci=p95_ci,
-                log_latency_mean=ll_mean,
-                log_latency_var=ll_var,
-                latency_n=lat_n,
-                cost_per_request_usd=cost,
-                negative_feedback_rate=neg / fb_n if fb_n else None,
-                feedback_n=fb_n,
+    """Per variant over [since, until), largest first. The whole hours come from the aggregate
+    tables (`agg_dim_1h` and `hist_dim_1h`, dimension `variant`), the partial hours at the
+    ends from the requests; the p95 and its interval are read from 1% latency bins (within
+    1% of the exact order statistics, docs/aggregates.md)."""
+    cut = spans.cut(since, until, timedelta(hours=1))
+    sums: list[tuple] = []
+    bins: list[tuple] = []
+    with store.session(), store.connect() as con:
+        rollups.ensure_deferred(con)
+        if cut.inner is not None:
+            window = [feature, *cut.inner]
+            sums += store.rows(
+                f"""SELECT value, min(first_ts), {", ".join(f"sum({c})" for c in _ARM_SUMS)}
+                    FROM agg_dim_1h WHERE feature = ? AND dimension = 'variant'
+                         AND bucket >= ? AND bucket < ? GROUP BY 1""",
+                window,
             )
-        )
-    return out
+            bins += store.rows(
+                """SELECT value, bin, sum(n) FROM hist_dim_1h WHERE feature = ? AND dimension = 'variant'
+                   AND bucket >= ? AND bucket < ? GROUP BY 1, 2""",
+                window,
+            )
+        if cut.edges:
+            where, params = spans.edges_sql([cut])
+            sums += store.rows(
+                f"""SELECT coalesce(variant, '(none)'), min(timestamp), {_RAW_ARM_SUMS}
+                    FROM requests WHERE feature = ? AND {where} GROUP BY 1""",
+                [feature, *params],
+            )
+            bins += store.rows(
+                f"""SELECT coalesce(variant, '(none)'), {aggregates.bin_sql("latency_ms")}, count(*)
+                    FROM requests WHERE feature = ? AND {where} AND latency_ms >= 0 GROUP BY 1, 2""",
+                [feature, *params],
+            )
+    acc: dict[str, dict] = {}
+    for variant, first, *values in sums:
+        arm = acc.setdefault(variant, {"first": first, **dict.fromkeys(_ARM_SUMS, 0)})
+        arm["first"] = min(arm["first"], first)
+        for name, v in zip(_ARM_SUMS, values, strict=True):
+            arm[name] += v or 0
+    hists: dict[str, dict[int, int]] = {}
+    for variant, b, n in bins:
+        h = hists.setdefault(variant, {})
+        h[int(b)] = h.get(int(b), 0) + int(n)
+    arms = [_arm(variant, a, hists.get(variant, {})) for variant, a in acc.items() if a["requests"]]
+    return sorted(arms, key=lambda a: (-a.requests, a.variant))
 
 
-def _interp(quantiles: list[float], level: float) -> float:
-    level = min(max(level, P95_LEVELS[0]), P95_LEVELS[-1])
-    pos = (level - P95_LEVELS[0]) / 0.005
-    i = min(int(pos), len(P95_LEVELS) - 2)
-    frac = pos - i
-    return float(quantiles[i] + frac * (quantiles[i + 1] - quantiles[i]))
+def _arm(variant: str, a: dict, hist: dict[int, int]) -> ArmStats:
+    n, q_n, lat_n = int(a["requests"]), int(a["quality_n"]), int(a["latency_n"])
+    q_mean = a["quality_sum"] / q_n if q_n else None
+    q_sd = _sd(a["quality_sum"], a["quality_sumsq"], q_n)
+    ll_mean = a["latency_lnsum"] / lat_n if lat_n else None
+    ll_sd = _sd(a["latency_lnsum"], a["latency_lnsumsq"], lat_n)
+    p95, p95_ci = None, None
+    if lat_n and hist:
+        p95 = hist_quantile(hist, 0.95)
+        lo, hi = stats.quantile_rank_levels(lat_n, 0.95)
+        p95_ci = (hist_quantile(hist, lo), hist_quantile(hist, hi))
+    fb_n = int(a["feedback_n"])
+    return ArmStats(
+        variant=variant,
+        requests=n,
+        first_seen=a["first"],
+        error_rate=a["errors"] / n,
+        error_ci=stats.wilson_interval(int(a["errors"]), n),
+        quality_n=q_n,
+        quality_score=q_mean,
+        quality_sd=q_sd,
+        quality_ci=stats.mean_interval(q_mean, q_sd, q_n) if q_n > 1 and q_sd is not None else None,
+        latency_p95_ms=p95,
+        latency_p95_ci=p95_ci,
+        log_latency_mean=ll_mean,
+        log_latency_var=ll_sd**2 if ll_sd is not None else None,
+        latency_n=lat_n,
+        cost_per_request_usd=a["cost_sum"] / a["cost_n"] if a["cost_n"] else None,
+        negative_feedback_rate=a["feedback_neg"] / fb_n if fb_n else None,
+        feedback_n=fb_n,
+    )
+
+
+def _sd(total: float, squares: float, n: int) -> float | None:
+    """Sample standard deviation from a count, a sum and a sum of squares."""
+    if n < 2:
+        return None
+    return math.sqrt(max((squares - total * total / n) / (n - 1), 0.0))
 
 
 def find_arms(

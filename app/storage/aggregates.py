@@ -56,8 +56,8 @@ _IS_ERROR = "CASE WHEN error IS NOT NULL AND error <> '' THEN 1 ELSE 0 END"
 # call answers fast, costs nothing and has no score).
 IS_OK = "(error IS NULL OR error = '')"
 
-# ln of a latency, floored at 0.01 ms (a logged 0 has a logarithm): detection compares slices'
-# latency on this scale (scale-free, and a slow tail does not swamp the mean).
+# ln of a latency, floored at 0.01 ms (a logged 0 has a logarithm): detection's slice tests and
+# the guardrails compare latency on this scale (scale-free; a slow tail does not swamp the mean).
 _LN_LATENCY = "ln(greatest(latency_ms, 0.01))"
 
 # name, SQL over the group's rows. Counts are BIGINT and sums DOUBLE in every engine.
@@ -67,6 +67,8 @@ MEASURES: tuple[tuple[str, str], ...] = (
     ("latency_n", "CAST(count(latency_ms) AS BIGINT)"),
     ("latency_sum", "CAST(sum(latency_ms) AS DOUBLE)"),
     ("latency_sumsq", "CAST(sum(latency_ms * latency_ms) AS DOUBLE)"),
+    ("latency_lnsum", f"CAST(sum({_LN_LATENCY}) AS DOUBLE)"),
+    ("latency_lnsumsq", f"CAST(sum({_LN_LATENCY} * {_LN_LATENCY}) AS DOUBLE)"),
     ("quality_n", "CAST(count(quality_score) AS BIGINT)"),
     ("quality_sum", "CAST(sum(quality_score) AS DOUBLE)"),
     ("quality_sumsq", "CAST(sum(quality_score * quality_score) AS DOUBLE)"),

@@ -1,6 +1,6 @@
-"""The Overview, timeline splits, incident triage and the guardrails' daily traffic read the
-rollups and aggregate tables: the same answers as the requests give, in the embedded store
-and in lake mode, and in lake mode no request is read for the whole hours of a range."""
+"""The Overview, timeline splits, detection's slice sums, incident triage and the guardrails
+read the rollups and aggregate tables: the same answers as the requests give, in the embedded
+store and in lake mode, and in either mode no request is read for the whole hours of a range."""
 
 from __future__ import annotations
 
@@ -25,6 +25,21 @@ def same(a: pl.DataFrame, b: pl.DataFrame) -> None:
     """Equal but for the order in which floating-point sums were added."""
     assert a.height > 0
     assert_frame_equal(a, b, check_exact=False, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def same_arms(a: list, b: list) -> None:
+    """Equal arm comparisons, but for the order in which floating-point sums were added."""
+    import dataclasses
+
+    flat_a = [dataclasses.astuple(x) for arms in a for x in arms]
+    flat_b = [dataclasses.astuple(x) for arms in b for x in arms]
+    assert len(flat_a) == len(flat_b) > 0
+    for x, y in zip(flat_a, flat_b, strict=True):
+        for u, v in zip(x, y, strict=True):
+            if isinstance(u, float) or isinstance(u, tuple):
+                assert u == pytest.approx(v, rel=1e-9)
+            else:
+                assert u == v
 
 
 def hour_floor(t: datetime) -> datetime:
@@ -170,6 +185,9 @@ def test_on_whole_hours_lake_mode_reads_only_the_aggregates(pair, tmp_path: Path
         assert (a.kind, a.metric, a.dimension, a.value) == (b.kind, b.metric, b.dimension, b.value)
         assert math.isclose(a.z, b.z, rel_tol=1e-9)
     assert guardrails.daily_traffic(bare, feature, until) == guardrails.daily_traffic(full, feature, until)
+    arms = [guardrails.arm_stats(full, f, since, until) for f in full.features()]
+    assert max(len(a) for a in arms) >= 2  # a feature with a canary and a control
+    same_arms([guardrails.arm_stats(bare, f, since, until) for f in full.features()], arms)
 
 
 def test_on_whole_hours_the_embedded_store_reads_only_its_rollups(pair, tmp_path: Path):
@@ -207,6 +225,9 @@ def test_on_whole_hours_the_embedded_store_reads_only_its_rollups(pair, tmp_path
         assert {d: [(s.value, s.requests) for s in rows] for d, rows in a.slices.items()} == {
             d: [(s.value, s.requests) for s in rows] for d, rows in b.slices.items()
         }
+    arms = [guardrails.arm_stats(full, f, since, until) for f in full.features()]
+    assert max(len(a) for a in arms) >= 2  # a feature with a canary and a control
+    same_arms([guardrails.arm_stats(bare, f, since, until) for f in full.features()], arms)
 
 
 def test_slice_sums_off_the_hour_are_those_of_the_requests(pair):
@@ -227,3 +248,56 @@ def test_slice_sums_off_the_hour_are_those_of_the_requests(pair):
     assert want["hour"].min() < since < want["hour"].min() + timedelta(hours=1)  # partial ends
     same(sums(slices.slice_hourly(e, since, until, None)), want)
     same(sums(slices.slice_hourly(k, since, until, None)), want)
+
+
+def test_arm_comparison_gives_the_requests_figures_in_both_modes(pair):
+    """Per variant: counts, rates and log-latency moments exact; the p95 and its interval
+    within 1% of the order statistics (read from 1% latency bins)."""
+    embedded, lake = pair
+    e, k = Store(embedded), Store(lake)
+    _, hi = e.time_bounds(None)
+    since, until = hi - timedelta(days=2, hours=3, minutes=19), hi - timedelta(minutes=47)
+    checked = 0
+    for feature in e.features():
+        got = guardrails.arm_stats(e, feature, since, until)
+        for a, b in zip(got, guardrails.arm_stats(k, feature, since, until), strict=True):
+            assert (a.variant, a.requests, a.first_seen, a.latency_p95_ci) == (
+                b.variant,
+                b.requests,
+                b.first_seen,
+                b.latency_p95_ci,
+            )
+            assert a.log_latency_var == pytest.approx(b.log_latency_var, rel=1e-9)
+        want = e.query(
+            """SELECT coalesce(variant, '(none)') AS variant, count(*) AS n, min(timestamp) AS first,
+                      count(error) AS errors, avg(quality_score) AS q, stddev_samp(quality_score) AS q_sd,
+                      avg(ln(greatest(latency_ms, 0.01))) AS ll,
+                      var_samp(ln(greatest(latency_ms, 0.01))) AS ll_var,
+                      count(latency_ms) AS lat_n, avg(cost_usd) AS cost,
+                      quantile_cont(latency_ms, 0.95) AS p95,
+                      list_sort(list(latency_ms) FILTER (WHERE latency_ms IS NOT NULL)) AS lat
+               FROM requests WHERE feature = ? AND timestamp >= ? AND timestamp < ?
+               GROUP BY 1 ORDER BY n DESC, variant""",
+            [feature, since, until],
+        )
+        assert [a.variant for a in got] == want["variant"].to_list()
+        for arm, w in zip(got, want.iter_rows(named=True), strict=True):
+            assert (arm.requests, arm.first_seen, arm.latency_n) == (w["n"], w["first"], w["lat_n"])
+            assert arm.error_rate == w["errors"] / w["n"]
+            for mine, exact in (
+                (arm.quality_score, w["q"]),
+                (arm.quality_sd, w["q_sd"]),
+                (arm.log_latency_mean, w["ll"]),
+                (arm.log_latency_var, w["ll_var"]),
+                (arm.cost_per_request_usd, w["cost"]),
+            ):
+                assert (mine is None and exact is None) or mine == pytest.approx(exact, rel=1e-9)
+            assert arm.latency_p95_ms == pytest.approx(w["p95"], rel=0.01)
+            lat = w["lat"]
+            lo_level, hi_level = guardrails.stats.quantile_rank_levels(len(lat), 0.95)
+            for mine, level in zip(arm.latency_p95_ci, (lo_level, hi_level), strict=True):
+                r = level * (len(lat) - 1)
+                exact = lat[int(r)] + (r - int(r)) * (lat[min(int(r) + 1, len(lat) - 1)] - lat[int(r)])
+                assert mine == pytest.approx(exact, rel=0.01)
+            checked += 1
+    assert checked >= 3  # the demo has a feature with a canary and a control
