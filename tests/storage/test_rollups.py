@@ -178,3 +178,44 @@ def test_cost_and_quality_histograms_wait_for_their_first_reader(store: Store, t
     after = _hist(store)
     assert after[("cost_usd", True, -125)] == built[("cost_usd", True, -125)] + 1
     assert after[("quality_score", True, 50)] == built[("quality_score", True, 50)] + 1
+
+
+ONE_MORE = {"timestamp": "2026-03-02T11:05:00Z", "feature": "chat", "request_id": "z1", "user_id": "u9"}
+
+
+def test_dimension_and_user_hours_are_built_by_their_first_reader_and_leave_with_their_file(
+    store: Store, tmp_path: Path
+):
+    # The load lists its file; the first reader builds agg_dim_1h, agg_user_1h and
+    # hist_dim_1h from it, with the figures a hand count of ROWS gives.
+    assert store.scalar("SELECT count(*) FROM agg_dim_1h") == 0
+    with store.connect() as con:
+        assert rollups.ensure_deferred(con) == 1
+    rows = store.rows(
+        """SELECT value, requests, errors, ok_cost_n, ok_latency_n FROM agg_dim_1h
+           WHERE dimension = 'model' ORDER BY 1"""
+    )
+    ok = [r for r in ROWS if r[4] is None]
+    assert rows == [("m1", len(ROWS), len(ROWS) - len(ok), sum(r[2] is not None for r in ok), len(ok))]
+    # a dimension no request carries is one value, '(none)', holding every request
+    assert store.rows("SELECT value, requests FROM agg_dim_1h WHERE dimension = 'variant'") == [("(none)", 6)]
+    lnsum = store.scalar("SELECT ok_latency_lnsum FROM agg_dim_1h WHERE dimension = 'region'")
+    assert lnsum == pytest.approx(sum(math.log(lat) for _, lat, _, _, err in ROWS if err is None))
+    assert store.scalar("SELECT count(*) FROM agg_user_1h") == 0  # no request names a user
+    bins = dict(store.rows("SELECT bin, n FROM hist_dim_1h WHERE dimension = 'model'"))
+    assert bins == {
+        b: sum(1 for _, lat, *_ in ROWS if _log_bin(lat) == b) for b in {_log_bin(r[1]) for r in ROWS}
+    }
+    # A second file is pending until read; replacing a file takes its rows with it.
+    other = tmp_path / "more.jsonl"
+    other.write_text(json.dumps(ONE_MORE) + "\n")
+    ingest_paths(store, [str(other)])
+    assert store.scalar("SELECT count(*) FROM agg_user_1h") == 0
+    with store.connect() as con:
+        assert rollups.ensure_deferred(con) == 1
+    assert store.rows("SELECT user_id, requests FROM agg_user_1h") == [("u9", 1)]
+    file_id = store.scalar("SELECT DISTINCT file_id FROM requests WHERE request_id = 'z1'")
+    with store.connect() as con:
+        rollups.drop_file(con, file_id)
+    assert store.scalar("SELECT count(*) FROM agg_user_1h") == 0
+    assert store.scalar("SELECT sum(requests) FROM agg_dim_1h WHERE dimension = 'model'") == len(ROWS)
