@@ -231,32 +231,32 @@ def _split_p95(
     store: Store, feature: str, bucket: str, split: str, cut: spans.Spans, top: set[str]
 ) -> pl.DataFrame:
     """The p95 latency of every (bucket, series) of an hourly split: the whole hours' bins from
-    `hist_dim_1h`, the partial hours' latencies put in the same bins (within 1%, as the
-    unsplit timeline's p95)."""
-    bins: list[tuple] = []
+    `hist_dim_1h`, the partial hours' latencies put in the same bins, the quantile read as the
+    unsplit timeline reads it (rollups.hist_quantile_sql, within 1%)."""
+    parts, params = [], []
     if cut.inner is not None:
-        bins += store.rows(
-            f"""SELECT time_bucket(INTERVAL '{bucket}', bucket), value, bin, sum(n) FROM hist_dim_1h
-                WHERE feature = ? AND dimension = ? AND bucket >= ? AND bucket < ? GROUP BY ALL""",
-            [feature, split, *cut.inner],
+        parts.append(
+            f"""SELECT time_bucket(INTERVAL '{bucket}', bucket) AS b, value AS series, bin, n
+                FROM hist_dim_1h WHERE feature = ? AND dimension = ? AND bucket >= ? AND bucket < ?"""
         )
+        params += [feature, split, *cut.inner]
     if cut.edges:
         where, edge_params = spans.edges_sql([cut])
-        bins += store.rows(
-            f"""SELECT time_bucket(INTERVAL '{bucket}', timestamp), coalesce({split}, '(none)'),
-                       {_RAW_BIN} AS bin, count(*)
-                FROM requests WHERE feature = ? AND {where} AND latency_ms >= 0 GROUP BY ALL""",
-            [feature, *edge_params],
+        parts.append(
+            f"""SELECT time_bucket(INTERVAL '{bucket}', timestamp) AS b,
+                       coalesce({split}, '(none)') AS series, {_RAW_BIN} AS bin, 1 AS n
+                FROM requests WHERE feature = ? AND {where} AND latency_ms >= 0"""
         )
-    hists: dict[tuple, dict[int, int]] = {}
-    for b, series, bin_, n in bins:
-        h = hists.setdefault((b, series if series in top else "other"), {})
-        h[int(bin_)] = h.get(int(bin_), 0) + int(n)
-    rows = [(b, series, hist_quantile(h, 0.95)) for (b, series), h in hists.items()]
-    return pl.DataFrame(
-        rows,
-        schema={"bucket": pl.Datetime("us"), "series": pl.Utf8, "latency_p95_ms": pl.Float64},
-        orient="row",
+        params += [feature, *edge_params]
+    return store.query(
+        f"""WITH binned AS ({" UNION ALL ".join(parts)}),
+            h AS (
+                SELECT b, CASE WHEN list_contains(?, series) THEN series ELSE 'other' END AS series,
+                       bin, sum(n) AS n
+                FROM binned GROUP BY 1, 2, 3),
+            {rollups.hist_quantile_sql(["b", "series"])}
+            SELECT b AS bucket, series, latency_p95_ms FROM p95""",
+        [*params, sorted(top)],
     )
 
 

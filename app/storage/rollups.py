@@ -212,6 +212,37 @@ def rebuild(con: duckdb.DuckDBPyConnection) -> None:
     add_file(con, None)
 
 
+def hist_quantile_sql(keys: list[str], level: float = 0.95) -> str:
+    """CTEs that read a relation `h` (the columns `keys`, `bin` and `n`: counts of 1% latency
+    bins) and end in `p95` (`keys`, `latency_p95_ms`): per group, `quantile_cont`'s rank
+    level x (n - 1) between the two order statistics around it, each placed within its bin as
+    if the bin's values were spread evenly over it. Within 1% of the exact quantile."""
+    by = ", ".join(keys)
+
+    def on(a: str, b: str) -> str:
+        return " AND ".join(f"{a}.{k} = {b}.{k}" for k in keys)
+
+    q_keys = ", ".join(f"q.{k}" for k in keys)
+    c_keys = ", ".join(f"c.{k}" for k in keys)
+    return f"""cum AS (
+            SELECT {by}, bin, n, sum(n) OVER (PARTITION BY {by} ORDER BY bin) AS below,
+                   sum(n) OVER (PARTITION BY {by}) AS total FROM h),
+        ranks AS (
+            -- quantile_cont's rank level * (n - 1): the order statistics on either side
+            SELECT DISTINCT {by}, total, {level!r} * (total - 1) AS r FROM cum),
+        stats AS (
+            -- each order statistic, spread evenly over the bin that holds it
+            SELECT {c_keys}, k.i, pow({BIN_BASE}, c.bin + (k.k - (c.below - c.n) + 0.5) / c.n) AS v
+            FROM ranks q
+            CROSS JOIN LATERAL (VALUES (0, floor(q.r)), (1, least(floor(q.r) + 1, q.total - 1)))
+                 k(i, k)
+            JOIN cum c ON {on("c", "q")} AND c.below - c.n <= k.k AND k.k < c.below),
+        p95 AS (
+            SELECT {q_keys}, lo.v + (q.r - floor(q.r)) * (hi.v - lo.v) AS latency_p95_ms
+            FROM ranks q JOIN stats lo ON {on("lo", "q")} AND lo.i = 0
+                         JOIN stats hi ON {on("hi", "q")} AND hi.i = 1)"""
+
+
 def timeline_sql(bucket: str, hourly: bool) -> str:
     """The timeline's metrics from the rollups; parameters: feature, since, until (x2).
     Buckets of an hour or more take p95 from the hourly histograms; shorter ones compute it
@@ -222,23 +253,7 @@ def timeline_sql(bucket: str, hourly: bool) -> str:
             SELECT time_bucket(INTERVAL '{bucket}', bucket) AS b, bin, sum(n) AS n
             FROM hist_1h WHERE metric = 'latency_ms' AND feature = ? AND bucket >= ? AND bucket < ?
             GROUP BY 1, 2),
-        cum AS (
-            SELECT b, bin, n, sum(n) OVER (PARTITION BY b ORDER BY bin) AS below,
-                   sum(n) OVER (PARTITION BY b) AS total FROM h),
-        ranks AS (
-            -- quantile_cont's rank 0.95 * (n - 1): the order statistics on either side
-            SELECT DISTINCT b, total, 0.95 * (total - 1) AS r FROM cum),
-        stats AS (
-            -- each order statistic, spread evenly over the bin that holds it
-            SELECT c.b, k.i, pow({BIN_BASE}, c.bin + (k.k - (c.below - c.n) + 0.5) / c.n) AS v
-            FROM ranks q
-            CROSS JOIN LATERAL (VALUES (0, floor(q.r)), (1, least(floor(q.r) + 1, q.total - 1)))
-                 k(i, k)
-            JOIN cum c ON c.b = q.b AND c.below - c.n <= k.k AND k.k < c.below),
-        p95 AS (
-            SELECT q.b, lo.v + (q.r - floor(q.r)) * (hi.v - lo.v) AS latency_p95_ms
-            FROM ranks q JOIN stats lo ON lo.b = q.b AND lo.i = 0
-                         JOIN stats hi ON hi.b = q.b AND hi.i = 1)"""
+        {hist_quantile_sql(["b"])}"""
     else:
         p95 = f"""
         p95 AS (
