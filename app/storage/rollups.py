@@ -31,6 +31,9 @@ transaction, so a rollup is never missing without being pending.
 
 from __future__ import annotations
 
+import threading
+import time
+
 import duckdb
 
 from app.storage import aggregates
@@ -150,18 +153,37 @@ def add_file(con: duckdb.DuckDBPyConnection, file_id: int | None) -> None:
     con.execute("INSERT INTO rollup_pending VALUES (?)", [fid])
 
 
+# One build of the deferred rollups at a time in this process. The app's sessions are
+# threads, each with its own connection to the same database: without the lock, a session
+# that lost the race to another's uncommitted build would read the tables before they hold
+# anything. (Another process cannot race: DuckDB's file lock lets one process at a time in.)
+_BUILDING = threading.Lock()
+
+
 def ensure_deferred(con: duckdb.DuckDBPyConnection) -> int:
-    """Build the deferred rollups (the cost and quality histograms, `dim_1h` and `user_1h`) of
-    every file loaded since the last call, in one transaction; returns how many files were
-    built. A no-op in lake mode (the lake's tables are built whole) and when nothing is
-    pending. Two connections racing to build the same files conflict in DuckDB; the loser's
-    work is rolled back, the winner's stays."""
+    """Build the deferred rollups (the cost and quality histograms, `dim_1h`, `user_1h` and
+    `dim_hist_1h`) of every file loaded since the last call, in one transaction; returns how
+    many files were built. A no-op in lake mode (the lake's tables are built whole) and when
+    nothing is pending. A caller that finds another thread building waits for it, then finds
+    nothing left to build: when this returns, the tables are whole."""
     if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'rollup_pending'").fetchall()[
         0
     ][0]:
         return 0
     if not con.execute("SELECT count(*) FROM rollup_pending").fetchall()[0][0]:
         return 0
+    with _BUILDING:
+        for wait in (0.2, 0.4, 0.8):
+            try:
+                return _build_pending(con)
+            except duckdb.TransactionException:
+                # A load in this process changed the same files' rollups at the same time:
+                # build again once it has committed (its file is pending again, or gone).
+                time.sleep(wait)
+        return _build_pending(con)
+
+
+def _build_pending(con: duckdb.DuckDBPyConnection) -> int:
     deferred = ", ".join(f"'{m}'" for m in DEFERRED_METRICS)
     con.execute("BEGIN TRANSACTION")  # called outside a transaction (a reader's connection)
     try:
@@ -174,9 +196,6 @@ def ensure_deferred(con: duckdb.DuckDBPyConnection) -> int:
                 con.execute(f"INSERT INTO {table} {contract_sql(int(fid), view)}")
         con.execute("DELETE FROM rollup_pending")
         con.execute("COMMIT")
-    except duckdb.TransactionException:
-        con.execute("ROLLBACK")
-        return 0
     except BaseException:
         con.execute("ROLLBACK")
         raise

@@ -219,3 +219,40 @@ def test_dimension_and_user_hours_are_built_by_their_first_reader_and_leave_with
         rollups.drop_file(con, file_id)
     assert store.scalar("SELECT count(*) FROM agg_user_1h") == 0
     assert store.scalar("SELECT sum(requests) FROM agg_dim_1h WHERE dimension = 'model'") == len(ROWS)
+
+
+def test_readers_racing_to_build_the_deferred_rollups_all_see_them_whole(tmp_path: Path):
+    # The app's sessions are threads of one process, each with its own connection: whichever
+    # builds the pending rollups, every reader's query after its ensure_deferred sees them all.
+    import threading
+
+    from app.demo.setup import load_demo
+
+    load_demo(tmp_path / "demo", scale=0.3)
+    store = Store(tmp_path / "demo")
+    total = store.request_count()
+    seen: list[int] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def reader() -> None:
+        try:
+            start.wait()
+            with Store(tmp_path / "demo").connect() as con:
+                rollups.ensure_deferred(con)
+                seen.append(
+                    con.execute("SELECT sum(requests) FROM agg_dim_1h WHERE dimension = 'model'").fetchall()[
+                        0
+                    ][0]
+                )
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert seen == [total] * 4
+    assert store.scalar("SELECT count(*) FROM rollup_pending") == 0
