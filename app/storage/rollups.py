@@ -46,7 +46,7 @@ from app.storage.aggregates import (
 
 ROLLUP_MINUTES = 5
 BIN_BASE = 1.01  # latency bin width: 1% (bin = floor(ln x / ln 1.01), as in the contract)
-VERSION = "7"  # bump when the tables below change: they are rebuilt from the requests
+VERSION = "8"  # bump when the tables below change: they are rebuilt from the requests
 
 TABLES = ("rollup_5m", "hist_1h", "dim_1h", "user_1h", "dim_hist_1h", "rollup_pending")
 # The contract's per-dimension and per-user hourly tables, under their contract names: views
