@@ -11,6 +11,7 @@ from app.demo.incident import replay_prompt_incident
 from app.demo.scenario import write_demo_files
 from app.demo.slos import write_demo_slos
 from app.ingest.pipeline import IngestResult, Progress, ingest_paths
+from app.storage import rollups
 from app.storage.store import Store
 
 
@@ -19,6 +20,10 @@ def load_demo(data_dir: Path, scale: float = 1.0, progress: Progress | None = No
     paths = write_demo_files(folder, scale=scale)
     store = Store(data_dir)
     result = ingest_paths(store, [str(p) for p in paths], progress=progress)
+    # Every page reads the demo at once: build the rollups a load defers to its first reader
+    # (docs/aggregates.md) while the demo is being set up, not on the first page shown.
+    with store.connect() as con:
+        rollups.ensure_deferred(con)
     events, _ = declared.load_declared(folder / "changes.yaml")
     declared.save_events(store, events)
     # The flags as the history begins, the history's incident replayed on them at the
